@@ -1,0 +1,36 @@
+# The two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# A development run: DEBUG on (insecure fallback secret key, local hosts allowed).
+export DEBUG ?= 1
+
+.PHONY: run test lint venv clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+run: venv
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py demo_load
+	$(PY) manage.py runplatform
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# The suite uses its own var directory, so it never touches a running `make run`.
+test: export CHATTONIC_VAR_DIR ?= $(CURDIR)/var/test
+test: venv lint
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+	# pytest's exit code 5 means "no tests collected": not a failure of the suite.
+	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
+
+clean:
+	rm -rf $(VENV) var staticfiles

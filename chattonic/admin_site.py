@@ -1,0 +1,71 @@
+"""The dashboard: Django admin, scoped to the signed-in staff user's tenant.
+
+Tenant staff (owners and admins) see their tenant's objects through ``TenantScopedAdmin``
+(``chattonic.tenancy.admin``). Every other model registered here (users, groups, beat's
+schedules, ...) is for the platform's operators (superusers) only: ``register`` wraps
+its admin class so that tenant staff can neither see nor open it.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.admin.apps import AdminConfig
+
+
+class OperatorsOnly:
+    """Mixin: only superusers may see or touch this model in the dashboard."""
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_add_permission(self, request, *args, **kwargs):
+        return (
+            request.user.is_active
+            and request.user.is_superuser
+            and super().has_add_permission(request, *args, **kwargs)
+        )
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+
+class DashboardSite(admin.AdminSite):
+    site_header = "Chat-Tonic dashboard"
+    site_title = "Chat-Tonic"
+    index_title = "Dashboard"
+
+    def has_permission(self, request):
+        user = request.user
+        if not (user.is_active and user.is_staff):
+            return False
+        if user.is_superuser:
+            return True
+        membership = getattr(request, "membership", None)
+        return bool(membership and membership.is_staff_role)
+
+    def register(self, model_or_iterable, admin_class=None, **options):
+        from chattonic.tenancy.admin import TenantAwareAdmin
+
+        admin_class = admin_class or admin.ModelAdmin
+        if not issubclass(admin_class, TenantAwareAdmin) and not issubclass(
+            admin_class, OperatorsOnly
+        ):
+            admin_class = type(
+                f"OperatorsOnly{admin_class.__name__}", (OperatorsOnly, admin_class), {}
+            )
+        super().register(model_or_iterable, admin_class, **options)
+
+    def each_context(self, request):
+        context = super().each_context(request)
+        context["tenant"] = getattr(request, "tenant", None)
+        return context
+
+
+class DashboardAdminConfig(AdminConfig):
+    default_site = "chattonic.admin_site.DashboardSite"

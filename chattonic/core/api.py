@@ -1,0 +1,98 @@
+"""What every REST endpoint shares: the tenant from the key, JSON errors, pagination."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, pagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from chattonic.core.errors import ServiceError
+
+
+def error_body(code: str, message: str, fields: dict | None = None, **extra) -> dict:
+    return {"error": {"code": code, "message": message, "fields": fields or {}, **extra}}
+
+
+def _flatten_fields(detail, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested validation detail as ``{"field.sub": ["message", ...]}``."""
+    fields: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if key == "non_field_errors" and not prefix:
+                name = "non_field_errors"
+            fields.update(_flatten_fields(value, name))
+    elif isinstance(detail, list) and detail and all(isinstance(v, str) for v in detail):
+        fields[prefix or "non_field_errors"] = [str(v) for v in detail]
+    elif isinstance(detail, list):
+        for index, value in enumerate(detail):
+            fields.update(_flatten_fields(value, f"{prefix}.{index}" if prefix else str(index)))
+    else:
+        fields[prefix or "non_field_errors"] = [str(detail)]
+    return fields
+
+
+def exception_handler(exc, context):
+    """Every API error as ``{"error": {"code", "message", "fields"}}``."""
+    if isinstance(exc, ServiceError):
+        return Response(
+            error_body(exc.code, exc.message, exc.fields, **exc.extra), status=exc.status
+        )
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound("Not found.")
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        fields = _flatten_fields(exc.detail)
+        names = ", ".join(sorted(fields))
+        response.data = error_body("invalid", f"Invalid input: {names}.", fields)
+    else:
+        codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+        code = codes if isinstance(codes, str) else "error"
+        response.data = error_body(code, str(getattr(exc, "detail", exc)))
+    return response
+
+
+class Pagination(pagination.PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class TenantScopedMixin:
+    """Resolves the tenant once, from the API key, and reads through ``for_tenant``.
+
+    Every child object of a view is fetched through ``get_queryset``, so an object of
+    another tenant is a 404 exactly like a missing one.
+    """
+
+    @property
+    def tenant(self):
+        return self.request.auth.tenant
+
+    def get_queryset(self):
+        return super().get_queryset().for_tenant(self.tenant)
+
+
+def json_not_found(request, exception=None):
+    """The 404 page: JSON for the API and webhooks, Django's page elsewhere."""
+    if request.path.startswith(("/api/", "/hooks/")):
+        return JsonResponse(error_body("not_found", "Not found."), status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def json_server_error(request):
+    if request.path.startswith(("/api/", "/hooks/")):
+        return JsonResponse(
+            error_body("server_error", "Internal error; it was logged."), status=500
+        )
+    from django.views.defaults import server_error
+
+    return server_error(request)

@@ -1,0 +1,23 @@
+from django.apps import AppConfig, apps
+from django.db.models.signals import post_migrate
+
+
+def _install_schedule(sender, using="default", **kwargs):
+    from chattonic.core.services import schedule_install
+
+    schedule_install()
+
+
+class CoreConfig(AppConfig):
+    name = "chattonic.core"
+    label = "core"
+    verbose_name = "Platform"
+
+    def ready(self):
+        # Like Django's own permissions and content types, beat's rows follow migrate:
+        # once beat's tables exist, the declared schedule is installed.
+        post_migrate.connect(
+            _install_schedule,
+            sender=apps.get_app_config("django_celery_beat"),
+            dispatch_uid="chattonic.schedule_install",
+        )

@@ -1,0 +1,56 @@
+"""The channel layer: channels-redis's pub/sub layer with a bound per consumer.
+
+The pub/sub layer was measured 2.5x faster here than the list-based RedisChannelLayer,
+but it queues without limit for each consumer channel. A consumer that cannot keep up
+(a visitor's socket on a stalled network) would pile messages up in the web process's
+memory; this layer keeps the newest ``capacity`` messages per channel and drops the
+oldest, with a warning. Nothing is lost for good: messages are stored before they are
+broadcast, and a client that reconnects asks for the history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer
+from channels_redis.utils import _wrap_close
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CAPACITY = 1000
+
+
+class DropOldestQueue(asyncio.Queue):
+    """A bounded queue whose ``put_nowait`` drops the oldest item instead of raising."""
+
+    dropped = 0
+
+    def put_nowait(self, item):
+        if self.full():
+            self.get_nowait()
+            self.dropped += 1
+            logger.warning("channel layer: a slow consumer dropped its oldest message")
+        super().put_nowait(item)
+
+
+class BoundedPubSubLoopLayer(RedisPubSubLoopLayer):
+    def __init__(self, *args, capacity: int = DEFAULT_CAPACITY, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.capacity = capacity
+
+    async def _subscribe_to_channel(self, channel):
+        self.channels[channel] = DropOldestQueue(maxsize=self.capacity)
+        await self._get_shard(channel).subscribe(channel)
+
+
+class BoundedRedisPubSubChannelLayer(RedisPubSubChannelLayer):
+    def _get_layer(self):
+        loop = asyncio.get_running_loop()
+        try:
+            return self._layers[loop]
+        except KeyError:
+            layer = BoundedPubSubLoopLayer(*self._args, **self._kwargs, channel_layer=self)
+            self._layers[loop] = layer
+            _wrap_close(self, loop)
+            return layer

@@ -1,0 +1,114 @@
+"""Start the whole platform in the foreground: web, worker and beat (and, on the embedded
+defaults, the embedded Redis). Ctrl-C stops everything."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from chattonic.core import embedded
+from chattonic.demo import demo_load, demo_urls
+
+
+class Command(BaseCommand):
+    help = "Run web (uvicorn), worker and beat together; Ctrl-C stops all."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+
+    def handle(self, *args, host, port, workers, **options):
+        redis_process = None
+        if settings.EMBEDDED_REDIS:
+            redis_process = embedded.start(settings.EMBEDDED_REDIS_SOCKET)
+            self.stdout.write(f"embedded Redis on {settings.EMBEDDED_REDIS_SOCKET}")
+        python = sys.executable
+        commands = {
+            "web": [
+                python,
+                "-m",
+                "uvicorn",
+                "chattonic.asgi:application",
+                "--host",
+                host,
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+                "--no-access-log",
+            ],
+            "worker": [python, "-m", "celery", "-A", "chattonic", "worker", "-l", "INFO"],
+            "beat": [python, "-m", "celery", "-A", "chattonic", "beat", "-l", "INFO"],
+        }
+        processes: dict[str, subprocess.Popen] = {}
+        stopping = threading.Event()
+
+        def stop(*_):
+            stopping.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        try:
+            for name, command in commands.items():
+                processes[name] = subprocess.Popen(
+                    command,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                    bufsize=1,
+                    start_new_session=True,
+                )
+                threading.Thread(
+                    target=self._relay, args=(name, processes[name]), daemon=True
+                ).start()
+            base_url = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"  # noqa: S104
+            if self._wait_ready(base_url, processes["web"], stopping):
+                self._banner(base_url)
+            while not stopping.is_set():
+                exited = [name for name, p in processes.items() if p.poll() is not None]
+                if exited:
+                    self.stderr.write(f"{', '.join(exited)} exited; stopping the platform.")
+                    break
+                stopping.wait(0.5)
+        finally:
+            self.stdout.write("stopping web, worker and beat ...")
+            for process in processes.values():
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+            for process in processes.values():
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+            embedded.stop(redis_process)
+        return None
+
+    def _relay(self, name: str, process: subprocess.Popen) -> None:
+        for line in process.stdout:
+            self.stdout.write(f"{name:<6} | {line.rstrip()}")
+
+    def _wait_ready(self, base_url: str, web: subprocess.Popen, stopping: threading.Event) -> bool:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not stopping.is_set() and web.poll() is None:
+            try:
+                with urllib.request.urlopen(f"{base_url}/healthz", timeout=1):  # noqa: S310
+                    return True
+            except OSError:
+                stopping.wait(0.2)
+        return False
+
+    def _banner(self, base_url: str) -> None:
+        demo = demo_load()
+        lines = ["", "Chat-Tonic is running. Ctrl-C stops it.", ""]
+        lines += [f"  {label:<16} {url}" for label, url in demo_urls(base_url, demo)]
+        lines += ["", f"  Sign in as {demo.owner_email} / {demo.password}", ""]
+        self.stdout.write(self.style.SUCCESS("\n".join(lines)))

@@ -1,0 +1,356 @@
+"""The dashboard's tenant scoping, and the admin of tenants, staff and API keys."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.filters import RelatedOnlyFieldListFilter
+from django.contrib.auth import get_user_model
+from django.core.exceptions import FieldDoesNotExist
+from django.http import Http404, HttpResponseRedirect
+
+from chattonic.core.errors import ServiceError
+from chattonic.tenancy import services
+from chattonic.tenancy.models import ApiKey, Membership, Tenant, TenantOwned
+
+User = get_user_model()
+
+
+class TenantAwareAdmin(admin.ModelAdmin):
+    """Base of every admin that tenant staff may use: roles, 404s and service errors."""
+
+    #: Only the tenant's owners (not its admins) may add, change or delete.
+    owner_only = False
+
+    def is_tenant_staff(self, request) -> bool:
+        membership = getattr(request, "membership", None)
+        return bool(membership and membership.is_staff_role and request.user.is_active)
+
+    def may_write(self, request) -> bool:
+        if request.user.is_superuser:
+            return True
+        if not self.is_tenant_staff(request):
+            return False
+        return not self.owner_only or request.membership.role == Membership.Role.OWNER
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser or self.is_tenant_staff(request)
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser or self.is_tenant_staff(request)
+
+    def has_add_permission(self, request, *args, **kwargs):
+        return self.may_write(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self.may_write(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return self.may_write(request)
+
+    def get_object(self, request, object_id, from_field=None):
+        # Missing and another tenant's object look the same: 404, not a redirect.
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404("No such object.")
+        return obj
+
+    def create_object(self, request, form):
+        """Create the object through its service and return it; None saves the form."""
+        return None
+
+    def save_form(self, request, form, change):
+        if not change:
+            created = self.create_object(request, form)
+            if created is not None:
+                form.instance = created
+                form.save_m2m = lambda: None
+                return created
+        return super().save_form(request, form, change)
+
+    def save_model(self, request, obj, form, change):
+        if not change and not obj._state.adding:
+            return  # created by its service in create_object
+        super().save_model(request, obj, form, change)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ServiceError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except ServiceError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+
+class TenantScopedAdmin(TenantAwareAdmin):
+    """Admin of a ``TenantOwned`` model: every queryset, choice, filter and action is
+    limited to the staff user's tenant; superusers (operators) see every tenant."""
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        if not self.is_tenant_staff(request):
+            return qs.none()
+        return qs.for_tenant(request.tenant)
+
+    def get_exclude(self, request, obj=None):
+        exclude = list(super().get_exclude(request, obj) or [])
+        if not request.user.is_superuser and "tenant" not in exclude:
+            exclude.append("tenant")
+        return exclude
+
+    def get_list_display(self, request):
+        display = list(super().get_list_display(request))
+        if request.user.is_superuser and "tenant" not in display:
+            display.append("tenant")
+        return display
+
+    def get_list_filter(self, request):
+        scoped = []
+        for item in super().get_list_filter(request):
+            if isinstance(item, str) and self._is_relation(item):
+                # Only the related objects that this tenant's rows point to.
+                scoped.append((item, RelatedOnlyFieldListFilter))
+            else:
+                scoped.append(item)
+        if request.user.is_superuser:
+            scoped.append("tenant")
+        return scoped
+
+    def _is_relation(self, name: str) -> bool:
+        try:
+            field = self.model._meta.get_field(name)
+        except FieldDoesNotExist:
+            return False
+        return field.is_relation
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if not request.user.is_superuser:
+            kwargs["queryset"] = scoped_choices(db_field.related_model, request.tenant, kwargs)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if not request.user.is_superuser:
+            kwargs["queryset"] = scoped_choices(db_field.related_model, request.tenant, kwargs)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if request.user.is_superuser:
+            return form
+        return tenant_bound_form(form, request.tenant)
+
+
+def scoped_choices(model, tenant, kwargs):
+    """The choices a tenant's staff may pick for a relation to ``model``."""
+    queryset = kwargs.get("queryset") or model._default_manager.all()
+    if tenant is None:
+        return queryset.none()
+    if issubclass(model, TenantOwned):
+        return queryset.filter(tenant=tenant)
+    if model is Tenant:
+        return queryset.filter(pk=tenant.pk)
+    if model is User:
+        return queryset.filter(membership__tenant=tenant)
+    return queryset
+
+
+def tenant_bound_form(form_class, tenant):
+    """A form whose instance belongs to ``tenant`` before validation, so that unique
+    constraints that include the tenant are checked as form errors."""
+
+    class TenantBoundForm(form_class):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            if self.instance.tenant_id is None:
+                self.instance.tenant = tenant
+
+        def _get_validation_exclusions(self):
+            exclude = super()._get_validation_exclusions()
+            exclude.discard("tenant")
+            return exclude
+
+    TenantBoundForm.__name__ = form_class.__name__
+    return TenantBoundForm
+
+
+# --- Tenants --------------------------------------------------------------------------------
+
+
+class TenantCreateForm(forms.ModelForm):
+    owner_email = forms.EmailField(help_text="The owner gets an email to set a password.")
+
+    class Meta:
+        model = Tenant
+        fields = ["name", "slug"]
+
+
+@admin.register(Tenant)
+class TenantAdmin(TenantAwareAdmin):
+    list_display = ["name", "slug", "created_at"]
+    search_fields = ["name", "slug"]
+    owner_only = True
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        if not self.is_tenant_staff(request):
+            return qs.none()
+        return qs.filter(pk=request.tenant.pk)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = TenantCreateForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["created_at"] if request.user.is_superuser else ["slug", "created_at"]
+
+    def has_add_permission(self, request, *args, **kwargs):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def create_object(self, request, form):
+        tenant = services.tenant_create(
+            name=form.cleaned_data["name"],
+            slug=form.cleaned_data["slug"],
+            owner_email=form.cleaned_data["owner_email"],
+        )
+        owner = Membership.objects.for_tenant(tenant).get(role=Membership.Role.OWNER)
+        services.membership_send_invitation(membership=owner)
+        return tenant
+
+
+# --- Staff ----------------------------------------------------------------------------------
+
+
+class InviteForm(forms.ModelForm):
+    email = forms.EmailField(help_text="We email them a link to set their password.")
+
+    class Meta:
+        model = Membership
+        fields = ["role"]
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip().lower()
+        if Membership.objects.filter(user__username=email).exists():
+            raise forms.ValidationError("This person is already a member of a tenant.")
+        return email
+
+
+class MembershipForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = ["role"]
+
+
+@admin.register(Membership)
+class MembershipAdmin(TenantScopedAdmin):
+    list_display = ["user", "role", "created_at"]
+    list_filter = ["role"]
+    search_fields = ["user__email", "user__username"]
+    owner_only = True
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = MembershipForm if obj else InviteForm
+        kwargs["fields"] = None
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj:
+            return ["role"]
+        return ["email", "role"] + (["tenant"] if request.user.is_superuser else [])
+
+    def create_object(self, request, form):
+        return services.membership_invite(
+            tenant=form.instance.tenant,
+            email=form.cleaned_data["email"],
+            role=form.cleaned_data["role"],
+            invited_by=request.user,
+        )
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            services.membership_change_role(membership=obj, role=form.cleaned_data["role"])
+        else:
+            super().save_model(request, obj, form, change)
+
+    def delete_model(self, request, obj):
+        services.membership_remove(membership=obj)
+
+    def delete_queryset(self, request, queryset):
+        for membership in queryset:
+            services.membership_remove(membership=membership)
+
+
+# --- API keys -------------------------------------------------------------------------------
+
+
+class ApiKeyCreateForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=ApiKey.Scope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="read: GET requests; write: also changes; admin: also keys and settings.",
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ["name", "scopes"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(TenantScopedAdmin):
+    list_display = ["name", "masked", "scopes", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["masked", "scopes", "created_by", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+    owner_only = True
+
+    @admin.display(description="key")
+    def masked(self, obj):
+        return f"ct_{obj.prefix}_…"
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApiKeyCreateForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["name", "scopes"] + (["tenant"] if request.user.is_superuser else [])
+        return ["name", *self.readonly_fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj else []
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # keys are revoked, not deleted: their record stays
+
+    def create_object(self, request, form):
+        api_key, full_key = services.api_key_create(
+            tenant=form.instance.tenant,
+            name=form.cleaned_data["name"],
+            scopes=form.cleaned_data["scopes"],
+            created_by=request.user,
+        )
+        self.message_user(
+            request,
+            f"Your new API key is {full_key} — copy it now: it will not be shown again.",
+            messages.WARNING,
+        )
+        return api_key
+
+    @admin.action(description="Revoke the selected API keys", permissions=["change"])
+    def revoke(self, request, queryset):
+        for api_key in queryset:
+            services.api_key_revoke(api_key=api_key)
+        self.message_user(request, f"Revoked {queryset.count()} API key(s).", messages.SUCCESS)

@@ -1,0 +1,127 @@
+"""Tenants, their staff and their API keys; the base of every tenant-owned model."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Tenant(models.Model):
+    """A business using Chat-Tonic: it owns bots, channels, conversations and staff."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TenantQuerySet(models.QuerySet):
+    def for_tenant(self, tenant: Tenant | int) -> TenantQuerySet:
+        """The one way to read tenant data: rows of this tenant only."""
+        tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+        return self.filter(tenant_id=tenant_id)
+
+
+class TenantOwned(models.Model):
+    """Abstract base of every tenant-owned row: the tenant, its index, ``for_tenant``.
+
+    Unique constraints of subclasses include the tenant, so that the data can be
+    sharded by tenant (Citus) without rewriting them.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+class Membership(TenantOwned):
+    """A user's place in a tenant. A user belongs to one tenant."""
+
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        ADMIN = "admin", "Admin"
+        AGENT = "agent", "Agent"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.AGENT)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "user"], name="membership_tenant_user_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_role_display()})"
+
+    @property
+    def is_staff_role(self) -> bool:
+        """Owners and admins work in the dashboard; agents in the console."""
+        return self.role in (self.Role.OWNER, self.Role.ADMIN)
+
+
+class ApiKey(TenantOwned):
+    """A credential for the tenant's own systems. Only a SHA-256 of the secret is stored.
+
+    The full key reads ``ct_<prefix>_<secret>``; the prefix is shown in the dashboard
+    and used to find the key, the secret is shown once when the key is created.
+    The prefix is unique on its own because a key is looked up before its tenant is
+    known; like users and memberships, API keys are an identity table (a Citus
+    reference table), not sharded data.
+    """
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read"
+        WRITE = "write", "Write"
+        ADMIN = "admin", "Admin"
+
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    secret_hash = models.CharField(max_length=64, editable=False)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (ct_{self.prefix}_…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    def has_scope(self, scope: str) -> bool:
+        """``admin`` implies ``write``, which implies ``read``."""
+        order = [self.Scope.READ, self.Scope.WRITE, self.Scope.ADMIN]
+        needed = order.index(scope)
+        return any(order.index(s) >= needed for s in self.scopes if s in order)

@@ -1,0 +1,122 @@
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core import mail
+
+from chattonic.tenancy.models import ApiKey, Membership
+from chattonic.tenancy.selectors import api_key_from_token
+from tests.factories import ApiKeyFactory, MembershipFactory
+
+pytestmark = pytest.mark.django_db
+
+User = get_user_model()
+
+
+def login(client, tenant, role):
+    user = MembershipFactory(tenant=tenant, role=role).user
+    client.force_login(user)
+    return user
+
+
+def test_owner_invites_staff_who_sets_a_password_from_the_email(
+    client, tenant, django_capture_on_commit_callbacks
+):
+    login(client, tenant, "owner")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/dashboard/tenancy/membership/add/", {"email": "New@Example.com", "role": "admin"}
+        )
+    assert response.status_code == 302
+    membership = Membership.objects.get(user__username="new@example.com")
+    assert membership.tenant == tenant and membership.role == "admin"
+    assert membership.user.is_staff and not membership.user.has_usable_password()
+
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == ["new@example.com"]
+    link = re.search(r"https?://\S+", mail.outbox[0].body).group(0)
+    path = "/" + link.split("/", 3)[3]
+    client.logout()
+    form_page = client.get(path, follow=True)
+    assert form_page.status_code == 200
+    set_password = client.post(
+        form_page.redirect_chain[-1][0],
+        {"new_password1": "a-Long-passphrase-42", "new_password2": "a-Long-passphrase-42"},
+    )
+    assert set_password.status_code == 302
+    assert client.login(username="new@example.com", password="a-Long-passphrase-42")
+    assert client.get("/dashboard/").status_code == 200
+
+
+def test_inviting_a_member_of_another_tenant_is_refused(client, tenant, other_tenant):
+    login(client, tenant, "owner")
+    theirs = MembershipFactory(tenant=other_tenant, role="agent").user
+    response = client.post(
+        "/dashboard/tenancy/membership/add/", {"email": theirs.username, "role": "admin"}
+    )
+    assert response.status_code == 200
+    assert "already a member" in response.content.decode()
+    assert Membership.objects.get(user=theirs).tenant == other_tenant
+
+
+def test_admins_cannot_manage_staff_or_keys(client, tenant):
+    login(client, tenant, "admin")
+    assert client.get("/dashboard/tenancy/membership/add/").status_code == 403
+    assert client.get("/dashboard/tenancy/apikey/add/").status_code == 403
+    assert (
+        client.post("/dashboard/tenancy/apikey/add/", {"name": "x", "scopes": ["read"]}).status_code
+        == 403
+    )
+    assert not ApiKey.objects.exists()
+    assert client.get("/dashboard/tenancy/apikey/").status_code == 200
+
+
+def test_agents_do_not_enter_the_dashboard(client, tenant):
+    login(client, tenant, "agent")
+    response = client.get("/dashboard/")
+    assert response.status_code == 302
+    assert "/dashboard/login/" in response["Location"]
+
+
+def test_owner_creates_a_key_whose_secret_is_shown_once(client, tenant):
+    owner = login(client, tenant, "owner")
+    response = client.post(
+        "/dashboard/tenancy/apikey/add/", {"name": "CRM", "scopes": ["read", "write"]}, follow=True
+    )
+    assert response.status_code == 200
+    text = response.content.decode()
+    secret = re.search(r"ct_[0-9a-f]+_[A-Za-z0-9_-]+", text).group(0)
+    api_key = api_key_from_token(secret)
+    assert api_key.tenant == tenant and api_key.created_by == owner
+    assert api_key.scopes == ["read", "write"]
+    again = client.get(f"/dashboard/tenancy/apikey/{api_key.pk}/change/").content.decode()
+    assert secret not in again
+    assert secret.split("_", 2)[2] not in again
+
+
+def test_owner_revokes_keys_with_the_action(client, tenant):
+    login(client, tenant, "owner")
+    key = ApiKeyFactory(tenant=tenant)
+    client.post("/dashboard/tenancy/apikey/", {"action": "revoke", "_selected_action": [key.pk]})
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+
+
+def test_the_last_owner_cannot_be_demoted(client, tenant):
+    owner = login(client, tenant, "owner")
+    membership = owner.membership
+    response = client.post(
+        f"/dashboard/tenancy/membership/{membership.pk}/change/", {"role": "admin"}, follow=True
+    )
+    assert "at least one owner" in response.content.decode()
+    membership.refresh_from_db()
+    assert membership.role == "owner"
+
+
+def test_superusers_see_every_tenant(client, tenant, other_tenant):
+    ours = ApiKeyFactory(tenant=tenant)
+    theirs = ApiKeyFactory(tenant=other_tenant)
+    client.force_login(User.objects.create_superuser("op", "op@example.com", "pw"))
+    listed = client.get("/dashboard/tenancy/apikey/").context["cl"].result_list
+    assert {ours.pk, theirs.pk} <= {k.pk for k in listed}
+    assert client.get(f"/dashboard/tenancy/apikey/{theirs.pk}/change/").status_code == 200

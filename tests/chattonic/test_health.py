@@ -1,0 +1,41 @@
+import pytest
+
+from chattonic.celery import app as celery_app
+
+pytestmark = pytest.mark.django_db
+
+CLOSED_PORT_URL = "redis://127.0.0.1:1/0"
+
+
+def test_healthz(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readyz_answers_200_when_everything_answers(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.json()
+    assert response.json()["checks"] == {
+        "database": "ok",
+        "channel_layer": "ok",
+        "broker": "ok",
+    }
+
+
+def test_readyz_names_the_channel_layer_and_broker_when_redis_is_unreachable(
+    client, settings, monkeypatch
+):
+    layer = dict(settings.CHANNEL_LAYERS["default"])
+    layer["CONFIG"] = {**layer["CONFIG"], "hosts": [{"address": CLOSED_PORT_URL}]}
+    settings.CHANNEL_LAYERS = {"default": layer}
+    monkeypatch.setattr(celery_app.conf, "broker_url", CLOSED_PORT_URL)
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["failed"] == ["channel_layer", "broker"]
+    assert body["checks"]["database"] == "ok"
+    assert "unreachable" in body["checks"]["channel_layer"]

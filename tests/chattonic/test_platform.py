@@ -1,0 +1,91 @@
+"""Settings, the periodic schedule and the channel layer's bound."""
+
+import asyncio
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+from django_celery_beat.models import PeriodicTask
+
+from chattonic.core.layers import DropOldestQueue
+from chattonic.schedule import PERIODIC_TASKS
+
+ROOT = settings.BASE_DIR
+
+
+def manage(*args, env):
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_missing_secret_key_without_debug_is_a_clear_startup_error(tmp_path):
+    result = manage("check", env={"CHATTONIC_VAR_DIR": str(tmp_path)})
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+PRODUCTION_ENV = {
+    "DEBUG": "0",
+    "SECRET_KEY": "x" * 20 + "-production-secret-key-with-enough-entropy-0123456789",
+    "ALLOWED_HOSTS": "chat.example.com",
+    "CSRF_TRUSTED_ORIGINS": "https://chat.example.com",
+    "USE_X_FORWARDED_PROTO": "1",
+    "SECURE_HSTS_PRELOAD": "1",
+}
+
+
+def test_check_deploy_is_clean_with_the_documented_production_settings(tmp_path):
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        env={**PRODUCTION_ENV, "CHATTONIC_VAR_DIR": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.django_db
+def test_a_fresh_database_has_the_periodic_schedule():
+    installed = set(PeriodicTask.objects.values_list("name", "task"))
+    assert {(p.name, p.task) for p in PERIODIC_TASKS} <= installed
+
+
+@pytest.mark.django_db
+def test_reinstalling_keeps_an_operators_pause():
+    from chattonic.core.services import schedule_install
+
+    task = PeriodicTask.objects.get(name=PERIODIC_TASKS[0].name)
+    task.enabled = False
+    task.save()
+    schedule_install()
+    task.refresh_from_db()
+    assert task.enabled is False
+    assert PeriodicTask.objects.filter(name=task.name).count() == 1
+
+
+async def test_a_slow_consumer_keeps_only_the_newest_messages():
+    queue = DropOldestQueue(maxsize=3)
+    for n in range(5):
+        queue.put_nowait(n)
+    assert queue.dropped == 2
+    assert [await queue.get() for _ in range(3)] == [2, 3, 4]
+
+
+async def test_the_channel_layer_carries_group_messages():
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add("platform-test", channel)
+    await layer.group_send("platform-test", {"type": "test.ping", "n": 1})
+    assert await asyncio.wait_for(layer.receive(channel), 5) == {"type": "test.ping", "n": 1}
+    await layer.group_discard("platform-test", channel)

@@ -1,0 +1,118 @@
+"""Helpers for tests that start real server and worker processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(settings.BASE_DIR)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(condition, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"):
+    """Poll ``condition`` until it returns a truthy value; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def http_status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
+
+
+def test_database_env() -> dict[str, str]:
+    """Environment that points a child process at this test run's database and Redis."""
+    env = dict(os.environ)
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
+    else:
+        env["DATABASE_URL"] = (
+            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        )
+    env["DEBUG"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class Process:
+    """A child process whose output goes to a log file, stopped at exit of the block."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path):
+        self.args = args
+        self.env = env
+        self.log = log
+        self.popen: subprocess.Popen | None = None
+
+    def __enter__(self) -> Process:
+        self.start()
+        return self
+
+    def start(self) -> None:
+        self._log_file = open(self.log, "ab")  # noqa: SIM115 - closed in stop()
+        self.popen = subprocess.Popen(
+            self.args, cwd=ROOT, env=self.env, stdout=self._log_file, stderr=subprocess.STDOUT
+        )
+
+    def stop(self, sig: int = 15, timeout: float = 20) -> int | None:
+        if self.popen is None:
+            return None
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        self._log_file.close()
+        return self.popen.returncode
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def python(*args: str) -> list[str]:
+    return [sys.executable, *args]
+
+
+def uvicorn(port: int) -> list[str]:
+    return python(
+        "-m", "uvicorn", "chattonic.asgi:application",
+        "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off", "--no-access-log",
+    )  # fmt: skip
+
+
+def celery_worker(name: str = "test") -> list[str]:
+    return python(
+        "-m", "celery", "-A", "chattonic", "worker", "-l", "INFO",
+        "--pool", "prefork", "--concurrency", "1", "-n", f"{name}@%h",
+        "--without-mingle", "--without-gossip",
+    )  # fmt: skip
