@@ -1,4 +1,4 @@
-"""WebSocket routes of every app, and the two ways a socket is guarded.
+"""WebSocket routes of every app, and how a socket of our own pages is guarded.
 
 - ``staff_socket``: our own pages (the agent console). The ``Origin`` must be one of our
   hosts and the user comes from the dashboard session.
@@ -14,4 +14,8 @@ def staff_socket(app):
     return AllowedHostsOriginValidator(AuthMiddlewareStack(app))
 
 
-websocket_urlpatterns: list = []
+def websocket_urlpatterns() -> list:
+    from agents.routing import websocket_urlpatterns as console
+    from conversations.routing import websocket_urlpatterns as webchat
+
+    return [*webchat, *console]

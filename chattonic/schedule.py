@@ -25,4 +25,40 @@ PERIODIC_TASKS: list[Periodic] = [
         crontab={"minute": "15", "hour": "4"},
         description="Deletes expired sessions, as Django's clearsessions does.",
     ),
+    Periodic(
+        name="Purge sandbox conversations",
+        task="conversations.tasks.sandbox_purge",
+        crontab={"minute": "45", "hour": "4"},
+        description="The dashboard's test chats are deleted after 7 days.",
+    ),
+    Periodic(
+        name="Agents' presence sweep",
+        task="agents.tasks.presence_sweep",
+        every_seconds=30,
+        description="Agents whose console stopped sending heartbeats go offline.",
+    ),
+    Periodic(
+        name="Back up the database",
+        task="backups.tasks.backup_create_scheduled",
+        crontab={"minute": "0", "hour": "3"},
+        description="Daily copy into BACKUP_DIR, verified, the last BACKUP_KEEP kept.",
+    ),
+    Periodic(
+        name="Restore check of the newest backup",
+        task="backups.tasks.restore_check_scheduled",
+        crontab={"minute": "30", "hour": "4", "day_of_week": "0"},
+        description="Weekly: restores the newest copy into a scratch database and compares it.",
+    ),
+    Periodic(
+        name="Support: flag tickets past their first-response target",
+        task="support.tasks.support_breaches_flag",
+        every_seconds=300,
+        description="Flags each breached ticket once and emails the operators.",
+    ),
+    Periodic(
+        name="Support: carry pending ticket changes to Trello",
+        task="support.tasks.trello_outbox_catch_up",
+        every_seconds=30,
+        description="The Trello mirror's catch-up after back-offs and outages.",
+    ),
 ]

@@ -262,6 +262,22 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Chat-Tonic <noreply@localhos
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ADMINS = [("Operators", email) for email in env_list("OPERATOR_EMAILS")]
 
+# --- Backups (backups/, docs/restore.md) ---------------------------------------------------
+# Copies and their manifests; put this on another disk (or mount) than the database.
+BACKUP_DIR = Path(env_str("BACKUP_DIR") or VAR_DIR / "backups").resolve()
+# How many successful copies to keep (the newest verified copy is always kept too).
+BACKUP_KEEP = env_int("BACKUP_KEEP", 30)
+# 32 random bytes, base64: encrypts new copies (chunked AES-256-GCM). Empty: not encrypted.
+BACKUP_ENCRYPTION_KEY = env_str("BACKUP_ENCRYPTION_KEY")
+# Keys of older copies after a key rotation (comma-separated): they still verify and restore.
+BACKUP_OLD_ENCRYPTION_KEYS = env_list("BACKUP_OLD_ENCRYPTION_KEYS")
+# Directory of pg_dump/pg_restore; empty: the server's major version is looked up.
+BACKUP_PG_BIN_DIR = env_str("BACKUP_PG_BIN_DIR")
+# Name prefix of restore checks' scratch databases (default: "<database>_restore_check").
+BACKUP_SCRATCH_DATABASE_PREFIX = env_str("BACKUP_SCRATCH_DATABASE_PREFIX")
+# Recorded in each backup's manifest; default: the checkout's git commit.
+CHATTONIC_VERSION = env_str("CHATTONIC_VERSION")
+
 # --- REST API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["chattonic.tenancy.authentication.ApiKeyAuthentication"],
@@ -294,6 +310,52 @@ SPECTACULAR_SETTINGS = {
         "chattonic.core.schema.add_error_responses",
     ],
 }
+
+# --- Web chat -----------------------------------------------------------------------------
+WEBCHAT_MAX_CONNECTIONS_PER_IP = env_int("WEBCHAT_MAX_CONNECTIONS_PER_IP", 50)
+WEBCHAT_MESSAGES_PER_10S = env_int("WEBCHAT_MESSAGES_PER_10S", 10)
+
+# --- Agents -------------------------------------------------------------------------------
+# An agent whose console has not beaten for this long is offline.
+AGENT_HEARTBEAT_TIMEOUT = env_int("AGENT_HEARTBEAT_TIMEOUT", 60)
+
+# --- Bots ---------------------------------------------------------------------------------
+# Whether a flow's HTTP request node may call private addresses (localhost, 10.x, ...).
+BOT_HTTP_ALLOW_PRIVATE = env_bool("BOT_HTTP_ALLOW_PRIVATE", DEBUG)
+
+# --- Messaging channels: the platforms' API base URLs (tests point them at local fakes) ----
+WHATSAPP_API_BASE = env_str("WHATSAPP_API_BASE", "https://graph.facebook.com/v25.0")
+MESSENGER_API_BASE = env_str("MESSENGER_API_BASE", "https://graph.facebook.com/v25.0")
+TELEGRAM_API_BASE = env_str("TELEGRAM_API_BASE", "https://api.telegram.org")
+TWILIO_API_BASE = env_str("TWILIO_API_BASE", "https://api.twilio.com")
+# API channel webhooks to private, loopback or link-local addresses (local development only).
+API_CHANNEL_ALLOW_PRIVATE_WEBHOOKS = env_bool("API_CHANNEL_ALLOW_PRIVATE_WEBHOOKS", DEBUG)
+
+# --- Support: tickets, support hours, Trello mirroring (support/, docs/support.md) ----------
+# Support hours: weekdays, a daily window, a time zone ("-03:00", "UTC-3" or an IANA name).
+SUPPORT_DAYS = env_list("SUPPORT_DAYS", ["mon", "tue", "wed", "thu", "fri"])
+SUPPORT_HOURS_START = env_str("SUPPORT_HOURS_START", "09:00")
+SUPPORT_HOURS_END = env_str("SUPPORT_HOURS_END", "18:00")
+SUPPORT_TIME_ZONE = env_str("SUPPORT_TIME_ZONE", "-03:00")
+# Days without support, ISO dates comma-separated (operators add more in the dashboard).
+SUPPORT_HOLIDAYS = env_list("SUPPORT_HOLIDAYS")
+# First-response targets: interruptions in wall-clock hours, the rest in support hours.
+SUPPORT_INTERRUPTION_TARGET_HOURS = env_int("SUPPORT_INTERRUPTION_TARGET_HOURS", 6)
+SUPPORT_RESPONSE_TARGET_HOURS = env_int("SUPPORT_RESPONSE_TARGET_HOURS", 6)
+# Trello mirroring: off unless TRELLO_KEY, TRELLO_TOKEN and TRELLO_BOARD_ID are set.
+TRELLO_API_BASE = env_str("TRELLO_API_BASE", "https://api.trello.com")
+TRELLO_KEY = env_str("TRELLO_KEY")
+TRELLO_TOKEN = env_str("TRELLO_TOKEN")
+# The app's secret: verifies the webhook's X-Trello-Webhook signature (no secret: refused).
+TRELLO_SECRET = env_str("TRELLO_SECRET")
+TRELLO_BOARD_ID = env_str("TRELLO_BOARD_ID")
+# JSON: ticket status -> name (or id) of its list on the board; missing lists are created.
+try:
+    TRELLO_LISTS: dict[str, str] = json.loads(env_str("TRELLO_LISTS") or "{}")
+except json.JSONDecodeError as exc:
+    raise ImproperlyConfigured(f"TRELLO_LISTS must be a JSON object: {exc}") from None
+# Trello allows 100 requests per 10 s per token; stay under it with room for other tools.
+TRELLO_REQUESTS_PER_10S = env_int("TRELLO_REQUESTS_PER_10S", 90)
 
 # --- Logging -------------------------------------------------------------------------------
 LOGGING = {

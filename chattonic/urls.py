@@ -4,7 +4,10 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from agents import views as console_views
 from chattonic.core import health
+from conversations import views as webchat_views
+from support import views as support_views
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/dashboard/", permanent=False)),
@@ -21,6 +24,16 @@ urlpatterns = [
         auth_views.PasswordResetCompleteView.as_view(),
         name="password_reset_complete",
     ),
+    path("console/", console_views.console, name="console"),
+    path("console/login/", console_views.ConsoleLoginView.as_view(), name="console-login"),
+    path(
+        "console/logout/",
+        auth_views.LogoutView.as_view(next_page="/console/login/"),
+        name="console-logout",
+    ),
+    path("demo/api/order-status/", webchat_views.demo_order_status, name="demo-order-status"),
+    path("demo/<str:public_key>/", webchat_views.demo_page, name="webchat-demo"),
+    path("hooks/trello/", support_views.trello_webhook, name="trello-webhook"),
     path("api/v1/", include("chattonic.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -6,10 +6,27 @@ tenant-owned model here; a model without one fails that test until it gets one.
 
 from __future__ import annotations
 
+import copy
+from datetime import date, timedelta
+
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
+from agents.models import AgentProfile, CannedResponse, HandoffEvent, Note, Team
+from backups.models import BackupRun, RestoreCheck
+from bots.models import Bot, BotVersion
 from chattonic.tenancy.models import ApiKey, Membership, Tenant
+from conversations.models import (
+    Channel,
+    ChannelKind,
+    Contact,
+    ContactIdentity,
+    Conversation,
+    Lead,
+    Message,
+)
+from support.models import SupportHoliday, Ticket, TicketComment, TrelloCard, TrelloOutbox
 
 
 class TenantFactory(factory.django.DjangoModelFactory):
@@ -54,3 +71,246 @@ class ApiKeyFactory(factory.django.DjangoModelFactory):
     prefix = factory.Sequence(lambda n: f"p{n:011d}")
     secret_hash = "0" * 64
     scopes = ["read"]
+
+
+# --- Backups (platform-level, not tenant-owned) ---------------------------------------------
+
+
+class BackupRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = BackupRun
+
+    trigger = "command"
+    status = "succeeded"
+    started_at = factory.LazyFunction(timezone.now)
+    finished_at = factory.LazyFunction(timezone.now)
+    engine = "sqlite"
+    database_name = "sqlite:///chattonic.sqlite3"
+    file_path = factory.Sequence(lambda n: f"/nonexistent/chattonic-test-{n}.sqlite3")
+    size = 1024
+    sha256 = "0" * 64
+
+
+class RestoreCheckFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RestoreCheck
+
+    backup = factory.SubFactory(BackupRunFactory)
+    trigger = "schedule"
+    status = "passed"
+    started_at = factory.LazyFunction(timezone.now)
+    finished_at = factory.LazyFunction(timezone.now)
+    details = "row counts: all as the manifest records"
+
+
+# --- Bots -----------------------------------------------------------------------------------
+
+
+def simple_definition() -> dict:
+    """A small valid flow: a greeting with two quick replies, an email question, the end."""
+    from tests.bots.flows import SIMPLE_FLOW
+
+    return copy.deepcopy(SIMPLE_FLOW)
+
+
+class BotFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Bot
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"Bot {n}")
+    draft_definition = factory.LazyFunction(simple_definition)
+
+    class Params:
+        live = factory.Trait(
+            status=Bot.Status.LAUNCHED,
+            launched_at=factory.LazyFunction(timezone.now),
+        )
+
+
+def launched_bot(**kwargs) -> Bot:
+    """A bot with a published version, launched."""
+    from bots.services import bot_launch, bot_publish
+
+    bot = BotFactory(**kwargs)
+    bot_publish(bot=bot)
+    return bot_launch(bot=bot)
+
+
+class BotVersionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = BotVersion
+
+    tenant = factory.SubFactory(TenantFactory)
+    bot = factory.SubFactory(BotFactory, tenant=factory.SelfAttribute("..tenant"))
+    number = factory.Sequence(lambda n: n + 1)
+    definition = factory.LazyFunction(simple_definition)
+
+
+# --- Conversations --------------------------------------------------------------------------
+
+
+class ChannelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Channel
+
+    tenant = factory.SubFactory(TenantFactory)
+    bot = factory.SubFactory(BotFactory, tenant=factory.SelfAttribute("..tenant"))
+    kind = ChannelKind.TELEGRAM
+    name = factory.Sequence(lambda n: f"Channel {n}")
+
+
+class ContactFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Contact
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"Contact {n}")
+    email = factory.Sequence(lambda n: f"contact{n}@example.com")
+
+
+class ContactIdentityFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ContactIdentity
+
+    tenant = factory.SubFactory(TenantFactory)
+    contact = factory.SubFactory(ContactFactory, tenant=factory.SelfAttribute("..tenant"))
+    kind = ChannelKind.WEBCHAT
+    external_id = factory.Sequence(lambda n: f"{n:032x}")
+
+
+class ConversationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Conversation
+
+    tenant = factory.SubFactory(TenantFactory)
+    bot = factory.SubFactory(BotFactory, tenant=factory.SelfAttribute("..tenant"))
+    contact = factory.SubFactory(ContactFactory, tenant=factory.SelfAttribute("..tenant"))
+    channel_kind = ChannelKind.WEBCHAT
+    recipient_id = factory.Sequence(lambda n: f"{n:032x}")
+
+
+class MessageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Message
+
+    tenant = factory.SubFactory(TenantFactory)
+    conversation = factory.SubFactory(ConversationFactory, tenant=factory.SelfAttribute("..tenant"))
+    direction = Message.Direction.IN
+    sender = Message.Sender.CONTACT
+    text = factory.Sequence(lambda n: f"message {n}")
+    status = Message.Status.RECEIVED
+
+
+class LeadFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Lead
+
+    tenant = factory.SubFactory(TenantFactory)
+    contact = factory.SubFactory(ContactFactory, tenant=factory.SelfAttribute("..tenant"))
+    fields = factory.LazyAttribute(lambda o: {"email": o.contact.email})
+
+
+# --- Agents ---------------------------------------------------------------------------------
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Team
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"Team {n}")
+
+
+class AgentProfileFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AgentProfile
+
+    tenant = factory.SubFactory(TenantFactory)
+    user = factory.LazyAttribute(
+        lambda o: MembershipFactory(tenant=o.tenant, role=Membership.Role.AGENT).user
+    )
+    presence = AgentProfile.Presence.ONLINE
+    last_seen_at = factory.LazyFunction(timezone.now)
+
+
+class HandoffEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = HandoffEvent
+
+    tenant = factory.SubFactory(TenantFactory)
+    conversation = factory.SubFactory(ConversationFactory, tenant=factory.SelfAttribute("..tenant"))
+    from_status = "bot"
+    to_status = "queued"
+    reason = HandoffEvent.Reason.VISITOR_REQUEST
+
+
+class CannedResponseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CannedResponse
+
+    tenant = factory.SubFactory(TenantFactory)
+    shortcut = factory.Sequence(lambda n: f"reply{n}")
+    text = "Thanks for waiting!"
+
+
+class NoteFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Note
+
+    tenant = factory.SubFactory(TenantFactory)
+    conversation = factory.SubFactory(ConversationFactory, tenant=factory.SelfAttribute("..tenant"))
+    text = "A private note"
+
+
+# --- Support --------------------------------------------------------------------------------
+
+
+class TicketFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Ticket
+
+    tenant = factory.SubFactory(TenantFactory)
+    title = factory.Sequence(lambda n: f"Problem {n}")
+    description = "The widget does not open."
+    source = Ticket.Source.DASHBOARD
+    first_response_due_at = factory.LazyFunction(lambda: timezone.now() + timedelta(hours=6))
+
+
+class TicketCommentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TicketComment
+
+    tenant = factory.SubFactory(TenantFactory)
+    ticket = factory.SubFactory(TicketFactory, tenant=factory.SelfAttribute("..tenant"))
+    origin = TicketComment.Origin.TENANT
+    author_name = "Reporter"
+    body = "Any news?"
+
+
+class TrelloCardFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TrelloCard
+
+    tenant = factory.SubFactory(TenantFactory)
+    ticket = factory.SubFactory(TicketFactory, tenant=factory.SelfAttribute("..tenant"))
+    card_id = factory.Sequence(lambda n: f"{n:024x}")
+    short_url = factory.LazyAttribute(lambda o: f"https://trello.com/c/{o.card_id[-8:]}")
+
+
+class TrelloOutboxFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TrelloOutbox
+
+    tenant = factory.SubFactory(TenantFactory)
+    ticket = factory.SubFactory(TicketFactory, tenant=factory.SelfAttribute("..tenant"))
+    kind = TrelloOutbox.Kind.MOVE_CARD
+
+
+class SupportHolidayFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SupportHoliday
+        django_get_or_create = ["date"]
+
+    date = factory.Sequence(lambda n: date(2030, 1, 1) + timedelta(days=n))
+    name = "Holiday"

@@ -105,14 +105,34 @@ def python(*args: str) -> list[str]:
 
 def uvicorn(port: int) -> list[str]:
     return python(
-        "-m", "uvicorn", "chattonic.asgi:application",
-        "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off", "--no-access-log",
-    )  # fmt: skip
+        "-m",
+        "uvicorn",
+        "chattonic.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--lifespan",
+        "off",
+        "--no-access-log",
+    )
 
 
 def celery_worker(name: str = "test") -> list[str]:
     return python(
-        "-m", "celery", "-A", "chattonic", "worker", "-l", "INFO",
-        "--pool", "prefork", "--concurrency", "1", "-n", f"{name}@%h",
-        "--without-mingle", "--without-gossip",
-    )  # fmt: skip
+        "-m",
+        "celery",
+        "-A",
+        "chattonic",
+        "worker",
+        "-l",
+        "INFO",
+        "--pool",
+        "prefork",
+        "--concurrency",
+        "1",
+        "-n",
+        f"{name}@%h",
+        "--without-mingle",
+        "--without-gossip",
+    )

@@ -10,8 +10,15 @@ from django.utils import timezone
 class Tenant(models.Model):
     """A business using Chat-Tonic: it owns bots, channels, conversations and staff."""
 
+    class AssignmentPolicy(models.TextChoices):
+        CLAIM = "claim", "Agents claim conversations from the queue"
+        ROUND_ROBIN = "round_robin", "Automatic round-robin (capacity and presence respected)"
+
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
+    assignment_policy = models.CharField(
+        max_length=12, choices=AssignmentPolicy.choices, default=AssignmentPolicy.CLAIM
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

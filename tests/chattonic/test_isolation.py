@@ -153,19 +153,22 @@ ROUTES = api_routes()
 KWARG = re.compile(r"<(?:(?P<conv>[^>:]+):)?(?P<name>[^>]+)>|\(\?P<(?P<rname>[^>]+)>[^)]*\)")
 
 
-def fill(path: str, objects: dict[str, object]) -> str | None:
+def fill(path: str, values: dict[str, object]) -> str | None:
     def sub(match):
         name = match.group("name") or match.group("rname")
-        obj = objects.get(name)
-        if obj is None:
+        if name not in values:
             raise KeyError(name)
-        return str(obj.pk)
+        return str(values[name])
 
     try:
         filled = KWARG.sub(sub, path)
     except KeyError:
         return None
     return "/" + filled.replace("^", "").replace("$", "").replace("\\.", ".")
+
+
+def view_class(callback):
+    return getattr(callback, "cls", None)
 
 
 def tenant_owned_models():
@@ -192,16 +195,21 @@ def test_api_hides_other_tenants_objects(api_a, tenant, other_tenant):
             theirs_by_model[model] = factory_for(model)(tenant=other_tenant)
         return theirs_by_model[model]
 
-    for path, _view, model in ROUTES:
+    for path, callback, model in ROUTES:
         if model is None or not issubclass(model, TenantOwned):
             continue
         obj = theirs(model)
-        objects = {"pk": obj, "id": obj}
+        view = view_class(callback)
+        lookup = getattr(view, "lookup_field", "pk")
+        kwarg = getattr(view, "lookup_url_kwarg", None) or lookup
+        values = {"pk": obj.pk, "id": obj.pk, kwarg: getattr(obj, lookup)}
         for name, parent_model in models_by_name.items():
-            objects.setdefault(
-                f"{name}_pk", theirs(parent_model) if parent_model is not model else obj
-            )
-        url = fill(path, objects)
+            # A nested route names its parent: the object's own parent when it has one.
+            parent_id = getattr(obj, f"{name}_id", None)
+            if parent_id is None:
+                parent_id = (theirs(parent_model) if parent_model is not model else obj).pk
+            values.setdefault(f"{name}_pk", parent_id)
+        url = fill(path, values)
         assert url is not None, f"cannot fill the URL arguments of {path}"
         is_detail = "<" in path or "(?P<" in path
         before = {m: snapshot(o) for m, o in theirs_by_model.items()}

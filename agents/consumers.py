@@ -1,0 +1,290 @@
+"""The agent console's socket, ``/ws/agent/``: session-authenticated, tenant-scoped.
+
+Frames in: ``heartbeat``, ``presence``, ``open``, ``claim``, ``take_over``, ``reply``, ``note``,
+``typing``, ``transfer``, ``resolve``, ``hand_back``. Frames out: ``hello``, ``conversation``,
+``conversation.changed``, ``message``, ``note``, ``typing``, ``presence``, ``status``, ``read``,
+``ack``, ``error``. Every action calls one service of ``agents.services``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.contrib.auth import get_user_model
+
+from agents import selectors, services
+from agents.models import AgentProfile, Team
+from chattonic.core.errors import NotFound, ServiceError, ValidationFailed
+from conversations import realtime
+from conversations.models import Conversation
+
+logger = logging.getLogger(__name__)
+
+MAX_FRAME_BYTES = 16 * 1024
+ACTIONS = {
+    "heartbeat",
+    "presence",
+    "open",
+    "claim",
+    "take_over",
+    "reply",
+    "note",
+    "typing",
+    "transfer",
+    "resolve",
+    "hand_back",
+}
+
+
+class AgentConsumer(AsyncJsonWebsocketConsumer):
+    profile: AgentProfile | None = None
+    watching: int | None = None
+
+    async def connect(self):
+        user = self.scope.get("user")
+        self.profile = await database_sync_to_async(self._profile)(user)
+        if self.profile is None:
+            await self.close()  # not a member of a tenant: refused at the handshake (403)
+            return
+        self.user = user
+        self.tenant_id = self.profile.tenant_id
+        await self.accept()
+        await self.channel_layer.group_add(realtime.agents_group(self.tenant_id), self.channel_name)
+        self.profile = await database_sync_to_async(services.agent_connected)(profile=self.profile)
+        hello = await database_sync_to_async(selectors.console_state)(profile=self.profile)
+        await self.send_json({"type": "hello", **hello})
+
+    def _profile(self, user) -> AgentProfile | None:
+        if not getattr(user, "is_authenticated", False) or not user.is_active:
+            return None
+        membership = getattr(user, "membership", None)
+        if membership is None:
+            return None
+        return services.agent_profile(tenant_id=membership.tenant_id, user=user)
+
+    async def disconnect(self, code):
+        if self.profile is None:
+            return
+        await self.channel_layer.group_discard(
+            realtime.agents_group(self.tenant_id), self.channel_name
+        )
+        if self.watching:
+            await self.channel_layer.group_discard(
+                realtime.conversation_group(self.watching), self.channel_name
+            )
+        await database_sync_to_async(services.agent_disconnected)(profile=self.profile)
+
+    # --- Frames in -------------------------------------------------------------------------
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        if text_data is None or len(text_data.encode()) > MAX_FRAME_BYTES:
+            await self._error(
+                "bad_frame", f"Frames are JSON text of at most {MAX_FRAME_BYTES} bytes."
+            )
+            return
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            await self._error("bad_json", "A frame must be valid JSON.")
+            return
+        if not isinstance(content, dict) or content.get("type") not in ACTIONS:
+            await self._error("unknown_type", "Unknown frame type.", content)
+            return
+        try:
+            await getattr(self, f"do_{content['type']}")(content)
+        except ServiceError as exc:
+            await self._error(exc.code, exc.message, content, exc.fields)
+
+    async def do_heartbeat(self, content):
+        await database_sync_to_async(services.presence_heartbeat)(profile=self.profile)
+        await self.send_json({"type": "heartbeat"})
+
+    async def do_presence(self, content):
+        self.profile = await database_sync_to_async(services.presence_set)(
+            profile=self.profile, presence=str(content.get("presence"))
+        )
+
+    async def do_open(self, content):
+        conversation = await self._conversation(content)
+        detail = await database_sync_to_async(selectors.conversation_detail)(
+            conversation=conversation
+        )
+        if self.watching != conversation.pk:
+            if self.watching:
+                await self.channel_layer.group_discard(
+                    realtime.conversation_group(self.watching), self.channel_name
+                )
+            self.watching = conversation.pk
+            await self.channel_layer.group_add(
+                realtime.conversation_group(conversation.pk), self.channel_name
+            )
+        await self.send_json({"type": "conversation", **detail})
+
+    async def do_claim(self, content):
+        conversation = await self._conversation(content)
+        await database_sync_to_async(services.conversation_claim)(
+            conversation=conversation, agent=self.user
+        )
+        await self._ack(content)
+
+    async def do_take_over(self, content):
+        conversation = await self._conversation(content)
+        await database_sync_to_async(services.conversation_take_over)(
+            conversation=conversation, agent=self.user
+        )
+        await self._ack(content)
+
+    async def do_reply(self, content):
+        conversation = await self._conversation(content)
+
+        def reply():
+            text = services.canned_expand(
+                tenant_id=self.tenant_id, text=str(content.get("text", ""))
+            )
+            return services.agent_reply(conversation=conversation, agent=self.user, text=text)
+
+        message = await database_sync_to_async(reply)()
+        await self._ack(content, id=message.pk)
+
+    async def do_note(self, content):
+        conversation = await self._conversation(content)
+        note = await database_sync_to_async(services.note_add)(
+            conversation=conversation, author=self.user, text=str(content.get("text", ""))
+        )
+        await self._ack(content, id=note.pk)
+
+    async def do_typing(self, content):
+        conversation = await self._conversation(content)
+        await self.channel_layer.group_send(
+            realtime.conversation_group(conversation.pk),
+            {
+                "type": "typing",
+                "sender": "agent",
+                "on": bool(content.get("on")),
+                "agent": self.user.pk,
+            },
+        )
+
+    async def do_transfer(self, content):
+        conversation = await self._conversation(content)
+
+        def transfer():
+            to_agent = to_team = None
+            if content.get("agent") is not None:
+                to_agent = (
+                    get_user_model()
+                    .objects.filter(
+                        pk=_int(content["agent"], "agent"), membership__tenant_id=self.tenant_id
+                    )
+                    .first()
+                )
+                if to_agent is None:
+                    raise NotFound("No such agent.")
+            if content.get("team") is not None:
+                to_team = (
+                    Team.objects.for_tenant(self.tenant_id)
+                    .filter(pk=_int(content["team"], "team"))
+                    .first()
+                )
+                if to_team is None:
+                    raise NotFound("No such team.")
+            return services.conversation_transfer(
+                conversation=conversation, actor=self.user, to_agent=to_agent, to_team=to_team
+            )
+
+        await database_sync_to_async(transfer)()
+        await self._ack(content)
+
+    async def do_resolve(self, content):
+        conversation = await self._conversation(content)
+        await database_sync_to_async(services.conversation_resolve)(
+            conversation=conversation, actor=self.user
+        )
+        await self._ack(content)
+
+    async def do_hand_back(self, content):
+        conversation = await self._conversation(content)
+        node = content.get("node") or None
+        if node is not None and not isinstance(node, str):
+            raise ValidationFailed.for_field("node", "A node id.")
+        await database_sync_to_async(services.conversation_hand_back)(
+            conversation=conversation, actor=self.user, node=node
+        )
+        await self._ack(content)
+
+    async def _conversation(self, content) -> Conversation:
+        conversation_id = _int(content.get("conversation"), "conversation")
+
+        def load():
+            found = (
+                Conversation.objects.for_tenant(self.tenant_id)
+                .select_related("bot", "contact")
+                .filter(pk=conversation_id)
+                .first()
+            )
+            if found is None:
+                raise NotFound("No such conversation.")
+            return found
+
+        return await database_sync_to_async(load)()
+
+    # --- Group events out ------------------------------------------------------------------
+
+    async def conversation_changed(self, event):
+        await self.send_json(
+            {
+                "type": "conversation.changed",
+                "conversation": event["conversation"],
+                "reason": event["reason"],
+            }
+        )
+
+    async def conversation_activity(self, event):
+        await self.send_json({"type": "activity", "conversation": event["conversation"]})
+
+    async def conversation_updated(self, event):
+        pass  # the widget's view of a change; the console has conversation.changed
+
+    async def message_created(self, event):
+        await self.send_json({"type": "message", "message": event["message"]})
+
+    async def message_status(self, event):
+        await self.send_json({"type": "status", "id": event["id"], "status": event["status"]})
+
+    async def message_read(self, event):
+        await self.send_json({"type": "read", "ids": event["ids"]})
+
+    async def note_added(self, event):
+        await self.send_json({"type": "note", "note": event["note"]})
+
+    async def presence_changed(self, event):
+        await self.send_json({"type": "presence", "agent": event["agent"]})
+
+    async def typing(self, event):
+        if event.get("agent") != self.user.pk:
+            await self.send_json({"type": "typing", "conversation": self.watching, **event})
+
+    # --- Helpers ---------------------------------------------------------------------------
+
+    async def _ack(self, content, **extra):
+        await self.send_json(
+            {"type": "ack", "action": content["type"], "ref": content.get("ref"), **extra}
+        )
+
+    async def _error(self, code, message, content=None, fields=None):
+        frame = {"type": "error", "code": code, "message": message}
+        if isinstance(content, dict):
+            frame["action"] = content.get("type")
+            frame["ref"] = content.get("ref")
+        if fields:
+            frame["fields"] = fields
+        await self.send_json(frame)
+
+
+def _int(value, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise ValidationFailed.for_field(field, "An id is required.")
+    return int(value)

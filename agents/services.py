@@ -1,0 +1,500 @@
+"""The handoff state machine, the queue and its assignment, agents' replies, presence.
+
+States of a conversation: bot -> queued -> assigned -> (resolved | bot). Every transition is
+recorded as a HandoffEvent (who, when, why) and broadcast after the commit to the tenant's
+console (``tenant.<id>.agents``) and to the conversation's sockets.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from agents import realtime as agents_realtime
+from agents.models import AgentProfile, CannedResponse, HandoffEvent, Note, Team
+from bots.engine import Event
+from bots.hours import within_business_hours
+from chattonic.core.errors import Conflict, NotFound, ValidationFailed
+from chattonic.tenancy.models import Membership, Tenant
+from conversations.models import Conversation, Lead, Message
+
+Status = Conversation.Status
+Reason = HandoffEvent.Reason
+OPEN = (Status.QUEUED, Status.ASSIGNED)
+MAX_REPLY = 4096
+
+
+# --- Agents -----------------------------------------------------------------------------------
+
+
+def agent_profile(*, tenant_id: int, user) -> AgentProfile:
+    """The profile of a member of the tenant (any role may answer); NotFound for others."""
+    if (
+        not Membership.objects.for_tenant(tenant_id)
+        .filter(user=user, user__is_active=True)
+        .exists()
+    ):
+        raise NotFound("No such agent.")
+    profile, _ = AgentProfile.objects.get_or_create(user=user, defaults={"tenant_id": tenant_id})
+    return profile
+
+
+def _presence_cutoff():
+    return timezone.now() - timedelta(seconds=settings.AGENT_HEARTBEAT_TIMEOUT)
+
+
+def available_agents(*, tenant_id: int, team_id: int | None = None):
+    """Online agents with a recent heartbeat and room for one more conversation, in
+    round-robin order (longest since their last assignment first)."""
+    agents = AgentProfile.objects.for_tenant(tenant_id).filter(
+        presence=AgentProfile.Presence.ONLINE, last_seen_at__gte=_presence_cutoff()
+    )
+    if team_id:
+        agents = agents.filter(teams__id=team_id)
+    return (
+        agents.annotate(
+            open_count=Count(
+                "user__assigned_conversations",
+                filter=Q(user__assigned_conversations__status=Status.ASSIGNED),
+            )
+        )
+        .filter(open_count__lt=F("capacity"))
+        .order_by(F("last_assigned_at").asc(nulls_first=True), "pk")
+    )
+
+
+def _open_count(user) -> int:
+    return Conversation.objects.filter(assigned_agent=user, status=Status.ASSIGNED).count()
+
+
+# --- Transitions ------------------------------------------------------------------------------
+
+
+def _record(conversation, from_status, reason, *, actor=None, detail: str = "") -> HandoffEvent:
+    event = HandoffEvent.objects.create(
+        tenant_id=conversation.tenant_id,
+        conversation=conversation,
+        from_status=from_status,
+        to_status=conversation.status,
+        reason=reason,
+        actor=actor,
+        agent=conversation.assigned_agent,
+        team=conversation.team,
+        detail=detail[:300],
+    )
+    agents_realtime.conversation_changed_on_commit(conversation, reason=reason)
+    return event
+
+
+def _locked(conversation: Conversation) -> Conversation:
+    return (
+        Conversation.objects.select_for_update()
+        .select_related("bot", "contact")
+        .get(pk=conversation.pk, tenant_id=conversation.tenant_id)
+    )
+
+
+def _team_named(tenant_id: int, team: Team | str | None) -> Team | None:
+    if isinstance(team, Team) or team is None:
+        return team
+    if not team:
+        return None
+    return Team.objects.for_tenant(tenant_id).filter(name__iexact=team).first()
+
+
+@transaction.atomic
+def conversation_hand_off(
+    *, conversation: Conversation, reason: str, team: Team | str | None = None, actor=None
+) -> Conversation:
+    """Queue a bot conversation for a human (the flow, the visitor, the fallback limit).
+
+    Changes ``conversation`` in place. When nobody can take it (no agent online for the
+    team, or outside the bot's business hours) the visitor gets the away message and may
+    leave contact details. With the round-robin policy an available agent gets it at once.
+    """
+    if conversation.status == Status.RESOLVED:
+        raise Conflict("This conversation is resolved.", code="resolved")
+    if conversation.status in OPEN:
+        return conversation  # already with the humans
+    previous = conversation.status
+    conversation.status = Status.QUEUED
+    conversation.queued_at = timezone.now()
+    conversation.team = _team_named(conversation.tenant_id, team)
+    conversation.handoff_reason = reason
+    conversation.assigned_agent = None
+    conversation.save(
+        update_fields=["status", "queued_at", "team", "handoff_reason", "assigned_agent"]
+    )
+    _record(conversation, previous, reason, actor=actor)
+
+    bot = conversation.bot
+    open_now = within_business_hours(bot.business_hours, bot.time_zone, timezone.now())
+    available = available_agents(tenant_id=conversation.tenant_id, team_id=conversation.team_id)
+    if conversation.is_sandbox or not open_now or not available.exists():
+        _away(conversation)
+    elif _policy(conversation.tenant_id) == Tenant.AssignmentPolicy.ROUND_ROBIN:
+        transaction.on_commit(lambda: queue_dispatch(tenant_id=conversation.tenant_id))
+    return conversation
+
+
+def _policy(tenant_id: int) -> str:
+    return Tenant.objects.values_list("assignment_policy", flat=True).get(pk=tenant_id)
+
+
+def _away(conversation: Conversation) -> None:
+    from conversations.services import system_message
+
+    system_message(conversation=conversation, text=conversation.bot.away_message, away=True)
+
+
+def _assign(conversation: Conversation, profile: AgentProfile, reason: str, actor) -> None:
+    previous = conversation.status
+    now = timezone.now()
+    conversation.status = Status.ASSIGNED
+    conversation.assigned_agent = profile.user
+    conversation.assigned_at = now
+    conversation.save(update_fields=["status", "assigned_agent", "assigned_at"])
+    AgentProfile.objects.filter(pk=profile.pk).update(last_assigned_at=now)
+    _record(conversation, previous, reason, actor=actor)
+
+
+def _lock_capacity(conversation: Conversation, user) -> AgentProfile:
+    profile = agent_profile(tenant_id=conversation.tenant_id, user=user)
+    # One agent's claims are serialised on their profile row, so capacity holds.
+    profile = AgentProfile.objects.select_for_update().get(pk=profile.pk)
+    if _open_count(user) >= profile.capacity:
+        raise Conflict(
+            f"You already hold {profile.capacity} conversations, your capacity.",
+            code="over_capacity",
+        )
+    return profile
+
+
+@transaction.atomic
+def conversation_claim(*, conversation: Conversation, agent) -> Conversation:
+    """An agent takes a queued conversation. Of many agents claiming at once, exactly one
+    wins: the state moves with a conditional UPDATE, not a read then a write."""
+    return _claim(conversation, agent, reason=Reason.CLAIM, actor=agent)
+
+
+def _claim(conversation: Conversation, agent, *, reason: str, actor) -> Conversation:
+    profile = _lock_capacity(conversation, agent)
+    now = timezone.now()
+    won = Conversation.objects.filter(
+        pk=conversation.pk, tenant_id=conversation.tenant_id, status=Status.QUEUED
+    ).update(status=Status.ASSIGNED, assigned_agent=agent, assigned_at=now)
+    if not won:
+        current = Conversation.objects.filter(
+            pk=conversation.pk, tenant_id=conversation.tenant_id
+        ).first()
+        if current is None:
+            raise NotFound("No such conversation.")
+        if current.status == Status.RESOLVED:
+            raise Conflict("This conversation is resolved.", code="resolved")
+        if current.status == Status.ASSIGNED:
+            raise Conflict("Another agent has this conversation.", code="already_assigned")
+        raise Conflict(
+            "This conversation is with the bot; take it over instead.", code="not_queued"
+        )
+    AgentProfile.objects.filter(pk=profile.pk).update(last_assigned_at=now)
+    conversation = Conversation.objects.select_related("bot", "contact").get(pk=conversation.pk)
+    _record(conversation, Status.QUEUED, reason, actor=actor)
+    return conversation
+
+
+@transaction.atomic
+def conversation_take_over(*, conversation: Conversation, agent) -> Conversation:
+    """An agent takes a conversation from the bot, or from the queue."""
+    profile = _lock_capacity(conversation, agent)
+    conversation = _locked(conversation)
+    if conversation.status == Status.RESOLVED:
+        raise Conflict("This conversation is resolved.", code="resolved")
+    if conversation.status == Status.ASSIGNED:
+        raise Conflict("Another agent has this conversation.", code="already_assigned")
+    if conversation.status == Status.BOT:
+        conversation.queued_at = conversation.queued_at or timezone.now()
+        conversation.handoff_reason = Reason.AGENT_TAKEOVER
+        conversation.save(update_fields=["queued_at", "handoff_reason"])
+    _assign(conversation, profile, Reason.AGENT_TAKEOVER, agent)
+    return conversation
+
+
+def queue_dispatch(*, tenant_id: int) -> int:
+    """Round-robin: give the queued conversations, oldest first, to available agents."""
+    if _policy(tenant_id) != Tenant.AssignmentPolicy.ROUND_ROBIN:
+        return 0
+    assigned = 0
+    while True:
+        with transaction.atomic():
+            queue = Conversation.objects.for_tenant(tenant_id).filter(
+                status=Status.QUEUED, is_sandbox=False
+            )
+            placed = False
+            for conversation in queue.order_by("queued_at", "pk")[:50]:
+                candidates = available_agents(tenant_id=tenant_id, team_id=conversation.team_id)
+                profile = candidates.first()
+                if profile is None:
+                    continue
+                try:
+                    with transaction.atomic():
+                        _claim(conversation, profile.user, reason=Reason.AUTO_ASSIGN, actor=None)
+                except Conflict:
+                    continue
+                assigned += 1
+                placed = True
+                break
+        if not placed:
+            return assigned
+
+
+def _held_by(conversation: Conversation, actor) -> None:
+    """Only the assigned agent, or the tenant's owners and admins, act on an assigned one."""
+    if conversation.status == Status.RESOLVED:
+        raise Conflict("This conversation is resolved.", code="resolved")
+    if conversation.status == Status.ASSIGNED and conversation.assigned_agent_id != actor.pk:
+        membership = (
+            Membership.objects.for_tenant(conversation.tenant_id).filter(user=actor).first()
+        )
+        if membership is None:
+            raise NotFound("No such conversation.")
+        if membership.role == Membership.Role.AGENT:
+            raise Conflict("Another agent has this conversation.", code="already_assigned")
+
+
+@transaction.atomic
+def conversation_transfer(
+    *, conversation: Conversation, actor, to_agent=None, to_team: Team | None = None
+) -> Conversation:
+    """Move a conversation to another agent, or back to the queue of a team."""
+    agent_profile(tenant_id=conversation.tenant_id, user=actor)
+    conversation = _locked(conversation)
+    _held_by(conversation, actor)
+    if conversation.status == Status.BOT:
+        raise Conflict("The bot has this conversation; take it over first.", code="not_with_agents")
+    if to_agent is None and to_team is None:
+        raise ValidationFailed.for_field("to", "Choose an agent or a team.")
+    if to_team is not None and to_team.tenant_id != conversation.tenant_id:
+        raise NotFound("No such team.")
+    previous = conversation.status
+    if to_agent is not None:
+        profile = _lock_capacity(conversation, to_agent)
+        conversation.team = to_team or conversation.team
+        conversation.save(update_fields=["team"])
+        _assign(conversation, profile, Reason.TRANSFER, actor)
+        return conversation
+    conversation.status = Status.QUEUED
+    conversation.team = to_team
+    conversation.assigned_agent = None
+    conversation.queued_at = timezone.now()
+    conversation.save(update_fields=["status", "team", "assigned_agent", "queued_at"])
+    _record(conversation, previous, Reason.TRANSFER, actor=actor, detail=f"to team {to_team}")
+    transaction.on_commit(lambda: queue_dispatch(tenant_id=conversation.tenant_id))
+    return conversation
+
+
+@transaction.atomic
+def conversation_resolve(*, conversation: Conversation, actor) -> Conversation:
+    """Close the conversation; the visitor's next message starts a new one."""
+    agent_profile(tenant_id=conversation.tenant_id, user=actor)
+    conversation = _locked(conversation)
+    _held_by(conversation, actor)
+    previous = conversation.status
+    conversation.status = Status.RESOLVED
+    conversation.resolved_at = timezone.now()
+    conversation.save(update_fields=["status", "resolved_at"])
+    _record(conversation, previous, Reason.RESOLVE, actor=actor)
+    transaction.on_commit(lambda: queue_dispatch(tenant_id=conversation.tenant_id))
+    return conversation
+
+
+@transaction.atomic
+def conversation_hand_back(
+    *, conversation: Conversation, actor, node: str | None = None
+) -> list[Message]:
+    """Give the conversation back to the bot, resuming the flow at ``node`` (or its start)."""
+    from conversations.services import bot_turn
+
+    agent_profile(tenant_id=conversation.tenant_id, user=actor)
+    conversation = _locked(conversation)
+    _held_by(conversation, actor)
+    if conversation.status == Status.BOT:
+        raise Conflict("The bot already has this conversation.", code="not_with_agents")
+    if node is not None:
+        definition_nodes = _definition_nodes(conversation)
+        if node not in definition_nodes:
+            raise ValidationFailed.for_field("node", f"The flow has no node {node!r}.")
+    previous = conversation.status
+    conversation.status = Status.BOT
+    conversation.assigned_agent = None
+    conversation.save(update_fields=["status", "assigned_agent"])
+    _record(conversation, previous, Reason.HANDBACK, actor=actor, detail=node or "")
+    replies = bot_turn(conversation=conversation, event=Event(type="handback", node=node))
+    transaction.on_commit(lambda: queue_dispatch(tenant_id=conversation.tenant_id))
+    return replies
+
+
+def _definition_nodes(conversation: Conversation) -> dict:
+    from bots.selectors import bot_runtime
+
+    return bot_runtime(conversation.bot, conversation.bot_version_id).definition.get("nodes", {})
+
+
+# --- Agents' messages -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def agent_reply(*, conversation: Conversation, agent, text: str) -> Message:
+    """An agent's answer: stored, then sent through the conversation's channel."""
+    from conversations.services import message_deliver
+
+    text = (text or "").strip()
+    if not text:
+        raise ValidationFailed.for_field("text", "A reply needs some text.")
+    if len(text) > MAX_REPLY:
+        raise ValidationFailed.for_field("text", f"At most {MAX_REPLY} characters.")
+    agent_profile(tenant_id=conversation.tenant_id, user=agent)
+    conversation = _locked(conversation)
+    _held_by(conversation, agent)
+    if conversation.status != Status.ASSIGNED:
+        raise Conflict("Claim or take over the conversation to reply.", code="not_assigned")
+    message = Message.objects.create(
+        tenant_id=conversation.tenant_id,
+        conversation=conversation,
+        channel=conversation.channel,
+        direction=Message.Direction.OUT,
+        sender=Message.Sender.AGENT,
+        agent=agent,
+        text=text,
+        status=Message.Status.PENDING,
+    )
+    now = timezone.now()
+    fields = ["last_message_at"]
+    conversation.last_message_at = now
+    if conversation.first_agent_response_at is None:
+        conversation.first_agent_response_at = now
+        fields.append("first_agent_response_at")
+    conversation.save(update_fields=fields)
+    message_deliver(message=message)
+    return message
+
+
+@transaction.atomic
+def note_add(*, conversation: Conversation, author, text: str) -> Note:
+    """A private note, broadcast to the agents only; never to the visitor."""
+    text = (text or "").strip()
+    if not text:
+        raise ValidationFailed.for_field("text", "A note needs some text.")
+    agent_profile(tenant_id=conversation.tenant_id, user=author)
+    note = Note.objects.create(
+        tenant_id=conversation.tenant_id,
+        conversation=conversation,
+        author=author,
+        text=text[:MAX_REPLY],
+    )
+    agents_realtime.note_added_on_commit(note)
+    return note
+
+
+def canned_expand(*, tenant_id: int, text: str) -> str:
+    """``/shortcut`` becomes the tenant's saved reply; anything else stays as it is."""
+    if not text.startswith("/") or " " in text.strip():
+        return text
+    canned = CannedResponse.objects.for_tenant(tenant_id).filter(shortcut=text.strip()[1:]).first()
+    return canned.text if canned else text
+
+
+# --- Presence ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def presence_set(*, profile: AgentProfile, presence: str) -> AgentProfile:
+    """Set an agent online, away or offline; online agents may receive queued work."""
+    if presence not in AgentProfile.Presence.values:
+        raise ValidationFailed.for_field("presence", "online, away or offline.")
+    AgentProfile.objects.filter(pk=profile.pk).update(
+        presence=presence, last_seen_at=timezone.now()
+    )
+    profile.refresh_from_db()
+    agents_realtime.presence_changed_on_commit(profile)
+    if presence == AgentProfile.Presence.ONLINE:
+        transaction.on_commit(lambda: queue_dispatch(tenant_id=profile.tenant_id))
+    return profile
+
+
+@transaction.atomic
+def agent_connected(*, profile: AgentProfile) -> AgentProfile:
+    """A console opened: the agent is online (unless they chose away)."""
+    AgentProfile.objects.filter(pk=profile.pk).update(connections=F("connections") + 1)
+    profile.refresh_from_db()
+    presence = profile.presence
+    if presence == AgentProfile.Presence.OFFLINE:
+        presence = AgentProfile.Presence.ONLINE
+    return presence_set(profile=profile, presence=presence)
+
+
+@transaction.atomic
+def agent_disconnected(*, profile: AgentProfile) -> AgentProfile:
+    """A console closed: with no console left, the agent is offline."""
+    profile = AgentProfile.objects.select_for_update().get(pk=profile.pk)
+    profile.connections = max(0, profile.connections - 1)
+    profile.save(update_fields=["connections"])
+    if profile.connections == 0:
+        return presence_set(profile=profile, presence=AgentProfile.Presence.OFFLINE)
+    return profile
+
+
+def presence_heartbeat(*, profile: AgentProfile) -> None:
+    """The console is alive: keep the agent's presence fresh."""
+    AgentProfile.objects.filter(pk=profile.pk).update(last_seen_at=timezone.now())
+
+
+def presence_sweep() -> int:
+    """Agents whose consoles stopped beating (a crashed browser or server) go offline."""
+    stale = AgentProfile.objects.exclude(presence=AgentProfile.Presence.OFFLINE).filter(
+        Q(last_seen_at__lt=_presence_cutoff()) | Q(last_seen_at__isnull=True)
+    )
+    count = 0
+    for profile in stale:
+        with transaction.atomic():
+            AgentProfile.objects.filter(pk=profile.pk).update(connections=0)
+            presence_set(profile=profile, presence=AgentProfile.Presence.OFFLINE)
+        count += 1
+    return count
+
+
+# --- Away: contact details when nobody can answer ---------------------------------------------
+
+
+@transaction.atomic
+def away_contact_leave(*, conversation: Conversation, fields: dict) -> Lead:
+    """The visitor left their details while nobody could answer: a lead (and, where the
+    bot says so, a support ticket)."""
+    from conversations.services import lead_capture
+
+    clean = {
+        k: str(v).strip()[:1000]
+        for k, v in fields.items()
+        if k in ("name", "email", "phone", "message")
+    }
+    if not (clean.get("email") or clean.get("phone")):
+        raise ValidationFailed.for_field("email", "Leave an email or a phone number.")
+    if clean.get("email"):
+        from django.core.exceptions import ValidationError
+        from django.core.validators import validate_email
+
+        try:
+            validate_email(clean["email"])
+        except ValidationError:
+            raise ValidationFailed.for_field("email", "Enter a valid email address.") from None
+    if conversation.is_sandbox:
+        raise Conflict("The sandbox records no leads.", code="sandbox")
+    lead = lead_capture(conversation=conversation, fields=clean, source=Lead.Source.AWAY_FORM)
+    if conversation.bot.ticket_after_hours:
+        from support.services import ticket_from_away_form
+
+        ticket_from_away_form(conversation=conversation, lead=lead)
+    return lead

@@ -1,0 +1,11 @@
+"""The console's periodic upkeep."""
+
+from celery import shared_task
+
+
+@shared_task
+def presence_sweep() -> int:
+    """Agents whose consoles stopped beating go offline."""
+    from agents.services import presence_sweep as sweep
+
+    return sweep()

@@ -1,0 +1,160 @@
+"""``/api/v1/bots/``: bots, their draft, versions, publish, roll back, launch, pause."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.generics import get_object_or_404
+from rest_framework.response import Response
+
+from bots import services
+from bots.models import Bot, BotVersion
+from bots.regions import bot_ensure_local
+from chattonic.core.api import TenantScopedMixin
+
+WRONG_REGION = OpenApiResponse(
+    description="The bot lives in another region: the body names its URL."
+)
+CONFLICT = OpenApiResponse(
+    description="Not allowed in the bot's state (e.g. a launched bot's region)."
+)
+
+
+class BotSerializer(serializers.ModelSerializer):
+    definition = serializers.JSONField(source="draft_definition", required=False)
+    published_version = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Bot
+        fields = [
+            "id",
+            "name",
+            "region",
+            "status",
+            "public_key",
+            "allowed_origins",
+            "default_language",
+            "welcome_text",
+            "fallback_text",
+            "fallback_limit",
+            "intent_threshold",
+            "business_hours",
+            "time_zone",
+            "title",
+            "theme_color",
+            "prechat_form",
+            "away_message",
+            "ticket_after_hours",
+            "definition",
+            "published_version",
+            "launched_at",
+            "created_at",
+        ]
+        read_only_fields = ["status", "public_key", "launched_at", "created_at"]
+
+    def get_published_version(self, bot) -> int | None:
+        return bot.published_version.number if bot.published_version_id else None
+
+
+class BotVersionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BotVersion
+        fields = ["number", "definition", "note", "published_at", "published_by"]
+
+
+class PublishSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+
+class RollbackSerializer(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1)
+
+
+@extend_schema_view(
+    retrieve=extend_schema(responses={200: BotSerializer, 421: WRONG_REGION}),
+    partial_update=extend_schema(responses={200: BotSerializer, 409: CONFLICT, 421: WRONG_REGION}),
+    update=extend_schema(responses={200: BotSerializer, 409: CONFLICT, 421: WRONG_REGION}),
+)
+class BotViewSet(
+    TenantScopedMixin,
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    queryset = Bot.objects.select_related("published_version").order_by("pk")
+    serializer_class = BotSerializer
+
+    def get_object(self):
+        bot = super().get_object()
+        bot_ensure_local(bot)
+        return bot
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        definition = data.pop("draft_definition", None)
+        serializer.instance = services.bot_create(tenant=self.tenant, definition=definition, **data)
+
+    def perform_update(self, serializer):
+        data = dict(serializer.validated_data)
+        definition = data.pop("draft_definition", None)
+        bot = serializer.instance
+        if data:
+            bot = services.bot_update(bot=bot, **data)
+        if definition is not None:
+            bot = services.draft_update(bot=bot, definition=definition)
+        serializer.instance = Bot.objects.select_related("published_version").get(pk=bot.pk)
+
+    @extend_schema(
+        request=PublishSerializer, responses={201: BotVersionSerializer, 421: WRONG_REGION}
+    )
+    @action(detail=True, methods=["post"])
+    def publish(self, request, pk=None):
+        bot = self.get_object()
+        params = PublishSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        version = services.bot_publish(bot=bot, note=params.validated_data["note"])
+        return Response(BotVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=RollbackSerializer, responses={201: BotVersionSerializer, 421: WRONG_REGION}
+    )
+    @action(detail=True, methods=["post"])
+    def rollback(self, request, pk=None):
+        bot = self.get_object()
+        params = RollbackSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        version = get_object_or_404(
+            BotVersion.objects.for_tenant(self.tenant),
+            bot=bot,
+            number=params.validated_data["version"],
+        )
+        new_version = services.bot_rollback(bot=bot, version=version)
+        return Response(BotVersionSerializer(new_version).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: BotSerializer, 409: CONFLICT, 421: WRONG_REGION})
+    @action(detail=True, methods=["post"])
+    def launch(self, request, pk=None):
+        bot = services.bot_launch(bot=self.get_object())
+        return Response(self.get_serializer(Bot.objects.get(pk=bot.pk)).data)
+
+    @extend_schema(request=None, responses={200: BotSerializer, 409: CONFLICT, 421: WRONG_REGION})
+    @action(detail=True, methods=["post"])
+    def pause(self, request, pk=None):
+        bot = services.bot_pause(bot=self.get_object())
+        return Response(self.get_serializer(Bot.objects.get(pk=bot.pk)).data)
+
+
+class BotVersionViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
+    """A bot's published versions (immutable)."""
+
+    queryset = BotVersion.objects.select_related("bot")
+    serializer_class = BotVersionSerializer
+    lookup_field = "number"
+
+    def get_queryset(self):
+        bot = get_object_or_404(Bot.objects.for_tenant(self.tenant), pk=self.kwargs["bot_pk"])
+        bot_ensure_local(bot)
+        return super().get_queryset().filter(bot=bot).order_by("-number")

@@ -1,0 +1,462 @@
+"""step(): one event in; the conversation's next state, the replies and the actions out.
+
+The engine trusts a definition that `validate_definition` accepted, but never crashes on one it
+did not: a broken definition, an unknown node or a loop comes back as `StepResult.error`, with
+the state passed in left as it was. docs/flows.md describes the behaviour in the words of the
+people who write flows; this module is the reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bots.engine.answers import check_answer
+from bots.engine.conditions import rule_holds
+from bots.engine.state import FlowError, Inbound, State
+from bots.engine.templates import lookup, render, render_url, render_value
+from bots.engine.text import same_words
+from bots.engine.texts import default_text
+from bots.engine.types import (
+    DEFAULT_FALLBACK_LIMIT,
+    DEFAULT_INTENT_THRESHOLD,
+    EVENT_TYPES,
+    HUMAN,
+    REASON_FALLBACK_LIMIT,
+    REASON_VISITOR_REQUEST,
+    RESTART,
+    Context,
+    Event,
+    StepResult,
+)
+
+# Nodes one step may pass through without waiting for the visitor; past it the flow loops.
+MAX_NODE_VISITS = 250
+# Messages kept while an HTTP request is pending (the latest ones).
+MAX_QUEUED_MESSAGES = 5
+DEFAULT_HTTP_TIMEOUT = 10
+DEFAULT_MAX_RETRIES = 2
+
+Node = dict[str, Any]
+
+
+def step(
+    definition: dict[str, Any], state: dict[str, Any] | None, event: Event, context: Context
+) -> StepResult:
+    """Run one event through the flow. Pure: no I/O, no clock, no randomness."""
+    try:
+        run = _Run(definition, context)
+        current = None if state is None else State.load(state)
+        new = run.handle(current, event)
+    except FlowError as exc:
+        return StepResult(state=state, error=exc.as_dict())
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        error = {
+            "code": "invalid_definition",
+            "message": f"{type(exc).__name__}: {exc}",
+            "node": None,
+        }
+        return StepResult(state=state, error=error)
+    if new is None:  # the event changed nothing
+        return StepResult(state=state)
+    return StepResult(state=new.dump(), replies=run.replies, actions=run.actions)
+
+
+class _Run:
+    """One step: the definition indexed, the context, and what the step has said and done."""
+
+    def __init__(self, definition: dict[str, Any], context: Context) -> None:
+        self.definition = definition
+        self.context = context
+        self.nodes: dict[str, Node] = definition["nodes"]
+        self.settings: dict[str, Any] = definition.get("settings") or {}
+        self.language: str = context.language or self.settings.get("language") or "en"
+        self.threshold: float = self.settings.get("intent_threshold", DEFAULT_INTENT_THRESHOLD)
+        self.fallback_limit: int | None = self.settings.get(
+            "fallback_limit", DEFAULT_FALLBACK_LIMIT
+        )
+        self.start: str = definition["start"]
+        self.main: str = definition.get("main") or self.start
+        self.global_intents: dict[str, str | None] = {
+            HUMAN: None,
+            RESTART: None,
+            **(definition.get("global_intents") or {}),
+        }
+        self.replies: list[dict[str, Any]] = []
+        self.actions: list[dict[str, Any]] = []
+        self.visits = 0
+
+    # -- events -----------------------------------------------------------------------------
+
+    def handle(self, state: State | None, event: Event) -> State | None:
+        """The new state, or None when the event changes nothing."""
+        if event.type not in EVENT_TYPES:
+            raise FlowError("invalid_event", f"unknown event type {event.type!r}")
+        fresh = state is None or state.status == "ended"
+        if event.type == "start":
+            return self._new(None) if fresh else None
+        if event.type in ("message", "quick_reply"):
+            inbound = self._inbound(event)
+            if fresh:
+                return self._new(inbound)
+            assert state is not None
+            if state.status == "handoff":
+                return None  # the agents have the conversation
+            if state.status == "http":
+                if not self._global(state, inbound):
+                    state.queue = [*state.queue, inbound.dump()][-MAX_QUEUED_MESSAGES:]
+                return state
+            self._receive(state, inbound)
+            return state
+        if event.type == "handback":
+            return self._handback(state, event)
+        if state is None:
+            return None
+        return self._http_response(state, event)
+
+    def _inbound(self, event: Event) -> Inbound:
+        accepted = event.intent is not None and (
+            event.confidence is None or event.confidence >= self.threshold
+        )
+        return Inbound(
+            kind=event.type,
+            text=event.text or "",
+            payload=event.payload,
+            intent=event.intent if accepted and event.type == "message" else None,
+        )
+
+    def _new(self, inbound: Inbound | None) -> State:
+        state = State()
+        if inbound is not None and inbound.intent != RESTART and self._global(state, inbound):
+            return state
+        self._start(state, inbound)
+        return state
+
+    def _start(self, state: State, inbound: Inbound | None = None) -> None:
+        """From the top: variables as the definition sets them, the welcome text, the start node.
+
+        A conversation opened by a message whose intent the first router waits for goes
+        straight on to that intent's node (the visitor spoke first, e.g. on WhatsApp).
+        """
+        state.vars = dict(self.definition.get("variables") or {})
+        state.retries = state.fallbacks = 0
+        state.queue, state.handoff, state.intent = [], None, None
+        welcome = render(self.settings.get("welcome_text") or "", state.vars)
+        if welcome:
+            self._reply(welcome)
+        self._go(state, self.start)
+        if inbound is not None and inbound.intent is not None and state.status == "waiting":
+            node = self._node(state.node)
+            if node["type"] == "router" and inbound.intent in node["routes"]:
+                state.intent = inbound.intent
+                self._route(state, node, inbound)
+
+    def _receive(self, state: State, inbound: Inbound) -> None:
+        state.intent = inbound.intent
+        if self._global(state, inbound):
+            return
+        if state.status == "idle":
+            self._deliver(state, self.main, inbound)
+            return
+        node = self._node(state.node)
+        receive = self._RECEIVE.get(node["type"])
+        if receive is None:
+            raise FlowError(
+                "invalid_state", f"the conversation waits at a {node['type']} node", state.node
+            )
+        receive(self, state, node, inbound)
+
+    def _global(self, state: State, inbound: Inbound) -> bool:
+        """Handle a global intent ("human", "restart", or the definition's); False if it is none."""
+        intent = inbound.intent
+        if inbound.kind != "message" or intent is None or intent not in self.global_intents:
+            return False
+        if state.status == "waiting" and self._node(state.node).get("interruptible", True) is False:
+            return False
+        target = self.global_intents[intent]
+        if target is None and intent not in (HUMAN, RESTART):
+            return False  # only the built-in ones have a behaviour of their own
+        state.intent = intent
+        state.queue, state.retries, state.fallbacks = [], 0, 0
+        if target is not None:
+            self._go(state, target)
+        elif intent == HUMAN:
+            self._handoff(state, None, reason=REASON_VISITOR_REQUEST, team=None, text=None)
+        else:
+            self._start(state)
+        return True
+
+    def _http_response(self, state: State, event: Event) -> State | None:
+        if state.status != "http" or event.request_id not in (None, state.seq):
+            return None  # nothing pending, or the answer to a request given up since
+        node = self._node(state.node)
+        http = event.http or {}
+        status = http.get("status")
+        ok = http.get("error") is None and isinstance(status, int) and 200 <= status < 300
+        if node.get("status_variable"):
+            state.vars[node["status_variable"]] = status if isinstance(status, int) else None
+        if ok:
+            body = http.get("json")
+            saved = {name: lookup(body, path) for name, path in (node.get("save") or {}).items()}
+            state.vars.update(saved)
+        self._go(state, node.get("next") if ok else node["on_failure"])
+        while state.queue and state.status in ("waiting", "idle"):
+            queued = state.queue.pop(0)
+            self._receive(state, Inbound(**queued))
+        if state.status in ("handoff", "ended"):
+            state.queue = []
+        return state
+
+    def _handback(self, state: State | None, event: Event) -> State:
+        """Resume wherever the conversation was: a bot handoff, or an agent's take-over at any
+        point of the flow (even before the flow started)."""
+        target = event.node or self.start
+        self._node(target)
+        if state is None or state.status == "ended":
+            state = State()
+            state.vars = dict(self.definition.get("variables") or {})
+        state.handoff, state.intent = None, None
+        state.retries = state.fallbacks = 0
+        self._go(state, target)
+        return state
+
+    # -- moving through the flow ------------------------------------------------------------
+
+    def _node(self, node_id: str | None) -> Node:
+        node = self.nodes.get(node_id)  # type: ignore[arg-type]
+        if node is None:
+            raise FlowError("unknown_node", f"there is no node with id {node_id!r}", node_id)
+        return node
+
+    def _go(self, state: State, target: str | None) -> None:
+        """Enter target and follow the flow until a node waits or the flow runs out."""
+        state.wait("running", None)
+        while target is not None:
+            self.visits += 1
+            if self.visits > MAX_NODE_VISITS:
+                raise FlowError(
+                    "loop",
+                    f"the flow passed through {MAX_NODE_VISITS} nodes without waiting for the "
+                    "visitor; it loops",
+                    target,
+                )
+            node = self._node(target)
+            target = self._ENTER[node["type"]](self, state, target, node)
+        if state.status == "running":
+            state.wait("idle", None)
+
+    def _deliver(self, state: State, target: str, inbound: Inbound) -> None:
+        """Go to target with the visitor's message: a router routes it; other nodes start."""
+        node = self._node(target)
+        if node["type"] != "router":
+            self._go(state, target)
+            return
+        self.visits += 1
+        state.wait("waiting", target)
+        self._route(state, node, inbound)
+
+    def _reply(
+        self,
+        text: str,
+        quick_replies: list[dict[str, str]] | None = None,
+        media: dict[str, str] | None = None,
+    ) -> None:
+        self.replies.append({"text": text, "quick_replies": quick_replies or [], "media": media})
+
+    def _fallback(self, state: State, node: Node) -> None:
+        """The visitor was not understood: hand off past the limit, else the router's fallback
+        node, else the fallback text (and the same buttons again), still waiting here."""
+        state.fallbacks += 1
+        if self.fallback_limit is not None and state.fallbacks > self.fallback_limit:
+            self._handoff(state, None, reason=REASON_FALLBACK_LIMIT, team=None, text=None)
+        elif node.get("fallback"):
+            self._go(state, node["fallback"])
+        else:
+            text = self.settings.get("fallback_text") or default_text("fallback", self.language)
+            self._reply(render(text, state.vars), _buttons(node))
+
+    def _handoff(
+        self, state: State, node_id: str | None, *, reason: str, team: str | None, text: str | None
+    ) -> None:
+        template = (
+            text or self.settings.get("handoff_text") or default_text("handoff", self.language)
+        )
+        message = render(template, state.vars)
+        if message:
+            self._reply(message)
+        self.actions.append(
+            {
+                "type": "handoff",
+                "reason": reason,
+                "team": team,
+                "message": message,
+                "node": node_id,
+                "within_business_hours": self.context.within_business_hours,
+            }
+        )
+        state.wait("handoff", node_id)
+        state.handoff = {"reason": reason, "team": team}
+        state.queue = []
+
+    # -- entering a node: returns the next node, or None to stop (waiting, or the flow ends) --
+
+    def _enter_message(self, state: State, node_id: str, node: Node) -> str | None:
+        media = node.get("media")
+        self._reply(
+            render(node.get("text") or "", state.vars),
+            _buttons(node),
+            {"url": render_url(media["url"], state.vars), "kind": media["kind"]} if media else None,
+        )
+        if node.get("quick_replies"):
+            state.wait("waiting", node_id)
+            return None
+        return node.get("next")
+
+    def _enter_question(self, state: State, node_id: str, node: Node) -> str | None:
+        state.retries = 0
+        self._reply(render(node["text"], state.vars), _buttons(node))
+        state.wait("waiting", node_id)
+        return None
+
+    def _enter_condition(self, state: State, node_id: str, node: Node) -> str | None:
+        for rule in node["rules"]:
+            if rule_holds(rule, variables=state.vars, intent=state.intent, context=self.context):
+                return rule["next"]
+        return node.get("else")
+
+    def _enter_set(self, state: State, node_id: str, node: Node) -> str | None:
+        # All values see the variables as they were before the node: an object's key order
+        # is not kept by every store (PostgreSQL's jsonb sorts keys).
+        before = dict(state.vars)
+        state.vars.update(
+            {name: render_value(value, before) for name, value in node["variables"].items()}
+        )
+        return node.get("next")
+
+    def _enter_router(self, state: State, node_id: str, node: Node) -> str | None:
+        state.wait("waiting", node_id)
+        return None
+
+    def _enter_http(self, state: State, node_id: str, node: Node) -> str | None:
+        state.seq += 1
+        variables = state.vars
+        self.actions.append(
+            {
+                "type": "http_request",
+                "method": node.get("method", "GET"),
+                "url": render_url(node["url"], variables),
+                "headers": {
+                    name: render(value, variables)
+                    for name, value in (node.get("headers") or {}).items()
+                },
+                "body": render_value(node.get("body"), variables),
+                "timeout": node.get("timeout", DEFAULT_HTTP_TIMEOUT),
+                "node": node_id,
+                "request_id": state.seq,
+            }
+        )
+        state.wait("http", node_id)
+        return None
+
+    def _enter_capture_lead(self, state: State, node_id: str, node: Node) -> str | None:
+        fields = {name: state.vars.get(name) for name in node["variables"]}
+        fields = {name: value for name, value in fields.items() if value not in (None, "")}
+        if fields:
+            self.actions.append({"type": "capture_lead", "fields": fields, "node": node_id})
+        return node.get("next")
+
+    def _enter_handoff(self, state: State, node_id: str, node: Node) -> str | None:
+        self._handoff(
+            state, node_id, reason=node["reason"], team=node.get("team"), text=node.get("text")
+        )
+        return None
+
+    def _enter_end(self, state: State, node_id: str, node: Node) -> str | None:
+        text = render(node.get("text") or "", state.vars)
+        if text:
+            self._reply(text)
+        self.actions.append({"type": "end", "node": node_id})
+        state.wait("ended", node_id)
+        return None
+
+    # -- receiving the visitor's input at a waiting node ------------------------------------
+
+    def _receive_message(self, state: State, node: Node, inbound: Inbound) -> None:
+        """Quick replies: the button pressed, or a typed text equal to a title or payload."""
+        replies = node["quick_replies"]
+        chosen = next((r for r in replies if _payload(r) == inbound.payload), None)
+        if chosen is None and inbound.text:
+            text = inbound.text
+            matches = (
+                r for r in replies if same_words(text, r["title"]) or same_words(text, _payload(r))
+            )
+            chosen = next(matches, None)
+        if chosen is not None:
+            state.fallbacks = 0
+            if node.get("variable"):
+                state.vars[node["variable"]] = _payload(chosen)
+            self._go(state, chosen.get("next", node.get("next")))
+        elif node.get("other"):
+            self._deliver(state, node["other"], inbound)
+        else:
+            self._fallback(state, node)
+
+    def _receive_question(self, state: State, node: Node, inbound: Inbound) -> None:
+        answer = (
+            inbound.payload if inbound.kind == "quick_reply" and inbound.payload else inbound.text
+        )
+        valid, value = check_answer(node, answer, language=self.language, now=self.context.now)
+        if valid:
+            state.vars[node["variable"]] = value
+            state.retries = state.fallbacks = 0
+            self._go(state, node.get("next"))
+            return
+        state.retries += 1
+        if state.retries > node.get("max_retries", DEFAULT_MAX_RETRIES):
+            state.retries = 0
+            self._go(state, node.get("on_max_retries", node.get("next")))
+            return
+        kind = node.get("validation", "text")
+        text = node.get("retry_text") or default_text(f"retry.{kind}", self.language)
+        self._reply(render(text, state.vars), _buttons(node))
+
+    def _route(self, state: State, node: Node, inbound: Inbound) -> None:
+        """An intent router: the intent's node, or the fallback."""
+        intent = inbound.intent
+        if inbound.kind == "quick_reply" and inbound.payload in node["routes"]:
+            intent = state.intent = inbound.payload
+        if intent in node["routes"]:
+            state.fallbacks = 0
+            self._go(state, node["routes"][intent])
+        else:
+            self._fallback(state, node)
+
+    _ENTER: dict[str, Callable[[_Run, State, str, Node], str | None]] = {
+        "message": _enter_message,
+        "question": _enter_question,
+        "condition": _enter_condition,
+        "set": _enter_set,
+        "router": _enter_router,
+        "http": _enter_http,
+        "capture_lead": _enter_capture_lead,
+        "handoff": _enter_handoff,
+        "end": _enter_end,
+    }
+    _RECEIVE: dict[str, Callable[[_Run, State, Node, Inbound], None]] = {
+        "message": _receive_message,
+        "question": _receive_question,
+        "router": _route,
+    }
+
+
+def _payload(reply: dict[str, Any]) -> str:
+    return reply.get("payload") or reply["title"]
+
+
+def _buttons(node: Node) -> list[dict[str, str]]:
+    """The quick replies a node shows: its own, or a choice question's choices."""
+    if node.get("quick_replies"):
+        return [{"title": r["title"], "payload": _payload(r)} for r in node["quick_replies"]]
+    if node.get("type") == "question" and node.get("validation") == "choice":
+        return [{"title": choice, "payload": choice} for choice in node["choices"]]
+    return []

@@ -1,0 +1,141 @@
+"""Bots: their settings, their editable draft and their immutable published versions."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from chattonic.tenancy.models import TenantOwned
+
+
+def new_public_key() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def empty_definition() -> dict:
+    return {
+        "start": "welcome",
+        "nodes": {"welcome": {"type": "message", "text": "How can I help?"}},
+        "intents": [],
+    }
+
+
+def default_business_hours() -> dict:
+    weekday = [["09:00", "18:00"]]
+    return {"mon": weekday, "tue": weekday, "wed": weekday, "thu": weekday, "fri": weekday}
+
+
+class Bot(TenantOwned):
+    """A chatbot of a tenant. Its region is fixed once it is launched."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        LAUNCHED = "launched", "Launched"
+        PAUSED = "paused", "Paused"
+
+    class Language(models.TextChoices):
+        EN = "en", "English"
+        ES = "es", "Spanish"
+        PT = "pt", "Portuguese"
+
+    name = models.CharField(max_length=120)
+    region = models.CharField(
+        max_length=20,
+        choices=settings.REGION_CHOICES,
+        default=settings.CHATTONIC_REGION,
+        help_text="Where its conversations and data live. Fixed once the bot is launched.",
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    # The widget's key: public by design (it sits in the tenant's page), looked up before the
+    # tenant is known, so unique on its own like an API key's prefix.
+    public_key = models.CharField(
+        max_length=32, unique=True, default=new_public_key, editable=False
+    )
+    allowed_origins = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Web origins that may open the widget, e.g. ["https://shop.example.com"].',
+    )
+    default_language = models.CharField(max_length=2, choices=Language.choices, default="en")
+    welcome_text = models.CharField(max_length=500, default="Hi! How can I help you today?")
+    fallback_text = models.CharField(
+        max_length=500, default="Sorry, I did not understand that. Could you rephrase?"
+    )
+    fallback_limit = models.PositiveSmallIntegerField(
+        default=3, help_text="Consecutive misunderstandings before a handoff to a human."
+    )
+    intent_threshold = models.FloatField(
+        default=0.5, help_text="Below this confidence the fallback answers."
+    )
+    business_hours = models.JSONField(
+        default=default_business_hours,
+        blank=True,
+        help_text='Opening hours per weekday, e.g. {"mon": [["09:00", "18:00"]], ...}.',
+    )
+    time_zone = models.CharField(max_length=64, default="UTC")
+    # The web chat widget's look and options.
+    title = models.CharField(max_length=80, blank=True, help_text="The widget's title.")
+    theme_color = models.CharField(max_length=7, default="#2563eb")
+    prechat_form = models.BooleanField(
+        default=False, help_text="Ask the visitor's name, email and consent before the chat."
+    )
+    away_message = models.CharField(
+        max_length=500,
+        default=(
+            "Our team is not available right now. Leave your details and we will get back to you."
+        ),
+    )
+    ticket_after_hours = models.BooleanField(
+        default=False,
+        help_text=(
+            "When nobody can take a handoff, the visitor's details also open a support ticket."
+        ),
+    )
+    draft_definition = models.JSONField(default=empty_definition)
+    draft_updated_at = models.DateTimeField(default=timezone.now)
+    published_version = models.ForeignKey(
+        "bots.BotVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    launched_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="bot_tenant_name_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def display_title(self) -> str:
+        return self.title or self.name
+
+
+class BotVersion(TenantOwned):
+    """An immutable snapshot of a bot's definition, with its trained intent model."""
+
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    definition = models.JSONField()
+    nlu_model = models.JSONField(default=dict, blank=True)
+    note = models.CharField(max_length=300, blank=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    published_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["bot", "-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "bot", "number"], name="botversion_tenant_bot_number_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bot} v{self.number}"

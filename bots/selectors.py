@@ -1,0 +1,50 @@
+"""Reads for bots: the runnable definition and intent matcher of a conversation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from bots.models import Bot, BotVersion
+from bots.nlu import IntentMatcher
+from bots.services import definition_with_settings
+
+
+@dataclass(frozen=True)
+class Runtime:
+    definition: dict
+    matcher: IntentMatcher
+
+
+@lru_cache(maxsize=512)
+def _version_runtime(version_id: int) -> Runtime:
+    # Versions never change, so their trained matcher is cached for the process's life.
+    version = BotVersion.objects.get(pk=version_id)
+    return Runtime(version.definition, IntentMatcher.from_dict(version.nlu_model))
+
+
+_draft_cache: dict[int, tuple[tuple, Runtime]] = {}
+
+
+def bot_runtime(bot: Bot, version_id: int | None) -> Runtime:
+    """The published version's runtime, or, for the sandbox (no version), the draft's."""
+    if version_id is not None:
+        return _version_runtime(version_id)
+    definition = definition_with_settings(bot, bot.draft_definition)
+    key = (
+        bot.draft_updated_at,
+        repr(definition.get("intents")),
+        definition["settings"]["language"],
+    )
+    cached = _draft_cache.get(bot.pk)
+    if cached and cached[0] == key:
+        return Runtime(definition, cached[1].matcher)
+    runtime = Runtime(
+        definition, IntentMatcher.train(definition.get("intents", []), bot.default_language)
+    )
+    _draft_cache[bot.pk] = (key, runtime)
+    return runtime
+
+
+def bot_by_public_key(public_key: str) -> Bot | None:
+    return Bot.objects.filter(public_key=public_key).select_related("tenant").first()

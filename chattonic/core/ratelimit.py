@@ -1,0 +1,64 @@
+"""Fixed-window counters in Redis, shared by every process, for the sockets' hot paths.
+
+Native asyncio (redis.asyncio), so a socket frame costs no thread hop for its rate check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from django.conf import settings
+from redis import asyncio as aioredis
+
+_clients: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
+
+
+def _redis_url() -> str:
+    if settings.EMBEDDED_REDIS:
+        return f"unix://{settings.EMBEDDED_REDIS_SOCKET}"
+    return settings.REDIS_URL
+
+
+def client() -> aioredis.Redis:
+    """One client per event loop (a Redis connection cannot cross loops)."""
+    loop = asyncio.get_running_loop()
+    redis = _clients.get(loop)
+    if redis is None:
+        for old in [lp for lp in _clients if lp.is_closed()]:
+            del _clients[old]
+        redis = aioredis.from_url(_redis_url(), socket_timeout=5, max_connections=1000)
+        _clients[loop] = redis
+    return redis
+
+
+def _key(name: str) -> str:
+    return f"chattonic.{settings.CHATTONIC_REGION}.rl.{name}"
+
+
+async def hit(name: str, *, limit: int, window: int) -> bool:
+    """Count one event under ``name``; False once more than ``limit`` fall in the window."""
+    key = _key(name)
+    async with client().pipeline(transaction=True) as pipe:
+        pipe.incr(key)
+        pipe.expire(key, window, nx=True)
+        count, _ = await pipe.execute()
+    return count <= limit
+
+
+async def acquire(name: str, *, limit: int, ttl: int = 3600) -> bool:
+    """Take one of ``limit`` concurrent slots (e.g. open sockets of one IP)."""
+    key = _key(name)
+    async with client().pipeline(transaction=True) as pipe:
+        pipe.incr(key)
+        pipe.expire(key, ttl)
+        count, _ = await pipe.execute()
+    if count > limit:
+        await client().decr(key)
+        return False
+    return True
+
+
+async def release(name: str) -> None:
+    key = _key(name)
+    if await client().decr(key) < 0:
+        await client().set(key, 0, ex=60)

@@ -1,0 +1,277 @@
+"""The API channel: the tenant's own system is the "platform".
+
+In: the tenant's system POSTs JSON messages to ``/hooks/api/<channel id>/`` with its tenant
+API key; the webhook view authenticates the key, so :meth:`ApiConnector.verify` adds nothing.
+The body is ``{"messages": [{"id", "from", "name"?, "text"?, "payload"?, "timestamp"?,
+"data"?}]}`` (or one such message object).
+
+Out: every reply and event is POSTed as JSON to the channel's ``webhook_url``::
+
+    X-ChatTonic-Event: message.created
+    X-ChatTonic-Event-Id: <id, the same on every retry>
+    X-ChatTonic-Timestamp: <Unix seconds>
+    X-ChatTonic-Signature: v1=<hex HMAC-SHA256 of "<timestamp>.<raw body>" keyed with the
+                           signing secret>
+
+    {"id": ..., "type": "message.created", "created": <Unix seconds>, "data": {...}}
+
+Tenants check it with :func:`verify_signature` (docs/channels.md has a copy to paste).
+
+Credentials: ``signing_secret``, ``webhook_url``; optional ``previous_signing_secret``
+(during a rotation, deliveries carry a signature with each secret).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import socket
+import time
+import uuid
+from typing import Any
+
+import requests
+from django.conf import settings
+
+from .base import (
+    BUTTON,
+    CONTACTS,
+    LOCATION,
+    MEDIA,
+    MESSAGE_KINDS,
+    TEXT,
+    Connector,
+    InboundMessage,
+    MalformedPayload,
+    OutboundMessage,
+    ParsedWebhook,
+    PermanentSendError,
+    SendResult,
+    WebhookRequest,
+    decode_body,
+    from_unix,
+    hostname,
+)
+from .base import now as utc_now
+
+EVENT_HEADER = "X-ChatTonic-Event"
+EVENT_ID_HEADER = "X-ChatTonic-Event-Id"
+TIMESTAMP_HEADER = "X-ChatTonic-Timestamp"
+SIGNATURE_HEADER = "X-ChatTonic-Signature"
+SIGNATURE_VERSION = "v1"
+DEFAULT_TOLERANCE = 300  # seconds
+USER_AGENT = "ChatTonic-Webhooks/1.0"
+MESSAGES_MAX = 100
+
+
+def sign(secret: str, timestamp: int | str, body: bytes) -> str:
+    """The hex HMAC-SHA256 of ``"<timestamp>.<body>"`` keyed with ``secret``."""
+    message = str(timestamp).encode() + b"." + body
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def verify_signature(
+    secret: str,
+    timestamp: str,
+    body: bytes,
+    signature: str,
+    tolerance: int = DEFAULT_TOLERANCE,
+    *,
+    now: float | None = None,
+) -> bool:
+    """True when ``signature`` (the ``X-ChatTonic-Signature`` header) holds a ``v1=`` value
+    computed with ``secret`` over ``timestamp`` and the raw ``body``, and the timestamp is
+    within ``tolerance`` seconds of now (a replayed old delivery fails)."""
+    try:
+        sent_at = int(timestamp)
+    except (TypeError, ValueError):
+        return False
+    current = time.time() if now is None else now
+    if tolerance is not None and abs(current - sent_at) > tolerance:
+        return False
+    expected = sign(secret, sent_at, body)
+    valid = False
+    for part in (signature or "").replace(" ", ",").split(","):
+        version, _, value = part.strip().partition("=")
+        if version == SIGNATURE_VERSION:
+            valid |= hmac.compare_digest(value.encode(), expected.encode())
+    return valid
+
+
+class ApiConnector(Connector):
+    kind = "api"
+    display_name = "API channel"
+    required_credentials = ("signing_secret", "webhook_url")
+    optional_credentials = ("previous_signing_secret",)
+
+    # --- in ----------------------------------------------------------------------------------
+
+    def verify(self, request: WebhookRequest, credentials: dict) -> None:
+        """Nothing to check here: the webhook view authenticates the tenant API key."""
+
+    def parse(self, request: WebhookRequest) -> ParsedWebhook:
+        payload = request.json()
+        items = payload.get("messages") if isinstance(payload, dict) else None
+        if items is None and isinstance(payload, dict) and "id" in payload:
+            items = [payload]
+        if not isinstance(items, list) or not items:
+            raise MalformedPayload('Expected {"messages": [{"id", "from", "text"}, ...]}.')
+        if len(items) > MESSAGES_MAX:
+            raise MalformedPayload(f"At most {MESSAGES_MAX} messages per request.")
+        return ParsedWebhook(messages=[_inbound(item, index) for index, item in enumerate(items)])
+
+    # --- out ---------------------------------------------------------------------------------
+
+    def event(self, message: OutboundMessage, recipient_id: str) -> tuple[str, str, dict]:
+        """(event id, type, data) of the ``message.created`` event for an outbound message."""
+        data: dict[str, Any] = {
+            "recipient_id": recipient_id,
+            "text": message.text,
+            "quick_replies": [
+                {"title": str(r["title"]), "payload": str(r["payload"])}
+                for r in message.quick_replies
+            ],
+            "media": message.media,
+        }
+        if message.reference:
+            data["message_id"] = message.reference
+        return message.reference or uuid.uuid4().hex, "message.created", data
+
+    def send(
+        self,
+        *,
+        credentials: dict,
+        recipient_id: str,
+        message: OutboundMessage,
+        session: requests.Session,
+        timeout: float,
+        callback_url: str | None = None,
+    ) -> SendResult:
+        event_id, event_type, data = self.event(message, recipient_id)
+        return self.deliver_event(
+            credentials=credentials,
+            event_type=event_type,
+            data=data,
+            event_id=event_id,
+            session=session,
+            timeout=timeout,
+        )
+
+    def deliver_event(
+        self,
+        *,
+        credentials: dict,
+        event_type: str,
+        data: dict,
+        event_id: str,
+        session: requests.Session,
+        timeout: float,
+        timestamp: int | None = None,
+    ) -> SendResult:
+        """POST one signed event to the tenant's webhook URL. Pass the same ``event_id`` on
+        every retry: tenants drop repeats by it."""
+        url = self._credential(credentials, "webhook_url")
+        secret = self._credential(credentials, "signing_secret")
+        check_webhook_url(url)
+        timestamp = int(time.time()) if timestamp is None else timestamp
+        body = json.dumps(
+            {"id": event_id, "type": event_type, "created": timestamp, "data": data},
+            separators=(",", ":"),
+            sort_keys=True,
+            default=str,
+        ).encode()
+        signatures = [f"{SIGNATURE_VERSION}={sign(secret, timestamp, body)}"]
+        if credentials.get("previous_signing_secret"):
+            previous = sign(str(credentials["previous_signing_secret"]), timestamp, body)
+            signatures.append(f"{SIGNATURE_VERSION}={previous}")
+        response = self._request(
+            session,
+            "POST",
+            url,
+            data=body,
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": USER_AGENT,
+                EVENT_HEADER: event_type,
+                EVENT_ID_HEADER: event_id,
+                TIMESTAMP_HEADER: str(timestamp),
+                SIGNATURE_HEADER: ",".join(signatures),
+            },
+            timeout=timeout,
+            allow_redirects=False,
+        )
+        answer = decode_body(response)
+        if 200 <= response.status_code < 300:
+            return SendResult(event_id, response.status_code, answer)
+        reason = f"The webhook URL answered HTTP {response.status_code}"
+        if 300 <= response.status_code < 400:
+            reason += " (redirects are not followed: use the final URL)"
+        retryable = response.status_code in (408, 409, 425, 429) or response.status_code >= 500
+        raise self._http_error(
+            response,
+            answer,
+            reason=reason,
+            platform_code=str(response.status_code),
+            retryable=retryable,
+        )
+
+
+def check_webhook_url(url: str) -> None:
+    """Refuse webhook URLs that are not http(s), and, unless
+    ``API_CHANNEL_ALLOW_PRIVATE_WEBHOOKS`` is on, URLs whose host resolves to a private,
+    loopback, link-local or reserved address (a tenant must not reach our internal network).
+    The check resolves the name once; it narrows, not closes, DNS rebinding."""
+    host = hostname(url)
+    scheme = url.split(":", 1)[0].lower()
+    if scheme not in ("http", "https") or not host:
+        raise PermanentSendError(
+            f"The webhook URL must be an http(s) URL, not {url!r}.", platform_code="invalid_url"
+        )
+    if getattr(settings, "API_CHANNEL_ALLOW_PRIVATE_WEBHOOKS", False):
+        return
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except (socket.gaierror, UnicodeError) as exc:
+        raise PermanentSendError(
+            f"The webhook host {host!r} does not resolve: {exc}", platform_code="invalid_url"
+        ) from exc
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if not ip.is_global or ip.is_multicast:
+            raise PermanentSendError(
+                f"The webhook host {host!r} resolves to a non-public address ({ip}).",
+                platform_code="forbidden_url",
+            )
+
+
+def _inbound(item: Any, index: int) -> InboundMessage:
+    if not isinstance(item, dict):
+        raise MalformedPayload(f"messages[{index}] must be an object.")
+    external_id, sender = item.get("id"), item.get("from")
+    if not isinstance(external_id, str | int) or str(external_id) == "":
+        raise MalformedPayload(f'messages[{index}] needs an "id" (your message id).')
+    if not isinstance(sender, str | int) or str(sender) == "":
+        raise MalformedPayload(f'messages[{index}] needs a "from" (your user id).')
+    text = item.get("text") or ""
+    payload = item.get("payload")
+    data = item.get("data") if isinstance(item.get("data"), dict) else {}
+    if not isinstance(text, str) or (payload is not None and not isinstance(payload, str)):
+        raise MalformedPayload(f'messages[{index}]: "text" and "payload" must be strings.')
+    kind = item.get("kind") or (BUTTON if payload else TEXT)
+    if kind not in MESSAGE_KINDS:
+        raise MalformedPayload(f"messages[{index}]: kind must be one of {MESSAGE_KINDS}.")
+    if kind in (MEDIA, LOCATION, CONTACTS) and not data:
+        raise MalformedPayload(f'messages[{index}]: a {kind} message needs "data".')
+    timestamp = item.get("timestamp")
+    return InboundMessage(
+        external_id=str(external_id),
+        sender_id=str(sender),
+        sender_name=item.get("name") if isinstance(item.get("name"), str) else None,
+        kind=kind,
+        text=text,
+        payload=payload,
+        data=data,
+        timestamp=from_unix(timestamp) if timestamp is not None else utc_now(),
+    )

@@ -1,0 +1,317 @@
+"""The web chat socket: ``/ws/webchat/<public widget key>/``.
+
+Connect: the bot's allowed origins, its region and status, the per-IP connection limit,
+then the visitor's signed session (resumed from ``?session=``, or a new one). Frames in:
+``start``, ``message``, ``quick_reply``, ``typing``, ``read``, ``history``. Frames out:
+``session``, ``history``, ``message``, ``ack``, ``status``, ``read``, ``typing``,
+``conversation``, ``error``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from bots.models import Bot
+from bots.regions import region_url
+from bots.selectors import bot_by_public_key
+from chattonic.core import ratelimit
+from chattonic.core.errors import ServiceError
+from conversations import realtime, selectors, services, webchat
+from conversations.models import Conversation, Message
+
+logger = logging.getLogger(__name__)
+
+
+def _header(scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _client_ip(scope) -> str:
+    client = scope.get("client") or ("unknown", 0)
+    return str(client[0])
+
+
+class WebchatConsumer(AsyncJsonWebsocketConsumer):
+    bot: Bot
+    visitor_id: str
+    conversation_id: int | None = None
+    sandbox = False
+    ip_slot: str | None = None
+
+    # --- Connect and disconnect ------------------------------------------------------------
+
+    async def connect(self):
+        key = self.scope["url_route"]["kwargs"]["public_key"]
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        bot = await database_sync_to_async(bot_by_public_key)(key)
+        origin = _header(self.scope, b"origin")
+        if bot is None or not webchat.origin_allowed(bot.allowed_origins, origin):
+            await self.close()  # refused at the handshake: 403
+            return
+        self.bot = bot
+        self.sandbox = query.get("sandbox", [""])[0] == "1"
+        await self.accept()
+
+        refusal = await self._refusal()
+        if refusal:
+            await self.send_json({"type": "error", **refusal})
+            await self.close(code=4000 + refusal.get("status", 400))
+            return
+        self.ip_slot = f"webchat.ip.{_client_ip(self.scope)}"
+        if not await ratelimit.acquire(self.ip_slot, limit=settings.WEBCHAT_MAX_CONNECTIONS_PER_IP):
+            self.ip_slot = None
+            await self._error("too_many_connections", "Too many open chats from your address.")
+            await self.close(code=4429)
+            return
+
+        token = query.get("session", [""])[0]
+        self.visitor_id = webchat.visitor_from_token(token, bot.pk) or webchat.new_visitor_id()
+        self.language = (query.get("lang", [""])[0] or "")[:2]
+        await self.channel_layer.group_add(
+            realtime.visitor_group(self.visitor_id), self.channel_name
+        )
+        conversation = await database_sync_to_async(self._current_conversation)()
+        await self.send_json(
+            {
+                "type": "session",
+                "token": webchat.visitor_token(bot.pk, self.visitor_id),
+                "conversation": conversation.pk if conversation else None,
+                "bot": self._bot_info(),
+            }
+        )
+        if conversation is not None:
+            await self._watch(conversation.pk)
+            await self._send_history()
+
+    async def _refusal(self) -> dict | None:
+        bot = self.bot
+        if bot.region != settings.CHATTONIC_REGION:
+            url = region_url(bot.region)
+            return {
+                "code": "wrong_region",
+                "status": 421,
+                "message": f"This bot is served in region {bot.region}: use {url}.",
+                "region": bot.region,
+                "url": url,
+            }
+        if self.sandbox:
+            if not await database_sync_to_async(self._may_test)():
+                return {"code": "forbidden", "status": 403, "message": "Sign in to test this bot."}
+        elif bot.status != Bot.Status.LAUNCHED:
+            return {
+                "code": "bot_unavailable",
+                "status": 409,
+                "message": "This chat is not available.",
+            }
+        return None
+
+    def _may_test(self) -> bool:
+        user = self.scope.get("user")
+        if not getattr(user, "is_authenticated", False):
+            return False
+        if user.is_superuser:
+            return True
+        membership = getattr(user, "membership", None)
+        return bool(membership and membership.tenant_id == self.bot.tenant_id)
+
+    def _bot_info(self) -> dict:
+        bot = self.bot
+        return {
+            "title": bot.display_title,
+            "color": bot.theme_color,
+            "language": bot.default_language,
+            "welcome": bot.welcome_text,
+            "prechat": bot.prechat_form,
+            "away_message": bot.away_message,
+            "sandbox": self.sandbox,
+        }
+
+    async def disconnect(self, code):
+        if self.ip_slot:
+            await ratelimit.release(self.ip_slot)
+        if getattr(self, "visitor_id", None):
+            await self.channel_layer.group_discard(
+                realtime.visitor_group(self.visitor_id), self.channel_name
+            )
+        if self.conversation_id:
+            await self.channel_layer.group_discard(
+                realtime.conversation_group(self.conversation_id), self.channel_name
+            )
+
+    # --- Frames in -------------------------------------------------------------------------
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        if bytes_data is not None or text_data is None:
+            await self._error("bad_frame", "Frames are JSON text.")
+            return
+        if len(text_data.encode()) > webchat.MAX_FRAME_BYTES:
+            await self._error(
+                "frame_too_large", f"Frames are at most {webchat.MAX_FRAME_BYTES} bytes."
+            )
+            return
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            await self._error("bad_json", "A frame must be valid JSON.")
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content, **kwargs):
+        try:
+            frame = webchat.parse_frame(content)
+        except webchat.FrameError as exc:
+            await self._error(exc.code, exc.message, content)
+            return
+        handler = getattr(self, f"frame_{frame.type}")
+        try:
+            await handler(frame)
+        except ServiceError as exc:
+            await self._error(exc.code, exc.message, content, fields=exc.fields)
+
+    async def frame_start(self, frame):
+        conversation, _ = await database_sync_to_async(services.webchat_open)(
+            bot=self.bot,
+            visitor_id=self.visitor_id,
+            sandbox=self.sandbox,
+            fields=frame.fields,
+            language=self.language,
+        )
+        if conversation.pk != self.conversation_id:
+            await self._watch(conversation.pk)
+        await self._send_history()
+
+    async def frame_message(self, frame):
+        limit = settings.WEBCHAT_MESSAGES_PER_10S
+        if not await ratelimit.hit(f"webchat.msg.{self.visitor_id}", limit=limit, window=10):
+            await self._error(
+                "rate_limited",
+                f"At most {limit} messages per 10 seconds; wait a moment.",
+                {"client_id": frame.client_id},
+            )
+            return
+        started, received = await database_sync_to_async(self._receive)(frame)
+        if started != self.conversation_id:
+            await self._watch(started)
+        await self.send_json(
+            {
+                "type": "ack",
+                "client_id": frame.client_id,
+                "id": received.message.pk,
+                "duplicate": not received.created,
+            }
+        )
+
+    frame_quick_reply = frame_message
+
+    def _receive(self, frame) -> tuple[int, services.Received]:
+        conversation, _ = services.webchat_open(
+            bot=self.bot, visitor_id=self.visitor_id, sandbox=self.sandbox, language=self.language
+        )
+        inbound = services.Inbound(
+            text=frame.text,
+            kind=Message.Kind.BUTTON if frame.type == "quick_reply" else Message.Kind.TEXT,
+            payload=frame.payload if frame.type == "quick_reply" else None,
+            external_id=frame.client_id,
+        )
+        return conversation.pk, services.message_receive(conversation=conversation, inbound=inbound)
+
+    async def frame_typing(self, frame):
+        if self.conversation_id:
+            await self.channel_layer.group_send(
+                realtime.conversation_group(self.conversation_id),
+                {"type": "typing", "sender": "contact", "on": frame.on},
+            )
+
+    async def frame_read(self, frame):
+        if self.conversation_id:
+            conversation = await database_sync_to_async(self._conversation)()
+            await database_sync_to_async(services.messages_mark_read)(
+                conversation=conversation, up_to_id=frame.message_id
+            )
+
+    async def frame_history(self, frame):
+        await self._send_history(before=frame.before)
+
+    # --- Group events out ------------------------------------------------------------------
+
+    async def message_created(self, event):
+        await self.send_json({"type": "message", "message": event["message"]})
+
+    async def message_status(self, event):
+        await self.send_json({"type": "status", "id": event["id"], "status": event["status"]})
+
+    async def message_read(self, event):
+        await self.send_json({"type": "read", "ids": event["ids"]})
+
+    async def typing(self, event):
+        if event.get("sender") != "contact":
+            await self.send_json({"type": "typing", "sender": event["sender"], "on": event["on"]})
+
+    async def conversation_started(self, event):
+        if event["conversation"] != self.conversation_id:
+            await self._watch(event["conversation"])
+            await self._send_history()
+
+    async def conversation_updated(self, event):
+        await self.send_json({"type": "conversation", **event.get("conversation", {})})
+
+    # --- Helpers ---------------------------------------------------------------------------
+
+    async def _watch(self, conversation_id: int) -> None:
+        if self.conversation_id and self.conversation_id != conversation_id:
+            await self.channel_layer.group_discard(
+                realtime.conversation_group(self.conversation_id), self.channel_name
+            )
+        self.conversation_id = conversation_id
+        await self.channel_layer.group_add(
+            realtime.conversation_group(conversation_id), self.channel_name
+        )
+
+    def _current_conversation(self) -> Conversation | None:
+        contact = selectors.webchat_contact(
+            tenant_id=self.bot.tenant_id, visitor_id=self.visitor_id
+        )
+        if contact is None:
+            return None
+        return services.conversation_current(bot=self.bot, contact=contact, sandbox=self.sandbox)
+
+    def _conversation(self) -> Conversation:
+        return Conversation.objects.for_tenant(self.bot.tenant_id).get(pk=self.conversation_id)
+
+    async def _send_history(self, before: int | None = None) -> None:
+        if not self.conversation_id:
+            await self.send_json({"type": "history", "conversation": None, "messages": []})
+            return
+
+        def load():
+            conversation = self._conversation()
+            messages = selectors.conversation_history(conversation=conversation, before=before)
+            return conversation, [realtime.message_payload(m) for m in messages]
+
+        conversation, messages = await database_sync_to_async(load)()
+        await self.send_json(
+            {
+                "type": "history",
+                "conversation": conversation.pk,
+                "status": conversation.status,
+                "before": before,
+                "messages": messages,
+            }
+        )
+
+    async def _error(self, code: str, message: str, content=None, fields=None) -> None:
+        frame = {"type": "error", "code": code, "message": message}
+        if isinstance(content, dict) and isinstance(content.get("client_id"), str):
+            frame["client_id"] = content["client_id"]
+        if fields:
+            frame["fields"] = fields
+        await self.send_json(frame)

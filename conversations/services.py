@@ -1,0 +1,513 @@
+"""Writes for conversations: contacts, receiving a message, the bot's turn, delivery."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from bots.engine import Context, Event, StepResult, step
+from bots.hours import within_business_hours
+from bots.models import Bot
+from bots.selectors import bot_runtime
+from chattonic.core.errors import Conflict, ValidationFailed
+from chattonic.tenancy.models import Tenant
+from conversations import realtime
+from conversations.models import (
+    Channel,
+    ChannelKind,
+    Contact,
+    ContactIdentity,
+    Conversation,
+    Lead,
+    Message,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_TEXT = 4096
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A message from a contact, in neutral form (from a socket frame or a webhook)."""
+
+    text: str = ""
+    kind: str = Message.Kind.TEXT
+    payload: str | None = None
+    data: dict = field(default_factory=dict)
+    external_id: str = ""
+    timestamp: datetime | None = None
+
+
+@dataclass
+class Received:
+    message: Message
+    created: bool
+    replies: list[Message] = field(default_factory=list)
+
+
+# --- Contacts ---------------------------------------------------------------------------------
+
+
+def contact_for_identity(
+    *,
+    tenant: Tenant | int,
+    kind: str,
+    external_id: str,
+    channel: Channel | None = None,
+    name: str = "",
+) -> Contact:
+    """The contact behind a channel identity, created on first sight (safe under races)."""
+    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+    lookup = {"kind": kind, "external_id": external_id, "channel": channel}
+    identity = (
+        ContactIdentity.objects.for_tenant(tenant_id)
+        .select_related("contact")
+        .filter(**lookup)
+        .first()
+    )
+    if identity:
+        return _follow_merges(identity.contact)
+    try:
+        with transaction.atomic():
+            contact = Contact.objects.create(tenant_id=tenant_id, name=name[:200])
+            ContactIdentity.objects.create(tenant_id=tenant_id, contact=contact, **lookup)
+            return contact
+    except IntegrityError:
+        identity = (
+            ContactIdentity.objects.for_tenant(tenant_id).select_related("contact").get(**lookup)
+        )
+        return _follow_merges(identity.contact)
+
+
+def _follow_merges(contact: Contact) -> Contact:
+    seen = set()
+    while contact.merged_into_id and contact.pk not in seen:
+        seen.add(contact.pk)
+        contact = Contact.objects.get(pk=contact.merged_into_id)
+    return contact
+
+
+# --- Conversations ----------------------------------------------------------------------------
+
+
+def conversation_current(
+    *, bot: Bot, contact: Contact, sandbox: bool = False
+) -> Conversation | None:
+    """The contact's open conversation with this bot, if any."""
+    return (
+        Conversation.objects.for_tenant(bot.tenant_id)
+        .filter(bot=bot, contact=contact, is_sandbox=sandbox)
+        .exclude(status=Conversation.Status.RESOLVED)
+        .order_by("-created_at")
+        .first()
+    )
+
+
+@transaction.atomic
+def conversation_start(
+    *,
+    bot: Bot,
+    contact: Contact,
+    channel_kind: str,
+    recipient_id: str,
+    channel: Channel | None = None,
+    sandbox: bool = False,
+    language: str = "",
+) -> Conversation:
+    """Open a conversation on the bot's live version (the draft in the sandbox) and run its
+    start: the greeting and whatever the flow says first."""
+    if not sandbox and bot.published_version_id is None:
+        raise Conflict("This bot has no published version yet.", code="not_published")
+    conversation = Conversation.objects.create(
+        tenant_id=bot.tenant_id,
+        bot=bot,
+        bot_version_id=None if sandbox else bot.published_version_id,
+        contact=contact,
+        channel_kind=channel_kind,
+        channel=channel,
+        recipient_id=recipient_id,
+        is_sandbox=sandbox,
+        language=language if language in Bot.Language.values else bot.default_language,
+    )
+    bot_turn(conversation=conversation, event=Event(type="start"))
+    return conversation
+
+
+@transaction.atomic
+def message_receive(*, conversation: Conversation, inbound: Inbound) -> Received:
+    """Store a contact's message once (a redelivery is a no-op) and, in bot mode, let the
+    bot answer. Broadcasts the message and the replies after the commit."""
+    text = (inbound.text or "").strip()
+    if len(text) > MAX_TEXT:
+        raise ValidationFailed.for_field("text", f"At most {MAX_TEXT} characters.")
+    if inbound.kind == Message.Kind.TEXT and not text:
+        raise ValidationFailed.for_field("text", "A message needs some text.")
+    data = dict(inbound.data)
+    if inbound.payload is not None:
+        data["payload"] = inbound.payload
+    message = Message(
+        tenant_id=conversation.tenant_id,
+        conversation=conversation,
+        channel=conversation.channel,
+        direction=Message.Direction.IN,
+        sender=Message.Sender.CONTACT,
+        kind=inbound.kind,
+        text=text,
+        data=data,
+        external_id=inbound.external_id,
+        status=Message.Status.RECEIVED,
+        created_at=inbound.timestamp or timezone.now(),
+    )
+    if inbound.external_id:
+        try:
+            with transaction.atomic():
+                message.save()
+        except IntegrityError:
+            existing = _existing_inbound(conversation, inbound.external_id)
+            return Received(message=existing, created=False)
+    else:
+        message.save()
+
+    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    conversation.last_message_at = timezone.now()
+    conversation.save(update_fields=["last_message_at"])
+    payload = realtime.message_payload(message)
+    realtime.send_on_commit(
+        realtime.conversation_group(conversation.pk),
+        {"type": "message.created", "message": payload},
+    )
+    if conversation.status != Conversation.Status.BOT and not conversation.is_sandbox:
+        # The console lists it as new activity even where nobody has it open.
+        realtime.send_on_commit(
+            realtime.agents_group(conversation.tenant_id),
+            {
+                "type": "conversation.activity",
+                "conversation": {"id": conversation.pk, "message": payload},
+            },
+        )
+    replies: list[Message] = []
+    if conversation.status == Conversation.Status.BOT:
+        if inbound.kind == Message.Kind.BUTTON and inbound.payload is not None:
+            event = Event(type="quick_reply", text=text, payload=inbound.payload)
+        else:
+            event = Event(type="message", text=text)
+        replies = bot_turn(conversation=conversation, event=event)
+    return Received(message=message, created=True, replies=replies)
+
+
+def _existing_inbound(conversation: Conversation, external_id: str) -> Message:
+    messages = Message.objects.for_tenant(conversation.tenant_id).filter(
+        external_id=external_id, direction=Message.Direction.IN
+    )
+    if conversation.channel_id:
+        return messages.get(channel_id=conversation.channel_id)
+    return messages.get(conversation=conversation, channel__isnull=True)
+
+
+# --- The bot's turn ---------------------------------------------------------------------------
+
+
+def bot_turn(*, conversation: Conversation, event: Event) -> list[Message]:
+    """Run the engine on one event: store its replies, carry out its actions, save its state."""
+    bot = conversation.bot
+    runtime = bot_runtime(bot, conversation.bot_version_id)
+    if event.type == "message" and event.text:
+        intent, confidence = runtime.matcher.classify(event.text)
+        event = Event(type="message", text=event.text, intent=intent, confidence=confidence)
+    now = timezone.now()
+    context = Context(
+        channel=conversation.channel_kind,
+        within_business_hours=within_business_hours(bot.business_hours, bot.time_zone, now),
+        now=now,
+        language=conversation.language,
+    )
+    result: StepResult = step(runtime.definition, conversation.engine_state, event, context)
+    if result.error:
+        logger.warning(
+            "bot %s conversation %s: engine error %s", bot.pk, conversation.pk, result.error
+        )
+    conversation.engine_state = result.state
+    conversation.awaiting_action = ""
+    replies = [_bot_reply(conversation, reply) for reply in result.replies]
+    for action in result.actions:
+        _carry_out(conversation, action)
+    conversation.save(
+        update_fields=["engine_state", "awaiting_action", "last_message_at", "status"]
+    )
+    return replies
+
+
+def _bot_reply(conversation: Conversation, reply: dict) -> Message:
+    data = {}
+    if reply.get("quick_replies"):
+        data["quick_replies"] = reply["quick_replies"]
+    if reply.get("media"):
+        data["media"] = reply["media"]
+    message = Message.objects.create(
+        tenant_id=conversation.tenant_id,
+        conversation=conversation,
+        channel=conversation.channel,
+        direction=Message.Direction.OUT,
+        sender=Message.Sender.BOT,
+        kind=Message.Kind.TEXT,
+        text=reply.get("text", ""),
+        data=data,
+        status=Message.Status.PENDING,
+    )
+    conversation.last_message_at = message.created_at
+    message_deliver(message=message)
+    return message
+
+
+def _carry_out(conversation: Conversation, action: dict) -> None:
+    kind = action.get("type")
+    if kind == "capture_lead":
+        lead_capture(conversation=conversation, fields=action.get("fields", {}))
+    elif kind == "handoff":
+        from agents.services import conversation_hand_off
+
+        conversation_hand_off(
+            conversation=conversation,
+            reason=action.get("reason") or "flow",
+            team=action.get("team") or "",
+        )
+    elif kind == "http_request":
+        from bots.tasks import bot_http_request
+
+        action_id = uuid.uuid4().hex
+        conversation.awaiting_action = action_id
+        request = {k: action.get(k) for k in ("method", "url", "headers", "body", "timeout")}
+        realtime.send_on_commit(
+            realtime.conversation_group(conversation.pk),
+            {"type": "typing", "sender": "bot", "on": True},
+        )
+        transaction.on_commit(lambda: bot_http_request.delay(conversation.pk, action_id, request))
+    elif kind == "end":
+        pass  # the engine's state says the flow ended; the conversation stays open for more
+    else:
+        logger.warning("unknown engine action %r", kind)
+
+
+def lead_capture(
+    *, conversation: Conversation, fields: dict, source: str = Lead.Source.BOT
+) -> Lead | None:
+    """Record a lead from the conversation's fields; sandbox conversations record none."""
+    if conversation.is_sandbox:
+        return None
+    clean = {str(k)[:100]: str(v)[:1000] for k, v in (fields or {}).items() if v not in (None, "")}
+    contact = conversation.contact
+    updated = []
+    for key in ("name", "email", "phone"):
+        if clean.get(key) and not getattr(contact, key):
+            setattr(contact, key, clean[key][: Contact._meta.get_field(key).max_length])
+            updated.append(key)
+    if updated:
+        contact.updated_at = timezone.now()
+        contact.save(update_fields=[*updated, "updated_at"])
+    return Lead.objects.create(
+        tenant_id=conversation.tenant_id,
+        contact=contact,
+        conversation=conversation,
+        bot_id=conversation.bot_id,
+        channel_kind=conversation.channel_kind,
+        fields=clean,
+        source=source,
+    )
+
+
+# --- Delivery ---------------------------------------------------------------------------------
+
+
+def message_deliver(*, message: Message) -> None:
+    """Send an outbound message its way, after the commit: to the visitor's sockets for the
+    web chat, or through the platform by a Celery task."""
+    group = realtime.conversation_group(message.conversation_id)
+    if message.conversation.channel_kind == ChannelKind.WEBCHAT:
+        message.status = Message.Status.SENT
+        message.status_at = timezone.now()
+        message.save(update_fields=["status", "status_at"])
+        realtime.send_on_commit(
+            group, {"type": "message.created", "message": realtime.message_payload(message)}
+        )
+        return
+    # Agents watching see the reply at once; the platform send follows in the worker.
+    realtime.send_on_commit(
+        group, {"type": "message.created", "message": realtime.message_payload(message)}
+    )
+    from conversations.tasks import message_send
+
+    transaction.on_commit(lambda: message_send.delay(message.pk))
+
+
+STATUS_ORDER = {
+    Message.Status.PENDING: 0,
+    Message.Status.SENT: 1,
+    Message.Status.DELIVERED: 2,
+    Message.Status.READ: 3,
+}
+
+
+@transaction.atomic
+def message_status_update(
+    *, message: Message, status: str, at: datetime | None = None, error: str = ""
+) -> Message:
+    """Move an outbound message's status forward (sent < delivered < read); never back.
+    ``failed`` is final unless the message was already delivered or read."""
+    message = Message.objects.select_for_update().get(pk=message.pk)
+    current = message.status
+    if status == Message.Status.FAILED:
+        if current in (Message.Status.DELIVERED, Message.Status.READ, Message.Status.FAILED):
+            return message
+    elif current == Message.Status.FAILED or STATUS_ORDER.get(status, -1) <= STATUS_ORDER.get(
+        current, -1
+    ):
+        return message
+    message.status = status
+    message.status_at = at or timezone.now()
+    message.error = error[:2000]
+    message.save(update_fields=["status", "status_at", "error"])
+    realtime.send_on_commit(
+        realtime.conversation_group(message.conversation_id),
+        {"type": "message.status", "id": message.pk, "status": status},
+    )
+    return message
+
+
+@transaction.atomic
+def bot_http_resume(*, conversation: Conversation, action_id: str, http: dict) -> list[Message]:
+    """Resume the flow with the outcome of its HTTP request, once per request."""
+    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if conversation.awaiting_action != action_id:
+        return []
+    realtime.send_on_commit(
+        realtime.conversation_group(conversation.pk),
+        {"type": "typing", "sender": "bot", "on": False},
+    )
+    if conversation.status != Conversation.Status.BOT:
+        conversation.awaiting_action = ""
+        conversation.save(update_fields=["awaiting_action"])
+        return []
+    return bot_turn(conversation=conversation, event=Event(type="http_response", http=http))
+
+
+# --- The web chat -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def webchat_open(
+    *,
+    bot: Bot,
+    visitor_id: str,
+    sandbox: bool = False,
+    fields: dict | None = None,
+    language: str = "",
+) -> tuple[Conversation, bool]:
+    """The visitor's open conversation with the bot, or a new one started with the greeting.
+    Returns it and whether it is new; every tab of the visitor hears of a new one."""
+    contact = contact_for_identity(
+        tenant=bot.tenant_id, kind=ChannelKind.WEBCHAT, external_id=visitor_id
+    )
+    # One visitor, several tabs, one conversation: serialise on the contact.
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    if fields:
+        _apply_prechat(contact, fields)
+    conversation = conversation_current(bot=bot, contact=contact, sandbox=sandbox)
+    if conversation is not None:
+        return conversation, False
+    conversation = conversation_start(
+        bot=bot,
+        contact=contact,
+        channel_kind=ChannelKind.WEBCHAT,
+        recipient_id=visitor_id,
+        sandbox=sandbox,
+        language=language,
+    )
+    realtime.send_on_commit(
+        realtime.visitor_group(visitor_id),
+        {"type": "conversation.started", "conversation": conversation.pk},
+    )
+    return conversation, True
+
+
+def _apply_prechat(contact: Contact, fields: dict) -> None:
+    name = str(fields.get("name", "")).strip()[:200]
+    email = str(fields.get("email", "")).strip().lower()[:254]
+    if email:
+        from django.core.exceptions import ValidationError
+        from django.core.validators import validate_email
+
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise ValidationFailed.for_field("email", "Enter a valid email address.") from None
+    changed = []
+    if name:
+        contact.name = name
+        changed.append("name")
+    if email:
+        contact.email = email
+        changed.append("email")
+    if "consent" in fields:
+        contact.attributes = {**contact.attributes, "consent": bool(fields["consent"])}
+        changed.append("attributes")
+    if changed:
+        contact.updated_at = timezone.now()
+        contact.save(update_fields=[*changed, "updated_at"])
+
+
+@transaction.atomic
+def messages_mark_read(*, conversation: Conversation, up_to_id: int) -> int:
+    """The visitor read every message up to ``up_to_id``: mark our outbound ones read."""
+    unread = Message.objects.for_tenant(conversation.tenant_id).filter(
+        conversation=conversation,
+        direction=Message.Direction.OUT,
+        pk__lte=up_to_id,
+        status__in=[Message.Status.SENT, Message.Status.DELIVERED],
+    )
+    ids = list(unread.values_list("pk", flat=True))
+    if not ids:
+        return 0
+    now = timezone.now()
+    Message.objects.filter(pk__in=ids).update(status=Message.Status.READ, status_at=now)
+    realtime.send_on_commit(
+        realtime.conversation_group(conversation.pk),
+        {"type": "message.read", "ids": ids},
+    )
+    return len(ids)
+
+
+@transaction.atomic
+def system_message(*, conversation: Conversation, text: str, away: bool = False) -> Message:
+    """A message from the platform to the contact (e.g. the away message)."""
+    message = Message.objects.create(
+        tenant_id=conversation.tenant_id,
+        conversation=conversation,
+        channel=conversation.channel,
+        direction=Message.Direction.OUT,
+        sender=Message.Sender.SYSTEM,
+        text=text,
+        data={"away": True} if away else {},
+        status=Message.Status.PENDING,
+    )
+    message_deliver(message=message)
+    return message
+
+
+SANDBOX_RETENTION_DAYS = 7
+
+
+def sandbox_purge(*, older_than_days: int = SANDBOX_RETENTION_DAYS) -> int:
+    """Delete the dashboard's test conversations (and their contacts) after a week."""
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    stale = Conversation.objects.filter(is_sandbox=True, last_message_at__lt=cutoff)
+    contact_ids = set(stale.values_list("contact_id", flat=True))
+    deleted, _ = stale.delete()
+    # Contacts who only ever talked to a sandbox go too.
+    Contact.objects.filter(pk__in=contact_ids, conversations__isnull=True).delete()
+    return deleted

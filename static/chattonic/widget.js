@@ -1,0 +1,450 @@
+/*
+ * Chat-Tonic web chat widget.
+ *
+ *   <script src="https://<chat-tonic host>/static/chattonic/widget.js" data-bot="<public key>" async></script>
+ *
+ * No framework, no external resources. Renders inside a Shadow DOM so that the host page's
+ * CSS cannot reach it. Talks to /ws/webchat/<key>/ and keeps its session token in
+ * localStorage, so reloads and other tabs resume the same conversation.
+ */
+(function () {
+  "use strict";
+
+  var script = document.currentScript;
+  if (!script || !script.getAttribute("data-bot")) {
+    if (window.console) console.error("Chat-Tonic: the widget's <script> tag needs data-bot.");
+    return;
+  }
+  var BOT_KEY = script.getAttribute("data-bot");
+  var SANDBOX = script.getAttribute("data-sandbox") === "1";
+  var OPEN_AT_START = SANDBOX || script.getAttribute("data-open") === "1";
+  var SERVER = new URL(script.src, document.baseURI);
+  var WS_BASE = (SERVER.protocol === "https:" ? "wss://" : "ws://") + SERVER.host;
+  var STORE_KEY = "chattonic:" + BOT_KEY + (SANDBOX ? ":sandbox" : "") + ":session";
+
+  var TEXTS = {
+    en: {
+      open: "Open chat", close: "Close chat", placeholder: "Type a message…", send: "Send",
+      typing: "typing…", read: "Read", sent: "Sent", failed: "Not sent", connecting: "Connecting…",
+      offline: "Reconnecting…", name: "Your name", email: "Your email",
+      consent: "I agree that my data is used to answer me.", startChat: "Start chat",
+      messages: "Messages", unavailable: "This chat is not available right now.", retry: "Retry",
+      sandbox: "Test chat (draft)", agent: "Agent", bot: "Bot",
+      leaveDetails: "Leave your details", phone: "Your phone", message: "Your message",
+      sendDetails: "Send", thanks: "Thank you! We will get back to you.",
+      rate: "How was this conversation?", rated: "Thanks for your rating!"
+    },
+    es: {
+      open: "Abrir chat", close: "Cerrar chat", placeholder: "Escribe un mensaje…", send: "Enviar",
+      typing: "escribiendo…", read: "Leído", sent: "Enviado", failed: "No enviado",
+      connecting: "Conectando…", offline: "Reconectando…", name: "Tu nombre", email: "Tu correo",
+      consent: "Acepto que usen mis datos para responderme.", startChat: "Iniciar chat",
+      messages: "Mensajes", unavailable: "Este chat no está disponible ahora.", retry: "Reintentar",
+      sandbox: "Chat de prueba (borrador)", agent: "Agente", bot: "Bot",
+      leaveDetails: "Déjanos tus datos", phone: "Tu teléfono", message: "Tu mensaje",
+      sendDetails: "Enviar", thanks: "¡Gracias! Te responderemos pronto.",
+      rate: "¿Qué tal fue esta conversación?", rated: "¡Gracias por tu valoración!"
+    },
+    pt: {
+      open: "Abrir chat", close: "Fechar chat", placeholder: "Digite uma mensagem…", send: "Enviar",
+      typing: "digitando…", read: "Lida", sent: "Enviada", failed: "Não enviada",
+      connecting: "Conectando…", offline: "Reconectando…", name: "Seu nome", email: "Seu e-mail",
+      consent: "Concordo que meus dados sejam usados para me responder.", startChat: "Iniciar chat",
+      messages: "Mensagens", unavailable: "Este chat não está disponível agora.",
+      retry: "Tentar de novo", sandbox: "Chat de teste (rascunho)", agent: "Atendente", bot: "Bot",
+      leaveDetails: "Deixe seus dados", phone: "Seu telefone", message: "Sua mensagem",
+      sendDetails: "Enviar", thanks: "Obrigado! Entraremos em contato.",
+      rate: "Como foi esta conversa?", rated: "Obrigado pela avaliação!"
+    }
+  };
+  var LANG = ((document.documentElement.lang || navigator.language || "en").slice(0, 2) || "en").toLowerCase();
+  if (!TEXTS[LANG]) LANG = "en";
+  var T = TEXTS[LANG];
+
+  var CSS = [
+    ".ct{display:flex;flex-direction:column;align-items:flex-end;font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;",
+    "font-size:15px;font-weight:400;line-height:1.4;color:#111827;text-align:left;letter-spacing:normal;text-transform:none}",
+    "*,*::before,*::after{box-sizing:border-box}",
+    ".launcher{all:initial;display:flex;align-items:center;justify-content:center;width:56px;height:56px;",
+    "border-radius:50%;border:0;cursor:pointer;background:var(--ct-color);color:#fff;box-shadow:0 4px 14px rgba(0,0,0,.25);",
+    "margin-left:auto;font:600 24px/1 system-ui,sans-serif}",
+    ".launcher:focus-visible{outline:3px solid #111827;outline-offset:2px}",
+    ".panel{display:none;flex-direction:column;width:360px;max-width:calc(100vw - 40px);height:520px;",
+    "max-height:calc(100vh - 100px);background:#fff;border-radius:14px;box-shadow:0 10px 40px rgba(0,0,0,.25);",
+    "overflow:hidden;margin-bottom:12px}",
+    ".panel.open{display:flex}",
+    ".header{display:flex;align-items:center;gap:8px;padding:12px 14px;background:var(--ct-color);color:#fff}",
+    ".title{flex:1;font-weight:600;font-size:16px}",
+    ".state{font-size:12px;opacity:.9}",
+    ".close{all:initial;cursor:pointer;color:#fff;font:600 20px/1 system-ui,sans-serif;padding:2px 6px;border-radius:6px}",
+    ".close:focus-visible{outline:2px solid #fff}",
+    ".log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:8px;background:#f9fafb}",
+    ".msg{max-width:80%;padding:8px 11px;border-radius:12px;white-space:pre-wrap;word-wrap:break-word}",
+    ".msg.in{align-self:flex-end;background:var(--ct-color);color:#fff;border-bottom-right-radius:4px}",
+    ".msg.out{align-self:flex-start;background:#fff;border:1px solid #e5e7eb;border-bottom-left-radius:4px}",
+    ".msg img{display:block;max-width:100%;border-radius:8px;margin-top:6px}",
+    ".meta{display:block;font-size:11px;opacity:.75;margin-top:3px}",
+    ".who{display:block;font-size:11px;font-weight:600;opacity:.8;margin-bottom:2px}",
+    ".replies{display:flex;flex-wrap:wrap;gap:6px;align-self:flex-start}",
+    ".reply{all:initial;cursor:pointer;font:500 14px/1.2 system-ui,sans-serif;padding:6px 12px;border-radius:16px;",
+    "border:1px solid var(--ct-color);color:var(--ct-color);background:#fff}",
+    ".reply:focus-visible{outline:2px solid var(--ct-color);outline-offset:2px}",
+    ".typing{font-size:12px;color:#6b7280;padding:0 14px 6px;min-height:18px;background:#f9fafb}",
+    ".composer{display:flex;gap:8px;padding:10px;border-top:1px solid #e5e7eb;background:#fff}",
+    ".input{all:initial;flex:1;font:15px/1.4 system-ui,sans-serif;color:#111827;padding:8px 10px;",
+    "border:1px solid #d1d5db;border-radius:8px;background:#fff}",
+    ".input:focus{border-color:var(--ct-color);outline:2px solid var(--ct-color)}",
+    ".send{all:initial;cursor:pointer;font:600 14px/1 system-ui,sans-serif;padding:0 14px;border-radius:8px;",
+    "background:var(--ct-color);color:#fff}",
+    ".send:focus-visible{outline:2px solid #111827;outline-offset:2px}",
+    ".send:disabled{opacity:.5;cursor:default}",
+    ".form{display:flex;flex-direction:column;gap:8px;padding:14px;background:#fff;border-radius:10px;border:1px solid #e5e7eb}",
+    ".form label{font-size:13px;display:flex;flex-direction:column;gap:3px}",
+    ".form .check{flex-direction:row;gap:6px;align-items:flex-start}",
+    ".notice{font-size:13px;color:#374151;background:#fff7ed;border:1px solid #fed7aa;border-radius:8px;padding:8px 10px}",
+    ".error{font-size:13px;color:#991b1b;background:#fef2f2;border:1px solid #fecaca;border-radius:8px;padding:8px 10px}",
+    ".stars{display:flex;gap:4px}",
+    ".star{all:initial;cursor:pointer;font:22px/1 system-ui,sans-serif;color:#f59e0b}",
+    ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}"
+  ].join("");
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (name) {
+      if (name === "text") node.textContent = attrs[name];
+      else if (name.slice(0, 2) === "on") node.addEventListener(name.slice(2), attrs[name]);
+      else node.setAttribute(name, attrs[name]);
+    });
+    (children || []).forEach(function (child) { if (child) node.appendChild(child); });
+    return node;
+  }
+
+  function storageGet(key) { try { return window.localStorage.getItem(key); } catch (e) { return null; } }
+  function storageSet(key, value) { try { window.localStorage.setItem(key, value); } catch (e) { /* private mode */ } }
+
+  function newClientId() {
+    if (window.crypto && window.crypto.randomUUID) return window.crypto.randomUUID();
+    return "c" + Date.now().toString(36) + Math.random().toString(36).slice(2);
+  }
+
+  function clock(iso) {
+    try {
+      return new Intl.DateTimeFormat(LANG, { hour: "2-digit", minute: "2-digit" }).format(new Date(iso));
+    } catch (e) { return ""; }
+  }
+
+  // --- State -------------------------------------------------------------------------------
+  var state = {
+    socket: null, token: storageGet(STORE_KEY), conversation: null, status: null, bot: null,
+    connected: false, attempts: 0, reconnectTimer: null, stopped: false,
+    messages: {},        // id -> element
+    pending: {},         // client_id -> {frame, element}
+    lastRead: 0, open: false, started: false, unavailable: false
+  };
+
+  // --- DOM ---------------------------------------------------------------------------------
+  // A custom element, not a <div>: the host page's element selectors do not match it, and
+  // its inline !important reset keeps page rules from leaking in through inheritance.
+  var host = el("chattonic-widget", { "data-bot": BOT_KEY });
+  [["all", "initial"], ["position", "fixed"], ["right", "20px"], ["bottom", "20px"], ["z-index", "2147483000"],
+   ["display", "block"]].forEach(function (pair) { host.style.setProperty(pair[0], pair[1], "important"); });
+  var shadow = host.attachShadow({ mode: "open" });
+  var style = el("style", { text: CSS });
+  var title = el("span", { class: "title", id: "ct-title", text: SANDBOX ? T.sandbox : "" });
+  var stateLabel = el("span", { class: "state", "aria-live": "polite", text: T.connecting });
+  var closeButton = el("button", { class: "close", type: "button", "aria-label": T.close, text: "×" });
+  var log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": T.messages, tabindex: "0" });
+  var typingLine = el("div", { class: "typing", "aria-live": "polite" });
+  var input = el("textarea", { class: "input", rows: "1", "aria-label": T.placeholder, placeholder: T.placeholder, maxlength: "4000" });
+  var sendButton = el("button", { class: "send", type: "submit", text: T.send });
+  var composer = el("form", { class: "composer" }, [input, sendButton]);
+  var panel = el("div", { class: "panel", role: "dialog", "aria-labelledby": "ct-title", "aria-modal": "false" }, [
+    el("div", { class: "header" }, [title, stateLabel, closeButton]), log, typingLine, composer
+  ]);
+  var launcher = el("button", { class: "launcher", type: "button", "aria-label": T.open, "aria-expanded": "false", text: "💬" });
+  shadow.appendChild(style);
+  shadow.appendChild(el("div", { class: "ct" }, [panel, launcher]));
+
+  function setColor(color) {
+    host.style.setProperty("--ct-color", /^#[0-9a-fA-F]{6}$/.test(color || "") ? color : "#2563eb", "important");
+  }
+  setColor(null);
+
+  function setOpen(open) {
+    state.open = open;
+    panel.classList.toggle("open", open);
+    launcher.setAttribute("aria-expanded", String(open));
+    launcher.setAttribute("aria-label", open ? T.close : T.open);
+    launcher.textContent = open ? "×" : "💬";
+    if (open) {
+      ensureStarted();
+      setTimeout(function () { input.focus(); }, 0);
+      markRead();
+    } else {
+      launcher.focus();
+    }
+  }
+  launcher.addEventListener("click", function () { setOpen(!state.open); });
+  closeButton.addEventListener("click", function () { setOpen(false); });
+  panel.addEventListener("keydown", function (event) { if (event.key === "Escape") setOpen(false); });
+
+  input.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); submit(); }
+  });
+  var typingSent = false, typingTimer = null;
+  input.addEventListener("input", function () {
+    if (!typingSent) { send({ type: "typing", on: true }); typingSent = true; }
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(function () { send({ type: "typing", on: false }); typingSent = false; }, 1500);
+  });
+  composer.addEventListener("submit", function (event) { event.preventDefault(); submit(); });
+
+  function submit() {
+    var text = input.value.trim();
+    if (!text || state.unavailable) return;
+    input.value = "";
+    queue({ type: "message", client_id: newClientId(), text: text }, text);
+  }
+
+  // --- Rendering ----------------------------------------------------------------------------
+  function scrollDown() { log.scrollTop = log.scrollHeight; }
+
+  function removeReplies() {
+    var old = log.querySelectorAll(".replies");
+    for (var i = 0; i < old.length; i++) old[i].remove();
+  }
+
+  function statusText(status) {
+    if (status === "read") return T.read;
+    if (status === "failed") return T.failed;
+    return T.sent;
+  }
+
+  function renderMessage(message) {
+    if (state.messages[message.id]) { updateStatus(message.id, message.status); return; }
+    var pending = message.client_id && state.pending[message.client_id];
+    var node = pending ? pending.element : null;
+    var inbound = message.direction === "in";
+    if (!node) {
+      node = el("div", { class: "msg " + (inbound ? "in" : "out") });
+      log.appendChild(node);
+    }
+    node.textContent = "";
+    if (!inbound && message.sender === "agent") node.appendChild(el("span", { class: "who", text: message.agent || T.agent }));
+    node.appendChild(document.createTextNode(message.text || ""));
+    if (message.media && message.media.url && /^https?:/.test(message.media.url)) {
+      if (message.media.kind === "image") node.appendChild(el("img", { src: message.media.url, alt: "" }));
+      else node.appendChild(el("a", { href: message.media.url, target: "_blank", rel: "noopener", text: message.media.url }));
+    }
+    var meta = el("span", { class: "meta", text: clock(message.created_at) + (inbound ? " · " + statusText(message.status) : "") });
+    node.appendChild(meta);
+    node.setAttribute("data-id", String(message.id));
+    node.setAttribute("data-status", message.status || "");
+    state.messages[message.id] = node;
+    if (pending) delete state.pending[message.client_id];
+    if (!inbound) {
+      removeReplies();
+      if (message.quick_replies && message.quick_replies.length) renderReplies(message.quick_replies);
+    }
+    scrollDown();
+    if (!inbound && state.open && document.visibilityState !== "hidden") markRead();
+  }
+
+  function renderReplies(replies) {
+    var box = el("div", { class: "replies", role: "group" });
+    replies.forEach(function (reply) {
+      box.appendChild(el("button", {
+        class: "reply", type: "button", text: reply.title,
+        onclick: function () {
+          removeReplies();
+          queue({ type: "quick_reply", client_id: newClientId(), payload: reply.payload, title: reply.title }, reply.title);
+        }
+      }));
+    });
+    log.appendChild(box);
+  }
+
+  function updateStatus(id, status) {
+    var node = state.messages[id];
+    if (!node || !node.classList.contains("in")) return;
+    node.setAttribute("data-status", status);
+    var meta = node.querySelector(".meta");
+    if (meta) meta.textContent = meta.textContent.split(" · ")[0] + " · " + statusText(status);
+  }
+
+  function notice(text, kind) {
+    var node = el("div", { class: kind || "notice", role: kind === "error" ? "alert" : "status", text: text });
+    log.appendChild(node);
+    scrollDown();
+    return node;
+  }
+
+  function renderPrechat() {
+    var name = el("input", { class: "input", name: "name", autocomplete: "name" });
+    var email = el("input", { class: "input", name: "email", type: "email", autocomplete: "email" });
+    var consent = el("input", { type: "checkbox", name: "consent" });
+    var error = el("div", { class: "error", role: "alert", hidden: "hidden" });
+    var form = el("form", { class: "form", "aria-label": T.startChat }, [
+      el("label", {}, [document.createTextNode(T.name), name]),
+      el("label", {}, [document.createTextNode(T.email), email]),
+      el("label", { class: "check" }, [consent, document.createTextNode(T.consent)]),
+      error,
+      el("button", { class: "send", type: "submit", text: T.startChat })
+    ]);
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (!consent.checked) { error.textContent = T.consent; error.removeAttribute("hidden"); consent.focus(); return; }
+      form.remove();
+      state.started = true;
+      send({ type: "start", fields: { name: name.value, email: email.value, consent: true } });
+      input.focus();
+    });
+    log.appendChild(form);
+    setTimeout(function () { name.focus(); }, 0);
+  }
+
+  function ensureStarted() {
+    if (state.started || !state.connected || state.unavailable) return;
+    if (state.conversation) { state.started = true; return; }
+    if (state.bot && state.bot.prechat) { if (!log.querySelector(".form")) renderPrechat(); return; }
+    state.started = true;
+    send({ type: "start" });
+  }
+
+  function markRead() {
+    var ids = Object.keys(state.messages).map(Number);
+    var newest = 0;
+    ids.forEach(function (id) { if (id > newest && state.messages[id].classList.contains("out")) newest = id; });
+    if (newest > state.lastRead && state.connected) {
+      state.lastRead = newest;
+      send({ type: "read", id: newest });
+    }
+  }
+  document.addEventListener("visibilitychange", function () { if (state.open) markRead(); });
+
+  // --- The socket ---------------------------------------------------------------------------
+  function send(frame) {
+    if (state.socket && state.socket.readyState === 1) { state.socket.send(JSON.stringify(frame)); return true; }
+    return false;
+  }
+
+  function queue(frame, text) {
+    // Shown at once, kept until the server acknowledges it: resent after a reconnect,
+    // stored once thanks to its client_id.
+    var element = el("div", { class: "msg in", "data-pending": "1" }, [document.createTextNode(text), el("span", { class: "meta", text: "…" })]);
+    log.appendChild(element);
+    scrollDown();
+    state.pending[frame.client_id] = { frame: frame, element: element };
+    if (!state.started) ensureStarted();
+    send(frame);
+  }
+
+  function connect() {
+    if (state.stopped) return;
+    var url = WS_BASE + "/ws/webchat/" + encodeURIComponent(BOT_KEY) + "/?lang=" + LANG +
+      (state.token ? "&session=" + encodeURIComponent(state.token) : "") + (SANDBOX ? "&sandbox=1" : "");
+    var socket = new WebSocket(url);
+    state.socket = socket;
+    stateLabel.textContent = state.attempts ? T.offline : T.connecting;
+    socket.onmessage = function (event) {
+      var frame;
+      try { frame = JSON.parse(event.data); } catch (e) { return; }
+      handle(frame);
+    };
+    socket.onclose = function (event) {
+      state.connected = false;
+      if (state.socket !== socket || state.stopped) return;
+      if (event.code >= 4000 && event.code < 4500 && event.code !== 4429) { state.stopped = true; return; }
+      stateLabel.textContent = T.offline;
+      var delay = Math.min(30000, 500 * Math.pow(2, state.attempts)) * (0.5 + Math.random() / 2);
+      state.attempts += 1;
+      state.reconnectTimer = setTimeout(connect, delay);
+    };
+  }
+
+  function handle(frame) {
+    switch (frame.type) {
+      case "session":
+        state.connected = true;
+        state.attempts = 0;
+        state.token = frame.token;
+        storageSet(STORE_KEY, frame.token);
+        state.bot = frame.bot;
+        state.conversation = frame.conversation;
+        title.textContent = (SANDBOX ? T.sandbox + " · " : "") + frame.bot.title;
+        setColor(frame.bot.color);
+        stateLabel.textContent = "";
+        if (state.conversation) state.started = true;
+        else state.started = false;
+        if (state.open) ensureStarted();
+        // Anything typed while offline goes now; the server drops repeats by client_id.
+        Object.keys(state.pending).forEach(function (id) { send(state.pending[id].frame); });
+        break;
+      case "history":
+        state.conversation = frame.conversation;
+        state.status = frame.status;
+        (frame.messages || []).forEach(renderMessage);
+        break;
+      case "message":
+        renderMessage(frame.message);
+        break;
+      case "ack":
+        var pending = state.pending[frame.client_id];
+        if (pending) {
+          pending.element.setAttribute("data-id", String(frame.id));
+          pending.element.removeAttribute("data-pending");
+          if (!state.messages[frame.id]) state.messages[frame.id] = pending.element;
+          var meta = pending.element.querySelector(".meta");
+          if (meta) meta.textContent = clock(new Date().toISOString()) + " · " + T.sent;
+          delete state.pending[frame.client_id];
+        }
+        break;
+      case "status":
+        updateStatus(frame.id, frame.status);
+        break;
+      case "read":
+        (frame.ids || []).forEach(function (id) { updateStatus(id, "read"); });
+        break;
+      case "typing":
+        typingLine.textContent = frame.on ? (frame.sender === "agent" ? T.agent : state.bot ? state.bot.title : T.bot) + " " + T.typing : "";
+        break;
+      case "conversation":
+        state.status = frame.status;
+        break;
+      case "error":
+        if (frame.code === "wrong_region" || frame.code === "bot_unavailable" || frame.code === "forbidden") {
+          state.unavailable = true;
+          notice(frame.code === "bot_unavailable" ? T.unavailable : frame.message, "error");
+          sendButton.disabled = true;
+        } else {
+          var failed = frame.client_id && state.pending[frame.client_id];
+          if (failed) {
+            failed.element.setAttribute("data-status", "failed");
+            var failedMeta = failed.element.querySelector(".meta");
+            if (failedMeta) failedMeta.textContent = T.failed;
+            delete state.pending[frame.client_id];
+          }
+          notice(frame.message, "error");
+        }
+        break;
+    }
+  }
+
+  // Another tab created the visitor's session: use the same one.
+  window.addEventListener("storage", function (event) {
+    if (event.key === STORE_KEY && event.newValue && event.newValue !== state.token) {
+      state.token = event.newValue;
+      if (state.socket) { var old = state.socket; state.socket = null; old.close(); }
+      clearTimeout(state.reconnectTimer);
+      connect();
+    }
+  });
+
+  function mount() {
+    document.body.appendChild(host);
+    connect();
+    if (OPEN_AT_START) setOpen(true);
+  }
+  if (document.body) mount();
+  else document.addEventListener("DOMContentLoaded", mount);
+})();
