@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from chattonic.tenancy import services as tenancy_services
@@ -11,7 +14,12 @@ from chattonic.tenancy.models import Membership, Tenant
 
 DEMO_SLUG = "demo"
 DEMO_OWNER_EMAIL = "owner@demo.example"
+DEMO_AGENT_EMAIL = "agent@demo.example"
 DEMO_PASSWORD = "chattonic-demo"  # noqa: S105 - the local demo's printed sign-in
+DEMO_BOT_NAME = "Acme assistant"
+DEMO_FLOW = Path(__file__).with_name("demo_flow.json")
+DEMO_BASE_URL = "http://localhost:8000"  # what the flow file's HTTP node points at
+ALL_WEEK = {day: [["00:00", "23:59"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 
 
 @dataclass
@@ -19,11 +27,64 @@ class Demo:
     tenant: Tenant
     owner_email: str
     password: str
+    bot: object = None
+    agent_email: str = DEMO_AGENT_EMAIL
+
+
+def demo_flow(base_url: str = DEMO_BASE_URL) -> dict:
+    """The demo bot's flow, its order lookup pointed at ``base_url``'s demo endpoint."""
+    text = DEMO_FLOW.read_text()
+    return json.loads(text.replace(DEMO_BASE_URL, base_url.rstrip("/")))
+
+
+def _demo_agent(tenant: Tenant):
+    from agents.models import AgentProfile, Team
+
+    user_model = get_user_model()
+    user = user_model.objects.filter(username=DEMO_AGENT_EMAIL).first()
+    if user is None:
+        user = user_model(username=DEMO_AGENT_EMAIL, email=DEMO_AGENT_EMAIL)
+    user.set_password(DEMO_PASSWORD)
+    user.is_active = True
+    user.save()
+    Membership.objects.get_or_create(
+        user=user, defaults={"tenant": tenant, "role": Membership.Role.AGENT}
+    )
+    support, _ = Team.objects.get_or_create(tenant=tenant, name="support")
+    profile, _ = AgentProfile.objects.get_or_create(tenant=tenant, user=user)
+    profile.teams.add(support)
+
+
+def _demo_bot(tenant: Tenant, base_url: str):
+    from bots import services as bot_services
+    from bots.models import Bot
+
+    definition = demo_flow(base_url)
+    bot = Bot.objects.for_tenant(tenant).filter(name=DEMO_BOT_NAME).first()
+    if bot is None:
+        bot = bot_services.bot_create(
+            tenant=tenant,
+            name=DEMO_BOT_NAME,
+            definition=definition,
+            title="Acme",
+            business_hours=ALL_WEEK,
+            welcome_text=definition["settings"]["welcome_text"],
+        )
+    elif bot.draft_definition != definition:
+        bot = bot_services.draft_update(bot=bot, definition=definition)
+    live = bot.published_version
+    if live is None or live.definition.get("nodes") != definition["nodes"]:
+        bot_services.bot_publish(bot=bot, note="The demo flow")
+    bot.refresh_from_db()
+    if bot.status != Bot.Status.LAUNCHED:
+        bot = bot_services.bot_launch(bot=bot)
+    return bot
 
 
 @transaction.atomic
-def demo_load() -> Demo:
-    """Create the demo tenant and its owner, or bring them back to their known state."""
+def demo_load(base_url: str = DEMO_BASE_URL) -> Demo:
+    """Create the demo tenant, its owner, an agent and the demo bot, or bring them back to
+    their known state (idempotent: ``make run`` calls it at every start)."""
     tenant = Tenant.objects.filter(slug=DEMO_SLUG).first()
     if tenant is None:
         tenant = tenancy_services.tenant_create(
@@ -36,7 +97,9 @@ def demo_load() -> Demo:
     owner.set_password(DEMO_PASSWORD)
     owner.is_active = True
     owner.save(update_fields=["password", "is_active"])
-    return Demo(tenant=tenant, owner_email=DEMO_OWNER_EMAIL, password=DEMO_PASSWORD)
+    _demo_agent(tenant)
+    bot = _demo_bot(tenant, base_url)
+    return Demo(tenant=tenant, owner_email=DEMO_OWNER_EMAIL, password=DEMO_PASSWORD, bot=bot)
 
 
 def demo_urls(base_url: str, demo: Demo) -> list[tuple[str, str]]:
@@ -44,6 +107,9 @@ def demo_urls(base_url: str, demo: Demo) -> list[tuple[str, str]]:
     base_url = base_url.rstrip("/")
     return [
         ("Dashboard", f"{base_url}/dashboard/"),
+        ("Widget demo page", f"{base_url}/demo/{demo.bot.public_key}/"),
+        ("Agent console", f"{base_url}/console/"),
+        ("Bot test chat", f"{base_url}/dashboard/bots/bot/{demo.bot.pk}/test/"),
         ("API docs", f"{base_url}/api/docs/"),
         ("Readiness", f"{base_url}/readyz"),
     ]

@@ -39,9 +39,11 @@ async def hit(name: str, *, limit: int, window: int) -> bool:
     """Count one event under ``name``; False once more than ``limit`` fall in the window."""
     key = _key(name)
     async with client().pipeline(transaction=True) as pipe:
+        # SET NX then INCR: the window starts with the first event (works on Redis 6.2, the
+        # embedded server, which has no EXPIRE NX).
+        pipe.set(key, 0, ex=window, nx=True)
         pipe.incr(key)
-        pipe.expire(key, window, nx=True)
-        count, _ = await pipe.execute()
+        _, count = await pipe.execute()
     return count <= limit
 
 

@@ -31,7 +31,13 @@ def test_runplatform_serves_the_dashboard_and_is_ready(tmp_path):
         assert http_status(f"{base}/dashboard/login/") == 200
         banner = platform.output()
         assert f"http://localhost:{port}/dashboard/" in banner
-        assert "owner@demo.example" in banner
+        assert "owner@demo.example" in banner and "agent@demo.example" in banner
+        assert f"http://localhost:{port}/console/" in banner
+        demo_page = next(
+            line.split()[-1] for line in banner.splitlines() if "Widget demo page" in line
+        )
+        assert demo_page.startswith(f"http://localhost:{port}/demo/")
+        assert http_status(demo_page.replace("localhost", "127.0.0.1")) == 200
         assert platform.stop(signal.SIGINT) == 0
     assert "worker | " in platform.output() and "beat   | " in platform.output()
     assert http_status(f"{base}/healthz") is None

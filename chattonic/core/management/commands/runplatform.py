@@ -107,8 +107,13 @@ class Command(BaseCommand):
         return False
 
     def _banner(self, base_url: str) -> None:
-        demo = demo_load()
+        demo = demo_load(base_url)
         lines = ["", "Chat-Tonic is running. Ctrl-C stops it.", ""]
-        lines += [f"  {label:<16} {url}" for label, url in demo_urls(base_url, demo)]
-        lines += ["", f"  Sign in as {demo.owner_email} / {demo.password}", ""]
+        lines += [f"  {label:<18} {url}" for label, url in demo_urls(base_url, demo)]
+        lines += [
+            "",
+            f"  Sign in as {demo.owner_email} (owner) or {demo.agent_email} (agent),",
+            f"  password {demo.password}",
+            "",
+        ]
         self.stdout.write(self.style.SUCCESS("\n".join(lines)))

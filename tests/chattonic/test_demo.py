@@ -1,0 +1,45 @@
+"""The demo that ``make run`` loads: a launched bot whose flow shows every node type."""
+
+import pytest
+
+from bots.engine import validate_definition
+from bots.models import Bot, BotVersion
+from chattonic.demo import demo_flow, demo_load, demo_urls
+from chattonic.tenancy.models import Membership
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_demo_bot_uses_every_node_type_and_is_valid():
+    flow = demo_flow("http://example.test:9000")
+    kinds = {node["type"] for node in flow["nodes"].values()}
+    assert kinds == {
+        "message", "question", "condition", "set", "router", "http", "capture_lead",
+        "handoff", "end",
+    }  # fmt: skip
+    assert validate_definition(flow) == []
+    assert flow["nodes"]["lookup"]["url"].startswith("http://example.test:9000/demo/api/")
+
+
+def test_demo_load_is_idempotent_and_launches_the_bot():
+    first = demo_load("http://127.0.0.1:8000")
+    second = demo_load("http://127.0.0.1:8000")
+    assert first.bot.pk == second.bot.pk
+    assert Bot.objects.get(pk=first.bot.pk).status == Bot.Status.LAUNCHED
+    assert BotVersion.objects.filter(bot=first.bot).count() == 1
+    roles = dict(Membership.objects.for_tenant(first.tenant).values_list("user__username", "role"))
+    assert roles == {"owner@demo.example": "owner", "agent@demo.example": "agent"}
+
+
+def test_a_new_address_republishes_the_lookup_url():
+    demo_load("http://127.0.0.1:8000")
+    demo = demo_load("http://127.0.0.1:8123")
+    live = Bot.objects.get(pk=demo.bot.pk).published_version.definition
+    assert live["nodes"]["lookup"]["url"].startswith("http://127.0.0.1:8123/")
+
+
+def test_the_banner_lists_the_widget_demo_page_and_the_console():
+    demo = demo_load()
+    urls = dict(demo_urls("http://localhost:8000/", demo))
+    assert urls["Widget demo page"] == f"http://localhost:8000/demo/{demo.bot.public_key}/"
+    assert urls["Agent console"] == "http://localhost:8000/console/"
