@@ -103,6 +103,8 @@
   }
 
   function renderConversation(detail) {
+    // A change to the open conversation redraws it: keep what the agent was typing.
+    var draft = state.open === detail.conversation.id && $("reply") ? { text: $("reply").value, note: $("as-note").checked, focused: document.activeElement === $("reply") } : null;
     state.open = detail.conversation.id;
     state.openDetail = detail;
     var summary = detail.conversation;
@@ -167,6 +169,7 @@
     });
     box.addEventListener("keydown", function (event) { if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); } });
     main.appendChild(form);
+    if (draft) { box.value = draft.text; isNote.checked = draft.note; if (draft.focused) box.focus(); }
     renderContact(detail.contact);
     renderLists();
   }

@@ -144,10 +144,11 @@
 
   // --- DOM ---------------------------------------------------------------------------------
   // A custom element, not a <div>: the host page's element selectors do not match it, and
-  // its inline !important reset keeps page rules from leaking in through inheritance.
+  // its inline !important reset keeps page rules from leaking in through inheritance
+  // (`all` leaves out direction, which a right-to-left page would pass down: set it too).
   var host = el("chattonic-widget", { "data-bot": BOT_KEY });
-  [["all", "initial"], ["position", "fixed"], ["right", "20px"], ["bottom", "20px"], ["z-index", "2147483000"],
-   ["display", "block"]].forEach(function (pair) { host.style.setProperty(pair[0], pair[1], "important"); });
+  [["all", "initial"], ["direction", "ltr"], ["position", "fixed"], ["right", "20px"], ["bottom", "20px"],
+   ["z-index", "2147483000"], ["display", "block"]].forEach(function (pair) { host.style.setProperty(pair[0], pair[1], "important"); });
   var shadow = host.attachShadow({ mode: "open" });
   var style = el("style", { text: CSS });
   var title = el("span", { class: "title", id: "ct-title", text: SANDBOX ? T.sandbox : "" });
