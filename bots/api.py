@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -97,7 +98,9 @@ class BotViewSet(
         definition = data.pop("draft_definition", None)
         serializer.instance = services.bot_create(tenant=self.tenant, definition=definition, **data)
 
+    @transaction.atomic
     def perform_update(self, serializer):
+        # Settings and draft change together or not at all (a bad draft undoes the settings).
         data = dict(serializer.validated_data)
         definition = data.pop("draft_definition", None)
         bot = serializer.instance

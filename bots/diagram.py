@@ -1,7 +1,7 @@
 """The flow as an SVG diagram, rendered on the server (no script, no CDN).
 
-Nodes are laid out in columns by their distance from the start; an edge is any field of a
-node whose value names another node (``next``, a branch, a route, a quick reply's target).
+Nodes are laid out in columns by their distance from the start; the edges are the links that
+``bots.engine.node_links`` finds (``next``, a branch, a route, a quick reply's target).
 """
 
 from __future__ import annotations
@@ -9,45 +9,33 @@ from __future__ import annotations
 from collections import deque
 from html import escape
 
+from bots.engine import node_links
+
 BOX_W, BOX_H, GAP_X, GAP_Y, PAD = 190, 54, 80, 26, 20
-TEXT_KEYS = {"text", "retry_text", "message", "question", "title", "url", "body", "headers"}
 COLORS = {
     "message": "#dbeafe",
     "question": "#fef3c7",
     "condition": "#ede9fe",
     "set": "#e0f2fe",
-    "set_variable": "#e0f2fe",
-    "intent_router": "#fce7f3",
     "router": "#fce7f3",
     "http": "#dcfce7",
-    "http_request": "#dcfce7",
     "capture_lead": "#ffedd5",
-    "lead": "#ffedd5",
     "handoff": "#fee2e2",
     "end": "#e5e7eb",
 }
 
 
 def flow_edges(definition: dict) -> list[tuple[str, str, str]]:
-    """(from, to, label) for every reference from one node to another."""
+    """(from, to, label) for every link from one node to another, as the engine knows them
+    (``bots.engine.node_links``); links to missing nodes are left out."""
     nodes = definition.get("nodes") or {}
     edges: list[tuple[str, str, str]] = []
-
-    def walk(source: str, value, label: str) -> None:
-        if isinstance(value, str):
-            if value in nodes and label.split(".")[-1] not in TEXT_KEYS:
-                edges.append((source, value, label))
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                if key not in TEXT_KEYS:
-                    walk(source, item, f"{label}.{key}" if label else str(key))
-        elif isinstance(value, list):
-            for index, item in enumerate(value):
-                walk(source, item, f"{label}[{index}]")
-
     for node_id, node in nodes.items():
-        if isinstance(node, dict):
-            walk(node_id, {k: v for k, v in node.items() if k != "type"}, "")
+        if not isinstance(node, dict):
+            continue
+        for label, target in node_links(node):
+            if isinstance(target, str) and target in nodes:
+                edges.append((node_id, target, label))
     return edges
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from bots.engine.types import DEFAULT_INTENT_THRESHOLD
 from chattonic.tenancy.models import TenantOwned
 
 
@@ -68,7 +70,9 @@ class Bot(TenantOwned):
         default=3, help_text="Consecutive misunderstandings before a handoff to a human."
     )
     intent_threshold = models.FloatField(
-        default=0.5, help_text="Below this confidence the fallback answers."
+        # The engine's default, chosen on the shipped hold-out set (docs/flows.md).
+        default=DEFAULT_INTENT_THRESHOLD,
+        help_text="Below this confidence the fallback answers.",
     )
     business_hours = models.JSONField(
         default=default_business_hours,
@@ -114,6 +118,14 @@ class Bot(TenantOwned):
     @property
     def display_title(self) -> str:
         return self.title or self.name
+
+    def clean(self) -> None:
+        """Model validation: a launched bot keeps its region (its data lives there)."""
+        super().clean()
+        if self.pk and self.launched_at:
+            stored = Bot.objects.filter(pk=self.pk).values_list("region", flat=True).first()
+            if stored is not None and stored != self.region:
+                raise ValidationError({"region": "The region of a launched bot cannot change."})
 
 
 class BotVersion(TenantOwned):

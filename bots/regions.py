@@ -1,4 +1,9 @@
-"""A deployment serves the bots of its own region only."""
+"""A deployment serves the bots of its own region only (CHATTONIC_REGION); a request for a bot
+of another region is refused with 421 and the base URL of the bot's region (CHATTONIC_REGIONS).
+
+Every door uses one of these: REST views ``bot_ensure_local`` (raises WrongRegion, which the
+API's exception handler turns into the JSON body); sockets and webhook views, which shape their
+own answers, ``region_refusal`` (the same code, message, region and URL as a dict)."""
 
 from __future__ import annotations
 
@@ -11,11 +16,24 @@ def region_url(region: str) -> str:
     return settings.CHATTONIC_REGIONS.get(region, "")
 
 
+def region_refusal(bot) -> dict | None:
+    """None for a bot of this region; else what to answer: code, status, message, region, url."""
+    if bot.region == settings.CHATTONIC_REGION:
+        return None
+    url = region_url(bot.region)
+    return {
+        "code": WrongRegion.code,
+        "status": WrongRegion.status,
+        "message": f"This bot is served in region {bot.region}: use {url}.",
+        "region": bot.region,
+        "url": url,
+    }
+
+
 def bot_ensure_local(bot) -> None:
     """Refuse (421) a request that reached this region for a bot of another region."""
-    if bot.region != settings.CHATTONIC_REGION:
-        url = region_url(bot.region)
+    refusal = region_refusal(bot)
+    if refusal is not None:
         raise WrongRegion(
-            f"This bot is served in region {bot.region}: use {url}.",
-            extra={"region": bot.region, "url": url},
+            refusal["message"], extra={"region": refusal["region"], "url": refusal["url"]}
         )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import lru_cache
 
 from bots.models import Bot, BotVersion
 from bots.nlu import IntentMatcher
 from bots.services import definition_with_settings
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -17,10 +20,18 @@ class Runtime:
 
 
 @lru_cache(maxsize=512)
-def _version_runtime(version_id: int) -> Runtime:
-    # Versions never change, so their trained matcher is cached for the process's life.
+def _version_runtime(version_id: int, published_at) -> Runtime:
+    # Versions never change, so their trained matcher is cached for the process's life. The
+    # key has the publication time too: a deleted bot's version id may be used again (SQLite).
     version = BotVersion.objects.get(pk=version_id)
-    return Runtime(version.definition, IntentMatcher.from_dict(version.nlu_model))
+    try:
+        matcher = IntentMatcher.from_dict(version.nlu_model or {})
+    except (ValueError, KeyError, TypeError):
+        # Stored by an older matcher (or not at all): train again from the version's own
+        # definition, which is what publishing trained on, and keep it for the process.
+        logger.warning("bot version %s: retraining its intent matcher", version_id)
+        matcher = IntentMatcher.from_definition(version.definition)
+    return Runtime(version.definition, matcher)
 
 
 _draft_cache: dict[int, tuple[tuple, Runtime]] = {}
@@ -29,7 +40,10 @@ _draft_cache: dict[int, tuple[tuple, Runtime]] = {}
 def bot_runtime(bot: Bot, version_id: int | None) -> Runtime:
     """The published version's runtime, or, for the sandbox (no version), the draft's."""
     if version_id is not None:
-        return _version_runtime(version_id)
+        published_at = (
+            BotVersion.objects.filter(pk=version_id).values_list("published_at", flat=True).get()
+        )
+        return _version_runtime(version_id, published_at)
     definition = definition_with_settings(bot, bot.draft_definition)
     key = (
         bot.draft_updated_at,

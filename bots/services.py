@@ -33,6 +33,7 @@ EDITABLE_FIELDS = (
     "theme_color",
     "prechat_form",
     "away_message",
+    "ticket_after_hours",
 )
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -79,15 +80,20 @@ def _clean_fields(bot: Bot, changes: dict[str, Any]) -> None:
             )
     if "allowed_origins" in changes:
         origins = changes["allowed_origins"]
+        if isinstance(origins, list) and all(isinstance(o, str) for o in origins):
+            origins = [o.strip().rstrip("/").lower() for o in origins]
         if not isinstance(origins, list) or not all(
-            isinstance(o, str) and o.startswith(("http://", "https://")) and o.count("/") == 2
+            isinstance(o, str)
+            and o.startswith(("http://", "https://"))
+            and o.count("/") == 2
+            and len(o) > len("https://")
             for o in origins
         ):
             raise ValidationFailed.for_field(
                 "allowed_origins",
                 'A list of origins such as "https://shop.example.com" (no path).',
             )
-        changes["allowed_origins"] = [o.rstrip("/").lower() for o in origins]
+        changes["allowed_origins"] = origins
     if "time_zone" in changes:
         try:
             ZoneInfo(changes["time_zone"])

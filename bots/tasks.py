@@ -6,6 +6,7 @@ import ipaddress
 import json
 import logging
 import socket
+import time
 from urllib.parse import urlsplit
 
 import requests
@@ -17,55 +18,83 @@ logger = logging.getLogger(__name__)
 MAX_RESPONSE_BYTES = 256 * 1024
 
 
+def _address_refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    mapped = getattr(address, "ipv4_mapped", None)
+    if mapped is not None:
+        address = mapped
+    return (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_reserved
+        or address.is_multicast
+        or address.is_unspecified
+    )
+
+
 def _destination_allowed(url: str) -> bool:
-    """Refuse private, loopback and link-local addresses unless this deployment allows them
-    (the flow's URL is the tenant's input: it must not reach our own network)."""
+    """Refuse private, loopback, link-local, multicast and reserved addresses unless this
+    deployment allows them (the flow's URL is the tenant's input: it must not reach our own
+    network). Every address the name resolves to must be public."""
     if settings.BOT_HTTP_ALLOW_PRIVATE:
         return True
     host = urlsplit(url).hostname or ""
+    if not host:
+        return False
     try:
         infos = socket.getaddrinfo(host, None)
-    except OSError:
+    except (OSError, UnicodeError):
         return False
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if (
-            address.is_private
-            or address.is_loopback
-            or address.is_link_local
-            or address.is_reserved
-        ):
-            return False
-    return True
+    return bool(infos) and not any(
+        _address_refused(ipaddress.ip_address(info[4][0].split("%")[0])) for info in infos
+    )
 
 
 def perform_http_request(request: dict) -> dict:
-    """Do the flow's HTTP request; the engine's view of the outcome, never an exception."""
+    """Do the flow's HTTP request; the engine's view of the outcome, never an exception.
+
+    The timeout bounds the whole exchange (connecting, waiting and reading the body), and
+    the body read is capped at MAX_RESPONSE_BYTES."""
     url = str(request.get("url") or "")
-    if urlsplit(url).scheme not in ("http", "https") or not _destination_allowed(url):
+    try:
+        allowed = urlsplit(url).scheme in ("http", "https") and _destination_allowed(url)
+    except ValueError:
+        allowed = False
+    if not allowed:
         return {"status": None, "json": None, "error": "error", "detail": "destination refused"}
     method = str(request.get("method") or "GET").upper()
     body = request.get("body")
-    kwargs: dict = {
-        "headers": request.get("headers") or {},
-        "timeout": float(request.get("timeout") or 10),
-    }
+    timeout = float(request.get("timeout") or 10)
+    kwargs: dict = {"headers": request.get("headers") or {}, "timeout": timeout}
     if body not in (None, ""):
         if isinstance(body, dict | list):
             kwargs["json"] = body
         else:
             kwargs["data"] = str(body).encode()
+    started = time.monotonic()
+    response = None
     try:
         response = requests.request(  # noqa: S113 (the timeout is in kwargs)
             method, url, allow_redirects=False, stream=True, **kwargs
         )
-        content = response.raw.read(MAX_RESPONSE_BYTES + 1, decode_content=True)
+        content = bytearray()
+        for chunk in response.iter_content(16 * 1024):
+            content += chunk
+            if len(content) > MAX_RESPONSE_BYTES:
+                break
+            if time.monotonic() - started > timeout:
+                return {"status": None, "json": None, "error": "timeout"}
     except requests.Timeout:
         return {"status": None, "json": None, "error": "timeout"}
     except requests.RequestException as exc:
+        if time.monotonic() - started >= timeout:
+            return {"status": None, "json": None, "error": "timeout"}
         return {"status": None, "json": None, "error": "error", "detail": str(exc)[:200]}
+    finally:
+        if response is not None:
+            response.close()
     try:
-        parsed = json.loads(content[:MAX_RESPONSE_BYTES]) if content else None
+        parsed = json.loads(bytes(content[:MAX_RESPONSE_BYTES])) if content else None
     except ValueError:
         parsed = None
     if response.status_code >= 400:
@@ -74,8 +103,11 @@ def perform_http_request(request: dict) -> dict:
 
 
 @shared_task(acks_late=True)
-def bot_http_request(conversation_id: int, action_id: str, request: dict) -> None:
-    """Perform a flow's HTTP request node and resume the conversation with its outcome."""
+def bot_http_request(
+    conversation_id: int, action_id: str, request: dict, request_id: int | None = None
+) -> None:
+    """Perform a flow's HTTP request node and resume the conversation with its outcome
+    (``request_id`` is the engine's number for the request, handed back with the answer)."""
     from conversations.models import Conversation
     from conversations.services import bot_http_resume
 
@@ -83,4 +115,6 @@ def bot_http_request(conversation_id: int, action_id: str, request: dict) -> Non
     if conversation is None or conversation.awaiting_action != action_id:
         return  # gone, or already resumed by an earlier run of this task
     outcome = perform_http_request(request)
-    bot_http_resume(conversation=conversation, action_id=action_id, http=outcome)
+    bot_http_resume(
+        conversation=conversation, action_id=action_id, http=outcome, request_id=request_id
+    )

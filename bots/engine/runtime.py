@@ -171,7 +171,7 @@ class _Run:
         intent = inbound.intent
         if inbound.kind != "message" or intent is None or intent not in self.global_intents:
             return False
-        if state.status == "waiting" and self._node(state.node).get("interruptible", True) is False:
+        if state.status == "waiting" and not self._interrupts(self._node(state.node), inbound):
             return False
         target = self.global_intents[intent]
         if target is None and intent not in (HUMAN, RESTART):
@@ -185,6 +185,18 @@ class _Run:
         else:
             self._start(state)
         return True
+
+    def _interrupts(self, node: Node, inbound: Inbound) -> bool:
+        """Whether a global intent may interrupt the node the visitor's message answers. Not
+        a question with ``interruptible: false``; nor a question that checks its answers
+        (every validation but text) when the message is a valid answer: "staff@example.com"
+        is an email address, whatever it looks like to the intent matcher."""
+        if node.get("interruptible", True) is False:
+            return False
+        if node["type"] != "question" or node.get("validation", "text") == "text":
+            return True
+        valid, _ = check_answer(node, inbound.text, language=self.language, now=self.context.now)
+        return not valid
 
     def _http_response(self, state: State, event: Event) -> State | None:
         if state.status != "http" or event.request_id not in (None, state.seq):

@@ -5,18 +5,36 @@ Three kinds, so that both wording and spelling count:
 - "b:" pairs of adjacent stems, stop words included ("b:cancel_order" differs from
   "b:cancel_subscript");
 - "c:" character 3- and 4-grams of each folded word padded with spaces, which forgive typos
-  ("trackin") and carry words the stemmer does not know.
+  ("trackin") and carry words the stemmer does not know;
+- "t:email", "t:url" for an email or web address, taken as one thing: "staff@example.com" is an
+  address, not the words "staff", "example" and "com" (whose letters look like "start over").
 """
 
 from __future__ import annotations
 
+import re
 import threading
+from collections.abc import Iterator
 
 from bots.engine.text import strip_accents, words
 from bots.nlu.language import STOP_WORDS, check_language, stemmer
 
 CHAR_NGRAMS = (3, 4)
 _MEMO_LIMIT = 50_000
+_ADDRESS = re.compile(
+    r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\bhttps?://\S+|\bwww\.[\w-]+(?:\.[\w-]+)+\S*",
+    re.IGNORECASE,
+)
+
+
+def _pieces(text: str) -> Iterator[tuple[str, str | None]]:
+    """The text cut around its addresses: (piece, None) for plain text, (address, kind)."""
+    position = 0
+    for match in _ADDRESS.finditer(text):
+        yield text[position : match.start()], None
+        yield match.group(0), ("email" if "@" in match.group(0) else "url")
+        position = match.end()
+    yield text[position:], None
 
 
 class Analyzer:
@@ -34,15 +52,21 @@ class Analyzer:
         features: list[str] = []
         folded_words: list[str] = []
         previous = None
-        for word in words(text):
-            folded, stem, grams = self._word(word)
-            folded_words.append(folded)
-            if folded not in self._stop_words:
-                features.append("w:" + stem)
-            if previous is not None:
-                features.append(f"b:{previous}_{stem}")
-            previous = stem
-            features.extend(grams)
+        for piece, address in _pieces(text):
+            if address is not None:
+                folded_words.append(f"<{address}>")
+                features.append("t:" + address)
+                previous = None
+                continue
+            for word in words(piece):
+                folded, stem, grams = self._word(word)
+                folded_words.append(folded)
+                if folded not in self._stop_words:
+                    features.append("w:" + stem)
+                if previous is not None:
+                    features.append(f"b:{previous}_{stem}")
+                previous = stem
+                features.extend(grams)
         return " ".join(folded_words), features
 
     def _word(self, word: str) -> tuple[str, str, tuple[str, ...]]:

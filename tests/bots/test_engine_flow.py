@@ -645,6 +645,29 @@ def test_a_question_can_refuse_interruptions():
     assert chat.say("agent", intent="human") == ["Got agent."]
 
 
+@pytest.mark.parametrize(
+    "validation,answer,stored",
+    [
+        ("email", "staff@example.com", "staff@example.com"),
+        ("number", "42", 42),
+        ("choice", "Agent", "Agent"),
+    ],
+)
+def test_a_valid_answer_to_a_checked_question_is_an_answer_not_a_global_intent(
+    validation, answer, stored
+):
+    extra = {"choices": ["Agent", "Shop"]} if validation == "choice" else {}
+    chat = Chat(flow(ask("answer", validation, **extra), THANKS))
+    chat.start()
+    assert chat.say(answer, intent="restart", confidence=0.4) == [f"Got {answer}."]
+    assert (chat.status, chat.vars["answer"]) == ("idle", stored)
+    # An invalid answer that is a global intent still interrupts.
+    chat = Chat(flow(ask("answer", validation, **extra), THANKS))
+    chat.start()
+    chat.say("talk to a human", intent="human")
+    assert chat.status == "handoff"
+
+
 def test_global_intents_can_go_to_a_node_of_the_definition():
     sales = {"id": "sales", "type": "handoff", "reason": "sales", "team": "sales", "text": "Sales!"}
     cancel = {"id": "cancel", "type": "message", "text": "Cancelled."}

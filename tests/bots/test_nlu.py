@@ -315,3 +315,24 @@ def test_the_out_of_scope_class_is_hidden(shop):
 def test_a_bot_phrase_wins_over_the_same_out_of_scope_phrase():
     matcher = IntentMatcher.train([{"name": "affirm", "phrases": ["yes", "yeah", "sure"]}], "en")
     assert matcher.classify("Yes!") == ("affirm", 1.0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "staff@example.com",
+        "visitor@example.com",
+        "Maria.Lopez+shop@correo.es",
+        "https://x.io/a?b=1",
+    ],
+)
+def test_an_address_alone_is_no_request(shop, text):
+    # Their letters once looked like "start over" or "agent" to the character n-grams.
+    assert shop.classify(text, DEFAULT_THRESHOLD)[0] is None
+
+
+def test_an_address_is_one_feature_and_the_words_around_it_still_count(shop):
+    folded, features = Analyzer("en").analyze("Where is my order? Mail me at bob@shop.com")
+    assert folded == "where is my order mail me at <email>"
+    assert "t:email" in features and not any("shop" in f for f in features)
+    assert shop.classify("where is my order, write to bob@shop.com")[0] == "track_order"
