@@ -91,21 +91,30 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             await self._error("bad_json", "A frame must be valid JSON.")
             return
         if not isinstance(content, dict) or content.get("type") not in ACTIONS:
-            await self._error("unknown_type", "Unknown frame type.", content)
+            message = f"Unknown frame type; one of {', '.join(sorted(ACTIONS))}."
+            await self._error("unknown_type", message, content, {"type": [message]})
             return
         try:
             await getattr(self, f"do_{content['type']}")(content)
         except ServiceError as exc:
             await self._error(exc.code, exc.message, content, exc.fields)
+        except Exception:
+            # The console keeps its socket: the failed action wrote nothing (its transaction
+            # rolled back) and the agent is told, instead of a silently closed connection.
+            logger.exception("agent console: %s failed", content["type"])
+            await self._error("server_error", "That did not work; try again.", content)
 
     async def do_heartbeat(self, content):
-        await database_sync_to_async(services.presence_heartbeat)(profile=self.profile)
+        self.profile = await database_sync_to_async(services.presence_heartbeat)(
+            profile=self.profile
+        )
         await self.send_json({"type": "heartbeat"})
 
     async def do_presence(self, content):
         self.profile = await database_sync_to_async(services.presence_set)(
             profile=self.profile, presence=str(content.get("presence"))
         )
+        await self._ack(content, presence=self.profile.presence)
 
     async def do_open(self, content):
         conversation = await self._conversation(content)

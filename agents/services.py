@@ -25,6 +25,7 @@ from conversations.models import Conversation, Lead, Message
 Status = Conversation.Status
 Reason = HandoffEvent.Reason
 OPEN = (Status.QUEUED, Status.ASSIGNED)
+STAMPS = ("queued_at", "assigned_at", "first_agent_response_at", "resolved_at")  # for stats
 MAX_REPLY = 4096
 
 
@@ -122,13 +123,11 @@ def conversation_hand_off(
         return conversation  # already with the humans
     previous = conversation.status
     conversation.status = Status.QUEUED
-    conversation.queued_at = timezone.now()
     conversation.team = _team_named(conversation.tenant_id, team)
     conversation.handoff_reason = reason
     conversation.assigned_agent = None
-    conversation.save(
-        update_fields=["status", "queued_at", "team", "handoff_reason", "assigned_agent"]
-    )
+    _new_episode(conversation)
+    conversation.save(update_fields=["status", "team", "handoff_reason", "assigned_agent", *STAMPS])
     _record(conversation, previous, reason, actor=actor)
 
     bot = conversation.bot
@@ -139,6 +138,14 @@ def conversation_hand_off(
     elif _policy(conversation.tenant_id) == Tenant.AssignmentPolicy.ROUND_ROBIN:
         transaction.on_commit(lambda: queue_dispatch(tenant_id=conversation.tenant_id))
     return conversation
+
+
+def _new_episode(conversation: Conversation) -> None:
+    """A new handoff (after the bot had it back): the stats' timestamps start over; the
+    HandoffEvents keep the earlier ones."""
+    conversation.queued_at = timezone.now()
+    conversation.assigned_at = conversation.first_agent_response_at = None
+    conversation.resolved_at = None
 
 
 def _policy(tenant_id: int) -> str:
@@ -216,9 +223,9 @@ def conversation_take_over(*, conversation: Conversation, agent) -> Conversation
     if conversation.status == Status.ASSIGNED:
         raise Conflict("Another agent has this conversation.", code="already_assigned")
     if conversation.status == Status.BOT:
-        conversation.queued_at = conversation.queued_at or timezone.now()
         conversation.handoff_reason = Reason.AGENT_TAKEOVER
-        conversation.save(update_fields=["queued_at", "handoff_reason"])
+        _new_episode(conversation)
+        conversation.save(update_fields=["handoff_reason", *STAMPS])
     _assign(conversation, profile, Reason.AGENT_TAKEOVER, agent)
     return conversation
 
@@ -447,13 +454,26 @@ def agent_disconnected(*, profile: AgentProfile) -> AgentProfile:
     return profile
 
 
-def presence_heartbeat(*, profile: AgentProfile) -> None:
-    """The console is alive: keep the agent's presence fresh."""
-    AgentProfile.objects.filter(pk=profile.pk).update(last_seen_at=timezone.now())
+@transaction.atomic
+def presence_heartbeat(*, profile: AgentProfile) -> AgentProfile:
+    """The console is alive: keep the agent's presence fresh. A console the sweep took for
+    dead (its beats were late) counts again and brings the agent back online."""
+    profile = AgentProfile.objects.select_for_update().get(pk=profile.pk)
+    if profile.presence == AgentProfile.Presence.OFFLINE and profile.connections == 0:
+        # Swept (the sweep counts no console), yet one beats; one who chose "offline"
+        # with a console open keeps their choice.
+        profile.connections = 1
+        profile.save(update_fields=["connections"])
+        return presence_set(profile=profile, presence=AgentProfile.Presence.ONLINE)
+    profile.last_seen_at = timezone.now()
+    profile.save(update_fields=["last_seen_at"])
+    return profile
 
 
 def presence_sweep() -> int:
-    """Agents whose consoles stopped beating (a crashed browser or server) go offline."""
+    """Agents whose consoles stopped beating (a crashed browser or server) go offline, and
+    the conversations they held go back to the queue (reason ``agent_offline``), keeping
+    their place, so that no visitor waits on an agent who is gone."""
     stale = AgentProfile.objects.exclude(presence=AgentProfile.Presence.OFFLINE).filter(
         Q(last_seen_at__lt=_presence_cutoff()) | Q(last_seen_at__isnull=True)
     )
@@ -462,8 +482,27 @@ def presence_sweep() -> int:
         with transaction.atomic():
             AgentProfile.objects.filter(pk=profile.pk).update(connections=0)
             presence_set(profile=profile, presence=AgentProfile.Presence.OFFLINE)
+            _requeue_held_by(profile)
         count += 1
     return count
+
+
+def _requeue_held_by(profile: AgentProfile) -> None:
+    held = (
+        Conversation.objects.for_tenant(profile.tenant_id)
+        .select_for_update()
+        .select_related("bot", "contact")
+        .filter(assigned_agent_id=profile.user_id, status=Status.ASSIGNED)
+    )
+    requeued = False
+    for conversation in held:
+        conversation.status = Status.QUEUED
+        conversation.assigned_agent = None
+        conversation.save(update_fields=["status", "assigned_agent"])
+        _record(conversation, Status.ASSIGNED, Reason.AGENT_OFFLINE, detail=str(profile))
+        requeued = True
+    if requeued:
+        transaction.on_commit(lambda: queue_dispatch(tenant_id=profile.tenant_id))
 
 
 # --- Away: contact details when nobody can answer ---------------------------------------------

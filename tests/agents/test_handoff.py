@@ -22,8 +22,9 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
+# Ranges are [start, end): "24:00" closes after the day's last minute.
 ALWAYS_OPEN = {
-    day: [["00:00", "23:59"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 }
 
 
@@ -308,3 +309,339 @@ def test_canned_responses_expand_by_shortcut(tenant, other_tenant):
 def test_members_of_any_role_can_be_agents(tenant):
     owner = MembershipFactory(tenant=tenant, role="owner").user
     assert services.agent_profile(tenant_id=tenant.pk, user=owner).tenant_id == tenant.pk
+
+
+# --- Every transition, from every door ---------------------------------------------------------
+
+
+def visitor_says(conversation, text):
+    from conversations.services import Inbound, message_receive
+
+    return message_receive(conversation=conversation, inbound=Inbound(text=text))
+
+
+def test_the_visitor_asking_for_a_human_queues_the_conversation(conversation, agent):
+    visitor_says(conversation, "talk to a human")
+    conversation.refresh_from_db()
+    assert conversation.status == Conversation.Status.QUEUED
+    assert events(conversation) == [("bot", "queued", "visitor_request")]
+
+
+def test_the_bots_fallback_limit_queues_the_conversation(conversation, agent):
+    visitor_says(conversation, "hello")  # the greeting, then the menu waits
+    for _ in range(10):
+        visitor_says(conversation, "zzqx vlorp grnf")
+        conversation.refresh_from_db()
+        if conversation.status != Conversation.Status.BOT:
+            break
+    assert conversation.status == Conversation.Status.QUEUED
+    assert conversation.handoff_reason == "fallback_limit"
+    assert events(conversation) == [("bot", "queued", "fallback_limit")]
+
+
+def test_a_second_hand_off_of_a_queued_conversation_changes_nothing(conversation, agent):
+    services.conversation_hand_off(conversation=conversation, reason="flow")
+    queued_at = Conversation.objects.get(pk=conversation.pk).queued_at
+    services.conversation_hand_off(conversation=conversation, reason="visitor_request")
+    conversation.refresh_from_db()
+    assert conversation.queued_at == queued_at and conversation.handoff_reason == "flow"
+    assert len(events(conversation)) == 1
+
+
+def test_an_agent_takes_over_from_the_queue(conversation, agent):
+    services.conversation_hand_off(conversation=conversation, reason="flow")
+    services.conversation_take_over(conversation=conversation, agent=agent.user)
+    conversation.refresh_from_db()
+    assert conversation.status == Conversation.Status.ASSIGNED
+    assert conversation.assigned_agent == agent.user
+    assert events(conversation)[-1] == ("queued", "assigned", "agent_takeover")
+
+
+def test_take_over_of_an_assigned_conversation_is_refused(conversation, agent, tenant):
+    services.conversation_take_over(conversation=conversation, agent=agent.user)
+    other = AgentProfileFactory(tenant=tenant)
+    with pytest.raises(Conflict) as refused:
+        services.conversation_take_over(conversation=conversation, agent=other.user)
+    assert refused.value.code == "already_assigned"
+    assert Conversation.objects.get(pk=conversation.pk).assigned_agent == agent.user
+
+
+def test_a_bot_conversation_cannot_be_claimed_transferred_replied_or_handed_back(
+    conversation, agent, tenant
+):
+    for attempt, code in (
+        (lambda: services.conversation_claim(conversation=conversation, agent=agent.user), None),
+        (
+            lambda: services.conversation_transfer(
+                conversation=conversation, actor=agent.user, to_team=TeamFactory(tenant=tenant)
+            ),
+            "not_with_agents",
+        ),
+        (
+            lambda: services.agent_reply(conversation=conversation, agent=agent.user, text="hi"),
+            "not_assigned",
+        ),
+        (
+            lambda: services.conversation_hand_back(conversation=conversation, actor=agent.user),
+            "not_with_agents",
+        ),
+    ):
+        with pytest.raises(Conflict) as refused:
+            attempt()
+        assert refused.value.code == (code or "not_queued")
+    assert Conversation.objects.get(pk=conversation.pk).status == Conversation.Status.BOT
+    assert events(conversation) == []
+
+
+def test_a_queued_conversation_needs_a_claim_before_a_reply(conversation, agent):
+    services.conversation_hand_off(conversation=conversation, reason="flow")
+    with pytest.raises(Conflict) as refused:
+        services.agent_reply(conversation=conversation, agent=agent.user, text="hi")
+    assert refused.value.code == "not_assigned"
+    assert not Message.objects.filter(sender=Message.Sender.AGENT).exists()
+
+
+def test_a_queued_conversation_may_go_back_to_the_bot_or_be_resolved(tenant, bot, agent):
+    first, second = (ConversationFactory(tenant=tenant, bot=bot) for _ in range(2))
+    for conversation in (first, second):
+        services.conversation_hand_off(conversation=conversation, reason="flow")
+    services.conversation_hand_back(conversation=first, actor=agent.user)
+    services.conversation_resolve(conversation=second, actor=agent.user)
+    assert events(first)[-1] == ("queued", "bot", "handback")
+    assert events(second)[-1] == ("queued", "resolved", "resolve")
+
+
+def test_an_agent_of_another_tenant_is_refused_everywhere(conversation, agent, other_tenant):
+    services.conversation_take_over(conversation=conversation, agent=agent.user)
+    stranger = AgentProfileFactory(tenant=other_tenant).user
+    for attempt in (
+        lambda: services.conversation_take_over(conversation=conversation, agent=stranger),
+        lambda: services.agent_reply(conversation=conversation, agent=stranger, text="hi"),
+        lambda: services.note_add(conversation=conversation, author=stranger, text="psst"),
+        lambda: services.conversation_transfer(
+            conversation=conversation, actor=stranger, to_agent=stranger
+        ),
+        lambda: services.conversation_resolve(conversation=conversation, actor=stranger),
+        lambda: services.conversation_hand_back(conversation=conversation, actor=stranger),
+    ):
+        with pytest.raises(NotFound):
+            attempt()
+    conversation.refresh_from_db()
+    assert conversation.status == Conversation.Status.ASSIGNED
+    assert conversation.assigned_agent == agent.user
+    assert events(conversation) == [("bot", "assigned", "agent_takeover")]
+    assert not conversation.notes.exists()
+    assert not Message.objects.filter(sender=Message.Sender.AGENT).exists()
+
+
+def test_another_agent_cannot_act_on_my_conversation_but_an_admin_can(conversation, agent, tenant):
+    services.conversation_take_over(conversation=conversation, agent=agent.user)
+    colleague = AgentProfileFactory(tenant=tenant).user
+    for attempt in (
+        lambda: services.conversation_resolve(conversation=conversation, actor=colleague),
+        lambda: services.conversation_hand_back(conversation=conversation, actor=colleague),
+        lambda: services.conversation_transfer(
+            conversation=conversation, actor=colleague, to_agent=colleague
+        ),
+    ):
+        with pytest.raises(Conflict) as refused:
+            attempt()
+        assert refused.value.code == "already_assigned"
+    admin = MembershipFactory(tenant=tenant, role="admin").user
+    services.conversation_transfer(conversation=conversation, actor=admin, to_agent=colleague)
+    conversation.refresh_from_db()
+    assert conversation.assigned_agent == colleague
+    assert events(conversation)[-1] == ("assigned", "assigned", "transfer")
+
+
+def test_over_capacity_refuses_take_over_and_transfer(tenant, bot, agent):
+    agent.capacity = 1
+    agent.save()
+    mine, bots, theirs = (ConversationFactory(tenant=tenant, bot=bot) for _ in range(3))
+    services.conversation_take_over(conversation=mine, agent=agent.user)
+    with pytest.raises(Conflict) as refused:
+        services.conversation_take_over(conversation=bots, agent=agent.user)
+    assert refused.value.code == "over_capacity"
+    colleague = AgentProfileFactory(tenant=tenant).user
+    services.conversation_take_over(conversation=theirs, agent=colleague)
+    with pytest.raises(Conflict) as refused:
+        services.conversation_transfer(conversation=theirs, actor=colleague, to_agent=agent.user)
+    assert refused.value.code == "over_capacity"
+    assert Conversation.objects.get(pk=bots.pk).status == Conversation.Status.BOT
+    assert Conversation.objects.get(pk=theirs.pk).assigned_agent == colleague
+
+
+def test_round_robin_assigns_on_hand_off_and_when_an_agent_comes_online(
+    tenant, bot, django_capture_on_commit_callbacks
+):
+    Tenant.objects.filter(pk=tenant.pk).update(
+        assignment_policy=Tenant.AssignmentPolicy.ROUND_ROBIN
+    )
+    ana = AgentProfileFactory(tenant=tenant, capacity=1)
+    first, second = (ConversationFactory(tenant=tenant, bot=bot) for _ in range(2))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.conversation_hand_off(conversation=first, reason="flow")
+    first.refresh_from_db()
+    assert first.status == Conversation.Status.ASSIGNED and first.assigned_agent == ana.user
+    assert events(first) == [("bot", "queued", "flow"), ("queued", "assigned", "auto_assign")]
+    with django_capture_on_commit_callbacks(execute=True):
+        services.conversation_hand_off(conversation=second, reason="flow")  # ana is full
+    assert Conversation.objects.get(pk=second.pk).status == Conversation.Status.QUEUED
+    ben = AgentProfileFactory(tenant=tenant, presence=AgentProfile.Presence.OFFLINE)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.presence_set(profile=ben, presence=AgentProfile.Presence.ONLINE)
+    assert Conversation.objects.get(pk=second.pk).assigned_agent == ben.user
+    # Resolving frees ana's room; nothing waits, so nothing moves.
+    services.conversation_resolve(conversation=first, actor=ana.user)
+    assert services.queue_dispatch(tenant_id=tenant.pk) == 0
+
+
+def test_the_claim_policy_never_assigns_by_itself(conversation, agent):
+    services.conversation_hand_off(conversation=conversation, reason="flow")
+    assert services.queue_dispatch(tenant_id=conversation.tenant_id) == 0
+    assert Conversation.objects.get(pk=conversation.pk).status == Conversation.Status.QUEUED
+
+
+# --- Replies, notes, presence: bad input -----------------------------------------------------
+
+
+def test_replies_and_notes_need_text_within_limits(conversation, agent):
+    services.conversation_take_over(conversation=conversation, agent=agent.user)
+    for text in ("", "   ", "x" * (services.MAX_REPLY + 1)):
+        with pytest.raises(ValidationFailed) as refused:
+            services.agent_reply(conversation=conversation, agent=agent.user, text=text)
+        assert "text" in refused.value.fields
+    with pytest.raises(ValidationFailed) as refused:
+        services.note_add(conversation=conversation, author=agent.user, text=" ")
+    assert "text" in refused.value.fields
+    assert not Message.objects.filter(sender=Message.Sender.AGENT).exists()
+    assert not conversation.notes.exists()
+
+
+def test_a_note_stays_with_the_agents(conversation, agent):
+    services.conversation_take_over(conversation=conversation, agent=agent.user)
+    before = Message.objects.filter(conversation=conversation).count()
+    note = services.note_add(conversation=conversation, author=agent.user, text="VIP customer")
+    assert note.conversation == conversation and note.author == agent.user
+    assert Message.objects.filter(conversation=conversation).count() == before
+
+
+def test_presence_must_be_a_known_value(agent):
+    with pytest.raises(ValidationFailed) as refused:
+        services.presence_set(profile=agent, presence="busy")
+    assert "presence" in refused.value.fields
+    assert AgentProfile.objects.get(pk=agent.pk).presence == "online"
+
+
+def test_an_agent_who_chose_away_stays_away_when_a_console_opens(tenant):
+    profile = AgentProfileFactory(tenant=tenant, presence=AgentProfile.Presence.AWAY)
+    services.agent_connected(profile=profile)
+    assert AgentProfile.objects.get(pk=profile.pk).presence == "away"
+
+
+# --- Away: nobody online, or out of hours ------------------------------------------------------
+
+
+def test_an_away_agent_counts_as_nobody(conversation, tenant):
+    AgentProfileFactory(tenant=tenant, presence=AgentProfile.Presence.AWAY)
+    services.conversation_hand_off(conversation=conversation, reason="visitor_request")
+    assert Message.objects.filter(conversation=conversation, data__away=True).exists()
+
+
+def test_nobody_of_the_handoffs_team_online_is_nobody(conversation, tenant, agent):
+    TeamFactory(tenant=tenant, name="Billing")  # agent is not in it
+    services.conversation_hand_off(conversation=conversation, reason="flow", team="Billing")
+    assert Message.objects.filter(conversation=conversation, data__away=True).exists()
+
+
+@pytest.mark.parametrize("ticket_after_hours,tickets", [(True, 1), (False, 0)])
+def test_out_of_hours_the_away_form_makes_a_lead_and_maybe_a_ticket(
+    tenant, agent, ticket_after_hours, tickets
+):
+    from support.models import Ticket
+
+    bot = launched_bot(tenant=tenant, business_hours={}, ticket_after_hours=ticket_after_hours)
+    conversation = ConversationFactory(tenant=tenant, bot=bot)
+    visitor_says(conversation, "talk to a human")
+    assert Message.objects.filter(conversation=conversation, data__away=True).count() == 1
+    lead = services.away_contact_leave(
+        conversation=conversation, fields={"name": "Bo", "phone": "+34 600 000 000"}
+    )
+    assert lead.source == Lead.Source.AWAY_FORM and lead.contact == conversation.contact
+    assert Ticket.objects.filter(lead=lead, bot=bot).count() == tickets
+
+
+def test_the_sandbox_never_records_an_away_lead(tenant, bot):
+    conversation = ConversationFactory(tenant=tenant, bot=bot, is_sandbox=True)
+    services.conversation_hand_off(conversation=conversation, reason="visitor_request")
+    assert Message.objects.filter(conversation=conversation, data__away=True).exists()
+    with pytest.raises(Conflict):
+        services.away_contact_leave(conversation=conversation, fields={"email": "a@example.com"})
+    assert not Lead.objects.exists()
+
+
+# --- Timestamps for stats ----------------------------------------------------------------------
+
+
+def test_the_timestamps_follow_the_handoff(conversation, agent):
+    assert conversation.queued_at is None
+    services.conversation_hand_off(conversation=conversation, reason="visitor_request")
+    services.conversation_claim(conversation=conversation, agent=agent.user)
+    services.agent_reply(conversation=conversation, agent=agent.user, text="Hi")
+    services.conversation_hand_back(conversation=conversation, actor=agent.user)
+    first = Conversation.objects.get(pk=conversation.pk)
+    assert first.queued_at <= first.assigned_at <= first.first_agent_response_at
+    assert first.resolved_at is None
+    answered = first.first_agent_response_at
+    # A new handoff starts the stats over; the events keep the first one.
+    services.conversation_hand_off(conversation=first, reason="visitor_request")
+    second = Conversation.objects.get(pk=conversation.pk)
+    assert second.queued_at > answered
+    assert second.assigned_at is None and second.first_agent_response_at is None
+    services.conversation_claim(conversation=second, agent=agent.user)
+    services.conversation_resolve(conversation=second, actor=agent.user)
+    done = Conversation.objects.get(pk=conversation.pk)
+    assert done.queued_at <= done.assigned_at <= done.resolved_at
+    assert done.first_agent_response_at is None  # nobody answered this time
+    reasons = [e[2] for e in events(conversation)]
+    assert reasons == [
+        "visitor_request",
+        "claim",
+        "handback",
+        "visitor_request",
+        "claim",
+        "resolve",
+    ]
+
+
+def test_the_sweep_puts_a_silent_agents_conversations_back_in_the_queue(
+    tenant, bot, django_capture_on_commit_callbacks
+):
+    gone = AgentProfileFactory(tenant=tenant)
+    held, waiting = (ConversationFactory(tenant=tenant, bot=bot) for _ in range(2))
+    services.conversation_hand_off(conversation=held, reason="flow")
+    services.conversation_claim(conversation=held, agent=gone.user)
+    queued_at = Conversation.objects.get(pk=held.pk).queued_at
+    AgentProfile.objects.filter(pk=gone.pk).update(
+        last_seen_at=timezone.now() - timedelta(minutes=5), connections=1
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.presence_sweep() == 1
+    held.refresh_from_db()
+    assert held.status == Conversation.Status.QUEUED and held.assigned_agent is None
+    assert held.queued_at == queued_at  # it keeps its place in the queue
+    assert events(held)[-1] == ("assigned", "queued", "agent_offline")
+    assert events(waiting) == []
+
+
+def test_a_late_heartbeat_brings_a_swept_agent_back_but_a_chosen_offline_stays(tenant):
+    swept = AgentProfileFactory(tenant=tenant, last_seen_at=timezone.now() - timedelta(hours=1))
+    services.presence_sweep()
+    services.presence_heartbeat(profile=swept)
+    swept.refresh_from_db()
+    assert swept.presence == "online" and swept.connections == 1
+    chosen = AgentProfileFactory(tenant=tenant)
+    services.agent_connected(profile=chosen)
+    services.presence_set(profile=chosen, presence=AgentProfile.Presence.OFFLINE)
+    services.presence_heartbeat(profile=chosen)
+    assert AgentProfile.objects.get(pk=chosen.pk).presence == "offline"
