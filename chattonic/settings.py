@@ -161,6 +161,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # A file, not memory, so that a test's server and worker processes see the same data.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-chattonic.sqlite3")}
+elif env_bool("DATABASE_POOL", True):
+    # psycopg's connection pool, one per process: under ASGI, Django otherwise opens a new
+    # connection for every message's database work (about 10 ms each on a busy machine).
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env_int("DATABASE_POOL_SIZE", 10),
+        "timeout": 10,
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: channel layer, Celery broker, cache -------------------------------------------
@@ -200,7 +208,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# How long a task taken by a worker that died stays invisible before Redis hands it out again
+# (acks_late: the message is acknowledged after the task ran; see docs/channels.md).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -305,6 +315,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ConversationStatusEnum": "conversations.models.Conversation.Status",
+        "MessageStatusEnum": "conversations.models.Message.Status",
+        "MessageKindEnum": "conversations.models.Message.Kind",
+        "LeadStatusEnum": "conversations.models.Lead.Status",
+        "ChannelKindEnum": "conversations.models.ChannelKind",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "chattonic.core.schema.add_error_responses",
@@ -330,6 +347,22 @@ TELEGRAM_API_BASE = env_str("TELEGRAM_API_BASE", "https://api.telegram.org")
 TWILIO_API_BASE = env_str("TWILIO_API_BASE", "https://api.twilio.com")
 # API channel webhooks to private, loopback or link-local addresses (local development only).
 API_CHANNEL_ALLOW_PRIVATE_WEBHOOKS = env_bool("API_CHANNEL_ALLOW_PRIVATE_WEBHOOKS", DEBUG)
+# Fernet keys encrypting channel credentials at rest, comma-separated, newest first (older
+# ones still decrypt after a rotation). Empty: derived from SECRET_KEY with DEBUG, refused without.
+CHATTONIC_ENCRYPTION_KEYS = env_list("CHATTONIC_ENCRYPTION_KEY")
+if not CHATTONIC_ENCRYPTION_KEYS and DEBUG:
+    import base64 as _base64
+    import hashlib as _hashlib
+
+    _digest = _hashlib.sha256(b"chattonic.channel-credentials:" + SECRET_KEY.encode()).digest()
+    CHATTONIC_ENCRYPTION_KEYS = [_base64.urlsafe_b64encode(_digest).decode()]
+# Outbound sends: the HTTP time-out, the attempts before a message is failed, and the longest
+# a worker waits in place for a rate-limit slot (longer waits re-queue the send).
+CHANNEL_SEND_TIMEOUT = env_int("CHANNEL_SEND_TIMEOUT", 10)
+CHANNEL_SEND_MAX_ATTEMPTS = env_int("CHANNEL_SEND_MAX_ATTEMPTS", 8)
+CHANNEL_RATE_LIMIT_MAX_SLEEP_MS = env_int("CHANNEL_RATE_LIMIT_MAX_SLEEP_MS", 1000)
+# The platforms' rate limits, kept in Redis by every worker together (off: tests of other things).
+CHANNEL_RATE_LIMITS = env_bool("CHANNEL_RATE_LIMITS", True)
 
 # --- Support: tickets, support hours, Trello mirroring (support/, docs/support.md) ----------
 # Support hours: weekdays, a daily window, a time zone ("-03:00", "UTC-3" or an IANA name).
