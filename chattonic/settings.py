@@ -166,7 +166,7 @@ elif env_bool("DATABASE_POOL", True):
     # connection for every message's database work (about 10 ms each on a busy machine).
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
-        "max_size": env_int("DATABASE_POOL_SIZE", 10),
+        "max_size": env_int("DATABASE_POOL_SIZE", 20),
         "timeout": 10,
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
