@@ -5,6 +5,13 @@ from rest_framework.routers import SimpleRouter
 
 from bots.api import BotVersionViewSet, BotViewSet
 from chattonic.tenancy.api import TenantView
+from conversations.api import (
+    ContactViewSet,
+    ConversationViewSet,
+    LeadExportView,
+    LeadViewSet,
+    StatsView,
+)
 from support.api import TicketViewSet
 
 app_name = "api"
@@ -12,12 +19,18 @@ app_name = "api"
 router = SimpleRouter()
 router.register("bots", BotViewSet, basename="bot")
 router.register("tickets", TicketViewSet, basename="ticket")
+router.register("conversations", ConversationViewSet, basename="conversation")
+router.register("contacts", ContactViewSet, basename="contact")
+router.register("leads", LeadViewSet, basename="lead")
 
 versions = SimpleRouter()
 versions.register("versions", BotVersionViewSet, basename="bot-version")
 
 urlpatterns = [
     path("tenant/", TenantView.as_view(), name="tenant"),
+    # Before the router, whose leads/<pk>/ would take "export" for an id.
+    path("leads/export/", LeadExportView.as_view(), name="lead-export"),
+    path("stats/", StatsView.as_view(), name="stats"),
     path("", include(router.urls)),
     path("bots/<int:bot_pk>/", include(versions.urls)),
 ]

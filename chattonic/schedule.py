@@ -61,4 +61,16 @@ PERIODIC_TASKS: list[Periodic] = [
         every_seconds=30,
         description="The Trello mirror's catch-up after back-offs and outages.",
     ),
+    Periodic(
+        name="Channels: queue again what a lost task left behind",
+        task="conversations.tasks.channel_sweep",
+        every_seconds=60,
+        description="Inbound channel messages never handled, replies pending for 10 min.",
+    ),
+    Periodic(
+        name="Statistics: rebuild today and yesterday",
+        task="conversations.jobs.stats_rebuild_recent",
+        every_seconds=300,
+        description="The dashboard's and the API's statistics lag the conversations by 5 min.",
+    ),
 ]

@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from agents import views as console_views
 from chattonic.core import health
 from conversations import views as webchat_views
+from conversations import webhooks as channel_webhooks
 from support import views as support_views
 
 urlpatterns = [
@@ -34,6 +35,11 @@ urlpatterns = [
     path("demo/api/order-status/", webchat_views.demo_order_status, name="demo-order-status"),
     path("demo/<str:public_key>/", webchat_views.demo_page, name="webchat-demo"),
     path("hooks/trello/", support_views.trello_webhook, name="trello-webhook"),
+    path(
+        "hooks/<str:kind>/<int:channel_id>/",
+        channel_webhooks.channel_webhook,
+        name="channel-webhook",
+    ),
     path("api/v1/", include("chattonic.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -1,9 +1,28 @@
 """The dashboard's conversations, contacts, leads and channels."""
 
-from django.contrib import admin
+import json
+from datetime import UTC, timedelta
 
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+
+from chattonic.core.errors import ServiceError
 from chattonic.tenancy.admin import TenantScopedAdmin
-from conversations.models import Contact, ContactIdentity, Conversation, Lead, Message
+from conversations.models import (
+    ChannelKind,
+    Contact,
+    ContactIdentity,
+    Conversation,
+    Lead,
+    LeadWebhook,
+    Message,
+    PrivacyAudit,
+)
 
 
 class MessageInline(admin.TabularInline):
@@ -65,6 +84,16 @@ class ConversationAdmin(TenantScopedAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def get_urls(self):
+        return [
+            path(
+                "stats/",
+                self.admin_site.admin_view(lambda request: stats_view(self, request)),
+                name="conversations_stats",
+            ),
+            *super().get_urls(),
+        ]
+
 
 class IdentityInline(admin.TabularInline):
     model = ContactIdentity
@@ -83,9 +112,93 @@ class ContactAdmin(TenantScopedAdmin):
     search_fields = ["name", "email", "phone"]
     readonly_fields = ["merged_into", "created_at", "updated_at"]
     inlines = [IdentityInline]
+    actions = ["merge_contacts", "export_contact", "erase_contacts"]
 
     def has_add_permission(self, request, *args, **kwargs):
         return False
+
+    def get_queryset(self, request):
+        # Merged contacts live on in the contact they were merged into.
+        return super().get_queryset(request).filter(merged_into__isnull=True)
+
+    def save_model(self, request, obj, form, change):
+        from conversations.contacts import contact_update
+
+        if not change:
+            return super().save_model(request, obj, form, change)
+        data = form.cleaned_data
+        contact_update(
+            contact=obj,
+            name=data.get("name"),
+            email=data.get("email"),
+            phone=data.get("phone"),
+            attributes=data.get("attributes"),
+        )
+
+    @admin.action(
+        description="Merge the selected contacts into the oldest one", permissions=["change"]
+    )
+    def merge_contacts(self, request, queryset):
+        from conversations.contacts import contact_merge
+
+        chosen = list(queryset.order_by("created_at", "pk"))
+        if len(chosen) < 2:
+            self.message_user(request, "Select two contacts or more to merge.", messages.ERROR)
+            return
+        target = chosen[0]
+        try:
+            for source in chosen[1:]:
+                target = contact_merge(target=target, source=source)
+        except ServiceError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        self.message_user(
+            request, f"Merged {len(chosen) - 1} contact(s) into {target}.", messages.SUCCESS
+        )
+
+    @admin.action(description="Export the selected contact's data (JSON)", permissions=["view"])
+    def export_contact(self, request, queryset):
+        from conversations.privacy import contact_export
+
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one contact to export.", messages.ERROR)
+            return None
+        contact = queryset.get()
+        data = contact_export(contact=contact, door=PrivacyAudit.Door.DASHBOARD, actor=request.user)
+        response = HttpResponse(
+            json.dumps(data, indent=2, ensure_ascii=False), content_type="application/json"
+        )
+        response["Content-Disposition"] = f'attachment; filename="contact-{contact.pk}.json"'
+        return response
+
+    @admin.action(
+        description="Erase the selected contacts and their messages", permissions=["delete"]
+    )
+    def erase_contacts(self, request, queryset):
+        from conversations.privacy import contact_erase
+
+        if request.POST.get("post") != "yes":
+            return TemplateResponse(
+                request,
+                "conversations/erase_confirm.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "contacts": list(queryset),
+                    "opts": self.model._meta,
+                    "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                    "title": "Erase contacts",
+                },
+            )
+        count = 0
+        for contact in list(queryset):
+            contact_erase(contact=contact, door=PrivacyAudit.Door.DASHBOARD, actor=request.user)
+            count += 1
+        self.message_user(
+            request,
+            f"Erased {count} contact(s): their messages and personal data are gone.",
+            messages.SUCCESS,
+        )
+        return None
 
 
 @admin.register(Lead)
@@ -95,6 +208,151 @@ class LeadAdmin(TenantScopedAdmin):
     search_fields = ["contact__name", "contact__email", "contact__phone"]
     readonly_fields = ["contact", "conversation", "bot", "channel_kind", "source", "created_at"]
     fields = ["status", "fields", *readonly_fields]
+    actions = ["export_csv"]
 
     def has_add_permission(self, request, *args, **kwargs):
         return False
+
+    @admin.action(description="Export the selected leads as CSV", permissions=["view"])
+    def export_csv(self, request, queryset):
+        from conversations.leads import leads_csv, leads_for_export
+
+        response = StreamingHttpResponse(
+            leads_csv(leads_for_export(queryset)), content_type="text/csv"
+        )
+        stamp = timezone.now().strftime("%Y%m%d-%H%M")
+        response["Content-Disposition"] = f'attachment; filename="leads-{stamp}.csv"'
+        return response
+
+
+@admin.register(PrivacyAudit)
+class PrivacyAuditAdmin(TenantScopedAdmin):
+    list_display = ["created_at", "action", "contact_ref", "door", "actor", "api_key"]
+    list_filter = ["action", "door"]
+    readonly_fields = ["action", "contact_ref", "door", "actor", "api_key", "summary", "created_at"]
+    fields = readonly_fields
+
+    def has_add_permission(self, request, *args, **kwargs):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the audit outlives what it records
+
+
+@admin.register(LeadWebhook)
+class LeadWebhookAdmin(TenantScopedAdmin):
+    list_display = ["url", "is_active", "last_status", "last_delivery_at"]
+    readonly_fields = ["signing_secret", "last_status", "last_delivery_at", "created_at"]
+    fields = ["url", "is_active", *readonly_fields]
+
+
+# --- The statistics page ----------------------------------------------------------------------
+
+
+class StatsFilterForm(forms.Form):
+    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    bot = forms.ModelChoiceField(queryset=None, required=False, empty_label="All bots")
+    channel = forms.ChoiceField(
+        choices=[("", "All channels"), *ChannelKind.choices], required=False
+    )
+
+    def __init__(self, *args, tenant=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        from bots.models import Bot
+
+        bots = Bot.objects.all() if tenant is None else Bot.objects.for_tenant(tenant)
+        self.fields["bot"].queryset = bots.order_by("name")
+
+    def clean(self):
+        data = super().clean()
+        today = timezone.now().astimezone(UTC).date()
+        data["end"] = data.get("end") or today
+        data["start"] = data.get("start") or data["end"] - timedelta(days=29)
+        if data["end"] < data["start"]:
+            self.add_error("end", "The end is before the start.")
+        elif (data["end"] - data["start"]).days >= 366:
+            self.add_error("start", "At most 366 days at a time.")
+        return data
+
+
+def stats_view(model_admin, request):
+    """The dashboard's statistics: totals, charts per day (inline SVG), per bot and channel."""
+    from conversations.charts import bar_chart, line_chart
+    from conversations.stats import stats_report
+
+    if not model_admin.has_view_permission(request):
+        raise PermissionDenied
+    tenant = getattr(request, "tenant", None)
+    if tenant is None:
+        raise PermissionDenied  # operators look at a tenant's numbers through its staff
+    form = StatsFilterForm(request.GET, tenant=tenant)
+    report = None
+    charts = {}
+    if form.is_valid():
+        data = form.cleaned_data
+        bot = data.get("bot")
+        report = stats_report(
+            tenant=tenant,
+            start=data["start"],
+            end=data["end"],
+            bot_id=bot.pk if bot else None,
+            channel_kind=data.get("channel") or None,
+        )
+        days = report["days"]
+        labels = [d["day"].strftime("%m-%d") for d in days]
+        charts = {
+            "conversations": bar_chart(
+                labels, [d["conversations"] for d in days], title="Conversations per day"
+            ),
+            "messages": line_chart(
+                labels,
+                {
+                    "in": [d["messages_in"] for d in days],
+                    "out": [d["messages_out"] for d in days],
+                },
+                title="Messages in and out per day",
+            ),
+            "rates": line_chart(
+                labels,
+                {
+                    "contained %": [_pct(d["contained_rate"]) for d in days],
+                    "handoff %": [_pct(d["handoff_rate"]) for d in days],
+                },
+                title="Contained and handoff rates (%)",
+            ),
+            "leads": bar_chart(labels, [d["leads"] for d in days], title="Leads per day"),
+        }
+    bot_names = {}
+    if report:
+        from bots.models import Bot
+
+        ids = [row["bot"] for row in report["bots"] if row["bot"]]
+        bot_names = dict(
+            Bot.objects.for_tenant(tenant).filter(pk__in=ids).values_list("pk", "name")
+        )
+        for row in report["bots"]:
+            row["name"] = bot_names.get(row["bot"], "(no bot)")
+    return TemplateResponse(
+        request,
+        "conversations/stats.html",
+        {
+            **model_admin.admin_site.each_context(request),
+            "opts": model_admin.model._meta,
+            "title": "Statistics",
+            "form": form,
+            "report": report,
+            "charts": charts,
+        },
+    )
+
+
+def _pct(rate):
+    return None if rate is None else round(rate * 100, 1)
+
+
+# Channels and their delivery log live in their own module (issue 6).
+from conversations import channel_admin  # noqa: E402, F401

@@ -146,10 +146,16 @@ class Conversation(TenantOwned):
     assigned_at = models.DateTimeField(null=True, blank=True)
     first_agent_response_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # The contact's satisfaction rating (1 to 5), asked for when the conversation is resolved.
+    csat = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-last_message_at"]
-        indexes = [models.Index(fields=["tenant", "status", "last_message_at"])]
+        indexes = [
+            models.Index(fields=["tenant", "status", "last_message_at"]),
+            # A webhook finds the sender's open conversation on the channel by this.
+            models.Index(fields=["channel", "recipient_id"]),
+        ]
 
     def __str__(self) -> str:
         return f"Conversation #{self.pk} with {self.contact}"
@@ -205,10 +211,17 @@ class Message(TenantOwned):
     status_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # When the bot (or the agents' routing) took an inbound channel message: a webhook stores
+    # it, a task hands it on, and a repeated task skips what is already handled.
+    handled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["conversation", "created_at"])]
+        indexes = [
+            models.Index(fields=["conversation", "created_at"]),
+            # The statistics' daily rebuild reads one tenant's messages of a day.
+            models.Index(fields=["tenant", "created_at"], name="message_tenant_created"),
+        ]
         constraints = [
             # A platform redelivering a message: one row, whatever the concurrency.
             models.UniqueConstraint(
@@ -263,3 +276,127 @@ class Lead(TenantOwned):
 
     def __str__(self) -> str:
         return f"Lead #{self.pk} ({self.get_status_display()})"
+
+
+class DailyStat(TenantOwned):
+    """The statistics of one bot on one kind of channel on one day (UTC): counts and the
+    samples that medians need, without personal data. Sandbox conversations never count.
+
+    ``live`` rows are rebuilt from the conversations by a periodic task; ``erased`` rows hold
+    what erased contacts contributed, so that erasing a contact keeps the statistics.
+    """
+
+    class Part(models.TextChoices):
+        LIVE = "live", "Live"
+        ERASED = "erased", "Erased contacts"
+
+    day = models.DateField()
+    bot = models.ForeignKey("bots.Bot", null=True, blank=True, on_delete=models.CASCADE)
+    channel_kind = models.CharField(max_length=12, choices=ChannelKind.choices, blank=True)
+    part = models.CharField(max_length=6, choices=Part.choices, default=Part.LIVE)
+    conversations = models.PositiveIntegerField(default=0)
+    messages_in = models.PositiveIntegerField(default=0)
+    messages_out = models.PositiveIntegerField(default=0)
+    contained = models.PositiveIntegerField(default=0)
+    handoffs = models.PositiveIntegerField(default=0)
+    leads = models.PositiveIntegerField(default=0)
+    # Seconds from the handoff to the first agent reply, and from the start to the resolution.
+    first_response_seconds = models.JSONField(default=list, blank=True)
+    resolution_seconds = models.JSONField(default=list, blank=True)
+    # How many ratings of 1, 2, 3, 4 and 5.
+    csat_counts = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-day", "bot_id", "channel_kind"]
+        indexes = [models.Index(fields=["tenant", "day"], name="dailystat_tenant_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} bot {self.bot_id} {self.channel_kind} ({self.part})"
+
+
+class PrivacyAudit(TenantOwned):
+    """A record that a contact's data was exported or erased: who, when, how much. It keeps
+    the contact's former id only, never its personal data."""
+
+    class Action(models.TextChoices):
+        EXPORT = "export", "Export"
+        ERASE = "erase", "Erase"
+
+    class Door(models.TextChoices):
+        DASHBOARD = "dashboard", "Dashboard"
+        API = "api", "API"
+
+    action = models.CharField(max_length=6, choices=Action.choices)
+    contact_ref = models.PositiveBigIntegerField(help_text="The contact's id at the time.")
+    door = models.CharField(max_length=10, choices=Door.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_key = models.ForeignKey(
+        "tenancy.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    summary = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} of contact #{self.contact_ref}"
+
+
+class LeadWebhook(TenantOwned):
+    """Where a tenant wants new leads POSTed, signed like the API channel's deliveries."""
+
+    url = models.URLField(max_length=500)
+    signing_secret = models.CharField(max_length=64, default=new_webhook_secret, editable=False)
+    is_active = models.BooleanField(default=True)
+    last_status = models.CharField(max_length=200, blank=True, editable=False)
+    last_delivery_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "url"], name="leadwebhook_tenant_url_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class DeliveryAttempt(TenantOwned):
+    """One try at sending an outbound message to its channel (a platform, or for the API
+    channel the tenant's webhook URL). Recorded before the request goes out, so that a task
+    run again after a crash knows what was tried."""
+
+    class Outcome(models.TextChoices):
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        RETRY = "retry", "Failed, will retry"
+        FAILED = "failed", "Failed"
+        LOST = "lost", "Worker lost mid-send"
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="delivery_attempts")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="delivery_attempts")
+    number = models.PositiveIntegerField()
+    outcome = models.CharField(max_length=8, choices=Outcome.choices, default=Outcome.SENDING)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    platform_code = models.CharField(max_length=60, blank=True)
+    error = models.TextField(blank=True)
+    external_id = models.CharField(max_length=200, blank=True)
+    retry_after = models.FloatField(null=True, blank=True)
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            # Two runs of a send task claiming the same attempt: one wins, the other backs off.
+            models.UniqueConstraint(
+                fields=["tenant", "message", "number"], name="delivery_attempt_number_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Attempt {self.number} of message #{self.message_id}: {self.outcome}"

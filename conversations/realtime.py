@@ -6,9 +6,18 @@ Groups: ``conversation.<id>`` (every socket of the visitor and the agents watchi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+
+# Where a socket consumer collects the broadcasts of the sync work it runs in a thread, to
+# send them itself from its event loop: no thread hop per event, and it can join a new
+# conversation's group before that conversation's first events go out.
+_collector: ContextVar[list | None] = ContextVar("chattonic_realtime_collector", default=None)
 
 
 def conversation_group(conversation_id: int) -> str:
@@ -28,8 +37,30 @@ def send_now(group: str, event: dict) -> None:
 
 
 def send_on_commit(group: str, event: dict) -> None:
-    """Broadcast ``event`` to ``group`` once the current transaction commits."""
-    transaction.on_commit(lambda: send_now(group, event))
+    """Broadcast ``event`` to ``group`` once the current transaction commits (or, inside
+    ``collecting()``, hand it to the collector then)."""
+    into = _collector.get()
+    if into is not None:
+        transaction.on_commit(lambda: into.append((group, event)))
+    else:
+        transaction.on_commit(lambda: send_now(group, event))
+
+
+@contextmanager
+def collecting(into: list) -> Iterator[list]:
+    """Within the block (sync code), committed broadcasts are appended to ``into`` as
+    ``(group, event)`` instead of being sent; the caller sends them (``broadcast``)."""
+    token = _collector.set(into)
+    try:
+        yield into
+    finally:
+        _collector.reset(token)
+
+
+async def broadcast(channel_layer, events: list) -> None:
+    """Send what ``collecting()`` gathered, in commit order."""
+    for group, event in events:
+        await channel_layer.group_send(group, event)
 
 
 def message_payload(message) -> dict:

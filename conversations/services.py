@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from bots.engine import Context, Event, StepResult, step
+from bots.engine.templates import render
 from bots.hours import within_business_hours
 from bots.models import Bot
 from bots.selectors import bot_runtime
@@ -143,11 +144,34 @@ def conversation_start(
 def message_receive(*, conversation: Conversation, inbound: Inbound) -> Received:
     """Store a contact's message once (a redelivery is a no-op) and, in bot mode, let the
     bot answer. Broadcasts the message and the replies after the commit."""
+    text = _inbound_text(inbound)
+    return _receive_into(_locked(conversation.pk), inbound, text)
+
+
+def _inbound_text(inbound: Inbound) -> str:
     text = (inbound.text or "").strip()
     if len(text) > MAX_TEXT:
         raise ValidationFailed.for_field("text", f"At most {MAX_TEXT} characters.")
     if inbound.kind == Message.Kind.TEXT and not text:
         raise ValidationFailed.for_field("text", "A message needs some text.")
+    return text
+
+
+def _locked(conversation_id: int) -> Conversation:
+    """The conversation, locked for this transaction, with its bot.
+
+    Locked before the message is inserted: the insert's foreign-key check share-locks the
+    conversation row (PostgreSQL), so locking it after would deadlock two messages of one
+    conversation arriving at once."""
+    return (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("bot")
+        .get(pk=conversation_id)
+    )
+
+
+def _receive_into(conversation: Conversation, inbound: Inbound, text: str) -> Received:
+    """``message_receive`` on a conversation locked by the caller's transaction."""
     data = dict(inbound.data)
     if inbound.payload is not None:
         data["payload"] = inbound.payload
@@ -174,9 +198,10 @@ def message_receive(*, conversation: Conversation, inbound: Inbound) -> Received
     else:
         message.save()
 
-    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
     conversation.last_message_at = timezone.now()
-    conversation.save(update_fields=["last_message_at"])
+    if conversation.status != Conversation.Status.BOT:
+        # In bot mode the bot's turn saves it with the conversation's new state.
+        conversation.save(update_fields=["last_message_at"])
     payload = realtime.message_payload(message)
     realtime.send_on_commit(
         realtime.conversation_group(conversation.pk),
@@ -214,7 +239,9 @@ def _existing_inbound(conversation: Conversation, external_id: str) -> Message:
 
 
 def bot_turn(*, conversation: Conversation, event: Event) -> list[Message]:
-    """Run the engine on one event: store its replies, carry out its actions, save its state."""
+    """Run the engine on one event: store its replies, carry out its actions, save its state.
+    An engine error (a loop, a broken flow) never leaves the visitor in silence: the fallback
+    text goes out and the conversation is handed to a person (reason ``bot_error``)."""
     bot = conversation.bot
     runtime = bot_runtime(bot, conversation.bot_version_id)
     if event.type == "message" and event.text:
@@ -229,17 +256,42 @@ def bot_turn(*, conversation: Conversation, event: Event) -> list[Message]:
     )
     result: StepResult = step(runtime.definition, conversation.engine_state, event, context)
     if result.error:
-        logger.warning(
-            "bot %s conversation %s: engine error %s", bot.pk, conversation.pk, result.error
-        )
+        return _bot_failed(conversation, runtime.definition, result.error)
     conversation.engine_state = result.state
-    conversation.awaiting_action = ""
+    if (result.state or {}).get("status") != "http":
+        # Nothing pending any more: a late response to an abandoned request is ignored.
+        # While a request is pending (a message was queued meanwhile) it stays awaited.
+        conversation.awaiting_action = ""
     replies = [_bot_reply(conversation, reply) for reply in result.replies]
     for action in result.actions:
         _carry_out(conversation, action)
     conversation.save(
         update_fields=["engine_state", "awaiting_action", "last_message_at", "status"]
     )
+    return replies
+
+
+BOT_ERROR_REASON = "bot_error"
+
+
+def _bot_failed(conversation: Conversation, definition: dict, error: dict) -> list[Message]:
+    """The engine could not go on: say the fallback text and hand off to a person. The
+    engine's state stays as it was before the event."""
+    from agents.services import conversation_hand_off
+
+    logger.warning(
+        "bot %s conversation %s: engine error %s",
+        conversation.bot_id,
+        conversation.pk,
+        error,
+    )
+    text = (definition.get("settings") or {}).get("fallback_text") or conversation.bot.fallback_text
+    variables = (conversation.engine_state or {}).get("vars") or {}
+    replies = [_bot_reply(conversation, {"text": render(text, variables)})] if text else []
+    conversation.awaiting_action = ""
+    conversation.save(update_fields=["awaiting_action", "last_message_at"])
+    if conversation.status == Conversation.Status.BOT:
+        conversation_hand_off(conversation=conversation, reason=BOT_ERROR_REASON)
     return replies
 
 
@@ -281,13 +333,18 @@ def _carry_out(conversation: Conversation, action: dict) -> None:
         from bots.tasks import bot_http_request
 
         action_id = uuid.uuid4().hex
+        request_id = action.get("request_id")
         conversation.awaiting_action = action_id
         request = {k: action.get(k) for k in ("method", "url", "headers", "body", "timeout")}
         realtime.send_on_commit(
             realtime.conversation_group(conversation.pk),
             {"type": "typing", "sender": "bot", "on": True},
         )
-        transaction.on_commit(lambda: bot_http_request.delay(conversation.pk, action_id, request))
+        transaction.on_commit(
+            lambda: bot_http_request.delay(
+                conversation.pk, action_id, request, request_id=request_id
+            )
+        )
     elif kind == "end":
         pass  # the engine's state says the flow ended; the conversation stays open for more
     else:
@@ -300,17 +357,29 @@ def lead_capture(
     """Record a lead from the conversation's fields; sandbox conversations record none."""
     if conversation.is_sandbox:
         return None
+    from conversations.contacts import contact_dedupe, normalize_email, normalize_phone
+    from conversations.leads import lead_created
+
     clean = {str(k)[:100]: str(v)[:1000] for k, v in (fields or {}).items() if v not in (None, "")}
     contact = conversation.contact
+    known = {
+        "name": clean.get("name", "").strip(),
+        "email": normalize_email(clean.get("email", "")),
+        "phone": normalize_phone(clean.get("phone", "")),
+    }
     updated = []
-    for key in ("name", "email", "phone"):
-        if clean.get(key) and not getattr(contact, key):
-            setattr(contact, key, clean[key][: Contact._meta.get_field(key).max_length])
+    for key, value in known.items():
+        if value and not getattr(contact, key):
+            setattr(contact, key, value[: Contact._meta.get_field(key).max_length])
             updated.append(key)
     if updated:
         contact.updated_at = timezone.now()
         contact.save(update_fields=[*updated, "updated_at"])
-    return Lead.objects.create(
+    if known["email"] or known["phone"]:
+        # A known email or phone: the contact we already have, with every conversation.
+        contact = contact_dedupe(contact=contact, email=known["email"], phone=known["phone"])
+        conversation.contact = contact
+    lead = Lead.objects.create(
         tenant_id=conversation.tenant_id,
         contact=contact,
         conversation=conversation,
@@ -319,6 +388,8 @@ def lead_capture(
         fields=clean,
         source=source,
     )
+    lead_created(lead=lead)
+    return lead
 
 
 # --- Delivery ---------------------------------------------------------------------------------
@@ -380,8 +451,11 @@ def message_status_update(
 
 
 @transaction.atomic
-def bot_http_resume(*, conversation: Conversation, action_id: str, http: dict) -> list[Message]:
-    """Resume the flow with the outcome of its HTTP request, once per request."""
+def bot_http_resume(
+    *, conversation: Conversation, action_id: str, http: dict, request_id: int | None = None
+) -> list[Message]:
+    """Resume the flow with the outcome of its HTTP request, once per request; the engine
+    ignores a response whose ``request_id`` is not the request it waits for."""
     conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
     if conversation.awaiting_action != action_id:
         return []
@@ -393,7 +467,8 @@ def bot_http_resume(*, conversation: Conversation, action_id: str, http: dict) -
         conversation.awaiting_action = ""
         conversation.save(update_fields=["awaiting_action"])
         return []
-    return bot_turn(conversation=conversation, event=Event(type="http_response", http=http))
+    event = Event(type="http_response", http=http, request_id=request_id)
+    return bot_turn(conversation=conversation, event=event)
 
 
 # --- The web chat -----------------------------------------------------------------------------
@@ -433,6 +508,36 @@ def webchat_open(
         {"type": "conversation.started", "conversation": conversation.pk},
     )
     return conversation, True
+
+
+@transaction.atomic
+def webchat_receive(
+    *,
+    bot: Bot,
+    visitor_id: str,
+    inbound: Inbound,
+    conversation_id: int | None = None,
+    sandbox: bool = False,
+    language: str = "",
+) -> tuple[Conversation, Received]:
+    """A web chat visitor's message, in one transaction: into the conversation the socket
+    watches (``conversation_id``) unless it was resolved meanwhile, else into the visitor's
+    open one, or a new one started with the greeting. Nothing is stored if it is invalid."""
+    text = _inbound_text(inbound)
+    conversation = None
+    if conversation_id:
+        conversation = (
+            Conversation.objects.for_tenant(bot.tenant_id)
+            .select_for_update(of=("self",))
+            .select_related("bot")
+            .filter(pk=conversation_id, bot_id=bot.pk, is_sandbox=sandbox)
+            .exclude(status=Conversation.Status.RESOLVED)
+            .first()
+        )
+    if conversation is None:
+        opened, _ = webchat_open(bot=bot, visitor_id=visitor_id, sandbox=sandbox, language=language)
+        conversation = _locked(opened.pk)
+    return conversation, _receive_into(conversation, inbound, text)
 
 
 def _apply_prechat(contact: Contact, fields: dict) -> None:

@@ -11,3 +11,80 @@ def sandbox_purge() -> int:
     from conversations.services import sandbox_purge as purge
 
     return purge()
+
+
+@shared_task(acks_late=True, typing=False)  # typing: no signature check on the hot path
+def conversation_handle(message_id: int) -> int:
+    """Let the bot answer the new inbound messages of a channel message's conversation
+    (stored by the webhook); sends its replies through message_send. Safe to run twice."""
+    from conversations.channels import conversation_handle as handle
+
+    return len(handle(message_id=message_id))
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def message_send(self, message_id: int) -> str:
+    """Send one outbound message to its platform; retries itself with back-off, marks the
+    message sent or failed. A second run of a sent (or failed) message sends nothing."""
+    from conversations.delivery import message_send as send
+
+    outcome = send(message_id=message_id)
+    if outcome.retry_in is None:
+        return outcome.state
+    if self.request.is_eager:
+        # In-process runs (tests, CELERY_TASK_ALWAYS_EAGER) try again at once, in a loop
+        # rather than a recursion; the attempt budget ends the loop.
+        while outcome.retry_in is not None and outcome.counts_as_retry:
+            outcome = send(message_id=message_id)
+        return outcome.state
+    if outcome.counts_as_retry:
+        raise self.retry(countdown=outcome.retry_in)
+    # Waiting (rate limit, an earlier reply, another run's lease) is not a failed try.
+    message_send.apply_async((message_id,), countdown=outcome.retry_in)
+    return outcome.state
+
+
+@shared_task(bind=True, acks_late=True, max_retries=3, default_retry_delay=5)
+def channel_status_later(self, channel_id: int, status: dict) -> int:
+    """Apply a delivery status whose message was not known yet (its send still being
+    recorded); tries a few times, seconds apart, then lets it go."""
+    from datetime import datetime
+
+    from conversations.channels import channel_status_apply
+    from conversations.connectors import StatusUpdate
+    from conversations.models import Channel, Message
+
+    channel = Channel.objects.filter(pk=channel_id).first()
+    if channel is None:
+        return 0
+    update = StatusUpdate(
+        external_id=status["external_id"],
+        status=status["status"],
+        timestamp=datetime.fromisoformat(status["timestamp"]) if status.get("timestamp") else None,
+        error=status.get("error"),
+        recipient_id=status.get("recipient_id"),
+    )
+    known = Message.objects.filter(channel=channel, external_id=update.external_id).exists()
+    if not known:
+        if self.request.is_eager or self.request.retries >= self.max_retries:
+            return 0
+        raise self.retry()
+    return channel_status_apply(channel=channel, status=update, retry=False)
+
+
+@shared_task
+def channel_sweep() -> dict:
+    """Queue again what a lost task left behind: inbound channel messages never handled,
+    outbound ones pending for ten minutes. Both tasks are safe to run twice."""
+    from conversations.channels import unhandled_messages_requeue
+    from conversations.delivery import pending_sends_requeue
+
+    return {"handled": unhandled_messages_requeue(), "sends": pending_sends_requeue()}
+
+
+@shared_task(acks_late=True)
+def telegram_callback_answer(channel_id: int, callback_query_id: str) -> bool:
+    """Stop the spinner on a Telegram inline button the contact tapped."""
+    from conversations.delivery import telegram_callback_answer as answer
+
+    return answer(channel_id=channel_id, callback_query_id=callback_query_id)

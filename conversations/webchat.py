@@ -11,7 +11,10 @@ from django.core import signing
 from django.http.request import validate_host
 
 TOKEN_SALT = "chattonic.webchat.visitor"  # noqa: S105 (a salt, not a secret)
-MAX_FRAME_BYTES = 8 * 1024
+# A frame holds one message of at most MAX_TEXT characters, whatever their encoding
+# (4 bytes a character in UTF-8) plus the frame's other fields.
+MAX_TEXT = 4096  # as conversations.services.MAX_TEXT
+MAX_FRAME_BYTES = 20 * 1024
 MAX_CLIENT_ID = 64
 
 
@@ -93,6 +96,8 @@ def parse_frame(content: object) -> Frame:
             raise FrameError("invalid", "text: must be a string.")
         if kind == "message" and not text.strip():
             raise FrameError("invalid", "text: a message needs some text.")
+        if len(text.strip()) > MAX_TEXT:
+            raise FrameError("invalid", f"text: at most {MAX_TEXT} characters.")
         payload = content.get("payload")
         if kind == "quick_reply" and not isinstance(payload, str):
             raise FrameError("invalid", "payload: a quick reply needs its payload.")

@@ -21,6 +21,8 @@ class ResponseStateSerializer(serializers.Serializer):
 
 
 class TicketSerializer(serializers.ModelSerializer):
+    # Blank when the reporter left none: a plain string, or "" breaks the schema's email format.
+    reporter_email = serializers.CharField(read_only=True)
     first_response = serializers.SerializerMethodField()
     expectation = serializers.SerializerMethodField()
 

@@ -23,8 +23,12 @@ from conversations.models import (
     Contact,
     ContactIdentity,
     Conversation,
+    DailyStat,
+    DeliveryAttempt,
     Lead,
+    LeadWebhook,
     Message,
+    PrivacyAudit,
 )
 from support.models import SupportHoliday, Ticket, TicketComment, TrelloCard, TrelloOutbox
 
@@ -202,6 +206,25 @@ class MessageFactory(factory.django.DjangoModelFactory):
     status = Message.Status.RECEIVED
 
 
+class DeliveryAttemptFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DeliveryAttempt
+
+    tenant = factory.SubFactory(TenantFactory)
+    channel = factory.SubFactory(ChannelFactory, tenant=factory.SelfAttribute("..tenant"))
+    message = factory.SubFactory(
+        MessageFactory,
+        tenant=factory.SelfAttribute("..tenant"),
+        channel=factory.SelfAttribute("..channel"),
+        direction=Message.Direction.OUT,
+        sender=Message.Sender.BOT,
+        status=Message.Status.SENT,
+    )
+    number = 1
+    outcome = DeliveryAttempt.Outcome.SENT
+    status_code = 200
+
+
 class LeadFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Lead
@@ -209,6 +232,36 @@ class LeadFactory(factory.django.DjangoModelFactory):
     tenant = factory.SubFactory(TenantFactory)
     contact = factory.SubFactory(ContactFactory, tenant=factory.SelfAttribute("..tenant"))
     fields = factory.LazyAttribute(lambda o: {"email": o.contact.email})
+
+
+class DailyStatFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DailyStat
+
+    tenant = factory.SubFactory(TenantFactory)
+    day = factory.LazyFunction(lambda: timezone.now().date())
+    channel_kind = ChannelKind.WEBCHAT
+    conversations = 3
+    messages_in = 7
+    messages_out = 9
+
+
+class PrivacyAuditFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PrivacyAudit
+
+    tenant = factory.SubFactory(TenantFactory)
+    action = PrivacyAudit.Action.EXPORT
+    contact_ref = factory.Sequence(lambda n: n + 1)
+    door = PrivacyAudit.Door.API
+
+
+class LeadWebhookFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = LeadWebhook
+
+    tenant = factory.SubFactory(TenantFactory)
+    url = factory.Sequence(lambda n: f"https://crm.example.com/hooks/{n}")
 
 
 # --- Agents ---------------------------------------------------------------------------------

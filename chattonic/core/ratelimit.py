@@ -11,6 +11,17 @@ from django.conf import settings
 from redis import asyncio as aioredis
 
 _clients: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
+_scripts: dict[asyncio.AbstractEventLoop, object] = {}
+
+# One round trip, atomic: count the event, and start the window on its first event (or on
+# a counter that somehow has no expiry, so that it can never block for good).
+_HIT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 or redis.call('TTL', KEYS[1]) == -1 then
+    redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+return count
+"""
 
 
 def _redis_url() -> str:
@@ -26,6 +37,7 @@ def client() -> aioredis.Redis:
     if redis is None:
         for old in [lp for lp in _clients if lp.is_closed()]:
             del _clients[old]
+            _scripts.pop(old, None)
         redis = aioredis.from_url(_redis_url(), socket_timeout=5, max_connections=1000)
         _clients[loop] = redis
     return redis

@@ -41,9 +41,20 @@ def add_error_responses(result, generator, request, public):
                 continue
             responses = operation.setdefault("responses", {})
             for status, description in ERROR_RESPONSES.items():
-                if status == "400" and method in {"get", "delete"}:
-                    continue
-                if status == "404" and "{" not in path:
-                    continue
+                if status == "400" and method in {"get", "delete"} and not _filtered(operation):
+                    continue  # a GET with query parameters (filters, ranges) may refuse them
+                if status == "404" and "{" not in path and not _paginated(operation):
+                    continue  # a paginated list answers 404 for a page past its end
                 responses.setdefault(status, {"description": description, "content": error_ref})
     return result
+
+
+def _paginated(operation: dict) -> bool:
+    return any(p.get("name") == "page" for p in operation.get("parameters", []))
+
+
+def _filtered(operation: dict) -> bool:
+    return any(
+        p.get("in") == "query" and p.get("name") not in ("page", "page_size")
+        for p in operation.get("parameters", [])
+    )

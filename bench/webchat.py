@@ -1,0 +1,388 @@
+"""Web chat bench: visitors chatting with a bot, against a bare Channels echo, same server.
+
+    .venv/bin/python bench/webchat.py [--visitors 200] [--messages 50]
+
+Starts ONE uvicorn process serving the platform plus a bare echo consumer
+(bench/echo_asgi.py), creates a launched bot whose flow answers every message, then:
+
+1. echo: each visitor opens ``/ws/echo/`` and sends its messages one after the other, each
+   awaiting its echo;
+2. webchat: each visitor opens ``/ws/webchat/<key>/`` and sends ``message`` frames one after
+   the other, each awaiting the bot's reply (and the frame's ack) before the next.
+
+All visitors run at once (asyncio, the ``websockets`` client). It prints both throughputs
+(messages per second), their ratio and the p50/p99 latency of both (send to echo; send to
+the bot's reply). Goal: at least 50 % of the echo's throughput, a p99 at most twice the
+echo's. It checks that every message was stored exactly once.
+
+Configuration as the platform's: no environment = the embedded defaults (SQLite and the
+embedded Redis, in var/bench unless CHATTONIC_VAR_DIR says otherwise);
+DATABASE_URL + REDIS_URL = PostgreSQL + Redis (the database must exist; migrations are
+applied). The web process runs no Celery worker: a bot's plain replies use no task.
+The one client address (127.0.0.1) is exempt from the per-IP and per-visitor limits for
+the server of this run only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chattonic.settings")
+# As in production: DEBUG off (it records every query), a throwaway secret key.
+os.environ.setdefault("DEBUG", "0")
+if os.environ["DEBUG"].lower() in ("0", "false", "no", "off", ""):
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+    os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
+if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
+    # The embedded defaults, in a directory of the bench's own (not `make run`'s).
+    os.environ.setdefault("CHATTONIC_VAR_DIR", str(ROOT / "var" / "bench"))
+
+ORIGIN = "https://bench.example.com"
+QUESTION = "how much is it"
+ANSWER = "Plans start at $10."
+
+# A flow that answers every message: a router whose intent gives the price, and whose
+# fallback says it noted the message; both go back to the router.
+FLOW = {
+    "start": "menu",
+    "main": "menu",
+    "intents": [
+        {"name": "pricing", "phrases": ["how much is it", "prices", "what does it cost"]},
+        {"name": "hours", "phrases": ["when are you open", "opening hours"]},
+    ],
+    "nodes": {
+        "menu": {
+            "type": "router",
+            "routes": {"pricing": "prices", "hours": "hours"},
+            "fallback": "noted",
+        },
+        "prices": {"type": "message", "text": ANSWER, "next": "menu"},
+        "hours": {"type": "message", "text": "From 9 to 6.", "next": "menu"},
+        "noted": {"type": "message", "text": "Noted, thank you.", "next": "menu"},
+    },
+}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+# --- Set-up, in this process ------------------------------------------------------------------
+
+
+def prepare(keep_redis: list) -> tuple[int, str]:
+    """Migrate, start the embedded Redis if that is the configuration, create the bot."""
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connections
+
+    from bots.services import bot_launch, bot_publish
+    from chattonic.core import embedded
+    from tests.factories import BotFactory, TenantFactory
+
+    if settings.EMBEDDED_REDIS:
+        keep_redis.append(embedded.start(settings.EMBEDDED_REDIS_SOCKET))
+    call_command("migrate", verbosity=0, interactive=False)
+    tenant = TenantFactory(name=f"Bench {time.time_ns()}", slug=f"bench-{time.time_ns()}")
+    bot = BotFactory(
+        tenant=tenant, name="Bench bot", draft_definition=FLOW, allowed_origins=[ORIGIN]
+    )
+    bot_publish(bot=bot)
+    bot = bot_launch(bot=bot)
+    connections.close_all()
+    return tenant.pk, bot.public_key
+
+
+def stored_inbound(tenant_id: int) -> tuple[int, int]:
+    """Inbound messages stored for the bench's tenant, and distinct client ids among them."""
+    from django.db import connections
+    from django.db.models import Count
+
+    from conversations.models import Message
+
+    rows = Message.objects.filter(tenant_id=tenant_id, direction="in").aggregate(
+        total=Count("id"), distinct=Count("external_id", distinct=True)
+    )
+    connections.close_all()
+    return rows["total"], rows["distinct"]
+
+
+def clean_up(tenant_id: int) -> None:
+    from django.db import connections
+
+    from chattonic.tenancy.models import Tenant
+    from conversations.models import Conversation
+
+    Conversation.objects.filter(tenant_id=tenant_id).delete()  # bots protect theirs
+    Tenant.objects.filter(pk=tenant_id).delete()
+    connections.close_all()
+
+
+def configuration() -> str:
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    redis = "embedded Redis" if settings.EMBEDDED_REDIS else "Redis"
+    return f"{database} + {redis}"
+
+
+# --- The server ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(port: int, log_path: Path) -> tuple[subprocess.Popen, object]:
+    env = dict(os.environ)
+    env["WEBCHAT_MAX_CONNECTIONS_PER_IP"] = "1000000"
+    env["WEBCHAT_MESSAGES_PER_10S"] = "1000000"
+    env["PYTHONUNBUFFERED"] = "1"
+    log = open(log_path, "ab")  # noqa: SIM115 - closed with the server
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            # BENCH_PROFILE=<file>: the server's event loop under cProfile, for hunting costs.
+            *(
+                ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]]
+                if "BENCH_PROFILE" in env
+                else []
+            ),
+            "-m",
+            "uvicorn",
+            "bench.echo_asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--lifespan",
+            "off",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        if server.poll() is not None:
+            raise SystemExit(f"the server exited; see {log_path}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return server, log
+        except OSError:
+            if time.monotonic() > deadline:
+                server.kill()
+                raise SystemExit(f"the server did not listen; see {log_path}") from None
+            time.sleep(0.1)
+
+
+def stop_server(server: subprocess.Popen, log) -> None:
+    server.send_signal(signal.SIGINT)
+    try:
+        server.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+    log.close()
+
+
+# --- The visitors -------------------------------------------------------------------------------
+
+
+async def run_visitors(visitor, count: int) -> tuple[float, list[float]]:
+    """Connect ``count`` visitors, then let them all go at once; (seconds, latencies)."""
+    ready = asyncio.Semaphore(0)
+    go = asyncio.Event()
+    latencies: list[float] = []
+    tasks = [asyncio.create_task(visitor(n, ready, go, latencies)) for n in range(count)]
+    for _ in range(count):
+        waiter = asyncio.create_task(ready.acquire())
+        done, _ = await asyncio.wait(
+            [waiter, *tasks], timeout=120, return_when=asyncio.FIRST_COMPLETED
+        )
+        if waiter not in done:
+            waiter.cancel()
+            for task in done:
+                task.result()  # a visitor failed to connect: raise its error
+            raise SystemExit("visitors did not connect in time")
+    started = time.perf_counter()
+    go.set()
+    await asyncio.gather(*tasks)
+    return time.perf_counter() - started, latencies
+
+
+def echo_visitor(url: str, messages: int):
+    from websockets.asyncio.client import connect
+
+    async def visitor(n, ready, go, latencies):
+        async with connect(url, origin=ORIGIN, max_size=None, open_timeout=120) as ws:
+            ready.release()
+            await go.wait()
+            for i in range(messages):
+                frame = json.dumps({"type": "message", "client_id": f"{n}-{i}", "text": QUESTION})
+                sent = time.perf_counter()
+                await ws.send(frame)
+                if await ws.recv() != frame:
+                    raise AssertionError("the echo changed the frame")
+                latencies.append(time.perf_counter() - sent)
+
+    return visitor
+
+
+def webchat_visitor(url: str, messages: int):
+    from websockets.asyncio.client import connect
+
+    async def visitor(n, ready, go, latencies):
+        async with connect(url, origin=ORIGIN, max_size=None, open_timeout=120) as ws:
+            session = json.loads(await ws.recv())
+            if session.get("type") != "session":
+                raise AssertionError(f"visitor {n}: {session}")
+            ready.release()
+            await go.wait()
+            for i in range(messages):
+                client_id = f"{n}-{i}"
+                frame = json.dumps({"type": "message", "client_id": client_id, "text": QUESTION})
+                sent = time.perf_counter()
+                await ws.send(frame)
+                mine = replied = acked = False
+                while not (replied and acked):
+                    event = json.loads(await ws.recv())
+                    kind = event["type"]
+                    if kind == "message":
+                        message = event["message"]
+                        if message["client_id"] == client_id:
+                            mine = True
+                        elif mine and not replied and message["sender"] == "bot":
+                            if message["text"] != ANSWER:
+                                raise AssertionError(f"visitor {n}: the bot said {message}")
+                            latencies.append(time.perf_counter() - sent)
+                            replied = True
+                    elif kind == "ack" and event["client_id"] == client_id:
+                        acked = True
+                    elif kind == "error":
+                        raise AssertionError(f"visitor {n}: {event}")
+
+    return visitor
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(name: str, server: subprocess.Popen, visitor, visitors: int, messages: int) -> dict:
+    """One phase: throughput, latencies, and the server's CPU time per message (a figure
+    that other load on the machine disturbs less than wall-clock ones)."""
+    cpu = cpu_seconds(server.pid)
+    seconds, latencies = asyncio.run(run_visitors(visitor, visitors))
+    cpu = cpu_seconds(server.pid) - cpu
+    total = visitors * messages
+    return {
+        "name": name,
+        "rate": total / seconds,
+        "p50": percentile(latencies, 0.50) * 1000,
+        "p99": percentile(latencies, 0.99) * 1000,
+        "seconds": seconds,
+        "cpu": cpu / total * 1000,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--visitors", type=int, default=200)
+    parser.add_argument("--messages", type=int, default=50, help="messages per visitor")
+    parser.add_argument("--keep", action="store_true", help="keep the bench's tenant and data")
+    args = parser.parse_args(argv)
+
+    redis: list = []
+    tenant_id, key = prepare(redis)
+    from django.conf import settings
+
+    port = free_port()
+    log_path = Path(settings.VAR_DIR) / "bench-webchat-uvicorn.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    server, log = start_server(port, log_path)
+    total = args.visitors * args.messages
+    try:
+        base = f"ws://127.0.0.1:{port}"
+        echo = measure(
+            "echo consumer",
+            server,
+            echo_visitor(f"{base}/ws/echo/", args.messages),
+            args.visitors,
+            args.messages,
+        )
+        chat = measure(
+            "web chat + bot",
+            server,
+            webchat_visitor(f"{base}/ws/webchat/{key}/", args.messages),
+            args.visitors,
+            args.messages,
+        )
+    finally:
+        stop_server(server, log)
+
+    stored, distinct = stored_inbound(tenant_id)
+    if not args.keep:
+        clean_up(tenant_id)
+    from chattonic.core import embedded
+
+    for process in redis:
+        embedded.stop(process)
+
+    print(
+        f"web chat bench: {args.visitors} visitors x {args.messages} messages, "
+        f"one uvicorn process, {configuration()}"
+    )
+    print(
+        f"{'':16} {'msg/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'seconds':>9} {'server CPU ms/msg':>18}"
+    )
+    for row in (echo, chat):
+        print(
+            f"{row['name']:16} {row['rate']:9.0f} {row['p50']:9.1f} {row['p99']:9.1f} "
+            f"{row['seconds']:9.2f} {row['cpu']:18.2f}"
+        )
+    throughput_ratio = chat["rate"] / echo["rate"]
+    p99_ratio = chat["p99"] / echo["p99"]
+    print(
+        f"ratio web chat / echo: throughput {throughput_ratio:.2f} (goal >= 0.50), "
+        f"p99 {p99_ratio:.2f} (goal <= 2.00)"
+    )
+    print(f"stored: {stored} visitor messages, {distinct} distinct client ids, {total} sent")
+    if stored != total or distinct != total:
+        print("FAILED: every message must be stored exactly once")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,483 @@
+"""Messaging channels: set-up (credentials encrypted at rest), and what their webhooks bring in.
+
+A webhook is verified and parsed by its connector (``conversations/connectors/``); the view
+then calls :func:`webhook_receive`, which stores every message of the batch idempotently
+(the unique constraint on (tenant, channel, external id) makes a redelivery a no-op, however
+many arrive at once), applies every status without ever moving one backwards, and queues the
+bot's turn in a Celery task after the commit, so that the platform gets its 200 quickly and
+only once the message is durable.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Subquery
+from django.utils import timezone
+
+from bots.engine import Event
+from bots.models import Bot
+from chattonic.core.errors import ValidationFailed
+from chattonic.tenancy.models import Tenant
+from conversations import credentials as vault
+from conversations import realtime
+from conversations.connectors import (
+    CONNECTORS,
+    InboundMessage,
+    ParsedWebhook,
+    StatusUpdate,
+    get_connector,
+    resolve_numbered_reply,
+)
+from conversations.models import Channel, ChannelKind, Contact, Conversation, Message
+
+logger = logging.getLogger(__name__)
+
+MAX_TEXT = 4096
+STATUS_MAP = {
+    "sent": Message.Status.SENT,
+    "delivered": Message.Status.DELIVERED,
+    "read": Message.Status.READ,
+    "failed": Message.Status.FAILED,
+}
+
+
+# --- Set-up -----------------------------------------------------------------------------------
+
+
+def webhook_url(channel: Channel) -> str:
+    """The public URL the platform must call for this channel."""
+    base = settings.PUBLIC_BASE_URL.rstrip("/")
+    return f"{base}/hooks/{channel.kind}/{channel.pk}/"
+
+
+def channel_credentials(channel: Channel) -> dict:
+    """The channel's decrypted credentials."""
+    return vault.decrypt(channel.credentials_encrypted)
+
+
+def _clean_credentials(kind: str, credentials: dict) -> dict:
+    connector = get_connector(kind)
+    allowed = set(connector.required_credentials) | set(connector.optional_credentials)
+    if not isinstance(credentials, dict):
+        raise ValidationFailed.for_field("credentials", "Expected an object.")
+    unknown = sorted(set(credentials) - allowed)
+    if unknown:
+        raise ValidationFailed.for_field(
+            f"credentials.{unknown[0]}",
+            f"Not a {connector.display_name} credential; expected some of {sorted(allowed)}.",
+        )
+    clean = {k: str(v).strip() for k, v in credentials.items() if str(v).strip()}
+    missing = connector.missing_credentials(clean)
+    if missing:
+        raise ValidationFailed(
+            f"Missing credentials: {', '.join(missing)}.",
+            fields={f"credentials.{key}": ["This credential is required."] for key in missing},
+        )
+    return clean
+
+
+@transaction.atomic
+def channel_create(*, tenant: Tenant, bot: Bot, kind: str, name: str, credentials: dict) -> Channel:
+    """Create a channel of the bot with its credentials encrypted."""
+    if kind not in CONNECTORS:
+        raise ValidationFailed.for_field("kind", f"Must be one of {sorted(CONNECTORS)}.")
+    if bot.tenant_id != tenant.pk:
+        raise ValidationFailed.for_field("bot", "No such bot.")
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed.for_field("name", "A channel needs a name.")
+    credentials = dict(credentials or {})
+    if kind == ChannelKind.API and not str(credentials.get("signing_secret") or "").strip():
+        # Ours to choose: the dashboard shows it once, the tenant checks our signatures with it.
+        credentials["signing_secret"] = secrets.token_urlsafe(32)
+    return Channel.objects.create(
+        tenant=tenant,
+        bot=bot,
+        kind=kind,
+        name=name[:120],
+        credentials_encrypted=vault.encrypt(_clean_credentials(kind, credentials)),
+    )
+
+
+@transaction.atomic
+def channel_credentials_set(*, channel: Channel, credentials: dict, merge: bool = True) -> Channel:
+    """Replace (or, with ``merge``, update) the channel's credentials; blank values keep the
+    stored ones when merging, so a form need not show secrets again."""
+    channel = Channel.objects.select_for_update().get(pk=channel.pk)
+    current = channel_credentials(channel) if merge else {}
+    updates = {k: v for k, v in credentials.items() if str(v).strip() or not merge}
+    channel.credentials_encrypted = vault.encrypt(
+        _clean_credentials(channel.kind, {**current, **updates})
+    )
+    channel.status = Channel.Status.ACTIVE
+    channel.last_error = ""
+    channel.save(update_fields=["credentials_encrypted", "status", "last_error"])
+    return channel
+
+
+def channel_error_record(*, channel: Channel, error: str, disable: bool = False) -> None:
+    """Note the channel's last error (shown in the dashboard); ``disable`` marks it broken."""
+    fields = {"last_error": error[:2000], "last_error_at": timezone.now()}
+    if disable:
+        fields["status"] = Channel.Status.ERROR
+    Channel.objects.filter(pk=channel.pk).update(**fields)
+
+
+# --- In ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class WebhookOutcome:
+    received: int = 0
+    duplicates: int = 0
+    statuses: int = 0
+
+
+def webhook_receive(*, channel: Channel, parsed: ParsedWebhook) -> WebhookOutcome:
+    """Store every message of a webhook once and apply its statuses. Each message commits
+    on its own, so that one bad message never costs the others."""
+    outcome = WebhookOutcome()
+    for inbound in parsed.messages:
+        _, created = channel_message_receive(channel=channel, inbound=inbound)
+        if created:
+            outcome.received += 1
+        else:
+            outcome.duplicates += 1
+    for status in parsed.statuses:
+        outcome.statuses += channel_status_apply(channel=channel, status=status)
+    return outcome
+
+
+def channel_message_receive(*, channel: Channel, inbound: InboundMessage) -> tuple[int, bool]:
+    """Store a platform message once (a redelivery is a no-op, even concurrently) and queue
+    the bot's turn after the commit. Returns the message's id and whether it is new."""
+    try:
+        return _store(channel, inbound), True
+    except IntegrityError:
+        # Stored already (a redelivery): the unique constraint on (tenant, channel, external
+        # id) refused the insert, whatever the race, and nothing of this request stays.
+        existing = _existing(channel, inbound.external_id) if inbound.external_id else None
+        if existing is None:
+            raise
+        return existing.pk, False
+
+
+def _store(channel: Channel, inbound: InboundMessage) -> int:
+    """Usually one statement: the message is inserted into the sender's open conversation on
+    the channel, found by a subquery of the INSERT (the conversation's recipient on the channel
+    is the sender). Without one, the INSERT fails on its NOT NULL conversation and the slow
+    path creates the contact and the conversation. Broadcasting and touching the conversation
+    happen in the task: the acknowledgement waits for nothing else."""
+    open_conversation = (
+        Conversation.objects.filter(
+            tenant_id=channel.tenant_id,
+            channel=channel,
+            recipient_id=inbound.sender_id,
+            is_sandbox=False,
+        )
+        .exclude(status=Conversation.Status.RESOLVED)
+        .order_by("-created_at")
+        .values("pk")[:1]
+    )
+    message = _message(channel, inbound, Subquery(open_conversation))
+    try:
+        _insert(message)
+    except IntegrityError:
+        if inbound.external_id and _existing(channel, inbound.external_id) is not None:
+            raise  # a redelivery
+        message = _message(channel, inbound, _open_conversation(channel, inbound))
+        _insert(message)
+    from conversations.tasks import conversation_handle
+
+    message_id = message.pk
+    transaction.on_commit(lambda: conversation_handle.delay(message_id))
+    return message_id
+
+
+def _message(channel: Channel, inbound: InboundMessage, conversation_id) -> Message:
+    data = dict(inbound.data)
+    if inbound.payload is not None:
+        data["payload"] = inbound.payload
+    return Message(
+        tenant_id=channel.tenant_id,
+        conversation_id=conversation_id,
+        channel=channel,
+        direction=Message.Direction.IN,
+        sender=Message.Sender.CONTACT,
+        kind=inbound.kind if inbound.kind in Message.Kind.values else Message.Kind.UNSUPPORTED,
+        text=(inbound.text or "")[:MAX_TEXT],
+        data=data,
+        external_id=inbound.external_id[:200],
+        status=Message.Status.RECEIVED,
+        created_at=inbound.timestamp or timezone.now(),
+    )
+
+
+def _insert(message: Message) -> None:
+    """Save in autocommit (the INSERT is its own transaction), or in a savepoint inside a
+    caller's transaction, so that a refused INSERT leaves that transaction usable."""
+    if transaction.get_connection().in_atomic_block:
+        with transaction.atomic():
+            message.save()
+    else:
+        message.save()
+
+
+def _existing(channel: Channel, external_id: str) -> Message | None:
+    return (
+        Message.objects.for_tenant(channel.tenant_id)
+        .filter(channel=channel, external_id=external_id[:200])
+        .first()
+    )
+
+
+def _contact(channel: Channel, inbound: InboundMessage) -> Contact:
+    from conversations.services import contact_for_identity
+
+    return contact_for_identity(
+        tenant=channel.tenant_id,
+        kind=channel.kind,
+        external_id=inbound.sender_id,
+        channel=channel,
+        name=inbound.sender_name or "",
+    )
+
+
+def _open_conversation(channel: Channel, inbound: InboundMessage) -> int:
+    """The id of the sender's open conversation on the channel, or of a new one (the
+    greeting runs with the bot's first turn, in the task). One small query when it exists:
+    the conversation's recipient on the channel is the sender."""
+
+    def current() -> int | None:
+        return (
+            Conversation.objects.for_tenant(channel.tenant_id)
+            .filter(channel=channel, recipient_id=inbound.sender_id, is_sandbox=False)
+            .exclude(status=Conversation.Status.RESOLVED)
+            .order_by("-created_at")
+            .values_list("pk", flat=True)
+            .first()
+        )
+
+    conversation_id = current()
+    if conversation_id is not None:
+        return conversation_id
+    with transaction.atomic():
+        return _new_conversation(channel, inbound, current)
+
+
+def _new_conversation(channel: Channel, inbound: InboundMessage, current) -> int:
+    contact = _contact(channel, inbound)
+    # Two first messages of a new contact at once: one conversation (serialise on the contact).
+    Contact.objects.select_for_update().filter(pk=contact.pk).first()
+    conversation_id = current()
+    if conversation_id is not None:
+        return conversation_id
+    bot = channel.bot
+    return Conversation.objects.create(
+        tenant_id=channel.tenant_id,
+        bot=bot,
+        bot_version_id=bot.published_version_id,
+        contact=contact,
+        channel_kind=channel.kind,
+        channel=channel,
+        recipient_id=inbound.sender_id,
+        language=bot.default_language,
+    ).pk
+
+
+@transaction.atomic
+def conversation_handle(*, message_id: int) -> list[Message]:
+    """Hand the unhandled inbound messages of the message's conversation, in order, to the
+    agents watching and, in bot mode, to the bot. Safe to run twice: handled messages are
+    skipped."""
+    from conversations.services import bot_turn
+
+    conversation_id = (
+        Message.objects.filter(pk=message_id).values_list("conversation_id", flat=True).first()
+    )
+    conversation = (
+        Conversation.objects.select_for_update().select_related("bot").filter(pk=conversation_id)
+    ).first()
+    if conversation is None:
+        return []
+    pending = list(
+        Message.objects.for_tenant(conversation.tenant_id)
+        .filter(conversation=conversation, direction=Message.Direction.IN, handled_at=None)
+        .order_by("created_at", "id")
+    )
+    replies: list[Message] = []
+    if pending:
+        conversation.last_message_at = timezone.now()
+        conversation.save(update_fields=["last_message_at"])
+    for message in pending:
+        _broadcast(conversation, message)
+        if message.data.get("reply_type") == "callback_query" and message.data.get(
+            "callback_query_id"
+        ):
+            _answer_callback_query(message)
+        if conversation.status == Conversation.Status.BOT and _bot_ready(conversation):
+            if conversation.engine_state is None:
+                # A first message opens the conversation with the bot's greeting; it is also
+                # answered when it asks for something the bot knows ("how much is it?"),
+                # not when it is only a hello.
+                replies += bot_turn(conversation=conversation, event=Event(type="start"))
+                if not _asks_something(conversation, message):
+                    continue
+            replies += bot_turn(conversation=conversation, event=_event(conversation, message))
+    if pending:
+        Message.objects.filter(pk__in=[m.pk for m in pending]).update(handled_at=timezone.now())
+    return replies
+
+
+def unhandled_messages_requeue(*, older_than_seconds: int = 60, max_age_hours: int = 24) -> int:
+    """Queue the bot's turn again for channel messages stored but never handled (the broker
+    was down when the webhook stored them, or the task was lost): the safety net behind the
+    publish that follows each webhook. Returns how many conversations it queued."""
+    from conversations.tasks import conversation_handle
+
+    now = timezone.now()
+    stuck = Message.objects.filter(
+        direction=Message.Direction.IN,
+        channel__isnull=False,
+        handled_at=None,
+        created_at__lt=now - timedelta(seconds=older_than_seconds),
+        created_at__gte=now - timedelta(hours=max_age_hours),
+    ).order_by("id")
+    queued: dict[int, int] = {}
+    for message_id, conversation_id in stuck.values_list("id", "conversation_id")[:1000]:
+        queued.setdefault(conversation_id, message_id)
+    for message_id in queued.values():
+        conversation_handle.delay(message_id)
+    return len(queued)
+
+
+def _answer_callback_query(message: Message) -> None:
+    """Telegram shows a spinner on a tapped inline button until the bot answers the query."""
+    from conversations.tasks import telegram_callback_answer
+
+    channel_id, query_id = message.channel_id, str(message.data["callback_query_id"])
+    transaction.on_commit(lambda: telegram_callback_answer.delay(channel_id, query_id))
+
+
+def _broadcast(conversation: Conversation, message: Message) -> None:
+    payload = realtime.message_payload(message)
+    realtime.send_on_commit(
+        realtime.conversation_group(conversation.pk),
+        {"type": "message.created", "message": payload},
+    )
+    if conversation.status != Conversation.Status.BOT:
+        # The console lists it as new activity even where nobody has it open.
+        realtime.send_on_commit(
+            realtime.agents_group(conversation.tenant_id),
+            {
+                "type": "conversation.activity",
+                "conversation": {"id": conversation.pk, "message": payload},
+            },
+        )
+
+
+def _asks_something(conversation: Conversation, message: Message) -> bool:
+    from bots.engine.types import DEFAULT_INTENT_THRESHOLD
+    from bots.selectors import bot_runtime
+
+    if message.kind == Message.Kind.BUTTON:
+        return True
+    if message.kind != Message.Kind.TEXT or not message.text:
+        return False
+    runtime = bot_runtime(conversation.bot, conversation.bot_version_id)
+    intent, confidence = runtime.matcher.classify(message.text)
+    settings_ = runtime.definition.get("settings") or {}
+    return intent is not None and confidence >= settings_.get(
+        "intent_threshold", DEFAULT_INTENT_THRESHOLD
+    )
+
+
+def _bot_ready(conversation: Conversation) -> bool:
+    if conversation.bot_version_id is not None:
+        return True
+    version = conversation.bot.published_version_id
+    if version is None:
+        logger.warning("bot %s has no published version: not answering", conversation.bot_id)
+        return False
+    conversation.bot_version_id = version
+    conversation.save(update_fields=["bot_version"])
+    return True
+
+
+def _event(conversation: Conversation, message: Message) -> Event:
+    payload = message.data.get("payload")
+    if message.kind == Message.Kind.BUTTON and payload is not None:
+        return Event(type="quick_reply", text=message.text, payload=str(payload))
+    if conversation.channel_kind == ChannelKind.TWILIO and message.kind == Message.Kind.TEXT:
+        # SMS shows quick replies as numbered options: "2" answers the second one.
+        offered = (
+            Message.objects.for_tenant(conversation.tenant_id)
+            .filter(conversation=conversation, direction=Message.Direction.OUT, pk__lt=message.pk)
+            .order_by("-created_at", "-id")
+            .values_list("data", flat=True)
+            .first()
+        )
+        chosen = resolve_numbered_reply(message.text, (offered or {}).get("quick_replies") or [])
+        if chosen is not None and chosen.get("payload") is not None:
+            return Event(type="quick_reply", text=chosen["title"], payload=str(chosen["payload"]))
+    return Event(type="message", text=message.text)
+
+
+def channel_status_apply(*, channel: Channel, status: StatusUpdate, retry: bool = True) -> int:
+    """Apply a platform's delivery status to our outbound message(s); never backwards.
+    Returns how many messages it moved; an unknown id is looked up again later (``retry``)."""
+    from conversations.services import message_status_update
+
+    target = STATUS_MAP.get(status.status)
+    if target is None:
+        return 0
+    outbound = Message.objects.for_tenant(channel.tenant_id).filter(
+        channel=channel, direction=Message.Direction.OUT
+    )
+    if status.external_id:
+        messages = list(outbound.filter(external_id=status.external_id[:200]))
+    elif status.up_to is not None and status.recipient_id:
+        # A watermark (Messenger): everything sent to that person up to then.
+        messages = list(
+            outbound.filter(
+                conversation__recipient_id=status.recipient_id,
+                created_at__lte=status.up_to,
+                status__in=[Message.Status.SENT, Message.Status.DELIVERED],
+            )
+        )
+    else:
+        messages = []
+    if not messages and status.external_id and retry:
+        # The platform's status may overtake our own record of the send (a fast "sent"):
+        # look again a little later, a few times, before letting it go.
+        from conversations.tasks import channel_status_later
+
+        later = {
+            "external_id": status.external_id,
+            "status": status.status,
+            "timestamp": status.timestamp.isoformat() if status.timestamp else None,
+            "error": status.error,
+            "recipient_id": status.recipient_id,
+        }
+        channel_id = channel.pk
+        transaction.on_commit(lambda: channel_status_later.delay(channel_id, later))
+    moved = 0
+    for message in messages:
+        before = message.status
+        updated = message_status_update(
+            message=message, status=target, at=_aware(status.timestamp), error=status.error or ""
+        )
+        moved += updated.status != before
+    return moved
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and timezone.is_naive(value):
+        return timezone.make_aware(value, timezone.utc)
+    return value

@@ -1,0 +1,47 @@
+"""Celery tasks of contacts, leads and statistics (loaded by ``ConversationsConfig.ready``)."""
+
+from __future__ import annotations
+
+import logging
+
+import requests
+from celery import shared_task
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task
+def stats_rebuild_recent() -> int:
+    """Recompute every tenant's statistics of today and yesterday."""
+    from conversations.stats import stats_rebuild_recent as rebuild
+
+    return rebuild(days=2)
+
+
+@shared_task(bind=True, max_retries=6)
+def lead_webhook_deliver(self, lead_id: int) -> int:
+    """POST ``lead.created`` to the tenant's active lead webhooks; retried with backoff on a
+    network error, a 429 or a 5xx. Returns how many webhooks took it."""
+    from conversations.leads import lead_webhook_post
+    from conversations.models import Lead, LeadWebhook
+
+    lead = Lead.objects.select_related("contact").filter(pk=lead_id).first()
+    if lead is None:
+        return 0  # erased or deleted meanwhile
+    done = 0
+    retry = False
+    for webhook in LeadWebhook.objects.for_tenant(lead.tenant_id).filter(is_active=True):
+        try:
+            status = lead_webhook_post(webhook=webhook, lead=lead)
+        except requests.RequestException as exc:
+            logger.warning("lead webhook %s: %s", webhook.pk, exc)
+            LeadWebhook.objects.filter(pk=webhook.pk).update(last_status=str(exc)[:200])
+            retry = True
+            continue
+        if status == 429 or status >= 500:
+            retry = True
+        elif 200 <= status < 300:
+            done += 1
+    if retry and self.request.retries < self.max_retries:
+        raise self.retry(countdown=min(3600, 30 * 2**self.request.retries))
+    return done

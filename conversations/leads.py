@@ -1,0 +1,258 @@
+"""Leads: created by the flow's capture node (``services.lead_capture``), an agent or the API;
+their status; the CSV export (streamed); the tenant's optional signed lead webhook."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Iterable, Iterator
+
+from django.db import transaction
+from django.utils import timezone
+
+from chattonic.core.errors import NotFound, ValidationFailed
+from chattonic.tenancy.models import Tenant
+from conversations.models import Contact, Conversation, Lead, LeadWebhook
+
+logger = logging.getLogger(__name__)
+
+MAX_FIELDS = 50
+CSV_COLUMNS = [
+    "id",
+    "created_at",
+    "status",
+    "source",
+    "bot_id",
+    "channel_kind",
+    "conversation_id",
+    "contact_id",
+    "contact_name",
+    "contact_email",
+    "contact_phone",
+    "fields",
+]
+
+
+def clean_fields(fields) -> dict[str, str]:
+    if not isinstance(fields, dict):
+        raise ValidationFailed.for_field("fields", "An object of names and values.")
+    if len(fields) > MAX_FIELDS:
+        raise ValidationFailed.for_field("fields", f"At most {MAX_FIELDS} fields.")
+    clean = {}
+    for key, value in fields.items():
+        if not str(key).strip() or len(str(key)) > 100:
+            raise ValidationFailed.for_field("fields", "Field names have 1 to 100 characters.")
+        if isinstance(value, dict | list):
+            raise ValidationFailed.for_field("fields", f"{key}: a text or a number, not a list.")
+        if value is None or value == "":
+            continue
+        if len(str(value)) > 1000:
+            raise ValidationFailed.for_field("fields", f"{key}: at most 1000 characters.")
+        clean[str(key)] = str(value)
+    return clean
+
+
+def lead_created(*, lead: Lead) -> None:
+    """After the commit, the tenant's lead webhooks hear of the new lead."""
+    if not LeadWebhook.objects.for_tenant(lead.tenant_id).filter(is_active=True).exists():
+        return
+    from conversations.jobs import lead_webhook_deliver
+
+    lead_id = lead.pk
+    transaction.on_commit(lambda: lead_webhook_deliver.delay(lead_id))
+
+
+@transaction.atomic
+def lead_create(
+    *,
+    tenant: Tenant,
+    contact: Contact,
+    fields: dict,
+    conversation: Conversation | None = None,
+    status: str = Lead.Status.NEW,
+    source: str = Lead.Source.API,
+) -> Lead:
+    """A lead recorded by an agent or the tenant's system (sandbox conversations: none)."""
+    if contact.tenant_id != tenant.pk:
+        raise NotFound("No such contact.")
+    if conversation is not None:
+        if conversation.tenant_id != tenant.pk:
+            raise NotFound("No such conversation.")
+        if conversation.is_sandbox:
+            raise ValidationFailed.for_field("conversation", "The sandbox records no leads.")
+        if conversation.contact_id != contact.pk:
+            raise ValidationFailed.for_field(
+                "conversation", "This conversation is with another contact."
+            )
+    if status not in Lead.Status.values:
+        raise ValidationFailed.for_field("status", "Not a lead status.")
+    lead = Lead.objects.create(
+        tenant=tenant,
+        contact=contact,
+        conversation=conversation,
+        bot_id=conversation.bot_id if conversation else None,
+        channel_kind=conversation.channel_kind if conversation else "",
+        fields=clean_fields(fields),
+        status=status,
+        source=source,
+    )
+    lead_created(lead=lead)
+    return lead
+
+
+@transaction.atomic
+def lead_update(*, lead: Lead, status: str | None = None, fields: dict | None = None) -> Lead:
+    """Move a lead along (new, contacted, qualified, won, lost) or correct its fields."""
+    changed = []
+    if status is not None:
+        if status not in Lead.Status.values:
+            raise ValidationFailed.for_field("status", "Not a lead status.")
+        lead.status = status
+        changed.append("status")
+    if fields is not None:
+        lead.fields = clean_fields(fields)
+        changed.append("fields")
+    if changed:
+        lead.updated_at = timezone.now()
+        lead.save(update_fields=[*changed, "updated_at"])
+    return lead
+
+
+@transaction.atomic
+def lead_delete(*, lead: Lead) -> None:
+    lead.delete()
+
+
+# --- CSV export -------------------------------------------------------------------------------
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _safe_cell(value) -> str:
+    """Spreadsheets run cells that start with = + - @ as formulas: quote them."""
+    text = "" if value is None else str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _is_number(text):
+        return "'" + text
+    return text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def leads_csv(leads: Iterable[Lead]) -> Iterator[str]:
+    """The CSV lines of ``leads``, one at a time (a generator for a streaming response)."""
+    writer = csv.writer(_Echo())
+    yield writer.writerow(CSV_COLUMNS)
+    for lead in leads:
+        contact = lead.contact
+        yield writer.writerow(
+            [
+                _safe_cell(v)
+                for v in (
+                    lead.pk,
+                    lead.created_at.isoformat(),
+                    lead.status,
+                    lead.source,
+                    lead.bot_id or "",
+                    lead.channel_kind,
+                    lead.conversation_id or "",
+                    lead.contact_id,
+                    contact.name,
+                    contact.email,
+                    contact.phone,
+                    json.dumps(lead.fields, ensure_ascii=False, sort_keys=True),
+                )
+            ]
+        )
+
+
+def leads_for_export(queryset):
+    """The leads, with their contacts, read in chunks so memory stays flat."""
+    return (
+        queryset.select_related("contact")
+        .exclude(conversation__is_sandbox=True)
+        .order_by("-created_at", "-id")
+        .iterator(chunk_size=2000)
+    )
+
+
+# --- The lead webhook -------------------------------------------------------------------------
+
+
+def lead_payload(lead: Lead) -> dict:
+    contact = lead.contact
+    return {
+        "id": lead.pk,
+        "status": lead.status,
+        "source": lead.source,
+        "bot": lead.bot_id,
+        "channel_kind": lead.channel_kind,
+        "conversation": lead.conversation_id,
+        "fields": lead.fields,
+        "contact": {
+            "id": contact.pk,
+            "name": contact.name,
+            "email": contact.email,
+            "phone": contact.phone,
+        },
+        "created_at": lead.created_at.isoformat(),
+    }
+
+
+def lead_webhook_post(*, webhook: LeadWebhook, lead: Lead, timeout: float = 10.0) -> int:
+    """POST the ``lead.created`` event to one webhook, signed like the API channel's
+    deliveries (``X-ChatTonic-Signature: v1=<HMAC-SHA256 of "<timestamp>.<body>">``); the
+    event id is the same on every retry. Returns the HTTP status; raises on a network error."""
+    import time
+
+    import requests
+
+    from conversations.connectors.api import (
+        EVENT_HEADER,
+        EVENT_ID_HEADER,
+        SIGNATURE_HEADER,
+        SIGNATURE_VERSION,
+        TIMESTAMP_HEADER,
+        USER_AGENT,
+        sign,
+    )
+
+    event_id = f"lead-{lead.pk}-{webhook.pk}"
+    body = json.dumps(
+        {
+            "id": event_id,
+            "type": "lead.created",
+            "created": int(lead.created_at.timestamp()),
+            "data": lead_payload(lead),
+        },
+        separators=(",", ":"),
+    ).encode()
+    timestamp = int(time.time())
+    signature = sign(webhook.signing_secret, timestamp, body)
+    response = requests.post(
+        webhook.url,
+        data=body,
+        timeout=timeout,
+        allow_redirects=False,
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            EVENT_HEADER: "lead.created",
+            EVENT_ID_HEADER: event_id,
+            TIMESTAMP_HEADER: str(timestamp),
+            SIGNATURE_HEADER: f"{SIGNATURE_VERSION}={signature}",
+        },
+    )
+    LeadWebhook.objects.filter(pk=webhook.pk).update(
+        last_status=f"HTTP {response.status_code}", last_delivery_at=timezone.now()
+    )
+    return response.status_code

@@ -1,0 +1,163 @@
+"""``/hooks/<kind>/<channel id>/``: the messaging platforms' webhooks.
+
+GET answers Meta's subscription handshake (WhatsApp, Messenger). POST is verified by the
+channel's connector against the raw body (a refused request gets a JSON 401/403 and writes
+nothing), parsed into neutral events, and stored by :func:`conversations.channels.webhook_receive`
+before the 200 goes back; the bot answers in a Celery task. The API channel authenticates the
+tenant's API key instead of a platform signature.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions
+from rest_framework.views import APIView
+
+from bots.models import Bot
+from bots.regions import region_url
+from chattonic.core.api import error_body
+from chattonic.core.errors import WrongRegion
+from chattonic.tenancy.authentication import ApiKeyAuthentication
+from conversations import channels
+from conversations.connectors import (
+    CONNECTORS,
+    MalformedPayload,
+    VerificationFailed,
+    WebhookRequest,
+    get_connector,
+    public_url,
+)
+from conversations.credentials import CredentialsUnreadable
+from conversations.models import Channel
+
+logger = logging.getLogger(__name__)
+
+TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+def _error(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse(error_body(code, message), status=status)
+
+
+@extend_schema(exclude=True)  # the platforms' contracts, documented in docs/channels.md
+class ChannelWebhookView(APIView):
+    """One view for every platform; the connector of the channel's kind does the rest."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+    throttle_classes: list = []
+    parser_classes: list = []  # the raw body is what the signature covers
+
+    def _channel(self, kind: str, channel_id: int) -> Channel | None:
+        if kind not in CONNECTORS:
+            return None
+        # Every webhook pays for this lookup: plain SQL skips the ORM's query compilation
+        # (about a millisecond of CPU). The bot is loaded only for a new conversation.
+        # The bot's region comes along, so that a webhook for another region's bot is refused.
+        channels_table, bots_table = Channel._meta.db_table, Bot._meta.db_table
+        found = list(
+            Channel.objects.raw(
+                f"SELECT c.*, b.region AS bot_region FROM {channels_table} c "  # noqa: S608
+                f"JOIN {bots_table} b ON b.id = c.bot_id "
+                "WHERE c.id = %s AND c.kind = %s AND c.status <> %s",
+                [channel_id, kind, Channel.Status.DISABLED],
+            )
+        )
+        return found[0] if found else None
+
+    def _refusal(self, channel: Channel | None) -> JsonResponse | None:
+        """404 for an unknown channel; 421 naming the right URL for another region's bot."""
+        if channel is None:
+            return _error(404, "not_found", "No such channel.")
+        if channel.bot_region != settings.CHATTONIC_REGION:
+            url = region_url(channel.bot_region)
+            message = f"This bot is served in region {channel.bot_region}: use {url}."
+            body = error_body(WrongRegion.code, message, region=channel.bot_region, url=url)
+            return JsonResponse(body, status=WrongRegion.status)
+        return None
+
+    def _webhook_request(self, request) -> WebhookRequest:
+        django_request = request._request
+        return WebhookRequest(
+            method=django_request.method,
+            url=public_url(settings.PUBLIC_BASE_URL, django_request.get_full_path()),
+            headers=dict(django_request.headers),
+            body=django_request.body,
+            query={key: django_request.GET.get(key) for key in django_request.GET},
+        )
+
+    def get(self, request, kind: str, channel_id: int):
+        channel = self._channel(kind, channel_id)
+        refused = self._refusal(channel)
+        if refused is not None:
+            return refused
+        try:
+            challenge = get_connector(kind).handshake(
+                self._webhook_request(request), channels.channel_credentials(channel)
+            )
+        except VerificationFailed as exc:
+            logger.warning("channel %s: handshake refused (%s)", channel.pk, exc.code)
+            return _error(exc.status, exc.code, exc.message)
+        except CredentialsUnreadable as exc:
+            return _error(403, "not_configured", str(exc))
+        if challenge is None:
+            return _error(405, "method_not_allowed", "This platform sends POST requests only.")
+        return HttpResponse(challenge, content_type="text/plain")
+
+    def post(self, request, kind: str, channel_id: int):
+        channel = self._channel(kind, channel_id)
+        refused = self._refusal(channel)
+        if refused is not None:
+            return refused
+        connector = get_connector(kind)
+        webhook = self._webhook_request(request)
+        try:
+            if kind == "api":
+                refused = self._api_key_refusal(request, channel)
+                if refused is not None:
+                    return refused
+            connector.verify(webhook, channels.channel_credentials(channel))
+        except VerificationFailed as exc:
+            logger.warning("channel %s: webhook refused (%s)", channel.pk, exc.code)
+            return _error(exc.status, exc.code, exc.message)
+        except CredentialsUnreadable as exc:
+            return _error(403, "not_configured", str(exc))
+        try:
+            parsed = connector.parse(webhook)
+        except MalformedPayload as exc:
+            return _error(400, exc.code, exc.message)
+        outcome = channels.webhook_receive(channel=channel, parsed=parsed)
+        if kind == "twilio":
+            # Twilio reads the answer as TwiML: an empty <Response> sends nothing back itself.
+            return HttpResponse(TWIML_EMPTY, content_type="text/xml")
+        return JsonResponse(
+            {
+                "ok": True,
+                "received": outcome.received,
+                "duplicates": outcome.duplicates,
+                "statuses": outcome.statuses,
+            }
+        )
+
+    def _api_key_refusal(self, request, channel: Channel) -> JsonResponse | None:
+        """The API channel's door: a tenant API key with the write scope, of the channel's
+        tenant (another tenant's channel looks missing)."""
+        try:
+            authenticated = ApiKeyAuthentication().authenticate(request)
+        except exceptions.AuthenticationFailed as exc:
+            return _error(401, str(exc.get_codes()), str(exc.detail))
+        if authenticated is None:
+            return _error(401, "not_authenticated", "Send Authorization: Bearer <api key>.")
+        api_key = authenticated[1]
+        if api_key.tenant_id != channel.tenant_id:
+            return _error(404, "not_found", "No such channel.")
+        if not api_key.has_scope("write"):
+            return _error(403, "permission_denied", "The API key needs the write scope.")
+        return None
+
+
+channel_webhook = ChannelWebhookView.as_view()

@@ -1,0 +1,128 @@
+"""Contacts: merge by hand and automatically when a flow captures a known email or phone."""
+
+from __future__ import annotations
+
+import pytest
+
+from chattonic.core.errors import NotFound, ValidationFailed
+from conversations import contacts
+from conversations.models import Contact, ContactIdentity, Conversation, Lead
+from conversations.services import lead_capture
+from tests.factories import (
+    ContactFactory,
+    ContactIdentityFactory,
+    ConversationFactory,
+    LeadFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def test_merge_moves_identities_conversations_and_leads(tenant):
+    target = ContactFactory(tenant=tenant, name="", email="ann@example.com", phone="")
+    source = ContactFactory(tenant=tenant, name="Ann", email="", phone="+4420794600")
+    ContactIdentityFactory(tenant=tenant, contact=target)
+    ContactIdentityFactory(tenant=tenant, contact=source, kind="telegram", external_id="42")
+    conversations = [ConversationFactory(tenant=tenant, contact=c) for c in (target, source)]
+    lead = LeadFactory(tenant=tenant, contact=source)
+
+    merged = contacts.contact_merge(target=target, source=source)
+
+    assert merged.pk == target.pk
+    assert set(
+        Conversation.objects.filter(pk__in=[c.pk for c in conversations]).values_list(
+            "contact_id", flat=True
+        )
+    ) == {target.pk}
+    assert ContactIdentity.objects.filter(contact=target).count() == 2
+    assert Lead.objects.get(pk=lead.pk).contact_id == target.pk
+    target.refresh_from_db()
+    source.refresh_from_db()
+    assert (target.name, target.email, target.phone) == ("Ann", "ann@example.com", "+4420794600")
+    assert source.merged_into_id == target.pk
+    assert (source.name, source.email, source.phone) == ("", "", "")
+
+
+def test_merge_refuses_itself_other_tenants_and_merged_contacts(tenant, other_tenant):
+    a, b = ContactFactory(tenant=tenant), ContactFactory(tenant=tenant)
+    with pytest.raises(ValidationFailed) as error:
+        contacts.contact_merge(target=a, source=a)
+    assert "source" in error.value.fields
+    with pytest.raises(NotFound):
+        contacts.contact_merge(target=a, source=ContactFactory(tenant=other_tenant))
+    contacts.contact_merge(target=a, source=b)
+    with pytest.raises(ValidationFailed):
+        contacts.contact_merge(target=a, source=Contact.objects.get(pk=b.pk))
+
+
+def test_a_flow_capturing_a_known_email_merges_into_the_older_contact(tenant):
+    known = ContactFactory(tenant=tenant, email="bob@example.com")
+    old_conversation = ConversationFactory(tenant=tenant, contact=known)
+    visitor = ContactFactory(tenant=tenant, email="", name="")
+    ContactIdentityFactory(tenant=tenant, contact=visitor, external_id="visitor-1")
+    conversation = ConversationFactory(tenant=tenant, contact=visitor)
+
+    lead = lead_capture(conversation=conversation, fields={"email": " Bob@Example.com "})
+
+    assert lead.contact_id == known.pk
+    assert conversation.contact_id == known.pk
+    assert set(Conversation.objects.filter(contact=known).values_list("pk", flat=True)) == {
+        old_conversation.pk,
+        conversation.pk,
+    }
+    assert ContactIdentity.objects.get(external_id="visitor-1").contact_id == known.pk
+    # The widget's next visit finds the merged contact through its identity.
+    found = contacts.contact_live(Contact.objects.get(pk=visitor.pk))
+    assert found.pk == known.pk
+
+
+def test_a_known_phone_in_another_format_merges_too(tenant):
+    known = ContactFactory(tenant=tenant, email="", phone="+442079460958")
+    conversation = ConversationFactory(tenant=tenant, contact=ContactFactory(tenant=tenant))
+    lead = lead_capture(conversation=conversation, fields={"phone": "0044 20 7946-0958"})
+    assert lead.contact_id == known.pk
+
+
+def test_a_new_email_stays_on_the_contact_and_merges_nothing(tenant):
+    ContactFactory(tenant=tenant, email="someone@example.com")
+    contact = ContactFactory(tenant=tenant, email="")
+    conversation = ConversationFactory(tenant=tenant, contact=contact)
+    lead = lead_capture(conversation=conversation, fields={"email": "New@Example.com"})
+    contact.refresh_from_db()
+    assert lead.contact_id == contact.pk and contact.email == "new@example.com"
+    assert Contact.objects.filter(merged_into__isnull=False).count() == 0
+
+
+def test_another_tenants_contact_with_the_same_email_is_never_merged(tenant, other_tenant):
+    ContactFactory(tenant=other_tenant, email="carl@example.com")
+    conversation = ConversationFactory(tenant=tenant)
+    lead = lead_capture(conversation=conversation, fields={"email": "carl@example.com"})
+    assert lead.contact.tenant_id == tenant.pk
+    assert Contact.objects.filter(merged_into__isnull=False).count() == 0
+
+
+def test_update_validates_and_merges_on_a_known_email(tenant):
+    older = ContactFactory(tenant=tenant, email="dee@example.com")
+    newer = ContactFactory(tenant=tenant, email="")
+    with pytest.raises(ValidationFailed) as error:
+        contacts.contact_update(contact=newer, email="not-an-email")
+    assert "email" in error.value.fields
+    with pytest.raises(ValidationFailed) as error:
+        contacts.contact_update(contact=newer, phone="12")
+    assert "phone" in error.value.fields
+    live = contacts.contact_update(contact=newer, email="DEE@example.com")
+    assert live.pk == older.pk
+
+
+def test_dashboard_merges_the_selected_contacts_into_the_oldest(owner_client, tenant):
+    first = ContactFactory(tenant=tenant)
+    second = ContactFactory(tenant=tenant)
+    conversation = ConversationFactory(tenant=tenant, contact=second)
+    response = owner_client.post(
+        "/dashboard/conversations/contact/",
+        {"action": "merge_contacts", "_selected_action": [first.pk, second.pk]},
+    )
+    assert response.status_code == 302
+    conversation.refresh_from_db()
+    assert conversation.contact_id == first.pk
+    assert Contact.objects.get(pk=second.pk).merged_into_id == first.pk

@@ -1,0 +1,540 @@
+"""Outbound delivery against the local fake platforms: retries with back-off, permanent
+errors, the attempt log, exactly once under repeated and concurrent runs, rate limits,
+the sandbox, redelivery, and the dashboard's channel and delivery-log pages."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from conversations import delivery
+from conversations.models import Channel, Conversation, DeliveryAttempt, Message
+from conversations.tasks import message_send
+from tests.factories import ContactFactory, ConversationFactory, MessageFactory
+from tests.fakes import (
+    Answer,
+    FakeMessenger,
+    FakeTelegram,
+    FakeTenantWebhook,
+    FakeTwilio,
+    FakeWhatsApp,
+)
+from tests.fakes.channels import make_channel, point_settings_at, signed_post, text_body
+
+pytestmark = pytest.mark.django_db
+
+KINDS = ["whatsapp", "messenger", "telegram", "twilio", "api"]
+FAKES = {
+    "whatsapp": FakeWhatsApp,
+    "messenger": FakeMessenger,
+    "telegram": FakeTelegram,
+    "twilio": FakeTwilio,
+    "api": FakeTenantWebhook,
+}
+RECIPIENTS = {
+    "whatsapp": "16505551234",
+    "messenger": "1254477777772919",
+    "telegram": "111111111",
+    "twilio": "+14155550123",
+    "api": "user-7",
+}
+
+
+def busy(fake) -> Answer:
+    """A 429 with the platform's own retry hint."""
+    if isinstance(fake, FakeTelegram):
+        return fake.flood(retry_after=1)
+    if isinstance(fake, FakeTwilio):
+        return fake.too_many_requests(retry_after=1)
+    if isinstance(fake, FakeWhatsApp):
+        return fake.too_many_calls(retry_after=1)
+    return Answer(429, {"error": {"message": "slow down", "code": 4}}, {"Retry-After": "1"})
+
+
+def broken(fake) -> Answer:
+    if isinstance(fake, FakeTelegram | FakeTwilio | FakeWhatsApp):
+        return fake.server_error()
+    return Answer(500, {"error": {"message": "oops", "code": 2}})
+
+
+def refusal(fake) -> tuple[Answer, str]:
+    """A permanent error and a word of its reason."""
+    if isinstance(fake, FakeTelegram):
+        return fake.chat_not_found(), "chat not found"
+    if isinstance(fake, FakeTwilio):
+        return fake.invalid_to(), "Invalid 'To' Phone Number"
+    if isinstance(fake, FakeWhatsApp):
+        return fake.undeliverable(), "undeliverable"
+    if isinstance(fake, FakeMessenger):
+        return fake.user_unavailable(), "isn't available"
+    return Answer(410, {"error": "gone"}), "HTTP 410"
+
+
+@pytest.fixture(autouse=True)
+def _quick(settings):
+    settings.CHANNEL_RATE_LIMITS = False
+    settings.API_CHANNEL_ALLOW_PRIVATE_WEBHOOKS = True
+    settings.CHANNEL_SEND_TIMEOUT = 2
+
+
+@pytest.fixture
+def platform(request, settings):
+    kind = request.getfixturevalue("kind")
+    with FAKES[kind]() as fake:
+        point_settings_at(settings, kind, fake)
+        yield fake
+
+
+def pending_reply(channel: Channel, text: str = "Plans start at $10.", **data) -> Message:
+    contact = ContactFactory(tenant=channel.tenant)
+    conversation = ConversationFactory(
+        tenant=channel.tenant,
+        bot=channel.bot,
+        contact=contact,
+        channel=channel,
+        channel_kind=channel.kind,
+        recipient_id=RECIPIENTS[channel.kind],
+        bot_version_id=channel.bot.published_version_id,
+    )
+    return MessageFactory(
+        tenant=channel.tenant,
+        conversation=conversation,
+        channel=channel,
+        direction=Message.Direction.OUT,
+        sender=Message.Sender.BOT,
+        text=text,
+        data=data,
+        status=Message.Status.PENDING,
+    )
+
+
+def channel_for(kind: str, fake) -> Channel:
+    return make_channel(kind, webhook=fake.base_url if kind == "api" else None)
+
+
+def attempts(message: Message) -> list[tuple[str, int | None]]:
+    return [
+        (a.outcome, a.status_code)
+        for a in DeliveryAttempt.objects.filter(message=message).order_by("number")
+    ]
+
+
+# --- Retries and permanent errors -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_429_then_500_then_200_delivers_exactly_once(kind, platform):
+    message = pending_reply(channel_for(kind, platform))
+    platform.script(busy(platform), broken(platform))
+
+    assert message_send.delay(message.pk).get() == "sent"
+
+    message.refresh_from_db()
+    assert message.status == "sent" and message.external_id
+    got = [r.answered for r in platform.requests]
+    assert len(got) == 3 and got[0] == 429 and got[1] >= 500 and got[2] in (200, 201)
+    assert attempts(message) == [("retry", 429), ("retry", got[1]), ("sent", got[2])]
+    first = DeliveryAttempt.objects.get(message=message, number=1)
+    assert first.retry_after == 1.0  # the platform's hint, recorded
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_permanent_error_marks_the_message_failed_with_the_reason(kind, platform):
+    channel = channel_for(kind, platform)
+    message = pending_reply(channel)
+    answer, reason = refusal(platform)
+    platform.script(answer)
+
+    assert message_send.delay(message.pk).get() == "failed"
+
+    message.refresh_from_db()
+    assert message.status == "failed"
+    assert reason.lower() in message.error.lower()
+    assert len(platform.requests) == 1  # not retried
+    assert attempts(message)[0][0] == "failed"
+    channel.refresh_from_db()
+    assert reason.lower() in channel.last_error.lower()
+
+
+def test_the_hint_sets_the_least_wait_and_back_off_grows(platform_whatsapp):
+    message = pending_reply(platform_whatsapp[0])
+    platform_whatsapp[1].script(platform_whatsapp[1].too_many_calls(retry_after=7))
+    outcome = delivery.message_send(message_id=message.pk)
+    assert outcome.state == "retry" and outcome.retry_in >= 7
+    waits = [delivery.backoff(n) for n in range(1, 8)]
+    assert all(w <= delivery.BACKOFF_CAP for w in waits)
+    assert max(delivery.backoff(6) for _ in range(20)) > delivery.BACKOFF_BASE * 8
+
+
+def test_telegram_retry_after_in_the_body_is_honoured(settings):
+    with FakeTelegram() as fake:
+        settings.TELEGRAM_API_BASE = fake.base_url
+        message = pending_reply(make_channel("telegram"))
+        fake.script(fake.flood(retry_after=12))
+        outcome = delivery.message_send(message_id=message.pk)
+    assert outcome.retry_in >= 12
+
+
+def test_after_the_last_attempt_the_message_fails_with_the_last_reason(settings, platform_whatsapp):
+    settings.CHANNEL_SEND_MAX_ATTEMPTS = 3
+    channel, fake = platform_whatsapp
+    message = pending_reply(channel)
+    fake.script(fake.server_error(), fake.server_error(), fake.server_error())
+    assert message_send.delay(message.pk).get() == "failed"
+    message.refresh_from_db()
+    assert message.status == "failed" and "Gave up after 3 attempts" in message.error
+    assert len(fake.requests) == 3
+
+
+@pytest.fixture
+def platform_whatsapp(settings):
+    with FakeWhatsApp() as fake:
+        settings.WHATSAPP_API_BASE = fake.base_url
+        yield make_channel("whatsapp"), fake
+
+
+# --- Exactly once -----------------------------------------------------------------------------
+
+
+def test_running_the_task_again_sends_nothing(platform_whatsapp):
+    channel, fake = platform_whatsapp
+    message = pending_reply(channel)
+    assert message_send.delay(message.pk).get() == "sent"
+    assert message_send.delay(message.pk).get() == "done"
+    assert message_send.delay(message.pk).get() == "done"
+    assert len(fake.requests) == 1
+
+
+def test_an_attempt_in_flight_holds_other_runs_back(platform_whatsapp):
+    channel, fake = platform_whatsapp
+    message = pending_reply(channel)
+    DeliveryAttempt.objects.create(
+        tenant=channel.tenant, channel=channel, message=message, number=1
+    )
+    outcome = delivery.message_send(message_id=message.pk)
+    assert outcome.state == "busy" and not outcome.counts_as_retry and outcome.retry_in > 0
+    assert fake.requests == []
+
+
+def test_an_attempt_abandoned_by_a_dead_worker_is_marked_lost_and_the_message_sent(
+    platform_whatsapp,
+):
+    channel, fake = platform_whatsapp
+    message = pending_reply(channel)
+    DeliveryAttempt.objects.create(
+        tenant=channel.tenant,
+        channel=channel,
+        message=message,
+        number=1,
+        started_at=timezone.now() - timedelta(minutes=5),
+    )
+    assert message_send.delay(message.pk).get() == "sent"
+    assert attempts(message) == [("lost", None), ("sent", 200)]
+    assert len(fake.requests) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_runs_of_one_send_deliver_once(settings):
+    """Ten runs of the task for one message at once (a redelivered broker message, a retry
+    racing): the attempt claim lets one through."""
+    if connection.vendor == "sqlite":
+        settings.CHANNEL_SEND_TIMEOUT = 2  # SQLite serialises writers: still one send
+    with FakeWhatsApp() as fake:
+        settings.WHATSAPP_API_BASE = fake.base_url
+        message = pending_reply(make_channel("whatsapp"))
+        barrier = threading.Barrier(10)
+        outcomes = []
+
+        def run():
+            barrier.wait()
+            try:
+                outcomes.append(delivery.message_send(message_id=message.pk).state)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=run) for _ in range(10)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert outcomes.count("sent") == 1, outcomes
+    assert len(fake.sent.all()) == 1
+    assert Message.objects.get(pk=message.pk).status == "sent"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ten_concurrent_redeliveries_of_a_webhook_give_one_message_and_one_reply(settings):
+    """The platform redelivers one message ten times at once (threads, real transactions;
+    the second CI pass runs this on PostgreSQL)."""
+    from django.test import Client
+
+    settings.CHANNEL_RATE_LIMITS = False
+    with FakeWhatsApp() as fake:
+        settings.WHATSAPP_API_BASE = fake.base_url
+        channel = make_channel("whatsapp")
+        body = text_body("whatsapp")
+        barrier = threading.Barrier(10)
+        statuses = []
+
+        def run():
+            barrier.wait()
+            try:
+                statuses.append(signed_post(Client(), channel, body).status_code)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=run) for _ in range(10)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        replies = Message.objects.filter(direction="out")
+        assert statuses == [200] * 10
+        assert Message.objects.filter(direction="in").count() == 1
+        assert Conversation.objects.count() == 1
+        assert replies.count() >= 1
+        # One bot turn: its replies, each sent once.
+        assert replies.filter(status="sent").count() == replies.count()
+        assert len(fake.sent.all()) == replies.count()
+        texts = [r.text for r in replies]
+        assert len(texts) == len(set(texts)), texts
+
+
+# --- Rate limits ------------------------------------------------------------------------------
+
+
+def test_the_limiter_gives_slots_up_to_the_limit_then_says_how_long_to_wait(settings):
+    settings.CHANNEL_RATE_LIMITS = True
+    limit = [("test:chat", 1, 1.0)]
+    assert delivery.rate_limit_take(limit) == 0
+    wait = delivery.rate_limit_take(limit)
+    assert 0 < wait <= 1.0
+    bot = [("test:bot", 30, 1.0)]
+    assert [delivery.rate_limit_take(bot) for _ in range(30)] == [0] * 30
+    assert delivery.rate_limit_take(bot) > 0
+    # All buckets or none: a full bot bucket takes no slot of another chat.
+    assert delivery.rate_limit_take([("test:chat2", 1, 1.0), ("test:bot", 30, 1.0)]) > 0
+    assert delivery.rate_limit_take([("test:chat2", 1, 1.0)]) == 0
+
+
+def test_telegram_sends_to_one_chat_at_most_one_per_second(settings):
+    settings.CHANNEL_RATE_LIMITS = True
+    settings.CHANNEL_RATE_LIMIT_MAX_SLEEP_MS = 0  # re-queue rather than wait in place
+    with FakeTelegram() as fake:
+        settings.TELEGRAM_API_BASE = fake.base_url
+        channel = make_channel("telegram")
+        first = pending_reply(channel, "one")
+        second = MessageFactory(
+            tenant=channel.tenant,
+            conversation=first.conversation,
+            channel=channel,
+            direction="out",
+            sender="bot",
+            text="two",
+            status="pending",
+        )
+        assert delivery.message_send(message_id=first.pk).state == "sent"
+        outcome = delivery.message_send(message_id=second.pk)
+    assert outcome.state == "throttled" and 0 < outcome.retry_in <= 1.0
+    assert not outcome.counts_as_retry
+    assert len(fake.requests) == 1
+    assert not DeliveryAttempt.objects.filter(message=second).exists()
+
+
+def test_whatsapp_keeps_to_its_numbers_throughput(settings):
+    settings.CHANNEL_RATE_LIMITS = True
+    from conversations.connectors import get_connector
+
+    limits = get_connector("whatsapp").rate_limits({"phone_number_id": "1"}, "2")
+    assert ("whatsapp:number:1", 80, 1.0) in limits
+    taken = [delivery.rate_limit_take([limits[0]]) for _ in range(81)]
+    assert taken[:80] == [0] * 80 and taken[80] > 0
+
+
+def test_replies_go_out_in_order(platform_whatsapp):
+    channel, fake = platform_whatsapp
+    first = pending_reply(channel, "one")
+    second = MessageFactory(
+        tenant=channel.tenant,
+        conversation=first.conversation,
+        channel=channel,
+        direction="out",
+        sender="bot",
+        text="two",
+        status="pending",
+    )
+    assert delivery.message_send(message_id=second.pk).state == "waiting"
+    assert fake.requests == []
+    assert message_send.delay(first.pk).get() == "sent"
+    assert message_send.delay(second.pk).get() == "sent"
+    assert [s["text"]["body"] for s in fake.sent.all()] == ["one", "two"]
+
+
+# --- Sandbox, redelivery, the dashboard -------------------------------------------------------
+
+
+def test_sandbox_conversations_are_never_sent_to_channels(platform_whatsapp):
+    channel, fake = platform_whatsapp
+    message = pending_reply(channel)
+    Conversation.objects.filter(pk=message.conversation_id).update(is_sandbox=True)
+    assert message_send.delay(message.pk).get() == "failed"
+    assert fake.requests == []
+    message.refresh_from_db()
+    assert "Sandbox" in message.error
+
+
+def test_quick_replies_are_rendered_natively(platform_whatsapp):
+    channel, fake = platform_whatsapp
+    replies = [{"title": "Prices", "payload": "prices"}, {"title": "Email me", "payload": "e"}]
+    message = pending_reply(channel, "What can I do for you?", quick_replies=replies)
+    assert message_send.delay(message.pk).get() == "sent"
+    sent = fake.sent.all()[0]
+    assert sent["type"] == "interactive"
+    assert [b["reply"]["title"] for b in sent["interactive"]["action"]["buttons"]] == [
+        "Prices",
+        "Email me",
+    ]
+
+
+def test_the_dashboard_redelivers_a_failed_message(
+    platform_whatsapp, owner_client, tenant, django_capture_on_commit_callbacks
+):
+    channel, fake = platform_whatsapp
+    channel = make_channel("whatsapp", tenant=tenant)
+    message = pending_reply(channel)
+    fake.script(fake.undeliverable())
+    message_send.delay(message.pk)
+    attempt = DeliveryAttempt.objects.get(message=message)
+    page = owner_client.get("/dashboard/conversations/deliveryattempt/")
+    assert page.status_code == 200 and b"undeliverable" in page.content.lower()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = owner_client.post(
+            "/dashboard/conversations/deliveryattempt/",
+            {"action": "redeliver", "_selected_action": [attempt.pk]},
+        )
+    assert response.status_code == 302
+    message.refresh_from_db()
+    assert message.status == "sent"
+    assert [outcome for outcome, _ in attempts(message)] == ["failed", "sent"]
+
+
+def test_the_channel_page_shows_the_webhook_url_and_set_up_steps(owner_client, tenant):
+    channel = make_channel("telegram", tenant=tenant)
+    page = owner_client.get(f"/dashboard/conversations/channel/{channel.pk}/change/")
+    assert page.status_code == 200
+    assert f"/hooks/telegram/{channel.pk}/".encode() in page.content
+    assert b"setWebhook" in page.content
+    assert b"tg-secret-token" not in page.content  # secrets are never shown
+
+
+def test_a_channel_added_in_the_dashboard_has_encrypted_credentials(owner_client, tenant):
+    from tests.factories import launched_bot
+
+    bot = launched_bot(tenant=tenant)
+    response = owner_client.post(
+        "/dashboard/conversations/channel/add/",
+        {
+            "name": "Support line",
+            "bot": bot.pk,
+            "kind": "telegram",
+            "status": "active",
+            "credentials": '{"bot_token": "1:abc", "secret_token": "s3cret"}',
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    channel = Channel.objects.get(name="Support line")
+    assert channel.tenant == tenant and "s3cret" not in channel.credentials_encrypted
+    from conversations.channels import channel_credentials
+
+    assert channel_credentials(channel) == {"bot_token": "1:abc", "secret_token": "s3cret"}
+
+
+def test_missing_credentials_are_refused_naming_the_field(owner_client, tenant):
+    from tests.factories import launched_bot
+
+    bot = launched_bot(tenant=tenant)
+    response = owner_client.post(
+        "/dashboard/conversations/channel/add/",
+        {
+            "name": "Half done",
+            "bot": bot.pk,
+            "kind": "whatsapp",
+            "status": "active",
+            "credentials": '{"access_token": "x"}',
+        },
+        follow=True,
+    )
+    assert b"app_secret" in response.content or b"Missing credentials" in response.content
+    assert not Channel.objects.filter(name="Half done").exists()
+
+
+def test_an_api_channel_gets_a_signing_secret_shown_once(owner_client, tenant):
+    from conversations.channels import channel_credentials
+    from tests.factories import launched_bot
+
+    bot = launched_bot(tenant=tenant)
+    response = owner_client.post(
+        "/dashboard/conversations/channel/add/",
+        {
+            "name": "Our app",
+            "bot": bot.pk,
+            "kind": "api",
+            "status": "active",
+            "credentials": '{"webhook_url": "https://example.com/hook"}',
+        },
+        follow=True,
+    )
+    secret = channel_credentials(Channel.objects.get(name="Our app"))["signing_secret"]
+    assert len(secret) >= 32
+    assert secret.encode() in response.content
+    page = owner_client.get(f"/dashboard/conversations/channel/{Channel.objects.get().pk}/change/")
+    assert secret.encode() not in page.content
+
+
+def test_the_sweep_queues_again_what_a_lost_task_left_behind(platform_whatsapp):
+    from conversations.tasks import channel_sweep
+
+    channel, fake = platform_whatsapp
+    long_ago = timezone.now() - timedelta(minutes=15)
+    reply = pending_reply(channel, "Your order shipped.")
+    Message.objects.filter(pk=reply.pk).update(created_at=long_ago)
+    fresh = pending_reply(channel, "Just written: its task is on its way.")
+    inbound = MessageFactory(
+        tenant=channel.tenant,
+        conversation=reply.conversation,
+        channel=channel,
+        text="how much is it",
+        external_id="wamid.LOST",
+        created_at=long_ago,
+    )
+
+    assert channel_sweep.delay().get() == {"handled": 1, "sends": 1}
+
+    reply.refresh_from_db()
+    inbound.refresh_from_db()
+    fresh.refresh_from_db()
+    assert reply.status == "sent" and inbound.handled_at is not None
+    assert fresh.status == "pending"  # not old enough to be presumed lost
+    texts = [sent["text"]["body"] for sent in fake.sent.all() if sent.get("type") == "text"]
+    assert "Your order shipped." in texts
+    assert channel_sweep.delay().get() == {"handled": 0, "sends": 0}
+
+
+def test_bad_credentials_put_the_channel_in_error_a_blocked_user_does_not(settings):
+    with FakeTelegram() as fake:
+        settings.TELEGRAM_API_BASE = fake.base_url
+        channel = make_channel("telegram")
+        fake.blocked_chats.add(RECIPIENTS["telegram"])
+        assert message_send.delay(pending_reply(channel).pk).get() == "failed"
+        channel.refresh_from_db()
+        assert channel.status == "active" and "blocked" in channel.last_error
+        fake.blocked_chats.clear()
+        bad = make_channel("telegram", bot_token="123456789:not-the-token")
+        assert message_send.delay(pending_reply(bad).pk).get() == "failed"
+        bad.refresh_from_db()
+        assert bad.status == "error"

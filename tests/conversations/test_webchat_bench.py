@@ -1,0 +1,29 @@
+"""bench/webchat.py still runs: a tiny run against this test run's database and Redis."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from tests import processes
+
+pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
+
+
+def test_the_webchat_bench_runs_and_stores_every_message_once():
+    result = subprocess.run(
+        processes.python("bench/webchat.py", "--visitors", "3", "--messages", "2"),
+        cwd=processes.ROOT,
+        env=processes.test_database_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert re.search(r"^echo consumer\s+\d+", out, re.M), out
+    assert re.search(r"^web chat \+ bot\s+\d+", out, re.M), out
+    assert "ratio web chat / echo: throughput" in out
+    assert "stored: 6 visitor messages, 6 distinct client ids, 6 sent" in out

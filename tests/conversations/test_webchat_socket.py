@@ -1,0 +1,448 @@
+"""The web chat socket through the real ASGI application and the real channel layer.
+
+Every test drives ``chattonic.asgi.application`` (routing, auth middleware, consumer) with
+``WebsocketCommunicator`` and the Redis channel layer of the run (embedded or REDIS_URL);
+the consumer's database work runs in its own thread, hence transactional test databases.
+"""
+
+from __future__ import annotations
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.db import connections
+from django.test import Client
+
+from bots.models import Bot
+from bots.services import bot_pause
+from chattonic.asgi import application
+from conversations import webchat
+from conversations.models import Conversation, Message
+from tests.factories import BotFactory, MembershipFactory, launched_bot
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORIGIN = "https://shop.example.com"
+TIMEOUT = 10  # a safety net for a hung socket, not a timing assertion
+
+
+@pytest.fixture(autouse=True)
+async def _close_the_sockets_connection():
+    """The consumers keep their thread's database connection between frames: close it
+    after each test, as a server's shutdown would."""
+    yield
+    await database_sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+def bot():
+    return launched_bot(allowed_origins=[ORIGIN])
+
+
+def socket(
+    key: str,
+    *,
+    origin: str | None = ORIGIN,
+    query: str = "",
+    ip: str = "203.0.113.7",
+    cookie: str = "",
+) -> WebsocketCommunicator:
+    headers = []
+    if origin:
+        headers.append((b"origin", origin.encode()))
+    if cookie:
+        headers.append((b"cookie", cookie.encode()))
+    path = f"/ws/webchat/{key}/" + (f"?{query}" if query else "")
+    communicator = WebsocketCommunicator(application, path, headers=headers)
+    communicator.scope["client"] = (ip, 50000)
+    return communicator
+
+
+async def opened(communicator: WebsocketCommunicator) -> dict:
+    """Connect and return the ``session`` frame (after which a resumed chat sends history)."""
+    connected, _ = await communicator.connect(timeout=TIMEOUT)
+    assert connected
+    frame = await communicator.receive_json_from(timeout=TIMEOUT)
+    assert frame["type"] == "session", frame
+    return frame
+
+
+async def until(communicator: WebsocketCommunicator, predicate) -> tuple[dict, list[dict]]:
+    """Read frames until one matches; returns it and every frame read before it."""
+    seen = []
+    while True:
+        frame = await communicator.receive_json_from(timeout=TIMEOUT)
+        if predicate(frame):
+            return frame, seen
+        seen.append(frame)
+
+
+def of_type(kind: str, **fields):
+    return lambda f: f["type"] == kind and all(f.get(k) == v for k, v in fields.items())
+
+
+def bot_says(text: str):
+    return lambda f: (
+        f["type"] == "message" and f["message"]["sender"] == "bot" and f["message"]["text"] == text
+    )
+
+
+PRICES = "Plans start at $10."
+
+
+async def say(communicator, client_id: str, text: str = "how much is it") -> dict:
+    """Send a message; return its ack (the bot's reply arrives on the same socket)."""
+    await communicator.send_json_to({"type": "message", "client_id": client_id, "text": text})
+    ack, _ = await until(communicator, of_type("ack", client_id=client_id))
+    return ack
+
+
+@database_sync_to_async
+def count(model, **filters) -> int:
+    return model.objects.filter(**filters).count()
+
+
+@database_sync_to_async
+def inbound_texts(conversation_id: int) -> list[str]:
+    return list(
+        Message.objects.filter(conversation_id=conversation_id, direction="in")
+        .order_by("pk")
+        .values_list("text", flat=True)
+    )
+
+
+# --- The handshake ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example.net", "http://shop.example.com", None])
+async def test_a_foreign_origin_is_refused_at_the_handshake(bot, origin):
+    communicator = socket(bot.public_key, origin=origin)
+    connected, _ = await communicator.connect(timeout=TIMEOUT)
+    assert not connected
+
+
+async def test_an_allowed_origin_gets_a_session_and_the_bots_look(bot):
+    communicator = socket(bot.public_key)
+    session = await opened(communicator)
+    assert webchat.visitor_from_token(session["token"], bot.pk)
+    assert session["conversation"] is None
+    assert session["bot"]["title"] == bot.name
+    assert session["bot"]["color"] == bot.theme_color
+    assert session["bot"]["sandbox"] is False
+    await communicator.disconnect()
+
+
+async def test_an_unknown_widget_key_is_refused(bot):
+    connected, _ = await socket("nope" + bot.public_key[4:]).connect(timeout=TIMEOUT)
+    assert not connected
+
+
+async def test_a_bot_of_another_region_answers_with_an_error_frame_naming_it():
+    other = await database_sync_to_async(launched_bot)(
+        allowed_origins=[ORIGIN], region="eu-frankfurt"
+    )
+    communicator = socket(other.public_key)
+    connected, _ = await communicator.connect(timeout=TIMEOUT)
+    assert connected  # accepted so that the widget can read why
+    frame = await communicator.receive_json_from(timeout=TIMEOUT)
+    assert frame["type"] == "error"
+    assert frame["code"] == "wrong_region"
+    assert frame["region"] == "eu-frankfurt"
+    closed = await communicator.receive_output(timeout=TIMEOUT)
+    assert closed == {"type": "websocket.close", "code": 4421}
+    assert await count(Conversation) == 0
+
+
+async def test_a_paused_bot_answers_with_an_error_frame(bot):
+    await database_sync_to_async(bot_pause)(bot=bot)
+    communicator = socket(bot.public_key)
+    await communicator.connect(timeout=TIMEOUT)
+    frame = await communicator.receive_json_from(timeout=TIMEOUT)
+    assert (frame["type"], frame["code"]) == ("error", "bot_unavailable")
+    assert await communicator.receive_output(timeout=TIMEOUT) == {
+        "type": "websocket.close",
+        "code": 4409,
+    }
+
+
+async def test_connections_per_ip_are_limited(bot, settings):
+    settings.WEBCHAT_MAX_CONNECTIONS_PER_IP = 2
+    first, second = socket(bot.public_key), socket(bot.public_key)
+    await opened(first)
+    await opened(second)
+
+    third = socket(bot.public_key)
+    await third.connect(timeout=TIMEOUT)
+    frame = await third.receive_json_from(timeout=TIMEOUT)
+    assert (frame["type"], frame["code"]) == ("error", "too_many_connections")
+    assert await third.receive_output(timeout=TIMEOUT) == {"type": "websocket.close", "code": 4429}
+
+    # Another address is not counted with this one; a closed socket frees its slot.
+    elsewhere = socket(bot.public_key, ip="198.51.100.1")
+    await opened(elsewhere)
+    await first.disconnect()
+    again = socket(bot.public_key)
+    await opened(again)
+    for communicator in (second, elsewhere, again):
+        await communicator.disconnect()
+
+
+# --- Frames in --------------------------------------------------------------------------------
+
+
+async def test_bad_and_oversized_frames_get_error_frames_and_store_nothing(bot):
+    communicator = socket(bot.public_key)
+    await opened(communicator)
+
+    async def error_for(send) -> dict:
+        await send
+        frame, _ = await until(communicator, of_type("error"))
+        return frame
+
+    assert (await error_for(communicator.send_to(text_data="{not json")))["code"] == "bad_json"
+    assert (await error_for(communicator.send_to(bytes_data=b"\x00\x01")))["code"] == "bad_frame"
+    assert (await error_for(communicator.send_json_to([1, 2])))["code"] == "bad_frame"
+    assert (await error_for(communicator.send_json_to({"type": "shout"})))["code"] == "unknown_type"
+    huge = {"type": "message", "client_id": "c-huge", "text": "x" * (webchat.MAX_FRAME_BYTES + 1)}
+    assert (await error_for(communicator.send_json_to(huge)))["code"] == "frame_too_large"
+    # Under the frame limit but over a message's length: refused before anything is opened.
+    long = {"type": "message", "client_id": "c-long", "text": "x" * 4097}
+    frame = await error_for(communicator.send_json_to(long))
+    assert (frame["code"], frame.get("client_id")) == ("invalid", "c-long"), frame
+    assert "text" in frame["message"]
+    no_id = await error_for(communicator.send_json_to({"type": "message", "text": "hi"}))
+    assert no_id["code"] == "invalid" and "client_id" in no_id["message"]
+    blank = await error_for(communicator.send_json_to({"type": "message", "client_id": "c-blank"}))
+    assert (blank["code"], blank["client_id"]) == ("invalid", "c-blank")
+    no_payload = {"type": "quick_reply", "client_id": "c-qr", "title": "Prices"}
+    assert (await error_for(communicator.send_json_to(no_payload)))["code"] == "invalid"
+    bad_read = await error_for(communicator.send_json_to({"type": "read", "id": "7"}))
+    assert bad_read["code"] == "invalid"
+
+    assert await count(Message) == 0
+    assert await count(Conversation) == 0
+
+    # The socket is still open and serves a good frame.
+    ack = await say(communicator, "c-good")
+    assert ack["duplicate"] is False
+    await until(communicator, bot_says(PRICES))
+    await communicator.disconnect()
+
+
+async def test_the_per_visitor_rate_limit_answers_with_an_error_and_keeps_the_socket(bot, settings):
+    settings.WEBCHAT_MESSAGES_PER_10S = 3
+    communicator = socket(bot.public_key)
+    await opened(communicator)
+    for n in range(3):
+        await say(communicator, f"c{n}")
+    await communicator.send_json_to({"type": "message", "client_id": "c3", "text": "again"})
+    frame, _ = await until(communicator, of_type("error"))
+    assert (frame["code"], frame["client_id"]) == ("rate_limited", "c3")
+
+    # Still open: the history arrives, and the refused message was not stored.
+    await communicator.send_json_to({"type": "history"})
+    history, _ = await until(communicator, of_type("history"))
+    conversation = history["conversation"]
+    assert await inbound_texts(conversation) == ["how much is it"] * 3
+    await communicator.disconnect()
+
+
+async def test_other_frames_are_limited_too(bot, settings):
+    settings.WEBCHAT_MESSAGES_PER_10S = 1  # other frames: 5 in 10 seconds
+    communicator = socket(bot.public_key)
+    await opened(communicator)
+    for _ in range(5):
+        await communicator.send_json_to({"type": "history"})
+        await until(communicator, of_type("history"))
+    await communicator.send_json_to({"type": "history"})
+    frame, _ = await until(communicator, of_type("error"))
+    assert frame["code"] == "rate_limited"
+    # Messages have their own budget.
+    await say(communicator, "m1")
+    await communicator.disconnect()
+
+
+async def test_the_limit_counts_every_socket_of_the_visitor(bot, settings):
+    settings.WEBCHAT_MESSAGES_PER_10S = 2
+    first = socket(bot.public_key)
+    token = (await opened(first))["token"]
+    second = socket(bot.public_key, query=f"session={token}")
+    await opened(second)
+    await say(first, "a1")
+    await say(second, "b1")
+    await second.send_json_to({"type": "message", "client_id": "b2", "text": "third"})
+    frame, _ = await until(second, of_type("error"))
+    assert frame["code"] == "rate_limited"
+    await first.disconnect()
+    await second.disconnect()
+
+
+# --- Sessions, resends, tabs ------------------------------------------------------------------
+
+
+async def test_the_session_token_resumes_the_same_conversation_with_its_history(bot):
+    first = socket(bot.public_key)
+    token = (await opened(first))["token"]
+    ack = await say(first, "c1")
+    await until(first, bot_says(PRICES))
+    await first.disconnect()
+
+    again = socket(bot.public_key, query=f"session={token}")
+    session = await opened(again)
+    assert webchat.visitor_from_token(session["token"], bot.pk) == webchat.visitor_from_token(
+        token, bot.pk
+    )
+    history = await again.receive_json_from(timeout=TIMEOUT)
+    assert history["type"] == "history"
+    assert session["conversation"] == history["conversation"]
+    texts = [(m["sender"], m["text"]) for m in history["messages"]]
+    assert texts == [
+        ("bot", bot.welcome_text),
+        ("bot", "What can I do for you?"),
+        ("contact", "how much is it"),
+        ("bot", PRICES),
+    ]
+    assert history["messages"][2]["id"] == ack["id"]
+    assert history["messages"][2]["client_id"] == "c1"
+    await again.disconnect()
+
+    # A token of another bot, or a forged one, starts afresh.
+    other = await database_sync_to_async(launched_bot)(allowed_origins=[ORIGIN])
+    for bad in (token, token[:-2] + "xx"):
+        key = other.public_key if bad == token else bot.public_key
+        stranger = socket(key, query=f"session={bad}")
+        assert (await opened(stranger))["conversation"] is None
+        await stranger.disconnect()
+
+
+async def test_a_resend_with_the_same_client_id_is_stored_once(bot):
+    first = socket(bot.public_key)
+    token = (await opened(first))["token"]
+    ack = await say(first, "same-id")
+    resent = await say(first, "same-id")
+    assert resent["id"] == ack["id"]
+    assert (ack["duplicate"], resent["duplicate"]) == (False, True)
+    await first.disconnect()
+
+    # After a dropped connection, from a new socket of the same visitor.
+    again = socket(bot.public_key, query=f"session={token}")
+    await opened(again)
+    third = await say(again, "same-id")
+    assert (third["id"], third["duplicate"]) == (ack["id"], True)
+    conversation = await database_sync_to_async(
+        lambda: Message.objects.get(pk=ack["id"]).conversation_id
+    )()
+    assert await inbound_texts(conversation) == ["how much is it"]
+    # The bot answered once.
+    assert await count(Message, conversation_id=conversation, text=PRICES) == 1
+    await again.disconnect()
+
+
+async def test_every_socket_of_a_visitor_receives_the_bots_replies(bot):
+    first = socket(bot.public_key)
+    token = (await opened(first))["token"]
+    second = socket(bot.public_key, query=f"session={token}")
+    assert (await opened(second))["conversation"] is None
+
+    # The first message opens the conversation: the other tab joins it and hears the reply
+    # (live or in the history it is sent on joining).
+    await say(first, "c1")
+    await until(first, bot_says(PRICES))
+
+    def heard(frame):
+        if frame["type"] == "history":
+            return any(m["text"] == PRICES for m in frame["messages"])
+        return bot_says(PRICES)(frame)
+
+    await until(second, heard)
+
+    # Now both watch it: a message from either tab reaches both, and so does the reply.
+    await second.send_json_to({"type": "message", "client_id": "c2", "text": "prices"})
+    for communicator in (first, second):
+        mine, _ = await until(
+            communicator, lambda f: f["type"] == "message" and f["message"]["client_id"] == "c2"
+        )
+        reply, _ = await until(communicator, bot_says(PRICES))
+        assert reply["message"]["id"] > mine["message"]["id"]
+    await first.disconnect()
+    await second.disconnect()
+
+
+async def test_a_read_frame_marks_the_replies_read(bot):
+    first = socket(bot.public_key)
+    await opened(first)
+    await say(first, "c1")
+    reply, _ = await until(first, bot_says(PRICES))
+    await first.send_json_to({"type": "read", "id": reply["message"]["id"]})
+    read, _ = await until(first, of_type("read"))
+    assert reply["message"]["id"] in read["ids"]
+    assert await count(Message, pk=reply["message"]["id"], status="read") == 1
+    await first.disconnect()
+
+
+async def test_a_quick_reply_follows_the_button(bot):
+    communicator = socket(bot.public_key)
+    await opened(communicator)
+    await communicator.send_json_to({"type": "start"})
+    history, _ = await until(communicator, of_type("history"))
+    greeting = history["messages"][-1]
+    assert [q["title"] for q in greeting["quick_replies"]] == ["Prices", "Email me"]
+    await communicator.send_json_to(
+        {
+            "type": "quick_reply",
+            "client_id": "q1",
+            "title": "Email me",
+            "payload": greeting["quick_replies"][1]["payload"],
+        }
+    )
+    await until(communicator, bot_says("What's your email?"))
+    await communicator.disconnect()
+
+
+# --- The sandbox ------------------------------------------------------------------------------
+
+
+def session_cookie(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+async def test_the_sandbox_is_for_the_tenants_staff_only(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    draft = await database_sync_to_async(BotFactory)(allowed_origins=[ORIGIN])  # a draft
+    assert draft.status == Bot.Status.DRAFT
+
+    anonymous = socket(draft.public_key, query="sandbox=1")
+    await anonymous.connect(timeout=TIMEOUT)
+    frame = await anonymous.receive_json_from(timeout=TIMEOUT)
+    assert (frame["type"], frame["code"]) == ("error", "forbidden")
+
+    def cookie_of(**kwargs):
+        return session_cookie(MembershipFactory(**kwargs).user)
+
+    for stranger in (
+        await database_sync_to_async(cookie_of)(role="owner"),  # another tenant's owner
+        await database_sync_to_async(cookie_of)(tenant=draft.tenant, role="agent"),
+    ):
+        communicator = socket(draft.public_key, query="sandbox=1", cookie=stranger)
+        await communicator.connect(timeout=TIMEOUT)
+        frame = await communicator.receive_json_from(timeout=TIMEOUT)
+        assert (frame["type"], frame["code"]) == ("error", "forbidden")
+
+    # Without the sandbox flag, a draft bot is not available to anybody.
+    public = socket(draft.public_key)
+    await public.connect(timeout=TIMEOUT)
+    assert (await public.receive_json_from(timeout=TIMEOUT))["code"] == "bot_unavailable"
+
+    staff = await database_sync_to_async(cookie_of)(tenant=draft.tenant, role="admin")
+    communicator = socket(
+        draft.public_key, origin="http://localhost:8000", query="sandbox=1", cookie=staff
+    )
+    session = await opened(communicator)
+    assert session["bot"]["sandbox"] is True
+    await say(communicator, "s1")
+    await until(communicator, bot_says(PRICES))
+    conversation = await database_sync_to_async(Conversation.objects.get)()
+    assert conversation.is_sandbox and conversation.bot_version_id is None
+    await communicator.disconnect()
