@@ -324,40 +324,41 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     redis: list = []
-    tenant_id, key = prepare(redis)
-    from django.conf import settings
-
-    port = free_port()
-    log_path = Path(settings.VAR_DIR) / "bench-webchat-uvicorn.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    server, log = start_server(port, log_path)
-    total = args.visitors * args.messages
     try:
-        base = f"ws://127.0.0.1:{port}"
-        echo = measure(
-            "echo consumer",
-            server,
-            echo_visitor(f"{base}/ws/echo/", args.messages),
-            args.visitors,
-            args.messages,
-        )
-        chat = measure(
-            "web chat + bot",
-            server,
-            webchat_visitor(f"{base}/ws/webchat/{key}/", args.messages),
-            args.visitors,
-            args.messages,
-        )
+        tenant_id, key = prepare(redis)
+        from django.conf import settings
+
+        port = free_port()
+        log_path = Path(settings.VAR_DIR) / "bench-webchat-uvicorn.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        server, log = start_server(port, log_path)
+        total = args.visitors * args.messages
+        try:
+            base = f"ws://127.0.0.1:{port}"
+            echo = measure(
+                "echo consumer",
+                server,
+                echo_visitor(f"{base}/ws/echo/", args.messages),
+                args.visitors,
+                args.messages,
+            )
+            chat = measure(
+                "web chat + bot",
+                server,
+                webchat_visitor(f"{base}/ws/webchat/{key}/", args.messages),
+                args.visitors,
+                args.messages,
+            )
+        finally:
+            stop_server(server, log)
+        stored, distinct = stored_inbound(tenant_id)
+        if not args.keep:
+            clean_up(tenant_id)
     finally:
-        stop_server(server, log)
+        from chattonic.core import embedded
 
-    stored, distinct = stored_inbound(tenant_id)
-    if not args.keep:
-        clean_up(tenant_id)
-    from chattonic.core import embedded
-
-    for process in redis:
-        embedded.stop(process)
+        for process in redis:  # the embedded Redis, if this run started it
+            embedded.stop(process)
 
     print(
         f"web chat bench: {args.visitors} visitors x {args.messages} messages, "
