@@ -362,6 +362,35 @@ class WebchatConsumer(AsyncJsonWebsocketConsumer):
     async def frame_history(self, frame):
         await self._send_history(before=frame.before)
 
+    async def frame_contact(self, frame):
+        """The away form: the visitor's details while nobody can answer become a lead (and,
+        where the bot says so, a support ticket)."""
+        from agents.services import away_contact_leave
+
+        if not self.conversation_id:
+            await self._error("no_conversation", "Start the chat first.")
+            return
+
+        def leave():
+            away_contact_leave(conversation=self._conversation(), fields=frame.fields or {})
+
+        await database_sync_to_async(leave)()
+        await self.send_json({"type": "contact_saved"})
+
+    async def frame_rating(self, frame):
+        """The visitor's 1-5 rating of a resolved conversation (CSAT)."""
+        from conversations.stats import conversation_rate
+
+        if not self.conversation_id:
+            await self._error("no_conversation", "Start the chat first.")
+            return
+
+        def rate():
+            conversation_rate(conversation=self._conversation(), score=frame.score)
+
+        await database_sync_to_async(rate)()
+        await self.send_json({"type": "rated", "score": frame.score})
+
     # --- Group events out ------------------------------------------------------------------
 
     async def message_created(self, event):

@@ -75,9 +75,12 @@ class Frame:
     message_id: int | None = None
     before: int | None = None
     fields: dict | None = None
+    score: int | None = None
 
 
-FRAME_TYPES = {"start", "message", "quick_reply", "typing", "read", "history"}
+FRAME_TYPES = {
+    "start", "message", "quick_reply", "typing", "read", "history", "contact", "rating",
+}  # fmt: skip
 
 
 def parse_frame(content: object) -> Frame:
@@ -109,6 +112,11 @@ def parse_frame(content: object) -> Frame:
         if not isinstance(message_id, int) or isinstance(message_id, bool):
             raise FrameError("invalid", "id: the id of the last message read is required.")
         return Frame(type=kind, message_id=message_id)
+    if kind == "rating":
+        score = content.get("score")
+        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+            raise FrameError("invalid", "score: a whole number from 1 to 5.")
+        return Frame(type=kind, score=score)
     if kind == "history":
         before = content.get("before")
         if before is not None and (not isinstance(before, int) or isinstance(before, bool)):

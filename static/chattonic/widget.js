@@ -246,6 +246,7 @@
     if (!inbound) {
       removeReplies();
       if (message.quick_replies && message.quick_replies.length) renderReplies(message.quick_replies);
+      if (message.away) renderAwayForm();
     }
     scrollDown();
     if (!inbound && state.open && document.visibilityState !== "hidden") markRead();
@@ -302,6 +303,47 @@
     });
     log.appendChild(form);
     setTimeout(function () { name.focus(); }, 0);
+  }
+
+  // The away form: nobody can answer now, so the visitor may leave their details.
+  function renderAwayForm() {
+    if (state.contactSaved || log.querySelector(".away-form")) return;
+    var name = el("input", { class: "input", name: "name", autocomplete: "name" });
+    var email = el("input", { class: "input", name: "email", type: "email", autocomplete: "email" });
+    var phone = el("input", { class: "input", name: "phone", type: "tel", autocomplete: "tel" });
+    var text = el("input", { class: "input", name: "message" });
+    var error = el("div", { class: "error", role: "alert", hidden: "hidden" });
+    var form = el("form", { class: "form away-form", "aria-label": T.leaveDetails }, [
+      el("strong", { text: T.leaveDetails }),
+      el("label", {}, [document.createTextNode(T.name), name]),
+      el("label", {}, [document.createTextNode(T.email), email]),
+      el("label", {}, [document.createTextNode(T.phone), phone]),
+      el("label", {}, [document.createTextNode(T.message), text]),
+      error,
+      el("button", { class: "send", type: "submit", text: T.sendDetails })
+    ]);
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      error.setAttribute("hidden", "hidden");
+      send({ type: "contact", fields: { name: name.value, email: email.value, phone: phone.value, message: text.value } });
+    });
+    state.awayForm = { form: form, error: error, first: name };
+    log.appendChild(form);
+    scrollDown();
+  }
+
+  // CSAT: a resolved conversation asks for a rating from 1 to 5.
+  function renderRating() {
+    if (state.rated || log.querySelector(".rating")) return;
+    var box = el("div", { class: "replies rating", role: "group", "aria-label": T.rate }, [el("span", { class: "who", text: T.rate })]);
+    [1, 2, 3, 4, 5].forEach(function (score) {
+      box.appendChild(el("button", {
+        class: "reply", type: "button", text: "★ " + score, "aria-label": score + " / 5",
+        onclick: function () { send({ type: "rating", score: score }); }
+      }));
+    });
+    log.appendChild(box);
+    scrollDown();
   }
 
   function ensureStarted() {
@@ -411,6 +453,18 @@
         break;
       case "conversation":
         state.status = frame.status;
+        if (frame.status === "resolved") renderRating();
+        break;
+      case "contact_saved":
+        state.contactSaved = true;
+        if (state.awayForm) { state.awayForm.form.remove(); state.awayForm = null; }
+        notice(T.thanks);
+        break;
+      case "rated":
+        state.rated = true;
+        var rating = log.querySelector(".rating");
+        if (rating) rating.remove();
+        notice(T.rated);
         break;
       case "error":
         if (frame.code === "wrong_region" || frame.code === "bot_unavailable" || frame.code === "forbidden") {
@@ -425,7 +479,13 @@
             if (failedMeta) failedMeta.textContent = T.failed;
             delete state.pending[frame.client_id];
           }
-          notice(frame.message, "error");
+          if (state.awayForm && frame.fields) {
+            state.awayForm.error.textContent = frame.message;
+            state.awayForm.error.removeAttribute("hidden");
+            state.awayForm.first.focus();
+          } else {
+            notice(frame.message, "error");
+          }
         }
         break;
     }

@@ -446,3 +446,51 @@ async def test_the_sandbox_is_for_the_tenants_staff_only(settings):
     conversation = await database_sync_to_async(Conversation.objects.get)()
     assert conversation.is_sandbox and conversation.bot_version_id is None
     await communicator.disconnect()
+
+
+# --- The away form and the rating -------------------------------------------------------------
+
+
+async def test_the_away_form_leaves_a_lead_and_bad_details_name_the_field(bot):
+    from conversations.models import Lead
+
+    communicator = socket(bot.public_key)
+    await opened(communicator)
+    await say(communicator, "c1", "talk to a person")
+    await until(communicator, lambda f: f["type"] == "message" and f["message"]["away"])
+
+    await communicator.send_json_to({"type": "contact", "fields": {"name": "Ana"}})
+    error, _ = await until(communicator, of_type("error"))
+    assert "email" in error["fields"]
+    assert await count(Lead) == 0
+
+    details = {"name": "Ana", "email": "ana@example.com", "message": "Call me"}
+    await communicator.send_json_to({"type": "contact", "fields": details})
+    await until(communicator, of_type("contact_saved"))
+    assert await count(Lead, source="away_form") == 1
+    await communicator.disconnect()
+
+
+async def test_a_resolved_conversation_takes_a_rating_from_1_to_5(bot):
+    communicator = socket(bot.public_key)
+    await opened(communicator)
+    await say(communicator, "c1")
+    await communicator.send_json_to({"type": "rating", "score": 4})
+    refused, _ = await until(communicator, of_type("error"))
+    assert refused["code"] == "not_resolved"
+
+    @database_sync_to_async
+    def resolve():
+        from django.utils import timezone
+
+        Conversation.objects.update(status="resolved", resolved_at=timezone.now())
+
+    await resolve()
+    for bad in (0, 6, "5", True):
+        await communicator.send_json_to({"type": "rating", "score": bad})
+        error, _ = await until(communicator, of_type("error"))
+        assert error["code"] == "invalid" and "score" in error["message"]
+    await communicator.send_json_to({"type": "rating", "score": 4})
+    await until(communicator, of_type("rated", score=4))
+    assert await count(Conversation, csat=4) == 1
+    await communicator.disconnect()

@@ -7,6 +7,8 @@ stylesheet that restyles ``div`` and ``button`` changes nothing inside the widge
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from conversations.models import Lead
@@ -176,3 +178,55 @@ def test_widget_flow_keyboard_history_and_host_css(new_context, tenant):
     assert list(Lead.objects.for_tenant(tenant).values_list("fields", flat=True)) == [
         {"email": "ana@example.com"}
     ]
+
+
+def resolve_and_close(conversation, actor):
+    from django.db import connection
+
+    from agents.services import conversation_resolve
+
+    try:
+        conversation_resolve(conversation=conversation, actor=actor)
+    finally:
+        connection.close()
+
+
+def test_away_form_then_rating_after_the_agent_resolves(new_context, tenant):
+    """Nobody online: the away message comes with a form whose details become a lead; once an
+    agent resolves the conversation, the widget asks for a rating from 1 to 5."""
+    from playwright.sync_api import expect
+
+    from conversations.models import Conversation
+    from tests.factories import MembershipFactory
+
+    bot = launched_bot(tenant=tenant)
+    page = new_context().new_page()
+    page.goto(f"/demo/{bot.public_key}/")
+    page.locator("chattonic-widget button.launcher").click()
+    expect(page.locator("chattonic-widget .msg.out").last).to_contain_text(GREETING)
+    _say(page, "talk to a person")
+
+    form = page.locator("chattonic-widget form.away-form")
+    expect(form).to_be_visible()
+    form.locator("input[name=name]").fill("Ana")
+    form.locator("button[type=submit]").click()
+    expect(form.locator(".error")).to_be_visible()  # an email or a phone is needed
+    form.locator("input[name=email]").fill("ana@example.com")
+    form.locator("button[type=submit]").click()
+    expect(form).to_have_count(0)
+    expect(page.locator("chattonic-widget .log")).to_contain_text("We will get back to you")
+    lead = Lead.objects.for_tenant(tenant).get()
+    assert (lead.source, lead.fields["email"]) == ("away_form", "ana@example.com")
+
+    owner = MembershipFactory(tenant=tenant, role="owner").user
+    conversation = Conversation.objects.for_tenant(tenant).get()
+    # An agent's resolve, off Playwright's thread (whose running loop forbids async_to_sync,
+    # which the broadcast after the commit uses).
+    with ThreadPoolExecutor(1) as other_thread:
+        other_thread.submit(resolve_and_close, conversation, owner).result()
+    rating = page.locator("chattonic-widget .rating button.reply")
+    expect(rating).to_have_count(5)
+    rating.nth(3).click()
+    expect(page.locator("chattonic-widget .log")).to_contain_text("Thanks for your rating!")
+    conversation.refresh_from_db()
+    assert conversation.csat == 4
