@@ -30,7 +30,6 @@ import asyncio
 import json
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -39,6 +38,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench import server as bench_server  # noqa: E402
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chattonic.settings")
 # As in production: DEBUG off (it records every query), a throwaway secret key.
 os.environ.setdefault("DEBUG", "0")
@@ -158,57 +160,11 @@ def start_server(port: int, log_path: Path) -> tuple[subprocess.Popen, object]:
     env = dict(os.environ)
     env["WEBCHAT_MAX_CONNECTIONS_PER_IP"] = "1000000"
     env["WEBCHAT_MESSAGES_PER_10S"] = "1000000"
-    env["PYTHONUNBUFFERED"] = "1"
-    log = open(log_path, "ab")  # noqa: SIM115 - closed with the server
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            # BENCH_PROFILE=<file>: the server's event loop under cProfile, for hunting costs.
-            *(
-                ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]]
-                if "BENCH_PROFILE" in env
-                else []
-            ),
-            "-m",
-            "uvicorn",
-            "bench.echo_asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--lifespan",
-            "off",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        if server.poll() is not None:
-            raise SystemExit(f"the server exited; see {log_path}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return server, log
-        except OSError:
-            if time.monotonic() > deadline:
-                server.kill()
-                raise SystemExit(f"the server did not listen; see {log_path}") from None
-            time.sleep(0.1)
+    return bench_server.start_server("bench.echo_asgi:application", port, log_path, env=env)
 
 
-def stop_server(server: subprocess.Popen, log) -> None:
-    server.send_signal(signal.SIGINT)
-    try:
-        server.wait(timeout=120)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
-    log.close()
+def stop_server(process: subprocess.Popen, log) -> None:
+    bench_server.stop_server(process, log)
 
 
 # --- The visitors -------------------------------------------------------------------------------

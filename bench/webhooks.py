@@ -44,6 +44,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench import server as bench_server  # noqa: E402
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chattonic.settings")
 os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -138,54 +141,14 @@ def free_port() -> int:
 
 
 def start_server(port: int, log_path: Path) -> tuple[subprocess.Popen, object]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "ab")  # noqa: SIM115 - closed with the server
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bench.webhooks_asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--lifespan",
-            "off",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-            "--backlog",
-            "4096",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    env = {**os.environ, "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
+    return bench_server.start_server(
+        "bench.webhooks_asgi:application", port, log_path, env=env, extra=("--backlog", "4096")
     )
-    deadline = time.monotonic() + 60
-    while True:
-        if server.poll() is not None:
-            raise SystemExit(f"the server exited; see {log_path}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return server, log
-        except OSError:
-            if time.monotonic() > deadline:
-                server.kill()
-                raise SystemExit(f"the server did not listen; see {log_path}") from None
-            time.sleep(0.1)
 
 
-def stop_server(server: subprocess.Popen, log) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
-    log.close()
+def stop_server(process: subprocess.Popen, log) -> None:
+    bench_server.stop_server(process, log, timeout=20)
 
 
 # --- The requests -----------------------------------------------------------------------------
