@@ -68,6 +68,7 @@ class HandoffEvent(TenantOwned):
         RESOLVE = "resolve", "Resolved"
         HANDBACK = "handback", "Handed back to the bot"
         AGENT_OFFLINE = "agent_offline", "The agent went offline"
+        BOT_ERROR = "bot_error", "The bot failed"
 
     conversation = models.ForeignKey(
         "conversations.Conversation", on_delete=models.CASCADE, related_name="handoff_events"

@@ -389,3 +389,4 @@ def test_an_engine_error_says_the_fallback_text_and_hands_off_to_a_person(tenant
     assert conversation.engine_state == state_before  # as it was before the message
     event = HandoffEvent.objects.get(conversation=conversation)
     assert (event.from_status, event.to_status, event.reason) == ("bot", "queued", "bot_error")
+    assert event.get_reason_display() == "The bot failed"
