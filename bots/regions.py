@@ -18,14 +18,19 @@ def region_url(region: str) -> str:
 
 def region_refusal(bot) -> dict | None:
     """None for a bot of this region; else what to answer: code, status, message, region, url."""
-    if bot.region == settings.CHATTONIC_REGION:
+    return region_refusal_for(bot.region)
+
+
+def region_refusal_for(region: str) -> dict | None:
+    """``region_refusal`` from the bot's region alone (a door that did not load the bot)."""
+    if region == settings.CHATTONIC_REGION:
         return None
-    url = region_url(bot.region)
+    url = region_url(region)
     return {
         "code": WrongRegion.code,
         "status": WrongRegion.status,
-        "message": f"This bot is served in region {bot.region}: use {url}.",
-        "region": bot.region,
+        "message": f"This bot is served in region {region}: use {url}.",
+        "region": region,
         "url": url,
     }
 

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import connections
 
 from bots.models import Bot
-from bots.regions import region_url
+from bots.regions import region_refusal
 from bots.selectors import bot_by_public_key
 from chattonic.core import ratelimit
 from chattonic.core.errors import ServiceError
@@ -169,15 +169,9 @@ class WebchatConsumer(AsyncJsonWebsocketConsumer):
 
     async def _refusal(self) -> dict | None:
         bot = self.bot
-        if bot.region != settings.CHATTONIC_REGION:
-            url = region_url(bot.region)
-            return {
-                "code": "wrong_region",
-                "status": 421,
-                "message": f"This bot is served in region {bot.region}: use {url}.",
-                "region": bot.region,
-                "url": url,
-            }
+        refusal = region_refusal(bot)
+        if refusal is not None:
+            return refusal
         if self.sandbox:
             if not await database_sync_to_async(self._may_test)():
                 return {"code": "forbidden", "status": 403, "message": "Sign in to test this bot."}

@@ -18,9 +18,8 @@ from rest_framework import exceptions
 from rest_framework.views import APIView
 
 from bots.models import Bot
-from bots.regions import region_url
+from bots.regions import region_refusal_for
 from chattonic.core.api import error_body
-from chattonic.core.errors import WrongRegion
 from chattonic.tenancy.authentication import ApiKeyAuthentication
 from conversations import channels
 from conversations.connectors import (
@@ -73,11 +72,10 @@ class ChannelWebhookView(APIView):
         """404 for an unknown channel; 421 naming the right URL for another region's bot."""
         if channel is None:
             return _error(404, "not_found", "No such channel.")
-        if channel.bot_region != settings.CHATTONIC_REGION:
-            url = region_url(channel.bot_region)
-            message = f"This bot is served in region {channel.bot_region}: use {url}."
-            body = error_body(WrongRegion.code, message, region=channel.bot_region, url=url)
-            return JsonResponse(body, status=WrongRegion.status)
+        refusal = region_refusal_for(channel.bot_region)
+        if refusal is not None:
+            status = refusal.pop("status")
+            return JsonResponse(error_body(**refusal), status=status)
         return None
 
     def _webhook_request(self, request) -> WebhookRequest:
