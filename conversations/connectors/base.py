@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import requests
 import urllib3
+from django.conf import settings
 from requests.structures import CaseInsensitiveDict
 
 # Inbound message kinds.
@@ -329,6 +330,16 @@ class Connector:
     # Credential keys the channel must hold, and the ones it may hold.
     required_credentials: ClassVar[tuple[str, ...]] = ()
     optional_credentials: ClassVar[tuple[str, ...]] = ()
+    # The setting holding the platform's API base URL (a test points it at a local fake).
+    api_base_setting: ClassVar[str] = ""
+
+    def __init__(self, api_base: str | None = None):
+        self._api_base = api_base
+
+    @property
+    def api_base(self) -> str:
+        """The API base URL: the one given to the constructor, else the setting's."""
+        return (self._api_base or getattr(settings, self.api_base_setting)).rstrip("/")
 
     def missing_credentials(self, credentials: Mapping[str, Any]) -> list[str]:
         return [key for key in self.required_credentials if not credentials.get(key)]

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 import requests
-from django.conf import settings
 
 from . import _meta
 from .base import (
@@ -86,12 +85,7 @@ class MessengerConnector(Connector):
     required_credentials = ("page_access_token", "app_secret", "verify_token")
     optional_credentials = ("page_id",)
 
-    def __init__(self, api_base: str | None = None):
-        self._api_base = api_base
-
-    @property
-    def api_base(self) -> str:
-        return (self._api_base or settings.MESSENGER_API_BASE).rstrip("/")
+    api_base_setting = "MESSENGER_API_BASE"
 
     # --- in ----------------------------------------------------------------------------------
 

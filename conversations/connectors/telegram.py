@@ -15,7 +15,6 @@ import re
 from typing import Any
 
 import requests
-from django.conf import settings
 
 from .base import (
     BUTTON,
@@ -93,12 +92,7 @@ class TelegramConnector(Connector):
     display_name = "Telegram"
     required_credentials = ("bot_token", "secret_token")
 
-    def __init__(self, api_base: str | None = None):
-        self._api_base = api_base
-
-    @property
-    def api_base(self) -> str:
-        return (self._api_base or settings.TELEGRAM_API_BASE).rstrip("/")
+    api_base_setting = "TELEGRAM_API_BASE"
 
     # --- in ----------------------------------------------------------------------------------
 

@@ -26,7 +26,6 @@ from collections.abc import Iterable
 from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
 
 import requests
-from django.conf import settings
 
 from .base import (
     BUTTON,
@@ -82,12 +81,7 @@ class TwilioConnector(Connector):
     required_credentials = ("account_sid", "auth_token", "from_number")
     optional_credentials = ("messaging_service_sid", "sender_mps", "webhook_shared_key")
 
-    def __init__(self, api_base: str | None = None):
-        self._api_base = api_base
-
-    @property
-    def api_base(self) -> str:
-        return (self._api_base or settings.TWILIO_API_BASE).rstrip("/")
+    api_base_setting = "TWILIO_API_BASE"
 
     # --- in ----------------------------------------------------------------------------------
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 import requests
-from django.conf import settings
 
 from . import _meta
 from .base import (
@@ -97,12 +96,7 @@ class WhatsAppConnector(Connector):
     required_credentials = ("access_token", "app_secret", "verify_token", "phone_number_id")
     optional_credentials = ("throughput", "list_button")
 
-    def __init__(self, api_base: str | None = None):
-        self._api_base = api_base
-
-    @property
-    def api_base(self) -> str:
-        return (self._api_base or settings.WHATSAPP_API_BASE).rstrip("/")
+    api_base_setting = "WHATSAPP_API_BASE"
 
     # --- in ----------------------------------------------------------------------------------
 
