@@ -356,7 +356,7 @@ def _definition_nodes(conversation: Conversation) -> dict:
 @transaction.atomic
 def agent_reply(*, conversation: Conversation, agent, text: str) -> Message:
     """An agent's answer: stored, then sent through the conversation's channel."""
-    from conversations.services import message_deliver
+    from conversations.services import outbound_message
 
     text = (text or "").strip()
     if not text:
@@ -368,15 +368,8 @@ def agent_reply(*, conversation: Conversation, agent, text: str) -> Message:
     _held_by(conversation, agent)
     if conversation.status != Status.ASSIGNED:
         raise Conflict("Claim or take over the conversation to reply.", code="not_assigned")
-    message = Message.objects.create(
-        tenant_id=conversation.tenant_id,
-        conversation=conversation,
-        channel=conversation.channel,
-        direction=Message.Direction.OUT,
-        sender=Message.Sender.AGENT,
-        agent=agent,
-        text=text,
-        status=Message.Status.PENDING,
+    message = outbound_message(
+        conversation=conversation, sender=Message.Sender.AGENT, text=text, agent=agent
     )
     now = timezone.now()
     fields = ["last_message_at"]
@@ -385,7 +378,6 @@ def agent_reply(*, conversation: Conversation, agent, text: str) -> Message:
         conversation.first_agent_response_at = now
         fields.append("first_agent_response_at")
     conversation.save(update_fields=fields)
-    message_deliver(message=message)
     return message
 
 

@@ -301,18 +301,29 @@ def _bot_reply(conversation: Conversation, reply: dict) -> Message:
         data["quick_replies"] = reply["quick_replies"]
     if reply.get("media"):
         data["media"] = reply["media"]
+    message = outbound_message(
+        conversation=conversation, sender=Message.Sender.BOT, text=reply.get("text", ""), data=data
+    )
+    conversation.last_message_at = message.created_at
+    return message
+
+
+def outbound_message(
+    *, conversation: Conversation, sender: str, text: str, data: dict | None = None, agent=None
+) -> Message:
+    """Store a message to the contact (from the bot, an agent or the platform) and send it
+    through the conversation's channel."""
     message = Message.objects.create(
         tenant_id=conversation.tenant_id,
         conversation=conversation,
         channel=conversation.channel,
         direction=Message.Direction.OUT,
-        sender=Message.Sender.BOT,
-        kind=Message.Kind.TEXT,
-        text=reply.get("text", ""),
-        data=data,
+        sender=sender,
+        agent=agent,
+        text=text,
+        data=data or {},
         status=Message.Status.PENDING,
     )
-    conversation.last_message_at = message.created_at
     message_deliver(message=message)
     return message
 
@@ -590,18 +601,12 @@ def messages_mark_read(*, conversation: Conversation, up_to_id: int) -> int:
 @transaction.atomic
 def system_message(*, conversation: Conversation, text: str, away: bool = False) -> Message:
     """A message from the platform to the contact (e.g. the away message)."""
-    message = Message.objects.create(
-        tenant_id=conversation.tenant_id,
+    return outbound_message(
         conversation=conversation,
-        channel=conversation.channel,
-        direction=Message.Direction.OUT,
         sender=Message.Sender.SYSTEM,
         text=text,
-        data={"away": True} if away else {},
-        status=Message.Status.PENDING,
+        data={"away": True} if away else None,
     )
-    message_deliver(message=message)
-    return message
 
 
 SANDBOX_RETENTION_DAYS = 7
