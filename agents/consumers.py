@@ -39,7 +39,7 @@ ACTIONS = {
 }
 
 
-class AgentConsumer(AsyncJsonWebsocketConsumer):
+class AgentConsumer(realtime.MessageEvents, AsyncJsonWebsocketConsumer):
     profile: AgentProfile | None = None
     watching: int | None = None
 
@@ -256,15 +256,6 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
 
     async def conversation_updated(self, event):
         pass  # the widget's view of a change; the console has conversation.changed
-
-    async def message_created(self, event):
-        await self.send_json({"type": "message", "message": event["message"]})
-
-    async def message_status(self, event):
-        await self.send_json({"type": "status", "id": event["id"], "status": event["status"]})
-
-    async def message_read(self, event):
-        await self.send_json({"type": "read", "ids": event["ids"]})
 
     async def note_added(self, event):
         await self.send_json({"type": "note", "note": event["note"]})

@@ -106,7 +106,7 @@ def _client_ip(scope) -> str:
     return str(client[0])
 
 
-class WebchatConsumer(AsyncJsonWebsocketConsumer):
+class WebchatConsumer(realtime.MessageEvents, AsyncJsonWebsocketConsumer):
     bot: Bot
     visitor_id: str
     conversation_id: int | None = None
@@ -386,15 +386,6 @@ class WebchatConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "rated", "score": frame.score})
 
     # --- Group events out ------------------------------------------------------------------
-
-    async def message_created(self, event):
-        await self.send_json({"type": "message", "message": event["message"]})
-
-    async def message_status(self, event):
-        await self.send_json({"type": "status", "id": event["id"], "status": event["status"]})
-
-    async def message_read(self, event):
-        await self.send_json({"type": "read", "ids": event["ids"]})
 
     async def typing(self, event):
         if event.get("sender") != "contact":

@@ -82,3 +82,17 @@ def message_payload(message) -> dict:
         "status": message.status,
         "created_at": message.created_at.isoformat(),
     }
+
+
+class MessageEvents:
+    """A conversation group's message events, as the widget's and the console's sockets pass
+    them on (mixed into their consumers)."""
+
+    async def message_created(self, event):
+        await self.send_json({"type": "message", "message": event["message"]})
+
+    async def message_status(self, event):
+        await self.send_json({"type": "status", "id": event["id"], "status": event["status"]})
+
+    async def message_read(self, event):
+        await self.send_json({"type": "read", "ids": event["ids"]})
