@@ -30,7 +30,6 @@ import asyncio
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -39,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import server as bench_server  # noqa: E402
+from bench import harness  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chattonic.settings")
 # As in production: DEBUG off (it records every query), a throwaway secret key.
@@ -90,20 +89,12 @@ def percentile(values: list[float], q: float) -> float:
 
 def prepare(keep_redis: list) -> tuple[int, str]:
     """Migrate, start the embedded Redis if that is the configuration, create the bot."""
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
+    harness.platform_ready(keep_redis)
     from django.db import connections
 
     from bots.services import bot_launch, bot_publish
-    from chattonic.core import embedded
     from tests.factories import BotFactory, TenantFactory
 
-    if settings.EMBEDDED_REDIS:
-        keep_redis.append(embedded.start(settings.EMBEDDED_REDIS_SOCKET))
-    call_command("migrate", verbosity=0, interactive=False)
     tenant = TenantFactory(name=f"Bench {time.time_ns()}", slug=f"bench-{time.time_ns()}")
     bot = BotFactory(
         tenant=tenant, name="Bench bot", draft_definition=FLOW, allowed_origins=[ORIGIN]
@@ -112,20 +103,6 @@ def prepare(keep_redis: list) -> tuple[int, str]:
     bot = bot_launch(bot=bot)
     connections.close_all()
     return tenant.pk, bot.public_key
-
-
-def stored_inbound(tenant_id: int) -> tuple[int, int]:
-    """Inbound messages stored for the bench's tenant, and distinct client ids among them."""
-    from django.db import connections
-    from django.db.models import Count
-
-    from conversations.models import Message
-
-    rows = Message.objects.filter(tenant_id=tenant_id, direction="in").aggregate(
-        total=Count("id"), distinct=Count("external_id", distinct=True)
-    )
-    connections.close_all()
-    return rows["total"], rows["distinct"]
 
 
 def clean_up(tenant_id: int) -> None:
@@ -139,32 +116,18 @@ def clean_up(tenant_id: int) -> None:
     connections.close_all()
 
 
-def configuration() -> str:
-    from django.conf import settings
-
-    database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
-    redis = "embedded Redis" if settings.EMBEDDED_REDIS else "Redis"
-    return f"{database} + {redis}"
-
-
 # --- The server ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_server(port: int, log_path: Path) -> tuple[subprocess.Popen, object]:
     env = dict(os.environ)
     env["WEBCHAT_MAX_CONNECTIONS_PER_IP"] = "1000000"
     env["WEBCHAT_MESSAGES_PER_10S"] = "1000000"
-    return bench_server.start_server("bench.echo_asgi:application", port, log_path, env=env)
+    return harness.start_server("bench.echo_asgi:application", port, log_path, env=env)
 
 
 def stop_server(process: subprocess.Popen, log) -> None:
-    bench_server.stop_server(process, log)
+    harness.stop_server(process, log)
 
 
 # --- The visitors -------------------------------------------------------------------------------
@@ -284,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         tenant_id, key = prepare(redis)
         from django.conf import settings
 
-        port = free_port()
+        port = harness.free_port()
         log_path = Path(settings.VAR_DIR) / "bench-webchat-uvicorn.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         server, log = start_server(port, log_path)
@@ -307,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         finally:
             stop_server(server, log)
-        stored, distinct = stored_inbound(tenant_id)
+        stored, distinct = harness.stored_inbound(tenant_id)
         if not args.keep:
             clean_up(tenant_id)
     finally:
@@ -318,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"web chat bench: {args.visitors} visitors x {args.messages} messages, "
-        f"one uvicorn process, {configuration()}"
+        f"one uvicorn process, {harness.configuration()}"
     )
     print(
         f"{'':16} {'msg/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'seconds':>9} {'server CPU ms/msg':>18}"

@@ -35,7 +35,6 @@ import hmac
 import itertools
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -45,7 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import server as bench_server  # noqa: E402
+from bench import harness  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chattonic.settings")
 os.environ.setdefault("DEBUG", "1")
@@ -63,20 +62,12 @@ SUSTAINED = 0.95  # a rate is sustained when at least this share of it is acknow
 
 def prepare(keep_redis: list) -> tuple[int, int]:
     """Migrate, start the embedded Redis if that is the configuration, create the channel."""
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
+    harness.platform_ready(keep_redis)
     from django.db import connections
 
-    from chattonic.core import embedded
     from conversations.channels import channel_create
     from tests.factories import TenantFactory, launched_bot
 
-    if settings.EMBEDDED_REDIS:
-        keep_redis.append(embedded.start(settings.EMBEDDED_REDIS_SOCKET))
-    call_command("migrate", verbosity=0, interactive=False)
     stamp = time.time_ns()
     tenant = TenantFactory(name=f"Bench {stamp}", slug=f"bench-{stamp}")
     bot = launched_bot(tenant=tenant, name="Bench bot")
@@ -96,19 +87,6 @@ def prepare(keep_redis: list) -> tuple[int, int]:
     return tenant.pk, channel.pk
 
 
-def stored(tenant_id: int) -> tuple[int, int]:
-    from django.db import connections
-    from django.db.models import Count
-
-    from conversations.models import Message
-
-    rows = Message.objects.filter(tenant_id=tenant_id, direction="in").aggregate(
-        total=Count("id"), distinct=Count("external_id", distinct=True)
-    )
-    connections.close_all()
-    return rows["total"], rows["distinct"]
-
-
 def clean_up(tenant_id: int) -> None:
     from django.db import connections
 
@@ -123,32 +101,18 @@ def clean_up(tenant_id: int) -> None:
         connection.default_channel.queue_purge("celery")  # the bot turns nobody will run
 
 
-def configuration() -> str:
-    from django.conf import settings
-
-    database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
-    redis = "embedded Redis" if settings.EMBEDDED_REDIS else "Redis"
-    return f"{database} + {redis}"
-
-
 # --- The server -------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_server(port: int, log_path: Path) -> tuple[subprocess.Popen, object]:
     env = {**os.environ, "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
-    return bench_server.start_server(
+    return harness.start_server(
         "bench.webhooks_asgi:application", port, log_path, env=env, extra=("--backlog", "4096")
     )
 
 
 def stop_server(process: subprocess.Popen, log) -> None:
-    bench_server.stop_server(process, log, timeout=20)
+    harness.stop_server(process, log, timeout=20)
 
 
 # --- The requests -----------------------------------------------------------------------------
@@ -303,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     tenant_id, channel_id = prepare(redis)
     from django.conf import settings
 
-    port = free_port()
+    port = harness.free_port()
     base = f"http://127.0.0.1:{port}"
     hook = f"{base}/hooks/whatsapp/{channel_id}/"
     bare = f"{base}/bench/bare/?tenant={tenant_id}"
@@ -335,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop_server(server, log)
 
-    total, distinct = stored(tenant_id)
+    total, distinct = harness.stored_inbound(tenant_id)
     if not args.keep:
         clean_up(tenant_id)
     from chattonic.core import embedded
@@ -343,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     for process in redis:
         embedded.stop(process)
 
-    print(f"channel webhooks bench: one uvicorn process, {configuration()}, client on this host")
+    setup = harness.configuration()
+    print(f"channel webhooks bench: one uvicorn process, {setup}, client on this host")
     print(f"capacity ({args.concurrency} clients, {args.capacity_seconds:g} s, closed loop)")
     print(f"  {'':26} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7}")
     for name, row in (("bare DRF view (one row)", bare_cap), ("WhatsApp webhook", hook_cap)):

@@ -1,4 +1,5 @@
-"""One uvicorn server process for the benches that measure over the network."""
+"""What the network benches share: the platform set up for a run, one uvicorn server process,
+and the count of what the run stored."""
 
 from __future__ import annotations
 
@@ -10,6 +11,21 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def configuration() -> str:
+    """The run's database and Redis, for the bench's heading."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    redis = "embedded Redis" if settings.EMBEDDED_REDIS else "Redis"
+    return f"{database} + {redis}"
 
 
 def start_server(
@@ -67,3 +83,33 @@ def stop_server(server: subprocess.Popen, log, timeout: float = 120) -> None:
         server.kill()
         server.wait()
     log.close()
+
+
+def platform_ready(keep_redis: list) -> None:
+    """Django set up, the embedded Redis started when that is the configuration (appended to
+    keep_redis, so that it lives as long as the run), the database migrated."""
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from chattonic.core import embedded
+
+    if settings.EMBEDDED_REDIS:
+        keep_redis.append(embedded.start(settings.EMBEDDED_REDIS_SOCKET))
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def stored_inbound(tenant_id: int) -> tuple[int, int]:
+    """Inbound messages stored for the bench's tenant, and distinct external ids among them."""
+    from django.db import connections
+    from django.db.models import Count
+
+    from conversations.models import Message
+
+    rows = Message.objects.filter(tenant_id=tenant_id, direction="in").aggregate(
+        total=Count("id"), distinct=Count("external_id", distinct=True)
+    )
+    connections.close_all()
+    return rows["total"], rows["distinct"]
