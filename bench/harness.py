@@ -3,6 +3,8 @@ and the count of what the run stored."""
 
 from __future__ import annotations
 
+import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -11,6 +13,27 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def production_environment() -> None:
+    """The server as in production unless the environment says otherwise: DEBUG off (it
+    records every query), throwaway secret and encryption keys, local hosts, warnings only in
+    the log; the embedded defaults in var/bench (not `make run`'s) unless DATABASE_URL and
+    REDIS_URL say PostgreSQL + Redis."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chattonic.settings")
+    os.environ.setdefault("DEBUG", "0")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    if os.environ["DEBUG"].lower() in ("0", "false", "no", "off", ""):
+        os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+        os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
+        # Plain HTTP stands for what the TLS proxy in front would pass on.
+        os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+        if not os.environ.get("CHATTONIC_ENCRYPTION_KEY"):
+            from cryptography.fernet import Fernet
+
+            os.environ["CHATTONIC_ENCRYPTION_KEY"] = Fernet.generate_key().decode()
+    if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
+        os.environ.setdefault("CHATTONIC_VAR_DIR", str(ROOT / "var" / "bench"))
 
 
 def free_port() -> int:

@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
 import subprocess
 import sys
 import time
@@ -40,15 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import harness  # noqa: E402
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chattonic.settings")
-# As in production: DEBUG off (it records every query), a throwaway secret key.
-os.environ.setdefault("DEBUG", "0")
-if os.environ["DEBUG"].lower() in ("0", "false", "no", "off", ""):
-    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
-    os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
-if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
-    # The embedded defaults, in a directory of the bench's own (not `make run`'s).
-    os.environ.setdefault("CHATTONIC_VAR_DIR", str(ROOT / "var" / "bench"))
+harness.production_environment()
 
 ORIGIN = "https://bench.example.com"
 QUESTION = "how much is it"

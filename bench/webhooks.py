@@ -46,11 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import harness  # noqa: E402
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chattonic.settings")
-os.environ.setdefault("DEBUG", "1")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
-    os.environ.setdefault("CHATTONIC_VAR_DIR", str(ROOT / "var" / "bench"))
+harness.production_environment()
 
 APP_SECRET = "bench-app-secret"  # noqa: S105 - the bench channel's own
 USERS = 200

@@ -356,6 +356,9 @@ if not CHATTONIC_ENCRYPTION_KEYS and DEBUG:
 
     _digest = _hashlib.sha256(b"chattonic.channel-credentials:" + SECRET_KEY.encode()).digest()
     CHATTONIC_ENCRYPTION_KEYS = [_base64.urlsafe_b64encode(_digest).decode()]
+# How long a web process keeps the channel a webhook names (its secret, status, bot's region)
+# before reading it again; changes made in the process itself apply at once. 0: no cache.
+CHANNEL_CACHE_SECONDS = env_int("CHANNEL_CACHE_SECONDS", 5)
 # Outbound sends: the HTTP time-out, the attempts before a message is failed, and the longest
 # a worker waits in place for a rate-limit slot (longer waits re-queue the send).
 CHANNEL_SEND_TIMEOUT = env_int("CHANNEL_SEND_TIMEOUT", 10)

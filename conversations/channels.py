@@ -10,19 +10,23 @@ only once the message is durable.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Subquery
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from bots.engine import Event
 from bots.models import Bot
 from chattonic.core.errors import ValidationFailed
+from chattonic.core.publish import Batcher
 from chattonic.tenancy.models import Tenant
 from conversations import credentials as vault
 from conversations import realtime
@@ -54,6 +58,61 @@ def webhook_url(channel: Channel) -> str:
     """The public URL the platform must call for this channel."""
     base = settings.PUBLIC_BASE_URL.rstrip("/")
     return f"{base}/hooks/{channel.kind}/{channel.pk}/"
+
+
+# The channels webhooks found, per process, for CHANNEL_CACHE_SECONDS: a webhook then makes
+# one round trip to the database (its INSERT), not two. A change made in this process (save,
+# delete, channel_error_record) drops the entry at once; other processes see it within the
+# TTL (a secret rotated meanwhile is refused, and the platform delivers the webhook again).
+_webhook_channels: dict[tuple[str, int], tuple[float, Channel | None]] = {}
+_WEBHOOK_CHANNELS_MAX = 10_000
+
+
+def channel_for_webhook(kind: str, channel_id: int) -> Channel | None:
+    """The channel a webhook names (its bot's region in ``bot_region``), or None when it is
+    unknown, of another kind or disabled."""
+    key = (kind, channel_id)
+    now = time.monotonic()
+    cached = _webhook_channels.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    # Plain SQL skips the ORM's query compilation (about a millisecond of CPU).
+    channels_table, bots_table = Channel._meta.db_table, Bot._meta.db_table
+    found = list(
+        Channel.objects.raw(
+            f"SELECT c.*, b.region AS bot_region FROM {channels_table} c "  # noqa: S608
+            f"JOIN {bots_table} b ON b.id = c.bot_id "
+            "WHERE c.id = %s AND c.kind = %s AND c.status <> %s",
+            [channel_id, kind, Channel.Status.DISABLED],
+        )
+    )
+    channel = found[0] if found else None
+    if settings.CHANNEL_CACHE_SECONDS > 0:
+        if len(_webhook_channels) >= _WEBHOOK_CHANNELS_MAX:
+            _webhook_channels.clear()
+        _webhook_channels[key] = (now + settings.CHANNEL_CACHE_SECONDS, channel)
+    return channel
+
+
+def channel_forget(channel_id: int | None = None) -> None:
+    """Drop a channel (or, without an id, every channel) from this process's webhook cache."""
+    if channel_id is None:
+        _webhook_channels.clear()
+        return
+    for key in [key for key in _webhook_channels if key[1] == channel_id]:
+        _webhook_channels.pop(key, None)
+
+
+@receiver([post_save, post_delete], sender=Channel)
+def _channel_changed(sender, instance: Channel, **kwargs) -> None:
+    channel_forget(instance.pk)
+
+
+@receiver([post_save, post_delete], sender=Bot)
+def _bot_changed(sender, instance: Bot, **kwargs) -> None:
+    for key, (_, channel) in list(_webhook_channels.items()):
+        if channel is not None and channel.bot_id == instance.pk:
+            _webhook_channels.pop(key, None)
 
 
 def channel_credentials(channel: Channel) -> dict:
@@ -127,6 +186,7 @@ def channel_error_record(*, channel: Channel, error: str, disable: bool = False)
     if disable:
         fields["status"] = Channel.Status.ERROR
     Channel.objects.filter(pk=channel.pk).update(**fields)
+    channel_forget(channel.pk)
 
 
 # --- In ---------------------------------------------------------------------------------------
@@ -174,30 +234,31 @@ def _store(channel: Channel, inbound: InboundMessage) -> int:
     is the sender). Without one, the INSERT fails on its NOT NULL conversation and the slow
     path creates the contact and the conversation. Broadcasting and touching the conversation
     happen in the task: the acknowledgement waits for nothing else."""
-    open_conversation = (
-        Conversation.objects.filter(
-            tenant_id=channel.tenant_id,
-            channel=channel,
-            recipient_id=inbound.sender_id,
-            is_sandbox=False,
-        )
-        .exclude(status=Conversation.Status.RESOLVED)
-        .order_by("-created_at")
-        .values("pk")[:1]
-    )
-    message = _message(channel, inbound, Subquery(open_conversation))
+    message = _message(channel, inbound, None)
     try:
-        _insert(message)
+        _insert_into_open_conversation(message, inbound.sender_id)
     except IntegrityError:
         if inbound.external_id and _existing(channel, inbound.external_id) is not None:
             raise  # a redelivery
         message = _message(channel, inbound, _open_conversation(channel, inbound))
         _insert(message)
-    from conversations.tasks import conversation_handle
-
     message_id = message.pk
-    transaction.on_commit(lambda: conversation_handle.delay(message_id))
+    transaction.on_commit(lambda: handle_later.submit(message_id))
     return message_id
+
+
+def _handle_published(message_ids: list[int]) -> None:
+    from conversations.tasks import conversation_handle, conversations_handle
+
+    if len(message_ids) == 1:
+        conversation_handle.delay(message_ids[0])
+    else:
+        conversations_handle.delay(message_ids)
+
+
+# The bot's turns for stored channel messages, published off the webhook's thread (one task
+# call per burst); what a dying process had not published yet, channel_sweep finds again.
+handle_later = Batcher("conversation-handle", _handle_published, max_batch=20)
 
 
 def _message(channel: Channel, inbound: InboundMessage, conversation_id) -> Message:
@@ -219,14 +280,52 @@ def _message(channel: Channel, inbound: InboundMessage, conversation_id) -> Mess
     )
 
 
-def _insert(message: Message) -> None:
-    """Save in autocommit (the INSERT is its own transaction), or in a savepoint inside a
-    caller's transaction, so that a refused INSERT leaves that transaction usable."""
+def _own_transaction():
+    """Autocommit (an INSERT is its own transaction), or a savepoint inside a caller's
+    transaction, so that a refused INSERT leaves that transaction usable."""
     if transaction.get_connection().in_atomic_block:
-        with transaction.atomic():
-            message.save()
-    else:
+        return transaction.atomic()
+    return contextlib.nullcontext()
+
+
+def _insert(message: Message) -> None:
+    with _own_transaction():
         message.save()
+
+
+def _insert_into_open_conversation(message: Message, sender_id: str) -> None:
+    """INSERT the message (its conversation left empty) into the sender's open conversation on
+    its channel, found by a subquery; IntegrityError when there is none (conversation_id is
+    NOT NULL) or the message is stored already. Plain SQL: the ORM would compile the subquery
+    again for every webhook (half a millisecond of CPU on the ack's path)."""
+    connection = transaction.get_connection()
+    fields = [field for field in Message._meta.concrete_fields if not field.primary_key]
+    quote = connection.ops.quote_name
+    columns, values, params = [], [], []
+    for field in fields:
+        columns.append(quote(field.column))
+        if field.attname == "conversation_id":
+            values.append(_OPEN_CONVERSATION_SQL)
+            params.extend(
+                [message.tenant_id, message.channel_id, sender_id, Conversation.Status.RESOLVED]
+            )
+        else:
+            values.append("%s")
+            params.append(field.get_db_prep_save(getattr(message, field.attname), connection))
+    sql = (
+        f"INSERT INTO {quote(Message._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
+        f"VALUES ({', '.join(values)}) RETURNING {quote(Message._meta.pk.column)}"
+    )
+    with _own_transaction(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        message.pk = cursor.fetchone()[0]
+
+
+_OPEN_CONVERSATION_SQL = (
+    f"(SELECT id FROM {Conversation._meta.db_table} "  # noqa: S608 - names, not input
+    "WHERE tenant_id = %s AND channel_id = %s AND recipient_id = %s AND NOT is_sandbox "
+    "AND status <> %s ORDER BY created_at DESC LIMIT 1)"
+)
 
 
 def _existing(channel: Channel, external_id: str) -> Message | None:
@@ -278,7 +377,7 @@ def _new_conversation(channel: Channel, inbound: InboundMessage, current) -> int
     conversation_id = current()
     if conversation_id is not None:
         return conversation_id
-    bot = channel.bot
+    bot = Bot.objects.get(pk=channel.bot_id)  # fresh: the channel may come from the cache
     return Conversation.objects.create(
         tenant_id=channel.tenant_id,
         bot=bot,

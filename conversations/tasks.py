@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task
@@ -20,6 +24,22 @@ def conversation_handle(message_id: int) -> int:
     from conversations.channels import conversation_handle as handle
 
     return len(handle(message_id=message_id))
+
+
+@shared_task(acks_late=True, typing=False)
+def conversations_handle(message_ids: list[int]) -> int:
+    """conversation_handle for each message of a burst a web process stored (one task call
+    per batch, see channels.handle_later). A message whose turn fails is logged and left to
+    the channel sweep; the others go on."""
+    from conversations.channels import conversation_handle as handle
+
+    replies = 0
+    for message_id in message_ids:
+        try:
+            replies += len(handle(message_id=message_id))
+        except Exception:
+            logger.exception("message %s: the bot's turn failed; the sweep retries it", message_id)
+    return replies
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)

@@ -17,7 +17,6 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions
 from rest_framework.views import APIView
 
-from bots.models import Bot
 from bots.regions import region_refusal_for
 from chattonic.core.api import error_body
 from chattonic.tenancy.authentication import ApiKeyAuthentication
@@ -54,19 +53,7 @@ class ChannelWebhookView(APIView):
     def _channel(self, kind: str, channel_id: int) -> Channel | None:
         if kind not in CONNECTORS:
             return None
-        # Every webhook pays for this lookup: plain SQL skips the ORM's query compilation
-        # (about a millisecond of CPU). The bot is loaded only for a new conversation.
-        # The bot's region comes along, so that a webhook for another region's bot is refused.
-        channels_table, bots_table = Channel._meta.db_table, Bot._meta.db_table
-        found = list(
-            Channel.objects.raw(
-                f"SELECT c.*, b.region AS bot_region FROM {channels_table} c "  # noqa: S608
-                f"JOIN {bots_table} b ON b.id = c.bot_id "
-                "WHERE c.id = %s AND c.kind = %s AND c.status <> %s",
-                [channel_id, kind, Channel.Status.DISABLED],
-            )
-        )
-        return found[0] if found else None
+        return channels.channel_for_webhook(kind, channel_id)
 
     def _refusal(self, channel: Channel | None) -> JsonResponse | None:
         """404 for an unknown channel; 421 naming the right URL for another region's bot."""

@@ -28,8 +28,10 @@ def _isolated_redis_and_tasks(request):
     from django.core.cache import cache
 
     from chattonic.celery import app
+    from conversations.channels import channel_forget
 
     cache.clear()
+    channel_forget()  # the webhooks' channel cache: ids come again after a rollback (SQLite)
     eager = request.node.get_closest_marker("processes") is None
     previous = app.conf.task_always_eager
     app.conf.task_always_eager = eager

@@ -1,0 +1,68 @@
+"""Publishing Celery tasks off the request thread, several calls in one message under load.
+
+Django runs every synchronous view of an ASGI process in one thread, so each round trip a
+view waits for (the database, the broker) holds up every other request, and a publish to the
+broker costs about a millisecond of CPU besides. A :class:`Batcher` takes items from the
+request thread at the cost of a queue put and hands them, in batches of what has piled up, to
+a daemon thread that publishes one task call per batch.
+
+What it gives up: an item accepted but not yet published dies with the process. Callers use
+it only where a sweep finds such work again (``conversations.tasks.channel_sweep`` for the
+channel messages stored but never handled). When Celery runs tasks eagerly (tests,
+``CELERY_TASK_ALWAYS_EAGER``), the batch of one runs at once, in the caller's thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+from collections.abc import Callable
+
+logger = logging.getLogger(__name__)
+
+
+class Batcher:
+    """``submit(item)`` returns at once; ``publish(items)`` runs in a daemon thread with
+    every item submitted since its last run (at most ``max_batch``)."""
+
+    def __init__(self, name: str, publish: Callable[[list], None], *, max_batch: int = 100):
+        self.name = name
+        self.publish = publish
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._pid: int | None = None  # the thread belongs to the process that started it
+
+    def submit(self, item) -> None:
+        from celery import current_app
+
+        if current_app.conf.task_always_eager:
+            self.publish([item])
+            return
+        if self._pid != os.getpid():
+            self._start()
+        self._queue.put(item)
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._queue = queue.SimpleQueue()  # a forked child does not inherit the parent's
+            threading.Thread(target=self._run, name=f"batcher-{self.name}", daemon=True).start()
+            self._pid = os.getpid()
+
+    def _run(self) -> None:
+        pending = self._queue
+        while True:
+            batch = [pending.get()]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(pending.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self.publish(batch)
+            except Exception:  # the broker is down: the sweep behind this batcher takes them
+                logger.exception("%s: publishing %d items failed", self.name, len(batch))
