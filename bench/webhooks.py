@@ -1,11 +1,12 @@
 """Channel webhooks bench: signed WhatsApp webhooks against a bare DRF view, same server.
 
     .venv/bin/python bench/webhooks.py [--rates 40,80,160,320] [--seconds 5]
-                                       [--concurrency 32] [--capacity-seconds 8]
+                                       [--concurrency 32] [--capacity-seconds 8] [--workers N]
 
-Starts ONE uvicorn process serving the platform plus a bare DRF view that reads the body
-and writes one row (bench/webhooks_asgi.py), creates a launched bot with a WhatsApp channel,
-then, for both endpoints in the same run:
+Starts ONE uvicorn server (``--workers`` processes, one per core by default, as deployed:
+Django runs a process's synchronous views one at a time) serving the platform plus a bare
+DRF view that reads the body and writes one row (bench/webhooks_asgi.py), creates a
+launched bot with a WhatsApp channel, then, for both endpoints in the same run:
 
 1. capacity: ``--concurrency`` clients post one after the other for ``--capacity-seconds``
    (closed loop): the most requests per second each endpoint acknowledges;
@@ -100,10 +101,11 @@ def clean_up(tenant_id: int) -> None:
 # --- The server -------------------------------------------------------------------------------
 
 
-def start_server(port: int, log_path: Path) -> tuple[subprocess.Popen, object]:
+def start_server(port: int, log_path: Path, workers: int) -> tuple[subprocess.Popen, object]:
     env = {**os.environ, "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
+    extra = ("--backlog", "4096", "--workers", str(workers))
     return harness.start_server(
-        "bench.webhooks_asgi:application", port, log_path, env=env, extra=("--backlog", "4096")
+        "bench.webhooks_asgi:application", port, log_path, env=env, extra=extra
     )
 
 
@@ -254,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=32, help="capacity clients")
     parser.add_argument("--capacity-seconds", type=float, default=8.0)
     parser.add_argument("--users", type=int, default=USERS, help="WhatsApp users writing")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="uvicorn worker processes"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the bench's tenant and data")
     args = parser.parse_args(argv)
     USERS = max(1, args.users)
@@ -267,7 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     base = f"http://127.0.0.1:{port}"
     hook = f"{base}/hooks/whatsapp/{channel_id}/"
     bare = f"{base}/bench/bare/?tenant={tenant_id}"
-    server, log = start_server(port, Path(settings.VAR_DIR) / "bench-webhooks-uvicorn.log")
+    server, log = start_server(
+        port, Path(settings.VAR_DIR) / "bench-webhooks-uvicorn.log", args.workers
+    )
     acknowledged = 0
     rows = []
     try:
@@ -304,7 +311,10 @@ def main(argv: list[str] | None = None) -> int:
         embedded.stop(process)
 
     setup = harness.configuration()
-    print(f"channel webhooks bench: one uvicorn process, {setup}, client on this host")
+    print(
+        f"channel webhooks bench: uvicorn with {args.workers} worker process(es), {setup}, "
+        "client on this host"
+    )
     print(f"capacity ({args.concurrency} clients, {args.capacity_seconds:g} s, closed loop)")
     print(f"  {'':26} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7}")
     for name, row in (("bare DRF view (one row)", bare_cap), ("WhatsApp webhook", hook_cap)):

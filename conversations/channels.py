@@ -258,7 +258,7 @@ def _handle_published(message_ids: list[int]) -> None:
 
 # The bot's turns for stored channel messages, published off the webhook's thread (one task
 # call per burst); what a dying process had not published yet, channel_sweep finds again.
-handle_later = Batcher("conversation-handle", _handle_published, max_batch=20)
+handle_later = Batcher("conversation-handle", _handle_published, max_batch=20, linger=0.01)
 
 
 def _message(channel: Channel, inbound: InboundMessage, conversation_id) -> Message:

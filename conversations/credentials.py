@@ -55,8 +55,14 @@ def decrypt(token: str) -> dict:
     """The credentials of a token written by :func:`encrypt`; {} for an empty token."""
     if not token:
         return {}
+    keys = tuple(getattr(settings, "CHATTONIC_ENCRYPTION_KEYS", ()) or ())
+    return dict(_decrypted(keys, token))  # a copy: the caller may change it
+
+
+@lru_cache(maxsize=1024)  # every webhook checks its signature with its channel's secret
+def _decrypted(keys: tuple[str, ...], token: str) -> dict:
     try:
-        plain = _current().decrypt(token.encode())
+        plain = _fernet(keys).decrypt(token.encode())
     except InvalidToken:
         raise CredentialsUnreadable(
             "The channel's credentials do not decrypt with CHATTONIC_ENCRYPTION_KEY "

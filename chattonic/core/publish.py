@@ -18,6 +18,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
@@ -25,12 +26,21 @@ logger = logging.getLogger(__name__)
 
 class Batcher:
     """``submit(item)`` returns at once; ``publish(items)`` runs in a daemon thread with
-    every item submitted since its last run (at most ``max_batch``)."""
+    every item submitted since its last run (at most ``max_batch``), waiting ``linger``
+    seconds after the first for more: a little latency for fewer publishes under load."""
 
-    def __init__(self, name: str, publish: Callable[[list], None], *, max_batch: int = 100):
+    def __init__(
+        self,
+        name: str,
+        publish: Callable[[list], None],
+        *,
+        max_batch: int = 100,
+        linger: float = 0.0,
+    ):
         self.name = name
         self.publish = publish
         self.max_batch = max_batch
+        self.linger = linger  # seconds a batch waits for more items after its first
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._pid: int | None = None  # the thread belongs to the process that started it
@@ -57,9 +67,10 @@ class Batcher:
         pending = self._queue
         while True:
             batch = [pending.get()]
+            deadline = time.monotonic() + self.linger
             while len(batch) < self.max_batch:
                 try:
-                    batch.append(pending.get_nowait())
+                    batch.append(pending.get(timeout=max(0.0, deadline - time.monotonic())))
                 except queue.Empty:
                     break
             try:

@@ -1,0 +1,62 @@
+"""conversations.tasks.conversations_handle: the bot's turns for a burst of stored channel
+messages in one task call; a message whose turn fails is left for the channel sweep and the
+others are answered."""
+
+from __future__ import annotations
+
+import pytest
+
+from conversations import channels
+from conversations.models import Message
+from conversations.tasks import conversations_handle
+from tests.fakes.channels import make_channel, signed_post, text_body
+
+pytestmark = pytest.mark.django_db
+
+
+def stored_unhandled(client, django_capture_on_commit_callbacks, users: int) -> list[int]:
+    """One stored, not yet handled, message from each of ``users`` WhatsApp users."""
+    import json
+
+    channel = make_channel("whatsapp")
+    template = json.loads(text_body("whatsapp"))
+    ids = []
+    for n in range(users):
+        value = template["entry"][0]["changes"][0]["value"]
+        value["contacts"][0]["wa_id"] = value["messages"][0]["from"] = f"1555000{n:04d}"
+        value["messages"][0]["id"] = f"wamid.batch{n}"
+        with django_capture_on_commit_callbacks(execute=False):
+            response = signed_post(client, channel, json.dumps(template).encode())
+        assert response.status_code == 200
+        ids.append(Message.objects.get(external_id=f"wamid.batch{n}").pk)
+    return ids
+
+
+def test_a_failing_turn_is_left_for_the_sweep_and_the_others_are_answered(
+    client, django_capture_on_commit_callbacks, monkeypatch, settings
+):
+    settings.CHANNEL_RATE_LIMITS = False
+    first, failing, last = stored_unhandled(client, django_capture_on_commit_callbacks, 3)
+    handle = channels.conversation_handle
+
+    def crashing(*, message_id):
+        if message_id == failing:
+            raise RuntimeError("the bot's turn crashed")
+        return handle(message_id=message_id)
+
+    monkeypatch.setattr(channels, "conversation_handle", crashing)
+    with django_capture_on_commit_callbacks(execute=False):  # the replies' sends: not here
+        conversations_handle([first, failing, last])
+
+    handled = dict(
+        Message.objects.filter(pk__in=[first, failing, last]).values_list("pk", "handled_at")
+    )
+    assert handled[first] is not None and handled[last] is not None
+    assert handled[failing] is None  # channel_sweep queues it again
+    for message_id in (first, last):
+        conversation = Message.objects.get(pk=message_id).conversation_id
+        assert Message.objects.filter(conversation_id=conversation, direction="out").exists()
+    failing_conversation = Message.objects.get(pk=failing).conversation_id
+    assert not Message.objects.filter(
+        conversation_id=failing_conversation, direction="out"
+    ).exists()
