@@ -7,7 +7,10 @@ Starts ONE uvicorn process serving the platform plus a bare echo consumer
 
 1. echo: each visitor opens ``/ws/echo/`` and sends its messages one after the other, each
    awaiting its echo;
-2. webchat: each visitor opens ``/ws/webchat/<key>/`` and sends ``message`` frames one after
+2. stored echo: the same against ``/ws/stored-echo/``, which stores each frame as one row
+   (one INSERT in a database thread) before echoing it: the floor of any chat that keeps a
+   message before it answers, printed as a second ratio;
+3. webchat: each visitor opens ``/ws/webchat/<key>/`` and sends ``message`` frames one after
    the other, each awaiting the bot's reply (and the frame's ack) before the next.
 
 All visitors run at once (asyncio, the ``websockets`` client). It prints both throughputs
@@ -252,6 +255,13 @@ def main(argv: list[str] | None = None) -> int:
                 args.visitors,
                 args.messages,
             )
+            stored_echo = measure(
+                "stored echo",
+                server,
+                echo_visitor(f"{base}/ws/stored-echo/?tenant={tenant_id}", args.messages),
+                args.visitors,
+                args.messages,
+            )
             chat = measure(
                 "web chat + bot",
                 server,
@@ -277,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{'':16} {'msg/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'seconds':>9} {'server CPU ms/msg':>18}"
     )
-    for row in (echo, chat):
+    for row in (echo, stored_echo, chat):
         print(
             f"{row['name']:16} {row['rate']:9.0f} {row['p50']:9.1f} {row['p99']:9.1f} "
             f"{row['seconds']:9.2f} {row['cpu']:18.2f}"
@@ -287,6 +297,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"ratio web chat / echo: throughput {throughput_ratio:.2f} (goal >= 0.50), "
         f"p99 {p99_ratio:.2f} (goal <= 2.00)"
+    )
+    print(
+        f"ratio stored echo / echo: throughput {stored_echo['rate'] / echo['rate']:.2f} "
+        f"(the floor of storing each message before answering)"
     )
     print(f"stored: {stored} visitor messages, {distinct} distinct client ids, {total} sent")
     if stored != total or distinct != total:
