@@ -359,6 +359,9 @@ if not CHATTONIC_ENCRYPTION_KEYS and DEBUG:
 # How long a web process keeps the channel a webhook names (its secret, status, bot's region)
 # before reading it again; changes made in the process itself apply at once. 0: no cache.
 CHANNEL_CACHE_SECONDS = env_int("CHANNEL_CACHE_SECONDS", 5)
+# A channel message whose bot turn crashed this many times (a bug, not an engine error: those
+# hand off at once) is given up on: its conversation goes to a person (reason bot_error).
+CHANNEL_HANDLE_MAX_FAILURES = env_int("CHANNEL_HANDLE_MAX_FAILURES", 3)
 # Outbound sends: the HTTP time-out, the attempts before a message is failed, and the longest
 # a worker waits in place for a rate-limit slot (longer waits re-queue the send).
 CHANNEL_SEND_TIMEOUT = env_int("CHANNEL_SEND_TIMEOUT", 10)

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F, Max
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
@@ -454,6 +455,43 @@ def unhandled_messages_requeue(*, older_than_seconds: int = 60, max_age_hours: i
     for message_id in queued.values():
         conversation_handle.delay(message_id)
     return len(queued)
+
+
+def conversation_handle_failed(*, message_id: int) -> bool:
+    """Count a crashed bot turn against the unhandled messages of the message's conversation.
+    At CHANNEL_HANDLE_MAX_FAILURES the retries stop: those messages are marked handled and
+    the conversation goes to a person (reason ``bot_error``), so that a bug costs the contact
+    a wait for an agent, not a day of silence and a crash a minute. Returns whether it did."""
+    from agents.services import conversation_hand_off
+    from conversations.services import BOT_ERROR_REASON
+
+    with transaction.atomic():
+        conversation_id = (
+            Message.objects.filter(pk=message_id).values_list("conversation_id", flat=True).first()
+        )
+        conversation = (
+            Conversation.objects.select_for_update()
+            .select_related("bot")
+            .filter(pk=conversation_id)
+        ).first()
+        if conversation is None:
+            return False
+        pending = Message.objects.filter(
+            conversation=conversation, direction=Message.Direction.IN, handled_at=None
+        )
+        pending.update(handle_failures=F("handle_failures") + 1)
+        failures = pending.aggregate(most=Max("handle_failures"))["most"] or 0
+        if failures < settings.CHANNEL_HANDLE_MAX_FAILURES:
+            return False
+        pending.update(handled_at=timezone.now())
+        logger.error(
+            "conversation %s: the bot's turn crashed %d times; handed to a person",
+            conversation.pk,
+            failures,
+        )
+        if conversation.status == Conversation.Status.BOT:
+            conversation_hand_off(conversation=conversation, reason=BOT_ERROR_REASON)
+        return True
 
 
 def _answer_callback_query(message: Message) -> None:

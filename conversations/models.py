@@ -214,6 +214,8 @@ class Message(TenantOwned):
     # When the bot (or the agents' routing) took an inbound channel message: a webhook stores
     # it, a task hands it on, and a repeated task skips what is already handled.
     handled_at = models.DateTimeField(null=True, blank=True)
+    # Bot turns that crashed on it; at CHANNEL_HANDLE_MAX_FAILURES a person takes over.
+    handle_failures = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -23,14 +23,28 @@ def conversation_handle(message_id: int) -> int:
     (stored by the webhook); sends its replies through message_send. Safe to run twice."""
     from conversations.channels import conversation_handle as handle
 
-    return len(handle(message_id=message_id))
+    try:
+        return len(handle(message_id=message_id))
+    except Exception:
+        _count_failure(message_id)
+        raise
+
+
+def _count_failure(message_id: int) -> None:
+    """conversation_handle_failed, never hiding the turn's own error behind its own."""
+    from conversations.channels import conversation_handle_failed
+
+    try:
+        conversation_handle_failed(message_id=message_id)
+    except Exception:
+        logger.exception("message %s: the failed turn could not be counted", message_id)
 
 
 @shared_task(acks_late=True, typing=False)
 def conversations_handle(message_ids: list[int]) -> int:
     """conversation_handle for each message of a burst a web process stored (one task call
-    per batch, see channels.handle_later). A message whose turn fails is logged and left to
-    the channel sweep; the others go on."""
+    per batch, see channels.handle_later). A message whose turn fails is logged, counted
+    (channels.conversation_handle_failed) and left to the channel sweep; the others go on."""
     from conversations.channels import conversation_handle as handle
 
     replies = 0
@@ -39,6 +53,7 @@ def conversations_handle(message_ids: list[int]) -> int:
             replies += len(handle(message_id=message_id))
         except Exception:
             logger.exception("message %s: the bot's turn failed; the sweep retries it", message_id)
+            _count_failure(message_id)
     return replies
 
 

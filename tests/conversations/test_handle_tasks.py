@@ -1,14 +1,16 @@
-"""conversations.tasks.conversations_handle: the bot's turns for a burst of stored channel
-messages in one task call; a message whose turn fails is left for the channel sweep and the
-others are answered."""
+"""The bot's turns for stored channel messages: conversations_handle takes a burst in one task
+call (a message whose turn fails is left for the channel sweep, the others are answered), and
+a turn that keeps crashing is given up on after CHANNEL_HANDLE_MAX_FAILURES: a person takes the
+conversation and the sweep stops queuing it."""
 
 from __future__ import annotations
 
 import pytest
 
 from conversations import channels
-from conversations.models import Message
-from conversations.tasks import conversations_handle
+from conversations.channels import unhandled_messages_requeue
+from conversations.models import Conversation, Message
+from conversations.tasks import conversation_handle, conversations_handle
 from tests.fakes.channels import make_channel, signed_post, text_body
 
 pytestmark = pytest.mark.django_db
@@ -60,3 +62,35 @@ def test_a_failing_turn_is_left_for_the_sweep_and_the_others_are_answered(
     assert not Message.objects.filter(
         conversation_id=failing_conversation, direction="out"
     ).exists()
+
+
+def test_a_turn_that_keeps_crashing_goes_to_a_person_and_leaves_the_sweep(
+    client, django_capture_on_commit_callbacks, monkeypatch, settings
+):
+    from conversations import services
+
+    settings.CHANNEL_RATE_LIMITS = False
+    settings.CHANNEL_HANDLE_MAX_FAILURES = 3
+    (message_id,) = stored_unhandled(client, django_capture_on_commit_callbacks, 1)
+    conversation = Message.objects.get(pk=message_id).conversation
+
+    def broken(**kwargs):
+        raise RuntimeError("a bug in a flow's node")
+
+    monkeypatch.setattr(services, "bot_turn", broken)
+    for attempt in (1, 2):
+        with pytest.raises(RuntimeError):
+            conversation_handle(message_id)
+        message = Message.objects.get(pk=message_id)
+        assert (message.handle_failures, message.handled_at) == (attempt, None)
+    # Still unhandled: the sweep queues it again.
+
+    with pytest.raises(RuntimeError):
+        conversation_handle(message_id)
+
+    message = Message.objects.get(pk=message_id)
+    assert message.handle_failures == 3 and message.handled_at is not None
+    conversation.refresh_from_db()
+    assert conversation.status != Conversation.Status.BOT
+    assert conversation.handoff_reason == "bot_error"
+    assert unhandled_messages_requeue(older_than_seconds=-60) == 0  # else it would crash here
