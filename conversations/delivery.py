@@ -155,8 +155,14 @@ def _outbound(message: Message) -> OutboundMessage:
         if isinstance(r, dict)
     ]
     media = message.data.get("media") if isinstance(message.data.get("media"), dict) else None
+    agent = message.agent
     return OutboundMessage(
-        text=message.text, quick_replies=replies, media=media, reference=str(message.pk)
+        text=message.text,
+        quick_replies=replies,
+        media=media,
+        reference=str(message.pk),
+        sender=message.sender,
+        agent=(agent.get_full_name() or agent.get_username()) if agent is not None else None,
     )
 
 

@@ -134,6 +134,8 @@ class ApiConnector(Connector):
                 for r in message.quick_replies
             ],
             "media": message.media,
+            "sender": message.sender,
+            "agent": message.agent,
         }
         if message.reference:
             data["message_id"] = message.reference

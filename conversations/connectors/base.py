@@ -199,12 +199,15 @@ class ParsedWebhook:
 class OutboundMessage:
     """One reply to send. ``quick_replies`` is ``[{"title", "payload"}]``; ``media`` is
     ``{"url", "kind"}`` with a kind of :data:`MEDIA_KINDS`; ``reference`` is our own id of the
-    message (the API channel sends it as the event id so that tenants can drop repeats)."""
+    message (the API channel sends it as the event id so that tenants can drop repeats);
+    ``sender`` is ``bot``, ``agent`` or ``system``, with the agent's name in ``agent``."""
 
     text: str = ""
     quick_replies: list[dict] = field(default_factory=list)
     media: dict | None = None
     reference: str | None = None
+    sender: str = "bot"
+    agent: str | None = None
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,8 @@ class TestApiDelivery:
             "text": "Hello",
             "quick_replies": [{"title": "Yes", "payload": "YES"}],
             "media": None,
+            "sender": "bot",
+            "agent": None,
             "message_id": "m-42",
         }
         assert abs(event["created"] - time.time()) < 60

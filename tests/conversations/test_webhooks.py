@@ -504,3 +504,29 @@ def test_a_tapped_telegram_button_is_answered_and_its_payload_reaches_the_bot(
     tapped = Message.objects.get(direction="in")
     assert tapped.kind == "button" and tapped.data["payload"]
     assert "answerCallbackQuery" in methods
+
+
+def test_the_api_channel_tells_the_bots_replies_from_an_agents(
+    client, settings, django_capture_on_commit_callbacks
+):
+    from agents.services import agent_reply, conversation_claim, conversation_hand_off
+    from tests.factories import MembershipFactory
+
+    with FakeTenantWebhook() as platform:
+        point_settings_at(settings, "api", platform)
+        channel = make_channel("api", webhook=platform.base_url)
+        deliver(client, channel, text_body("api"), django_capture_on_commit_callbacks)
+        conversation = Conversation.objects.get()
+        agent = MembershipFactory(tenant=channel.tenant, role="agent").user
+        agent.first_name, agent.last_name = "Ana", "Lima"
+        agent.save()
+        with django_capture_on_commit_callbacks(execute=True):
+            conversation_hand_off(conversation=conversation, reason="visitor")
+            conversation_claim(conversation=conversation, agent=agent)
+            agent_reply(conversation=conversation, agent=agent, text="Ana here, how can I help?")
+        events = platform.events
+
+    senders = [(event["data"]["sender"], event["data"]["agent"]) for event in events]
+    assert senders[0] == ("bot", None)
+    assert senders[-1] == ("agent", "Ana Lima")
+    assert events[-1]["data"]["text"] == "Ana here, how can I help?"
