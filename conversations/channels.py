@@ -40,6 +40,7 @@ from conversations.connectors import (
     resolve_numbered_reply,
 )
 from conversations.models import Channel, ChannelKind, Contact, Conversation, Message
+from conversations.sql import message_insert
 
 logger = logging.getLogger(__name__)
 
@@ -297,29 +298,9 @@ def _insert(message: Message) -> None:
 def _insert_into_open_conversation(message: Message, sender_id: str) -> None:
     """INSERT the message (its conversation left empty) into the sender's open conversation on
     its channel, found by a subquery; IntegrityError when there is none (conversation_id is
-    NOT NULL) or the message is stored already. Plain SQL: the ORM would compile the subquery
-    again for every webhook (half a millisecond of CPU on the ack's path)."""
-    connection = transaction.get_connection()
-    fields = [field for field in Message._meta.concrete_fields if not field.primary_key]
-    quote = connection.ops.quote_name
-    columns, values, params = [], [], []
-    for field in fields:
-        columns.append(quote(field.column))
-        if field.attname == "conversation_id":
-            values.append(_OPEN_CONVERSATION_SQL)
-            params.extend(
-                [message.tenant_id, message.channel_id, sender_id, Conversation.Status.RESOLVED]
-            )
-        else:
-            values.append("%s")
-            params.append(field.get_db_prep_save(getattr(message, field.attname), connection))
-    sql = (
-        f"INSERT INTO {quote(Message._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
-        f"VALUES ({', '.join(values)}) RETURNING {quote(Message._meta.pk.column)}"
-    )
-    with _own_transaction(), connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        message.pk = cursor.fetchone()[0]
+    NOT NULL) or the message is stored already."""
+    params = [message.tenant_id, message.channel_id, sender_id, Conversation.Status.RESOLVED]
+    message_insert(message, conversation=(_OPEN_CONVERSATION_SQL, params))
 
 
 _OPEN_CONVERSATION_SQL = (

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from bots.engine import Context, Event, StepResult, step
@@ -27,6 +28,7 @@ from conversations.models import (
     Lead,
     Message,
 )
+from conversations.sql import message_insert
 
 logger = logging.getLogger(__name__)
 
@@ -189,10 +191,8 @@ def _receive_into(conversation: Conversation, inbound: Inbound, text: str) -> Re
         created_at=inbound.timestamp or timezone.now(),
     )
     if inbound.external_id:
-        try:
-            with transaction.atomic():
-                message.save()
-        except IntegrityError:
+        # A resend (same client or platform id) is skipped by the unique constraint.
+        if message_insert(message, skip_conflicts=True) is None:
             existing = _existing_inbound(conversation, inbound.external_id)
             return Received(message=existing, created=False)
     else:
@@ -243,7 +243,9 @@ def bot_turn(*, conversation: Conversation, event: Event) -> list[Message]:
     An engine error (a loop, a broken flow) never leaves the visitor in silence: the fallback
     text goes out and the conversation is handed to a person (reason ``bot_error``)."""
     bot = conversation.bot
-    runtime = bot_runtime(bot, conversation.bot_version_id)
+    # A conversation read with its version's publication time (webchat_receive) saves a query.
+    published_at = getattr(conversation, "version_published_at", None)
+    runtime = bot_runtime(bot, conversation.bot_version_id, published_at)
     if event.type == "message" and event.text:
         intent, confidence = runtime.matcher.classify(event.text)
         event = Event(type="message", text=event.text, intent=intent, confidence=confidence)
@@ -313,6 +315,9 @@ def outbound_message(
 ) -> Message:
     """Store a message to the contact (from the bot, an agent or the platform) and send it
     through the conversation's channel."""
+    # The web chat's sockets get it with the commit: sent as it is stored. A platform's
+    # message is pending until its send task hears back.
+    webchat = conversation.channel_kind == ChannelKind.WEBCHAT
     message = Message.objects.create(
         tenant_id=conversation.tenant_id,
         conversation=conversation,
@@ -322,7 +327,8 @@ def outbound_message(
         agent=agent,
         text=text,
         data=data or {},
-        status=Message.Status.PENDING,
+        status=Message.Status.SENT if webchat else Message.Status.PENDING,
+        status_at=timezone.now() if webchat else None,
     )
     message_deliver(message=message)
     return message
@@ -411,9 +417,6 @@ def message_deliver(*, message: Message) -> None:
     web chat, or through the platform by a Celery task."""
     group = realtime.conversation_group(message.conversation_id)
     if message.conversation.channel_kind == ChannelKind.WEBCHAT:
-        message.status = Message.Status.SENT
-        message.status_at = timezone.now()
-        message.save(update_fields=["status", "status_at"])
         realtime.send_on_commit(
             group, {"type": "message.created", "message": realtime.message_payload(message)}
         )
@@ -541,6 +544,7 @@ def webchat_receive(
             Conversation.objects.for_tenant(bot.tenant_id)
             .select_for_update(of=("self",))
             .select_related("bot")
+            .annotate(version_published_at=F("bot_version__published_at"))
             .filter(pk=conversation_id, bot_id=bot.pk, is_sandbox=sandbox)
             .exclude(status=Conversation.Status.RESOLVED)
             .first()
