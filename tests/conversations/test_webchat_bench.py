@@ -1,4 +1,5 @@
-"""bench/webchat.py still runs: a tiny run against this test run's database and Redis."""
+"""bench/webchat.py still runs and prints its three phases (echo, stored echo, web chat): a
+tiny run against this test run's database and Redis."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ def test_the_webchat_bench_runs_and_stores_every_message_once():
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert re.search(r"^echo consumer\s+\d+", out, re.M), out
+    assert re.search(r"^stored echo\s+\d+", out, re.M), out
     assert re.search(r"^web chat \+ bot\s+\d+", out, re.M), out
     assert "ratio web chat / echo: throughput" in out
+    assert re.search(r"ratio stored echo / echo: throughput \d+\.\d\d", out), out
     assert "stored: 6 visitor messages, 6 distinct client ids, 6 sent" in out
