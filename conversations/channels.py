@@ -300,7 +300,7 @@ def _insert_into_open_conversation(message: Message, sender_id: str) -> None:
     its channel, found by a subquery; IntegrityError when there is none (conversation_id is
     NOT NULL) or the message is stored already."""
     params = [message.tenant_id, message.channel_id, sender_id, Conversation.Status.RESOLVED]
-    message_insert(message, conversation=(_OPEN_CONVERSATION_SQL, params))
+    message_insert(message, conversation=(_OPEN_CONVERSATION_SQL, params), savepoint=True)
 
 
 _OPEN_CONVERSATION_SQL = (

@@ -26,7 +26,7 @@ from bots.selectors import bot_by_public_key
 from chattonic.core import ratelimit
 from chattonic.core.errors import ServiceError
 from chattonic.tenancy.models import Membership
-from conversations import realtime, selectors, services, webchat
+from conversations import realtime, selectors, services, turns, webchat
 from conversations.models import Conversation, Message
 
 logger = logging.getLogger(__name__)
@@ -291,12 +291,16 @@ class WebchatConsumer(realtime.MessageEvents, AsyncJsonWebsocketConsumer):
                 {"client_id": frame.client_id},
             )
             return
-        # One thread hop: the conversation (opened if need be), the message, the bot's turn.
-        # Its broadcasts come back collected; a new conversation's group is joined before
-        # they go out, so this socket hears the greeting, the message and the replies live.
+        # One transaction, shared with the other sockets' messages waiting at the same time
+        # (conversations.turns): the conversation (opened if need be), the message, the
+        # bot's turn. Its broadcasts come back collected; a new conversation's group is
+        # joined before they go out, so this socket hears the greeting, the message and the
+        # replies live.
         events: list = []
         try:
-            conversation_id, received = await message_sync_to_async(self._receive)(frame, events)
+            conversation_id, received = await turns.batcher(message_sync_to_async).run(
+                lambda: self._receive(frame, events)
+            )
             if conversation_id != self.conversation_id:
                 await self._watch(conversation_id)
         finally:
@@ -320,7 +324,7 @@ class WebchatConsumer(realtime.MessageEvents, AsyncJsonWebsocketConsumer):
             external_id=frame.client_id,
         )
         with realtime.collecting(events):
-            conversation, received = services.webchat_receive(
+            conversation, received = services.webchat_receive_in_transaction(
                 bot=self.bot,
                 visitor_id=self.visitor_id,
                 inbound=inbound,

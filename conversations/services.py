@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from bots.engine import Context, Event, StepResult, step
 from bots.engine.templates import render
 from bots.hours import within_business_hours
-from bots.models import Bot
+from bots.models import Bot, BotVersion
 from bots.selectors import bot_runtime
 from chattonic.core.errors import Conflict, ValidationFailed
 from chattonic.tenancy.models import Tenant
@@ -28,7 +28,7 @@ from conversations.models import (
     Lead,
     Message,
 )
-from conversations.sql import message_insert
+from conversations.sql import message_insert, row_update
 
 logger = logging.getLogger(__name__)
 
@@ -267,9 +267,7 @@ def bot_turn(*, conversation: Conversation, event: Event) -> list[Message]:
     replies = [_bot_reply(conversation, reply) for reply in result.replies]
     for action in result.actions:
         _carry_out(conversation, action)
-    conversation.save(
-        update_fields=["engine_state", "awaiting_action", "last_message_at", "status"]
-    )
+    row_update(conversation, ["engine_state", "awaiting_action", "last_message_at", "status"])
     return replies
 
 
@@ -318,10 +316,10 @@ def outbound_message(
     # The web chat's sockets get it with the commit: sent as it is stored. A platform's
     # message is pending until its send task hears back.
     webchat = conversation.channel_kind == ChannelKind.WEBCHAT
-    message = Message.objects.create(
+    message = Message(
         tenant_id=conversation.tenant_id,
         conversation=conversation,
-        channel=conversation.channel,
+        channel_id=conversation.channel_id,
         direction=Message.Direction.OUT,
         sender=sender,
         agent=agent,
@@ -330,6 +328,7 @@ def outbound_message(
         status=Message.Status.SENT if webchat else Message.Status.PENDING,
         status_at=timezone.now() if webchat else None,
     )
+    message_insert(message)
     message_deliver(message=message)
     return message
 
@@ -524,8 +523,16 @@ def webchat_open(
     return conversation, True
 
 
-@transaction.atomic
-def webchat_receive(
+def webchat_receive(**kwargs) -> tuple[Conversation, Received]:
+    """A web chat visitor's message, in one transaction: into the conversation the socket
+    watches (``conversation_id``) unless it was resolved meanwhile, else into the visitor's
+    open one, or a new one started with the greeting. Nothing is stored if it is invalid.
+    Arguments: those of :func:`webchat_receive_in_transaction`."""
+    with transaction.atomic():
+        return webchat_receive_in_transaction(**kwargs)
+
+
+def webchat_receive_in_transaction(
     *,
     bot: Bot,
     visitor_id: str,
@@ -534,25 +541,51 @@ def webchat_receive(
     sandbox: bool = False,
     language: str = "",
 ) -> tuple[Conversation, Received]:
-    """A web chat visitor's message, in one transaction: into the conversation the socket
-    watches (``conversation_id``) unless it was resolved meanwhile, else into the visitor's
-    open one, or a new one started with the greeting. Nothing is stored if it is invalid."""
+    """``webchat_receive`` within the caller's transaction (no savepoint of its own): the
+    socket's group commit (conversations.turns) runs many visitors' messages in one."""
     text = _inbound_text(inbound)
     conversation = None
     if conversation_id:
-        conversation = (
-            Conversation.objects.for_tenant(bot.tenant_id)
-            .select_for_update(of=("self",))
-            .select_related("bot")
-            .annotate(version_published_at=F("bot_version__published_at"))
-            .filter(pk=conversation_id, bot_id=bot.pk, is_sandbox=sandbox)
-            .exclude(status=Conversation.Status.RESOLVED)
-            .first()
-        )
+        conversation = _watched_conversation(bot, conversation_id, sandbox)
     if conversation is None:
         opened, _ = webchat_open(bot=bot, visitor_id=visitor_id, sandbox=sandbox, language=language)
         conversation = _locked(opened.pk)
     return conversation, _receive_into(conversation, inbound, text)
+
+
+_WATCHED_CONVERSATION_SQL = (
+    "SELECT c.*, b.business_hours AS bot_business_hours, b.time_zone AS bot_time_zone, "  # noqa: S608 - table names, not input
+    "b.fallback_text AS bot_fallback_text, v.published_at AS version_published_at "
+    f"FROM {Conversation._meta.db_table} c "
+    f"JOIN {Bot._meta.db_table} b ON b.id = c.bot_id "
+    f"LEFT JOIN {BotVersion._meta.db_table} v ON v.id = c.bot_version_id "
+    "WHERE c.id = %s AND c.tenant_id = %s AND c.bot_id = %s AND c.is_sandbox = %s "
+    "AND c.status <> %s"
+)
+
+
+def _watched_conversation(bot: Bot, conversation_id: int, sandbox: bool) -> Conversation | None:
+    """The socket's conversation, locked, unless it was resolved meanwhile; with the bot's
+    current turn settings copied onto ``bot`` (the socket's, loaded when it connected) and
+    the version's publication time. Plain SQL: the ORM's query building cost more than the
+    rest of a web chat message's statements together."""
+    connection = transaction.get_connection()
+    lock = " FOR UPDATE OF c" if connection.features.has_select_for_update_of else ""
+    params = [conversation_id, bot.tenant_id, bot.pk, sandbox, Conversation.Status.RESOLVED]
+    found = list(Conversation.objects.raw(_WATCHED_CONVERSATION_SQL + lock, params))
+    if not found:
+        return None
+    conversation = found[0]
+    hours = conversation.bot_business_hours
+    bot.business_hours = json.loads(hours) if isinstance(hours, str) else hours
+    bot.time_zone = conversation.bot_time_zone
+    bot.fallback_text = conversation.bot_fallback_text
+    published_at = conversation.version_published_at
+    if isinstance(published_at, str):  # SQLite hands a raw column's timestamp over as text
+        published_at = Message._meta.get_field("created_at").to_python(published_at)
+    conversation.version_published_at = published_at
+    conversation.bot = bot
+    return conversation
 
 
 def _apply_prechat(contact: Contact, fields: dict) -> None:

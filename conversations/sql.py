@@ -17,14 +17,16 @@ def message_insert(
     *,
     conversation: tuple[str, list] | None = None,
     skip_conflicts: bool = False,
+    savepoint: bool = False,
 ) -> int | None:
     """INSERT ``message`` in one statement and set its id, which it returns.
 
     ``conversation``: a subquery (SQL in parentheses, its parameters) for the conversation
     column, instead of ``message.conversation_id``. ``skip_conflicts``: a row a unique
     constraint refuses is skipped (``ON CONFLICT DO NOTHING``) and None returned; without
-    it the refusal raises IntegrityError. Either way the caller's transaction stays usable
-    (no savepoint is needed for a skipped row; a raising one runs in a savepoint)."""
+    it the refusal raises IntegrityError. ``savepoint``: inside a transaction, run in a
+    savepoint, so that a refused INSERT leaves the transaction usable (a skipped row needs
+    none)."""
     connection = transaction.get_connection()
     quote = connection.ops.quote_name
     columns, values, params = [], [], []
@@ -44,13 +46,33 @@ def message_insert(
         f"{' ON CONFLICT DO NOTHING' if skip_conflicts else ''} "
         f"RETURNING {quote(Message._meta.pk.column)}"
     )
-    refusable = connection.in_atomic_block and not skip_conflicts
-    savepoint = transaction.atomic() if refusable else contextlib.nullcontext()
-    with savepoint, connection.cursor() as cursor:
+    inner = savepoint and connection.in_atomic_block and not skip_conflicts
+    with transaction.atomic() if inner else contextlib.nullcontext(), connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         return None
     message.pk = row[0]
     message._state.adding = False
+    message._state.db = connection.alias
     return message.pk
+
+
+def row_update(instance, fields: list[str]) -> None:
+    """``instance.save(update_fields=fields)`` as one plain ``UPDATE`` (no signals: for models
+    that have none, on hot paths)."""
+    connection = transaction.get_connection()
+    quote = connection.ops.quote_name
+    meta = type(instance)._meta
+    sets, params = [], []
+    for name in fields:
+        field = meta.get_field(name)
+        sets.append(f"{quote(field.column)} = %s")
+        params.append(field.get_db_prep_save(getattr(instance, field.attname), connection))
+    params.append(instance.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(meta.db_table)} SET {', '.join(sets)} "  # noqa: S608 - names
+            f"WHERE {quote(meta.pk.column)} = %s",
+            params,
+        )

@@ -1,0 +1,98 @@
+"""Group commit for the web chat's messages.
+
+Each socket's message is a small transaction (the message, the bot's turn, the reply, the
+conversation), and a transaction per message costs a hop to the database thread and a
+commit each. Under load the messages of many sockets wait for that thread at once; here they
+are taken together: one hop and one transaction for all that are waiting, while the next ones
+gather behind. A lone message goes through alone, at once (no waiting for company).
+
+If any message of a batch fails, the batch is rolled back and each of its messages runs again
+in its own transaction, so one bad message costs only itself (its caller gets its error).
+Each message's broadcasts are collected on commit, so a rolled-back run sends nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+# The longest batch: a bound on how long the first of them waits for the last.
+MAX_BATCH = 100
+
+
+class TurnBatcher:
+    """One per event loop (each web process has one): ``await run(work)`` runs the sync
+    ``work()`` (database work, no commit of its own) in the next batch's transaction."""
+
+    def __init__(self, to_thread: Callable):
+        self._to_thread = to_thread  # sync callable -> awaitable, in the database thread
+        self._pending: list[tuple[Callable[[], Any], asyncio.Future]] = []
+        self._draining = False
+
+    async def run(self, work: Callable[[], Any]) -> Any:
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((work, future))
+        if not self._draining:
+            self._draining = True
+            asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                batch = self._pending[:MAX_BATCH]
+                del self._pending[:MAX_BATCH]
+                try:
+                    outcomes = await self._to_thread(_run_batch)([work for work, _ in batch])
+                except asyncio.CancelledError:
+                    for _, future in batch + self._pending:
+                        future.cancel()
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the hop itself failed: tell each caller
+                    outcomes = [(False, exc)] * len(batch)
+                for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+                    if future.done():
+                        continue  # its socket went away meanwhile
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(value)
+        finally:
+            self._draining = False
+
+
+def _run_batch(works: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:
+    if len(works) > 1:
+        try:
+            with transaction.atomic():
+                return [(True, work()) for work in works]
+        except Exception:  # noqa: BLE001 - any failure: each message runs alone, below
+            logger.debug("a batch of %d messages failed; each runs alone", len(works))
+    return [_run_alone(work) for work in works]
+
+
+def _run_alone(work: Callable[[], Any]) -> tuple[bool, Any]:
+    try:
+        with transaction.atomic():
+            return True, work()
+    except Exception as exc:  # noqa: BLE001 - handed to the message's caller, who raises it
+        return False, exc
+
+
+_batchers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def batcher(to_thread: Callable) -> TurnBatcher:
+    """This event loop's batcher."""
+    loop = asyncio.get_running_loop()
+    found = _batchers.get(loop)
+    if found is None:
+        found = _batchers[loop] = TurnBatcher(to_thread)
+    return found
