@@ -298,8 +298,9 @@ class WebchatConsumer(realtime.MessageEvents, AsyncJsonWebsocketConsumer):
         # replies live.
         events: list = []
         try:
-            conversation_id, received = await turns.batcher(message_sync_to_async).run(
-                lambda: self._receive(frame, events)
+            batcher = turns.batcher(message_sync_to_async)
+            conversation_id, received = await batcher.run(
+                lambda: self._receive(frame, events), key=self.conversation_id or 0
             )
             if conversation_id != self.conversation_id:
                 await self._watch(conversation_id)
