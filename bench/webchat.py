@@ -248,26 +248,17 @@ def main(argv: list[str] | None = None) -> int:
         total = args.visitors * args.messages
         try:
             base = f"ws://127.0.0.1:{port}"
-            echo = measure(
-                "echo consumer",
-                server,
-                echo_visitor(f"{base}/ws/echo/", args.messages),
-                args.visitors,
-                args.messages,
-            )
-            stored_echo = measure(
+
+            def phase(name: str, visitor) -> dict:
+                return measure(name, server, visitor, args.visitors, args.messages)
+
+            echo = phase("echo consumer", echo_visitor(f"{base}/ws/echo/", args.messages))
+            stored_echo = phase(
                 "stored echo",
-                server,
                 echo_visitor(f"{base}/ws/stored-echo/?tenant={tenant_id}", args.messages),
-                args.visitors,
-                args.messages,
             )
-            chat = measure(
-                "web chat + bot",
-                server,
-                webchat_visitor(f"{base}/ws/webchat/{key}/", args.messages),
-                args.visitors,
-                args.messages,
+            chat = phase(
+                "web chat + bot", webchat_visitor(f"{base}/ws/webchat/{key}/", args.messages)
             )
         finally:
             stop_server(server, log)
