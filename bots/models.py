@@ -105,6 +105,9 @@ class Bot(TenantOwned):
     )
     launched_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Every save stamps it, even a save of a few fields: an open web chat socket compares it
+    # with its copy of the bot and reads the bot again when it changed.
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
@@ -114,6 +117,11 @@ class Bot(TenantOwned):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "updated_at"}
+        super().save(*args, **kwargs)
 
     @property
     def display_title(self) -> str:

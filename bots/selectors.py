@@ -64,5 +64,13 @@ def bot_runtime(bot: Bot, version_id: int | None, published_at=None) -> Runtime:
     return runtime
 
 
+def bot_refresh(bot: Bot) -> None:
+    """Read every field of ``bot`` again, in place (a long-lived copy, such as a socket's)."""
+    fresh = Bot.objects.get(pk=bot.pk)
+    for model_field in Bot._meta.concrete_fields:
+        setattr(bot, model_field.attname, getattr(fresh, model_field.attname))
+    bot._state.fields_cache.clear()
+
+
 def bot_by_public_key(public_key: str) -> Bot | None:
     return Bot.objects.filter(public_key=public_key).select_related("tenant").first()

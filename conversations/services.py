@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from bots.engine import Context, Event, StepResult, step
 from bots.engine.templates import render
 from bots.hours import within_business_hours
 from bots.models import Bot, BotVersion
-from bots.selectors import bot_runtime
+from bots.selectors import bot_refresh, bot_runtime
 from chattonic.core.errors import Conflict, ValidationFailed
 from chattonic.tenancy.models import Tenant
 from conversations import realtime
@@ -554,8 +553,7 @@ def webchat_receive_in_transaction(
 
 
 _WATCHED_CONVERSATION_SQL = (
-    "SELECT c.*, b.business_hours AS bot_business_hours, b.time_zone AS bot_time_zone, "  # noqa: S608 - table names, not input
-    "b.fallback_text AS bot_fallback_text, v.published_at AS version_published_at "
+    "SELECT c.*, b.updated_at = %s AS bot_unchanged, v.published_at AS version_published_at "  # noqa: S608 - table names, not input
     f"FROM {Conversation._meta.db_table} c "
     f"JOIN {Bot._meta.db_table} b ON b.id = c.bot_id "
     f"LEFT JOIN {BotVersion._meta.db_table} v ON v.id = c.bot_version_id "
@@ -565,25 +563,26 @@ _WATCHED_CONVERSATION_SQL = (
 
 
 def _watched_conversation(bot: Bot, conversation_id: int, sandbox: bool) -> Conversation | None:
-    """The socket's conversation, locked, unless it was resolved meanwhile; with the bot's
-    current turn settings copied onto ``bot`` (the socket's, loaded when it connected) and
-    the version's publication time. Plain SQL: the ORM's query building cost more than the
-    rest of a web chat message's statements together."""
+    """The socket's conversation, locked, unless it was resolved meanwhile, with its bot and
+    the version's publication time. The bot is the socket's own copy (``bot``, loaded when it
+    connected), read again (in place) only when it was saved since. Plain SQL: the ORM's
+    query building cost more than the rest of a web chat message's statements together."""
     connection = transaction.get_connection()
     lock = " FOR UPDATE OF c" if connection.features.has_select_for_update_of else ""
-    params = [conversation_id, bot.tenant_id, bot.pk, sandbox, Conversation.Status.RESOLVED]
+    params = [
+        connection.ops.adapt_datetimefield_value(bot.updated_at),
+        conversation_id,
+        bot.tenant_id,
+        bot.pk,
+        sandbox,
+        Conversation.Status.RESOLVED,
+    ]
     found = list(Conversation.objects.raw(_WATCHED_CONVERSATION_SQL + lock, params))
     if not found:
         return None
     conversation = found[0]
-    hours = conversation.bot_business_hours
-    bot.business_hours = json.loads(hours) if isinstance(hours, str) else hours
-    bot.time_zone = conversation.bot_time_zone
-    bot.fallback_text = conversation.bot_fallback_text
-    published_at = conversation.version_published_at
-    if isinstance(published_at, str):  # SQLite hands a raw column's timestamp over as text
-        published_at = Message._meta.get_field("created_at").to_python(published_at)
-    conversation.version_published_at = published_at
+    if not conversation.bot_unchanged:
+        bot_refresh(bot)
     conversation.bot = bot
     return conversation
 

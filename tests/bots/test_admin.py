@@ -60,7 +60,11 @@ def form_data(bot: Bot, **changes) -> dict:
 
 
 def row(bot) -> dict:
-    return Bot.objects.filter(pk=bot.pk).values().get()
+    """The bot's stored fields, less the stamp every save sets (a save of the same values
+    changes nothing else)."""
+    values = Bot.objects.filter(pk=bot.pk).values().get()
+    values.pop("updated_at")
+    return values
 
 
 def edited(text: str = "Plans start at $20.") -> dict:

@@ -448,6 +448,35 @@ async def test_the_sandbox_is_for_the_tenants_staff_only(settings):
     await communicator.disconnect()
 
 
+async def test_an_open_sandbox_socket_runs_the_draft_as_it_is_edited(settings):
+    """The socket keeps its copy of the bot between messages and reads it again once the
+    bot was saved: a tester editing the flow sees the edit without reconnecting."""
+    import copy
+
+    from bots.services import draft_update
+    from tests.factories import simple_definition
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    draft = await database_sync_to_async(BotFactory)(allowed_origins=[ORIGIN])
+    staff = await database_sync_to_async(
+        lambda: session_cookie(MembershipFactory(tenant=draft.tenant, role="admin").user)
+    )()
+    communicator = socket(
+        draft.public_key, origin="http://localhost:8000", query="sandbox=1", cookie=staff
+    )
+    await opened(communicator)
+    await say(communicator, "e1")
+    await until(communicator, bot_says(PRICES))
+
+    edited = copy.deepcopy(simple_definition())
+    edited["nodes"]["prices"]["text"] = "Plans start at $12 now."
+    await database_sync_to_async(draft_update)(bot=draft, definition=edited)
+
+    await say(communicator, "e2")
+    await until(communicator, bot_says("Plans start at $12 now."))
+    await communicator.disconnect()
+
+
 # --- The away form and the rating -------------------------------------------------------------
 
 
