@@ -74,6 +74,10 @@ def start_server(
             "--lifespan",
             "off",
             "--no-access-log",
+            # As runplatform deploys it: chat frames are small, compressing each cost more
+            # CPU than the socket's own work (measured: bench/webchat.py).
+            "--ws-per-message-deflate",
+            "false",
             "--log-level",
             "warning",
             *extra,

@@ -3,8 +3,8 @@
     .venv/bin/python bench/webhooks.py [--rates 40,80,160,320] [--seconds 5]
                                        [--concurrency 32] [--capacity-seconds 8] [--workers N]
 
-Starts ONE uvicorn server (``--workers`` processes, one per core by default, as deployed:
-Django runs a process's synchronous views one at a time) serving the platform plus a bare
+Starts ONE uvicorn server (``--workers`` processes, one per core by default, as deployed: a
+process's Python runs on one core at a time, the GIL) serving the platform plus a bare
 DRF view that reads the body and writes one row (bench/webhooks_asgi.py), creates a
 launched bot with a WhatsApp channel, then, for both endpoints in the same run:
 

@@ -119,7 +119,7 @@ class Bot(TenantOwned):
         return self.name
 
     def save(self, *args, **kwargs):
-        if kwargs.get("update_fields") is not None:
+        if kwargs.get("update_fields"):  # an empty list saves nothing: leave it so
             kwargs["update_fields"] = {*kwargs["update_fields"], "updated_at"}
         super().save(*args, **kwargs)
 

@@ -101,20 +101,30 @@ def channel_forget(channel_id: int | None = None) -> None:
     if channel_id is None:
         _webhook_channels.clear()
         return
-    for key in [key for key in _webhook_channels if key[1] == channel_id]:
+    for key in [key for key in list(_webhook_channels) if key[1] == channel_id]:
         _webhook_channels.pop(key, None)
 
 
+def _bot_forget(bot_id: int) -> None:
+    for key, (_, channel) in list(_webhook_channels.items()):
+        if channel is not None and channel.bot_id == bot_id:
+            _webhook_channels.pop(key, None)
+
+
+# Forgotten at once and again after the commit: a webhook of another thread may have read
+# (and kept) the old row in between.
 @receiver([post_save, post_delete], sender=Channel)
 def _channel_changed(sender, instance: Channel, **kwargs) -> None:
-    channel_forget(instance.pk)
+    channel_id = instance.pk
+    channel_forget(channel_id)
+    transaction.on_commit(lambda: channel_forget(channel_id), robust=True)
 
 
 @receiver([post_save, post_delete], sender=Bot)
 def _bot_changed(sender, instance: Bot, **kwargs) -> None:
-    for key, (_, channel) in list(_webhook_channels.items()):
-        if channel is not None and channel.bot_id == instance.pk:
-            _webhook_channels.pop(key, None)
+    bot_id = instance.pk
+    _bot_forget(bot_id)
+    transaction.on_commit(lambda: _bot_forget(bot_id), robust=True)
 
 
 def channel_credentials(channel: Channel) -> dict:
@@ -189,6 +199,8 @@ def channel_error_record(*, channel: Channel, error: str, disable: bool = False)
         fields["status"] = Channel.Status.ERROR
     Channel.objects.filter(pk=channel.pk).update(**fields)
     channel_forget(channel.pk)
+    channel_id = channel.pk
+    transaction.on_commit(lambda: channel_forget(channel_id), robust=True)
 
 
 # --- In ---------------------------------------------------------------------------------------

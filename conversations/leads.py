@@ -60,7 +60,7 @@ def lead_created(*, lead: Lead) -> None:
     from conversations.jobs import lead_webhook_deliver
 
     lead_id = lead.pk
-    transaction.on_commit(lambda: lead_webhook_deliver.delay(lead_id))
+    transaction.on_commit(lambda: lead_webhook_deliver.delay(lead_id), robust=True)
 
 
 @transaction.atomic

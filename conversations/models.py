@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from chattonic.tenancy.models import TenantOwned
+from chattonic.tenancy.models import Tenant, TenantOwned
 
 
 class ChannelKind(models.TextChoices):
@@ -190,16 +190,30 @@ class Message(TenantOwned):
         READ = "read", "Read"
         FAILED = "failed", "Failed"
 
+    # Every message is inserted on a hot path, and each index costs its INSERT: the tenant's
+    # and the conversation's own indexes are left out (the composite indexes below start
+    # with them), the channel's and the agent's hold only the rows that have one.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="messages"
+        Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False
     )
     channel = models.ForeignKey(
-        Channel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Channel,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     direction = models.CharField(max_length=3, choices=Direction.choices)
     sender = models.CharField(max_length=8, choices=Sender.choices)
     agent = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.TEXT)
     text = models.TextField(blank=True)
@@ -223,6 +237,10 @@ class Message(TenantOwned):
             models.Index(fields=["conversation", "created_at"]),
             # The statistics' daily rebuild reads one tenant's messages of a day.
             models.Index(fields=["tenant", "created_at"], name="message_tenant_created"),
+            models.Index(
+                fields=["channel"], name="message_channel", condition=Q(channel__isnull=False)
+            ),
+            models.Index(fields=["agent"], name="message_agent", condition=Q(agent__isnull=False)),
         ]
         constraints = [
             # A platform redelivering a message: one row, whatever the concurrency.

@@ -58,26 +58,9 @@ def collecting(into: list) -> Iterator[list]:
 
 
 async def broadcast(channel_layer, events: list) -> None:
-    """Send what ``collecting()`` gathered, in commit order; consecutive ``message.created``
-    events of one group go as one ``messages.created`` (a visitor's message and the bot's
-    replies: one publish, one event for each socket to decode)."""
-    for group, event in _coalesced(events):
-        await channel_layer.group_send(group, event)
-
-
-def _coalesced(events: list) -> list[tuple[str, dict]]:
-    out: list[tuple[str, dict]] = []
+    """Send what ``collecting()`` gathered, in commit order."""
     for group, event in events:
-        if event.get("type") == "message.created" and out and out[-1][0] == group:
-            last = out[-1][1]
-            if last["type"] == "message.created":
-                last = {"type": "messages.created", "messages": [last["message"]]}
-                out[-1] = (group, last)
-            if last["type"] == "messages.created":
-                last["messages"].append(event["message"])
-                continue
-        out.append((group, event))
-    return out
+        await channel_layer.group_send(group, event)
 
 
 def message_payload(message) -> dict:
@@ -107,10 +90,6 @@ class MessageEvents:
 
     async def message_created(self, event):
         await self.send_json({"type": "message", "message": event["message"]})
-
-    async def messages_created(self, event):
-        for message in event["messages"]:
-            await self.send_json({"type": "message", "message": message})
 
     async def message_status(self, event):
         await self.send_json({"type": "status", "id": event["id"], "status": event["status"]})

@@ -358,7 +358,8 @@ def _carry_out(conversation: Conversation, action: dict) -> None:
         transaction.on_commit(
             lambda: bot_http_request.delay(
                 conversation.pk, action_id, request, request_id=request_id
-            )
+            ),
+            robust=True,  # a broker outage is logged; the commit's other callbacks still run
         )
     elif kind == "end":
         pass  # the engine's state says the flow ended; the conversation stays open for more
@@ -425,7 +426,9 @@ def message_deliver(*, message: Message) -> None:
     )
     from conversations.tasks import message_send
 
-    transaction.on_commit(lambda: message_send.delay(message.pk))
+    # Robust: a broker outage is logged (the channel sweep sends it later); the commit's
+    # other callbacks (the sockets' broadcasts) still run.
+    transaction.on_commit(lambda: message_send.delay(message.pk), robust=True)
 
 
 STATUS_ORDER = {

@@ -31,9 +31,17 @@ def conversation_handle(message_id: int) -> int:
 
 
 def _count_failure(message_id: int) -> None:
-    """conversation_handle_failed, never hiding the turn's own error behind its own."""
+    """conversation_handle_failed, never hiding the turn's own error behind its own. Not for
+    a database that is away (OperationalError): that is no fault of the conversation's, and
+    the sweep tries again."""
+    import sys
+
+    from django.db import OperationalError
+
     from conversations.channels import conversation_handle_failed
 
+    if isinstance(sys.exc_info()[1], OperationalError):
+        return
     try:
         conversation_handle_failed(message_id=message_id)
     except Exception:
@@ -46,13 +54,21 @@ def conversations_handle(message_ids: list[int]) -> int:
     per batch, see channels.handle_later). A message whose turn fails is logged, counted
     (channels.conversation_handle_failed) and left to the channel sweep; the others go on."""
     from conversations.channels import conversation_handle as handle
+    from conversations.models import Message
 
     replies = 0
+    failed: set[int] = set()  # conversations whose turn failed: their other ids would again
     for message_id in message_ids:
+        conversation_id = (
+            Message.objects.filter(pk=message_id).values_list("conversation_id", flat=True).first()
+        )
+        if conversation_id in failed:
+            continue
         try:
             replies += len(handle(message_id=message_id))
         except Exception:
             logger.exception("message %s: the bot's turn failed; the sweep retries it", message_id)
+            failed.add(conversation_id)
             _count_failure(message_id)
     return replies
 

@@ -78,20 +78,32 @@ class TurnBatcher:
 
 def _run_batch(works: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:
     if len(works) > 1:
-        try:
-            with transaction.atomic():
-                return [(True, work()) for work in works]
-        except Exception:  # noqa: BLE001 - any failure: each message runs alone, below
-            logger.debug("a batch of %d messages failed; each runs alone", len(works))
-    return [_run_alone(work) for work in works]
+        results, _ = _in_one_transaction(works)
+        if results is not None:
+            return [(True, result) for result in results]
+        logger.debug("a batch of %d messages failed; each runs alone", len(works))
+    outcomes = []
+    for work in works:
+        results, error = _in_one_transaction([work])
+        outcomes.append((True, results[0]) if results is not None else (False, error))
+    return outcomes
 
 
-def _run_alone(work: Callable[[], Any]) -> tuple[bool, Any]:
+def _in_one_transaction(works: list) -> tuple[list | None, Exception | None]:
+    """The works' results, or (None, the error) when the transaction rolled back. A callback
+    failing after the commit (a broker outage) is logged: the works stand, and running them
+    again would only find them stored."""
+    committed: list = []
+    results: list = []
     try:
         with transaction.atomic():
-            return True, work()
-    except Exception as exc:  # noqa: BLE001 - handed to the message's caller, who raises it
-        return False, exc
+            transaction.on_commit(lambda: committed.append(True))  # the first to run
+            results = [work() for work in works]
+    except Exception as exc:
+        if not committed:
+            return None, exc
+        logger.exception("a callback after the commit of %d messages failed", len(works))
+    return results, None
 
 
 _batchers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

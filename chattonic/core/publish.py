@@ -1,19 +1,21 @@
 """Publishing Celery tasks off the request thread, several calls in one message under load.
 
-Django runs every synchronous view of an ASGI process in one thread, so each round trip a
-view waits for (the database, the broker) holds up every other request, and a publish to the
-broker costs about a millisecond of CPU besides. A :class:`Batcher` takes items from the
-request thread at the cost of a queue put and hands them, in batches of what has piled up, to
-a daemon thread that publishes one task call per batch.
+A publish to the broker costs about a millisecond of CPU and a round trip, on the request's
+path, and every thread of a process shares its one core's worth of Python (the GIL). A
+:class:`Batcher` takes items from the request thread at the cost of a queue put and hands
+them, in batches of what has piled up, to a daemon thread that publishes one task call per
+batch.
 
-What it gives up: an item accepted but not yet published dies with the process. Callers use
-it only where a sweep finds such work again (``conversations.tasks.channel_sweep`` for the
-channel messages stored but never handled). When Celery runs tasks eagerly (tests,
-``CELERY_TASK_ALWAYS_EAGER``), the batch of one runs at once, in the caller's thread.
+What it gives up: an item accepted but not yet published dies with a process that is killed
+(a process that exits publishes what is queued, at exit). Callers use it only where a sweep
+finds such work again (``conversations.tasks.channel_sweep`` for the channel messages stored
+but never handled). When Celery runs tasks eagerly (tests, ``CELERY_TASK_ALWAYS_EAGER``), the
+batch of one runs at once, in the caller's thread.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import queue
@@ -61,7 +63,23 @@ class Batcher:
                 return
             self._queue = queue.SimpleQueue()  # a forked child does not inherit the parent's
             threading.Thread(target=self._run, name=f"batcher-{self.name}", daemon=True).start()
+            if self._pid is None:
+                atexit.register(self.flush)  # a stopping process publishes what is queued
             self._pid = os.getpid()
+
+    def flush(self) -> None:
+        """Publish what is queued now, in this thread (at the process's exit)."""
+        batch = []
+        while True:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        for start in range(0, len(batch), self.max_batch):
+            try:
+                self.publish(batch[start : start + self.max_batch])
+            except Exception:  # the sweep behind this batcher takes them
+                logger.exception("%s: publishing %d items failed", self.name, len(batch))
 
     def _run(self) -> None:
         pending = self._queue

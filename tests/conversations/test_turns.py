@@ -102,3 +102,36 @@ async def test_a_batch_runs_each_conversations_messages_in_order_sorted_by_conve
         lambda: list(Contact.objects.filter(tenant=tenant).order_by("id").values_list("name"))
     )()
     assert [name for (name,) in stored] == ["opener", "three-a", "three-b", "nine-a", "nine-b"]
+
+
+async def test_a_callback_failing_after_the_commit_leaves_the_batch_standing():
+    """A broker outage after the commit (an on_commit publish raising) is not a failed batch:
+    the messages are stored once and their callers get their results."""
+    from django.db import transaction
+
+    tenant = await database_sync_to_async(TenantFactory)()
+    hops = Recording()
+    batcher = TurnBatcher(hops)
+
+    def broker_down():
+        raise ConnectionError("the broker is down")
+
+    def publishing(name):
+        def work():
+            Contact.objects.create(tenant_id=tenant.pk, name=name)
+            transaction.on_commit(broker_down)
+            return name
+
+        return work
+
+    names = ["lone", "a", "b", "c"]
+    results = await asyncio.gather(
+        *(batcher.run(publishing(name)) for name in names), return_exceptions=True
+    )
+
+    assert results == names  # the lone one and the batch of three stand
+    assert hops.batches == [1, 3]  # and was not run again message by message
+    stored = await database_sync_to_async(
+        lambda: sorted(Contact.objects.filter(tenant=tenant).values_list("name", flat=True))
+    )()
+    assert stored == ["a", "b", "c", "lone"]

@@ -45,6 +45,10 @@ class Command(BaseCommand):
                 "--workers",
                 str(workers),
                 "--no-access-log",
+                # Chat frames are small: compressing each one (permessage-deflate) cost more
+                # CPU than the rest of a web chat message's socket work (bench/webchat.py).
+                "--ws-per-message-deflate",
+                "false",
             ],
             "worker": [python, "-m", "celery", "-A", "chattonic", "worker", "-l", "INFO"],
             "beat": [python, "-m", "celery", "-A", "chattonic", "beat", "-l", "INFO"],
