@@ -16,8 +16,11 @@ from tests.fakes.channels import make_channel, signed_post, text_body
 pytestmark = pytest.mark.django_db
 
 
-def stored_unhandled(client, django_capture_on_commit_callbacks, users: int) -> list[int]:
-    """One stored, not yet handled, message from each of ``users`` WhatsApp users."""
+def stored_unhandled(
+    client, django_capture_on_commit_callbacks, users: int, *, one_sender: bool = False
+) -> list[int]:
+    """Stored, not yet handled, messages: one from each of ``users`` WhatsApp users (or, with
+    ``one_sender``, that many from one user)."""
     import json
 
     channel = make_channel("whatsapp")
@@ -25,7 +28,8 @@ def stored_unhandled(client, django_capture_on_commit_callbacks, users: int) -> 
     ids = []
     for n in range(users):
         value = template["entry"][0]["changes"][0]["value"]
-        value["contacts"][0]["wa_id"] = value["messages"][0]["from"] = f"1555000{n:04d}"
+        sender = "15550000000" if one_sender else f"1555000{n:04d}"
+        value["contacts"][0]["wa_id"] = value["messages"][0]["from"] = sender
         value["messages"][0]["id"] = f"wamid.batch{n}"
         with django_capture_on_commit_callbacks(execute=False):
             response = signed_post(client, channel, json.dumps(template).encode())
@@ -94,3 +98,22 @@ def test_a_turn_that_keeps_crashing_goes_to_a_person_and_leaves_the_sweep(
     assert conversation.status != Conversation.Status.BOT
     assert conversation.handoff_reason == "bot_error"
     assert unhandled_messages_requeue(older_than_seconds=-60) == 0  # else it would crash here
+
+
+def test_a_bursts_crash_counts_once_for_its_conversation(
+    client, django_capture_on_commit_callbacks, monkeypatch, settings
+):
+    from conversations import services
+
+    settings.CHANNEL_RATE_LIMITS = False
+    ids = stored_unhandled(client, django_capture_on_commit_callbacks, 3, one_sender=True)
+
+    def broken(**kwargs):
+        raise RuntimeError("a bug in a flow's node")
+
+    monkeypatch.setattr(services, "bot_turn", broken)
+    conversations_handle(ids)  # three messages of one conversation: one failed turn
+
+    failures = set(Message.objects.filter(pk__in=ids).values_list("handle_failures", flat=True))
+    assert failures == {1}
+    assert Message.objects.filter(pk__in=ids, handled_at=None).count() == 3  # the sweep's
