@@ -10,7 +10,6 @@ only once the message is durable.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import secrets
 import time
@@ -255,7 +254,7 @@ def _store(channel: Channel, inbound: InboundMessage) -> int:
         if inbound.external_id and _existing(channel, inbound.external_id) is not None:
             raise  # a redelivery
         message = _message(channel, inbound, _open_conversation(channel, inbound))
-        _insert(message)
+        message_insert(message, savepoint=True)
     message_id = message.pk
     transaction.on_commit(lambda: handle_later.submit(message_id))
     return message_id
@@ -292,19 +291,6 @@ def _message(channel: Channel, inbound: InboundMessage, conversation_id) -> Mess
         status=Message.Status.RECEIVED,
         created_at=inbound.timestamp or timezone.now(),
     )
-
-
-def _own_transaction():
-    """Autocommit (an INSERT is its own transaction), or a savepoint inside a caller's
-    transaction, so that a refused INSERT leaves that transaction usable."""
-    if transaction.get_connection().in_atomic_block:
-        return transaction.atomic()
-    return contextlib.nullcontext()
-
-
-def _insert(message: Message) -> None:
-    with _own_transaction():
-        message.save()
 
 
 def _insert_into_open_conversation(message: Message, sender_id: str) -> None:
