@@ -8,9 +8,10 @@ import secrets
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
+
+from chattonic.core.webserver import uvicorn_command  # the benches put the root on the path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,28 +61,12 @@ def start_server(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "ab")  # noqa: SIM115 - closed with the server
     profile = ["-m", "cProfile", "-o", env["BENCH_PROFILE"]] if "BENCH_PROFILE" in env else []
+    command = uvicorn_command(
+        port, app=app, extra=("--lifespan", "off", "--log-level", "warning", *extra)
+    )
+    command[1:1] = profile  # python [-m cProfile -o FILE] -m uvicorn ...
     server = subprocess.Popen(
-        [
-            sys.executable,
-            *profile,
-            "-m",
-            "uvicorn",
-            app,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--lifespan",
-            "off",
-            "--no-access-log",
-            # As runplatform deploys it: chat frames are small, compressing each cost more
-            # CPU than the socket's own work (measured: bench/webchat.py).
-            "--ws-per-message-deflate",
-            "false",
-            "--log-level",
-            "warning",
-            *extra,
-        ],
+        command,
         cwd=ROOT,
         env=env,
         stdout=log,

@@ -14,6 +14,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
+from chattonic.core.webserver import uvicorn_command
+
 ROOT = Path(settings.BASE_DIR)
 
 
@@ -104,18 +106,7 @@ def python(*args: str) -> list[str]:
 
 
 def uvicorn(port: int) -> list[str]:
-    return python(
-        "-m",
-        "uvicorn",
-        "chattonic.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--lifespan",
-        "off",
-        "--no-access-log",
-    )
+    return uvicorn_command(port, extra=("--lifespan", "off"))
 
 
 def celery_worker(name: str = "test") -> list[str]:

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from chattonic.core import embedded
+from chattonic.core.webserver import uvicorn_command
 from chattonic.demo import demo_load, demo_urls
 
 
@@ -33,23 +34,7 @@ class Command(BaseCommand):
             self.stdout.write(f"embedded Redis on {settings.EMBEDDED_REDIS_SOCKET}")
         python = sys.executable
         commands = {
-            "web": [
-                python,
-                "-m",
-                "uvicorn",
-                "chattonic.asgi:application",
-                "--host",
-                host,
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-                "--no-access-log",
-                # Chat frames are small: compressing each one (permessage-deflate) cost more
-                # CPU than the rest of a web chat message's socket work (bench/webchat.py).
-                "--ws-per-message-deflate",
-                "false",
-            ],
+            "web": uvicorn_command(port, host=host, extra=("--workers", str(workers))),
             "worker": [python, "-m", "celery", "-A", "chattonic", "worker", "-l", "INFO"],
             "beat": [python, "-m", "celery", "-A", "chattonic", "beat", "-l", "INFO"],
         }
