@@ -29,12 +29,12 @@ from tests.factories import (
     UserFactory,
     launched_bot,
 )
+from tests.sockets import TIMEOUT, of_type, until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SITE = "https://shop.example.com"  # the tenant's site, where the widget runs
 CONSOLE = "http://localhost"  # our own host, where the console runs
-TIMEOUT = 10  # a safety net for a hung socket, not a timing assertion
 ALWAYS_OPEN = {
     day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 }
@@ -92,20 +92,6 @@ async def visitor(bot) -> WebsocketCommunicator:
     await communicator.send_json_to({"type": "start"})
     await until(communicator, of_type("history"))
     return communicator
-
-
-async def until(communicator: WebsocketCommunicator, predicate) -> tuple[dict, list[dict]]:
-    """Read frames until one matches; returns it and every frame read before it."""
-    seen = []
-    while True:
-        frame = await communicator.receive_json_from(timeout=TIMEOUT)
-        if predicate(frame):
-            return frame, seen
-        seen.append(frame)
-
-
-def of_type(kind: str, **fields):
-    return lambda f: f["type"] == kind and all(f.get(k) == v for k, v in fields.items())
 
 
 def changed(conversation_id: int, status: str):

@@ -19,11 +19,11 @@ from chattonic.asgi import application
 from conversations import webchat
 from conversations.models import Conversation, Message
 from tests.factories import BotFactory, MembershipFactory, launched_bot
+from tests.sockets import TIMEOUT, of_type, until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ORIGIN = "https://shop.example.com"
-TIMEOUT = 10  # a safety net for a hung socket, not a timing assertion
 
 
 @pytest.fixture(autouse=True)
@@ -65,20 +65,6 @@ async def opened(communicator: WebsocketCommunicator) -> dict:
     frame = await communicator.receive_json_from(timeout=TIMEOUT)
     assert frame["type"] == "session", frame
     return frame
-
-
-async def until(communicator: WebsocketCommunicator, predicate) -> tuple[dict, list[dict]]:
-    """Read frames until one matches; returns it and every frame read before it."""
-    seen = []
-    while True:
-        frame = await communicator.receive_json_from(timeout=TIMEOUT)
-        if predicate(frame):
-            return frame, seen
-        seen.append(frame)
-
-
-def of_type(kind: str, **fields):
-    return lambda f: f["type"] == kind and all(f.get(k) == v for k, v in fields.items())
 
 
 def bot_says(text: str):

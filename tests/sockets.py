@@ -1,0 +1,21 @@
+"""What the socket tests share: reading a communicator's frames until one matches."""
+
+from __future__ import annotations
+
+from channels.testing import WebsocketCommunicator
+
+TIMEOUT = 10  # a safety net for a hung socket, not a timing assertion
+
+
+async def until(communicator: WebsocketCommunicator, predicate) -> tuple[dict, list[dict]]:
+    """Read frames until one matches; returns it and every frame read before it."""
+    seen = []
+    while True:
+        frame = await communicator.receive_json_from(timeout=TIMEOUT)
+        if predicate(frame):
+            return frame, seen
+        seen.append(frame)
+
+
+def of_type(kind: str, **fields):
+    return lambda f: f["type"] == kind and all(f.get(k) == v for k, v in fields.items())
