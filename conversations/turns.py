@@ -38,7 +38,7 @@ class TurnBatcher:
 
     def __init__(self, to_thread: Callable):
         self._to_thread = to_thread  # sync callable -> awaitable, in a database thread
-        self._running = 0
+        self._running = False  # one batch at a time
         self._pending: list[tuple[int, Callable[[], Any], asyncio.Future]] = []
 
     async def run(self, work: Callable[[], Any], key: int = 0) -> Any:
@@ -48,10 +48,10 @@ class TurnBatcher:
         return await future
 
     def _start_batches(self) -> None:
-        while self._pending and not self._running:
+        if self._pending and not self._running:
             batch = sorted(self._pending[:MAX_BATCH], key=lambda item: item[0])  # stable
             del self._pending[:MAX_BATCH]
-            self._running += 1
+            self._running = True
             asyncio.get_running_loop().create_task(self._run(batch))
 
     async def _run(self, batch: list) -> None:
@@ -72,7 +72,7 @@ class TurnBatcher:
                 else:
                     future.set_exception(value)
         finally:
-            self._running -= 1
+            self._running = False
             self._start_batches()
 
 
