@@ -14,8 +14,9 @@ SQLite file in a temporary directory):
    the database (stored, the conversation touched), the broadcast after the commit, and the
    20 console consumers, which send it to their agents. Latency: from the visitor's send to
    each agent's receipt of the ``message`` frame.
-   The visitor's own socket hears the same broadcast: its latency (the "echo") is the
-   cost of storing and broadcasting; the agents' minus the echo is the fan-out's.
+   The visitor's own socket gets its ``ack`` once the broadcast is out: its latency (the
+   "echo") is the cost of storing and broadcasting; the agents' minus the echo is the
+   fan-out's.
 2. baseline: 20 plain consumers in one group; ``group_send`` of a message-sized event,
    N times, each consumer sending it on as JSON. Latency: from ``group_send`` to receipt.
 
@@ -279,7 +280,11 @@ async def agents_phase(args, data) -> tuple[Phase, Phase]:
 
     readers = [asyncio.create_task(read_into(c, lambda: current[0], text_of)) for c in consoles]
     echo: list[Phase | None] = [None]
-    visitor_reader = asyncio.create_task(read_into(visitor, lambda: echo[0], text_of))
+
+    def acked_text(frame):
+        return frame["message"]["text"] if frame.get("type") == "ack" else None
+
+    visitor_reader = asyncio.create_task(read_into(visitor, lambda: echo[0], acked_text))
 
     async def send(key: str) -> None:
         await visitor.send_json_to({"type": "message", "client_id": key, "text": key})

@@ -26,7 +26,7 @@ from bots.selectors import bot_by_public_key
 from chattonic.core import ratelimit
 from chattonic.core.errors import ServiceError
 from chattonic.tenancy.models import Membership
-from conversations import realtime, selectors, services, turns, webchat
+from conversations import lane, realtime, selectors, services, webchat
 from conversations.models import Conversation, Message
 
 logger = logging.getLogger(__name__)
@@ -283,57 +283,42 @@ class WebchatConsumer(realtime.MessageEvents, AsyncJsonWebsocketConsumer):
             await realtime.broadcast(self.channel_layer, events)
 
     async def frame_message(self, frame):
-        limit = settings.WEBCHAT_MESSAGES_PER_10S
-        if not await ratelimit.hit(f"webchat.msg.{self.visitor_id}", limit=limit, window=10):
-            await self._error(
-                "rate_limited",
-                f"At most {limit} messages per 10 seconds; wait a moment.",
-                {"client_id": frame.client_id},
-            )
-            return
-        # One transaction, shared with the other sockets' messages waiting at the same time
-        # (conversations.turns): the conversation (opened if need be), the message, the
-        # bot's turn. Its broadcasts come back collected; a new conversation's group is
-        # joined before they go out, so this socket hears the greeting, the message and the
-        # replies live.
-        events: list = []
+        # The lane (conversations.lane): the rate limit, then one transaction shared with
+        # the other sockets' messages waiting at the same time. A new conversation's group
+        # is joined before its events go out, so this socket hears what others say there.
+        turn = lane.Turn(
+            bot=self.bot,
+            visitor_id=self.visitor_id,
+            conversation_id=self.conversation_id,
+            sandbox=self.sandbox,
+            language=self.language,
+            channel=self.channel_name,
+            kind=Message.Kind.BUTTON if frame.type == "quick_reply" else Message.Kind.TEXT,
+            text=frame.text,
+            payload=frame.payload if frame.type == "quick_reply" else None,
+            client_id=frame.client_id,
+        )
         try:
-            batcher = turns.batcher(message_sync_to_async)
-            conversation_id, received = await batcher.run(
-                lambda: self._receive(frame, events), key=self.conversation_id or 0
+            await lane.lane(message_sync_to_async, self.channel_layer).run(
+                turn, key=self.conversation_id or 0
             )
-            if conversation_id != self.conversation_id:
-                await self._watch(conversation_id)
+            if turn.conversation != self.conversation_id:
+                await self._watch(turn.conversation)
         finally:
-            await realtime.broadcast(self.channel_layer, events)
+            await realtime.broadcast(self.channel_layer, turn.events)
         await self.send_json(
             {
                 "type": "ack",
                 "client_id": frame.client_id,
-                "id": received.message.pk,
-                "duplicate": not received.created,
+                "id": turn.message["id"],
+                "duplicate": turn.duplicate,
+                "message": turn.message,
             }
         )
+        for reply in turn.replies:
+            await self.send_json({"type": "message", "message": reply})
 
     frame_quick_reply = frame_message
-
-    def _receive(self, frame, events: list) -> tuple[int, services.Received]:
-        inbound = services.Inbound(
-            text=frame.text,
-            kind=Message.Kind.BUTTON if frame.type == "quick_reply" else Message.Kind.TEXT,
-            payload=frame.payload if frame.type == "quick_reply" else None,
-            external_id=frame.client_id,
-        )
-        with realtime.collecting(events):
-            conversation, received = services.webchat_receive_in_transaction(
-                bot=self.bot,
-                visitor_id=self.visitor_id,
-                inbound=inbound,
-                conversation_id=self.conversation_id,
-                sandbox=self.sandbox,
-                language=self.language,
-            )
-        return conversation.pk, received
 
     async def frame_typing(self, frame):
         if self.conversation_id:

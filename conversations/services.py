@@ -217,10 +217,7 @@ def _receive_into(conversation: Conversation, inbound: Inbound, text: str) -> Re
         )
     replies: list[Message] = []
     if conversation.status == Conversation.Status.BOT:
-        if inbound.kind == Message.Kind.BUTTON and inbound.payload is not None:
-            event = Event(type="quick_reply", text=text, payload=inbound.payload)
-        else:
-            event = Event(type="message", text=text)
+        event = turn_event(inbound.kind, text, inbound.payload)
         replies = bot_turn(conversation=conversation, event=event)
     return Received(message=message, created=True, replies=replies)
 
@@ -245,17 +242,15 @@ def bot_turn(*, conversation: Conversation, event: Event) -> list[Message]:
     # A conversation read with its version's publication time (webchat_receive) saves a query.
     published_at = getattr(conversation, "version_published_at", None)
     runtime = bot_runtime(bot, conversation.bot_version_id, published_at)
-    if event.type == "message" and event.text:
-        intent, confidence = runtime.matcher.classify(event.text)
-        event = Event(type="message", text=event.text, intent=intent, confidence=confidence)
-    now = timezone.now()
-    context = Context(
-        channel=conversation.channel_kind,
-        within_business_hours=within_business_hours(bot.business_hours, bot.time_zone, now),
-        now=now,
+    result = engine_step(
+        bot=bot,
+        runtime=runtime,
+        channel_kind=conversation.channel_kind,
         language=conversation.language,
+        state=conversation.engine_state,
+        event=event,
+        now=timezone.now(),
     )
-    result: StepResult = step(runtime.definition, conversation.engine_state, event, context)
     if result.error:
         return _bot_failed(conversation, runtime.definition, result.error)
     conversation.engine_state = result.state
@@ -268,6 +263,29 @@ def bot_turn(*, conversation: Conversation, event: Event) -> list[Message]:
         _carry_out(conversation, action)
     row_update(conversation, ["engine_state", "awaiting_action", "last_message_at", "status"])
     return replies
+
+
+def turn_event(kind: str, text: str, payload: str | None) -> Event:
+    """The engine's event for a contact's message: a quick reply's payload, or the text."""
+    if kind == Message.Kind.BUTTON and payload is not None:
+        return Event(type="quick_reply", text=text, payload=payload)
+    return Event(type="message", text=text)
+
+
+def engine_step(
+    *, bot: Bot, runtime, channel_kind: str, language: str, state, event: Event, now: datetime
+) -> StepResult:
+    """The engine's step on ``event``: a text's intent classified first. Pure (no writes)."""
+    if event.type == "message" and event.text:
+        intent, confidence = runtime.matcher.classify(event.text)
+        event = Event(type="message", text=event.text, intent=intent, confidence=confidence)
+    context = Context(
+        channel=channel_kind,
+        within_business_hours=within_business_hours(bot.business_hours, bot.time_zone, now),
+        now=now,
+        language=language,
+    )
+    return step(runtime.definition, state, event, context)
 
 
 BOT_ERROR_REASON = "bot_error"

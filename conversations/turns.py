@@ -57,7 +57,7 @@ class TurnBatcher:
     async def _run(self, batch: list) -> None:
         try:
             try:
-                outcomes = await self._to_thread(_run_batch)([work for _, work, _ in batch])
+                outcomes = await self._process([work for _, work, _ in batch])
             except asyncio.CancelledError:
                 for _, _, future in batch:
                     future.cancel()
@@ -75,21 +75,25 @@ class TurnBatcher:
             self._running = False
             self._start_batches()
 
+    async def _process(self, works: list) -> list[tuple[bool, Any]]:
+        """(True, result) or (False, error) for each of ``works``, in order."""
+        return await self._to_thread(_run_batch)(works)
+
 
 def _run_batch(works: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:
     if len(works) > 1:
-        results, _ = _in_one_transaction(works)
+        results, _ = in_one_transaction(works)
         if results is not None:
             return [(True, result) for result in results]
         logger.debug("a batch of %d messages failed; each runs alone", len(works))
     outcomes = []
     for work in works:
-        results, error = _in_one_transaction([work])
+        results, error = in_one_transaction([work])
         outcomes.append((True, results[0]) if results is not None else (False, error))
     return outcomes
 
 
-def _in_one_transaction(works: list) -> tuple[list | None, Exception | None]:
+def in_one_transaction(works: list) -> tuple[list | None, Exception | None]:
     """The works' results, or (None, the error) when the transaction rolled back. A callback
     failing after the commit (a broker outage) is logged: the works stand, and running them
     again would only find them stored."""

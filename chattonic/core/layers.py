@@ -43,6 +43,32 @@ class BoundedPubSubLoopLayer(RedisPubSubLoopLayer):
         self.channels[channel] = DropOldestQueue(maxsize=self.capacity)
         await self._get_shard(channel).subscribe(channel)
 
+    async def others_listening(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Those of the (group, channel) pairs whose group someone other than the channel
+        hears: another channel of this process, or another process (``PUBSUB NUMSUB``
+        counts one subscription per process). One round trip per shard for all of them. A
+        subscription under way may be missed, as a ``group_send`` at that moment would."""
+        found: set[tuple[str, str]] = set()
+        remote: dict[object, dict[str, list[tuple[str, str]]]] = {}
+        for group, channel in pairs:
+            name = self._get_group_channel_name(group)
+            if self.groups.get(name, set()) - {channel}:
+                found.add((group, channel))
+            else:
+                shard = self._get_shard(name)
+                remote.setdefault(shard, {}).setdefault(name, []).append((group, channel))
+        for shard, names in remote.items():
+            shard._ensure_redis()
+            counts = {
+                (key.decode() if isinstance(key, bytes) else key): count
+                for key, count in await shard._redis.pubsub_numsub(*names)
+            }
+            for name, waiting in names.items():
+                mine = 1 if name in shard._subscribed_to else 0
+                if counts.get(name, 0) > mine:
+                    found.update(waiting)
+        return found
+
 
 class BoundedRedisPubSubChannelLayer(RedisPubSubChannelLayer):
     def _get_layer(self):
@@ -54,3 +80,6 @@ class BoundedRedisPubSubChannelLayer(RedisPubSubChannelLayer):
             self._layers[loop] = layer
             _wrap_close(self, loop)
             return layer
+
+    async def others_listening(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        return await self._get_layer().others_listening(pairs)

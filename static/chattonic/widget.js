@@ -231,6 +231,7 @@
       log.appendChild(node);
     }
     node.textContent = "";
+    node.removeAttribute("data-pending");
     if (!inbound && message.sender === "agent") node.appendChild(el("span", { class: "who", text: message.agent || T.agent }));
     node.appendChild(document.createTextNode(message.text || ""));
     if (message.media && message.media.url && /^https?:/.test(message.media.url)) {
@@ -432,6 +433,8 @@
         renderMessage(frame.message);
         break;
       case "ack":
+        // The stored message comes with its ack (the socket that sent it gets it only so).
+        if (frame.message && !state.messages[frame.message.id]) { renderMessage(frame.message); break; }
         var pending = state.pending[frame.client_id];
         if (pending) {
           pending.element.setAttribute("data-id", String(frame.id));

@@ -342,14 +342,19 @@ async def test_every_socket_of_a_visitor_receives_the_bots_replies(bot):
 
     await until(second, heard)
 
-    # Now both watch it: a message from either tab reaches both, and so does the reply.
+    # Now both watch it: a message from either tab reaches both (the sender has it in its
+    # ack, not a second time), and so does the reply.
     await second.send_json_to({"type": "message", "client_id": "c2", "text": "prices"})
-    for communicator in (first, second):
-        mine, _ = await until(
-            communicator, lambda f: f["type"] == "message" and f["message"]["client_id"] == "c2"
-        )
-        reply, _ = await until(communicator, bot_says(PRICES))
-        assert reply["message"]["id"] > mine["message"]["id"]
+    ack, _ = await until(second, of_type("ack"))
+    reply, before = await until(second, bot_says(PRICES))
+    assert ack["message"]["client_id"] == "c2" and ack["message"]["text"] == "prices"
+    assert reply["message"]["id"] > ack["id"] == ack["message"]["id"]
+    assert not [f for f in before if f["type"] == "message"]
+    mine, _ = await until(
+        first, lambda f: f["type"] == "message" and f["message"]["client_id"] == "c2"
+    )
+    reply, _ = await until(first, bot_says(PRICES))
+    assert reply["message"]["id"] > mine["message"]["id"] == ack["id"]
     await first.disconnect()
     await second.disconnect()
 
