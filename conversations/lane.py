@@ -45,7 +45,7 @@ from chattonic.core import ratelimit
 from chattonic.core.errors import ServiceError
 from conversations import realtime, services
 from conversations.models import ChannelKind, Conversation, Message
-from conversations.sql import rows_insert
+from conversations.sql import raw_cursor, rows_insert
 from conversations.turns import TurnBatcher, in_one_transaction
 
 logger = logging.getLogger(__name__)
@@ -91,10 +91,13 @@ class Turn:
 def run_batch(turns: list[Turn]) -> list[tuple[bool, Any]]:
     """All of ``turns`` in one transaction; if it fails, each alone on the general path.
     Returns (True, turn) or (False, error) for each."""
-    results, _ = in_one_transaction([lambda: _run_together(turns)])
+    results, error = in_one_transaction([lambda: _run_together(turns)])
     if results is not None:
         return [(True, turn) for turn in turns]
-    logger.debug("a batch of %d web chat messages failed; each runs alone", len(turns))
+    if not isinstance(error, _Resent):  # a resend racing another process's is expected
+        logger.warning(
+            "a batch of %d web chat messages failed (%r); each runs alone", len(turns), error
+        )
     outcomes = []
     for turn in turns:
         turn.reset()
@@ -143,9 +146,8 @@ def _locked_conversations(ids: list[int]) -> dict[int, _Conversation]:
         return {}
     connection = transaction.get_connection()
     lock = " FOR UPDATE OF c" if connection.features.has_select_for_update_of else ""
-    sql = _CONVERSATIONS_SQL.format(ids=", ".join(["%s"] * len(ids))) + lock
-    with connection.cursor() as cursor:
-        cursor.execute(sql, ids)
+    with raw_cursor() as (cursor, mark):
+        cursor.execute(_CONVERSATIONS_SQL.format(ids=", ".join([mark] * len(ids))) + lock, ids)
         rows = [_Conversation(*row) for row in cursor.fetchall()]
     for row in rows:
         if isinstance(row.engine_state, str):  # SQLite, and Django's jsonb loader
@@ -187,17 +189,37 @@ def _plain_step(result) -> bool:
     return not (result.error or result.actions or (result.state or {}).get("status") == "http")
 
 
+# Lookups per statement in _resent: under SQLite's limit of 500 terms of a compound SELECT.
+MAX_LOOKUPS = 400
+
+
 def _resent(turns: list[Turn]) -> dict[tuple[int, str], Message]:
-    """Messages these turns resend (same client id in the same conversation), stored before."""
-    if not turns:
+    """Messages these turns resend (same client id in the same conversation), stored before.
+    One search of the unique index on the client ids per turn, in one statement (``IN``
+    lists of conversations and client ids, or an ``OR`` of them, scan instead)."""
+    keys = sorted({(turn.bot.tenant_id, turn.conversation_id, turn.client_id) for turn in turns})
+    if not keys:
         return {}
-    found = Message.objects.filter(
-        tenant_id__in={turn.bot.tenant_id for turn in turns},
-        conversation_id__in={turn.conversation_id for turn in turns},
-        direction=Message.Direction.IN,
-        channel__isnull=True,
-        external_id__in={turn.client_id for turn in turns},
-    ).exclude(external_id="")
+    connection = transaction.get_connection()
+    quote = connection.ops.quote_name
+    ids: list[int] = []
+    with raw_cursor() as (cursor, mark):
+        one = (
+            f"SELECT {quote('id')} FROM {quote(Message._meta.db_table)} "  # noqa: S608 - names
+            f"WHERE {quote('tenant_id')} = {mark} AND {quote('conversation_id')} = {mark} "
+            f"AND {quote('direction')} = {mark} AND {quote('external_id')} = {mark} "
+            f"AND {quote('channel_id')} IS NULL AND NOT ({quote('external_id')} = '')"
+        )
+        for start in range(0, len(keys), MAX_LOOKUPS):
+            chunk = keys[start : start + MAX_LOOKUPS]
+            params = []
+            for tenant_id, conversation_id, client_id in chunk:
+                params += [tenant_id, conversation_id, _IN, client_id]
+            cursor.execute(" UNION ALL ".join([one] * len(chunk)), params)
+            ids += [row[0] for row in cursor.fetchall()]
+    if not ids:
+        return {}
+    found = Message.objects.filter(pk__in=ids)
     return {(message.conversation_id, message.external_id): message for message in found}
 
 
@@ -207,6 +229,7 @@ def _run_together(turns: list[Turn]) -> None:
     general = {turn.conversation_id for turn in turns if not turn.conversation_id}
     states: dict[int, Any] = {}
     steps: list[tuple[Turn, Any, Any]] = []  # (turn, the engine's result, its time)
+    now = timezone.now()  # the batch's messages arrive, and are answered, together
     for turn in known:
         if turn.conversation_id in general:
             continue
@@ -229,7 +252,6 @@ def _run_together(turns: list[Turn]) -> None:
             continue
         seen[key] = turn
         row = rows[cid]
-        now = timezone.now()
         text = turn.text.strip()
         result = services.engine_step(
             bot=turn.bot,
@@ -252,6 +274,27 @@ def _run_together(turns: list[Turn]) -> None:
             _run_general(turn)
 
 
+# The columns the lane writes (the others take their defaults), and its values as plain
+# strings (choices' enum members cost more to pass around).
+_COLUMNS = (
+    "tenant_id",
+    "conversation_id",
+    "direction",
+    "sender",
+    "kind",
+    "text",
+    "data",
+    "external_id",
+    "status",
+    "status_at",
+    "created_at",
+)
+_IN, _OUT = str(Message.Direction.IN), str(Message.Direction.OUT)
+_CONTACT, _BOT = str(Message.Sender.CONTACT), str(Message.Sender.BOT)
+_TEXT = str(Message.Kind.TEXT)
+_RECEIVED, _SENT = str(Message.Status.RECEIVED), str(Message.Status.SENT)
+
+
 def _write(planned, rows: dict[int, _Conversation], resent: dict, seen: dict) -> None:
     """The plain turns' rows, in three statements, and their payloads and events."""
     inbound, outbound, latest = [], [], {}
@@ -261,19 +304,19 @@ def _write(planned, rows: dict[int, _Conversation], resent: dict, seen: dict) ->
         row = rows[turn.conversation_id]
         data = {"payload": turn.payload} if turn.payload is not None else {}
         inbound.append(
-            {
-                "tenant_id": row.tenant_id,
-                "conversation_id": row.id,
-                "channel_id": None,
-                "direction": Message.Direction.IN,
-                "sender": Message.Sender.CONTACT,
-                "kind": turn.kind,
-                "text": turn.text.strip(),
-                "data": data,
-                "external_id": turn.client_id,
-                "status": Message.Status.RECEIVED,
-                "created_at": now,
-            }
+            (
+                row.tenant_id,
+                row.id,
+                _IN,
+                _CONTACT,
+                str(turn.kind),
+                turn.text.strip(),
+                data,
+                turn.client_id,
+                _RECEIVED,
+                None,
+                now,
+            )
         )
         for reply in result.replies:
             reply_data = {}
@@ -281,29 +324,19 @@ def _write(planned, rows: dict[int, _Conversation], resent: dict, seen: dict) ->
                 reply_data["quick_replies"] = reply["quick_replies"]
             if reply.get("media"):
                 reply_data["media"] = reply["media"]
+            text = reply.get("text", "")
             outbound.append(
-                {
-                    "tenant_id": row.tenant_id,
-                    "conversation_id": row.id,
-                    "channel_id": None,
-                    "direction": Message.Direction.OUT,
-                    "sender": Message.Sender.BOT,
-                    "text": reply.get("text", ""),
-                    "data": reply_data,
-                    "status": Message.Status.SENT,
-                    "status_at": now,
-                    "created_at": now,
-                }
+                (row.tenant_id, row.id, _OUT, _BOT, _TEXT, text, reply_data, "", _SENT, now, now)
             )
         latest[row.id] = (result.state, now)
-    inbound_ids = rows_insert(Message, inbound)
+    inbound_ids = rows_insert(Message, _COLUMNS, inbound)
     if len(inbound_ids) != len(inbound):
         raise _Resent
-    outbound_ids = iter(rows_insert(Message, outbound))
+    outbound_ids = rows_insert(Message, _COLUMNS, outbound)
     _update_states(latest)
 
     inbound_rows = iter(zip(inbound, inbound_ids, strict=True))
-    outbound_rows = iter(outbound)
+    outbound_rows = iter(zip(outbound, outbound_ids, strict=True))
     for turn, result, _ in planned:
         turn.conversation = turn.conversation_id
         group = realtime.conversation_group(turn.conversation_id)
@@ -316,28 +349,28 @@ def _write(planned, rows: dict[int, _Conversation], resent: dict, seen: dict) ->
             else:  # sent twice in this batch: the first one's
                 turn.message = first.message
             continue
-        row, pk = next(inbound_rows)
-        turn.message = _payload(row, pk)
+        turn.message = _payload(*next(inbound_rows))
         turn.events.append(_event(group, turn.message, turn.channel))
         for _ in result.replies:
-            reply = _payload(next(outbound_rows), next(outbound_ids))
+            reply = _payload(*next(outbound_rows))
             turn.replies.append(reply)
             turn.events.append(_event(group, reply, turn.channel))
 
 
-def _payload(row: dict, pk: int) -> dict:
+def _payload(row: tuple, pk: int) -> dict:
+    _, conversation, direction, sender, kind, text, data, client_id, status, _status_at, at = row
     return realtime.payload(
         id=pk,
-        conversation=row["conversation_id"],
-        direction=row["direction"],
-        sender=row["sender"],
+        conversation=conversation,
+        direction=direction,
+        sender=sender,
         agent=None,
-        kind=row.get("kind", Message.Kind.TEXT),
-        text=row["text"],
-        data=row["data"],
-        client_id=row.get("external_id", ""),
-        status=row["status"],
-        created_at=row["created_at"],
+        kind=kind,
+        text=text,
+        data=data,
+        client_id=client_id,
+        status=status,
+        created_at=at,
     )
 
 
@@ -362,11 +395,11 @@ def _update_states(latest: dict[int, tuple[Any, Any]]) -> None:
         )
         for pk, (state, now) in latest.items()
     ]
-    with connection.cursor() as cursor:
+    with raw_cursor() as (cursor, mark):
         cursor.executemany(
-            f"UPDATE {table} SET {quote('engine_state')} = %s, "  # noqa: S608 - names
-            f"{quote('awaiting_action')} = '', {quote('last_message_at')} = %s "
-            f"WHERE {quote('id')} = %s",
+            f"UPDATE {table} SET {quote('engine_state')} = {mark}, "  # noqa: S608 - names
+            f"{quote('awaiting_action')} = '', {quote('last_message_at')} = {mark} "
+            f"WHERE {quote('id')} = {mark}",
             params,
         )
 

@@ -82,39 +82,55 @@ def row_update(instance, fields: list[str]) -> None:
 MAX_PARAMETERS = 30_000
 
 
-def rows_insert(model, rows: list[dict]) -> list[int]:
-    """INSERT ``rows`` (each a dict of attribute names to values; a missing one takes the
-    field's default) in as few statements as the parameter limits allow; returns their new
-    ids in the rows' order (the order of RETURNING, as Django's ``bulk_create`` relies on
-    too). Plain SQL, no model instances: many rows per call on hot paths."""
+@contextlib.contextmanager
+def raw_cursor():
+    """``with raw_cursor() as (cursor, mark)``: the database connection's own DB-API cursor
+    and its parameter placeholder. No Django wrapper (which rewrites each statement's
+    placeholders for SQLite and wraps each call), for statements with many parameters on
+    hot paths. In the caller's transaction; an error rolls it back as any other would."""
+    connection = transaction.get_connection()
+    connection.ensure_connection()
+    cursor = connection.connection.cursor()
+    try:
+        yield cursor, "?" if connection.vendor == "sqlite" else "%s"
+    finally:
+        cursor.close()
+
+
+def rows_insert(model, columns: tuple[str, ...], rows: list[tuple]) -> list[int]:
+    """INSERT ``rows`` (tuples of values of ``columns``, which are attribute names; the other
+    fields take their defaults) in as few statements as the parameter limits allow; returns
+    their new ids in the rows' order (the order of RETURNING, as Django's ``bulk_create``
+    relies on too). Plain SQL, no model instances: many rows per call on hot paths."""
     if not rows:
         return []
     connection = transaction.get_connection()
     quote = connection.ops.quote_name
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    defaults = {f.attname: f.get_default() for f in fields}
+    meta = model._meta
+    fields = [meta.get_field(name) for name in columns]
     prepare = [_preparer(f, connection) for f in fields]
-    names = [f.attname for f in fields]
-    head = (
-        f"INSERT INTO {quote(model._meta.db_table)} "  # noqa: S608 - names, not input
-        f"({', '.join(quote(f.column) for f in fields)}) VALUES "
-    )
-    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    per_statement = max(1, MAX_PARAMETERS // len(fields))
+    others = [f for f in meta.concrete_fields if not f.primary_key and f.attname not in columns]
+    constant = [f.get_db_prep_save(f.get_default(), connection) for f in others]
+    names = ", ".join(quote(f.column) for f in [*fields, *others])
+    per_statement = max(1, MAX_PARAMETERS // (len(fields) + len(others)))
     ids: list[int] = []
-    with connection.cursor() as cursor:
+    with raw_cursor() as (cursor, mark):
+        one = "(" + ", ".join([mark] * (len(fields) + len(others))) + ")"
         for start in range(0, len(rows), per_statement):
             chunk = rows[start : start + per_statement]
-            params = []
+            params: list = []
             for row in chunk:
-                for name, prep in zip(names, prepare, strict=True):
-                    value = row[name] if name in row else defaults[name]
-                    params.append(value if prep is None or value is None else prep(value))
+                params += [
+                    value if prep is None or value is None else prep(value)
+                    for value, prep in zip(row, prepare, strict=True)
+                ]
+                params += constant
             cursor.execute(
-                f"{head}{', '.join([one] * len(chunk))} RETURNING {quote(model._meta.pk.column)}",
+                f"INSERT INTO {quote(meta.db_table)} ({names}) "  # noqa: S608 - names
+                f"VALUES {', '.join([one] * len(chunk))} RETURNING {quote(meta.pk.column)}",
                 params,
             )
-            ids.extend(row[0] for row in cursor.fetchall())
+            ids += [row[0] for row in cursor.fetchall()]
     return ids
 
 
@@ -122,7 +138,19 @@ def _preparer(field, connection):
     """How a value of ``field`` is turned into a parameter (None: as it is)."""
     internal = field.get_internal_type()
     if internal == "JSONField":
-        return lambda value: field.get_db_prep_save(value, connection)
+        return lambda value: connection.ops.adapt_json_value(value, field.encoder)
     if internal == "DateTimeField":
-        return connection.ops.adapt_datetimefield_value
+        return _last_one(connection.ops.adapt_datetimefield_value)
     return None
+
+
+def _last_one(prepare):
+    """``prepare`` remembering its last value: rows written together share their times."""
+    last: list = [None, None]
+
+    def prepared(value):
+        if value is not last[0]:
+            last[:] = [value, prepare(value)]
+        return last[1]
+
+    return prepared

@@ -13,14 +13,19 @@ from redis import asyncio as aioredis
 _clients: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
 _scripts: dict[asyncio.AbstractEventLoop, object] = {}
 
-# One round trip, atomic: count the event, and start the window on its first event (or on
-# a counter that somehow has no expiry, so that it can never block for good).
+# One round trip, atomic, for any number of counters: count the event, and start the window
+# on its first event (or on a counter that somehow has no expiry, so that it can never block
+# for good). Redis 6.2 (the embedded server) has no EXPIRE NX.
 _HIT = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 or redis.call('TTL', KEYS[1]) == -1 then
-    redis.call('EXPIRE', KEYS[1], ARGV[1])
+local counts = {}
+for i, key in ipairs(KEYS) do
+    local count = redis.call('INCR', key)
+    if count == 1 or redis.call('TTL', key) == -1 then
+        redis.call('EXPIRE', key, ARGV[1])
+    end
+    counts[i] = count
 end
-return count
+return counts
 """
 
 
@@ -49,14 +54,7 @@ def _key(name: str) -> str:
 
 async def hit(name: str, *, limit: int, window: int) -> bool:
     """Count one event under ``name``; False once more than ``limit`` fall in the window."""
-    key = _key(name)
-    async with client().pipeline(transaction=True) as pipe:
-        # SET NX then INCR: the window starts with the first event (works on Redis 6.2, the
-        # embedded server, which has no EXPIRE NX).
-        pipe.set(key, 0, ex=window, nx=True)
-        pipe.incr(key)
-        _, count = await pipe.execute()
-    return count <= limit
+    return (await hit_many([name], limit=limit, window=window))[0]
 
 
 async def hit_many(names: list[str], *, limit: int, window: int) -> list[bool]:
@@ -64,13 +62,13 @@ async def hit_many(names: list[str], *, limit: int, window: int) -> list[bool]:
     in order, whether it is within ``limit``."""
     if not names:
         return []
-    async with client().pipeline(transaction=True) as pipe:
-        for name in names:
-            key = _key(name)
-            pipe.set(key, 0, ex=window, nx=True)
-            pipe.incr(key)
-        replies = await pipe.execute()
-    return [count <= limit for count in replies[1::2]]
+    loop = asyncio.get_running_loop()
+    redis = client()
+    script = _scripts.get(loop)
+    if script is None:
+        script = _scripts[loop] = redis.register_script(_HIT)
+    counts = await script(keys=[_key(name) for name in names], args=[window])
+    return [count <= limit for count in counts]
 
 
 async def acquire(name: str, *, limit: int, ttl: int = 3600) -> bool:
