@@ -39,12 +39,13 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from bots.models import Bot
+from bots.engine import Event
+from bots.models import Bot, BotVersion
 from bots.selectors import bot_runtime
 from chattonic.core import ratelimit
 from chattonic.core.errors import ServiceError
 from conversations import realtime, services
-from conversations.models import ChannelKind, Conversation, Message
+from conversations.models import ChannelKind, Contact, ContactIdentity, Conversation, Message
 from conversations.sql import raw_cursor, rows_insert
 from conversations.turns import TurnBatcher, in_one_transaction
 
@@ -94,7 +95,8 @@ def run_batch(turns: list[Turn]) -> list[tuple[bool, Any]]:
     results, error = in_one_transaction([lambda: _run_together(turns)])
     if results is not None:
         return [(True, turn) for turn in turns]
-    if not isinstance(error, _Resent):  # a resend racing another process's is expected
+    database = transaction.get_connection().Database
+    if not isinstance(error, database.IntegrityError):  # a race with another process: fine
         logger.warning(
             "a batch of %d web chat messages failed (%r); each runs alone", len(turns), error
         )
@@ -106,25 +108,20 @@ def run_batch(turns: list[Turn]) -> list[tuple[bool, Any]]:
     return outcomes
 
 
-class _Resent(Exception):
-    """A message inserted meanwhile by another process: the batch runs again, turn by turn."""
-
-
 _CONVERSATIONS_SQL = (
     "SELECT c.id, c.tenant_id, c.bot_id, c.bot_version_id, c.status, c.is_sandbox, "  # noqa: S608 - table names
     "c.engine_state, c.awaiting_action, c.language, c.channel_kind, c.channel_id, "
     "b.updated_at, v.published_at "
     f"FROM {Conversation._meta.db_table} c "
     f"JOIN {Bot._meta.db_table} b ON b.id = c.bot_id "
-    f"LEFT JOIN {Bot._meta.get_field('published_version').related_model._meta.db_table} v "
-    "ON v.id = c.bot_version_id "
+    f"LEFT JOIN {BotVersion._meta.db_table} v ON v.id = c.bot_version_id "
     "WHERE c.id IN ({ids}) ORDER BY c.id"
 )
 
 
 @dataclass
 class _Conversation:
-    id: int
+    id: int | None  # None: opened by this batch, not inserted yet
     tenant_id: int
     bot_id: int
     bot_version_id: int | None
@@ -137,6 +134,17 @@ class _Conversation:
     channel_id: int | None
     bot_updated_at: Any
     published_at: Any
+
+
+@dataclass
+class _Plan:
+    """One conversation's plain turns in the batch, worked out before anything is written."""
+
+    row: _Conversation
+    visitor_id: str = ""  # a conversation this batch opens: its visitor
+    greeting: list[dict] = field(default_factory=list)  # ... and what its start says
+    turns: list[tuple[Turn, Any]] = field(default_factory=list)  # (turn, step; None: resend)
+    general: bool = False  # something is not plain: all its turns take the general path
 
 
 def _locked_conversations(ids: list[int]) -> dict[int, _Conversation]:
@@ -189,89 +197,182 @@ def _plain_step(result) -> bool:
     return not (result.error or result.actions or (result.state or {}).get("status") == "http")
 
 
-# Lookups per statement in _resent: under SQLite's limit of 500 terms of a compound SELECT.
+# Lookups per statement (_found): under SQLite's limit of 500 terms of a compound SELECT.
 MAX_LOOKUPS = 400
 
 
-def _resent(turns: list[Turn]) -> dict[tuple[int, str], Message]:
-    """Messages these turns resend (same client id in the same conversation), stored before.
-    One search of the unique index on the client ids per turn, in one statement (``IN``
-    lists of conversations and client ids, or an ``OR`` of them, scan instead)."""
-    keys = sorted({(turn.bot.tenant_id, turn.conversation_id, turn.client_id) for turn in turns})
-    if not keys:
-        return {}
-    connection = transaction.get_connection()
-    quote = connection.ops.quote_name
-    ids: list[int] = []
+def _found(select: str, keys: list[tuple]) -> list[tuple]:
+    """The rows of ``select`` (one row's lookup in a unique index; ``%s`` for its
+    parameters) for each of ``keys``, in one statement per MAX_LOOKUPS keys: a UNION ALL of
+    the lookups (IN lists, or an OR of the lookups, scan the table instead)."""
+    found: list[tuple] = []
     with raw_cursor() as (cursor, mark):
-        one = (
-            f"SELECT {quote('id')} FROM {quote(Message._meta.db_table)} "  # noqa: S608 - names
-            f"WHERE {quote('tenant_id')} = {mark} AND {quote('conversation_id')} = {mark} "
-            f"AND {quote('direction')} = {mark} AND {quote('external_id')} = {mark} "
-            f"AND {quote('channel_id')} IS NULL AND NOT ({quote('external_id')} = '')"
-        )
+        one = select.replace("%s", mark)
         for start in range(0, len(keys), MAX_LOOKUPS):
             chunk = keys[start : start + MAX_LOOKUPS]
-            params = []
-            for tenant_id, conversation_id, client_id in chunk:
-                params += [tenant_id, conversation_id, _IN, client_id]
-            cursor.execute(" UNION ALL ".join([one] * len(chunk)), params)
-            ids += [row[0] for row in cursor.fetchall()]
+            cursor.execute(
+                " UNION ALL ".join([one] * len(chunk)), [value for key in chunk for value in key]
+            )
+            found += cursor.fetchall()
+    return found
+
+
+def _quoted(model, *names: str) -> tuple[str, ...]:
+    quote = transaction.get_connection().ops.quote_name
+    return (quote(model._meta.db_table), *(quote(model._meta.get_field(n).column) for n in names))
+
+
+def _resent(turns: list[Turn]) -> dict[tuple[int, str], Message]:
+    """Messages these turns resend (same client id in the same conversation), stored before."""
+    if not turns:
+        return {}
+    table, pk, tenant, conversation, direction, external, channel = _quoted(
+        Message, "id", "tenant", "conversation", "direction", "external_id", "channel"
+    )
+    ids = _found(
+        f"SELECT {pk} FROM {table} WHERE {tenant} = %s AND {conversation} = %s "  # noqa: S608
+        f"AND {direction} = %s AND {external} = %s "
+        f"AND {channel} IS NULL AND NOT ({external} = '')",
+        sorted({(t.bot.tenant_id, t.conversation_id, _IN, t.client_id) for t in turns}),
+    )
     if not ids:
         return {}
-    found = Message.objects.filter(pk__in=ids)
+    found = Message.objects.filter(pk__in=[row[0] for row in ids])
     return {(message.conversation_id, message.external_id): message for message in found}
 
 
-def _run_together(turns: list[Turn]) -> None:
-    known = [turn for turn in turns if turn.conversation_id]
-    rows = _locked_conversations(sorted({turn.conversation_id for turn in known}))
-    general = {turn.conversation_id for turn in turns if not turn.conversation_id}
-    states: dict[int, Any] = {}
-    steps: list[tuple[Turn, Any, Any]] = []  # (turn, the engine's result, its time)
-    now = timezone.now()  # the batch's messages arrive, and are answered, together
-    for turn in known:
-        if turn.conversation_id in general:
-            continue
-        row = rows.get(turn.conversation_id)
-        if not _plain_conversation(row, turn) or not _valid_text(turn):
-            general.add(turn.conversation_id)
-            continue
-        steps.append((turn, None, None))
-    resent = _resent([turn for turn, _, _ in steps])
-    planned: list[tuple[Turn, Any, Any]] = []
-    seen: dict[tuple[int, str], Turn] = {}
-    for turn, _, _ in steps:
-        cid = turn.conversation_id
-        if cid in general:
-            continue
-        key = (cid, turn.client_id)
-        if key in resent or key in seen:
-            planned.append((turn, None, None))  # a resend: answered with what is stored
-            seen.setdefault(key, turn)
-            continue
-        seen[key] = turn
-        row = rows[cid]
-        text = turn.text.strip()
-        result = services.engine_step(
-            bot=turn.bot,
-            runtime=bot_runtime(turn.bot, row.bot_version_id, row.published_at),
-            channel_kind=row.channel_kind,
-            language=row.language,
-            state=states.get(cid, row.engine_state),
-            event=services.turn_event(turn.kind, text, turn.payload),
-            now=now,
+def _known_visitors(turns: list[Turn]) -> set[tuple[int, str]]:
+    """(tenant, visitor) of these turns' visitors that have a contact already."""
+    if not turns:
+        return set()
+    table, tenant, kind, external, channel = _quoted(
+        ContactIdentity, "tenant", "kind", "external_id", "channel"
+    )
+    return set(
+        _found(
+            f"SELECT {tenant}, {external} FROM {table} WHERE {tenant} = %s "  # noqa: S608
+            f"AND {kind} = %s AND {external} = %s AND {channel} IS NULL",
+            sorted({(t.bot.tenant_id, _WEBCHAT, t.visitor_id) for t in turns}),
         )
-        if not _plain_step(result):
-            general.add(cid)
-            continue
-        states[cid] = result.state
-        planned.append((turn, result, now))
-    planned = [item for item in planned if item[0].conversation_id not in general]
-    _write(planned, rows, resent, seen)
+    )
+
+
+def _published_at(bot: Bot, cache: dict):
+    if bot.published_version_id not in cache:
+        cache[bot.published_version_id] = _aware(
+            BotVersion.objects.filter(pk=bot.published_version_id)
+            .values_list("published_at", flat=True)
+            .first()
+        )
+    return cache[bot.published_version_id]
+
+
+def _run_together(turns: list[Turn]) -> None:
+    now = timezone.now()  # the batch's messages arrive, and are answered, together
+    rows = _locked_conversations(sorted({t.conversation_id for t in turns if t.conversation_id}))
+    opening = [t for t in turns if not t.conversation_id and not t.sandbox]
+    known = _known_visitors(opening)
+    plans: dict[Any, _Plan] = {}
+    general: list[Turn] = []
+    published: dict = {}
+
+    def plan_of(turn: Turn) -> _Plan | None:
+        if turn.conversation_id:
+            key: Any = turn.conversation_id
+        elif turn.sandbox or turn.bot.published_version_id is None:
+            return None  # the general path opens the sandbox's, or says it is not published
+        else:
+            key = ("new", turn.bot.pk, turn.visitor_id)
+        plan = plans.get(key)
+        if plan is None:
+            plan = plans[key] = _new_plan(turn, rows, known, now, published)
+        return plan
+
     for turn in turns:
-        if turn.conversation_id in general:
-            _run_general(turn)
+        plan = plan_of(turn)
+        if plan is None or plan.general or not _valid_text(turn):
+            if plan is not None:
+                plan.general = True
+            continue
+        plan.turns.append((turn, True))  # its step below, once resends are known
+    resent = _resent([t for p in plans.values() if p.row.id and not p.general for t, _ in p.turns])
+    for plan in plans.values():
+        if not plan.general:
+            _step_all(plan, resent, now)
+    for turn in turns:
+        plan = plan_of(turn)
+        if plan is None or plan.general:
+            general.append(turn)
+    _write([plan for plan in plans.values() if not plan.general], resent, now)
+    for turn in general:
+        _run_general(turn)
+
+
+def _new_plan(turn: Turn, rows: dict, known: set, now, published: dict) -> _Plan:
+    bot = turn.bot
+    if turn.conversation_id:
+        row = rows.get(turn.conversation_id)
+        return _Plan(row=row, general=not _plain_conversation(row, turn))
+    # A new visitor's first message: the conversation is opened here, with its start.
+    language = turn.language if turn.language in Bot.Language.values else bot.default_language
+    row = _Conversation(
+        id=None,
+        tenant_id=bot.tenant_id,
+        bot_id=bot.pk,
+        bot_version_id=bot.published_version_id,
+        status=Conversation.Status.BOT,
+        is_sandbox=False,
+        engine_state=None,
+        awaiting_action="",
+        language=language,
+        channel_kind=ChannelKind.WEBCHAT,
+        channel_id=None,
+        bot_updated_at=bot.updated_at,
+        published_at=_published_at(bot, published),
+    )
+    plan = _Plan(row=row, visitor_id=turn.visitor_id)
+    if (bot.tenant_id, turn.visitor_id) in known:
+        plan.general = True  # a returning visitor: the general path finds their conversation
+        return plan
+    result = _step(row, bot, Event(type="start"), now)
+    if not _plain_step(result):
+        plan.general = True
+        return plan
+    row.engine_state = result.state
+    plan.greeting = result.replies
+    return plan
+
+
+def _step(row: _Conversation, bot: Bot, event: Event, now):
+    return services.engine_step(
+        bot=bot,
+        runtime=bot_runtime(bot, row.bot_version_id, row.published_at),
+        channel_kind=row.channel_kind,
+        language=row.language,
+        state=row.engine_state,
+        event=event,
+        now=now,
+    )
+
+
+def _step_all(plan: _Plan, resent: dict, now) -> None:
+    """The engine's steps for the plan's turns, one after the other (a resend takes none);
+    the plan turns general at the first step that is not plain."""
+    seen: set[str] = set()
+    stepped = []
+    for turn, _ in plan.turns:
+        if (plan.row.id, turn.client_id) in resent or turn.client_id in seen:
+            stepped.append((turn, None))
+            continue
+        seen.add(turn.client_id)
+        event = services.turn_event(turn.kind, turn.text.strip(), turn.payload)
+        result = _step(plan.row, turn.bot, event, now)
+        if not _plain_step(result):
+            plan.general = True
+            return
+        plan.row.engine_state = result.state
+        stepped.append((turn, result))
+    plan.turns = stepped
 
 
 # The columns the lane writes (the others take their defaults), and its values as plain
@@ -293,68 +394,121 @@ _IN, _OUT = str(Message.Direction.IN), str(Message.Direction.OUT)
 _CONTACT, _BOT = str(Message.Sender.CONTACT), str(Message.Sender.BOT)
 _TEXT = str(Message.Kind.TEXT)
 _RECEIVED, _SENT = str(Message.Status.RECEIVED), str(Message.Status.SENT)
+_WEBCHAT = str(ChannelKind.WEBCHAT)
 
 
-def _write(planned, rows: dict[int, _Conversation], resent: dict, seen: dict) -> None:
-    """The plain turns' rows, in three statements, and their payloads and events."""
-    inbound, outbound, latest = [], [], {}
-    for turn, result, now in planned:
-        if result is None:
-            continue
-        row = rows[turn.conversation_id]
-        data = {"payload": turn.payload} if turn.payload is not None else {}
-        inbound.append(
+def _write(plans: list[_Plan], resent: dict, now) -> None:
+    """The plans' rows: the new visitors' contacts, identities and conversations (three
+    statements), every message (one), the other conversations' states (one); then the
+    payloads and events of each turn."""
+    _open(plans, now)
+    messages: list[tuple] = []
+    for plan in plans:
+        row = plan.row
+        messages += [_reply_row(row, reply, now) for reply in plan.greeting]
+        for turn, result in plan.turns:
+            if result is None:
+                continue
+            data = {"payload": turn.payload} if turn.payload is not None else {}
+            text = turn.text.strip()
+            kind = str(turn.kind)
+            messages.append(
+                (
+                    row.tenant_id,
+                    row.id,
+                    _IN,
+                    _CONTACT,
+                    kind,
+                    text,
+                    data,
+                    turn.client_id,
+                    _RECEIVED,
+                    None,
+                    now,
+                )
+            )
+            messages += [_reply_row(row, reply, now) for reply in result.replies]
+    stored = iter(zip(messages, rows_insert(Message, _COLUMNS, messages), strict=True))
+    _update_states([plan.row for plan in plans if not plan.visitor_id], now)
+
+    for plan in plans:
+        group = realtime.conversation_group(plan.row.id)
+        greeting = [_payload(*next(stored)) for _ in plan.greeting]
+        first: dict[str, dict] = {}
+        for turn, result in plan.turns:
+            turn.conversation = plan.row.id
+            if result is None:  # a resend: what was stored for it
+                turn.duplicate = True
+                found = resent.get((plan.row.id, turn.client_id))
+                turn.message = realtime.message_payload(found) if found else first[turn.client_id]
+                continue
+            turn.message = first[turn.client_id] = _payload(*next(stored))
+            if greeting:  # the sender hears the start first; the visitor's other tabs join
+                turn.events.append(
+                    (
+                        realtime.visitor_group(plan.visitor_id),
+                        {"type": "conversation.started", "conversation": plan.row.id},
+                    )
+                )
+                turn.replies += greeting
+                turn.events += [_event(group, message, turn.channel) for message in greeting]
+                greeting = []
+            turn.events.append(_event(group, turn.message, turn.channel))
+            for _ in result.replies:
+                reply = _payload(*next(stored))
+                turn.replies.append(reply)
+                turn.events.append(_event(group, reply, turn.channel))
+
+
+def _reply_row(row: _Conversation, reply: dict, now) -> tuple:
+    data = {}
+    if reply.get("quick_replies"):
+        data["quick_replies"] = reply["quick_replies"]
+    if reply.get("media"):
+        data["media"] = reply["media"]
+    text = reply.get("text", "")
+    return (row.tenant_id, row.id, _OUT, _BOT, _TEXT, text, data, "", _SENT, now, now)
+
+
+def _open(plans: list[_Plan], now) -> None:
+    """The new visitors' contacts, identities and conversations (as ``webchat_open`` makes
+    them). Another process opening one at the same time makes the identity's INSERT fail:
+    the batch then runs turn by turn on the general path, which finds it."""
+    new = [plan for plan in plans if plan.visitor_id]
+    if not new:
+        return
+    contacts = rows_insert(Contact, ("tenant_id",), [(plan.row.tenant_id,) for plan in new])
+    rows_insert(
+        ContactIdentity,
+        ("tenant_id", "contact_id", "kind", "external_id"),
+        [
+            (plan.row.tenant_id, contact, _WEBCHAT, plan.visitor_id)
+            for plan, contact in zip(new, contacts, strict=True)
+        ],
+    )
+    columns = ("tenant_id", "bot_id", "bot_version_id", "contact_id", "channel_kind")
+    columns += ("recipient_id", "language", "engine_state", "created_at", "last_message_at")
+    ids = rows_insert(
+        Conversation,
+        columns,
+        [
             (
-                row.tenant_id,
-                row.id,
-                _IN,
-                _CONTACT,
-                str(turn.kind),
-                turn.text.strip(),
-                data,
-                turn.client_id,
-                _RECEIVED,
-                None,
+                plan.row.tenant_id,
+                plan.row.bot_id,
+                plan.row.bot_version_id,
+                contact,
+                _WEBCHAT,
+                plan.visitor_id,
+                plan.row.language,
+                plan.row.engine_state,
+                now,
                 now,
             )
-        )
-        for reply in result.replies:
-            reply_data = {}
-            if reply.get("quick_replies"):
-                reply_data["quick_replies"] = reply["quick_replies"]
-            if reply.get("media"):
-                reply_data["media"] = reply["media"]
-            text = reply.get("text", "")
-            outbound.append(
-                (row.tenant_id, row.id, _OUT, _BOT, _TEXT, text, reply_data, "", _SENT, now, now)
-            )
-        latest[row.id] = (result.state, now)
-    inbound_ids = rows_insert(Message, _COLUMNS, inbound)
-    if len(inbound_ids) != len(inbound):
-        raise _Resent
-    outbound_ids = rows_insert(Message, _COLUMNS, outbound)
-    _update_states(latest)
-
-    inbound_rows = iter(zip(inbound, inbound_ids, strict=True))
-    outbound_rows = iter(zip(outbound, outbound_ids, strict=True))
-    for turn, result, _ in planned:
-        turn.conversation = turn.conversation_id
-        group = realtime.conversation_group(turn.conversation_id)
-        if result is None:
-            key = (turn.conversation_id, turn.client_id)
-            first = seen.get(key)
-            turn.duplicate = True
-            if key in resent:
-                turn.message = realtime.message_payload(resent[key])
-            else:  # sent twice in this batch: the first one's
-                turn.message = first.message
-            continue
-        turn.message = _payload(*next(inbound_rows))
-        turn.events.append(_event(group, turn.message, turn.channel))
-        for _ in result.replies:
-            reply = _payload(*next(outbound_rows))
-            turn.replies.append(reply)
-            turn.events.append(_event(group, reply, turn.channel))
+            for plan, contact in zip(new, contacts, strict=True)
+        ],
+    )
+    for plan, pk in zip(new, ids, strict=True):
+        plan.row.id = pk
 
 
 def _payload(row: tuple, pk: int) -> dict:
@@ -381,25 +535,19 @@ def _event(group: str, message: dict, origin: str) -> tuple[str, dict]:
 _STATE_FIELD = Conversation._meta.get_field("engine_state")
 
 
-def _update_states(latest: dict[int, tuple[Any, Any]]) -> None:
-    if not latest:
+def _update_states(rows: list[_Conversation], now) -> None:
+    if not rows:
         return
     connection = transaction.get_connection()
-    quote = connection.ops.quote_name
-    table = quote(Conversation._meta.db_table)
-    params = [
-        (
-            _STATE_FIELD.get_db_prep_save(state, connection),
-            connection.ops.adapt_datetimefield_value(now),
-            pk,
-        )
-        for pk, (state, now) in latest.items()
-    ]
+    table, state, awaiting, last, pk = _quoted(
+        Conversation, "engine_state", "awaiting_action", "last_message_at", "id"
+    )
+    at = connection.ops.adapt_datetimefield_value(now)
+    params = [(connection.ops.adapt_json_value(r.engine_state, None), at, r.id) for r in rows]
     with raw_cursor() as (cursor, mark):
         cursor.executemany(
-            f"UPDATE {table} SET {quote('engine_state')} = {mark}, "  # noqa: S608 - names
-            f"{quote('awaiting_action')} = '', {quote('last_message_at')} = {mark} "
-            f"WHERE {quote('id')} = {mark}",
+            f"UPDATE {table} SET {state} = {mark}, {awaiting} = '', "  # noqa: S608 - names
+            f"{last} = {mark} WHERE {pk} = {mark}",
             params,
         )
 
@@ -455,9 +603,8 @@ class Lane(TurnBatcher):
         return outcomes
 
     async def _keep_heard_events(self, turns: list[Turn]) -> None:
-        """Drop the plain turns' events where nobody but the sender listens; on the general
-        path the sender's own message is marked as its own (it has its ack)."""
-        plain = [turn for turn in turns if not turn.general and turn.events]
+        """Drop the plain turns' events that nobody but their sender would hear; on the
+        general path the sender's own message is marked as its own (it has its ack)."""
         for turn in turns:
             if turn.general:
                 for _, event in turn.events:
@@ -467,17 +614,17 @@ class Lane(TurnBatcher):
                         and (event["message"]["id"] == turn.message["id"])
                     ):
                         event["origin"] = turn.channel
+        plain = [turn for turn in turns if not turn.general and turn.events]
         if not plain:
             return
-        pairs = {(realtime.conversation_group(turn.conversation), turn.channel) for turn in plain}
+        pairs = {(group, turn.channel) for turn in plain for group, _ in turn.events}
         try:
             heard = await self._layer.others_listening(sorted(pairs))
         except Exception:  # not knowing, tell everyone
             logger.exception("could not ask the channel layer who listens")
             return
         for turn in plain:
-            if (realtime.conversation_group(turn.conversation), turn.channel) not in heard:
-                turn.events = []
+            turn.events = [(g, event) for g, event in turn.events if (g, turn.channel) in heard]
 
 
 _lanes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
