@@ -46,7 +46,7 @@ from chattonic.core import ratelimit
 from chattonic.core.errors import ServiceError
 from conversations import realtime, services
 from conversations.models import ChannelKind, Contact, ContactIdentity, Conversation, Message
-from conversations.sql import raw_cursor, rows_insert
+from conversations.sql import raw_cursor, rows_found, rows_insert, rows_update
 from conversations.turns import TurnBatcher, in_one_transaction
 
 logger = logging.getLogger(__name__)
@@ -197,43 +197,15 @@ def _plain_step(result) -> bool:
     return not (result.error or result.actions or (result.state or {}).get("status") == "http")
 
 
-# Lookups per statement (_found): under SQLite's limit of 500 terms of a compound SELECT.
-MAX_LOOKUPS = 400
-
-
-def _found(select: str, keys: list[tuple]) -> list[tuple]:
-    """The rows of ``select`` (one row's lookup in a unique index; ``%s`` for its
-    parameters) for each of ``keys``, in one statement per MAX_LOOKUPS keys: a UNION ALL of
-    the lookups (IN lists, or an OR of the lookups, scan the table instead)."""
-    found: list[tuple] = []
-    with raw_cursor() as (cursor, mark):
-        one = select.replace("%s", mark)
-        for start in range(0, len(keys), MAX_LOOKUPS):
-            chunk = keys[start : start + MAX_LOOKUPS]
-            cursor.execute(
-                " UNION ALL ".join([one] * len(chunk)), [value for key in chunk for value in key]
-            )
-            found += cursor.fetchall()
-    return found
-
-
-def _quoted(model, *names: str) -> tuple[str, ...]:
-    quote = transaction.get_connection().ops.quote_name
-    return (quote(model._meta.db_table), *(quote(model._meta.get_field(n).column) for n in names))
-
-
 def _resent(turns: list[Turn]) -> dict[tuple[int, str], Message]:
     """Messages these turns resend (same client id in the same conversation), stored before."""
-    if not turns:
-        return {}
-    table, pk, tenant, conversation, direction, external, channel = _quoted(
-        Message, "id", "tenant", "conversation", "direction", "external_id", "channel"
-    )
-    ids = _found(
-        f"SELECT {pk} FROM {table} WHERE {tenant} = %s AND {conversation} = %s "  # noqa: S608
-        f"AND {direction} = %s AND {external} = %s "
-        f"AND {channel} IS NULL AND NOT ({external} = '')",
+    quote = transaction.get_connection().ops.quote_name
+    ids = rows_found(
+        Message,
+        ("id",),
+        ("tenant_id", "conversation_id", "direction", "external_id"),
         sorted({(t.bot.tenant_id, t.conversation_id, _IN, t.client_id) for t in turns}),
+        where=f"t.{quote('channel_id')} IS NULL AND NOT (t.{quote('external_id')} = '')",
     )
     if not ids:
         return {}
@@ -243,18 +215,15 @@ def _resent(turns: list[Turn]) -> dict[tuple[int, str], Message]:
 
 def _known_visitors(turns: list[Turn]) -> set[tuple[int, str]]:
     """(tenant, visitor) of these turns' visitors that have a contact already."""
-    if not turns:
-        return set()
-    table, tenant, kind, external, channel = _quoted(
-        ContactIdentity, "tenant", "kind", "external_id", "channel"
+    quote = transaction.get_connection().ops.quote_name
+    found = rows_found(
+        ContactIdentity,
+        ("tenant_id", "external_id"),
+        ("tenant_id", "kind", "external_id"),
+        sorted({(t.bot.tenant_id, _WEBCHAT, t.visitor_id) for t in turns}),
+        where=f"t.{quote('channel_id')} IS NULL",
     )
-    return set(
-        _found(
-            f"SELECT {tenant}, {external} FROM {table} WHERE {tenant} = %s "  # noqa: S608
-            f"AND {kind} = %s AND {external} = %s AND {channel} IS NULL",
-            sorted({(t.bot.tenant_id, _WEBCHAT, t.visitor_id) for t in turns}),
-        )
-    )
+    return set(found)
 
 
 def _published_at(bot: Bot, cache: dict):
@@ -532,24 +501,13 @@ def _event(group: str, message: dict, origin: str) -> tuple[str, dict]:
     return group, {"type": "message.created", "message": message, "origin": origin}
 
 
-_STATE_FIELD = Conversation._meta.get_field("engine_state")
-
-
 def _update_states(rows: list[_Conversation], now) -> None:
-    if not rows:
-        return
-    connection = transaction.get_connection()
-    table, state, awaiting, last, pk = _quoted(
-        Conversation, "engine_state", "awaiting_action", "last_message_at", "id"
+    rows_update(
+        Conversation,
+        "id",
+        ("engine_state", "awaiting_action", "last_message_at"),
+        [(row.id, row.engine_state, "", now) for row in rows],
     )
-    at = connection.ops.adapt_datetimefield_value(now)
-    params = [(connection.ops.adapt_json_value(r.engine_state, None), at, r.id) for r in rows]
-    with raw_cursor() as (cursor, mark):
-        cursor.executemany(
-            f"UPDATE {table} SET {state} = {mark}, {awaiting} = '', "  # noqa: S608 - names
-            f"{last} = {mark} WHERE {pk} = {mark}",
-            params,
-        )
 
 
 def _run_general(turn: Turn) -> None:

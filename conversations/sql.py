@@ -78,60 +78,156 @@ def row_update(instance, fields: list[str]) -> None:
         )
 
 
-# Rows per INSERT: well under SQLite's 32,766 and PostgreSQL's 65,535 parameters.
+# Rows per statement on SQLite: well under its 32,766 parameters and its 500 terms of a
+# compound SELECT. PostgreSQL takes each column as one array parameter (``unnest``).
 MAX_PARAMETERS = 30_000
+MAX_LOOKUPS = 400
 
 
 @contextlib.contextmanager
 def raw_cursor():
-    """``with raw_cursor() as (cursor, mark)``: the database connection's own DB-API cursor
-    and its parameter placeholder. No Django wrapper (which rewrites each statement's
-    placeholders for SQLite and wraps each call), for statements with many parameters on
-    hot paths. In the caller's transaction; an error rolls it back as any other would."""
+    """``with raw_cursor() as (cursor, mark)``: a DB-API cursor of the database connection
+    and its parameter placeholder, without Django's wrapper (which rewrites each statement's
+    placeholders for SQLite and wraps each call); on PostgreSQL a server-side binding cursor
+    (Django's client-side one parses every long statement again in Python). For statements
+    with many rows on hot paths, in the caller's transaction: an error rolls it back."""
     connection = transaction.get_connection()
     connection.ensure_connection()
-    cursor = connection.connection.cursor()
+    if connection.vendor == "postgresql":
+        import psycopg
+
+        cursor, mark = psycopg.Cursor(connection.connection), "%s"
+    else:
+        cursor, mark = connection.connection.cursor(), "?"
     try:
-        yield cursor, "?" if connection.vendor == "sqlite" else "%s"
+        yield cursor, mark
     finally:
         cursor.close()
 
 
+class _Columns:
+    """Columns of a model (attribute names) as the hot paths' statements use them."""
+
+    def __init__(self, model, names: tuple[str, ...], connection):
+        self.connection = connection
+        self.quote = connection.ops.quote_name
+        self.table = self.quote(model._meta.db_table)
+        self.fields = [model._meta.get_field(name) for name in names]
+        self.names = [self.quote(f.column) for f in self.fields]
+        self.prepare = [_preparer(f, connection) for f in self.fields]
+        self.postgresql = connection.vendor == "postgresql"
+
+    def values(self, rows: list[tuple]) -> list[list]:
+        """The rows' parameters, prepared."""
+        return [
+            [
+                v if prep is None or v is None else prep(v)
+                for v, prep in zip(row, self.prepare, strict=True)
+            ]
+            for row in rows
+        ]
+
+    def arrays(self, rows: list[tuple]) -> tuple[str, list[list]]:
+        """PostgreSQL: ``unnest(%s::type[], ...)`` and one list per column."""
+        types = [f.db_type(self.connection) for f in self.fields]
+        sql = "unnest(" + ", ".join(f"%s::{t}[]" for t in types) + ")"
+        prepared = self.values(rows)
+        return sql, [list(column) for column in zip(*prepared, strict=True)] if prepared else []
+
+
 def rows_insert(model, columns: tuple[str, ...], rows: list[tuple]) -> list[int]:
-    """INSERT ``rows`` (tuples of values of ``columns``, which are attribute names; the other
-    fields take their defaults) in as few statements as the parameter limits allow; returns
-    their new ids in the rows' order (the order of RETURNING, as Django's ``bulk_create``
-    relies on too). Plain SQL, no model instances: many rows per call on hot paths."""
+    """INSERT ``rows`` (tuples of values of ``columns``, attribute names; the other fields
+    take their defaults); returns their new ids in the rows' order (RETURNING's, as
+    Django's ``bulk_create`` relies on too). One statement (per MAX_PARAMETERS on SQLite),
+    plain SQL, no model instances: many rows per call on hot paths."""
     if not rows:
         return []
     connection = transaction.get_connection()
-    quote = connection.ops.quote_name
     meta = model._meta
-    fields = [meta.get_field(name) for name in columns]
-    prepare = [_preparer(f, connection) for f in fields]
     others = [f for f in meta.concrete_fields if not f.primary_key and f.attname not in columns]
-    constant = [f.get_db_prep_save(f.get_default(), connection) for f in others]
-    names = ", ".join(quote(f.column) for f in [*fields, *others])
-    per_statement = max(1, MAX_PARAMETERS // (len(fields) + len(others)))
+    names = (*columns, *(f.attname for f in others))
+    constant = tuple(f.get_default() for f in others)
+    table = _Columns(model, names, connection)
+    head = f"INSERT INTO {table.table} ({', '.join(table.names)}) "
+    returning = f" RETURNING {table.quote(meta.pk.column)}"
+    full = [row + constant for row in rows]
     ids: list[int] = []
     with raw_cursor() as (cursor, mark):
-        one = "(" + ", ".join([mark] * (len(fields) + len(others))) + ")"
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
-            params: list = []
-            for row in chunk:
-                params += [
-                    value if prep is None or value is None else prep(value)
-                    for value, prep in zip(row, prepare, strict=True)
-                ]
-                params += constant
+        if table.postgresql:
+            source, params = table.arrays(full)
+            cursor.execute(f"{head}SELECT * FROM {source}{returning}", params)  # noqa: S608
+            return [row[0] for row in cursor.fetchall()]
+        one = "(" + ", ".join([mark] * len(names)) + ")"
+        per_statement = max(1, MAX_PARAMETERS // len(names))
+        for start in range(0, len(full), per_statement):
+            chunk = table.values(full[start : start + per_statement])
             cursor.execute(
-                f"INSERT INTO {quote(meta.db_table)} ({names}) "  # noqa: S608 - names
-                f"VALUES {', '.join([one] * len(chunk))} RETURNING {quote(meta.pk.column)}",
-                params,
+                f"{head}VALUES {', '.join([one] * len(chunk))}{returning}",
+                [value for row in chunk for value in row],
             )
             ids += [row[0] for row in cursor.fetchall()]
     return ids
+
+
+def rows_update(model, key: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """UPDATE the rows whose ``key`` column is each row's first value, setting ``columns``
+    to the rest: one statement (PostgreSQL), or one prepared statement run for each."""
+    if not rows:
+        return
+    connection = transaction.get_connection()
+    table = _Columns(model, (key, *columns), connection)
+    with raw_cursor() as (cursor, mark):
+        if table.postgresql:
+            source, params = table.arrays(rows)
+            names = ", ".join(f"c{n}" for n in range(len(table.names)))
+            sets = ", ".join(f"{name} = v.c{n + 1}" for n, name in enumerate(table.names[1:]))
+            cursor.execute(
+                f"UPDATE {table.table} SET {sets} FROM {source} AS v({names}) "  # noqa: S608
+                f"WHERE {table.table}.{table.names[0]} = v.c0",
+                params,
+            )
+            return
+        sets = ", ".join(f"{name} = {mark}" for name in table.names[1:])
+        cursor.executemany(
+            f"UPDATE {table.table} SET {sets} WHERE {table.names[0]} = {mark}",  # noqa: S608
+            [row[1:] + row[:1] for row in table.values(rows)],
+        )
+
+
+def rows_found(
+    model, found: tuple[str, ...], keys: tuple[str, ...], values: list[tuple], where: str = ""
+) -> list[tuple]:
+    """The ``found`` columns of the rows whose ``keys`` columns hold one of ``values``
+    (tuples), each row found through a unique index on the keys: one statement (per
+    MAX_LOOKUPS on SQLite, a UNION ALL of single-row lookups: IN lists, or an OR of the
+    lookups, scan instead). ``where``: a further condition on the table's columns."""
+    if not values:
+        return []
+    connection = transaction.get_connection()
+    table = _Columns(model, keys, connection)
+    quote = table.quote
+    meta = model._meta
+    selected = ", ".join(f"t.{quote(meta.get_field(name).column)}" for name in found)
+    extra = f" AND {where}" if where else ""
+    with raw_cursor() as (cursor, mark):
+        if table.postgresql:
+            source, params = table.arrays(values)
+            names = ", ".join(f"c{n}" for n in range(len(keys)))
+            joins = " AND ".join(f"t.{name} = k.c{n}" for n, name in enumerate(table.names))
+            cursor.execute(
+                f"SELECT {selected} FROM {source} AS k({names}) "  # noqa: S608 - names
+                f"JOIN {table.table} t ON {joins}{extra}",
+                params,
+            )
+            return cursor.fetchall()
+        lookup = " AND ".join(f"t.{name} = {mark}" for name in table.names)
+        one = f"SELECT {selected} FROM {table.table} t WHERE {lookup}{extra}"  # noqa: S608
+        rows: list[tuple] = []
+        for start in range(0, len(values), MAX_LOOKUPS):
+            chunk = table.values(values[start : start + MAX_LOOKUPS])
+            cursor.execute(" UNION ALL ".join([one] * len(chunk)), [v for r in chunk for v in r])
+            rows += cursor.fetchall()
+        return rows
 
 
 def _preparer(field, connection):
