@@ -313,10 +313,11 @@ class WebchatConsumer(realtime.MessageEvents, AsyncJsonWebsocketConsumer):
                 "id": turn.message["id"],
                 "duplicate": turn.duplicate,
                 "message": turn.message,
+                # The bot's replies that were ready with it (the other sockets get them as
+                # ``message`` frames, and so does this one when they come later).
+                "replies": turn.replies,
             }
         )
-        for reply in turn.replies:
-            await self.send_json({"type": "message", "message": reply})
 
     frame_quick_reply = frame_message
 

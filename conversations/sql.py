@@ -105,6 +105,9 @@ def raw_cursor():
         cursor.close()
 
 
+_ARRAY_TYPES: dict[tuple, list[str]] = {}  # PostgreSQL's column types, per model and columns
+
+
 class _Columns:
     """Columns of a model (attribute names) as the hot paths' statements use them."""
 
@@ -129,8 +132,12 @@ class _Columns:
 
     def arrays(self, rows: list[tuple]) -> tuple[str, list[list]]:
         """PostgreSQL: ``unnest(%s::type[], ...)`` and one list per column."""
-        types = [f.db_type(self.connection) for f in self.fields]
-        sql = "unnest(" + ", ".join(f"%s::{t}[]" for t in types) + ")"
+        key = (self.fields[0].model, tuple(self.fields))
+        types = _ARRAY_TYPES.get(key)
+        if types is None:
+            types = _ARRAY_TYPES[key] = [f.db_type(self.connection) for f in self.fields]
+        # Binary arrays: psycopg dumps their elements without quoting each one.
+        sql = "unnest(" + ", ".join(f"%b::{t}[]" for t in types) + ")"
         prepared = self.values(rows)
         return sql, [list(column) for column in zip(*prepared, strict=True)] if prepared else []
 

@@ -434,7 +434,12 @@
         break;
       case "ack":
         // The stored message comes with its ack (the socket that sent it gets it only so).
-        if (frame.message && !state.messages[frame.message.id]) { renderMessage(frame.message); break; }
+        if (frame.message && !state.messages[frame.message.id]) {
+          renderMessage(frame.message);
+          (frame.replies || []).forEach(renderMessage);
+          break;
+        }
+        (frame.replies || []).forEach(renderMessage);
         var pending = state.pending[frame.client_id];
         if (pending) {
           pending.element.setAttribute("data-id", String(frame.id));
