@@ -217,8 +217,10 @@ def measure(name: str, server: subprocess.Popen, visitor, visitors: int, message
     """One phase: throughput, latencies, and the server's CPU time per message (a figure
     that other load on the machine disturbs less than wall-clock ones)."""
     cpu = cpu_seconds(server.pid)
+    client = time.process_time()
     seconds, latencies = asyncio.run(run_visitors(visitor, visitors))
     cpu = cpu_seconds(server.pid) - cpu
+    client = time.process_time() - client
     total = visitors * messages
     return {
         "name": name,
@@ -227,6 +229,7 @@ def measure(name: str, server: subprocess.Popen, visitor, visitors: int, message
         "p99": percentile(latencies, 0.99) * 1000,
         "seconds": seconds,
         "cpu": cpu / total * 1000,
+        "client": client / total * 1000,
     }
 
 
@@ -282,14 +285,15 @@ def main(argv: list[str] | None = None) -> int:
         f"one uvicorn process, {harness.configuration()}"
     )
     print(
-        f"{'':16} {'msg/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'seconds':>9} {'server CPU ms/msg':>18}"
+        f"{'':16} {'msg/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'seconds':>9} "
+        f"{'server CPU ms/msg':>18} {'client CPU':>11}"
     )
     for row in (echo, stored_echo, chat):
         if row is None:
             continue
         print(
             f"{row['name']:16} {row['rate']:9.0f} {row['p50']:9.1f} {row['p99']:9.1f} "
-            f"{row['seconds']:9.2f} {row['cpu']:18.2f}"
+            f"{row['seconds']:9.2f} {row['cpu']:18.2f} {row['client']:11.2f}"
         )
     throughput_ratio = chat["rate"] / echo["rate"]
     p99_ratio = chat["p99"] / echo["p99"]

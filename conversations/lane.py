@@ -539,8 +539,8 @@ class Lane(TurnBatcher):
     """One per event loop: ``await run(turn, key)`` fills in ``turn``'s outcome or raises
     its error (ServiceError for the visitor's mistakes and the rate limit)."""
 
-    def __init__(self, to_thread, channel_layer):
-        super().__init__(to_thread)
+    def __init__(self, to_thread, channel_layer, in_flight: int = 2):
+        super().__init__(to_thread, in_flight)
         self._layer = channel_layer
 
     async def _process(self, turns: list[Turn]) -> list[tuple[bool, Any]]:

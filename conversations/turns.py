@@ -34,11 +34,12 @@ class TurnBatcher:
     ``key`` is the conversation the work locks (0 for one not known yet): a batch runs its
     works ordered by it (each conversation's in arrival order), so that batches of several web
     processes running at once on PostgreSQL lock conversations in the same order and do not
-    deadlock. One batch at a time per process: more at once measured slower (the GIL)."""
+    deadlock. ``in_flight``: batches under way at once (one by default)."""
 
-    def __init__(self, to_thread: Callable):
+    def __init__(self, to_thread: Callable, in_flight: int = 1):
         self._to_thread = to_thread  # sync callable -> awaitable, in a database thread
-        self._running = False  # one batch at a time
+        self._in_flight = in_flight
+        self._running = 0
         self._pending: list[tuple[int, Callable[[], Any], asyncio.Future]] = []
 
     async def run(self, work: Callable[[], Any], key: int = 0) -> Any:
@@ -48,10 +49,10 @@ class TurnBatcher:
         return await future
 
     def _start_batches(self) -> None:
-        if self._pending and not self._running:
+        while self._pending and self._running < self._in_flight:
             batch = sorted(self._pending[:MAX_BATCH], key=lambda item: item[0])  # stable
             del self._pending[:MAX_BATCH]
-            self._running = True
+            self._running += 1
             asyncio.get_running_loop().create_task(self._run(batch))
 
     async def _run(self, batch: list) -> None:
@@ -72,7 +73,7 @@ class TurnBatcher:
                 else:
                     future.set_exception(value)
         finally:
-            self._running = False
+            self._running -= 1
             self._start_batches()
 
     async def _process(self, works: list) -> list[tuple[bool, Any]]:

@@ -1,4 +1,5 @@
-"""What the socket tests share: reading a communicator's frames until one matches."""
+"""What the socket tests share: reading a communicator's frames until one matches, and the
+messages a frame brings."""
 
 from __future__ import annotations
 
@@ -19,3 +20,18 @@ async def until(communicator: WebsocketCommunicator, predicate) -> tuple[dict, l
 
 def of_type(kind: str, **fields):
     return lambda f: f["type"] == kind and all(f.get(k) == v for k, v in fields.items())
+
+
+def said(frame: dict) -> list[dict]:
+    """The messages a frame brings: a ``message`` frame's, or the bot's replies that came
+    with a web chat ``ack``."""
+    if frame.get("type") == "message":
+        return [frame["message"]]
+    return frame.get("replies") or [] if frame.get("type") == "ack" else []
+
+
+def says(sender: str, text: str | None = None):
+    """A frame bringing a message from ``sender`` (saying ``text``)."""
+    return lambda f: any(
+        m["sender"] == sender and (text is None or m["text"] == text) for m in said(f)
+    )

@@ -29,7 +29,7 @@ from tests.factories import (
     UserFactory,
     launched_bot,
 )
-from tests.sockets import TIMEOUT, of_type, until
+from tests.sockets import TIMEOUT, of_type, says, until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -99,14 +99,6 @@ def changed(conversation_id: int, status: str):
         f["type"] == "conversation.changed"
         and f["conversation"]["id"] == conversation_id
         and f["conversation"]["status"] == status
-    )
-
-
-def says(sender: str, text: str | None = None):
-    return lambda f: (
-        f["type"] == "message"
-        and f["message"]["sender"] == sender
-        and (text is None or f["message"]["text"] == text)
     )
 
 

@@ -26,6 +26,7 @@ from tests.processes import (
 from tests.processes import (
     test_database_env as database_env,
 )
+from tests.sockets import says
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
@@ -51,12 +52,6 @@ class Frames:
                 self.seen.append(frame)
                 if predicate(frame):
                     return frame
-
-
-def says(sender: str, text: str):
-    return lambda f: (
-        f["type"] == "message" and f["message"]["sender"] == sender and f["message"]["text"] == text
-    )
 
 
 async def exchange(visitor_url: str, agent_url: str, agent_origin: str, cookie: str) -> dict:

@@ -19,7 +19,7 @@ from chattonic.asgi import application
 from conversations import webchat
 from conversations.models import Conversation, Message
 from tests.factories import BotFactory, MembershipFactory, launched_bot
-from tests.sockets import TIMEOUT, of_type, until
+from tests.sockets import TIMEOUT, of_type, said, says, until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -68,9 +68,23 @@ async def opened(communicator: WebsocketCommunicator) -> dict:
 
 
 def bot_says(text: str):
-    return lambda f: (
-        f["type"] == "message" and f["message"]["sender"] == "bot" and f["message"]["text"] == text
-    )
+    return says("bot", text)
+
+
+async def heard(communicator, ack: dict, text: str) -> dict:
+    """The bot's reply saying ``text`` to the message ``ack`` acknowledged: in the ack when
+    the bot answered at once, else in a ``message`` frame after it."""
+    for message in said(ack):
+        if message["sender"] == "bot" and message["text"] == text:
+            return message
+    return (await bot_reply(communicator, text))[0]
+
+
+async def bot_reply(communicator, text: str) -> tuple[dict, list]:
+    """The bot's message saying ``text`` (in a ``message`` frame or an ack), and the frames
+    read before the one that brought it."""
+    frame, before = await until(communicator, bot_says(text))
+    return next(m for m in said(frame) if m["sender"] == "bot" and m["text"] == text), before
 
 
 PRICES = "Plans start at $10."
@@ -211,7 +225,7 @@ async def test_bad_and_oversized_frames_get_error_frames_and_store_nothing(bot):
     # The socket is still open and serves a good frame.
     ack = await say(communicator, "c-good")
     assert ack["duplicate"] is False
-    await until(communicator, bot_says(PRICES))
+    await heard(communicator, ack, PRICES)
     await communicator.disconnect()
 
 
@@ -270,7 +284,7 @@ async def test_the_session_token_resumes_the_same_conversation_with_its_history(
     first = socket(bot.public_key)
     token = (await opened(first))["token"]
     ack = await say(first, "c1")
-    await until(first, bot_says(PRICES))
+    await heard(first, ack, PRICES)
     await first.disconnect()
 
     again = socket(bot.public_key, query=f"session={token}")
@@ -332,29 +346,28 @@ async def test_every_socket_of_a_visitor_receives_the_bots_replies(bot):
 
     # The first message opens the conversation: the other tab joins it and hears the reply
     # (live or in the history it is sent on joining).
-    await say(first, "c1")
-    await until(first, bot_says(PRICES))
+    await heard(first, await say(first, "c1"), PRICES)
 
-    def heard(frame):
+    def prices(frame):
         if frame["type"] == "history":
             return any(m["text"] == PRICES for m in frame["messages"])
         return bot_says(PRICES)(frame)
 
-    await until(second, heard)
+    await until(second, prices)
 
     # Now both watch it: a message from either tab reaches both (the sender has it in its
     # ack, not a second time), and so does the reply.
     await second.send_json_to({"type": "message", "client_id": "c2", "text": "prices"})
-    ack, _ = await until(second, of_type("ack"))
-    reply, before = await until(second, bot_says(PRICES))
+    ack, before = await until(second, of_type("ack"))
     assert ack["message"]["client_id"] == "c2" and ack["message"]["text"] == "prices"
-    assert reply["message"]["id"] > ack["id"] == ack["message"]["id"]
+    assert [m["text"] for m in ack["replies"]] == [PRICES]
+    assert ack["replies"][0]["id"] > ack["id"] == ack["message"]["id"]
     assert not [f for f in before if f["type"] == "message"]
     mine, _ = await until(
         first, lambda f: f["type"] == "message" and f["message"]["client_id"] == "c2"
     )
-    reply, _ = await until(first, bot_says(PRICES))
-    assert reply["message"]["id"] > mine["message"]["id"] == ack["id"]
+    reply, _ = await bot_reply(first, PRICES)
+    assert reply["id"] == ack["replies"][0]["id"] > mine["message"]["id"] == ack["id"]
     await first.disconnect()
     await second.disconnect()
 
@@ -362,12 +375,11 @@ async def test_every_socket_of_a_visitor_receives_the_bots_replies(bot):
 async def test_a_read_frame_marks_the_replies_read(bot):
     first = socket(bot.public_key)
     await opened(first)
-    await say(first, "c1")
-    reply, _ = await until(first, bot_says(PRICES))
-    await first.send_json_to({"type": "read", "id": reply["message"]["id"]})
+    reply = await heard(first, await say(first, "c1"), PRICES)
+    await first.send_json_to({"type": "read", "id": reply["id"]})
     read, _ = await until(first, of_type("read"))
-    assert reply["message"]["id"] in read["ids"]
-    assert await count(Message, pk=reply["message"]["id"], status="read") == 1
+    assert reply["id"] in read["ids"]
+    assert await count(Message, pk=reply["id"], status="read") == 1
     await first.disconnect()
 
 
@@ -432,8 +444,7 @@ async def test_the_sandbox_is_for_the_tenants_staff_only(settings):
     )
     session = await opened(communicator)
     assert session["bot"]["sandbox"] is True
-    await say(communicator, "s1")
-    await until(communicator, bot_says(PRICES))
+    await heard(communicator, await say(communicator, "s1"), PRICES)
     conversation = await database_sync_to_async(Conversation.objects.get)()
     assert conversation.is_sandbox and conversation.bot_version_id is None
     await communicator.disconnect()
@@ -456,15 +467,13 @@ async def test_an_open_sandbox_socket_runs_the_draft_as_it_is_edited(settings):
         draft.public_key, origin="http://localhost:8000", query="sandbox=1", cookie=staff
     )
     await opened(communicator)
-    await say(communicator, "e1")
-    await until(communicator, bot_says(PRICES))
+    await heard(communicator, await say(communicator, "e1"), PRICES)
 
     edited = copy.deepcopy(simple_definition())
     edited["nodes"]["prices"]["text"] = "Plans start at $12 now."
     await database_sync_to_async(draft_update)(bot=draft, definition=edited)
 
-    await say(communicator, "e2")
-    await until(communicator, bot_says("Plans start at $12 now."))
+    await heard(communicator, await say(communicator, "e2"), "Plans start at $12 now.")
     await communicator.disconnect()
 
 
