@@ -40,6 +40,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from bots.engine import Event
+from bots.hours import within_business_hours
 from bots.models import Bot, BotVersion
 from bots.selectors import bot_runtime
 from chattonic.core import ratelimit
@@ -57,7 +58,7 @@ class RateLimited(ServiceError):
     code = "rate_limited"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Turn:
     """One visitor message, from its socket, and (once run) what came of it."""
 
@@ -109,13 +110,9 @@ def run_batch(turns: list[Turn]) -> list[tuple[bool, Any]]:
 
 
 _CONVERSATIONS_SQL = (
-    "SELECT c.id, c.tenant_id, c.bot_id, c.bot_version_id, c.status, c.is_sandbox, "  # noqa: S608 - table names
-    "c.engine_state, c.awaiting_action, c.language, c.channel_kind, c.channel_id, "
-    "b.updated_at, v.published_at "
-    f"FROM {Conversation._meta.db_table} c "
-    f"JOIN {Bot._meta.db_table} b ON b.id = c.bot_id "
-    f"LEFT JOIN {BotVersion._meta.db_table} v ON v.id = c.bot_version_id "
-    "WHERE c.id IN ({ids}) ORDER BY c.id"
+    "SELECT id, tenant_id, bot_id, bot_version_id, status, is_sandbox, engine_state, "  # noqa: S608 - table names
+    f"awaiting_action, language, channel_kind, channel_id FROM {Conversation._meta.db_table} "
+    "WHERE id IN ({ids}) ORDER BY id"
 )
 
 
@@ -132,8 +129,8 @@ class _Conversation:
     language: str
     channel_kind: str
     channel_id: int | None
-    bot_updated_at: Any
-    published_at: Any
+    bot_updated_at: Any = None  # the bot's change stamp, as the batch read it
+    published_at: Any = None  # its version's publication time (the runtime's cache key)
 
 
 @dataclass
@@ -153,16 +150,38 @@ def _locked_conversations(ids: list[int]) -> dict[int, _Conversation]:
     if not ids:
         return {}
     connection = transaction.get_connection()
-    lock = " FOR UPDATE OF c" if connection.features.has_select_for_update_of else ""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     with raw_cursor() as (cursor, mark):
         cursor.execute(_CONVERSATIONS_SQL.format(ids=", ".join([mark] * len(ids))) + lock, ids)
         rows = [_Conversation(*row) for row in cursor.fetchall()]
     for row in rows:
         if isinstance(row.engine_state, str):  # SQLite, and Django's jsonb loader
             row.engine_state = json.loads(row.engine_state)
-        row.bot_updated_at = _aware(row.bot_updated_at)
-        row.published_at = _aware(row.published_at)
     return {row.id: row for row in rows}
+
+
+def _stamps(rows, turns: list[Turn]) -> dict:
+    """Set the rows' bot change stamps and version publication times, read once per batch
+    in one statement (a few bots, a few versions); returns the publication times by
+    version."""
+    bots = {row.bot_id for row in rows} | {turn.bot.pk for turn in turns}
+    versions = {row.bot_version_id for row in rows} | {t.bot.published_version_id for t in turns}
+    versions.discard(None)
+    found: dict[tuple[str, int], Any] = {}
+    with raw_cursor() as (cursor, mark):
+        cursor.execute(
+            f"SELECT 'b', id, updated_at FROM {Bot._meta.db_table} "  # noqa: S608 - names
+            f"WHERE id IN ({', '.join([mark] * len(bots))}) UNION ALL "
+            f"SELECT 'v', id, published_at FROM {BotVersion._meta.db_table} "
+            f"WHERE id IN ({', '.join([mark] * len(versions)) or 'NULL'})",
+            [*bots, *versions],
+        )
+        for kind, pk, stamp in cursor.fetchall():
+            found[kind, pk] = _aware(stamp)
+    for row in rows:
+        row.bot_updated_at = found.get(("b", row.bot_id))
+        row.published_at = found.get(("v", row.bot_version_id))
+    return {pk: stamp for (kind, pk), stamp in found.items() if kind == "v"}
 
 
 def _aware(value):
@@ -226,24 +245,14 @@ def _known_visitors(turns: list[Turn]) -> set[tuple[int, str]]:
     return set(found)
 
 
-def _published_at(bot: Bot, cache: dict):
-    if bot.published_version_id not in cache:
-        cache[bot.published_version_id] = _aware(
-            BotVersion.objects.filter(pk=bot.published_version_id)
-            .values_list("published_at", flat=True)
-            .first()
-        )
-    return cache[bot.published_version_id]
-
-
 def _run_together(turns: list[Turn]) -> None:
     now = timezone.now()  # the batch's messages arrive, and are answered, together
     rows = _locked_conversations(sorted({t.conversation_id for t in turns if t.conversation_id}))
+    published = _stamps(rows.values(), turns)
     opening = [t for t in turns if not t.conversation_id and not t.sandbox]
     known = _known_visitors(opening)
     plans: dict[Any, _Plan] = {}
     general: list[Turn] = []
-    published: dict = {}
 
     def plan_of(turn: Turn) -> _Plan | None:
         if turn.conversation_id:
@@ -296,8 +305,7 @@ def _new_plan(turn: Turn, rows: dict, known: set, now, published: dict) -> _Plan
         language=language,
         channel_kind=ChannelKind.WEBCHAT,
         channel_id=None,
-        bot_updated_at=bot.updated_at,
-        published_at=_published_at(bot, published),
+        published_at=published.get(bot.published_version_id),
     )
     plan = _Plan(row=row, visitor_id=turn.visitor_id)
     if (bot.tenant_id, turn.visitor_id) in known:
@@ -312,7 +320,16 @@ def _new_plan(turn: Turn, rows: dict, known: set, now, published: dict) -> _Plan
     return plan
 
 
+# Per bot: (the batch's time, the bot's stamp, whether it is open then), so that a batch
+# works the business hours out once per bot.
+_open_now: dict[int, tuple[Any, Any, bool]] = {}
+
+
 def _step(row: _Conversation, bot: Bot, event: Event, now):
+    known = _open_now.get(bot.pk)
+    if known is None or known[0] is not now or known[1] != bot.updated_at:
+        known = (now, bot.updated_at, within_business_hours(bot.business_hours, bot.time_zone, now))
+        _open_now[bot.pk] = known
     return services.engine_step(
         bot=bot,
         runtime=bot_runtime(bot, row.bot_version_id, row.published_at),
@@ -321,6 +338,7 @@ def _step(row: _Conversation, bot: Bot, event: Event, now):
         state=row.engine_state,
         event=event,
         now=now,
+        open_now=known[2],
     )
 
 

@@ -273,15 +273,26 @@ def turn_event(kind: str, text: str, payload: str | None) -> Event:
 
 
 def engine_step(
-    *, bot: Bot, runtime, channel_kind: str, language: str, state, event: Event, now: datetime
+    *,
+    bot: Bot,
+    runtime,
+    channel_kind: str,
+    language: str,
+    state,
+    event: Event,
+    now: datetime,
+    open_now: bool | None = None,
 ) -> StepResult:
-    """The engine's step on ``event``: a text's intent classified first. Pure (no writes)."""
+    """The engine's step on ``event``: a text's intent classified first. Pure (no writes).
+    ``open_now``: whether ``now`` is within the bot's business hours, if the caller knows."""
     if event.type == "message" and event.text:
         intent, confidence = runtime.matcher.classify(event.text)
         event = Event(type="message", text=event.text, intent=intent, confidence=confidence)
+    if open_now is None:
+        open_now = within_business_hours(bot.business_hours, bot.time_zone, now)
     context = Context(
         channel=channel_kind,
-        within_business_hours=within_business_hours(bot.business_hours, bot.time_zone, now),
+        within_business_hours=open_now,
         now=now,
         language=language,
     )

@@ -228,11 +228,13 @@ def rows_found(
     extra = f" AND {where}" if where else ""
     with raw_cursor() as (cursor, mark):
         if table.postgresql:
+            # LATERAL ... LIMIT 1 (never flattened into a join): one index lookup per key,
+            # whatever the planner's statistics say (a hash join reads the whole index).
             select, params = table.document(values)
-            joins = " AND ".join(f"t.{name} = k.c{n}" for n, name in enumerate(table.names))
+            lookup = " AND ".join(f"t.{name} = k.c{n}" for n, name in enumerate(table.names))
             cursor.execute(
-                f"SELECT {selected} FROM ({select}) AS k "  # noqa: S608 - names
-                f"JOIN {table.table} t ON {joins}{extra}",
+                f"SELECT f.* FROM ({select}) AS k CROSS JOIN LATERAL "  # noqa: S608 - names
+                f"(SELECT {selected} FROM {table.table} t WHERE {lookup}{extra} LIMIT 1) AS f",
                 params,
             )
             return cursor.fetchall()
@@ -250,7 +252,11 @@ def _preparer(field, connection):
     """How a value of ``field`` is turned into a parameter (None: as it is)."""
     internal = field.get_internal_type()
     if internal == "JSONField":
-        return lambda value: connection.ops.adapt_json_value(value, field.encoder)
+        # Most messages' data is empty: no encoding for that.
+        empty = connection.ops.adapt_json_value({}, field.encoder)
+        return lambda value: (
+            empty if value == {} else connection.ops.adapt_json_value(value, field.encoder)
+        )
     if internal == "DateTimeField":
         return _last_one(connection.ops.adapt_datetimefield_value)
     return None
