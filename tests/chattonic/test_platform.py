@@ -4,6 +4,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from django.conf import settings
@@ -89,3 +90,34 @@ async def test_the_channel_layer_carries_group_messages():
     await layer.group_send("platform-test", {"type": "test.ping", "n": 1})
     assert await asyncio.wait_for(layer.receive(channel), 5) == {"type": "test.ping", "n": 1}
     await layer.group_discard("platform-test", channel)
+
+
+async def test_the_channel_layer_knows_who_else_listens_to_a_group():
+    """others_listening: another channel of this process, or another process's subscription
+    (counted by Redis), makes a group heard; the asking channel alone does not."""
+    from channels.layers import get_channel_layer
+
+    from chattonic.core.layers import BoundedPubSubLoopLayer
+
+    layer = get_channel_layer()
+    group = f"listeners-{time.time_ns()}"
+    mine, neighbour = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add(group, mine)
+    assert await layer.others_listening([(group, mine)]) == set()
+
+    await layer.group_add(group, neighbour)
+    assert await layer.others_listening([(group, mine)]) == {(group, mine)}
+    await layer.group_discard(group, neighbour)
+    assert await layer.others_listening([(group, mine)]) == set()
+
+    # Another process: a loop layer of its own, with its own Redis subscription.
+    elsewhere = BoundedPubSubLoopLayer(*layer._args, **layer._kwargs, channel_layer=layer)
+    try:
+        await elsewhere.group_add(group, await elsewhere.new_channel())
+        deadline = time.monotonic() + 10
+        while not await layer.others_listening([(group, mine)]):
+            assert time.monotonic() < deadline, "the other subscription was never counted"
+            await asyncio.sleep(0.01)  # the SUBSCRIBE is on its way to Redis
+    finally:
+        await elsewhere.flush()
+    await layer.group_discard(group, mine)
