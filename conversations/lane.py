@@ -47,7 +47,14 @@ from chattonic.core import ratelimit
 from chattonic.core.errors import ServiceError
 from conversations import realtime, services
 from conversations.models import ChannelKind, Contact, ContactIdentity, Conversation, Message
-from conversations.sql import raw_cursor, rows_found, rows_insert, rows_update
+from conversations.sql import (
+    Statement,
+    execute,
+    found_statements,
+    insert_statements,
+    rows_insert,
+    update_statements,
+)
 from conversations.turns import TurnBatcher, in_one_transaction
 
 logger = logging.getLogger(__name__)
@@ -144,44 +151,69 @@ class _Plan:
     general: bool = False  # something is not plain: all its turns take the general path
 
 
-def _locked_conversations(ids: list[int]) -> dict[int, _Conversation]:
-    """The conversations, locked for the transaction in the order of their ids (so that
-    several processes' batches never wait on each other in a circle)."""
-    if not ids:
-        return {}
+def _read(turns: list[Turn]):
+    """What the batch needs to know, in one round trip on PostgreSQL: the conversations
+    (locked for the transaction in the order of their ids, so that several processes'
+    batches never wait on each other in a circle), the bots' change stamps and the versions'
+    publication times, the messages the turns resend, and which new visitors are known.
+    Returns (conversations by id, publication times by version, resent ids, known)."""
     connection = transaction.get_connection()
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    with raw_cursor() as (cursor, mark):
-        cursor.execute(_CONVERSATIONS_SQL.format(ids=", ".join([mark] * len(ids))) + lock, ids)
-        rows = [_Conversation(*row) for row in cursor.fetchall()]
-    for row in rows:
+    mark = "?" if connection.vendor == "sqlite" else "%s"
+    quote = connection.ops.quote_name
+    known_turns = [t for t in turns if t.conversation_id]
+    ids = sorted({t.conversation_id for t in known_turns})
+    bots = sorted({t.bot.pk for t in turns})
+    versions = sorted({t.bot.published_version_id for t in turns} - {None})
+    conversations = []
+    if ids:
+        lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+        sql = _CONVERSATIONS_SQL.format(ids=", ".join([mark] * len(ids))) + lock
+        conversations = [Statement(sql, ids)]
+    marks = ", ".join([mark] * len(ids)) or "NULL"
+    stamps = Statement(
+        f"SELECT 'b', id, updated_at FROM {Bot._meta.db_table} "  # noqa: S608 - names
+        f"WHERE id IN ({', '.join([mark] * len(bots))}) UNION ALL "
+        f"SELECT 'v', id, published_at FROM {BotVersion._meta.db_table} "
+        f"WHERE id IN ({', '.join([mark] * len(versions)) or 'NULL'}) OR id IN "
+        f"(SELECT bot_version_id FROM {Conversation._meta.db_table} WHERE id IN ({marks}))",
+        [*bots, *versions, *ids],
+    )
+    resent = found_statements(
+        Message,
+        ("id",),
+        ("tenant_id", "conversation_id", "direction", "external_id"),
+        sorted(
+            {
+                (t.bot.tenant_id, t.conversation_id, _IN, t.client_id)
+                for t in turns
+                if t.conversation_id
+            }
+        ),
+        where=f"t.{quote('channel_id')} IS NULL AND NOT (t.{quote('external_id')} = '')",
+    )
+    opening = [t for t in turns if not t.conversation_id and not t.sandbox]
+    known = found_statements(
+        ContactIdentity,
+        ("tenant_id", "external_id"),
+        ("tenant_id", "kind", "external_id"),
+        sorted({(t.bot.tenant_id, _WEBCHAT, t.visitor_id) for t in opening}),
+        where=f"t.{quote('channel_id')} IS NULL",
+    )
+    found_rows, found_stamps, found_resent, found_known = execute(
+        conversations, [stamps], resent, known
+    )
+    rows = {}
+    for values in found_rows:
+        row = _Conversation(*values)
         if isinstance(row.engine_state, str):  # SQLite, and Django's jsonb loader
             row.engine_state = json.loads(row.engine_state)
-    return {row.id: row for row in rows}
-
-
-def _stamps(rows, turns: list[Turn]) -> dict:
-    """Set the rows' bot change stamps and version publication times, read once per batch
-    in one statement (a few bots, a few versions); returns the publication times by
-    version."""
-    bots = {row.bot_id for row in rows} | {turn.bot.pk for turn in turns}
-    versions = {row.bot_version_id for row in rows} | {t.bot.published_version_id for t in turns}
-    versions.discard(None)
-    found: dict[tuple[str, int], Any] = {}
-    with raw_cursor() as (cursor, mark):
-        cursor.execute(
-            f"SELECT 'b', id, updated_at FROM {Bot._meta.db_table} "  # noqa: S608 - names
-            f"WHERE id IN ({', '.join([mark] * len(bots))}) UNION ALL "
-            f"SELECT 'v', id, published_at FROM {BotVersion._meta.db_table} "
-            f"WHERE id IN ({', '.join([mark] * len(versions)) or 'NULL'})",
-            [*bots, *versions],
-        )
-        for kind, pk, stamp in cursor.fetchall():
-            found[kind, pk] = _aware(stamp)
-    for row in rows:
-        row.bot_updated_at = found.get(("b", row.bot_id))
-        row.published_at = found.get(("v", row.bot_version_id))
-    return {pk: stamp for (kind, pk), stamp in found.items() if kind == "v"}
+        rows[row.id] = row
+    stamped = {(kind, pk): _aware(stamp) for kind, pk, stamp in found_stamps}
+    for row in rows.values():
+        row.bot_updated_at = stamped.get(("b", row.bot_id))
+        row.published_at = stamped.get(("v", row.bot_version_id))
+    published = {pk: stamp for (kind, pk), stamp in stamped.items() if kind == "v"}
+    return rows, published, [values[0] for values in found_resent], set(found_known)
 
 
 def _aware(value):
@@ -216,41 +248,18 @@ def _plain_step(result) -> bool:
     return not (result.error or result.actions or (result.state or {}).get("status") == "http")
 
 
-def _resent(turns: list[Turn]) -> dict[tuple[int, str], Message]:
-    """Messages these turns resend (same client id in the same conversation), stored before."""
-    quote = transaction.get_connection().ops.quote_name
-    ids = rows_found(
-        Message,
-        ("id",),
-        ("tenant_id", "conversation_id", "direction", "external_id"),
-        sorted({(t.bot.tenant_id, t.conversation_id, _IN, t.client_id) for t in turns}),
-        where=f"t.{quote('channel_id')} IS NULL AND NOT (t.{quote('external_id')} = '')",
-    )
+def _resent(ids: list[int]) -> dict[tuple[int, str], Message]:
+    """The stored messages that turns resend (``_read`` found their ids), by conversation
+    and client id."""
     if not ids:
         return {}
-    found = Message.objects.filter(pk__in=[row[0] for row in ids])
+    found = Message.objects.filter(pk__in=ids)
     return {(message.conversation_id, message.external_id): message for message in found}
-
-
-def _known_visitors(turns: list[Turn]) -> set[tuple[int, str]]:
-    """(tenant, visitor) of these turns' visitors that have a contact already."""
-    quote = transaction.get_connection().ops.quote_name
-    found = rows_found(
-        ContactIdentity,
-        ("tenant_id", "external_id"),
-        ("tenant_id", "kind", "external_id"),
-        sorted({(t.bot.tenant_id, _WEBCHAT, t.visitor_id) for t in turns}),
-        where=f"t.{quote('channel_id')} IS NULL",
-    )
-    return set(found)
 
 
 def _run_together(turns: list[Turn]) -> None:
     now = timezone.now()  # the batch's messages arrive, and are answered, together
-    rows = _locked_conversations(sorted({t.conversation_id for t in turns if t.conversation_id}))
-    published = _stamps(rows.values(), turns)
-    opening = [t for t in turns if not t.conversation_id and not t.sandbox]
-    known = _known_visitors(opening)
+    rows, published, resent_ids, known = _read(turns)
     plans: dict[Any, _Plan] = {}
     general: list[Turn] = []
 
@@ -273,7 +282,7 @@ def _run_together(turns: list[Turn]) -> None:
                 plan.general = True
             continue
         plan.turns.append((turn, True))  # its step below, once resends are known
-    resent = _resent([t for p in plans.values() if p.row.id and not p.general for t, _ in p.turns])
+    resent = _resent(resent_ids)
     for plan in plans.values():
         if not plan.general:
             _step_all(plan, resent, now)
@@ -386,8 +395,8 @@ _WEBCHAT = str(ChannelKind.WEBCHAT)
 
 def _write(plans: list[_Plan], resent: dict, now) -> None:
     """The plans' rows: the new visitors' contacts, identities and conversations (three
-    statements), every message (one), the other conversations' states (one); then the
-    payloads and events of each turn."""
+    statements), then every message and the other conversations' states (two statements,
+    one round trip on PostgreSQL); then the payloads and events of each turn."""
     _open(plans, now)
     messages: list[tuple] = []
     for plan in plans:
@@ -415,8 +424,17 @@ def _write(plans: list[_Plan], resent: dict, now) -> None:
                 )
             )
             messages += [_reply_row(row, reply, now) for reply in result.replies]
-    stored = iter(zip(messages, rows_insert(Message, _COLUMNS, messages), strict=True))
-    _update_states([plan.row for plan in plans if not plan.visitor_id], now)
+    states = [plan.row for plan in plans if not plan.visitor_id]
+    ids, _ = execute(  # one round trip on PostgreSQL
+        insert_statements(Message, _COLUMNS, messages),
+        update_statements(
+            Conversation,
+            "id",
+            ("engine_state", "awaiting_action", "last_message_at"),
+            [(row.id, row.engine_state, "", now) for row in states],
+        ),
+    )
+    stored = iter(zip(messages, [values[0] for values in ids], strict=True))
 
     for plan in plans:
         group = realtime.conversation_group(plan.row.id)
@@ -517,15 +535,6 @@ def _payload(row: tuple, pk: int) -> dict:
 
 def _event(group: str, message: dict, origin: str) -> tuple[str, dict]:
     return group, {"type": "message.created", "message": message, "origin": origin}
-
-
-def _update_states(rows: list[_Conversation], now) -> None:
-    rows_update(
-        Conversation,
-        "id",
-        ("engine_state", "awaiting_action", "last_message_at"),
-        [(row.id, row.engine_state, "", now) for row in rows],
-    )
 
 
 def _run_general(turn: Turn) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from dataclasses import dataclass
 
 from django.db import transaction
 
@@ -85,27 +86,6 @@ MAX_PARAMETERS = 30_000
 MAX_LOOKUPS = 400
 
 
-@contextlib.contextmanager
-def raw_cursor():
-    """``with raw_cursor() as (cursor, mark)``: a DB-API cursor of the database connection
-    and its parameter placeholder, without Django's wrapper (which rewrites each statement's
-    placeholders for SQLite and wraps each call); on PostgreSQL a server-side binding cursor
-    (Django's client-side one parses every long statement again in Python). For statements
-    with many rows on hot paths, in the caller's transaction: an error rolls it back."""
-    connection = transaction.get_connection()
-    connection.ensure_connection()
-    if connection.vendor == "postgresql":
-        import psycopg
-
-        cursor, mark = psycopg.Cursor(connection.connection), "%s"
-    else:
-        cursor, mark = connection.connection.cursor(), "?"
-    try:
-        yield cursor, mark
-    finally:
-        cursor.close()
-
-
 _TYPES: dict[tuple, list[str]] = {}  # PostgreSQL's column types, per model and columns
 
 
@@ -153,11 +133,65 @@ class _Columns:
         return select, [json.dumps(self.values(rows))]
 
 
-def rows_insert(model, columns: tuple[str, ...], rows: list[tuple]) -> list[int]:
+@dataclass
+class Statement:
+    """One statement for ``execute``: SQL with the connection's placeholders, its parameters
+    (a list of parameter lists when ``many``: executemany, no rows back)."""
+
+    sql: str
+    params: list
+    many: bool = False
+
+
+def _mark(connection) -> str:
+    return "?" if connection.vendor == "sqlite" else "%s"
+
+
+def execute(*groups: list[Statement]) -> list[list[tuple]]:
+    """Run each group's statements, in order, in the caller's transaction; returns each
+    group's rows. On PostgreSQL they all go in one round trip (a psycopg pipeline), each
+    on a server-side binding cursor (Django's client-side one parses every long statement
+    again in Python); elsewhere one after the other on the driver's own cursor (no Django
+    wrapper rewriting each statement's placeholders). An error rolls the transaction back
+    as any other would."""
+    connection = transaction.get_connection()
+    connection.ensure_connection()
+    raw = connection.connection
+    results: list[list[tuple]] = [[] for _ in groups]
+    if connection.vendor == "postgresql":
+        import psycopg
+
+        cursors = []
+        with raw.pipeline():
+            for index, group in enumerate(groups):
+                for statement in group:
+                    cursor = psycopg.Cursor(raw)
+                    if statement.many:
+                        cursor.executemany(statement.sql, statement.params)
+                    else:
+                        cursor.execute(statement.sql, statement.params)
+                    cursors.append((index, cursor, statement.many))
+        for index, cursor, many in cursors:
+            if not many and cursor.description is not None:  # a statement with rows
+                results[index] += cursor.fetchall()
+            cursor.close()
+        return results
+    with contextlib.closing(raw.cursor()) as cursor:
+        for index, group in enumerate(groups):
+            for statement in group:
+                if statement.many:
+                    cursor.executemany(statement.sql, statement.params)
+                else:
+                    cursor.execute(statement.sql, statement.params)
+                    results[index] += cursor.fetchall()
+    return results
+
+
+def insert_statements(model, columns: tuple[str, ...], rows: list[tuple]) -> list[Statement]:
     """INSERT ``rows`` (tuples of values of ``columns``, attribute names; the other fields
-    take their defaults); returns their new ids in the rows' order (RETURNING's, as
-    Django's ``bulk_create`` relies on too). One statement (per MAX_PARAMETERS on SQLite),
-    plain SQL, no model instances: many rows per call on hot paths."""
+    take their defaults), returning their new ids in the rows' order (RETURNING's, as
+    Django's ``bulk_create`` relies on too): one statement (per MAX_PARAMETERS on SQLite),
+    plain SQL, no model instances."""
     if not rows:
         return []
     connection = transaction.get_connection()
@@ -169,55 +203,54 @@ def rows_insert(model, columns: tuple[str, ...], rows: list[tuple]) -> list[int]
     head = f"INSERT INTO {table.table} ({', '.join(table.names)}) "
     returning = f" RETURNING {table.quote(meta.pk.column)}"
     full = [row + constant for row in rows]
-    ids: list[int] = []
-    with raw_cursor() as (cursor, mark):
-        if table.postgresql:
-            select, params = table.document(full)
-            cursor.execute(f"{head}{select}{returning}", params)
-            return [row[0] for row in cursor.fetchall()]
-        one = "(" + ", ".join([mark] * len(names)) + ")"
-        per_statement = max(1, MAX_PARAMETERS // len(names))
-        for start in range(0, len(full), per_statement):
-            chunk = table.values(full[start : start + per_statement])
-            cursor.execute(
-                f"{head}VALUES {', '.join([one] * len(chunk))}{returning}",
-                [value for row in chunk for value in row],
-            )
-            ids += [row[0] for row in cursor.fetchall()]
-    return ids
+    if table.postgresql:
+        select, params = table.document(full)
+        return [Statement(f"{head}{select}{returning}", params)]
+    one = "(" + ", ".join([_mark(connection)] * len(names)) + ")"
+    per_statement = max(1, MAX_PARAMETERS // len(names))
+    statements = []
+    for start in range(0, len(full), per_statement):
+        chunk = table.values(full[start : start + per_statement])
+        sql = f"{head}VALUES {', '.join([one] * len(chunk))}{returning}"
+        statements.append(Statement(sql, [value for row in chunk for value in row]))
+    return statements
 
 
-def rows_update(model, key: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+def rows_insert(model, columns: tuple[str, ...], rows: list[tuple]) -> list[int]:
+    """``insert_statements`` run: the new ids, in the rows' order."""
+    return [row[0] for row in execute(insert_statements(model, columns, rows))[0]]
+
+
+def update_statements(
+    model, key: str, columns: tuple[str, ...], rows: list[tuple]
+) -> list[Statement]:
     """UPDATE the rows whose ``key`` column is each row's first value, setting ``columns``
     to the rest: one statement (PostgreSQL), or one prepared statement run for each."""
     if not rows:
-        return
+        return []
     connection = transaction.get_connection()
     table = _Columns(model, (key, *columns), connection)
-    with raw_cursor() as (cursor, mark):
-        if table.postgresql:
-            select, params = table.document(rows)
-            sets = ", ".join(f"{name} = v.c{n + 1}" for n, name in enumerate(table.names[1:]))
-            cursor.execute(
-                f"UPDATE {table.table} SET {sets} FROM ({select}) AS v "  # noqa: S608 - names
-                f"WHERE {table.table}.{table.names[0]} = v.c0",
-                params,
-            )
-            return
-        sets = ", ".join(f"{name} = {mark}" for name in table.names[1:])
-        cursor.executemany(
-            f"UPDATE {table.table} SET {sets} WHERE {table.names[0]} = {mark}",  # noqa: S608
-            [row[1:] + row[:1] for row in table.values(rows)],
+    if table.postgresql:
+        select, params = table.document(rows)
+        sets = ", ".join(f"{name} = v.c{n + 1}" for n, name in enumerate(table.names[1:]))
+        sql = (
+            f"UPDATE {table.table} SET {sets} FROM ({select}) AS v "  # noqa: S608 - names
+            f"WHERE {table.table}.{table.names[0]} = v.c0"
         )
+        return [Statement(sql, params)]
+    mark = _mark(connection)
+    sets = ", ".join(f"{name} = {mark}" for name in table.names[1:])
+    sql = f"UPDATE {table.table} SET {sets} WHERE {table.names[0]} = {mark}"  # noqa: S608
+    return [Statement(sql, [row[1:] + row[:1] for row in table.values(rows)], many=True)]
 
 
-def rows_found(
+def found_statements(
     model, found: tuple[str, ...], keys: tuple[str, ...], values: list[tuple], where: str = ""
-) -> list[tuple]:
-    """The ``found`` columns of the rows whose ``keys`` columns hold one of ``values``
-    (tuples), each row found through a unique index on the keys: one statement (per
-    MAX_LOOKUPS on SQLite, a UNION ALL of single-row lookups: IN lists, or an OR of the
-    lookups, scan instead). ``where``: a further condition on the table's columns."""
+) -> list[Statement]:
+    """SELECT the ``found`` columns of the rows whose ``keys`` columns hold one of
+    ``values`` (tuples), each row found through a unique index on the keys: one statement
+    (per MAX_LOOKUPS on SQLite: a UNION ALL of single-row lookups; IN lists, or an OR of the
+    lookups, scan instead). ``where``: a further condition on the table's columns (``t.``)."""
     if not values:
         return []
     connection = transaction.get_connection()
@@ -226,26 +259,25 @@ def rows_found(
     meta = model._meta
     selected = ", ".join(f"t.{quote(meta.get_field(name).column)}" for name in found)
     extra = f" AND {where}" if where else ""
-    with raw_cursor() as (cursor, mark):
-        if table.postgresql:
-            # LATERAL ... LIMIT 1 (never flattened into a join): one index lookup per key,
-            # whatever the planner's statistics say (a hash join reads the whole index).
-            select, params = table.document(values)
-            lookup = " AND ".join(f"t.{name} = k.c{n}" for n, name in enumerate(table.names))
-            cursor.execute(
-                f"SELECT f.* FROM ({select}) AS k CROSS JOIN LATERAL "  # noqa: S608 - names
-                f"(SELECT {selected} FROM {table.table} t WHERE {lookup}{extra} LIMIT 1) AS f",
-                params,
-            )
-            return cursor.fetchall()
-        lookup = " AND ".join(f"t.{name} = {mark}" for name in table.names)
-        one = f"SELECT {selected} FROM {table.table} t WHERE {lookup}{extra}"  # noqa: S608
-        rows: list[tuple] = []
-        for start in range(0, len(values), MAX_LOOKUPS):
-            chunk = table.values(values[start : start + MAX_LOOKUPS])
-            cursor.execute(" UNION ALL ".join([one] * len(chunk)), [v for r in chunk for v in r])
-            rows += cursor.fetchall()
-        return rows
+    if table.postgresql:
+        # LATERAL ... LIMIT 1 (never flattened into a join): one index lookup per key,
+        # whatever the planner's statistics say (a hash join reads the whole index).
+        select, params = table.document(values)
+        lookup = " AND ".join(f"t.{name} = k.c{n}" for n, name in enumerate(table.names))
+        sql = (
+            f"SELECT f.* FROM ({select}) AS k CROSS JOIN LATERAL "  # noqa: S608 - names
+            f"(SELECT {selected} FROM {table.table} t WHERE {lookup}{extra} LIMIT 1) AS f"
+        )
+        return [Statement(sql, params)]
+    mark = _mark(connection)
+    lookup = " AND ".join(f"t.{name} = {mark}" for name in table.names)
+    one = f"SELECT {selected} FROM {table.table} t WHERE {lookup}{extra}"  # noqa: S608
+    statements = []
+    for start in range(0, len(values), MAX_LOOKUPS):
+        chunk = table.values(values[start : start + MAX_LOOKUPS])
+        sql = " UNION ALL ".join([one] * len(chunk))
+        statements.append(Statement(sql, [v for row in chunk for v in row]))
+    return statements
 
 
 def _preparer(field, connection):
