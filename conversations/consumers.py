@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs
 
 from asgiref.sync import SyncToAsync
@@ -90,8 +91,16 @@ def _parallel_database() -> bool:
     return settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3"
 
 
+# Visitors' messages on PostgreSQL are written from these threads, one per lane batch under
+# way, each keeping its connection: one pool for the process, whatever event loop asks (a
+# loop's own default executor would take fresh threads, and connections, for every loop).
+_MESSAGE_THREADS = ThreadPoolExecutor(max_workers=lane.IN_FLIGHT, thread_name_prefix="webchat-db")
+
+
 def message_sync_to_async(func):
-    return SocketDatabaseSyncToAsync(func, thread_sensitive=not _parallel_database())
+    if _parallel_database():
+        return SocketDatabaseSyncToAsync(func, thread_sensitive=False, executor=_MESSAGE_THREADS)
+    return SocketDatabaseSyncToAsync(func, thread_sensitive=True)
 
 
 def _header(scope, name: bytes) -> str | None:

@@ -26,13 +26,14 @@ from tests.processes import (
 from tests.processes import (
     test_database_env as database_env,
 )
+from tests.sockets import said
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
 
 class BotMessages:
-    """The bot's messages on a socket, in order, each once (whether it came live or in the
-    history that follows a start)."""
+    """The bot's messages on a socket, in order, each once (whether it came live, with an
+    ack, or in the history that follows a start)."""
 
     def __init__(self, socket):
         self.socket = socket
@@ -45,7 +46,7 @@ class BotMessages:
                 frame = json.loads(await self.socket.recv())
                 if frame["type"] == "error":
                     raise AssertionError(f"error frame: {frame}")
-                messages = frame.get("messages") or [frame.get("message") or {}]
+                messages = frame.get("messages") or said(frame)  # history, message, ack
                 for message in messages:
                     if message.get("sender") == "bot" and message["id"] not in self.seen:
                         self.seen.add(message["id"])
