@@ -142,6 +142,7 @@ class WebchatConsumer(realtime.MessageEvents, AsyncJsonWebsocketConsumer):
             await self.close()  # refused at the handshake: 403
             return
         self.bot = bot
+        self._lane = lane.lane(message_sync_to_async, self.channel_layer)
         self.sandbox = query.get("sandbox", [""])[0] == "1"
         await self.accept()
 
@@ -308,13 +309,12 @@ class WebchatConsumer(realtime.MessageEvents, AsyncJsonWebsocketConsumer):
             client_id=frame.client_id,
         )
         try:
-            await lane.lane(message_sync_to_async, self.channel_layer).run(
-                turn, key=self.conversation_id or 0
-            )
+            await self._lane.run(turn, key=self.conversation_id or 0)
             if turn.conversation != self.conversation_id:
                 await self._watch(turn.conversation)
         finally:
-            await realtime.broadcast(self.channel_layer, turn.events)
+            if turn.events:
+                await realtime.broadcast(self.channel_layer, turn.events)
         await self.send_json(
             {
                 "type": "ack",
