@@ -386,7 +386,7 @@ def report(baseline: Phase, agents: Phase, echo: Phase, args) -> dict:
     labels = {
         "baseline": "baseline: group_send to 20 plain consumers",
         "agents": "agents: visitor's message to 20 agent consoles",
-        "echo": "echo: the same message back to the visitor's own socket",
+        "echo": "echo: the visitor's ack, once stored and broadcast",
     }
     for name, row in rows.items():
         print(

@@ -11,11 +11,12 @@ Starts ONE uvicorn process serving the platform plus a bare echo consumer
    (one INSERT in a database thread) before echoing it: the floor of any chat that keeps a
    message before it answers, printed as a second ratio;
 3. webchat: each visitor opens ``/ws/webchat/<key>/`` and sends ``message`` frames one after
-   the other, each awaiting the bot's reply (and the frame's ack) before the next.
+   the other, each awaiting the bot's reply (in the frame's ack, or a ``message`` frame
+   after it) before the next.
 
 All visitors run at once (asyncio, the ``websockets`` client). It prints both throughputs
-(messages per second), their ratio and the p50/p99 latency of both (send to echo; send to
-the bot's reply). Goal: at least 50 % of the echo's throughput, a p99 at most twice the
+(messages per second), their ratio, the p50/p99 latency of both (send to echo; send to
+the bot's reply), and the server's and this client's CPU time per message. Goal: at least 50 % of the echo's throughput, a p99 at most twice the
 echo's. It checks that every message was stored exactly once.
 
 Configuration as the platform's: no environment = the embedded defaults (SQLite and the
