@@ -16,8 +16,9 @@ Starts ONE uvicorn process serving the platform plus a bare echo consumer
 
 All visitors run at once (asyncio, the ``websockets`` client). It prints both throughputs
 (messages per second), their ratio, the p50/p99 latency of both (send to echo; send to
-the bot's reply), and the server's and this client's CPU time per message. Goal: at least 50 % of the echo's throughput, a p99 at most twice the
-echo's. It checks that every message was stored exactly once.
+the bot's reply), and the server's and this client's CPU time per message. Goal: at least
+50 % of the echo's throughput, a p99 at most twice the echo's. It checks that every message
+was stored exactly once.
 
 Configuration as the platform's: no environment = the embedded defaults (SQLite and the
 embedded Redis, in var/bench unless CHATTONIC_VAR_DIR says otherwise);
