@@ -9,13 +9,15 @@ gather behind. A lone message goes through alone, at once (no waiting for compan
 If any message of a batch fails, the batch is rolled back and each of its messages runs again
 in its own transaction, so one bad message costs only itself (its caller gets its error).
 Each message's broadcasts are collected on commit, so a rolled-back run sends nothing.
+
+``TurnBatcher`` runs any sync works this way; the web chat's lane (conversations.lane) is one,
+whose batches also count the rate limit and write their plain turns together.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -109,15 +111,3 @@ def in_one_transaction(works: list) -> tuple[list | None, Exception | None]:
             return None, exc
         logger.exception("a callback after the commit of %d messages failed", len(works))
     return results, None
-
-
-_batchers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def batcher(to_thread: Callable) -> TurnBatcher:
-    """This event loop's batcher (made with the first caller's ``to_thread``)."""
-    loop = asyncio.get_running_loop()
-    found = _batchers.get(loop)
-    if found is None:
-        found = _batchers[loop] = TurnBatcher(to_thread)
-    return found
