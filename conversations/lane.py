@@ -42,7 +42,7 @@ from django.utils.dateparse import parse_datetime
 from bots.engine import Event
 from bots.hours import within_business_hours
 from bots.models import Bot, BotVersion
-from bots.selectors import bot_runtime
+from bots.selectors import bot_refresh, bot_runtime
 from chattonic.core import ratelimit
 from chattonic.core.errors import ServiceError
 from conversations import realtime, services
@@ -149,7 +149,7 @@ class _Conversation:
 class _Plan:
     """One conversation's plain turns in the batch, worked out before anything is written."""
 
-    row: _Conversation
+    row: _Conversation | None  # None: not found (the plan is general)
     visitor_id: str = ""  # a conversation this batch opens: its visitor
     greeting: list[dict] = field(default_factory=list)  # ... and what its start says
     turns: list[tuple[Turn, Any]] = field(default_factory=list)  # (turn, step; None: resend)
@@ -161,7 +161,8 @@ def _read(turns: list[Turn]):
     (locked for the transaction in the order of their ids, so that several processes'
     batches never wait on each other in a circle), the bots' change stamps and the versions'
     publication times, the messages the turns resend, and which new visitors are known.
-    Returns (conversations by id, publication times by version, resent ids, known)."""
+    Returns (conversations by id, the stamps by ("b", bot) and ("v", version), resent ids,
+    known)."""
     connection = transaction.get_connection()
     mark = "?" if connection.vendor == "sqlite" else "%s"
     quote = connection.ops.quote_name
@@ -217,8 +218,7 @@ def _read(turns: list[Turn]):
     for row in rows.values():
         row.bot_updated_at = stamped.get(("b", row.bot_id))
         row.published_at = stamped.get(("v", row.bot_version_id))
-    published = {pk: stamp for (kind, pk), stamp in stamped.items() if kind == "v"}
-    return rows, published, [values[0] for values in found_resent], set(found_known)
+    return rows, stamped, [values[0] for values in found_resent], set(found_known)
 
 
 def _aware(value):
@@ -264,7 +264,7 @@ def _resent(ids: list[int]) -> dict[tuple[int, str], Message]:
 
 def _run_together(turns: list[Turn]) -> None:
     now = timezone.now()  # the batch's messages arrive, and are answered, together
-    rows, published, resent_ids, known = _read(turns)
+    rows, stamps, resent_ids, known = _read(turns)
     plans: dict[Any, _Plan] = {}
     general: list[Turn] = []
 
@@ -277,7 +277,7 @@ def _run_together(turns: list[Turn]) -> None:
             key = ("new", turn.bot.pk, turn.visitor_id)
         plan = plans.get(key)
         if plan is None:
-            plan = plans[key] = _new_plan(turn, rows, known, now, published)
+            plan = plans[key] = _new_plan(turn, rows, known, now, stamps)
         return plan
 
     for turn in turns:
@@ -300,11 +300,16 @@ def _run_together(turns: list[Turn]) -> None:
         _run_general(turn)
 
 
-def _new_plan(turn: Turn, rows: dict, known: set, now, published: dict) -> _Plan:
+def _new_plan(turn: Turn, rows: dict, known: set, now, stamps: dict) -> _Plan:
     bot = turn.bot
     if turn.conversation_id:
         row = rows.get(turn.conversation_id)
         return _Plan(row=row, general=not _plain_conversation(row, turn))
+    if stamps.get(("b", bot.pk)) != bot.updated_at:
+        # Saved since the socket read it (published again, say): read it again, and let the
+        # general path open the conversation on what it is now.
+        bot_refresh(bot)
+        return _Plan(row=None, general=True)
     # A new visitor's first message: the conversation is opened here, with its start.
     language = turn.language if turn.language in Bot.Language.values else bot.default_language
     row = _Conversation(
@@ -319,7 +324,7 @@ def _new_plan(turn: Turn, rows: dict, known: set, now, published: dict) -> _Plan
         language=language,
         channel_kind=ChannelKind.WEBCHAT,
         channel_id=None,
-        published_at=published.get(bot.published_version_id),
+        published_at=stamps.get(("v", bot.published_version_id)),
     )
     plan = _Plan(row=row, visitor_id=turn.visitor_id)
     if (bot.tenant_id, turn.visitor_id) in known:

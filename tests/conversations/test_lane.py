@@ -250,3 +250,16 @@ async def test_events_go_out_only_where_someone_else_listens(bot):
     await realtime.broadcast(layer, heard.events)
     received = await asyncio.wait_for(layer.receive(other), 10)
     assert received["message"]["client_id"] == "c2" and received["origin"] == alone
+
+
+def test_a_first_message_after_the_bot_was_published_again_opens_on_the_new_version(bot):
+    socket_copy = type(bot).objects.get(pk=bot.pk)
+    bot_publish(bot=bot)  # a new version, after the socket read the bot
+    newest = type(bot).objects.get(pk=bot.pk).published_version_id
+    assert newest != socket_copy.published_version_id
+
+    first = turn(socket_copy, "late-1", "c1")
+    lane.run_batch([first])
+
+    assert first.general
+    assert Conversation.objects.get(pk=first.conversation).bot_version_id == newest
