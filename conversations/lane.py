@@ -405,8 +405,9 @@ _WEBCHAT = str(ChannelKind.WEBCHAT)
 
 def _write(plans: list[_Plan], resent: dict, now) -> None:
     """The plans' rows: the new visitors' contacts, identities and conversations (three
-    statements), then every message and the other conversations' states (two statements,
-    one round trip on PostgreSQL); then the payloads and events of each turn."""
+    statements, two round trips on PostgreSQL), then every message and the other
+    conversations' states (two statements, one round trip on PostgreSQL); then the payloads
+    and events of each turn."""
     _open(plans, now)
     messages: list[tuple] = []
     for plan in plans:
@@ -476,24 +477,20 @@ def _write(plans: list[_Plan], resent: dict, now) -> None:
 
 
 def _reply_row(row: _Conversation, reply: dict, now) -> tuple:
-    data = {}
-    if reply.get("quick_replies"):
-        data["quick_replies"] = reply["quick_replies"]
-    if reply.get("media"):
-        data["media"] = reply["media"]
-    text = reply.get("text", "")
+    data, text = services.reply_data(reply), reply.get("text", "")
     return (row.tenant_id, row.id, _OUT, _BOT, _TEXT, text, data, "", _SENT, now, now)
 
 
 def _open(plans: list[_Plan], now) -> None:
-    """The new visitors' contacts, identities and conversations (as ``webchat_open`` makes
-    them). Another process opening one at the same time makes the identity's INSERT fail:
-    the batch then runs turn by turn on the general path, which finds it."""
+    """The new visitors' contacts, then their identities and conversations together (as
+    ``webchat_open`` makes them). Another process opening one at the same time makes the
+    identity's INSERT fail: the batch then runs turn by turn on the general path, which
+    finds it."""
     new = [plan for plan in plans if plan.visitor_id]
     if not new:
         return
     contacts = rows_insert(Contact, ("tenant_id",), [(plan.row.tenant_id,) for plan in new])
-    rows_insert(
+    identities = insert_statements(
         ContactIdentity,
         ("tenant_id", "contact_id", "kind", "external_id"),
         [
@@ -503,7 +500,7 @@ def _open(plans: list[_Plan], now) -> None:
     )
     columns = ("tenant_id", "bot_id", "bot_version_id", "contact_id", "channel_kind")
     columns += ("recipient_id", "language", "engine_state", "created_at", "last_message_at")
-    ids = rows_insert(
+    conversations = insert_statements(
         Conversation,
         columns,
         [
@@ -522,7 +519,8 @@ def _open(plans: list[_Plan], now) -> None:
             for plan, contact in zip(new, contacts, strict=True)
         ],
     )
-    for plan, pk in zip(new, ids, strict=True):
+    _, ids = execute(identities, conversations)  # one round trip on PostgreSQL
+    for plan, (pk,) in zip(new, ids, strict=True):
         plan.row.id = pk
 
 

@@ -323,14 +323,22 @@ def _bot_failed(conversation: Conversation, definition: dict, error: dict) -> li
     return replies
 
 
-def _bot_reply(conversation: Conversation, reply: dict) -> Message:
+def reply_data(reply: dict) -> dict:
+    """A bot reply's message data: its quick replies and media, where it has them."""
     data = {}
     if reply.get("quick_replies"):
         data["quick_replies"] = reply["quick_replies"]
     if reply.get("media"):
         data["media"] = reply["media"]
+    return data
+
+
+def _bot_reply(conversation: Conversation, reply: dict) -> Message:
     message = outbound_message(
-        conversation=conversation, sender=Message.Sender.BOT, text=reply.get("text", ""), data=data
+        conversation=conversation,
+        sender=Message.Sender.BOT,
+        text=reply.get("text", ""),
+        data=reply_data(reply),
     )
     conversation.last_message_at = message.created_at
     return message

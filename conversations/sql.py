@@ -81,7 +81,7 @@ def row_update(instance, fields: list[str]) -> None:
 
 
 # Rows per statement on SQLite: well under its 32,766 parameters and its 500 terms of a
-# compound SELECT. PostgreSQL takes each column as one array parameter (``unnest``).
+# compound SELECT. PostgreSQL takes all the rows as one JSON parameter (``_Columns.document``).
 MAX_PARAMETERS = 30_000
 MAX_LOOKUPS = 400
 
