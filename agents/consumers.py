@@ -8,16 +8,15 @@ Frames in: ``heartbeat``, ``presence``, ``open``, ``claim``, ``take_over``, ``re
 
 from __future__ import annotations
 
-import json
 import logging
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth import get_user_model
 
 from agents import selectors, services
 from agents.models import AgentProfile, Team
 from chattonic.core.errors import NotFound, ServiceError, ValidationFailed
+from chattonic.core.sockets import JsonSocket, frame_loads
 from conversations import realtime
 from conversations.models import Conversation
 
@@ -39,7 +38,7 @@ ACTIONS = {
 }
 
 
-class AgentConsumer(realtime.MessageEvents, AsyncJsonWebsocketConsumer):
+class AgentConsumer(realtime.MessageEvents, JsonSocket):
     profile: AgentProfile | None = None
     watching: int | None = None
 
@@ -86,7 +85,7 @@ class AgentConsumer(realtime.MessageEvents, AsyncJsonWebsocketConsumer):
             )
             return
         try:
-            content = json.loads(text_data)
+            content = frame_loads(text_data)
         except ValueError:
             await self._error("bad_json", "A frame must be valid JSON.")
             return

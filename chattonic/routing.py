@@ -6,12 +6,19 @@
   origins are not our hosts: their consumer checks the bot's allowed origins itself.
 """
 
-from channels.auth import AuthMiddlewareStack
+from channels.auth import AuthMiddleware
 from channels.security.websocket import AllowedHostsOriginValidator
+
+from chattonic.core.sockets import SocketSession
+
+
+def signed_in(app):
+    """``scope["user"]``: the dashboard's user, from its session cookie (or anonymous)."""
+    return SocketSession(AuthMiddleware(app))
 
 
 def staff_socket(app):
-    return AllowedHostsOriginValidator(AuthMiddlewareStack(app))
+    return AllowedHostsOriginValidator(signed_in(app))
 
 
 def websocket_urlpatterns() -> list:

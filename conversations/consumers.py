@@ -9,7 +9,6 @@ then the visitor's signed session (resumed from ``?session=``, or a new one). Fr
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +16,6 @@ from urllib.parse import parse_qs
 
 from asgiref.sync import SyncToAsync
 from channels.consumer import get_handler_name
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.db import connections
 
@@ -26,6 +24,7 @@ from bots.regions import region_refusal
 from bots.selectors import bot_by_public_key
 from chattonic.core import ratelimit
 from chattonic.core.errors import ServiceError
+from chattonic.core.sockets import JsonSocket, frame_loads
 from chattonic.tenancy.models import Membership
 from conversations import lane, realtime, selectors, services, webchat
 from conversations.models import Conversation, Message
@@ -115,7 +114,7 @@ def _client_ip(scope) -> str:
     return str(client[0])
 
 
-class WebchatConsumer(realtime.MessageEvents, AsyncJsonWebsocketConsumer):
+class WebchatConsumer(realtime.MessageEvents, JsonSocket):
     bot: Bot
     visitor_id: str
     conversation_id: int | None = None
@@ -245,7 +244,7 @@ class WebchatConsumer(realtime.MessageEvents, AsyncJsonWebsocketConsumer):
             )
             return
         try:
-            content = json.loads(text_data)
+            content = frame_loads(text_data)
         except ValueError:
             await self._error("bad_json", "A frame must be valid JSON.")
             return

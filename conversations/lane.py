@@ -124,8 +124,22 @@ def run_batch(turns: list[Turn]) -> list[tuple[bool, Any]]:
 _CONVERSATIONS_SQL = (
     "SELECT id, tenant_id, bot_id, bot_version_id, status, is_sandbox, engine_state, "  # noqa: S608 - table names
     f"awaiting_action, language, channel_kind, channel_id FROM {Conversation._meta.db_table} "
-    "WHERE id IN ({ids}) ORDER BY id"
+    "WHERE id {ids} ORDER BY id"
 )
+_STAMPS_SQL = (
+    f"SELECT 'b', id, updated_at FROM {Bot._meta.db_table} WHERE id {{bots}} UNION ALL "  # noqa: S608 - table names
+    f"SELECT 'v', id, published_at FROM {BotVersion._meta.db_table} WHERE id {{versions}} OR id IN "
+    f"(SELECT bot_version_id FROM {Conversation._meta.db_table} WHERE id {{ids}})"
+)
+
+
+def _among(connection, values: list) -> tuple[str, list]:
+    """``IN (...)`` of ``values`` as SQL and its parameters: on PostgreSQL ``= ANY`` of one
+    array (the same statement for any number of values, so psycopg and the server parse and
+    plan it once per connection); elsewhere a list of placeholders."""
+    if connection.vendor == "postgresql":
+        return "= ANY(%s::bigint[])", [values]
+    return f"IN ({', '.join(['?'] * len(values)) or 'NULL'})", values
 
 
 @dataclass
@@ -164,25 +178,18 @@ def _read(turns: list[Turn]):
     Returns (conversations by id, the stamps by ("b", bot) and ("v", version), resent ids,
     known)."""
     connection = transaction.get_connection()
-    mark = "?" if connection.vendor == "sqlite" else "%s"
     quote = connection.ops.quote_name
-    known_turns = [t for t in turns if t.conversation_id]
-    ids = sorted({t.conversation_id for t in known_turns})
-    bots = sorted({t.bot.pk for t in turns})
-    versions = sorted({t.bot.published_version_id for t in turns} - {None})
+    known_ids = sorted({t.conversation_id for t in turns if t.conversation_id})
+    ids = _among(connection, known_ids)
+    bots = _among(connection, sorted({t.bot.pk for t in turns}))
+    versions = _among(connection, sorted({t.bot.published_version_id for t in turns} - {None}))
     conversations = []
-    if ids:
+    if known_ids:
         lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-        sql = _CONVERSATIONS_SQL.format(ids=", ".join([mark] * len(ids))) + lock
-        conversations = [Statement(sql, ids)]
-    marks = ", ".join([mark] * len(ids)) or "NULL"
+        conversations = [Statement(_CONVERSATIONS_SQL.format(ids=ids[0]) + lock, ids[1])]
     stamps = Statement(
-        f"SELECT 'b', id, updated_at FROM {Bot._meta.db_table} "  # noqa: S608 - names
-        f"WHERE id IN ({', '.join([mark] * len(bots))}) UNION ALL "
-        f"SELECT 'v', id, published_at FROM {BotVersion._meta.db_table} "
-        f"WHERE id IN ({', '.join([mark] * len(versions)) or 'NULL'}) OR id IN "
-        f"(SELECT bot_version_id FROM {Conversation._meta.db_table} WHERE id IN ({marks}))",
-        [*bots, *versions, *ids],
+        _STAMPS_SQL.format(bots=bots[0], versions=versions[0], ids=ids[0]),
+        [*bots[1], *versions[1], *ids[1]],
     )
     resent = found_statements(
         Message,

@@ -6,9 +6,10 @@ Needs INSERT ... RETURNING: PostgreSQL, or SQLite 3.35 or newer."""
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass
 
+import orjson
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
 from conversations.models import Message
@@ -99,13 +100,10 @@ class _Columns:
         self.fields = [model._meta.get_field(name) for name in names]
         self.names = [self.quote(f.column) for f in self.fields]
         self.postgresql = connection.vendor == "postgresql"
-        if self.postgresql:
-            self.prepare = [_document_preparer(f) for f in self.fields]
-        else:
-            self.prepare = [_preparer(f, connection) for f in self.fields]
+        self.prepare = [_preparer(f, connection) for f in self.fields]
 
     def values(self, rows: list[tuple]) -> list[list]:
-        """The rows' parameters, prepared."""
+        """The rows' parameters, prepared (SQLite)."""
         return [
             [
                 v if prep is None or v is None else prep(v)
@@ -116,8 +114,8 @@ class _Columns:
 
     def document(self, rows: list[tuple]) -> tuple[str, list[str]]:
         """PostgreSQL: the rows as one JSON parameter, and a SELECT of them in order (columns
-        ``c0``, ``c1``...). json.dumps (C) and PostgreSQL's JSON parser cost far less than
-        binding each value of each row."""
+        ``c0``, ``c1``...). orjson (datetimes in ISO 8601, dicts as JSON) and PostgreSQL's
+        JSON parser cost far less than binding each value of each row."""
         key = (self.fields[0].model, tuple(self.fields))
         types = _TYPES.get(key)
         if types is None:
@@ -130,7 +128,7 @@ class _Columns:
             f"SELECT {columns} FROM jsonb_array_elements(%s::jsonb) "  # noqa: S608 - names
             "WITH ORDINALITY AS t(e, n) ORDER BY t.n"
         )
-        return select, [json.dumps(self.values(rows))]
+        return select, [orjson.dumps(rows, default=_JSON_DEFAULT).decode()]
 
 
 @dataclass
@@ -151,8 +149,10 @@ def execute(*groups: list[Statement]) -> list[list[tuple]]:
     """Run each group's statements, in order, in the caller's transaction; returns each
     group's rows. On PostgreSQL they all go in one round trip (a psycopg pipeline), each
     on a server-side binding cursor (Django's client-side one parses every long statement
-    again in Python); elsewhere one after the other on the driver's own cursor (no Django
-    wrapper rewriting each statement's placeholders). An error rolls the transaction back
+    again in Python), prepared (the hot paths' statements are the same for any number of
+    rows: the server parses and plans each once per connection); elsewhere one after the
+    other on the driver's own cursor (no Django wrapper rewriting each statement's
+    placeholders). An error rolls the transaction back
     as any other would."""
     connection = transaction.get_connection()
     connection.ensure_connection()
@@ -169,7 +169,7 @@ def execute(*groups: list[Statement]) -> list[list[tuple]]:
                     if statement.many:
                         cursor.executemany(statement.sql, statement.params)
                     else:
-                        cursor.execute(statement.sql, statement.params)
+                        cursor.execute(statement.sql, statement.params, prepare=True)
                     cursors.append((index, cursor, statement.many))
         for index, cursor, many in cursors:
             if not many and cursor.description is not None:  # a statement with rows
@@ -294,11 +294,8 @@ def _preparer(field, connection):
     return None
 
 
-def _document_preparer(field):
-    """How a value of ``field`` goes into a JSON document of rows (None: as it is)."""
-    if field.get_internal_type() == "DateTimeField":
-        return _last_one(lambda value: value.isoformat())
-    return None  # JSON fields' values are JSON already; the rest are plain values
+# What orjson does not know (Decimal, lazy strings...), as Django's JSON fields encode it.
+_JSON_DEFAULT = DjangoJSONEncoder().default
 
 
 def _last_one(prepare):
