@@ -283,12 +283,13 @@ def found_statements(
 def _preparer(field, connection):
     """How a value of ``field`` is turned into a parameter (None: as it is)."""
     internal = field.get_internal_type()
-    if internal == "JSONField":
-        # Most messages' data is empty: no encoding for that.
-        empty = connection.ops.adapt_json_value({}, field.encoder)
+    if internal == "JSONField" and field.encoder is None:
+        # orjson (as the PostgreSQL documents); most messages' data is empty: no encoding.
         return lambda value: (
-            empty if value == {} else connection.ops.adapt_json_value(value, field.encoder)
+            "{}" if value == {} else orjson.dumps(value, default=_JSON_DEFAULT).decode()
         )
+    if internal == "JSONField":
+        return lambda value: connection.ops.adapt_json_value(value, field.encoder)
     if internal == "DateTimeField":
         return _last_one(connection.ops.adapt_datetimefield_value)
     return None
