@@ -1,9 +1,12 @@
 """What the platform's sockets (the web chat's, the agent console's) share.
 
 - ``JsonSocket``: JSON frames read and written with orjson, each frame sent straight to the
-  server. A chat message's socket work is mostly frames in and out; the standard library's
-  encoder and Channels' three layers of ``send`` were a fifth of a web chat message's time
-  in the web process (bench/webchat.py).
+  server, and what comes in (frames, channel-layer events) dispatched one at a time by a
+  long-lived task per source. A chat message's socket work is mostly frames in
+  and out; the standard library's encoder and Channels' three layers of ``send`` were a
+  fifth of a web chat message's time in the web process, and Channels'
+  ``await_many_dispatch`` makes a task and an ``asyncio.wait`` for every message
+  (bench/webchat.py).
 - ``SocketSession``: the dashboard's session, read from its cookie, for Channels'
   ``AuthMiddleware``. Channels' ``SessionMiddleware`` also wraps every frame the socket
   sends, to save the session on an HTTP response, which a socket never sends.
@@ -11,10 +14,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 from importlib import import_module
 
 import orjson
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.http import parse_cookie
 
@@ -28,7 +36,44 @@ def frame_dumps(content) -> str:
     return orjson.dumps(content).decode()
 
 
+async def dispatch_in_turn(sources, dispatch) -> None:
+    """Channels' ``await_many_dispatch``, without a new task and an ``asyncio.wait`` for every
+    message: a long-lived task per source reads a message, dispatches it once no other is
+    being dispatched (a first-come, first-served lock), and only then reads the next. A
+    source's error, or the dispatch's (``StopConsumer`` at the end), is raised here."""
+    lock = asyncio.Lock()
+
+    async def pump(source) -> None:
+        while True:
+            message = await source()
+            async with lock:
+                await dispatch(message)
+
+    tasks = [asyncio.create_task(pump(source)) for source in sources]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            task.result()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class JsonSocket(AsyncJsonWebsocketConsumer):
+    async def __call__(self, scope, receive, send):
+        # Channels' AsyncConsumer.__call__, with dispatch_in_turn.
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        sources = [receive]
+        if self.channel_layer is not None:
+            self.channel_name = await self.channel_layer.new_channel()
+            self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+            sources.append(self.channel_receive)
+        self.base_send = send
+        with contextlib.suppress(StopConsumer):  # the socket closed: done
+            await dispatch_in_turn(sources, self.dispatch)
+
     @classmethod
     async def decode_json(cls, text_data):
         return frame_loads(text_data)
