@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import redis
 from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer
 from channels_redis.utils import _wrap_close
 
@@ -43,11 +44,15 @@ class BoundedPubSubLoopLayer(RedisPubSubLoopLayer):
         self.channels[channel] = DropOldestQueue(maxsize=self.capacity)
         await self._get_shard(channel).subscribe(channel)
 
-    async def others_listening(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    def others_listening(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
         """Those of the (group, channel) pairs whose group someone other than the channel
         hears: another channel of this process, or another process (``PUBSUB NUMSUB``
         counts one subscription per process). One round trip per shard for all of them. A
-        subscription under way may be missed, as a ``group_send`` at that moment would."""
+        subscription under way may be missed, as a ``group_send`` at that moment would.
+
+        Blocking, for a thread (the web chat lane's database thread asks right after its
+        commit, with no trip through the busy event loop); this loop layer's own tables are
+        only read, each in one step."""
         found: set[tuple[str, str]] = set()
         remote: dict[object, dict[str, list[tuple[str, str]]]] = {}
         for group, channel in pairs:
@@ -58,16 +63,28 @@ class BoundedPubSubLoopLayer(RedisPubSubLoopLayer):
                 shard = self._get_shard(name)
                 remote.setdefault(shard, {}).setdefault(name, []).append((group, channel))
         for shard, names in remote.items():
-            shard._ensure_redis()
             counts = {
                 (key.decode() if isinstance(key, bytes) else key): count
-                for key, count in await shard._redis.pubsub_numsub(*names)
+                for key, count in _blocking_client(shard.host).pubsub_numsub(*names)
             }
             for name, waiting in names.items():
                 mine = 1 if name in shard._subscribed_to else 0
                 if counts.get(name, 0) > mine:
                     found.update(waiting)
         return found
+
+
+_blocking_clients: dict[str, redis.Redis] = {}
+
+
+def _blocking_client(host: dict) -> redis.Redis:
+    """A blocking client (thread-safe pool) to a shard's Redis, one per address."""
+    address = host["address"]
+    client = _blocking_clients.get(address)
+    if client is None:
+        options = {key: value for key, value in host.items() if key != "address"}
+        client = _blocking_clients[address] = redis.Redis.from_url(address, **options)
+    return client
 
 
 class BoundedRedisPubSubChannelLayer(RedisPubSubChannelLayer):
@@ -81,5 +98,6 @@ class BoundedRedisPubSubChannelLayer(RedisPubSubChannelLayer):
             _wrap_close(self, loop)
             return layer
 
-    async def others_listening(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
-        return await self._get_layer().others_listening(pairs)
+    def loop_layer(self) -> BoundedPubSubLoopLayer:
+        """This event loop's layer (call it on the loop; use it from any thread)."""
+        return self._get_layer()

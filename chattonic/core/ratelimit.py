@@ -71,6 +71,24 @@ async def hit_many(names: list[str], *, limit: int, window: int) -> list[bool]:
     return [count <= limit for count in counts]
 
 
+_blocking: list = []  # [(client, script)], made on first use
+
+
+def hit_many_blocking(names: list[str], *, limit: int, window: int) -> list[bool]:
+    """``hit_many`` from a thread (a blocking client, thread-safe, one per process): the web
+    chat lane counts its batch in its database thread, not through the event loop."""
+    if not names:
+        return []
+    if not _blocking:
+        import redis
+
+        blocking = redis.Redis.from_url(_redis_url(), socket_timeout=5)
+        _blocking.append((blocking, blocking.register_script(_HIT)))
+    script = _blocking[0][1]
+    counts = script(keys=[_key(name) for name in names], args=[window])
+    return [count <= limit for count in counts]
+
+
 async def acquire(name: str, *, limit: int, ttl: int = 3600) -> bool:
     """Take one of ``limit`` concurrent slots (e.g. open sockets of one IP)."""
     key = _key(name)

@@ -93,29 +93,35 @@ async def test_the_channel_layer_carries_group_messages():
 
 
 async def test_the_channel_layer_knows_who_else_listens_to_a_group():
-    """others_listening: another channel of this process, or another process's subscription
-    (counted by Redis), makes a group heard; the asking channel alone does not."""
+    """others_listening (asked from a thread, as the web chat lane does): another channel of
+    this process, or another process's subscription (counted by Redis), makes a group heard;
+    the asking channel alone does not."""
     from channels.layers import get_channel_layer
 
     from chattonic.core.layers import BoundedPubSubLoopLayer
 
     layer = get_channel_layer()
+    loop_layer = layer.loop_layer()
+
+    async def heard(pairs):
+        return await asyncio.to_thread(loop_layer.others_listening, pairs)
+
     group = f"listeners-{time.time_ns()}"
     mine, neighbour = await layer.new_channel(), await layer.new_channel()
     await layer.group_add(group, mine)
-    assert await layer.others_listening([(group, mine)]) == set()
+    assert await heard([(group, mine)]) == set()
 
     await layer.group_add(group, neighbour)
-    assert await layer.others_listening([(group, mine)]) == {(group, mine)}
+    assert await heard([(group, mine)]) == {(group, mine)}
     await layer.group_discard(group, neighbour)
-    assert await layer.others_listening([(group, mine)]) == set()
+    assert await heard([(group, mine)]) == set()
 
     # Another process: a loop layer of its own, with its own Redis subscription.
     elsewhere = BoundedPubSubLoopLayer(*layer._args, **layer._kwargs, channel_layer=layer)
     try:
         await elsewhere.group_add(group, await elsewhere.new_channel())
         deadline = time.monotonic() + 10
-        while not await layer.others_listening([(group, mine)]):
+        while not await heard([(group, mine)]):
             assert time.monotonic() < deadline, "the other subscription was never counted"
             await asyncio.sleep(0.01)  # the SUBSCRIBE is on its way to Redis
     finally:
