@@ -198,7 +198,14 @@ class Message(TenantOwned):
     # Every message is inserted on a hot path, and each index costs its INSERT: the tenant's
     # and the conversation's own indexes are left out (the composite indexes below start
     # with them), the channel's and the agent's hold only the rows that have one.
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # The tenant is the conversation's (every writer copies it from there), so the database
+    # checks the conversation's key only: a key check on the tenant locks the tenant's one row
+    # for every message, and concurrent batches then share that lock (a MultiXact per
+    # transaction); measured on PostgreSQL, 1 ms per 120 rows of a web chat batch. Deleting
+    # a tenant still deletes its messages (Django's cascade).
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False
     )

@@ -263,3 +263,24 @@ def test_a_first_message_after_the_bot_was_published_again_opens_on_the_new_vers
 
     assert first.general
     assert Conversation.objects.get(pk=first.conversation).bot_version_id == newest
+
+
+def test_a_messages_tenant_is_its_conversations_on_both_paths(bot):
+    """The database checks a message's conversation key, not its tenant key (a lock on the
+    tenant's one row for every message): the writers copy the tenant from the conversation."""
+    from django.db.models import F
+
+    from tests.factories import TenantFactory
+
+    other = launched_bot(tenant=TenantFactory(), allowed_origins=["https://shop.example.com"])
+    known = opened(bot, "v1")
+    lane.run_batch(
+        [
+            turn(bot, "v1", "c1", conversation_id=known),
+            turn(bot, "v2", "c1"),  # opened in the batch
+            turn(other, "v3", "c1"),
+        ]
+    )
+    general(turn(other, "v4", "c1"))
+    assert Message.objects.filter(tenant_id=other.tenant_id).count() >= 6
+    assert not Message.objects.exclude(tenant_id=F("conversation__tenant_id")).exists()
