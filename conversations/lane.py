@@ -11,17 +11,17 @@ next batch of its web process (the group commit of conversations.turns). A batch
    whole batch: the conversations locked, resends looked up, the visitors' messages
    inserted, the bot's replies inserted, the conversations' states updated. Plain: the
    conversation is the socket's, with the bot, nothing pending, the bot unchanged since the
-   socket read it, and the engine's step only answers (no action, no
-   error). Every other turn (a visitor's first message, a conversation with an agent or
-   resolved, a step that hands off, captures a lead, calls out or fails) runs on the general
-   path, ``services.webchat_receive_in_transaction``, in the same transaction after them;
-   so does every turn of its conversation in that batch. A batch that fails is rolled back
-   and each of its turns runs alone on the general path (only a failing one is lost; its
-   socket gets the error).
-3. asks the channel layer, in one round trip, which conversations someone else hears
-   (another tab of the visitor, an agent): only those get the plain turns' messages as group
-   events. The socket that sent a message gets its ``ack`` (with the stored message) and
-   the bot's replies from here, not back through Redis.
+   socket read it, and the engine's step only answers (no action, no error). Every other
+   turn (a visitor's first message, a conversation with an agent or resolved, a step that
+   hands off, captures a lead, calls out or fails) runs on the general path,
+   ``services.webchat_receive_in_transaction``, in the same transaction after them; so does
+   every turn of its conversation in that batch. A batch that fails is rolled back and each
+   of its turns runs alone on the general path (only a failing one is lost; its socket gets
+   the error).
+3. asks the channel layer, in one round trip from the same thread, which conversations
+   someone else hears (another tab of the visitor, an agent): only those get the plain
+   turns' messages as group events. The socket that sent a message gets its ``ack`` (with
+   the stored message) and the bot's replies from here, not back through Redis.
 
 What is stored, and what every socket sees, is the same on both paths (tests/conversations/
 test_lane.py compares them).

@@ -1,12 +1,14 @@
 """Fixed-window counters in Redis, shared by every process, for the sockets' hot paths.
 
-Native asyncio (redis.asyncio), so a socket frame costs no thread hop for its rate check.
+Native asyncio (redis.asyncio), so a socket frame costs no thread hop for its rate check;
+``hit_many_blocking`` for a thread that is already off the event loop (the web chat lane's).
 """
 
 from __future__ import annotations
 
 import asyncio
 
+import redis
 from django.conf import settings
 from redis import asyncio as aioredis
 
@@ -71,21 +73,20 @@ async def hit_many(names: list[str], *, limit: int, window: int) -> list[bool]:
     return [count <= limit for count in counts]
 
 
-_blocking: list = []  # [(client, script)], made on first use
+_blocking_script = None  # the script on a blocking client, made on first use
 
 
 def hit_many_blocking(names: list[str], *, limit: int, window: int) -> list[bool]:
     """``hit_many`` from a thread (a blocking client, thread-safe, one per process): the web
     chat lane counts its batch in its database thread, not through the event loop."""
+    global _blocking_script
     if not names:
         return []
-    if not _blocking:
-        import redis
-
-        blocking = redis.Redis.from_url(_redis_url(), socket_timeout=5)
-        _blocking.append((blocking, blocking.register_script(_HIT)))
-    script = _blocking[0][1]
-    counts = script(keys=[_key(name) for name in names], args=[window])
+    if _blocking_script is None:
+        _blocking_script = redis.Redis.from_url(_redis_url(), socket_timeout=5).register_script(
+            _HIT
+        )
+    counts = _blocking_script(keys=[_key(name) for name in names], args=[window])
     return [count <= limit for count in counts]
 
 
