@@ -62,8 +62,8 @@ from conversations.turns import TurnBatcher, in_one_transaction
 logger = logging.getLogger(__name__)
 
 
-# Batches under way at once in a web process: while one is in the database, the next one's
-# rate count and the last one's answers go on (measured faster than one or three).
+# Batches under way at once in a web process: while one is in its database thread, the next
+# one gathers and the last one's answers go out (measured faster than one, three or four).
 IN_FLIGHT = 2
 
 
@@ -182,16 +182,18 @@ def _read(turns: list[Turn]):
     connection = transaction.get_connection()
     quote = connection.ops.quote_name
     known_ids = sorted({t.conversation_id for t in turns if t.conversation_id})
-    ids = _among(connection, known_ids)
-    bots = _among(connection, sorted({t.bot.pk for t in turns}))
-    versions = _among(connection, sorted({t.bot.published_version_id for t in turns} - {None}))
+    ids, ids_params = _among(connection, known_ids)
+    bots, bots_params = _among(connection, sorted({t.bot.pk for t in turns}))
+    versions, versions_params = _among(
+        connection, sorted({t.bot.published_version_id for t in turns} - {None})
+    )
     conversations = []
     if known_ids:
         lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-        conversations = [Statement(_CONVERSATIONS_SQL.format(ids=ids[0]) + lock, ids[1])]
+        conversations = [Statement(_CONVERSATIONS_SQL.format(ids=ids) + lock, ids_params)]
     stamps = Statement(
-        _STAMPS_SQL.format(bots=bots[0], versions=versions[0], ids=ids[0]),
-        [*bots[1], *versions[1], *ids[1]],
+        _STAMPS_SQL.format(bots=bots, versions=versions, ids=ids),
+        [*bots_params, *versions_params, *ids_params],
     )
     resent = found_statements(
         Message,

@@ -100,7 +100,8 @@ class _Columns:
         self.fields = [model._meta.get_field(name) for name in names]
         self.names = [self.quote(f.column) for f in self.fields]
         self.postgresql = connection.vendor == "postgresql"
-        self.prepare = [_preparer(f, connection) for f in self.fields]
+        # SQLite binds each value (``values``); PostgreSQL takes one document of the rows.
+        self.prepare = [] if self.postgresql else [_preparer(f, connection) for f in self.fields]
 
     def values(self, rows: list[tuple]) -> list[list]:
         """The rows' parameters, prepared (SQLite)."""
@@ -128,7 +129,7 @@ class _Columns:
             f"SELECT {columns} FROM jsonb_array_elements(%s::jsonb) "  # noqa: S608 - names
             "WITH ORDINALITY AS t(e, n) ORDER BY t.n"
         )
-        return select, [orjson.dumps(rows, default=_JSON_DEFAULT).decode()]
+        return select, [_json(rows)]
 
 
 @dataclass
@@ -152,8 +153,7 @@ def execute(*groups: list[Statement]) -> list[list[tuple]]:
     again in Python), prepared (the hot paths' statements are the same for any number of
     rows: the server parses and plans each once per connection); elsewhere one after the
     other on the driver's own cursor (no Django wrapper rewriting each statement's
-    placeholders). An error rolls the transaction back
-    as any other would."""
+    placeholders). An error rolls the transaction back as any other would."""
     connection = transaction.get_connection()
     connection.ensure_connection()
     raw = connection.connection
@@ -285,9 +285,7 @@ def _preparer(field, connection):
     internal = field.get_internal_type()
     if internal == "JSONField" and field.encoder is None:
         # orjson (as the PostgreSQL documents); most messages' data is empty: no encoding.
-        return lambda value: (
-            "{}" if value == {} else orjson.dumps(value, default=_JSON_DEFAULT).decode()
-        )
+        return lambda value: "{}" if value == {} else _json(value)
     if internal == "JSONField":
         return lambda value: connection.ops.adapt_json_value(value, field.encoder)
     if internal == "DateTimeField":
@@ -297,6 +295,10 @@ def _preparer(field, connection):
 
 # What orjson does not know (Decimal, lazy strings...), as Django's JSON fields encode it.
 _JSON_DEFAULT = DjangoJSONEncoder().default
+
+
+def _json(value) -> str:
+    return orjson.dumps(value, default=_JSON_DEFAULT).decode()
 
 
 def _last_one(prepare):

@@ -75,12 +75,8 @@ class JsonSocket(AsyncJsonWebsocketConsumer):
             await dispatch_in_turn(sources, self.dispatch)
 
     @classmethod
-    async def decode_json(cls, text_data):
+    async def decode_json(cls, text_data):  # for Channels' ``receive`` where it is inherited
         return frame_loads(text_data)
-
-    @classmethod
-    async def encode_json(cls, content):
-        return frame_dumps(content)
 
     async def send_json(self, content, close=False):
         await self.base_send({"type": "websocket.send", "text": frame_dumps(content)})
