@@ -500,10 +500,25 @@ def _requeue_held_by(profile: AgentProfile) -> None:
 # --- Away: contact details when nobody can answer ---------------------------------------------
 
 
+def _away_offered(conversation: Conversation) -> bool:
+    """Whether the visitor was offered the away form in this handoff: the conversation waits
+    for an agent and got the away message since it was queued."""
+    if conversation.status != Status.QUEUED:
+        return False
+    away = Message.objects.for_tenant(conversation.tenant_id).filter(
+        conversation=conversation, sender=Message.Sender.SYSTEM, data__away=True
+    )
+    if conversation.queued_at is not None:
+        away = away.filter(created_at__gte=conversation.queued_at)
+    return away.exists()
+
+
 @transaction.atomic
 def away_contact_leave(*, conversation: Conversation, fields: dict) -> Lead:
     """The visitor left their details while nobody could answer: a lead (and, where the
-    bot says so, a support ticket)."""
+    bot says so, a support ticket). Only while the away form is on offer (the conversation
+    waits for an agent after the away message), and once per handoff: leaving the details
+    again updates the same lead (and its one ticket)."""
     from conversations.services import lead_capture
 
     clean = {
@@ -523,7 +538,21 @@ def away_contact_leave(*, conversation: Conversation, fields: dict) -> Lead:
             raise ValidationFailed.for_field("email", "Enter a valid email address.") from None
     if conversation.is_sandbox:
         raise Conflict("The sandbox records no leads.", code="sandbox")
-    lead = lead_capture(conversation=conversation, fields=clean, source=Lead.Source.AWAY_FORM)
+    conversation = _locked(conversation)
+    if not _away_offered(conversation):
+        raise Conflict("Leaving your details is for when nobody can answer.", code="not_away")
+    earlier = Lead.objects.for_tenant(conversation.tenant_id).filter(
+        conversation=conversation, source=Lead.Source.AWAY_FORM
+    )
+    if conversation.queued_at is not None:
+        earlier = earlier.filter(created_at__gte=conversation.queued_at)
+    lead = earlier.order_by("pk").first()
+    if lead is not None:
+        lead.fields = {**lead.fields, **{k: v for k, v in clean.items() if v}}
+        lead.updated_at = timezone.now()
+        lead.save(update_fields=["fields", "updated_at"])
+    else:
+        lead = lead_capture(conversation=conversation, fields=clean, source=Lead.Source.AWAY_FORM)
     if conversation.bot.ticket_after_hours:
         from support.services import ticket_from_away_form
 

@@ -391,8 +391,15 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
             await self.send_json({"type": "typing", "sender": event["sender"], "on": event["on"]})
 
     async def conversation_started(self, event):
-        if event["conversation"] != self.conversation_id:
-            await self._watch(event["conversation"])
+        # Another tab of the visitor opened a chat. The event only says "look again": the
+        # visitor's current conversation is read from the database, so that a late event
+        # (channels-redis delivers one buffered before a group's last socket left to the
+        # next socket that joins it) never takes the widget back to an older chat.
+        if event["conversation"] == self.conversation_id:
+            return
+        current = await database_sync_to_async(self._current_conversation)()
+        if current is not None and current.pk != self.conversation_id:
+            await self._watch(current.pk)
             await self._send_history()
 
     async def conversation_updated(self, event):
@@ -411,12 +418,9 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
         )
 
     def _current_conversation(self) -> Conversation | None:
-        contact = selectors.webchat_contact(
-            tenant_id=self.bot.tenant_id, visitor_id=self.visitor_id
+        return services.webchat_conversation_current(
+            bot=self.bot, visitor_id=self.visitor_id, sandbox=self.sandbox
         )
-        if contact is None:
-            return None
-        return services.conversation_current(bot=self.bot, contact=contact, sandbox=self.sandbox)
 
     def _conversation(self) -> Conversation:
         return Conversation.objects.for_tenant(self.bot.tenant_id).get(pk=self.conversation_id)

@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-from conversations.models import Contact, ContactIdentity, Conversation, Message
+from conversations.models import Conversation, Message
 
 HISTORY_PAGE = 50
-
-
-def webchat_contact(*, tenant_id: int, visitor_id: str) -> Contact | None:
-    identity = (
-        ContactIdentity.objects.for_tenant(tenant_id)
-        .select_related("contact")
-        .filter(kind="webchat", channel__isnull=True, external_id=visitor_id)
-        .first()
-    )
-    return identity.contact if identity else None
 
 
 def conversation_history(

@@ -98,13 +98,22 @@ def _follow_merges(contact: Contact) -> Contact:
 # --- Conversations ----------------------------------------------------------------------------
 
 
-def conversation_current(
-    *, bot: Bot, contact: Contact, sandbox: bool = False
+def webchat_conversation_current(
+    *, bot: Bot, visitor_id: str, sandbox: bool = False
 ) -> Conversation | None:
-    """The contact's open conversation with this bot, if any."""
+    """The web chat visitor's open conversation with this bot, if any. A visitor's
+    conversations are those their session token opened (``recipient_id``), never those of
+    whoever shares their contact: contacts merge on details that another visitor can claim
+    (a staff merge, say), and a merge must not hand one visitor's chat to another."""
     return (
         Conversation.objects.for_tenant(bot.tenant_id)
-        .filter(bot=bot, contact=contact, is_sandbox=sandbox)
+        .filter(
+            channel__isnull=True,  # the (channel, recipient_id) index
+            recipient_id=visitor_id,
+            channel_kind=ChannelKind.WEBCHAT,
+            bot=bot,
+            is_sandbox=sandbox,
+        )
         .exclude(status=Conversation.Status.RESOLVED)
         .order_by("-created_at")
         .first()
@@ -410,28 +419,20 @@ def lead_capture(
     """Record a lead from the conversation's fields; sandbox conversations record none."""
     if conversation.is_sandbox:
         return None
-    from conversations.contacts import contact_dedupe, normalize_email, normalize_phone
+    from conversations.contacts import normalize_email, normalize_phone
     from conversations.leads import lead_created
 
     clean = {str(k)[:100]: str(v)[:1000] for k, v in (fields or {}).items() if v not in (None, "")}
     contact = conversation.contact
-    known = {
-        "name": clean.get("name", "").strip(),
-        "email": normalize_email(clean.get("email", "")),
-        "phone": normalize_phone(clean.get("phone", "")),
-    }
-    updated = []
-    for key, value in known.items():
-        if value and not getattr(contact, key):
-            setattr(contact, key, value[: Contact._meta.get_field(key).max_length])
-            updated.append(key)
-    if updated:
-        contact.updated_at = timezone.now()
-        contact.save(update_fields=[*updated, "updated_at"])
-    if known["email"] or known["phone"]:
-        # A known email or phone: the contact we already have, with every conversation.
-        contact = contact_dedupe(contact=contact, email=known["email"], phone=known["phone"])
-        conversation.contact = contact
+    # What a visitor types is a claim: it fills the contact's blank details and goes on the
+    # lead, and never merges contacts (anyone can type anyone's email). Contacts merge only
+    # on a proof: a staff member's merge (contacts.contact_merge).
+    _contact_fill_blanks(
+        contact,
+        name=clean.get("name", "").strip(),
+        email=normalize_email(clean.get("email", "")),
+        phone=normalize_phone(clean.get("phone", "")),
+    )
     lead = Lead.objects.create(
         tenant_id=conversation.tenant_id,
         contact=contact,
@@ -544,7 +545,7 @@ def webchat_open(
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
     if fields:
         _apply_prechat(contact, fields)
-    conversation = conversation_current(bot=bot, contact=contact, sandbox=sandbox)
+    conversation = webchat_conversation_current(bot=bot, visitor_id=visitor_id, sandbox=sandbox)
     if conversation is not None:
         return conversation, False
     conversation = conversation_start(
@@ -638,16 +639,22 @@ def _apply_prechat(contact: Contact, fields: dict) -> None:
             validate_email(email)
         except ValidationError:
             raise ValidationFailed.for_field("email", "Enter a valid email address.") from None
-    changed = []
-    if name:
-        contact.name = name
-        changed.append("name")
-    if email:
-        contact.email = email
-        changed.append("email")
+    _contact_fill_blanks(contact, name=name, email=email)
     if "consent" in fields:
         contact.attributes = {**contact.attributes, "consent": bool(fields["consent"])}
-        changed.append("attributes")
+        contact.updated_at = timezone.now()
+        contact.save(update_fields=["attributes", "updated_at"])
+
+
+def _contact_fill_blanks(contact: Contact, **details: str) -> None:
+    """A visitor's claimed details (a form, a flow's question) on their contact, where it has
+    none yet: a claim never overwrites what the contact has (a staff member's edit, or
+    details of another identity merged into it by staff)."""
+    changed = []
+    for key, value in details.items():
+        if value and not getattr(contact, key):
+            setattr(contact, key, value[: Contact._meta.get_field(key).max_length])
+            changed.append(key)
     if changed:
         contact.updated_at = timezone.now()
         contact.save(update_fields=[*changed, "updated_at"])

@@ -1,4 +1,4 @@
-"""Contacts: merge by hand and automatically when a flow captures a known email or phone."""
+"""Contacts: merged by staff only; what a visitor types is a claim that merges nothing."""
 
 from __future__ import annotations
 
@@ -55,8 +55,9 @@ def test_merge_refuses_itself_other_tenants_and_merged_contacts(tenant, other_te
         contacts.contact_merge(target=a, source=Contact.objects.get(pk=b.pk))
 
 
-def test_a_flow_capturing_a_known_email_merges_into_the_older_contact(tenant):
-    known = ContactFactory(tenant=tenant, email="bob@example.com")
+def test_a_flow_capturing_a_known_email_merges_nothing(tenant):
+    """A typed email is a claim: the lead records it, the contacts stay apart."""
+    known = ContactFactory(tenant=tenant, email="bob@example.com", name="Bob")
     old_conversation = ConversationFactory(tenant=tenant, contact=known)
     visitor = ContactFactory(tenant=tenant, email="", name="")
     ContactIdentityFactory(tenant=tenant, contact=visitor, external_id="visitor-1")
@@ -64,23 +65,38 @@ def test_a_flow_capturing_a_known_email_merges_into_the_older_contact(tenant):
 
     lead = lead_capture(conversation=conversation, fields={"email": " Bob@Example.com "})
 
-    assert lead.contact_id == known.pk
-    assert conversation.contact_id == known.pk
-    assert set(Conversation.objects.filter(contact=known).values_list("pk", flat=True)) == {
-        old_conversation.pk,
-        conversation.pk,
-    }
-    assert ContactIdentity.objects.get(external_id="visitor-1").contact_id == known.pk
-    # The widget's next visit finds the merged contact through its identity.
-    found = contacts.contact_live(Contact.objects.get(pk=visitor.pk))
-    assert found.pk == known.pk
+    assert lead.contact_id == visitor.pk and lead.fields == {"email": " Bob@Example.com "}
+    assert conversation.contact_id == visitor.pk
+    assert list(Conversation.objects.filter(contact=known).values_list("pk", flat=True)) == [
+        old_conversation.pk
+    ]
+    assert ContactIdentity.objects.get(external_id="visitor-1").contact_id == visitor.pk
+    assert not Contact.objects.filter(merged_into__isnull=False).exists()
+    visitor.refresh_from_db()
+    assert visitor.email == "bob@example.com"  # the visitor's own claim, on their own contact
 
 
-def test_a_known_phone_in_another_format_merges_too(tenant):
+def test_a_known_phone_in_another_format_merges_nothing_either(tenant):
     known = ContactFactory(tenant=tenant, email="", phone="+442079460958")
     conversation = ConversationFactory(tenant=tenant, contact=ContactFactory(tenant=tenant))
     lead = lead_capture(conversation=conversation, fields={"phone": "0044 20 7946-0958"})
-    assert lead.contact_id == known.pk
+    assert lead.contact_id == conversation.contact_id != known.pk
+    assert not Contact.objects.filter(merged_into__isnull=False).exists()
+
+
+def test_a_claim_never_overwrites_a_contacts_details(tenant):
+    contact = ContactFactory(tenant=tenant, name="Dee", email="dee@example.com", phone="")
+    conversation = ConversationFactory(tenant=tenant, contact=contact)
+    lead_capture(
+        conversation=conversation,
+        fields={"name": "Eve", "email": "eve@example.com", "phone": "+34600000000"},
+    )
+    contact.refresh_from_db()
+    assert (contact.name, contact.email, contact.phone) == (
+        "Dee",
+        "dee@example.com",
+        "+34600000000",
+    )
 
 
 def test_a_new_email_stays_on_the_contact_and_merges_nothing(tenant):

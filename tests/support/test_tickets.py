@@ -170,14 +170,21 @@ def test_sandbox_conversations_never_open_tickets(tenant):
 def test_the_agents_away_flow_opens_a_ticket_where_the_bot_says_so(
     tenant, ticket_after_hours, tickets
 ):
-    from agents.services import away_contact_leave
+    from agents.services import away_contact_leave, conversation_hand_off
 
     bot = BotFactory(tenant=tenant, ticket_after_hours=ticket_after_hours)
     conversation = ConversationFactory(tenant=tenant, bot=bot)
+    conversation_hand_off(conversation=conversation, reason="visitor_request")  # nobody online
     lead = away_contact_leave(
         conversation=conversation, fields={"name": "Bo", "email": "bo@example.com"}
     )
     assert Ticket.objects.filter(lead=lead, bot=bot).count() == tickets
+    # The same details sent again: the same lead, still at most one ticket.
+    again = away_contact_leave(
+        conversation=conversation, fields={"name": "Bo", "email": "bo@example.com"}
+    )
+    assert again.pk == lead.pk
+    assert Ticket.objects.filter(bot=bot).count() == tickets
 
 
 # --- Status flow and comments -----------------------------------------------------------------
