@@ -243,12 +243,15 @@ class TenantRawIdWidget(ForeignKeyRawIdWidget):
         return super().label_and_url_for_value(value) if chosen else ("", "")
 
 
+_UNSCOPED = object()
+
+
 def scope_formfield(formfield, tenant) -> None:
     """Limit a model choice field (and its raw-id widget's label) to the tenant's objects."""
     if not isinstance(formfield, forms.ModelChoiceField):  # includes the multiple choice one
         return
-    if getattr(formfield, "scoped_to", None) == tenant:
-        return
+    if getattr(formfield, "scoped_to", _UNSCOPED) == tenant:
+        return  # already scoped: by formfield_for_foreignkey, then again by the form
     formfield.queryset = scoped_choices(formfield.queryset, tenant)
     formfield.scoped_to = tenant
     widget = formfield.widget
