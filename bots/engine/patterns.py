@@ -23,7 +23,7 @@ import re2
 MAX_PATTERN_LENGTH = 200
 MAX_TEXT_LENGTH = 300
 MAX_PROGRAM_MEMORY = 1 << 20  # RE2's max_mem (its default is 8 MB)
-_CACHED_PATTERNS = 256
+_CACHED_PATTERNS = 128  # at most this many DFAs of MAX_PROGRAM_MEMORY each
 
 _LOOKAROUND = ("(?=", "(?!", "(?<=", "(?<!")
 
