@@ -227,11 +227,13 @@ def bot_publish(*, bot: Bot, note: str = "", published_by=None) -> BotVersion:
 
 @transaction.atomic
 def bot_rollback(*, bot: Bot, version: BotVersion, published_by=None) -> BotVersion:
-    """Publish an earlier version's definition again, as a new version; the draft follows."""
+    """Publish an earlier version's definition again, as a new version; the draft follows.
+    A version that today's rules refuse (a pattern RE2 cannot run) is refused like a draft."""
     bot = Bot.objects.select_for_update().get(pk=bot.pk)
     if version.bot_id != bot.pk:
         raise ValidationFailed.for_field("version", "This version belongs to another bot.")
     definition = {k: v for k, v in version.definition.items() if k != "settings"}
+    _ensure_valid_definition(definition)
     bot.draft_definition = definition
     bot.draft_updated_at = timezone.now()
     bot.save(update_fields=["draft_definition", "draft_updated_at"])

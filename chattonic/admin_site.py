@@ -61,6 +61,11 @@ class DashboardSite(admin.AdminSite):
             )
         super().register(model_or_iterable, admin_class, **options)
 
+    def autocomplete_view(self, request):
+        from chattonic.tenancy.admin import TenantAutocompleteJsonView
+
+        return TenantAutocompleteJsonView.as_view(admin_site=self)(request)
+
     def each_context(self, request):
         context = super().each_context(request)
         context["tenant"] = getattr(request, "tenant", None)

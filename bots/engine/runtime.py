@@ -13,6 +13,7 @@ from typing import Any
 
 from bots.engine.answers import check_answer
 from bots.engine.conditions import rule_holds
+from bots.engine.patterns import PatternError
 from bots.engine.state import FlowError, Inbound, State
 from bots.engine.templates import lookup, render, render_url, render_value
 from bots.engine.text import same_words
@@ -171,7 +172,7 @@ class _Run:
         intent = inbound.intent
         if inbound.kind != "message" or intent is None or intent not in self.global_intents:
             return False
-        if state.status == "waiting" and not self._interrupts(self._node(state.node), inbound):
+        if state.status == "waiting" and not self._interrupts(state, inbound):
             return False
         target = self.global_intents[intent]
         if target is None and intent not in (HUMAN, RESTART):
@@ -186,17 +187,26 @@ class _Run:
             self._start(state)
         return True
 
-    def _interrupts(self, node: Node, inbound: Inbound) -> bool:
+    def _interrupts(self, state: State, inbound: Inbound) -> bool:
         """Whether a global intent may interrupt the node the visitor's message answers. Not
         a question with ``interruptible: false``; nor a question that checks its answers
         (every validation but text) when the message is a valid answer: "staff@example.com"
         is an email address, whatever it looks like to the intent matcher."""
+        node = self._node(state.node)
         if node.get("interruptible", True) is False:
             return False
         if node["type"] != "question" or node.get("validation", "text") == "text":
             return True
-        valid, _ = check_answer(node, inbound.text, language=self.language, now=self.context.now)
+        valid, _ = self._answer(state, node, inbound.text)
         return not valid
+
+    def _answer(self, state: State, node: Node, text: str) -> tuple[bool, Any]:
+        """check_answer on the question the conversation waits at (state.node); a pattern RE2
+        cannot run (in a version published before RE2) is the flow's error, not a crash."""
+        try:
+            return check_answer(node, text, language=self.language, now=self.context.now)
+        except PatternError as exc:
+            raise FlowError("invalid_pattern", f"pattern {exc}", state.node) from None
 
     def _http_response(self, state: State, event: Event) -> State | None:
         if state.status != "http" or event.request_id not in (None, state.seq):
@@ -417,7 +427,7 @@ class _Run:
         answer = (
             inbound.payload if inbound.kind == "quick_reply" and inbound.payload else inbound.text
         )
-        valid, value = check_answer(node, answer, language=self.language, now=self.context.now)
+        valid, value = self._answer(state, node, answer)
         if valid:
             state.vars[node["variable"]] = value
             state.retries = state.fallbacks = 0

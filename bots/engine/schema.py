@@ -1,7 +1,7 @@
 """The JSON Schema of a bot definition (draft 2020-12). docs/flows.md explains every field.
 
 The schema checks shapes; `bots.engine.validation` adds what a schema cannot say (targets
-exist, ids are unique, regexes compile, templates are well formed).
+exist, ids are unique, regexes compile in RE2, templates are well formed).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from bots.engine.answers import ANSWER_KINDS
+from bots.engine.patterns import MAX_PATTERN_LENGTH
 from bots.engine.types import LANGUAGES
 
 NODE_TYPES = (
@@ -159,7 +160,7 @@ NODE_SCHEMAS: dict[str, dict[str, Any]] = {
                 "minItems": 1,
                 "maxItems": 10,
             },
-            "pattern": {"type": "string", "minLength": 1, "maxLength": 200},
+            "pattern": {"type": "string", "minLength": 1, "maxLength": MAX_PATTERN_LENGTH},
             "ignore_case": {"type": "boolean"},
             "retry_text": _TEXT,
             "max_retries": {"type": "integer", "minimum": 0, "maximum": 10},

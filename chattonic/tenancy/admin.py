@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.filters import RelatedOnlyFieldListFilter
+from django.contrib.admin.views.autocomplete import AutocompleteJsonView
+from django.contrib.admin.widgets import ForeignKeyRawIdWidget
 from django.contrib.auth import get_user_model
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.http import Http404, HttpResponseRedirect
 
 from chattonic.core.errors import ServiceError
@@ -88,8 +92,46 @@ class TenantAwareAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(request.get_full_path())
 
 
-class TenantScopedAdmin(TenantAwareAdmin):
-    """Admin of a ``TenantOwned`` model: every queryset, choice, filter and action is
+class TenantScopedRelations:
+    """Mixin of every admin (and inline) over a tenant's rows: each foreign-key and
+    many-to-many form field offers only the staff user's tenant's objects, and a raw-id
+    widget labels only those. Superusers (operators) see every tenant."""
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if formfield is not None and not request.user.is_superuser:
+            scope_formfield(formfield, request.tenant)
+        return formfield
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if formfield is not None and not request.user.is_superuser:
+            scope_formfield(formfield, request.tenant)
+        return formfield
+
+
+class TenantScopedInline(TenantScopedRelations):
+    """What TenantScopedAdmin adds to each of its inlines: their rows and their choices are
+    the tenant's."""
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser or not issubclass(self.model, TenantOwned):
+            return qs
+        return qs.for_tenant(request.tenant) if request.tenant else qs.none()
+
+
+@cache
+def scoped_inline(inline_class):
+    """inline_class with TenantScopedInline mixed in (once per class)."""
+    if issubclass(inline_class, TenantScopedInline):
+        return inline_class
+    return type(inline_class.__name__, (TenantScopedInline, inline_class), {})
+
+
+class TenantScopedAdmin(TenantScopedRelations, TenantAwareAdmin):
+    """Admin of a ``TenantOwned`` model: every queryset, choice, filter, action, inline, raw-id
+    label, value prefilled from the URL (``?conversation=``) and autocomplete answer is
     limited to the staff user's tenant; superusers (operators) see every tenant."""
 
     def get_queryset(self, request):
@@ -131,15 +173,23 @@ class TenantScopedAdmin(TenantAwareAdmin):
             return False
         return field.is_relation
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if not request.user.is_superuser:
-            kwargs["queryset"] = scoped_choices(db_field.related_model, request.tenant, kwargs)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+    def get_inlines(self, request, obj):
+        return [scoped_inline(inline) for inline in super().get_inlines(request, obj)]
 
-    def formfield_for_manytomany(self, db_field, request, **kwargs):
-        if not request.user.is_superuser:
-            kwargs["queryset"] = scoped_choices(db_field.related_model, request.tenant, kwargs)
-        return super().formfield_for_manytomany(db_field, request, **kwargs)
+    def get_changeform_initial_data(self, request):
+        """The add form's values from the URL, less any relation to an object that is not
+        the tenant's (it would be refused on saving anyway: prefill nothing)."""
+        initial = super().get_changeform_initial_data(request)
+        if request.user.is_superuser:
+            return initial
+        for name, value in list(initial.items()):
+            try:
+                field = self.model._meta.get_field(name)
+            except FieldDoesNotExist:
+                continue
+            if field.is_relation and field.concrete and not _all_chosen(field, value, request):
+                del initial[name]
+        return initial
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
@@ -148,9 +198,22 @@ class TenantScopedAdmin(TenantAwareAdmin):
         return tenant_bound_form(form, request.tenant)
 
 
-def scoped_choices(model, tenant, kwargs):
-    """The choices a tenant's staff may pick for a relation to ``model``."""
-    queryset = kwargs.get("queryset") or model._default_manager.all()
+def _all_chosen(field, value, request) -> bool:
+    """Whether value (one key, or a list for a many-to-many) names only objects that the
+    tenant's staff may choose for field."""
+    values = value if isinstance(value, list) else [value]
+    key = field.remote_field.field_name if field.many_to_one or field.one_to_one else "pk"
+    allowed = scoped_choices(field.related_model._default_manager.all(), request.tenant)
+    try:
+        return allowed.filter(**{f"{key}__in": values}).count() == len(set(values))
+    except (TypeError, ValueError, ValidationError):
+        return False
+
+
+def scoped_choices(queryset, tenant):
+    """The part of queryset (of any model) that a tenant's staff may choose. A model the
+    tenancy does not know offers nothing: a new relation must be scoped here on purpose."""
+    model = queryset.model
     if tenant is None:
         return queryset.none()
     if issubclass(model, TenantOwned):
@@ -159,18 +222,78 @@ def scoped_choices(model, tenant, kwargs):
         return queryset.filter(pk=tenant.pk)
     if model is User:
         return queryset.filter(membership__tenant=tenant)
-    return queryset
+    return queryset.none()
+
+
+class TenantRawIdWidget(ForeignKeyRawIdWidget):
+    """The raw-id widget, labelling its value only when the field may choose it. Django's
+    looks any id up through the default manager: "Conversation #1 with <another tenant's
+    contact>" for ``?conversation=1``."""
+
+    def __init__(self, rel, admin_site, attrs=None, using=None, *, queryset):
+        super().__init__(rel, admin_site, attrs, using)
+        self.queryset = queryset
+
+    def label_and_url_for_value(self, value):
+        key = self.rel.get_related_field().name
+        try:
+            chosen = self.queryset.filter(**{key: value}).exists()
+        except (TypeError, ValueError, ValidationError):
+            chosen = False
+        return super().label_and_url_for_value(value) if chosen else ("", "")
+
+
+_UNSCOPED = object()
+
+
+def scope_formfield(formfield, tenant) -> None:
+    """Limit a model choice field (and its raw-id widget's label) to the tenant's objects."""
+    if not isinstance(formfield, forms.ModelChoiceField):  # includes the multiple choice one
+        return
+    if getattr(formfield, "scoped_to", _UNSCOPED) == tenant:
+        return  # already scoped: by formfield_for_foreignkey, then again by the form
+    formfield.queryset = scoped_choices(formfield.queryset, tenant)
+    formfield.scoped_to = tenant
+    widget = formfield.widget
+    if isinstance(widget, TenantRawIdWidget):
+        widget.queryset = formfield.queryset
+    elif type(widget) is ForeignKeyRawIdWidget:  # the many-to-many one shows no label
+        formfield.widget = TenantRawIdWidget(
+            widget.rel, widget.admin_site, widget.attrs, widget.db, queryset=formfield.queryset
+        )
+
+
+class TenantAutocompleteJsonView(AutocompleteJsonView):
+    """The dashboard's autocomplete answers: for tenant staff, only their tenant's objects,
+    and only for a field of a model whose admin they may view."""
+
+    def has_perm(self, request, obj=None):
+        if not super().has_perm(request, obj):
+            return False
+        if request.user.is_superuser:
+            return True
+        source = self.admin_site._registry.get(self.source_field.model)
+        return source is not None and source.has_view_permission(request)
+
+    def get_queryset(self):
+        qs = super().get_queryset()
+        if self.request.user.is_superuser:
+            return qs
+        return scoped_choices(qs, getattr(self.request, "tenant", None))
 
 
 def tenant_bound_form(form_class, tenant):
     """A form whose instance belongs to ``tenant`` before validation, so that unique
-    constraints that include the tenant are checked as form errors."""
+    constraints that include the tenant are checked as form errors; and whose every model
+    choice, those the form declares itself included, is the tenant's."""
 
     class TenantBoundForm(form_class):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             if self.instance.tenant_id is None:
                 self.instance.tenant = tenant
+            for field in self.fields.values():
+                scope_formfield(field, tenant)
 
         def _get_validation_exclusions(self):
             exclude = super()._get_validation_exclusions()

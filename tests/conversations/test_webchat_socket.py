@@ -523,3 +523,51 @@ async def test_a_resolved_conversation_takes_a_rating_from_1_to_5(bot):
     await until(communicator, of_type("rated", score=4))
     assert await count(Conversation, csat=4) == 1
     await communicator.disconnect()
+
+
+# --- A tenant's pattern does not hold the thread (issue 15, finding 7) ------------------------
+
+
+async def test_a_catastrophic_pattern_answered_on_the_socket_holds_no_one(bot):
+    """A backtracking engine took 2 s on a 22-character answer to ``(a|a?)+$`` (2^40 steps
+    on this one), and every visitor of the web process waited with it. Under RE2 the answer
+    is refused at once and another tenant's visitor is answered beside it."""
+    import time
+
+    code_flow = {
+        "start": "ask",
+        "nodes": {
+            "ask": {
+                "type": "question",
+                "text": "Your code?",
+                "variable": "code",
+                "validation": "regex",
+                "pattern": "(a|a?)+$",
+                "retry_text": "Not a code.",
+                "next": "done",
+            },
+            "done": {"type": "end", "text": "Got {{code}}."},
+        },
+    }
+    theirs = await database_sync_to_async(launched_bot)(
+        allowed_origins=[ORIGIN], draft_definition=code_flow
+    )
+    assert theirs.tenant_id != bot.tenant_id
+    attacker, neighbour = socket(theirs.public_key), socket(bot.public_key, ip="203.0.113.8")
+    await opened(attacker)
+    await opened(neighbour)
+    await heard(attacker, await say(attacker, "a1", "hello"), "Your code?")
+
+    started = time.perf_counter()
+    await attacker.send_json_to({"type": "message", "client_id": "a2", "text": "a" * 40 + "!"})
+    await neighbour.send_json_to({"type": "message", "client_id": "n1", "text": "how much"})
+    ack, _ = await until(attacker, of_type("ack", client_id="a2"))
+    await heard(attacker, ack, "Not a code.")
+    ack, _ = await until(neighbour, of_type("ack", client_id="n1"))
+    await heard(neighbour, ack, PRICES)
+    # Both round trips together: well under the 2 s a 22-character answer took before.
+    assert time.perf_counter() - started < 1.0
+
+    await heard(attacker, await say(attacker, "a3", "aaaa"), "Got aaaa.")
+    await attacker.disconnect()
+    await neighbour.disconnect()
