@@ -185,7 +185,9 @@ def tenant_bound_form(form_class, tenant):
 
 
 class TenantCreateForm(forms.ModelForm):
-    owner_email = forms.EmailField(help_text="The owner gets an email to set a password.")
+    owner_email = forms.EmailField(
+        help_text="The owner gets an invitation by email to choose a name and a password."
+    )
 
     class Meta:
         model = Tenant
