@@ -272,6 +272,9 @@ class InvitationForm(forms.ModelForm):
         model = Invitation
         fields = ["email", "role"]
 
+    def validate_unique(self):
+        pass  # inviting a pending address again sends a new link (invitation_create)
+
 
 @admin.register(Invitation)
 class InvitationAdmin(TenantScopedAdmin):

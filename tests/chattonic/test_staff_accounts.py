@@ -105,6 +105,17 @@ def test_an_invited_person_chooses_a_name_and_password_and_joins(
     assert Client().get(link).status_code == 404  # used up
 
 
+def test_inviting_a_pending_address_again_sends_a_new_link(
+    owner_client, tenant, django_capture_on_commit_callbacks
+):
+    invite(owner_client, "sam@example.com", "agent", django_capture_on_commit_callbacks)
+    again = invite(owner_client, "Sam@Example.com", "admin", django_capture_on_commit_callbacks)
+    assert "Invitation sent to <email>." in answer(again, "sam@example.com")["messages"]
+    assert Invitation.objects.get().role == "admin"
+    first, second = (link_in(m) for m in mail.outbox)
+    assert Client().get(first).status_code == 404 and Client().get(second).status_code == 200
+
+
 def test_inviting_someone_already_on_your_team_says_so(owner_client, tenant, owner):
     response = owner_client.post(INVITE, {"email": owner.email, "role": "agent"}, follow=True)
     assert "already on your team" in response.content.decode()
