@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from chattonic.tenancy.selectors import staff_public_name
 from conversations import realtime
 
 
@@ -32,13 +33,14 @@ def conversation_changed_on_commit(conversation, *, reason: str) -> None:
             realtime.agents_group(conversation.tenant_id),
             {"type": "conversation.changed", "conversation": summary, "reason": reason},
         )
+    # The conversation's group reaches the visitor: the agent by their public name only.
     realtime.send_on_commit(
         realtime.conversation_group(conversation.pk),
         {
             "type": "conversation.updated",
             "conversation": {
                 "status": conversation.status,
-                "agent": summary["agent"]["name"] if summary["agent"] else None,
+                "agent": staff_public_name(conversation.assigned_agent),
             },
         },
     )

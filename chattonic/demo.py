@@ -44,11 +44,12 @@ def _demo_agent(tenant: Tenant):
     user = user_model.objects.filter(username=DEMO_AGENT_EMAIL).first()
     if user is None:
         user = user_model(username=DEMO_AGENT_EMAIL, email=DEMO_AGENT_EMAIL)
+    user.first_name = "Sam"  # what visitors see beside the agent's messages
     user.set_password(DEMO_PASSWORD)
     user.is_active = True
     user.save()
     Membership.objects.get_or_create(
-        user=user, defaults={"tenant": tenant, "role": Membership.Role.AGENT}
+        user=user, defaults={"tenant": tenant, "role": Membership.Role.AGENT, "owns_account": True}
     )
     support, _ = Team.objects.get_or_create(tenant=tenant, name="support")
     profile, _ = AgentProfile.objects.get_or_create(tenant=tenant, user=user)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -61,6 +62,10 @@ if not SECRET_KEY:
             "or set DEBUG=1 for a development run."
         )
     SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"  # noqa: S105
+# Former keys, comma-separated, after a rotation: what they signed (visitor tokens, sessions,
+# password links) still verifies, while everything new is signed with SECRET_KEY. Drop them
+# once those have expired (sessions: two weeks).
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -107,6 +112,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "django_celery_beat",
+    "axes",
     "chattonic.tenancy",
     "chattonic.core",
     "bots",
@@ -126,6 +132,8 @@ MIDDLEWARE = [
     "chattonic.tenancy.middleware.TenantMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "chattonic.urls"
@@ -223,6 +231,25 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/dashboard/login/"
+# django-axes first: it refuses a locked-out sign-in before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Sign-in throttling (django-axes, both sign-in pages): after LOGIN_FAILURE_LIMIT wrong
+# passwords for one username from one client address, that pair is refused (even with the
+# right password) for LOGIN_COOLOFF_MINUTES after its last failure. Keyed on the pair, so an
+# attacker elsewhere cannot lock the person out; a successful sign-in clears the count. The
+# address is REMOTE_ADDR, which uvicorn sets from X-Forwarded-For only for the proxies in
+# FORWARDED_ALLOW_IPS (README, "Production").
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "chattonic.tenancy.views.sign_in_locked_out"
+# Failures are kept (dashboard: Axes); successful sign-ins are not logged row by row.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False  # no banner at every start; lockouts are still logged
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
@@ -403,5 +430,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # Sign-in failures and lockouts are warnings; every success would be four INFO lines.
+        "axes": {"level": "WARNING"},
+    },
 }

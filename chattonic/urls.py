@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from agents import views as console_views
 from chattonic.core import health
+from chattonic.tenancy import views as tenancy_views
 from conversations import views as webchat_views
 from conversations import webhooks as channel_webhooks
 from support import views as support_views
@@ -15,6 +16,12 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("dashboard/", admin.site.urls),
+    path(
+        "accounts/invitation/<str:token>/",
+        tenancy_views.invitation_accept,
+        name="invitation-accept",
+    ),
+    # Links of invitations sent before invitations had their own page (set a password).
     path(
         "accounts/reset/<uidb64>/<token>/",
         auth_views.PasswordResetConfirmView.as_view(success_url="/accounts/reset/done/"),

@@ -32,6 +32,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from chattonic.tenancy.selectors import staff_public_name
 from conversations.channels import channel_credentials, channel_error_record, webhook_url
 from conversations.connectors import (
     OutboundMessage,
@@ -155,14 +156,13 @@ def _outbound(message: Message) -> OutboundMessage:
         if isinstance(r, dict)
     ]
     media = message.data.get("media") if isinstance(message.data.get("media"), dict) else None
-    agent = message.agent
     return OutboundMessage(
         text=message.text,
         quick_replies=replies,
         media=media,
         reference=str(message.pk),
         sender=message.sender,
-        agent=(agent.get_full_name() or agent.get_username()) if agent is not None else None,
+        agent=staff_public_name(message.agent),
     )
 
 

@@ -14,6 +14,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from chattonic.tenancy.selectors import staff_public_name
+
 # Where a socket consumer collects the broadcasts of the sync work it runs in a thread, to
 # send them itself from its event loop: no thread hop per event, and it can join a new
 # conversation's group before that conversation's first events go out.
@@ -64,15 +66,14 @@ async def broadcast(channel_layer, events: list) -> None:
 
 
 def message_payload(message) -> dict:
-    """A message as the widget and the console see it."""
+    """A message as the widget and the console see it (an agent by their public name: the
+    visitor is in the same group)."""
     return payload(
         id=message.pk,
         conversation=message.conversation_id,
         direction=message.direction,
         sender=message.sender,
-        agent=(message.agent.get_full_name() or message.agent.get_username())
-        if message.agent_id
-        else None,
+        agent=staff_public_name(message.agent) if message.agent_id else None,
         kind=message.kind,
         text=message.text,
         data=message.data,

@@ -16,7 +16,7 @@ from django.utils import timezone
 from agents.models import AgentProfile, CannedResponse, HandoffEvent, Note, Team
 from backups.models import BackupRun, RestoreCheck
 from bots.models import Bot, BotVersion
-from chattonic.tenancy.models import ApiKey, Membership, Tenant
+from chattonic.tenancy.models import ApiKey, Invitation, Membership, Tenant
 from conversations.models import (
     Channel,
     ChannelKind,
@@ -59,11 +59,23 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     tenant = factory.SubFactory(TenantFactory)
     user = factory.SubFactory(UserFactory)
     role = Membership.Role.ADMIN
+    owns_account = True
 
     @factory.post_generation
     def staff_flag(obj, create, extracted, **kwargs):
         obj.user.is_staff = obj.role in (Membership.Role.OWNER, Membership.Role.ADMIN)
         obj.user.save(update_fields=["is_staff"])
+
+
+class InvitationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Invitation
+
+    tenant = factory.SubFactory(TenantFactory)
+    email = factory.Sequence(lambda n: f"invited{n}@example.com")
+    role = Membership.Role.AGENT
+    token_hash = factory.Sequence(lambda n: f"{n:064x}")
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))
 
 
 class ApiKeyFactory(factory.django.DjangoModelFactory):

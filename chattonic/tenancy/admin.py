@@ -15,7 +15,7 @@ from django.http import Http404, HttpResponseRedirect
 
 from chattonic.core.errors import ServiceError
 from chattonic.tenancy import services
-from chattonic.tenancy.models import ApiKey, Membership, Tenant, TenantOwned
+from chattonic.tenancy.models import ApiKey, Invitation, Membership, Tenant, TenantOwned
 
 User = get_user_model()
 
@@ -308,7 +308,9 @@ def tenant_bound_form(form_class, tenant):
 
 
 class TenantCreateForm(forms.ModelForm):
-    owner_email = forms.EmailField(help_text="The owner gets an email to set a password.")
+    owner_email = forms.EmailField(
+        help_text="The owner gets an invitation by email to choose a name and a password."
+    )
 
     class Meta:
         model = Tenant
@@ -344,31 +346,15 @@ class TenantAdmin(TenantAwareAdmin):
         return request.user.is_superuser
 
     def create_object(self, request, form):
-        tenant = services.tenant_create(
+        # The owner gets an invitation by email (tenant_create sends it).
+        return services.tenant_create(
             name=form.cleaned_data["name"],
             slug=form.cleaned_data["slug"],
             owner_email=form.cleaned_data["owner_email"],
         )
-        owner = Membership.objects.for_tenant(tenant).get(role=Membership.Role.OWNER)
-        services.membership_send_invitation(membership=owner)
-        return tenant
 
 
 # --- Staff ----------------------------------------------------------------------------------
-
-
-class InviteForm(forms.ModelForm):
-    email = forms.EmailField(help_text="We email them a link to set their password.")
-
-    class Meta:
-        model = Membership
-        fields = ["role"]
-
-    def clean_email(self):
-        email = self.cleaned_data["email"].strip().lower()
-        if Membership.objects.filter(user__username=email).exists():
-            raise forms.ValidationError("This person is already a member of a tenant.")
-        return email
 
 
 class MembershipForm(forms.ModelForm):
@@ -379,34 +365,20 @@ class MembershipForm(forms.ModelForm):
 
 @admin.register(Membership)
 class MembershipAdmin(TenantScopedAdmin):
+    """The tenant's staff. People join through invitations (below), not by adding a row."""
+
     list_display = ["user", "role", "created_at"]
     list_filter = ["role"]
     search_fields = ["user__email", "user__username"]
     owner_only = True
+    form = MembershipForm
+    fields = ["role"]
 
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        kwargs["form"] = MembershipForm if obj else InviteForm
-        kwargs["fields"] = None
-        return super().get_form(request, obj, change=change, **kwargs)
-
-    def get_fields(self, request, obj=None):
-        if obj:
-            return ["role"]
-        return ["email", "role"] + (["tenant"] if request.user.is_superuser else [])
-
-    def create_object(self, request, form):
-        return services.membership_invite(
-            tenant=form.instance.tenant,
-            email=form.cleaned_data["email"],
-            role=form.cleaned_data["role"],
-            invited_by=request.user,
-        )
+    def has_add_permission(self, request, *args, **kwargs):
+        return False
 
     def save_model(self, request, obj, form, change):
-        if change:
-            services.membership_change_role(membership=obj, role=form.cleaned_data["role"])
-        else:
-            super().save_model(request, obj, form, change)
+        services.membership_change_role(membership=obj, role=form.cleaned_data["role"])
 
     def delete_model(self, request, obj):
         services.membership_remove(membership=obj)
@@ -414,6 +386,78 @@ class MembershipAdmin(TenantScopedAdmin):
     def delete_queryset(self, request, queryset):
         for membership in queryset:
             services.membership_remove(membership=membership)
+
+
+class InvitationForm(forms.ModelForm):
+    email = forms.EmailField(help_text="We email them a link to choose their name and password.")
+
+    class Meta:
+        model = Invitation
+        fields = ["email", "role"]
+
+    def validate_unique(self):
+        pass  # inviting a pending address again sends a new link (invitation_create)
+
+
+@admin.register(Invitation)
+class InvitationAdmin(TenantScopedAdmin):
+    """Invite staff; pending invitations can be sent again or withdrawn."""
+
+    list_display = ["email", "role", "sent_at", "expires_at", "status"]
+    list_filter = ["role"]
+    search_fields = ["email"]
+    readonly_fields = ["email", "role", "invited_by", "sent_at", "expires_at"]
+    actions = ["resend"]
+    owner_only = True
+
+    @admin.display(description="status")
+    def status(self, obj):
+        return "expired" if obj.is_expired else "pending"
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = InvitationForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["email", "role"] + (["tenant"] if request.user.is_superuser else [])
+        return self.readonly_fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj else []
+
+    def has_change_permission(self, request, obj=None):
+        return False  # an invitation is sent again or withdrawn, not edited
+
+    def create_object(self, request, form):
+        invitation = services.invitation_create(
+            tenant=form.instance.tenant,
+            email=form.cleaned_data["email"],
+            role=form.cleaned_data["role"],
+            invited_by=request.user,
+        )
+        self.message_user(request, f"Invitation sent to {invitation.email}.", messages.SUCCESS)
+        return invitation
+
+    def response_add(self, request, obj, post_url_continue=None):
+        # One message for every address (create_object's), whoever it may belong to.
+        return HttpResponseRedirect(request.path.removesuffix("add/"))
+
+    def delete_model(self, request, obj):
+        services.invitation_revoke(invitation=obj)
+
+    def delete_queryset(self, request, queryset):
+        for invitation in queryset:
+            services.invitation_revoke(invitation=invitation)
+
+    @admin.action(description="Send the selected invitations again", permissions=["add"])
+    def resend(self, request, queryset):
+        for invitation in queryset:
+            services.invitation_resend(invitation=invitation)
+        self.message_user(
+            request, f"Sent {queryset.count()} invitation(s) again.", messages.SUCCESS
+        )
 
 
 # --- API keys -------------------------------------------------------------------------------

@@ -5,3 +5,6 @@ class TenancyConfig(AppConfig):
     name = "chattonic.tenancy"
     label = "tenancy"
     verbose_name = "Tenant"
+
+    def ready(self):
+        from chattonic.tenancy import checks  # noqa: F401 - registers the deployment checks

@@ -51,7 +51,12 @@ class TenantOwned(models.Model):
 
 
 class Membership(TenantOwned):
-    """A user's place in a tenant. A user belongs to one tenant."""
+    """A user's place in a tenant. A user belongs to one tenant.
+
+    A membership changes its user's account (staff flag, closing it on removal) only when it
+    ``owns_account``: the account was made by accepting this tenant's invitation (or with the
+    tenant) and is no operator's. Any other account is never touched by a tenant.
+    """
 
     class Role(models.TextChoices):
         OWNER = "owner", "Owner"
@@ -70,8 +75,14 @@ class Membership(TenantOwned):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    owns_account = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="The account was made for this membership: removing it closes the account.",
+    )
 
     class Meta:
+        verbose_name = "staff member"
         constraints = [
             models.UniqueConstraint(fields=["tenant", "user"], name="membership_tenant_user_unique")
         ]
@@ -83,6 +94,46 @@ class Membership(TenantOwned):
     def is_staff_role(self) -> bool:
         """Owners and admins work in the dashboard; agents in the console."""
         return self.role in (self.Role.OWNER, self.Role.ADMIN)
+
+
+class Invitation(TenantOwned):
+    """A pending invitation to join the tenant's staff, sent by email.
+
+    Accepting it (``/accounts/invitation/<token>/``) makes a new account and its membership;
+    an address that already has an account cannot accept, and the tenant is never told
+    either way. Only a SHA-256 of the link's token is stored.
+    """
+
+    email = models.EmailField(max_length=254)
+    role = models.CharField(
+        max_length=10, choices=Membership.Role.choices, default=Membership.Role.AGENT
+    )
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    sent_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField(editable=False)
+
+    class Meta:
+        ordering = ["-sent_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "email"], name="invitation_tenant_email_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at <= timezone.now()
 
 
 class ApiKey(TenantOwned):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.tokens import default_token_generator
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
@@ -16,128 +15,233 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
 from django.utils.text import slugify
 
-from chattonic.core.errors import Conflict, PermissionDenied, ValidationFailed
-from chattonic.tenancy.models import ApiKey, Membership, Tenant
+from chattonic.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from chattonic.tenancy.models import ApiKey, Invitation, Membership, Tenant
+from chattonic.tenancy.selectors import account_for_email, secret_hash
 
 User = get_user_model()
 
 API_KEY_TOUCH_INTERVAL = timedelta(minutes=1)
 
-
-def api_key_hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+INVITATION_LIFETIME = timedelta(days=7)
+ACCOUNT_EXISTS = (
+    "This address already has a Chat-Tonic account, and an account belongs to one team. "
+    "Ask whoever invited you to invite another address."
+)
 
 
 @transaction.atomic
 def tenant_create(
     *, name: str, owner_email: str, owner_password: str | None = None, slug: str = ""
 ) -> Tenant:
-    """Create a tenant and its owner account."""
+    """Create a tenant and its owner: with ``owner_password`` a new account at once (commands,
+    the demo), without it an invitation to own the tenant, emailed once the write commits.
+    An address that already has an account is refused: an account belongs to one tenant."""
     name = name.strip()
     if not name:
         raise ValidationFailed.for_field("name", "A tenant needs a name.")
+    email = _clean_email(owner_email, field="owner_email")
+    if account_for_email(email) is not None:
+        raise Conflict.for_field(
+            "owner_email",
+            "This address already has an account, and an account belongs to one tenant: "
+            "choose another address.",
+        )
     slug = slug or slugify(name)[:80] or "tenant"
     if Tenant.objects.filter(slug=slug).exists():
         raise Conflict.for_field("slug", f"The slug {slug!r} is taken.")
     tenant = Tenant.objects.create(name=name, slug=slug)
-    user = _user_for_email(owner_email)
     if owner_password:
-        user.set_password(owner_password)
-        user.save(update_fields=["password"])
-    _membership_add(tenant=tenant, user=user, role=Membership.Role.OWNER, invited_by=None)
+        _account_create(
+            tenant=tenant,
+            email=email,
+            role=Membership.Role.OWNER,
+            password=owner_password,
+            first_name="",
+            invited_by=None,
+        )
+    else:
+        invitation_create(tenant=tenant, email=email, role=Membership.Role.OWNER, invited_by=None)
     return tenant
 
 
-def _user_for_email(email: str):
+def _clean_email(email: str, *, field: str = "email") -> str:
     email = (email or "").strip().lower()
     try:
         validate_email(email)
     except ValidationError:
-        raise ValidationFailed.for_field("email", "Enter a valid email address.") from None
-    user = User.objects.filter(username=email).first()
-    if user is None:
-        user = User(username=email, email=email)
-        user.set_unusable_password()
-        user.save()
-    return user
+        raise ValidationFailed.for_field(field, "Enter a valid email address.") from None
+    return email
 
 
-def _membership_add(*, tenant: Tenant, user, role: str, invited_by) -> Membership:
-    if Membership.objects.filter(user=user).exists():
-        raise Conflict.for_field("email", "This person is already a member of a tenant.")
+def _clean_role(role: str) -> str:
     if role not in Membership.Role.values:
         raise ValidationFailed.for_field("role", f"Unknown role {role!r}.")
+    return role
+
+
+def _account_create(
+    *, tenant: Tenant, email: str, role: str, password: str, first_name: str, invited_by
+) -> Membership:
+    """A new account for ``email`` and its membership, which owns it."""
+    user = User(
+        username=email,
+        email=email,
+        first_name=first_name,
+        # Owners and admins sign in to the dashboard (Django admin needs is_staff).
+        is_staff=Membership(role=role).is_staff_role,
+    )
+    user.set_password(password)
     try:
         with transaction.atomic():
-            membership = Membership.objects.create(
-                tenant=tenant, user=user, role=role, invited_by=invited_by
+            user.save()
+            return Membership.objects.create(
+                tenant=tenant, user=user, role=role, invited_by=invited_by, owns_account=True
             )
     except IntegrityError:
-        raise Conflict.for_field("email", "This person is already a member of a tenant.") from None
-    # Owners and admins sign in to the dashboard (Django admin needs is_staff).
-    user.is_staff = membership.is_staff_role
-    user.save(update_fields=["is_staff"])
-    return membership
+        raise Conflict(ACCOUNT_EXISTS, code="account_exists") from None
+
+
+def _owned_account(membership: Membership):
+    """The member's account if this membership may change it (it made the account, and the
+    account is no operator's), else None: a tenant never edits an account it does not own."""
+    user = membership.user
+    if membership.owns_account and not user.is_superuser:
+        return user
+    return None
+
+
+# --- Invitations ------------------------------------------------------------------------------
 
 
 @transaction.atomic
-def membership_invite(*, tenant: Tenant, email: str, role: str, invited_by) -> Membership:
-    """Add a person to the tenant and email them a link to set their password."""
-    user = _user_for_email(email)
-    membership = _membership_add(tenant=tenant, user=user, role=role, invited_by=invited_by)
-    membership_send_invitation(membership=membership)
-    return membership
+def invitation_create(*, tenant: Tenant, email: str, role: str, invited_by) -> Invitation:
+    """Invite ``email`` to the tenant's staff (again: a new link) and email the link once the
+    write commits. Whether the address has an account elsewhere changes nothing here: the
+    tenant gets the same answer, and no account is touched."""
+    email = _clean_email(email)
+    role = _clean_role(role)
+    if Membership.objects.for_tenant(tenant).filter(user__username__iexact=email).exists():
+        raise Conflict.for_field("email", "This person is already on your team.")
+    invitation = (
+        Invitation.objects.for_tenant(tenant).select_for_update().filter(email=email).first()
+    ) or Invitation(tenant=tenant, email=email)
+    invitation.role = role
+    invitation.invited_by = invited_by
+    try:
+        with transaction.atomic():
+            _invitation_send(invitation)
+    except IntegrityError:
+        raise Conflict.for_field("email", "This address was just invited.") from None
+    return invitation
 
 
-def membership_send_invitation(*, membership: Membership) -> None:
-    """Email the member a one-time link to set their password, once the write commits."""
-    user = membership.user
+@transaction.atomic
+def invitation_resend(*, invitation: Invitation) -> Invitation:
+    """Email the invitation again with a new link (the old one stops working), valid anew."""
+    invitation = (
+        Invitation.objects.select_for_update().select_related("tenant").get(pk=invitation.pk)
+    )
+    _invitation_send(invitation)
+    return invitation
+
+
+def invitation_revoke(*, invitation: Invitation) -> None:
+    """Withdraw an invitation: its link stops working."""
+    Invitation.objects.filter(pk=invitation.pk).delete()
+
+
+def _invitation_send(invitation: Invitation) -> None:
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    invitation.token_hash = secret_hash(token)
+    invitation.sent_at = now
+    invitation.expires_at = now + INVITATION_LIFETIME
+    invitation.save()
     context = {
-        "tenant_name": membership.tenant.name,
-        "username": user.get_username(),
+        "tenant_name": invitation.tenant.name,
+        "role": invitation.get_role_display().lower(),
         "link": settings.PUBLIC_BASE_URL.rstrip("/")
-        + reverse(
-            "password_reset_confirm",
-            kwargs={
-                "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
-                "token": default_token_generator.make_token(user),
-            },
-        ),
+        + reverse("invitation-accept", kwargs={"token": token}),
+        "days": INVITATION_LIFETIME.days,
     }
     subject = render_to_string("tenancy/invitation_subject.txt", context).strip()
     body = render_to_string("tenancy/invitation_email.txt", context)
-    transaction.on_commit(lambda: send_mail(subject, body, None, [user.email]))
+    email = invitation.email
+    transaction.on_commit(lambda: send_mail(subject, body, None, [email]))
+
+
+@transaction.atomic
+def invitation_accept(*, invitation: Invitation, first_name: str, password: str) -> Membership:
+    """Accept an invitation: a new account for its address (with this name and password) and
+    its membership; the invitation is used up. An address that already has an account is
+    refused (Conflict ``account_exists``) and that account is left as it is."""
+    invitation = (
+        Invitation.objects.select_for_update().select_related("tenant").filter(pk=invitation.pk)
+    ).first()
+    if invitation is None or invitation.is_expired:
+        raise NotFound("This invitation is no longer valid: ask for a new one.")
+    if account_for_email(invitation.email) is not None:
+        raise Conflict(ACCOUNT_EXISTS, code="account_exists")
+    first_name = (first_name or "").strip()
+    if not first_name:
+        raise ValidationFailed.for_field("first_name", "Tell us the name visitors will see.")
+    if len(first_name) > 150:
+        raise ValidationFailed.for_field("first_name", "At most 150 characters.")
+    try:
+        validate_password(
+            password,
+            user=User(username=invitation.email, email=invitation.email, first_name=first_name),
+        )
+    except ValidationError as exc:
+        raise ValidationFailed.for_field("password", " ".join(exc.messages)) from None
+    membership = _account_create(
+        tenant=invitation.tenant,
+        email=invitation.email,
+        role=invitation.role,
+        password=password,
+        first_name=first_name,
+        invited_by=invitation.invited_by,
+    )
+    invitation.delete()
+    return membership
+
+
+# --- Memberships ------------------------------------------------------------------------------
 
 
 @transaction.atomic
 def membership_change_role(*, membership: Membership, role: str) -> Membership:
-    """Change a member's role; a tenant always keeps at least one owner."""
-    if role not in Membership.Role.values:
-        raise ValidationFailed.for_field("role", f"Unknown role {role!r}.")
+    """Change a member's role; a tenant always keeps at least one owner. The account's
+    dashboard access follows the role only if the membership owns the account."""
+    role = _clean_role(role)
     current = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
     if current.role == Membership.Role.OWNER and role != Membership.Role.OWNER:
         _ensure_another_owner(current)
     current.role = role
     current.save(update_fields=["role"])
-    current.user.is_staff = current.is_staff_role
-    current.user.save(update_fields=["is_staff"])
+    account = _owned_account(current)
+    if account is not None:
+        account.is_staff = current.is_staff_role
+        account.save(update_fields=["is_staff"])
     return current
 
 
 @transaction.atomic
 def membership_remove(*, membership: Membership) -> None:
-    """Remove a person from the tenant; their account can no longer sign in."""
-    if membership.role == Membership.Role.OWNER:
-        _ensure_another_owner(membership)
-    user = membership.user
-    membership.delete()
-    user.is_staff = False
-    user.is_active = False
-    user.save(update_fields=["is_staff", "is_active"])
+    """Remove a person from the tenant. An account the membership owns is closed (it can no
+    longer sign in); any other account is left as it is, only no longer in this tenant."""
+    current = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
+    if current.role == Membership.Role.OWNER:
+        _ensure_another_owner(current)
+    account = _owned_account(current)
+    current.delete()
+    if account is not None:
+        account.is_staff = False
+        account.is_active = False
+        account.save(update_fields=["is_staff", "is_active"])
 
 
 def _ensure_another_owner(membership: Membership) -> None:
@@ -170,7 +274,7 @@ def api_key_create(
         tenant=tenant,
         name=name,
         prefix=prefix,
-        secret_hash=api_key_hash(secret),
+        secret_hash=secret_hash(secret),
         scopes=sorted(set(scopes)),
         created_by=created_by,
     )

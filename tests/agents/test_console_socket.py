@@ -229,6 +229,31 @@ async def test_the_queue_arrives_live_and_the_agent_serves_the_visitor(bot, tena
     await agent.disconnect()
 
 
+@pytest.mark.parametrize("first_name", ["Ana", ""])
+async def test_the_visitor_sees_the_agents_first_name_never_their_email(bot, tenant, first_name):
+    ana = await database_sync_to_async(agent_of)(tenant)
+    ana.first_name, ana.last_name = first_name, "Lima"
+    await database_sync_to_async(ana.save)()
+    agent, _ = await console(ana)
+    chat = await visitor(bot)
+
+    await chat.send_json_to({"type": "message", "client_id": "c1", "text": "talk to a human"})
+    frame, _ = await until(agent, lambda f: f["type"] == "conversation.changed")
+    cid = frame["conversation"]["id"]
+    await act(agent, {"type": "claim", "conversation": cid})
+    assigned, before = await until(chat, of_type("conversation", status="assigned"))
+    await act(agent, {"type": "reply", "conversation": cid, "text": "Hello!"})
+    reply, between = await until(chat, says("agent", "Hello!"))
+
+    # The widget shows "Agent" (in the visitor's language) where there is no name.
+    assert assigned["agent"] == (first_name or None)
+    assert reply["message"]["agent"] == (first_name or None)
+    heard = json.dumps([*before, assigned, *between, reply])
+    assert ana.email not in heard and ana.username not in heard and "Lima" not in heard
+    await chat.disconnect()
+    await agent.disconnect()
+
+
 async def test_transfer_to_an_agent_to_a_team_and_resolve(bot, tenant):
     ana, ben = [await database_sync_to_async(agent_of)(tenant) for _ in range(2)]
     billing = await database_sync_to_async(TeamFactory)(tenant=tenant, name="Billing")

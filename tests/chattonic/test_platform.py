@@ -8,6 +8,8 @@ import time
 
 import pytest
 from django.conf import settings
+from django.core import checks
+from django.test import override_settings
 from django_celery_beat.models import PeriodicTask
 
 from chattonic.core.layers import DropOldestQueue
@@ -40,6 +42,9 @@ PRODUCTION_ENV = {
     "CSRF_TRUSTED_ORIGINS": "https://chat.example.com",
     "USE_X_FORWARDED_PROTO": "1",
     "SECURE_HSTS_PRELOAD": "1",
+    "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+    "EMAIL_HOST": "smtp.example.com",
+    "OPERATOR_EMAILS": "ops@example.com",
 }
 
 
@@ -52,6 +57,46 @@ def test_check_deploy_is_clean_with_the_documented_production_settings(tmp_path)
         env={**PRODUCTION_ENV, "CHATTONIC_VAR_DIR": str(tmp_path)},
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+CONSOLE_MAIL = "django.core.mail.backends.console.EmailBackend"
+SMTP_MAIL = "django.core.mail.backends.smtp.EmailBackend"
+
+
+def deploy_check_ids() -> set[str]:
+    return {message.id for message in checks.run_checks(include_deployment_checks=True)}
+
+
+@override_settings(DEBUG=False, EMAIL_BACKEND=CONSOLE_MAIL, ADMINS=[])
+def test_check_deploy_warns_of_mail_to_the_console_and_no_operators():
+    assert {"tenancy.W001", "tenancy.W002"} <= deploy_check_ids()
+    # Deployment checks only: a development `manage.py check` stays quiet.
+    assert not {"tenancy.W001", "tenancy.W002"} & {m.id for m in checks.run_checks()}
+
+
+@override_settings(DEBUG=False, EMAIL_BACKEND=SMTP_MAIL, ADMINS=[("Operators", "ops@x.example")])
+def test_check_deploy_is_quiet_with_mail_delivered_and_operators_named():
+    assert not {"tenancy.W001", "tenancy.W002"} & deploy_check_ids()
+
+
+@override_settings(DEBUG=True, EMAIL_BACKEND=CONSOLE_MAIL, ADMINS=[("Operators", "ops@x.example")])
+def test_the_console_mail_backend_is_fine_for_development():
+    assert "tenancy.W001" not in deploy_check_ids()
+
+
+def test_secret_key_fallbacks_come_from_the_environment(tmp_path):
+    result = manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.SECRET_KEY_FALLBACKS)",
+        env={
+            **PRODUCTION_ENV,
+            "CHATTONIC_VAR_DIR": str(tmp_path),
+            "SECRET_KEY_FALLBACKS": "first-old-key, second-old-key",
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "['first-old-key', 'second-old-key']"
 
 
 @pytest.mark.django_db

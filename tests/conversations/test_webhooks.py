@@ -528,5 +528,6 @@ def test_the_api_channel_tells_the_bots_replies_from_an_agents(
 
     senders = [(event["data"]["sender"], event["data"]["agent"]) for event in events]
     assert senders[0] == ("bot", None)
-    assert senders[-1] == ("agent", "Ana Lima")
+    assert senders[-1] == ("agent", "Ana")  # the first name: never the email or full name
+    assert agent.email not in str(events)
     assert events[-1]["data"]["text"] == "Ana here, how can I help?"

@@ -93,7 +93,8 @@ def test_visitor_and_agent_handoff_claim_chat_note_and_hand_back(new_context, te
     agent.locator("#reply").press("Enter")
     from_agent = _widget(visitor, ".msg.out").last
     expect(from_agent).to_contain_text("Hi, I'm Maya. How can I help?")
-    expect(from_agent.locator(".who")).to_have_text("Maya Lopez")
+    # The visitor sees the first name only (never the email or the full name).
+    expect(from_agent.locator(".who")).to_have_text("Maya")
     _say(visitor, "My parcel is late")
     expect(timeline.locator(".msg.contact").last).to_contain_text("My parcel is late")
     expect(timeline.locator(".msg.agent")).to_contain_text(["Hi, I'm Maya. How can I help?"])
