@@ -110,3 +110,37 @@ def live_server_url(transactional_db, tmp_path):
     print(f"--- the web process's log ---\n{server.output()}")  # shown when the test fails
     errors = [line for line in server.output().splitlines() if "Traceback" in line]
     assert not errors, f"the web process logged errors:\n{server.output()}"
+
+
+AXE = Path(__file__).with_name("vendor") / "axe-core" / "axe.min.js"
+# WCAG 2.1 A and AA (axe's tags for 2.0 and 2.1 rules of both levels).
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def axe_violations(page, include: str | None = None) -> list[dict]:
+    """axe-core's WCAG 2.1 A/AA violations on the page as it is now (open shadow roots
+    included), or within ``include`` (a CSS selector)."""
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    return page.evaluate(
+        """async ([include, tags]) => {
+            const result = await axe.run(include ? {include: [include]} : document,
+                                         {runOnly: {type: "tag", values: tags}});
+            return result.violations.map(v => ({
+                id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.map(n => ({target: n.target, summary: n.failureSummary})),
+            }));
+        }""",
+        [include, AXE_TAGS],
+    )
+
+
+def assert_accessible(page, include: str | None = None) -> None:
+    """No axe-core violation (WCAG 2.1 A and AA) on the page, or within ``include``."""
+    violations = axe_violations(page, include)
+    lines = [
+        f"{v['id']} ({v['impact']}): {v['help']}\n"
+        + "\n".join(f"    {n['target']}: {n['summary']}" for n in v["nodes"][:5])
+        for v in violations
+    ]
+    assert not violations, "axe-core found violations:\n" + "\n".join(lines)
