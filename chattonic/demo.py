@@ -37,6 +37,15 @@ def demo_flow(base_url: str = DEMO_BASE_URL) -> dict:
     return json.loads(text.replace(DEMO_BASE_URL, base_url.rstrip("/")))
 
 
+def _demo_password(user) -> None:
+    """The demo password, set only where it is not the password already: setting it again
+    makes a new hash (a new salt), and a session is bound to its user's hash, so every start
+    of ``make run`` (which loads the demo twice: before the processes start and for the
+    banner) signed the demo's users out, also in the seconds after they had signed in."""
+    if not user.has_usable_password() or not user.check_password(DEMO_PASSWORD):
+        user.set_password(DEMO_PASSWORD)
+
+
 def _demo_agent(tenant: Tenant):
     from agents.models import AgentProfile, Team
 
@@ -45,7 +54,7 @@ def _demo_agent(tenant: Tenant):
     if user is None:
         user = user_model(username=DEMO_AGENT_EMAIL, email=DEMO_AGENT_EMAIL)
     user.first_name = "Sam"  # what visitors see beside the agent's messages
-    user.set_password(DEMO_PASSWORD)
+    _demo_password(user)
     user.is_active = True
     user.save()
     Membership.objects.get_or_create(
@@ -95,7 +104,7 @@ def demo_load(base_url: str = DEMO_BASE_URL) -> Demo:
             owner_password=DEMO_PASSWORD,
         )
     owner = Membership.objects.for_tenant(tenant).get(user__username=DEMO_OWNER_EMAIL).user
-    owner.set_password(DEMO_PASSWORD)
+    _demo_password(owner)
     owner.is_active = True
     owner.save(update_fields=["password", "is_active"])
     _demo_agent(tenant)

@@ -43,3 +43,20 @@ def test_the_banner_lists_the_widget_demo_page_and_the_console():
     urls = dict(demo_urls("http://localhost:8000/", demo))
     assert urls["Widget demo page"] == f"http://localhost:8000/demo/{demo.bot.public_key}/"
     assert urls["Agent console"] == "http://localhost:8000/console/"
+
+
+def test_loading_the_demo_again_signs_nobody_out(client):
+    """``make run`` loads the demo before it starts the processes and again for its banner,
+    and at every restart: a signed-in demo owner stays signed in (a session is bound to its
+    user's password hash, which a fresh ``set_password`` would change)."""
+    demo_load("http://127.0.0.1:8000")
+    hashes = dict(Membership.objects.values_list("user__username", "user__password"))
+    signed_in = client.post(
+        "/dashboard/login/",
+        {"username": "owner@demo.example", "password": "chattonic-demo", "next": "/dashboard/"},
+    )
+    assert signed_in.status_code == 302
+    assert client.get("/dashboard/").status_code == 200
+    demo_load("http://127.0.0.1:8000")
+    assert client.get("/dashboard/").status_code == 200
+    assert dict(Membership.objects.values_list("user__username", "user__password")) == hashes
