@@ -23,6 +23,9 @@ import urllib3
 from django.conf import settings
 from requests.structures import CaseInsensitiveDict
 
+from chattonic.core.outbound import REFUSED, HostUnresolved, OutboundRefused
+from chattonic.core.redact import redact
+
 # Inbound message kinds.
 TEXT = "text"
 BUTTON = "button"
@@ -333,6 +336,10 @@ class Connector:
     # Credential keys the channel must hold, and the ones it may hold.
     required_credentials: ClassVar[tuple[str, ...]] = ()
     optional_credentials: ClassVar[tuple[str, ...]] = ()
+    # The credentials that are secrets: masked in every error text that is stored or logged.
+    secret_credentials: ClassVar[tuple[str, ...]] = ()
+    # The credentials that are URLs we call (checked when saved, and guarded when called).
+    url_credentials: ClassVar[tuple[str, ...]] = ()
     # The setting holding the platform's API base URL (a test points it at a local fake).
     api_base_setting: ClassVar[str] = ""
 
@@ -346,6 +353,10 @@ class Connector:
 
     def missing_credentials(self, credentials: Mapping[str, Any]) -> list[str]:
         return [key for key in self.required_credentials if not credentials.get(key)]
+
+    def secrets(self, credentials: Mapping[str, Any]) -> list[str]:
+        """The channel's secret values, for :func:`chattonic.core.redact.redact`."""
+        return [str(credentials[k]) for k in self.secret_credentials if credentials.get(k)]
 
     def handshake(self, request: WebhookRequest, credentials: dict) -> str | None:
         """Answer a subscription handshake (a GET): the challenge to echo, or raise
@@ -398,23 +409,29 @@ class Connector:
     def _request(
         session: requests.Session, method: str, url: str, *, timeout: float, **kwargs
     ) -> requests.Response:
-        """``session.request`` with network failures turned into RetryableSendError."""
+        """``session.request`` with network failures turned into RetryableSendError, and a
+        refused address into PermanentSendError. The texts keep no secret of the URL (a
+        Telegram token is in its path), and the network error is not chained to them."""
         try:
             return session.request(method, url, timeout=timeout, **kwargs)
+        except OutboundRefused:
+            raise PermanentSendError(REFUSED, platform_code="refused_address") from None
         except requests.ConnectTimeout as exc:
-            raise RetryableSendError(f"Connection timed out: {exc}") from exc
+            raise RetryableSendError(redact(f"Connection timed out: {exc}")) from None
         except requests.ReadTimeout as exc:
             raise RetryableSendError(
-                f"No answer within {timeout} s: {exc}", maybe_sent=True
-            ) from exc
+                redact(f"No answer within {timeout} s: {exc}"), maybe_sent=True
+            ) from None
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
             raise RetryableSendError(
-                f"Connection failed: {exc}", maybe_sent=not _never_connected(exc)
-            ) from exc
+                redact(f"Connection failed: {exc}"), maybe_sent=not _never_connected(exc)
+            ) from None
         except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema) as exc:
-            raise PermanentSendError(f"Invalid URL: {exc}", platform_code="invalid_url") from exc
+            raise PermanentSendError(
+                redact(f"Invalid URL: {exc}"), platform_code="invalid_url"
+            ) from None
         except requests.RequestException as exc:
-            raise RetryableSendError(f"Request failed: {exc}", maybe_sent=True) from exc
+            raise RetryableSendError(redact(f"Request failed: {exc}"), maybe_sent=True) from None
 
     @staticmethod
     def _http_error(
@@ -447,6 +464,8 @@ class Connector:
 
 def _never_connected(exc: Exception) -> bool:
     """True when the connection was never made (refused, unresolvable): nothing was sent."""
+    if isinstance(exc, HostUnresolved):
+        return True
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     return isinstance(reason, urllib3.exceptions.NewConnectionError)
 

@@ -17,7 +17,7 @@ CREDENTIALS = {"access_token": "wa-access-token", "phone_number_id": "1"}
 
 def test_concurrent_sends_are_all_recorded_with_distinct_ids(settings):
     with FakeWhatsApp() as fake:
-        settings.WHATSAPP_API_BASE = fake.base_url
+        settings.WHATSAPP_API_BASE = fake.allow(settings).base_url
         connector = get_connector("whatsapp")
         local = threading.local()
 
@@ -42,7 +42,7 @@ def test_concurrent_sends_are_all_recorded_with_distinct_ids(settings):
 
 def test_a_script_is_consumed_in_order_then_the_contract_applies(settings):
     with FakeTelegram() as fake:
-        settings.TELEGRAM_API_BASE = fake.base_url
+        settings.TELEGRAM_API_BASE = fake.allow(settings).base_url
         fake.script(fake.flood(retry_after=2), Answer(500, {"ok": False}))
         credentials = {"bot_token": fake.bot_token}
         outcomes = []

@@ -77,7 +77,6 @@ def refusal(fake) -> tuple[Answer, str]:
 @pytest.fixture(autouse=True)
 def _quick(settings):
     settings.CHANNEL_RATE_LIMITS = False
-    settings.API_CHANNEL_ALLOW_PRIVATE_WEBHOOKS = True
     settings.CHANNEL_SEND_TIMEOUT = 2
 
 
@@ -172,7 +171,7 @@ def test_the_hint_sets_the_least_wait_and_back_off_grows(platform_whatsapp):
 
 def test_telegram_retry_after_in_the_body_is_honoured(settings):
     with FakeTelegram() as fake:
-        settings.TELEGRAM_API_BASE = fake.base_url
+        settings.TELEGRAM_API_BASE = fake.allow(settings).base_url
         message = pending_reply(make_channel("telegram"))
         fake.script(fake.flood(retry_after=12))
         outcome = delivery.message_send(message_id=message.pk)
@@ -193,7 +192,7 @@ def test_after_the_last_attempt_the_message_fails_with_the_last_reason(settings,
 @pytest.fixture
 def platform_whatsapp(settings):
     with FakeWhatsApp() as fake:
-        settings.WHATSAPP_API_BASE = fake.base_url
+        settings.WHATSAPP_API_BASE = fake.allow(settings).base_url
         yield make_channel("whatsapp"), fake
 
 
@@ -244,7 +243,7 @@ def test_concurrent_runs_of_one_send_deliver_once(settings):
     if connection.vendor == "sqlite":
         settings.CHANNEL_SEND_TIMEOUT = 2  # SQLite serialises writers: still one send
     with FakeWhatsApp() as fake:
-        settings.WHATSAPP_API_BASE = fake.base_url
+        settings.WHATSAPP_API_BASE = fake.allow(settings).base_url
         message = pending_reply(make_channel("whatsapp"))
         barrier = threading.Barrier(10)
         outcomes = []
@@ -274,7 +273,7 @@ def test_ten_concurrent_redeliveries_of_a_webhook_give_one_message_and_one_reply
 
     settings.CHANNEL_RATE_LIMITS = False
     with FakeWhatsApp() as fake:
-        settings.WHATSAPP_API_BASE = fake.base_url
+        settings.WHATSAPP_API_BASE = fake.allow(settings).base_url
         channel = make_channel("whatsapp")
         body = text_body("whatsapp")
         barrier = threading.Barrier(10)
@@ -325,7 +324,7 @@ def test_telegram_sends_to_one_chat_at_most_one_per_second(settings):
     settings.CHANNEL_RATE_LIMITS = True
     settings.CHANNEL_RATE_LIMIT_MAX_SLEEP_MS = 0  # re-queue rather than wait in place
     with FakeTelegram() as fake:
-        settings.TELEGRAM_API_BASE = fake.base_url
+        settings.TELEGRAM_API_BASE = fake.allow(settings).base_url
         channel = make_channel("telegram")
         first = pending_reply(channel, "one")
         second = MessageFactory(
@@ -527,7 +526,7 @@ def test_the_sweep_queues_again_what_a_lost_task_left_behind(platform_whatsapp):
 
 def test_bad_credentials_put_the_channel_in_error_a_blocked_user_does_not(settings):
     with FakeTelegram() as fake:
-        settings.TELEGRAM_API_BASE = fake.base_url
+        settings.TELEGRAM_API_BASE = fake.allow(settings).base_url
         channel = make_channel("telegram")
         fake.blocked_chats.add(RECIPIENTS["telegram"])
         assert message_send.delay(pending_reply(channel).pk).get() == "failed"

@@ -157,6 +157,18 @@ class FakeServer:
     def base_url(self) -> str:
         return self.root_url + self.prefix
 
+    @property
+    def netloc(self) -> str:
+        """``host:port``, as ``OUTBOUND_ALLOWED_HOSTS`` names it."""
+        return f"{self._host}:{self.port}"
+
+    def allow(self, settings) -> FakeServer:
+        """Let outbound requests reach this fake: it listens on loopback, which the guard
+        (chattonic/core/outbound.py) refuses unless OUTBOUND_ALLOWED_HOSTS names it. Takes
+        pytest-django's ``settings`` fixture, which restores the setting after the test."""
+        settings.OUTBOUND_ALLOWED_HOSTS = [*settings.OUTBOUND_ALLOWED_HOSTS, self.netloc]
+        return self
+
     # --- scripting and inspection -------------------------------------------------------------
 
     def script(self, *answers: Answer | Callable[[Recorded], Answer]) -> None:

@@ -422,7 +422,7 @@ def test_the_mirror_stays_under_trellos_request_rate(
     monkeypatch.setattr(ratelimit, "WINDOW_SECONDS", 1.0)
     settings.TRELLO_REQUESTS_PER_10S = 4
     with FakeTrello(key="k", token="t", secret="s", limit=5, window=1.0) as fake:
-        settings.TRELLO_API_BASE = fake.root_url
+        settings.TRELLO_API_BASE = fake.allow(settings).root_url
         settings.TRELLO_KEY, settings.TRELLO_TOKEN, settings.TRELLO_BOARD_ID = (
             "k",
             "t",
