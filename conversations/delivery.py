@@ -277,6 +277,7 @@ def message_send(*, message_id: int) -> Outcome:
         )
     except RetryableSendError as exc:
         reason = redact(exc.reason, secrets_)
+        logger.info("message %s: attempt %s failed, will retry: %s", message.pk, number, reason)
         _finish(attempt, DeliveryAttempt.Outcome.RETRY, exc, reason)
         if tries >= settings.CHANNEL_SEND_MAX_ATTEMPTS:
             channel_error_record(channel=channel, error=reason)
@@ -284,6 +285,7 @@ def message_send(*, message_id: int) -> Outcome:
         return Outcome("retry", retry_in=backoff(tries, exc.retry_after))
     except PermanentSendError as exc:
         reason = redact(exc.reason, secrets_)
+        logger.info("message %s: attempt %s failed for good: %s", message.pk, number, reason)
         _finish(attempt, DeliveryAttempt.Outcome.FAILED, exc, reason)
         # The credentials themselves (not one recipient, e.g. a user who blocked the bot).
         code = (exc.platform_code or "").split("/")[0]

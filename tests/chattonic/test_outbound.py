@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from bots.tasks import perform_http_request
 from chattonic.core import outbound
@@ -182,6 +188,58 @@ def test_the_connection_goes_to_the_address_that_was_checked(server, resolver, m
     assert resolver.lookups["rebind.test"] == 1
     [request] = server.requests
     assert request.headers["Host"] == f"rebind.test:{server.port}"  # the name is kept
+
+
+def _certificate(tmp_path, name: str):
+    """A self-signed certificate for ``name``: (its PEM file as the trusted CA, a server
+    context serving it)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return str(cert_file), context
+
+
+def test_https_to_a_checked_address_still_checks_the_certificate_against_the_name(
+    tmp_path, resolver, monkeypatch
+):
+    """The connection goes to the checked IP, yet TLS sends the name (SNI) and checks the
+    certificate against it: a certificate for the name passes, one for another name fails.
+    (127.0.0.1 stands for a public address here, as in the test above.)"""
+    monkeypatch.setattr(outbound, "address_refused", lambda address: str(address) != "127.0.0.1")
+    resolver["api.platform.test"] = ["127.0.0.1"]
+    resolver["elsewhere.test"] = ["127.0.0.1"]
+    ca, context = _certificate(tmp_path, "api.platform.test")
+    with Internal(tls=context) as platform, outbound.session() as session:
+        url = f"https://api.platform.test:{platform.port}/send"
+        assert session.get(url, verify=ca, timeout=5).status_code == 200
+        [request] = platform.requests
+        assert request.headers["Host"] == f"api.platform.test:{platform.port}"
+        with pytest.raises(requests.exceptions.SSLError):
+            session.get(f"https://elsewhere.test:{platform.port}/send", verify=ca, timeout=5)
+        assert len(platform.requests) == 1
 
 
 def test_every_redirect_is_checked_again(settings):

@@ -4,6 +4,7 @@ the sandbox, redelivery, and the dashboard's channel and delivery-log pages."""
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 
@@ -493,6 +494,34 @@ def test_an_api_channel_gets_a_signing_secret_shown_once(owner_client, tenant):
     assert secret.encode() in response.content
     page = owner_client.get(f"/dashboard/conversations/channel/{Channel.objects.get().pk}/change/")
     assert secret.encode() not in page.content
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8000/hook", "http://169.254.169.254/", "gopher://example.com/"]
+)
+def test_an_api_channel_with_an_internal_webhook_url_is_refused_naming_it(
+    owner_client, tenant, url
+):
+    from chattonic.core.errors import ValidationFailed
+    from tests.factories import launched_bot
+
+    bot = launched_bot(tenant=tenant)
+    with pytest.raises(ValidationFailed) as caught:
+        make_channel("api", bot=bot, webhook=url)
+    assert list(caught.value.fields) == ["credentials.webhook_url"]
+    response = owner_client.post(
+        "/dashboard/conversations/channel/add/",
+        {
+            "name": "Inside",
+            "bot": bot.pk,
+            "kind": "api",
+            "status": "active",
+            "credentials": json.dumps({"webhook_url": url}),
+        },
+        follow=True,
+    )
+    assert caught.value.message.encode() in response.content
+    assert not Channel.objects.exists()
 
 
 def test_the_sweep_queues_again_what_a_lost_task_left_behind(platform_whatsapp):
