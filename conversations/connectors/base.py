@@ -1,8 +1,9 @@
 """The interface every messaging-platform connector shares, and the helpers they use.
 
 A connector is pure and stateless: it verifies a webhook request, parses it into
-platform-neutral events, and sends one outbound message with the ``requests`` session it is
-given. It never touches the database or Django's request objects; the webhook view builds a
+platform-neutral events, and sends one outbound message with the guarded ``requests``
+session it is given (``chattonic.core.outbound.session()``, which nothing may skip). It never
+touches the database or Django's request objects; the webhook view builds a
 :class:`WebhookRequest`, the delivery task calls :meth:`Connector.send`.
 """
 
@@ -23,7 +24,7 @@ import urllib3
 from django.conf import settings
 from requests.structures import CaseInsensitiveDict
 
-from chattonic.core.outbound import REFUSED, HostUnresolved, OutboundRefused
+from chattonic.core.outbound import REFUSED, HostUnresolved, OutboundRefused, OutboundSession
 from chattonic.core.redact import redact
 
 # Inbound message kinds.
@@ -412,6 +413,8 @@ class Connector:
         """``session.request`` with network failures turned into RetryableSendError, and a
         refused address into PermanentSendError. The texts keep no secret of the URL (a
         Telegram token is in its path), and the network error is not chained to them."""
+        if not isinstance(session, OutboundSession):  # no send may skip the guard
+            raise TypeError("Connectors send with chattonic.core.outbound.session().")
         try:
             return session.request(method, url, timeout=timeout, **kwargs)
         except OutboundRefused:

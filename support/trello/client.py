@@ -69,9 +69,9 @@ class TrelloClient:
     #: How long a request may wait for a rate-limit slot before giving up for now.
     max_wait = 12.0
 
-    def __init__(self, config: TrelloConfig, session: requests.Session | None = None):
+    def __init__(self, config: TrelloConfig):
         self.config = config
-        self.session = session or outbound.session()
+        self.session = outbound.session()  # guarded: TRELLO_API_BASE may not point inside
 
     def redact(self, text: str) -> str:
         """``text`` without the key and the token (for errors stored or logged)."""

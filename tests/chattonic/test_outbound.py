@@ -24,6 +24,7 @@ from bots.tasks import perform_http_request
 from chattonic.core import outbound
 from chattonic.core.outbound import REFUSED, OutboundRefused, address_refused, url_problem
 from conversations import credentials as vault
+from conversations.connectors import OutboundMessage, get_connector
 from conversations.models import Channel, DeliveryAttempt, LeadWebhook, Message
 from conversations.services import lead_capture
 from conversations.tasks import message_send
@@ -368,6 +369,20 @@ def test_every_door_refuses_internal_addresses_and_sends_nothing(
         error = door(url, settings, django_capture_on_commit_callbacks)
         assert listening.requests == []
     assert error.startswith(REFUSED)
+
+
+def test_a_connector_sends_only_through_the_guarded_session(server, settings):
+    server.allow(settings)
+    settings.TELEGRAM_API_BASE = server.base_url
+    with requests.Session() as plain, pytest.raises(TypeError):
+        get_connector("telegram").send(
+            credentials={"bot_token": "1:abc", "secret_token": "s"},
+            recipient_id="7",
+            message=OutboundMessage("hi"),
+            session=plain,
+            timeout=2,
+        )
+    assert server.requests == []
 
 
 def test_a_refused_request_is_not_a_network_error():

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from chattonic.core import outbound
 from conversations.connectors import OutboundMessage, RetryableSendError, get_connector
 from tests.fakes import HANG, Answer, FakeTelegram, FakeWhatsApp
 
@@ -23,7 +24,7 @@ def test_concurrent_sends_are_all_recorded_with_distinct_ids(settings):
 
         def one(index: int) -> str:
             if not hasattr(local, "session"):
-                local.session = requests.Session()
+                local.session = outbound.session()
             return connector.send(
                 credentials=CREDENTIALS,
                 recipient_id=f"1555000{index:04d}",
@@ -46,7 +47,7 @@ def test_a_script_is_consumed_in_order_then_the_contract_applies(settings):
         fake.script(fake.flood(retry_after=2), Answer(500, {"ok": False}))
         credentials = {"bot_token": fake.bot_token}
         outcomes = []
-        with requests.Session() as session:
+        with outbound.session() as session:
             for _ in range(3):
                 try:
                     result = get_connector("telegram").send(
