@@ -2,66 +2,28 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
-import socket
 import time
-from urllib.parse import urlsplit
 
 import requests
 from celery import shared_task
-from django.conf import settings
+
+from chattonic.core import outbound
+from chattonic.core.redact import redact
 
 logger = logging.getLogger(__name__)
 
 MAX_RESPONSE_BYTES = 256 * 1024
 
 
-def _address_refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    mapped = getattr(address, "ipv4_mapped", None)
-    if mapped is not None:
-        address = mapped
-    return (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_reserved
-        or address.is_multicast
-        or address.is_unspecified
-    )
-
-
-def _destination_allowed(url: str) -> bool:
-    """Refuse private, loopback, link-local, multicast and reserved addresses unless this
-    deployment allows them (the flow's URL is the tenant's input: it must not reach our own
-    network). Every address the name resolves to must be public."""
-    if settings.BOT_HTTP_ALLOW_PRIVATE:
-        return True
-    host = urlsplit(url).hostname or ""
-    if not host:
-        return False
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except (OSError, UnicodeError):
-        return False
-    return bool(infos) and not any(
-        _address_refused(ipaddress.ip_address(info[4][0].split("%")[0])) for info in infos
-    )
-
-
 def perform_http_request(request: dict) -> dict:
     """Do the flow's HTTP request; the engine's view of the outcome, never an exception.
 
     The timeout bounds the whole exchange (connecting, waiting and reading the body), and
-    the body read is capped at MAX_RESPONSE_BYTES."""
+    the body read is capped at MAX_RESPONSE_BYTES. The URL is the tenant's: the guarded
+    session (chattonic/core/outbound.py) refuses the platform's own network."""
     url = str(request.get("url") or "")
-    try:
-        allowed = urlsplit(url).scheme in ("http", "https") and _destination_allowed(url)
-    except ValueError:
-        allowed = False
-    if not allowed:
-        return {"status": None, "json": None, "error": "error", "detail": "destination refused"}
     method = str(request.get("method") or "GET").upper()
     body = request.get("body")
     timeout = float(request.get("timeout") or 10)
@@ -74,9 +36,7 @@ def perform_http_request(request: dict) -> dict:
     started = time.monotonic()
     response = None
     try:
-        response = requests.request(  # noqa: S113 (the timeout is in kwargs)
-            method, url, allow_redirects=False, stream=True, **kwargs
-        )
+        response = outbound.request(method, url, allow_redirects=False, stream=True, **kwargs)
         content = bytearray()
         for chunk in response.iter_content(16 * 1024):
             content += chunk
@@ -84,12 +44,14 @@ def perform_http_request(request: dict) -> dict:
                 break
             if time.monotonic() - started > timeout:
                 return {"status": None, "json": None, "error": "timeout"}
+    except outbound.OutboundRefused:
+        return {"status": None, "json": None, "error": "error", "detail": outbound.REFUSED}
     except requests.Timeout:
         return {"status": None, "json": None, "error": "timeout"}
-    except requests.RequestException as exc:
+    except (requests.RequestException, ValueError) as exc:  # ValueError: a malformed URL
         if time.monotonic() - started >= timeout:
             return {"status": None, "json": None, "error": "timeout"}
-        return {"status": None, "json": None, "error": "error", "detail": str(exc)[:200]}
+        return {"status": None, "json": None, "error": "error", "detail": redact(str(exc))[:200]}
     finally:
         if response is not None:
             response.close()

@@ -12,6 +12,7 @@ import json
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -363,17 +364,32 @@ WEBCHAT_MESSAGES_PER_10S = env_int("WEBCHAT_MESSAGES_PER_10S", 10)
 # An agent whose console has not beaten for this long is offline.
 AGENT_HEARTBEAT_TIMEOUT = env_int("AGENT_HEARTBEAT_TIMEOUT", 60)
 
-# --- Bots ---------------------------------------------------------------------------------
-# Whether a flow's HTTP request node may call private addresses (localhost, 10.x, ...).
-BOT_HTTP_ALLOW_PRIVATE = env_bool("BOT_HTTP_ALLOW_PRIVATE", DEBUG)
+# --- Outbound requests (chattonic/core/outbound.py, docs/security.md) ----------------------
+# Hosts that outbound requests (webhooks, the flows' HTTP node, the platforms, Trello) may
+# reach although they are private, loopback or link-local: "host" (any port) or "host:port",
+# comma-separated (e.g. "crm.internal,10.0.0.5:8443,[fd00::5]:80"). Unset: none; with DEBUG,
+# only this deployment's own PUBLIC_BASE_URL (the demo bot's order lookup calls it).
+_public = urlsplit(PUBLIC_BASE_URL)
+_own_host = f"[{_public.hostname}]" if ":" in (_public.hostname or "") else _public.hostname
+_own = f"{_own_host}:{_public.port or (443 if _public.scheme == 'https' else 80)}"
+OUTBOUND_ALLOWED_HOSTS = env_list("OUTBOUND_ALLOWED_HOSTS", [_own] if DEBUG else [])
+for _entry in OUTBOUND_ALLOWED_HOSTS:
+    if "/" in _entry or "@" in _entry:
+        raise ImproperlyConfigured(
+            f"OUTBOUND_ALLOWED_HOSTS holds {_entry!r}: give host or host:port, not a URL."
+        )
+for _old in ("BOT_HTTP_ALLOW_PRIVATE", "API_CHANNEL_ALLOW_PRIVATE_WEBHOOKS"):
+    if env_bool(_old, False):
+        raise ImproperlyConfigured(
+            f"{_old} is gone: name the private hosts that outbound requests may reach in "
+            "OUTBOUND_ALLOWED_HOSTS (host or host:port, comma-separated)."
+        )
 
 # --- Messaging channels: the platforms' API base URLs (tests point them at local fakes) ----
 WHATSAPP_API_BASE = env_str("WHATSAPP_API_BASE", "https://graph.facebook.com/v25.0")
 MESSENGER_API_BASE = env_str("MESSENGER_API_BASE", "https://graph.facebook.com/v25.0")
 TELEGRAM_API_BASE = env_str("TELEGRAM_API_BASE", "https://api.telegram.org")
 TWILIO_API_BASE = env_str("TWILIO_API_BASE", "https://api.twilio.com")
-# API channel webhooks to private, loopback or link-local addresses (local development only).
-API_CHANNEL_ALLOW_PRIVATE_WEBHOOKS = env_bool("API_CHANNEL_ALLOW_PRIVATE_WEBHOOKS", DEBUG)
 # Fernet keys encrypting channel credentials at rest, comma-separated, newest first (older
 # ones still decrypt after a rotation). Empty: derived from SECRET_KEY with DEBUG, refused without.
 CHATTONIC_ENCRYPTION_KEYS = env_list("CHATTONIC_ENCRYPTION_KEY")

@@ -25,8 +25,10 @@ from django.utils import timezone
 
 from bots.engine import Event
 from bots.models import Bot
+from chattonic.core import outbound
 from chattonic.core.errors import ValidationFailed
 from chattonic.core.publish import Batcher
+from chattonic.core.redact import redact
 from chattonic.tenancy.models import Tenant
 from conversations import credentials as vault
 from conversations import realtime
@@ -149,6 +151,10 @@ def _clean_credentials(kind: str, credentials: dict) -> dict:
             f"Missing credentials: {', '.join(missing)}.",
             fields={f"credentials.{key}": ["This credential is required."] for key in missing},
         )
+    for key in connector.url_credentials:
+        problem = outbound.url_problem(clean[key]) if key in clean else None
+        if problem:
+            raise ValidationFailed.for_field(f"credentials.{key}", problem)
     return clean
 
 
@@ -192,8 +198,9 @@ def channel_credentials_set(*, channel: Channel, credentials: dict, merge: bool 
 
 
 def channel_error_record(*, channel: Channel, error: str, disable: bool = False) -> None:
-    """Note the channel's last error (shown in the dashboard); ``disable`` marks it broken."""
-    fields = {"last_error": error[:2000], "last_error_at": timezone.now()}
+    """Note the channel's last error (shown in the dashboard); ``disable`` marks it broken.
+    The caller masks the channel's own secrets; what looks like one is masked here too."""
+    fields = {"last_error": redact(error)[:2000], "last_error_at": timezone.now()}
     if disable:
         fields["status"] = Channel.Status.ERROR
     Channel.objects.filter(pk=channel.pk).update(**fields)

@@ -1,4 +1,5 @@
-"""Channel credentials at rest: a JSON object encrypted with Fernet (AES-128-CBC + HMAC).
+"""Secrets at rest, encrypted with Fernet (AES-128-CBC + HMAC): a channel's credentials (a
+JSON object) and a lead webhook's signing secret (a text).
 
 The keys come from ``CHATTONIC_ENCRYPTION_KEY`` (comma-separated Fernet keys, newest first:
 new values are encrypted with the first, every one of them decrypts, so keys rotate without
@@ -70,6 +71,23 @@ def _decrypted(keys: tuple[str, ...], token: str) -> dict:
         ) from None
     value = json.loads(plain)
     return value if isinstance(value, dict) else {}
+
+
+def encrypt_secret(value: str) -> str:
+    """One secret text as a Fernet token, encrypted with the newest key."""
+    return _current().encrypt(value.encode()).decode()
+
+
+def decrypt_secret(token: str) -> str:
+    """The secret text of a token written by :func:`encrypt_secret`."""
+    keys = tuple(getattr(settings, "CHATTONIC_ENCRYPTION_KEYS", ()) or ())
+    try:
+        return _fernet(keys).decrypt(token.encode()).decode()
+    except InvalidToken:
+        raise CredentialsUnreadable(
+            "The secret does not decrypt with CHATTONIC_ENCRYPTION_KEY "
+            "(was the key changed without keeping the old one?)."
+        ) from None
 
 
 def rotate(token: str) -> str:

@@ -32,6 +32,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from chattonic.core import outbound
+from chattonic.core.redact import redact
 from chattonic.tenancy.selectors import staff_public_name
 from conversations.channels import channel_credentials, channel_error_record, webhook_url
 from conversations.connectors import (
@@ -123,9 +125,10 @@ _sessions = threading.local()
 
 
 def _session() -> requests.Session:
+    """This thread's guarded session (chattonic/core/outbound.py), kept to reuse connections."""
     session = getattr(_sessions, "session", None)
     if session is None:
-        session = _sessions.session = requests.Session()
+        session = _sessions.session = outbound.session()
     return session
 
 
@@ -201,7 +204,8 @@ def message_send(*, message_id: int) -> Outcome:
         channel_error_record(channel=channel, error=str(exc), disable=True)
         return _fail(message, str(exc))
     connector = get_connector(channel.kind)
-    outbound = _outbound(message)
+    secrets_ = connector.secrets(credentials)  # masked in every error stored or logged
+    reply = _outbound(message)
     recipient = conversation.recipient_id
 
     # Replies go out in order: wait while an earlier one of this conversation is on its way.
@@ -242,11 +246,11 @@ def message_send(*, message_id: int) -> Outcome:
         reason = last.error if last and last.error else "no answer"
         return _fail(message, f"Gave up after {tries - 1} attempts: {reason}")
 
-    wait = rate_limit_take(connector.rate_limits(credentials, recipient, outbound))
+    wait = rate_limit_take(connector.rate_limits(credentials, recipient, reply))
     max_sleep = settings.CHANNEL_RATE_LIMIT_MAX_SLEEP_MS / 1000
     while 0 < wait <= max_sleep:
         time.sleep(wait)  # a short wait holds the worker less than a round trip through Redis
-        wait = rate_limit_take(connector.rate_limits(credentials, recipient, outbound))
+        wait = rate_limit_take(connector.rate_limits(credentials, recipient, reply))
     if wait > 0:
         return Outcome("throttled", retry_in=wait, counts_as_retry=False)
 
@@ -266,42 +270,50 @@ def message_send(*, message_id: int) -> Outcome:
         result = connector.send(
             credentials=credentials,
             recipient_id=recipient,
-            message=outbound,
+            message=reply,
             session=_session(),
             timeout=settings.CHANNEL_SEND_TIMEOUT,
             callback_url=webhook_url(channel),
         )
     except RetryableSendError as exc:
-        _finish(attempt, DeliveryAttempt.Outcome.RETRY, exc)
+        reason = redact(exc.reason, secrets_)
+        logger.info("message %s: attempt %s failed, will retry: %s", message.pk, number, reason)
+        _finish(attempt, DeliveryAttempt.Outcome.RETRY, exc, reason)
         if tries >= settings.CHANNEL_SEND_MAX_ATTEMPTS:
-            channel_error_record(channel=channel, error=exc.reason)
-            return _fail(message, f"Gave up after {tries} attempts: {exc.reason}")
+            channel_error_record(channel=channel, error=reason)
+            return _fail(message, f"Gave up after {tries} attempts: {reason}")
         return Outcome("retry", retry_in=backoff(tries, exc.retry_after))
     except PermanentSendError as exc:
-        _finish(attempt, DeliveryAttempt.Outcome.FAILED, exc)
+        reason = redact(exc.reason, secrets_)
+        logger.info("message %s: attempt %s failed for good: %s", message.pk, number, reason)
+        _finish(attempt, DeliveryAttempt.Outcome.FAILED, exc, reason)
         # The credentials themselves (not one recipient, e.g. a user who blocked the bot).
         code = (exc.platform_code or "").split("/")[0]
         broken = exc.status_code == 401 or code in ("missing_credentials", "190", "20003")
-        channel_error_record(channel=channel, error=exc.reason, disable=broken)
-        return _fail(message, exc.reason)
+        channel_error_record(channel=channel, error=reason, disable=broken)
+        return _fail(message, reason)
     except Exception as exc:  # a bug or an outage of ours: keep the record honest, retry
-        _finish(attempt, DeliveryAttempt.Outcome.RETRY, None, error=f"{type(exc).__name__}: {exc}")
+        _finish(
+            attempt,
+            DeliveryAttempt.Outcome.RETRY,
+            None,
+            redact(f"{type(exc).__name__}: {exc}", secrets_),
+        )
         logger.exception("message %s: send failed unexpectedly", message.pk)
         return Outcome("retry", retry_in=backoff(tries))
     _delivered(message, attempt, result, channel.kind, recipient)
     return Outcome("sent")
 
 
-def _finish(attempt: DeliveryAttempt, outcome: str, exc, *, error: str = "") -> None:
+def _finish(attempt: DeliveryAttempt, outcome: str, exc, error: str) -> None:
+    """Close the attempt with ``error``, its text already redacted."""
     attempt.outcome = outcome
     attempt.finished_at = timezone.now()
+    attempt.error = error[:2000]
     if exc is not None:
         attempt.status_code = exc.status_code
         attempt.platform_code = (exc.platform_code or "")[:60]
-        attempt.error = exc.reason[:2000]
         attempt.retry_after = getattr(exc, "retry_after", None)
-    else:
-        attempt.error = error[:2000]
     attempt.save(
         update_fields=[
             "outcome",
@@ -396,14 +408,20 @@ def telegram_callback_answer(*, channel_id: int, callback_query_id: str) -> bool
     channel = Channel.objects.filter(pk=channel_id, kind=ChannelKind.TELEGRAM).first()
     if channel is None:
         return False
+    connector = get_connector("telegram")
     try:
-        get_connector("telegram").answer_callback_query(
-            credentials=channel_credentials(channel),
+        credentials = channel_credentials(channel)
+        connector.answer_callback_query(
+            credentials=credentials,
             callback_query_id=callback_query_id,
             session=_session(),
             timeout=settings.CHANNEL_SEND_TIMEOUT,
         )
-    except (RetryableSendError, PermanentSendError, CredentialsUnreadable) as exc:
+    except CredentialsUnreadable as exc:
         logger.info("channel %s: callback query not answered: %s", channel_id, exc)
+        return False
+    except (RetryableSendError, PermanentSendError) as exc:
+        reason = redact(exc.reason, connector.secrets(credentials))
+        logger.info("channel %s: callback query not answered: %s", channel_id, reason)
         return False
     return True

@@ -7,6 +7,10 @@ import logging
 import requests
 from celery import shared_task
 
+from chattonic.core.outbound import REFUSED, OutboundRefused
+from chattonic.core.redact import redact
+from conversations.credentials import CredentialsUnreadable
+
 logger = logging.getLogger(__name__)
 
 
@@ -21,8 +25,9 @@ def stats_rebuild_recent() -> int:
 @shared_task(bind=True, max_retries=6)
 def lead_webhook_deliver(self, lead_id: int) -> int:
     """POST ``lead.created`` to the tenant's active lead webhooks; retried with backoff on a
-    network error, a 429 or a 5xx. Returns how many webhooks took it."""
-    from conversations.leads import lead_webhook_post
+    network error, a 429 or a 5xx (not on a refused address: that needs a new URL). Returns
+    how many webhooks took it."""
+    from conversations.leads import lead_webhook_failure_record, lead_webhook_post
     from conversations.models import Lead, LeadWebhook
 
     lead = Lead.objects.select_related("contact").filter(pk=lead_id).first()
@@ -33,9 +38,16 @@ def lead_webhook_deliver(self, lead_id: int) -> int:
     for webhook in LeadWebhook.objects.for_tenant(lead.tenant_id).filter(is_active=True):
         try:
             status = lead_webhook_post(webhook=webhook, lead=lead)
+        except OutboundRefused:
+            lead_webhook_failure_record(webhook=webhook, error=REFUSED)
+            continue
+        except CredentialsUnreadable as exc:  # the key changed: no retry will sign it
+            lead_webhook_failure_record(webhook=webhook, error=str(exc))
+            continue
         except requests.RequestException as exc:
-            logger.warning("lead webhook %s: %s", webhook.pk, exc)
-            LeadWebhook.objects.filter(pk=webhook.pk).update(last_status=str(exc)[:200])
+            error = redact(str(exc))
+            logger.warning("lead webhook %s: %s", webhook.pk, error)
+            lead_webhook_failure_record(webhook=webhook, error=error)
             retry = True
             continue
         if status == 429 or status >= 500:

@@ -6,13 +6,27 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import secrets
+import time
 from collections.abc import Iterable, Iterator
 
 from django.db import transaction
 from django.utils import timezone
 
+from chattonic.core import outbound
 from chattonic.core.errors import NotFound, ValidationFailed
+from chattonic.core.redact import redact
 from chattonic.tenancy.models import Tenant
+from conversations.connectors.api import (
+    EVENT_HEADER,
+    EVENT_ID_HEADER,
+    SIGNATURE_HEADER,
+    SIGNATURE_VERSION,
+    TIMESTAMP_HEADER,
+    USER_AGENT,
+    sign,
+)
+from conversations.credentials import decrypt_secret, encrypt_secret
 from conversations.models import Contact, Conversation, Lead, LeadWebhook
 
 logger = logging.getLogger(__name__)
@@ -208,24 +222,81 @@ def lead_payload(lead: Lead) -> dict:
     }
 
 
+def lead_webhook_url_clean(url: str) -> str:
+    """The URL, or ValidationFailed naming ``url`` when it can only be refused (not
+    http(s), a private or loopback address written in it). Names are checked when the
+    request connects (chattonic/core/outbound.py): that is the real guard."""
+    url = (url or "").strip()
+    if not url:
+        raise ValidationFailed.for_field("url", "A lead webhook needs a URL.")
+    if len(url) > 500:
+        raise ValidationFailed.for_field("url", "At most 500 characters.")
+    problem = outbound.url_problem(url)
+    if problem:
+        raise ValidationFailed.for_field("url", problem)
+    return url
+
+
+def _url_taken(tenant_id: int, url: str, exclude: int | None = None) -> bool:
+    return LeadWebhook.objects.for_tenant(tenant_id).filter(url=url).exclude(pk=exclude).exists()
+
+
+@transaction.atomic
+def lead_webhook_create(
+    *, tenant: Tenant, url: str, is_active: bool = True
+) -> tuple[LeadWebhook, str]:
+    """A lead webhook with a new signing secret, stored encrypted. Returns the webhook and
+    the secret, which is shown once and never again."""
+    url = lead_webhook_url_clean(url)
+    if _url_taken(tenant.pk, url):
+        raise ValidationFailed.for_field("url", "A lead webhook with this URL exists.")
+    secret = secrets.token_urlsafe(32)
+    webhook = LeadWebhook.objects.create(
+        tenant=tenant, url=url, is_active=is_active, signing_secret_encrypted=encrypt_secret(secret)
+    )
+    return webhook, secret
+
+
+@transaction.atomic
+def lead_webhook_update(
+    *, webhook: LeadWebhook, url: str | None = None, is_active: bool | None = None
+) -> LeadWebhook:
+    """Change a lead webhook's URL or switch it on or off (its secret stays)."""
+    changed = []
+    if url is not None:
+        url = lead_webhook_url_clean(url)
+        if _url_taken(webhook.tenant_id, url, exclude=webhook.pk):
+            raise ValidationFailed.for_field("url", "A lead webhook with this URL exists.")
+        webhook.url = url
+        changed.append("url")
+    if is_active is not None:
+        webhook.is_active = bool(is_active)
+        changed.append("is_active")
+    if changed:
+        webhook.save(update_fields=changed)
+    return webhook
+
+
+@transaction.atomic
+def lead_webhook_secret_renew(*, webhook: LeadWebhook) -> str:
+    """Give the webhook a new signing secret (the old one stops at once); returns it, to be
+    shown once."""
+    secret = secrets.token_urlsafe(32)
+    webhook.signing_secret_encrypted = encrypt_secret(secret)
+    webhook.save(update_fields=["signing_secret_encrypted"])
+    return secret
+
+
+def lead_webhook_signing_secret(webhook: LeadWebhook) -> str:
+    """The webhook's signing secret, decrypted (CredentialsUnreadable without the key)."""
+    return decrypt_secret(webhook.signing_secret_encrypted)
+
+
 def lead_webhook_post(*, webhook: LeadWebhook, lead: Lead, timeout: float = 10.0) -> int:
     """POST the ``lead.created`` event to one webhook, signed like the API channel's
     deliveries (``X-ChatTonic-Signature: v1=<HMAC-SHA256 of "<timestamp>.<body>">``); the
-    event id is the same on every retry. Returns the HTTP status; raises on a network error."""
-    import time
-
-    import requests
-
-    from conversations.connectors.api import (
-        EVENT_HEADER,
-        EVENT_ID_HEADER,
-        SIGNATURE_HEADER,
-        SIGNATURE_VERSION,
-        TIMESTAMP_HEADER,
-        USER_AGENT,
-        sign,
-    )
-
+    event id is the same on every retry. Returns the HTTP status; raises on a network error,
+    and OutboundRefused (nothing sent) when the address is not allowed."""
     event_id = f"lead-{lead.pk}-{webhook.pk}"
     body = json.dumps(
         {
@@ -237,8 +308,9 @@ def lead_webhook_post(*, webhook: LeadWebhook, lead: Lead, timeout: float = 10.0
         separators=(",", ":"),
     ).encode()
     timestamp = int(time.time())
-    signature = sign(webhook.signing_secret, timestamp, body)
-    response = requests.post(
+    signature = sign(lead_webhook_signing_secret(webhook), timestamp, body)
+    response = outbound.request(
+        "POST",
         webhook.url,
         data=body,
         timeout=timeout,
@@ -256,3 +328,10 @@ def lead_webhook_post(*, webhook: LeadWebhook, lead: Lead, timeout: float = 10.0
         last_status=f"HTTP {response.status_code}", last_delivery_at=timezone.now()
     )
     return response.status_code
+
+
+def lead_webhook_failure_record(*, webhook: LeadWebhook, error: str) -> None:
+    """Note why a delivery failed, as the webhook's last status (the text redacted)."""
+    LeadWebhook.objects.filter(pk=webhook.pk).update(
+        last_status=redact(error)[:200], last_delivery_at=timezone.now()
+    )

@@ -379,10 +379,11 @@ class PrivacyAudit(TenantOwned):
 
 
 class LeadWebhook(TenantOwned):
-    """Where a tenant wants new leads POSTed, signed like the API channel's deliveries."""
+    """Where a tenant wants new leads POSTed, signed like the API channel's deliveries; the
+    signing secret is stored encrypted (conversations/credentials.py), shown once."""
 
     url = models.URLField(max_length=500)
-    signing_secret = models.CharField(max_length=64, default=new_webhook_secret, editable=False)
+    signing_secret_encrypted = models.TextField(editable=False)
     is_active = models.BooleanField(default=True)
     last_status = models.CharField(max_length=200, blank=True, editable=False)
     last_delivery_at = models.DateTimeField(null=True, blank=True, editable=False)

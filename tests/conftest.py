@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+import socket
+
 import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
@@ -37,6 +40,33 @@ def _isolated_redis_and_tasks(request):
     app.conf.task_always_eager = eager
     yield
     app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def _no_outbound_allowance(settings):
+    """Outbound requests start with no host allowed (not even DEBUG's own base URL): a test
+    that talks to a fake on 127.0.0.1 names it (``fake.allow(settings)``)."""
+    settings.OUTBOUND_ALLOWED_HOSTS = []
+
+
+@pytest.fixture(autouse=True)
+def _this_machine_only(monkeypatch):
+    """The tests reach only this machine. A connection to any other address (a broken
+    outbound guard, a mistaken URL) is refused before a packet leaves, and fails the test."""
+    real_connect = socket.socket.connect
+    tried: list[str] = []
+
+    def connect(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            host = ipaddress.ip_address(str(address[0]).split("%", 1)[0])
+            if not (host.is_loopback or host.is_unspecified):
+                tried.append(str(host))
+                raise ConnectionRefusedError(f"the tests reach only this machine, not {host}")
+        return real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    yield
+    assert not tried, f"a test tried to connect to {tried}"
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from agents.models import AgentProfile, CannedResponse, HandoffEvent, Note, Team
 from backups.models import BackupRun, RestoreCheck
 from bots.models import Bot, BotVersion
 from chattonic.tenancy.models import ApiKey, Invitation, Membership, Tenant
+from conversations.credentials import encrypt_secret
 from conversations.models import (
     Channel,
     ChannelKind,
@@ -269,11 +270,16 @@ class PrivacyAuditFactory(factory.django.DjangoModelFactory):
 
 
 class LeadWebhookFactory(factory.django.DjangoModelFactory):
+    """``signing_secret`` (not a column) is stored encrypted, as the service stores it."""
+
     class Meta:
         model = LeadWebhook
+        exclude = ("signing_secret",)
 
     tenant = factory.SubFactory(TenantFactory)
     url = factory.Sequence(lambda n: f"https://crm.example.com/hooks/{n}")
+    signing_secret = factory.Sequence(lambda n: f"lead-webhook-secret-{n}")
+    signing_secret_encrypted = factory.LazyAttribute(lambda o: encrypt_secret(o.signing_secret))
 
 
 # --- Agents ---------------------------------------------------------------------------------

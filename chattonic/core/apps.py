@@ -1,6 +1,8 @@
 from django.apps import AppConfig, apps
 from django.db.models.signals import post_migrate
 
+from chattonic.core.redact import install_log_redaction
+
 
 def _install_schedule(sender, using="default", **kwargs):
     from chattonic.core.services import schedule_install
@@ -14,6 +16,7 @@ class CoreConfig(AppConfig):
     verbose_name = "Platform"
 
     def ready(self):
+        install_log_redaction()  # no secret in any log line of this process (docs/security.md)
         # Like Django's own permissions and content types, beat's rows follow migrate:
         # once beat's tables exist, the declared schedule is installed.
         post_migrate.connect(

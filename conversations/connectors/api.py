@@ -25,15 +25,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
-import socket
 import time
 import uuid
 from typing import Any
 
 import requests
-from django.conf import settings
 
 from .base import (
     BUTTON,
@@ -47,12 +44,10 @@ from .base import (
     MalformedPayload,
     OutboundMessage,
     ParsedWebhook,
-    PermanentSendError,
     SendResult,
     WebhookRequest,
     decode_body,
     from_unix,
-    hostname,
 )
 from .base import now as utc_now
 
@@ -105,6 +100,8 @@ class ApiConnector(Connector):
     display_name = "API channel"
     required_credentials = ("signing_secret", "webhook_url")
     optional_credentials = ("previous_signing_secret",)
+    secret_credentials = ("signing_secret", "previous_signing_secret")
+    url_credentials = ("webhook_url",)
 
     # --- in ----------------------------------------------------------------------------------
 
@@ -176,7 +173,6 @@ class ApiConnector(Connector):
         every retry: tenants drop repeats by it."""
         url = self._credential(credentials, "webhook_url")
         secret = self._credential(credentials, "signing_secret")
-        check_webhook_url(url)
         timestamp = int(time.time()) if timestamp is None else timestamp
         body = json.dumps(
             {"id": event_id, "type": event_type, "created": timestamp, "data": data},
@@ -218,34 +214,6 @@ class ApiConnector(Connector):
             platform_code=str(response.status_code),
             retryable=retryable,
         )
-
-
-def check_webhook_url(url: str) -> None:
-    """Refuse webhook URLs that are not http(s), and, unless
-    ``API_CHANNEL_ALLOW_PRIVATE_WEBHOOKS`` is on, URLs whose host resolves to a private,
-    loopback, link-local or reserved address (a tenant must not reach our internal network).
-    The check resolves the name once; it narrows, not closes, DNS rebinding."""
-    host = hostname(url)
-    scheme = url.split(":", 1)[0].lower()
-    if scheme not in ("http", "https") or not host:
-        raise PermanentSendError(
-            f"The webhook URL must be an http(s) URL, not {url!r}.", platform_code="invalid_url"
-        )
-    if getattr(settings, "API_CHANNEL_ALLOW_PRIVATE_WEBHOOKS", False):
-        return
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except (socket.gaierror, UnicodeError) as exc:
-        raise PermanentSendError(
-            f"The webhook host {host!r} does not resolve: {exc}", platform_code="invalid_url"
-        ) from exc
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if not ip.is_global or ip.is_multicast:
-            raise PermanentSendError(
-                f"The webhook host {host!r} resolves to a non-public address ({ip}).",
-                platform_code="forbidden_url",
-            )
 
 
 def _inbound(item: Any, index: int) -> InboundMessage:

@@ -1,8 +1,9 @@
 """The interface every messaging-platform connector shares, and the helpers they use.
 
 A connector is pure and stateless: it verifies a webhook request, parses it into
-platform-neutral events, and sends one outbound message with the ``requests`` session it is
-given. It never touches the database or Django's request objects; the webhook view builds a
+platform-neutral events, and sends one outbound message with the guarded ``requests``
+session it is given (``chattonic.core.outbound.session()``, which nothing may skip). It never
+touches the database or Django's request objects; the webhook view builds a
 :class:`WebhookRequest`, the delivery task calls :meth:`Connector.send`.
 """
 
@@ -22,6 +23,9 @@ import requests
 import urllib3
 from django.conf import settings
 from requests.structures import CaseInsensitiveDict
+
+from chattonic.core.outbound import REFUSED, HostUnresolved, OutboundRefused, OutboundSession
+from chattonic.core.redact import redact
 
 # Inbound message kinds.
 TEXT = "text"
@@ -333,6 +337,10 @@ class Connector:
     # Credential keys the channel must hold, and the ones it may hold.
     required_credentials: ClassVar[tuple[str, ...]] = ()
     optional_credentials: ClassVar[tuple[str, ...]] = ()
+    # The credentials that are secrets: masked in every error text that is stored or logged.
+    secret_credentials: ClassVar[tuple[str, ...]] = ()
+    # The credentials that are URLs we call (checked when saved, and guarded when called).
+    url_credentials: ClassVar[tuple[str, ...]] = ()
     # The setting holding the platform's API base URL (a test points it at a local fake).
     api_base_setting: ClassVar[str] = ""
 
@@ -346,6 +354,10 @@ class Connector:
 
     def missing_credentials(self, credentials: Mapping[str, Any]) -> list[str]:
         return [key for key in self.required_credentials if not credentials.get(key)]
+
+    def secrets(self, credentials: Mapping[str, Any]) -> list[str]:
+        """The channel's secret values, for :func:`chattonic.core.redact.redact`."""
+        return [str(credentials[k]) for k in self.secret_credentials if credentials.get(k)]
 
     def handshake(self, request: WebhookRequest, credentials: dict) -> str | None:
         """Answer a subscription handshake (a GET): the challenge to echo, or raise
@@ -398,23 +410,31 @@ class Connector:
     def _request(
         session: requests.Session, method: str, url: str, *, timeout: float, **kwargs
     ) -> requests.Response:
-        """``session.request`` with network failures turned into RetryableSendError."""
+        """``session.request`` with network failures turned into RetryableSendError, and a
+        refused address into PermanentSendError. The texts keep no secret of the URL (a
+        Telegram token is in its path), and the network error is not chained to them."""
+        if not isinstance(session, OutboundSession):  # no send may skip the guard
+            raise TypeError("Connectors send with chattonic.core.outbound.session().")
         try:
             return session.request(method, url, timeout=timeout, **kwargs)
+        except OutboundRefused:
+            raise PermanentSendError(REFUSED, platform_code="refused_address") from None
         except requests.ConnectTimeout as exc:
-            raise RetryableSendError(f"Connection timed out: {exc}") from exc
+            raise RetryableSendError(redact(f"Connection timed out: {exc}")) from None
         except requests.ReadTimeout as exc:
             raise RetryableSendError(
-                f"No answer within {timeout} s: {exc}", maybe_sent=True
-            ) from exc
+                redact(f"No answer within {timeout} s: {exc}"), maybe_sent=True
+            ) from None
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
             raise RetryableSendError(
-                f"Connection failed: {exc}", maybe_sent=not _never_connected(exc)
-            ) from exc
+                redact(f"Connection failed: {exc}"), maybe_sent=not _never_connected(exc)
+            ) from None
         except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema) as exc:
-            raise PermanentSendError(f"Invalid URL: {exc}", platform_code="invalid_url") from exc
+            raise PermanentSendError(
+                redact(f"Invalid URL: {exc}"), platform_code="invalid_url"
+            ) from None
         except requests.RequestException as exc:
-            raise RetryableSendError(f"Request failed: {exc}", maybe_sent=True) from exc
+            raise RetryableSendError(redact(f"Request failed: {exc}"), maybe_sent=True) from None
 
     @staticmethod
     def _http_error(
@@ -447,6 +467,8 @@ class Connector:
 
 def _never_connected(exc: Exception) -> bool:
     """True when the connection was never made (refused, unresolvable): nothing was sent."""
+    if isinstance(exc, HostUnresolved):
+        return True
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     return isinstance(reason, urllib3.exceptions.NewConnectionError)
 

@@ -84,6 +84,7 @@ class MessengerConnector(Connector):
     display_name = "Facebook Messenger"
     required_credentials = ("page_access_token", "app_secret", "verify_token")
     optional_credentials = ("page_id",)
+    secret_credentials = ("page_access_token", "app_secret", "verify_token")
 
     api_base_setting = "MESSENGER_API_BASE"
 

@@ -91,6 +91,7 @@ class TelegramConnector(Connector):
     kind = "telegram"
     display_name = "Telegram"
     required_credentials = ("bot_token", "secret_token")
+    secret_credentials = ("bot_token", "secret_token")
 
     api_base_setting = "TELEGRAM_API_BASE"
 

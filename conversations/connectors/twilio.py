@@ -80,6 +80,7 @@ class TwilioConnector(Connector):
     display_name = "Twilio (SMS and WhatsApp)"
     required_credentials = ("account_sid", "auth_token", "from_number")
     optional_credentials = ("messaging_service_sid", "sender_mps", "webhook_shared_key")
+    secret_credentials = ("auth_token", "webhook_shared_key")
 
     api_base_setting = "TWILIO_API_BASE"
 

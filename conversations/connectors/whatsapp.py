@@ -95,6 +95,7 @@ class WhatsAppConnector(Connector):
     display_name = "WhatsApp Cloud API"
     required_credentials = ("access_token", "app_secret", "verify_token", "phone_number_id")
     optional_credentials = ("throughput", "list_button")
+    secret_credentials = ("access_token", "app_secret", "verify_token")
 
     api_base_setting = "WHATSAPP_API_BASE"
 

@@ -15,6 +15,8 @@ from typing import Any
 import requests
 from django.conf import settings
 
+from chattonic.core import outbound
+from chattonic.core.redact import redact
 from support.trello import ratelimit
 
 CONNECT_TIMEOUT = 5
@@ -67,9 +69,13 @@ class TrelloClient:
     #: How long a request may wait for a rate-limit slot before giving up for now.
     max_wait = 12.0
 
-    def __init__(self, config: TrelloConfig, session: requests.Session | None = None):
+    def __init__(self, config: TrelloConfig):
         self.config = config
-        self.session = session or requests.Session()
+        self.session = outbound.session()  # guarded: TRELLO_API_BASE may not point inside
+
+    def redact(self, text: str) -> str:
+        """``text`` without the key and the token (for errors stored or logged)."""
+        return redact(text, (self.config.key, self.config.token))
 
     # --- the API calls the mirror uses --------------------------------------------------------
 
@@ -124,6 +130,14 @@ class TrelloClient:
 
     def _call(self, method: str, path: str, **kwargs) -> Any:
         try:
+            return self._request(method, path, **kwargs)
+        except TrelloError as exc:
+            exc.message = self.redact(exc.message)
+            exc.args = (exc.message,)
+            raise
+
+    def _request(self, method: str, path: str, **kwargs) -> Any:
+        try:
             ratelimit.take(
                 self.config.token, limit=self.config.requests_per_window, max_wait=self.max_wait
             )
@@ -143,6 +157,13 @@ class TrelloClient:
                 timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
                 **kwargs,
             )
+        except outbound.OutboundRefused:
+            # TRELLO_API_BASE points at an address outbound requests may not reach; like bad
+            # credentials, an operator can fix it without losing what waits in the outbox.
+            raise TrelloError(
+                f"{outbound.REFUSED} (TRELLO_API_BASE; see OUTBOUND_ALLOWED_HOSTS).",
+                retryable=True,
+            ) from None
         except requests.ConnectTimeout:
             raise TrelloError(
                 "Trello did not answer the connection (time-out).", retryable=True

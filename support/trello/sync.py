@@ -192,9 +192,8 @@ def outbox_drain(
             continue  # a permanent failure does not hold the ticket's later entries
         except Exception as exc:
             logger.exception("trello.outbox entry=%s crashed", entry.pk)
-            _record_failure(
-                entry, TrelloError(f"Internal error: {exc!r}", retryable=True), moment, client
-            )
+            error = TrelloError(client.redact(f"Internal error: {exc!r}"), retryable=True)
+            _record_failure(entry, error, moment, client)
             result.stopped = "retry"
             return result
         TrelloOutbox.objects.filter(pk=entry.pk).update(

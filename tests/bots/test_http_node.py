@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from bots.tasks import _destination_allowed, bot_http_request, perform_http_request
+from bots.tasks import bot_http_request, perform_http_request
+from chattonic.core.outbound import REFUSED
 from conversations.models import Conversation, Message
 from conversations.services import Inbound, bot_http_resume, message_receive, webchat_open
 from tests.factories import BotFactory
@@ -36,8 +37,8 @@ def shop():
 
 
 @pytest.fixture
-def private_allowed(settings):
-    settings.BOT_HTTP_ALLOW_PRIVATE = True  # the fake listens on 127.0.0.1
+def shop_allowed(shop, settings):
+    shop.allow(settings)  # the fake listens on 127.0.0.1: OUTBOUND_ALLOWED_HOSTS names it
 
 
 def order_flow(base_url: str, timeout: float = 5) -> dict:
@@ -102,7 +103,7 @@ def state(conversation: Conversation) -> dict:
 
 
 def test_success_saves_the_responses_fields_and_goes_on(
-    shop, private_allowed, django_capture_on_commit_callbacks
+    shop, shop_allowed, django_capture_on_commit_callbacks
 ):
     conversation = chat(shop.base_url)
     with django_capture_on_commit_callbacks(execute=True):
@@ -117,9 +118,7 @@ def test_success_saves_the_responses_fields_and_goes_on(
     assert Conversation.objects.get(pk=conversation.pk).awaiting_action == ""
 
 
-def test_a_timeout_takes_the_failure_branch(
-    shop, private_allowed, django_capture_on_commit_callbacks
-):
+def test_a_timeout_takes_the_failure_branch(shop, shop_allowed, django_capture_on_commit_callbacks):
     shop.script(HANG)
     conversation = chat(shop.base_url, timeout=0.3)
     with django_capture_on_commit_callbacks(execute=True):
@@ -134,7 +133,7 @@ def test_a_timeout_takes_the_failure_branch(
     [(Answer(503, {"error": "down"}), "503"), (Answer(404, "nope"), "404"), (DROP, "no status")],
 )
 def test_an_error_takes_the_failure_branch(
-    shop, private_allowed, django_capture_on_commit_callbacks, answer, shown
+    shop, shop_allowed, django_capture_on_commit_callbacks, answer, shown
 ):
     shop.script(answer)
     conversation = chat(shop.base_url)
@@ -145,7 +144,7 @@ def test_an_error_takes_the_failure_branch(
 
 
 def test_a_message_during_the_request_waits_for_its_answer(
-    shop, private_allowed, django_capture_on_commit_callbacks
+    shop, shop_allowed, django_capture_on_commit_callbacks
 ):
     conversation = chat(shop.base_url)
     with django_capture_on_commit_callbacks() as pending:
@@ -172,7 +171,7 @@ def test_a_message_during_the_request_waits_for_its_answer(
 
 
 def test_a_request_given_up_is_never_made_and_its_late_answer_ignored(
-    shop, private_allowed, django_capture_on_commit_callbacks
+    shop, shop_allowed, django_capture_on_commit_callbacks
 ):
     conversation = chat(shop.base_url)
     with django_capture_on_commit_callbacks() as pending:
@@ -189,7 +188,7 @@ def test_a_request_given_up_is_never_made_and_its_late_answer_ignored(
 
 
 def test_the_engine_ignores_an_answer_to_another_request_than_the_one_pending(
-    shop, private_allowed, django_capture_on_commit_callbacks
+    shop, shop_allowed, django_capture_on_commit_callbacks
 ):
     conversation = chat(shop.base_url)
     with django_capture_on_commit_callbacks():
@@ -223,10 +222,9 @@ def test_the_engine_ignores_an_answer_to_another_request_than_the_one_pending(
 
 
 def test_private_destinations_are_refused_unless_the_deployment_allows_them(
-    shop, settings, django_capture_on_commit_callbacks
+    shop, django_capture_on_commit_callbacks
 ):
-    settings.BOT_HTTP_ALLOW_PRIVATE = False
-    conversation = chat(shop.base_url)  # 127.0.0.1
+    conversation = chat(shop.base_url)  # 127.0.0.1, not in OUTBOUND_ALLOWED_HOSTS here
     with django_capture_on_commit_callbacks(execute=True):
         say(conversation, "1234")
     assert shop.requests == []
@@ -241,34 +239,29 @@ def test_private_destinations_are_refused_unless_the_deployment_allows_them(
         "http://10.1.2.3/",
         "http://192.168.0.1/",
         "http://172.16.5.4/",
+        "http://100.64.0.1/",
         "http://169.254.169.254/latest/meta-data/",
         "http://0.0.0.0:6379/",
         "http://[::1]/",
         "http://[::ffff:127.0.0.1]/",
         "http://[fd00::1]/",
         "http://224.0.0.1/",
-        "http:///nohost",
+        "ftp://example.com/file",
+        "file:///etc/passwd",
+        "gopher://x/",
     ],
 )
-def test_the_guard_refuses_internal_addresses(settings, url):
-    settings.BOT_HTTP_ALLOW_PRIVATE = False
-    assert not _destination_allowed(url)
+def test_internal_addresses_and_other_schemes_are_refused(url):
     outcome = perform_http_request({"url": url})
+    assert outcome == {"status": None, "json": None, "error": "error", "detail": REFUSED}
+
+
+def test_a_url_without_a_host_is_an_error():
+    outcome = perform_http_request({"url": "http:///nohost"})
     assert (outcome["status"], outcome["error"]) == (None, "error")
 
 
-@pytest.mark.parametrize("url", ["ftp://example.com/file", "file:///etc/passwd", "gopher://x/"])
-def test_only_http_and_https_are_requested(settings, url):
-    settings.BOT_HTTP_ALLOW_PRIVATE = True
-    assert perform_http_request({"url": url})["error"] == "error"
-
-
-def test_a_public_address_passes_the_guard(settings):
-    settings.BOT_HTTP_ALLOW_PRIVATE = False
-    assert _destination_allowed("https://93.184.216.34/")  # a literal: no DNS needed
-
-
-def test_a_large_answer_is_cut_and_read_as_no_json(shop, private_allowed):
+def test_a_large_answer_is_cut_and_read_as_no_json(shop, shop_allowed):
     shop.script(Answer(200, {"blob": "x" * 400_000}))
     outcome = perform_http_request({"method": "POST", "url": shop.base_url + "/orders/1"})
     assert (outcome["status"], outcome["json"], outcome["error"]) == (200, None, None)

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from chattonic.core.outbound import REFUSED
 from conversations.connectors import (
     OutboundMessage,
     PermanentSendError,
@@ -15,9 +16,10 @@ from conversations.connectors import (
     get_connector,
     verify_signature,
 )
-from conversations.connectors.api import check_webhook_url, sign
+from conversations.connectors.api import sign
 from tests.fakes import HANG, Answer
 from tests.fakes.fixtures import *  # noqa: F403 - the fake platforms' fixtures
+from tests.fakes.platforms import FakeTenantWebhook
 
 
 @pytest.fixture
@@ -136,6 +138,9 @@ class TestApiDelivery:
 
 
 class TestWebhookUrls:
+    """The guard itself is tested in tests/chattonic/test_outbound.py; here, through the
+    connector: a refused URL is a permanent error with one text, and nothing is sent."""
+
     @pytest.mark.parametrize(
         "url",
         [
@@ -145,30 +150,22 @@ class TestWebhookUrls:
             "http://192.168.0.10/hook",
             "http://169.254.169.254/latest/meta-data/",
             "http://[::1]/hook",
+            "ftp://example.com/x",
+            "file:///etc/passwd",
         ],
     )
-    def test_private_addresses_are_refused(self, settings, url):
-        settings.API_CHANNEL_ALLOW_PRIVATE_WEBHOOKS = False
+    def test_internal_addresses_and_other_schemes_are_refused(self, url, http_session):
         with pytest.raises(PermanentSendError) as caught:
-            check_webhook_url(url)
-        assert caught.value.platform_code == "forbidden_url"
+            deliver({"signing_secret": "s", "webhook_url": url}, http_session)
+        assert (caught.value.reason, caught.value.platform_code) == (REFUSED, "refused_address")
 
-    def test_a_public_address_is_allowed(self, settings):
-        settings.API_CHANNEL_ALLOW_PRIVATE_WEBHOOKS = False
-        check_webhook_url("https://93.184.215.14/hook")
-
-    @pytest.mark.parametrize("url", ["ftp://example.com/x", "file:///etc/passwd", "https://"])
-    def test_only_http_urls(self, settings, url):
-        with pytest.raises(PermanentSendError) as caught:
-            check_webhook_url(url)
-        assert caught.value.platform_code == "invalid_url"
-
-    def test_nothing_is_sent_to_a_refused_url(self, settings, fake_tenant_webhook, http_session):
-        settings.API_CHANNEL_ALLOW_PRIVATE_WEBHOOKS = False
-        credentials = {"signing_secret": "s", "webhook_url": fake_tenant_webhook.base_url}
-        with pytest.raises(PermanentSendError):
-            deliver(credentials, http_session)
-        assert fake_tenant_webhook.requests == []
+    def test_nothing_is_sent_to_a_refused_url(self, http_session):
+        with FakeTenantWebhook() as receiver:  # on 127.0.0.1, not allowed in this test
+            credentials = {"signing_secret": "s", "webhook_url": receiver.base_url}
+            with pytest.raises(PermanentSendError) as caught:
+                deliver(credentials, http_session)
+            assert caught.value.reason == REFUSED
+            assert receiver.requests == []
 
 
 class TestVerifySignature:

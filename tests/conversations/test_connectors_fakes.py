@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from chattonic.core import outbound
 from conversations.connectors import OutboundMessage, RetryableSendError, get_connector
 from tests.fakes import HANG, Answer, FakeTelegram, FakeWhatsApp
 
@@ -17,13 +18,13 @@ CREDENTIALS = {"access_token": "wa-access-token", "phone_number_id": "1"}
 
 def test_concurrent_sends_are_all_recorded_with_distinct_ids(settings):
     with FakeWhatsApp() as fake:
-        settings.WHATSAPP_API_BASE = fake.base_url
+        settings.WHATSAPP_API_BASE = fake.allow(settings).base_url
         connector = get_connector("whatsapp")
         local = threading.local()
 
         def one(index: int) -> str:
             if not hasattr(local, "session"):
-                local.session = requests.Session()
+                local.session = outbound.session()
             return connector.send(
                 credentials=CREDENTIALS,
                 recipient_id=f"1555000{index:04d}",
@@ -42,11 +43,11 @@ def test_concurrent_sends_are_all_recorded_with_distinct_ids(settings):
 
 def test_a_script_is_consumed_in_order_then_the_contract_applies(settings):
     with FakeTelegram() as fake:
-        settings.TELEGRAM_API_BASE = fake.base_url
+        settings.TELEGRAM_API_BASE = fake.allow(settings).base_url
         fake.script(fake.flood(retry_after=2), Answer(500, {"ok": False}))
         credentials = {"bot_token": fake.bot_token}
         outcomes = []
-        with requests.Session() as session:
+        with outbound.session() as session:
             for _ in range(3):
                 try:
                     result = get_connector("telegram").send(

@@ -172,7 +172,7 @@ class TestWhatsAppSend:
 
     def test_a_refused_connection_is_retryable_and_was_never_sent(self, wa, http_session, settings):
         with FakeWhatsApp() as fake:
-            settings.WHATSAPP_API_BASE = fake.base_url
+            settings.WHATSAPP_API_BASE = fake.allow(settings).base_url
         error = fails(RetryableSendError, "whatsapp", wa, http_session, OutboundMessage("x"))
         assert error.maybe_sent is False
 

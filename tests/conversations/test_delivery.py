@@ -4,6 +4,7 @@ the sandbox, redelivery, and the dashboard's channel and delivery-log pages."""
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 
@@ -77,7 +78,6 @@ def refusal(fake) -> tuple[Answer, str]:
 @pytest.fixture(autouse=True)
 def _quick(settings):
     settings.CHANNEL_RATE_LIMITS = False
-    settings.API_CHANNEL_ALLOW_PRIVATE_WEBHOOKS = True
     settings.CHANNEL_SEND_TIMEOUT = 2
 
 
@@ -172,7 +172,7 @@ def test_the_hint_sets_the_least_wait_and_back_off_grows(platform_whatsapp):
 
 def test_telegram_retry_after_in_the_body_is_honoured(settings):
     with FakeTelegram() as fake:
-        settings.TELEGRAM_API_BASE = fake.base_url
+        settings.TELEGRAM_API_BASE = fake.allow(settings).base_url
         message = pending_reply(make_channel("telegram"))
         fake.script(fake.flood(retry_after=12))
         outcome = delivery.message_send(message_id=message.pk)
@@ -193,7 +193,7 @@ def test_after_the_last_attempt_the_message_fails_with_the_last_reason(settings,
 @pytest.fixture
 def platform_whatsapp(settings):
     with FakeWhatsApp() as fake:
-        settings.WHATSAPP_API_BASE = fake.base_url
+        settings.WHATSAPP_API_BASE = fake.allow(settings).base_url
         yield make_channel("whatsapp"), fake
 
 
@@ -244,7 +244,7 @@ def test_concurrent_runs_of_one_send_deliver_once(settings):
     if connection.vendor == "sqlite":
         settings.CHANNEL_SEND_TIMEOUT = 2  # SQLite serialises writers: still one send
     with FakeWhatsApp() as fake:
-        settings.WHATSAPP_API_BASE = fake.base_url
+        settings.WHATSAPP_API_BASE = fake.allow(settings).base_url
         message = pending_reply(make_channel("whatsapp"))
         barrier = threading.Barrier(10)
         outcomes = []
@@ -274,7 +274,7 @@ def test_ten_concurrent_redeliveries_of_a_webhook_give_one_message_and_one_reply
 
     settings.CHANNEL_RATE_LIMITS = False
     with FakeWhatsApp() as fake:
-        settings.WHATSAPP_API_BASE = fake.base_url
+        settings.WHATSAPP_API_BASE = fake.allow(settings).base_url
         channel = make_channel("whatsapp")
         body = text_body("whatsapp")
         barrier = threading.Barrier(10)
@@ -325,7 +325,7 @@ def test_telegram_sends_to_one_chat_at_most_one_per_second(settings):
     settings.CHANNEL_RATE_LIMITS = True
     settings.CHANNEL_RATE_LIMIT_MAX_SLEEP_MS = 0  # re-queue rather than wait in place
     with FakeTelegram() as fake:
-        settings.TELEGRAM_API_BASE = fake.base_url
+        settings.TELEGRAM_API_BASE = fake.allow(settings).base_url
         channel = make_channel("telegram")
         first = pending_reply(channel, "one")
         second = MessageFactory(
@@ -496,6 +496,34 @@ def test_an_api_channel_gets_a_signing_secret_shown_once(owner_client, tenant):
     assert secret.encode() not in page.content
 
 
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8000/hook", "http://169.254.169.254/", "gopher://example.com/"]
+)
+def test_an_api_channel_with_an_internal_webhook_url_is_refused_naming_it(
+    owner_client, tenant, url
+):
+    from chattonic.core.errors import ValidationFailed
+    from tests.factories import launched_bot
+
+    bot = launched_bot(tenant=tenant)
+    with pytest.raises(ValidationFailed) as caught:
+        make_channel("api", bot=bot, webhook=url)
+    assert list(caught.value.fields) == ["credentials.webhook_url"]
+    response = owner_client.post(
+        "/dashboard/conversations/channel/add/",
+        {
+            "name": "Inside",
+            "bot": bot.pk,
+            "kind": "api",
+            "status": "active",
+            "credentials": json.dumps({"webhook_url": url}),
+        },
+        follow=True,
+    )
+    assert caught.value.message.encode() in response.content
+    assert not Channel.objects.exists()
+
+
 def test_the_sweep_queues_again_what_a_lost_task_left_behind(platform_whatsapp):
     from conversations.tasks import channel_sweep
 
@@ -527,7 +555,7 @@ def test_the_sweep_queues_again_what_a_lost_task_left_behind(platform_whatsapp):
 
 def test_bad_credentials_put_the_channel_in_error_a_blocked_user_does_not(settings):
     with FakeTelegram() as fake:
-        settings.TELEGRAM_API_BASE = fake.base_url
+        settings.TELEGRAM_API_BASE = fake.allow(settings).base_url
         channel = make_channel("telegram")
         fake.blocked_chats.add(RECIPIENTS["telegram"])
         assert message_send.delay(pending_reply(channel).pk).get() == "failed"

@@ -82,12 +82,13 @@ def kill_hard(process: Process) -> None:
 
 def test_a_worker_killed_mid_send_then_restarted_delivers_exactly_once(tmp_path, settings):
     with FakeWhatsApp() as fake:
-        settings.WHATSAPP_API_BASE = fake.base_url
+        settings.WHATSAPP_API_BASE = fake.allow(settings).base_url
         message = pending_reply(make_channel("whatsapp"), "Your order shipped.")
         env = {
             **database_env(),
             "DJANGO_SETTINGS_MODULE": "chattonic.settings",
             "WHATSAPP_API_BASE": fake.base_url,
+            "OUTBOUND_ALLOWED_HOSTS": fake.netloc,
             "CHANNEL_SEND_TIMEOUT": str(SEND_TIMEOUT),
             "CHANNEL_RATE_LIMITS": "0",
         }

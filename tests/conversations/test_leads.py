@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+import socket
 
 import pytest
 
 from chattonic.core.errors import ValidationFailed
+from chattonic.core.outbound import REFUSED
 from conversations import leads
 from conversations.connectors.api import verify_signature
 from conversations.models import Lead, LeadWebhook
@@ -64,11 +66,12 @@ def test_the_dashboard_exports_the_selected_leads_streamed(owner_client, tenant,
 
 
 def test_a_new_lead_is_posted_signed_to_the_tenants_webhook(
-    tenant, other_tenant, django_capture_on_commit_callbacks
+    tenant, other_tenant, settings, django_capture_on_commit_callbacks
 ):
     with FakeServer() as crm:
+        crm.allow(settings)  # on 127.0.0.1: OUTBOUND_ALLOWED_HOSTS names it for the test
         crm.script(Answer(200, {"ok": True}))
-        hook = LeadWebhookFactory(tenant=tenant, url=crm.base_url + "/leads")
+        hook, secret = leads.lead_webhook_create(tenant=tenant, url=crm.base_url + "/leads")
         LeadWebhookFactory(tenant=other_tenant, url=crm.base_url + "/theirs")
         LeadWebhookFactory(tenant=tenant, url=crm.base_url + "/off", is_active=False)
         conversation = ConversationFactory(tenant=tenant)
@@ -78,7 +81,7 @@ def test_a_new_lead_is_posted_signed_to_the_tenants_webhook(
     assert request.path == "/leads"
     assert request.headers["X-ChatTonic-Event"] == "lead.created"
     assert verify_signature(
-        hook.signing_secret,
+        secret,
         request.headers["X-ChatTonic-Timestamp"],
         request.body,
         request.headers["X-ChatTonic-Signature"],
@@ -95,6 +98,110 @@ def test_a_new_lead_is_posted_signed_to_the_tenants_webhook(
     assert event["data"]["contact"]["id"] == conversation.contact_id
     hook.refresh_from_db()
     assert hook.last_status == "HTTP 200"
+
+
+# --- The signing secret: encrypted at rest, shown once ----------------------------------------
+
+ADD = "/dashboard/conversations/leadwebhook/add/"
+
+
+def stored_columns() -> str:
+    """Every stored value of every lead webhook, as text."""
+    return repr(list(LeadWebhook.objects.values()))
+
+
+def test_the_dashboard_shows_a_new_signing_secret_once_and_stores_it_encrypted(
+    owner_client, tenant
+):
+    response = owner_client.post(
+        ADD, {"url": "https://crm.example.com/leads", "is_active": "on"}, follow=True
+    )
+    hook = LeadWebhook.objects.get()
+    secret = leads.lead_webhook_signing_secret(hook)
+    assert hook.tenant == tenant and len(secret) >= 32
+    assert secret in response.content.decode()  # shown once, in the message after saving
+    assert secret not in stored_columns()  # encrypted at rest
+    change = owner_client.get(f"/dashboard/conversations/leadwebhook/{hook.pk}/change/")
+    assert change.status_code == 200 and secret not in change.content.decode()
+    listing = owner_client.get("/dashboard/conversations/leadwebhook/")
+    assert secret not in listing.content.decode()
+
+
+def test_a_new_secret_replaces_a_lost_one(owner_client, tenant):
+    hook, old = leads.lead_webhook_create(tenant=tenant, url="https://crm.example.com/leads")
+    response = owner_client.post(
+        "/dashboard/conversations/leadwebhook/",
+        {"action": "renew_secret", "_selected_action": [hook.pk]},
+        follow=True,
+    )
+    new = leads.lead_webhook_signing_secret(LeadWebhook.objects.get(pk=hook.pk))
+    assert new != old and new in response.content.decode()
+    assert old not in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/",
+        "http://10.0.0.5/leads",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:6379/",
+        "http://localhost:5432/",
+    ],
+)
+def test_an_internal_address_is_refused_when_saved_naming_the_field(owner_client, tenant, url):
+    with pytest.raises(ValidationFailed) as caught:
+        leads.lead_webhook_create(tenant=tenant, url=url)
+    assert list(caught.value.fields) == ["url"]
+    response = owner_client.post(ADD, {"url": url, "is_active": "on"})
+    assert response.status_code == 200  # the form again, with the error on the URL
+    assert response.context["adminform"].form.errors["url"] == [
+        "Private, loopback, link-local and reserved addresses are not allowed."
+    ]
+    assert not LeadWebhook.objects.exists()
+
+
+def test_a_name_resolving_inside_is_refused_alike_for_an_open_and_a_closed_port(
+    tenant, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The URL passes the save-time check (a name), its name resolves to 127.0.0.1, and the
+    worker refuses it when connecting: the status is the same whether a server listens on
+    the port or not, no request reaches the open one, and no retry is planned."""
+    real = socket.getaddrinfo
+
+    def resolve(host, *args, **kwargs):
+        return real("127.0.0.1" if host == "crm.attacker.test" else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    closed = FakeServer().start()
+    closed_port = closed.port
+    closed.stop()
+    with FakeServer() as opened:
+        for port in (opened.port, closed_port):
+            leads.lead_webhook_create(tenant=tenant, url=f"http://crm.attacker.test:{port}/")
+        with django_capture_on_commit_callbacks(execute=True):
+            lead_capture(
+                conversation=ConversationFactory(tenant=tenant), fields={"email": "x@example.com"}
+            )
+        assert opened.requests == []
+    statuses = set(LeadWebhook.objects.values_list("last_status", flat=True))
+    assert statuses == {REFUSED}
+
+
+def test_a_failed_delivery_keeps_no_token_of_the_url(
+    tenant, settings, caplog, django_capture_on_commit_callbacks
+):
+    closed = FakeServer().start()
+    closed.allow(settings)
+    url = f"{closed.root_url}/leads?access_token=crm-token-123456"
+    closed.stop()  # nothing listens there now: the request fails with a connection error
+    hook, _ = leads.lead_webhook_create(tenant=tenant, url=url)
+    with django_capture_on_commit_callbacks(execute=True):
+        lead_capture(conversation=ConversationFactory(tenant=tenant), fields={"email": "y@x.io"})
+    hook.refresh_from_db()
+    assert hook.last_status and "crm-token-123456" not in hook.last_status
+    assert "crm-token-123456" not in caplog.text
+    assert "lead webhook" in caplog.text  # the failure itself was logged
 
 
 def test_no_webhook_no_delivery(tenant, django_capture_on_commit_callbacks):

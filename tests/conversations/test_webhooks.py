@@ -42,7 +42,6 @@ FAKES = {
 @pytest.fixture(autouse=True)
 def _quick(settings):
     settings.CHANNEL_RATE_LIMITS = False  # the limiter has its own tests
-    settings.API_CHANNEL_ALLOW_PRIVATE_WEBHOOKS = True
 
 
 @pytest.fixture
@@ -129,7 +128,7 @@ def test_every_message_of_a_batch_is_taken_and_its_statuses_applied(
     client, settings, django_capture_on_commit_callbacks
 ):
     with FakeWhatsApp() as fake:
-        settings.WHATSAPP_API_BASE = fake.base_url
+        settings.WHATSAPP_API_BASE = fake.allow(settings).base_url
         channel = make_channel("whatsapp")
         response = deliver(
             client, channel, raw("whatsapp/batch.json"), django_capture_on_commit_callbacks
@@ -351,7 +350,7 @@ def whatsapp_status(wamid: str, status: str, ts: int) -> dict:
 
 def test_statuses_move_forward_and_never_back(client, settings, django_capture_on_commit_callbacks):
     with FakeWhatsApp() as fake:
-        settings.WHATSAPP_API_BASE = fake.base_url
+        settings.WHATSAPP_API_BASE = fake.allow(settings).base_url
         channel = make_channel("whatsapp")
         deliver(client, channel, text_body("whatsapp"), django_capture_on_commit_callbacks)
     reply = Message.objects.filter(direction="out").first()
@@ -373,7 +372,7 @@ def test_twilio_status_callbacks_update_the_message(
     client, settings, django_capture_on_commit_callbacks
 ):
     with FakeTwilio() as fake:
-        settings.TWILIO_API_BASE = fake.base_url
+        settings.TWILIO_API_BASE = fake.allow(settings).base_url
         channel = make_channel("twilio")
         deliver(client, channel, text_body("twilio"), django_capture_on_commit_callbacks)
     reply = Message.objects.filter(direction="out").first()
@@ -452,7 +451,7 @@ def test_an_sms_answer_by_number_picks_the_offered_quick_reply(
     from urllib.parse import urlencode
 
     with FakeTwilio() as fake:
-        settings.TWILIO_API_BASE = fake.base_url
+        settings.TWILIO_API_BASE = fake.allow(settings).base_url
         channel = make_channel("twilio")
 
         def sms(sid: str, text: str):
@@ -478,10 +477,11 @@ def test_an_sms_answer_by_number_picks_the_offered_quick_reply(
 
 
 def test_a_first_message_that_asks_something_is_answered_after_the_greeting(
-    client, django_capture_on_commit_callbacks
+    client, settings, django_capture_on_commit_callbacks
 ):
     body = json.dumps({"messages": [{"id": "q1", "from": "u1", "text": "how much is it"}]})
     with FakeTenantWebhook() as fake:
+        fake.allow(settings)
         channel = make_channel("api", webhook=fake.base_url)
         deliver(client, channel, body.encode(), django_capture_on_commit_callbacks)
         texts = [event["data"]["text"] for event in fake.events]
@@ -494,7 +494,7 @@ def test_a_tapped_telegram_button_is_answered_and_its_payload_reaches_the_bot(
     client, settings, django_capture_on_commit_callbacks
 ):
     with FakeTelegram() as fake:
-        settings.TELEGRAM_API_BASE = fake.base_url
+        settings.TELEGRAM_API_BASE = fake.allow(settings).base_url
         channel = make_channel("telegram")
         response = deliver(
             client, channel, raw("telegram/callback_query.json"), django_capture_on_commit_callbacks

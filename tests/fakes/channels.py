@@ -45,7 +45,10 @@ CREDENTIALS: dict[str, dict[str, str]] = {
         "auth_token": "twilio-auth-token",
         "from_number": "+14155550100",
     },
-    "api": {"signing_secret": "tenant-signing-secret", "webhook_url": "http://127.0.0.1:9/"},
+    "api": {
+        "signing_secret": "tenant-signing-secret",
+        "webhook_url": "https://tenant.example/chattonic/events",
+    },
 }
 
 # A recorded text message per platform, and who sent it (where the bot's reply goes).
@@ -133,6 +136,9 @@ def twilio_status_body(sid: str, status: str) -> bytes:
 
 
 def point_settings_at(settings_fixture, kind: str, fake) -> None:
+    """Send ``kind``'s requests to ``fake`` (a tenant's webhook for "api"), allowed by
+    OUTBOUND_ALLOWED_HOSTS for the test."""
+    fake.allow(settings_fixture)
     if kind in API_BASE_KEYS:
         setattr(settings_fixture, API_BASE_KEYS[kind], fake.base_url)
 

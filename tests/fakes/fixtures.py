@@ -7,7 +7,8 @@ for a whole suite with ``pytest_plugins = ["tests.fakes.fixtures"]`` in the root
 from __future__ import annotations
 
 import pytest
-import requests
+
+from chattonic.core import outbound
 
 from .platforms import FakeMessenger, FakeTelegram, FakeTenantWebhook, FakeTwilio, FakeWhatsApp
 
@@ -24,40 +25,40 @@ __all__ = [
 @pytest.fixture
 def fake_whatsapp(settings):
     with FakeWhatsApp() as fake:
-        settings.WHATSAPP_API_BASE = fake.base_url
+        settings.WHATSAPP_API_BASE = fake.allow(settings).base_url
         yield fake
 
 
 @pytest.fixture
 def fake_messenger(settings):
     with FakeMessenger() as fake:
-        settings.MESSENGER_API_BASE = fake.base_url
+        settings.MESSENGER_API_BASE = fake.allow(settings).base_url
         yield fake
 
 
 @pytest.fixture
 def fake_telegram(settings):
     with FakeTelegram() as fake:
-        settings.TELEGRAM_API_BASE = fake.base_url
+        settings.TELEGRAM_API_BASE = fake.allow(settings).base_url
         yield fake
 
 
 @pytest.fixture
 def fake_twilio(settings):
     with FakeTwilio() as fake:
-        settings.TWILIO_API_BASE = fake.base_url
+        settings.TWILIO_API_BASE = fake.allow(settings).base_url
         yield fake
 
 
 @pytest.fixture
 def fake_tenant_webhook(settings):
-    """A tenant's event receiver on 127.0.0.1 (private addresses allowed while it runs)."""
+    """A tenant's event receiver on 127.0.0.1 (outbound requests may reach it)."""
     with FakeTenantWebhook() as fake:
-        settings.API_CHANNEL_ALLOW_PRIVATE_WEBHOOKS = True
-        yield fake
+        yield fake.allow(settings)
 
 
 @pytest.fixture
 def http_session():
-    with requests.Session() as session:
+    """A guarded session, as the worker's (chattonic/core/outbound.py)."""
+    with outbound.session() as session:
         yield session

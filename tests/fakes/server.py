@@ -91,9 +91,10 @@ class FakeServer:
     name = "fake"
     prefix = ""  # a path prefix that is part of base_url (e.g. a Graph API version)
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, tls=None):
         self._host = host
         self._port = port
+        self._tls = tls  # an ssl.SSLContext: serve HTTPS (root_url says https)
         self._lock = threading.Condition()
         self._requests: list[Recorded] = []
         self._script: deque[Answer | Callable[[Recorded], Answer]] = deque()
@@ -119,6 +120,8 @@ class FakeServer:
                 pass
 
         self._server = ThreadingHTTPServer((self._host, self._port), Handler)
+        if self._tls is not None:
+            self._server.socket = self._tls.wrap_socket(self._server.socket, server_side=True)
         self._server.daemon_threads = True
         self._server.block_on_close = False
         self._server.request_queue_size = 256
@@ -151,11 +154,23 @@ class FakeServer:
 
     @property
     def root_url(self) -> str:
-        return f"http://{self._host}:{self.port}"
+        return f"{'https' if self._tls else 'http'}://{self._host}:{self.port}"
 
     @property
     def base_url(self) -> str:
         return self.root_url + self.prefix
+
+    @property
+    def netloc(self) -> str:
+        """``host:port``, as ``OUTBOUND_ALLOWED_HOSTS`` names it."""
+        return f"{self._host}:{self.port}"
+
+    def allow(self, settings) -> FakeServer:
+        """Let outbound requests reach this fake: it listens on loopback, which the guard
+        (chattonic/core/outbound.py) refuses unless OUTBOUND_ALLOWED_HOSTS names it. Takes
+        pytest-django's ``settings`` fixture, which restores the setting after the test."""
+        settings.OUTBOUND_ALLOWED_HOSTS = [*settings.OUTBOUND_ALLOWED_HOSTS, self.netloc]
+        return self
 
     # --- scripting and inspection -------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from chattonic.core.outbound import REFUSED
 from support import selectors, services
 from support.models import Ticket, TicketComment, TrelloCard, TrelloOutbox, TrelloState
 from support.tasks import trello_outbox_catch_up, trello_outbox_drain
@@ -17,7 +18,7 @@ from tests.factories import MembershipFactory, TenantFactory, TicketFactory, Use
 from tests.fakes.server import Answer
 from tests.fakes.trello import FakeTrello, lost_answer, rate_limited, sign
 
-from .conftest import PUBLIC_BASE_URL, SECRET, TOKEN, deliver
+from .conftest import KEY, PUBLIC_BASE_URL, SECRET, TOKEN, deliver
 
 pytestmark = pytest.mark.django_db
 HOOK = "/hooks/trello/"
@@ -422,7 +423,7 @@ def test_the_mirror_stays_under_trellos_request_rate(
     monkeypatch.setattr(ratelimit, "WINDOW_SECONDS", 1.0)
     settings.TRELLO_REQUESTS_PER_10S = 4
     with FakeTrello(key="k", token="t", secret="s", limit=5, window=1.0) as fake:
-        settings.TRELLO_API_BASE = fake.root_url
+        settings.TRELLO_API_BASE = fake.allow(settings).root_url
         settings.TRELLO_KEY, settings.TRELLO_TOKEN, settings.TRELLO_BOARD_ID = (
             "k",
             "t",
@@ -592,3 +593,35 @@ def test_an_old_move_whose_echo_never_came_does_not_hide_a_persons_move(
     with django_capture_on_commit_callbacks(execute=True):
         assert deliver(client, hooked) == ["status"]
     assert Ticket.objects.get(pk=ticket.pk).status == Status.IN_PROGRESS
+
+
+# --- Secrets and the guard --------------------------------------------------------------------
+
+
+def test_trellos_errors_are_stored_and_logged_without_the_key_or_the_token(
+    trello, tenant, reporter, caplog, django_capture_on_commit_callbacks
+):
+    # An answer that echoes the credentials (a proxy's error page, a debugging endpoint).
+    trello.outage = Answer(500, {"message": f"bad request for key={KEY} token {TOKEN}"})
+    with caplog.at_level("INFO"):
+        ticket = report(tenant, reporter, django_capture_on_commit_callbacks)
+    entry = TrelloOutbox.objects.get(ticket=ticket)
+    stored = [entry.last_error, selectors.trello_status().last_error]
+    assert all("Trello answered 500" in text for text in stored), stored
+    assert not any(KEY in text or TOKEN in text for text in stored)
+    assert "Trello answered 500" in caplog.text
+    assert KEY not in caplog.text and TOKEN not in caplog.text
+
+
+def test_a_trello_base_inside_the_network_is_refused_and_the_outbox_waits(
+    settings, trello, tenant, reporter, django_capture_on_commit_callbacks
+):
+    settings.OUTBOUND_ALLOWED_HOSTS = []  # the fake on 127.0.0.1, no longer named
+    ticket = report(tenant, reporter, django_capture_on_commit_callbacks)
+    entry = TrelloOutbox.objects.get(ticket=ticket)
+    assert entry.state == TrelloOutbox.State.PENDING and entry.last_error.startswith(REFUSED)
+    assert trello.requests == []
+    trello.allow(settings)  # the operator names it; the next catch-up after the back-off
+    sync.outbox_catch_up(now=timezone.now() + timedelta(hours=1))
+    assert TrelloOutbox.objects.get(pk=entry.pk).state == TrelloOutbox.State.DONE
+    assert len(trello.cards) == 1
