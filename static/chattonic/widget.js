@@ -480,13 +480,14 @@
       state.connected = false;
       if (state.stopped) return;
       if (event.code >= 4000 && event.code < 4500 && event.code !== 4429) { refused(null, event.code); return; }
-      scheduleReconnect();
+      scheduleReconnect(event.code === 4429);
     };
   }
 
-  function scheduleReconnect() {
+  // `busy`: the server asked us to slow down (4429), waiting messages or not.
+  function scheduleReconnect(busy) {
     showConnection("reconnecting");
-    var waiting = Object.keys(state.pending).length > 0;
+    var waiting = !busy && Object.keys(state.pending).length > 0;
     var delay = navigator.onLine === false ? 30000 : Math.min(waiting ? 1000 : 30000, 500 * Math.pow(2, state.attempts));
     state.attempts += 1;
     clearTimeout(state.reconnectTimer);
@@ -530,7 +531,7 @@
     showConnection("unavailable");
     // The sandbox's "sign in" is for the tenant's staff; everything else is for the site's owner.
     notice(frame && frame.code === "forbidden" ? frame.message : T.unavailable, "error");
-    var had = hasFocus(root);
+    var had = hasFocus(composer);
     input.disabled = true;
     sendButton.disabled = true;
     if (had) focusPanel();
@@ -613,6 +614,8 @@
       case "error":
         if (REFUSALS.indexOf(frame.code) !== -1) {
           refused(frame);
+        } else if (frame.code === "too_many_connections") {
+          // The close (4429) follows: the header says "Reconnecting…", and the backoff slows.
         } else {
           var failed = frame.client_id && state.pending[frame.client_id];
           if (failed) {

@@ -2,7 +2,10 @@
 
 A visitor opens the launcher from the keyboard, walks a flow with quick replies and a
 validated email question (a wrong email first), reloads and finds the history; a host page
-stylesheet that restyles ``div`` and ``button`` changes nothing inside the widget.
+stylesheet that restyles ``div`` and ``button`` changes nothing inside the widget. On a phone
+the chat fills the window and keeps the focus; a connection cut by a proxy, the browser going
+offline and a hanging attempt all come back at once with every message once; a site the bot
+does not allow shows the chat unavailable and names its origin in the console.
 """
 
 from __future__ import annotations
