@@ -273,6 +273,11 @@ USE_I18N = True
 USE_TZ = True
 
 # --- Static files --------------------------------------------------------------------------
+# Served by whitenoise from the web process. Deployed (DEBUG off): `collectstatic` writes each
+# file under STATIC_ROOT with a hashed copy and their Brotli (.br) and gzip (.gz) versions,
+# sent as the browser's Accept-Encoding asks (the widget's address has no hash: a minute's
+# cache). With DEBUG (`make run`, the browser tests): the files of static/ as they are, found
+# at each request, so that an edit shows on reload; uncompressed.
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]

@@ -137,24 +137,32 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
         query = parse_qs(self.scope.get("query_string", b"").decode())
         bot = await database_sync_to_async(bot_by_public_key)(key)
         origin = _header(self.scope, b"origin")
-        if bot is None or not webchat.origin_allowed(bot.allowed_origins, origin):
-            await self.close()  # refused at the handshake: 403
+        # Every refusal is accepted, said in an error frame and closed with 4000 + its status
+        # (conversations.webchat): nothing of a visitor or a conversation is read before it.
+        await self.accept()
+        if bot is None:
+            await self._refuse(webchat.UNKNOWN_BOT)
+            return
+        if not webchat.origin_allowed(bot.allowed_origins, origin):
+            await self._refuse(webchat.origin_refusal(origin))
             return
         self.bot = bot
         self._lane = lane.lane(message_sync_to_async, self.channel_layer)
         self.sandbox = query.get("sandbox", [""])[0] == "1"
-        await self.accept()
-
         refusal = await self._refusal()
         if refusal:
-            await self.send_json({"type": "error", **refusal})
-            await self.close(code=4000 + refusal.get("status", 400))
+            await self._refuse(refusal)
             return
         self.ip_slot = f"webchat.ip.{_client_ip(self.scope)}"
         if not await ratelimit.acquire(self.ip_slot, limit=settings.WEBCHAT_MAX_CONNECTIONS_PER_IP):
             self.ip_slot = None
-            await self._error("too_many_connections", "Too many open chats from your address.")
-            await self.close(code=4429)
+            await self._refuse(
+                {
+                    "code": "too_many_connections",
+                    "status": 429,
+                    "message": "Too many open chats from your address.",
+                }
+            )
             return
 
         token = query.get("session", [""])[0]
@@ -175,6 +183,10 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
         if conversation is not None:
             await self._watch(conversation.pk)
             await self._send_history()
+
+    async def _refuse(self, refusal: dict) -> None:
+        await self.send_json({"type": "error", **refusal})
+        await self.close(code=4000 + refusal["status"])
 
     async def _refusal(self) -> dict | None:
         bot = self.bot

@@ -58,6 +58,33 @@ def origin_allowed(allowed_origins: list[str], origin: str | None) -> bool:
     return origin in allowed_origins or is_own_origin(origin)
 
 
+# Refusals of a socket before anything else is read: said in an error frame, then the socket
+# is closed with 4000 + status (a handshake refused with HTTP 403 looks to a browser like a
+# network error, which a widget would retry for ever, and tells the site's owner nothing).
+UNKNOWN_BOT = {
+    "code": "unknown_bot",
+    "status": 404,
+    "message": "No bot has this key: check the data-bot attribute of the widget's <script> tag.",
+}
+
+
+def origin_refusal(origin: str | None) -> dict:
+    """The error frame's fields for an origin the bot does not allow: it names the origin, so
+    that the site's owner knows what to add to the bot's allowed origins."""
+    shown = (origin or "").rstrip("/").lower()[:200] or None
+    where = "the bot's Allowed origins in the dashboard (Bots, the bot, Web chat widget)"
+    return {
+        "code": "origin_not_allowed",
+        "status": 403,
+        "origin": shown,
+        "message": (
+            f"This page's origin {shown} may not open this chat: add {shown} to {where}."
+            if shown
+            else f"The socket has no Origin header: only web pages listed in {where} may open it."
+        ),
+    }
+
+
 class FrameError(Exception):
     def __init__(self, code: str, message: str):
         super().__init__(message)

@@ -29,6 +29,7 @@
       offline: "Reconnecting…", name: "Your name", email: "Your email",
       consent: "I agree that my data is used to answer me.", startChat: "Start chat",
       messages: "Messages", unavailable: "This chat is not available right now.", retry: "Retry",
+      unavailableShort: "Chat unavailable",
       sandbox: "Test chat (draft)", agent: "Agent", bot: "Bot",
       leaveDetails: "Leave your details", phone: "Your phone", message: "Your message",
       sendDetails: "Send", thanks: "Thank you! We will get back to you.",
@@ -40,6 +41,7 @@
       connecting: "Conectando…", offline: "Reconectando…", name: "Tu nombre", email: "Tu correo",
       consent: "Acepto que usen mis datos para responderme.", startChat: "Iniciar chat",
       messages: "Mensajes", unavailable: "Este chat no está disponible ahora.", retry: "Reintentar",
+      unavailableShort: "Chat no disponible",
       sandbox: "Chat de prueba (borrador)", agent: "Agente", bot: "Bot",
       leaveDetails: "Déjanos tus datos", phone: "Tu teléfono", message: "Tu mensaje",
       sendDetails: "Enviar", thanks: "¡Gracias! Te responderemos pronto.",
@@ -51,6 +53,7 @@
       connecting: "Conectando…", offline: "Reconectando…", name: "Seu nome", email: "Seu e-mail",
       consent: "Concordo que meus dados sejam usados para me responder.", startChat: "Iniciar chat",
       messages: "Mensagens", unavailable: "Este chat não está disponível agora.",
+      unavailableShort: "Chat indisponível",
       retry: "Tentar de novo", sandbox: "Chat de teste (rascunho)", agent: "Atendente", bot: "Bot",
       leaveDetails: "Deixe seus dados", phone: "Seu telefone", message: "Sua mensagem",
       sendDetails: "Enviar", thanks: "Obrigado! Entraremos em contato.",
@@ -61,6 +64,8 @@
   if (!TEXTS[LANG]) LANG = "en";
   var T = TEXTS[LANG];
 
+  // Narrower than this, the open chat covers the whole window (phones).
+  var NARROW = "(max-width: 480px)";
   var CSS = [
     ".ct{display:flex;flex-direction:column;align-items:flex-end;font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;",
     "font-size:15px;font-weight:400;line-height:1.4;color:#111827;text-align:left;letter-spacing:normal;text-transform:none}",
@@ -75,11 +80,15 @@
     ".panel.open{display:flex}",
     ".header{display:flex;align-items:center;gap:8px;padding:12px 14px;background:var(--ct-color);color:#fff}",
     ".title{flex:1;font-weight:600;font-size:16px}",
-    ".state{font-size:12px;opacity:.9}",
+    ".state{font-size:12px}",
+    ".retry{all:initial;cursor:pointer;font:600 13px/1 system-ui,sans-serif;color:#fff;padding:6px 10px;",
+    "border:1px solid #fff;border-radius:14px}",
+    ".retry:focus-visible{outline:2px solid #fff;outline-offset:2px}",
+    ".retry[hidden]{display:none}",
     ".close{all:initial;cursor:pointer;color:#fff;font:600 20px/1 system-ui,sans-serif;padding:2px 6px;border-radius:6px}",
     ".close:focus-visible{outline:2px solid #fff}",
     ".log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:8px;background:#f9fafb}",
-    ".msg{max-width:80%;padding:8px 11px;border-radius:12px;white-space:pre-wrap;word-wrap:break-word}",
+    ".msg{flex-shrink:0;max-width:80%;padding:8px 11px;border-radius:12px;white-space:pre-wrap;overflow-wrap:anywhere}",
     ".msg.in{align-self:flex-end;background:var(--ct-color);color:#fff;border-bottom-right-radius:4px}",
     ".msg.out{align-self:flex-start;background:#fff;border:1px solid #e5e7eb;border-bottom-left-radius:4px}",
     ".msg img{display:block;max-width:100%;border-radius:8px;margin-top:6px}",
@@ -91,9 +100,10 @@
     ".reply:focus-visible{outline:2px solid var(--ct-color);outline-offset:2px}",
     ".typing{font-size:12px;color:#6b7280;padding:0 14px 6px;min-height:18px;background:#f9fafb}",
     ".composer{display:flex;gap:8px;padding:10px;border-top:1px solid #e5e7eb;background:#fff}",
-    ".input{all:initial;flex:1;font:15px/1.4 system-ui,sans-serif;color:#111827;padding:8px 10px;",
+    ".input{all:initial;flex:1;min-width:0;font:16px/1.4 system-ui,sans-serif;color:#111827;padding:8px 10px;",
     "border:1px solid #d1d5db;border-radius:8px;background:#fff}",
     ".input:focus{border-color:var(--ct-color);outline:2px solid var(--ct-color)}",
+    ".input:disabled{background:#f3f4f6;color:#6b7280}",
     ".send{all:initial;cursor:pointer;font:600 14px/1 system-ui,sans-serif;padding:0 14px;border-radius:8px;",
     "background:var(--ct-color);color:#fff}",
     ".send:focus-visible{outline:2px solid #111827;outline-offset:2px}",
@@ -105,7 +115,10 @@
     ".error{font-size:13px;color:#991b1b;background:#fef2f2;border:1px solid #fecaca;border-radius:8px;padding:8px 10px}",
     ".stars{display:flex;gap:4px}",
     ".star{all:initial;cursor:pointer;font:22px/1 system-ui,sans-serif;color:#f59e0b}",
-    ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}"
+    ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}",
+    // A phone: the open chat is the whole window (the close button is in its header).
+    "@media " + NARROW + "{.panel{position:fixed;top:0;right:0;bottom:0;left:0;width:auto;max-width:none;",
+    "height:auto;max-height:none;margin:0;border-radius:0;box-shadow:none}.ct.open .launcher{display:none}}"
   ].join("");
 
   function el(tag, attrs, children) {
@@ -136,7 +149,8 @@
   // --- State -------------------------------------------------------------------------------
   var state = {
     socket: null, token: storageGet(STORE_KEY), conversation: null, status: null, bot: null,
-    connected: false, attempts: 0, reconnectTimer: null, stopped: false,
+    connected: false, everConnected: false, attempts: 0, reconnectTimer: null, connectTimer: null,
+    stopped: false,
     messages: {},        // id -> element
     pending: {},         // client_id -> {frame, element}
     lastRead: 0, open: false, started: false, unavailable: false
@@ -153,6 +167,7 @@
   var style = el("style", { text: CSS });
   var title = el("span", { class: "title", id: "ct-title", text: SANDBOX ? T.sandbox : "" });
   var stateLabel = el("span", { class: "state", "aria-live": "polite", text: T.connecting });
+  var retryButton = el("button", { class: "retry", type: "button", hidden: "hidden", text: T.retry });
   var closeButton = el("button", { class: "close", type: "button", "aria-label": T.close, text: "×" });
   var log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": T.messages, tabindex: "0" });
   var typingLine = el("div", { class: "typing", "aria-live": "polite" });
@@ -160,11 +175,13 @@
   var sendButton = el("button", { class: "send", type: "submit", text: T.send });
   var composer = el("form", { class: "composer" }, [input, sendButton]);
   var panel = el("div", { class: "panel", role: "dialog", "aria-labelledby": "ct-title", "aria-modal": "false" }, [
-    el("div", { class: "header" }, [title, stateLabel, closeButton]), log, typingLine, composer
+    el("div", { class: "header" }, [title, stateLabel, retryButton, closeButton]), log, typingLine, composer
   ]);
   var launcher = el("button", { class: "launcher", type: "button", "aria-label": T.open, "aria-expanded": "false", text: "💬" });
+  var root = el("div", { class: "ct" }, [panel, launcher]);
   shadow.appendChild(style);
-  shadow.appendChild(el("div", { class: "ct" }, [panel, launcher]));
+  shadow.appendChild(root);
+  var narrow = window.matchMedia ? window.matchMedia(NARROW) : { matches: false };
 
   function setColor(color) {
     host.style.setProperty("--ct-color", /^#[0-9a-fA-F]{6}$/.test(color || "") ? color : "#2563eb", "important");
@@ -173,13 +190,16 @@
 
   function setOpen(open) {
     state.open = open;
+    root.classList.toggle("open", open);
     panel.classList.toggle("open", open);
+    // Full-window on a phone, so modal there: the page behind it cannot be reached.
+    panel.setAttribute("aria-modal", String(open && narrow.matches));
     launcher.setAttribute("aria-expanded", String(open));
     launcher.setAttribute("aria-label", open ? T.close : T.open);
     launcher.textContent = open ? "×" : "💬";
     if (open) {
       ensureStarted();
-      setTimeout(function () { input.focus(); }, 0);
+      setTimeout(focusPanel, 0);
       markRead();
     } else {
       launcher.focus();
@@ -187,7 +207,46 @@
   }
   launcher.addEventListener("click", function () { setOpen(!state.open); });
   closeButton.addEventListener("click", function () { setOpen(false); });
-  panel.addEventListener("keydown", function (event) { if (event.key === "Escape") setOpen(false); });
+
+  // --- Focus ----------------------------------------------------------------------------------
+  // The focus stays in the open chat: when the control that has it goes away (a quick reply
+  // pressed, a form sent, the retry button once connected), it moves to the message box.
+  function focusPanel() {
+    if (!state.open) return;
+    if (!input.disabled) input.focus();
+    else closeButton.focus();
+  }
+  function hasFocus(node) { return !!shadow.activeElement && node.contains(shadow.activeElement); }
+  function removeKeepingFocus(node) {
+    var had = hasFocus(node);
+    node.remove();
+    if (had) focusPanel();
+  }
+  function hideKeepingFocus(node) {
+    var had = hasFocus(node);
+    node.setAttribute("hidden", "hidden");
+    if (had) focusPanel();
+  }
+  // Escape closes the chat and gives the focus back to the launcher, whether the focus is in
+  // the widget or was lost to the page's body; a page's own control keeps its Escape.
+  window.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape" || !state.open || event.isComposing) return;
+    var active = document.activeElement;
+    if (active === host || !active || active === document.body || active === document.documentElement) {
+      setOpen(false);
+    }
+  }, true);
+  // On a phone the chat covers the page: Tab goes round its own controls.
+  panel.addEventListener("keydown", function (event) {
+    if (event.key !== "Tab" || !narrow.matches) return;
+    var stops = Array.prototype.filter.call(
+      panel.querySelectorAll("button, textarea, input, a[href], [tabindex='0']"),
+      function (node) { return !node.disabled && node.getClientRects().length > 0; });
+    if (!stops.length) return;
+    var first = stops[0], last = stops[stops.length - 1];
+    if (event.shiftKey && shadow.activeElement === first) { event.preventDefault(); last.focus(); }
+    else if (!event.shiftKey && shadow.activeElement === last) { event.preventDefault(); first.focus(); }
+  });
 
   input.addEventListener("keydown", function (event) {
     if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); submit(); }
@@ -212,7 +271,7 @@
 
   function removeReplies() {
     var old = log.querySelectorAll(".replies");
-    for (var i = 0; i < old.length; i++) old[i].remove();
+    for (var i = 0; i < old.length; i++) removeKeepingFocus(old[i]);
   }
 
   function statusText(status) {
@@ -261,6 +320,7 @@
         onclick: function () {
           removeReplies();
           queue({ type: "quick_reply", client_id: newClientId(), payload: reply.payload, title: reply.title }, reply.title);
+          focusPanel();  // the pressed button is gone (and some browsers never focus a clicked one)
         }
       }));
     });
@@ -380,36 +440,113 @@
     scrollDown();
     state.pending[frame.client_id] = { frame: frame, element: element };
     if (!state.started) ensureStarted();
-    send(frame);
+    if (!send(frame)) reconnectNow(false);  // the visitor is waiting: try now, not at the next backoff
   }
+
+  // Reconnecting. After a drop the widget tries again with backoff (0.5 s doubling up to
+  // 30 s, with jitter; at most 1 s apart while a message of the visitor waits to be sent),
+  // and at once when the browser comes back online, when the page is shown again, when the
+  // visitor sends something, or presses Retry. A refusal (close code 4000-4499 but 4429) is
+  // final: the chat says it is unavailable, and the console tells the site's owner why.
+  var CONNECT_TIMEOUT = 10000;
 
   function connect() {
     if (state.stopped) return;
+    clearTimeout(state.reconnectTimer);
+    clearTimeout(state.connectTimer);
+    var old = state.socket;
+    state.socket = null;
+    state.connected = false;
+    if (old && old.readyState < 2) old.close();  // abandoned: its events are ignored
     var url = WS_BASE + "/ws/webchat/" + encodeURIComponent(BOT_KEY) + "/?lang=" + LANG +
       (state.token ? "&session=" + encodeURIComponent(state.token) : "") + (SANDBOX ? "&sandbox=1" : "");
     var socket = new WebSocket(url);
     state.socket = socket;
-    stateLabel.textContent = state.attempts ? T.offline : T.connecting;
+    showConnection(state.everConnected || state.attempts ? "reconnecting" : "connecting");
+    // A connection that neither fails nor opens (a network that drops packets) is given up.
+    state.connectTimer = setTimeout(function () {
+      if (state.socket === socket && !state.connected) socket.close();
+    }, CONNECT_TIMEOUT);
     socket.onmessage = function (event) {
+      if (state.socket !== socket) return;
       var frame;
       try { frame = JSON.parse(event.data); } catch (e) { return; }
       handle(frame);
     };
     socket.onclose = function (event) {
+      if (state.socket !== socket) return;
+      clearTimeout(state.connectTimer);
+      state.socket = null;
       state.connected = false;
-      if (state.socket !== socket || state.stopped) return;
-      if (event.code >= 4000 && event.code < 4500 && event.code !== 4429) { state.stopped = true; return; }
-      stateLabel.textContent = T.offline;
-      var delay = Math.min(30000, 500 * Math.pow(2, state.attempts)) * (0.5 + Math.random() / 2);
-      state.attempts += 1;
-      state.reconnectTimer = setTimeout(connect, delay);
+      if (state.stopped) return;
+      if (event.code >= 4000 && event.code < 4500 && event.code !== 4429) { refused(null, event.code); return; }
+      scheduleReconnect(event.code === 4429);
     };
+  }
+
+  // `busy`: the server asked us to slow down (4429), waiting messages or not.
+  function scheduleReconnect(busy) {
+    showConnection("reconnecting");
+    var waiting = !busy && Object.keys(state.pending).length > 0;
+    var delay = navigator.onLine === false ? 30000 : Math.min(waiting ? 1000 : 30000, 500 * Math.pow(2, state.attempts));
+    state.attempts += 1;
+    clearTimeout(state.reconnectTimer);
+    state.reconnectTimer = setTimeout(connect, delay * (0.5 + Math.random() / 2));
+  }
+
+  // `force` gives up an attempt under way (it may hang on a dead network).
+  function reconnectNow(force) {
+    if (state.stopped || state.connected || (state.socket && !force)) return;
+    state.attempts = 0;
+    connect();
+  }
+
+  function showConnection(what) {
+    stateLabel.textContent = what === "connecting" ? T.connecting : what === "reconnecting" ? T.offline :
+      what === "unavailable" ? T.unavailableShort : "";
+    if (what === "reconnecting") retryButton.removeAttribute("hidden");
+    else hideKeepingFocus(retryButton);
+  }
+
+  retryButton.addEventListener("click", function () { reconnectNow(true); });
+  window.addEventListener("online", function () { reconnectNow(true); });
+  // Offline, the socket is dead even if the browser has not noticed yet: drop it now, and wait
+  // for "online" (or Retry) rather than for the backoff.
+  window.addEventListener("offline", function () {
+    if (state.socket && !state.stopped) state.socket.close();
+  });
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") reconnectNow(false);
+  });
+
+  var REFUSALS = ["origin_not_allowed", "unknown_bot", "wrong_region", "bot_unavailable", "forbidden"];
+
+  // The server will not serve this page: no more attempts. The visitor reads that the chat is
+  // unavailable; the site's owner reads why in the browser's console.
+  function refused(frame, code) {
+    if (state.unavailable) return;
+    state.unavailable = state.stopped = true;
+    clearTimeout(state.reconnectTimer);
+    clearTimeout(state.connectTimer);
+    showConnection("unavailable");
+    // The sandbox's "sign in" is for the tenant's staff; everything else is for the site's owner.
+    notice(frame && frame.code === "forbidden" ? frame.message : T.unavailable, "error");
+    var had = hasFocus(composer);
+    input.disabled = true;
+    sendButton.disabled = true;
+    if (had) focusPanel();
+    if (window.console) {
+      console.error("Chat-Tonic widget (bot " + BOT_KEY + "): " +
+        (frame ? frame.message + " [" + frame.code + "]" : "the server refused the chat (close code " + code + ")."));
+    }
   }
 
   function handle(frame) {
     switch (frame.type) {
       case "session":
+        clearTimeout(state.connectTimer);
         state.connected = true;
+        state.everConnected = true;
         state.attempts = 0;
         state.token = frame.token;
         storageSet(STORE_KEY, frame.token);
@@ -417,7 +554,7 @@
         state.conversation = frame.conversation;
         title.textContent = (SANDBOX ? T.sandbox + " · " : "") + frame.bot.title;
         setColor(frame.bot.color);
-        stateLabel.textContent = "";
+        showConnection("");
         if (state.conversation) state.started = true;
         else state.started = false;
         if (state.open) ensureStarted();
@@ -465,20 +602,20 @@
         break;
       case "contact_saved":
         state.contactSaved = true;
-        if (state.awayForm) { state.awayForm.form.remove(); state.awayForm = null; }
+        if (state.awayForm) { removeKeepingFocus(state.awayForm.form); state.awayForm = null; }
         notice(T.thanks);
         break;
       case "rated":
         state.rated = true;
         var rating = log.querySelector(".rating");
-        if (rating) rating.remove();
+        if (rating) removeKeepingFocus(rating);
         notice(T.rated);
         break;
       case "error":
-        if (frame.code === "wrong_region" || frame.code === "bot_unavailable" || frame.code === "forbidden") {
-          state.unavailable = true;
-          notice(frame.code === "bot_unavailable" ? T.unavailable : frame.message, "error");
-          sendButton.disabled = true;
+        if (REFUSALS.indexOf(frame.code) !== -1) {
+          refused(frame);
+        } else if (frame.code === "too_many_connections") {
+          // The close (4429) follows: the header says "Reconnecting…", and the backoff slows.
         } else {
           var failed = frame.client_id && state.pending[frame.client_id];
           if (failed) {
@@ -503,8 +640,6 @@
   window.addEventListener("storage", function (event) {
     if (event.key === STORE_KEY && event.newValue && event.newValue !== state.token) {
       state.token = event.newValue;
-      if (state.socket) { var old = state.socket; state.socket = null; old.close(); }
-      clearTimeout(state.reconnectTimer);
       connect();
     }
   });

@@ -38,6 +38,7 @@ def test_runplatform_serves_the_dashboard_and_is_ready(tmp_path):
         )
         assert demo_page.startswith(f"http://localhost:{port}/demo/")
         assert http_status(demo_page.replace("localhost", "127.0.0.1")) == 200
+        assert http_status(f"{base}/static/chattonic/widget.js") == 200  # the demo's widget
         assert platform.stop(signal.SIGINT) == 0
     assert "worker | " in platform.output() and "beat   | " in platform.output()
     assert http_status(f"{base}/healthz") is None

@@ -114,11 +114,46 @@ def inbound_texts(conversation_id: int) -> list[str]:
 # --- The handshake ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("origin", ["https://evil.example.net", "http://shop.example.com", None])
-async def test_a_foreign_origin_is_refused_at_the_handshake(bot, origin):
-    communicator = socket(bot.public_key, origin=origin)
+async def refused(communicator: WebsocketCommunicator) -> tuple[dict, int]:
+    """Connect a socket that is refused: its one error frame and its close code."""
     connected, _ = await communicator.connect(timeout=TIMEOUT)
-    assert not connected
+    assert connected  # accepted so that the widget can read why, and not retry
+    frame = await communicator.receive_json_from(timeout=TIMEOUT)
+    closed = await communicator.receive_output(timeout=TIMEOUT)
+    assert closed["type"] == "websocket.close", closed
+    assert await communicator.receive_nothing()
+    return frame, closed["code"]
+
+
+@pytest.mark.parametrize(
+    ("origin", "named"),
+    [
+        ("https://evil.example.net", "https://evil.example.net"),
+        ("http://shop.example.com/", "http://shop.example.com"),  # another scheme
+        (None, None),
+    ],
+)
+async def test_a_foreign_origin_is_told_so_and_reaches_no_chat(bot, origin, named, settings):
+    # A visitor with an open conversation; their token then comes from a page the bot does
+    # not allow (a copied snippet, or a site that would read other visitors' chats).
+    visitor = socket(bot.public_key)
+    token = (await opened(visitor))["token"]
+    await heard(visitor, await say(visitor, "c1"), PRICES)
+    await visitor.disconnect()
+    before = (await count(Conversation), await count(Message))
+    settings.WEBCHAT_MAX_CONNECTIONS_PER_IP = 1
+
+    communicator = socket(bot.public_key, origin=origin, query=f"session={token}")
+    frame, code = await refused(communicator)
+    assert code == 4403
+    assert (frame["type"], frame["code"], frame["origin"]) == ("error", "origin_not_allowed", named)
+    if named:
+        assert named in frame["message"] and "Allowed origins" in frame["message"]
+    # Only the error: no session, no history, nothing written, no connection slot kept.
+    assert (await count(Conversation), await count(Message)) == before
+    allowed = socket(bot.public_key)
+    await opened(allowed)
+    await allowed.disconnect()
 
 
 async def test_an_allowed_origin_gets_a_session_and_the_bots_look(bot):
@@ -132,9 +167,10 @@ async def test_an_allowed_origin_gets_a_session_and_the_bots_look(bot):
     await communicator.disconnect()
 
 
-async def test_an_unknown_widget_key_is_refused(bot):
-    connected, _ = await socket("nope" + bot.public_key[4:]).connect(timeout=TIMEOUT)
-    assert not connected
+async def test_an_unknown_widget_key_is_told_so(bot):
+    frame, code = await refused(socket("nope" + bot.public_key[4:]))
+    assert (frame["code"], code) == ("unknown_bot", 4404)
+    assert "data-bot" in frame["message"]
 
 
 async def test_a_bot_of_another_region_answers_with_an_error_frame_naming_it():

@@ -78,8 +78,8 @@ def new_context(browser, live_server_url):
     contexts = []
     page_errors: list[str] = []
 
-    def open_context():
-        context = browser.new_context(base_url=live_server_url)
+    def open_context(**options):
+        context = browser.new_context(**{"base_url": live_server_url, **options})
         context.set_default_timeout(TIMEOUT_MS)
         context.on(
             "page", lambda page: page.on("pageerror", lambda exc: page_errors.append(str(exc)))

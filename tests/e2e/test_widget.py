@@ -2,17 +2,27 @@
 
 A visitor opens the launcher from the keyboard, walks a flow with quick replies and a
 validated email question (a wrong email first), reloads and finds the history; a host page
-stylesheet that restyles ``div`` and ``button`` changes nothing inside the widget.
+stylesheet that restyles ``div`` and ``button`` changes nothing inside the widget. On a phone
+the chat fills the window and keeps the focus; a connection cut by a proxy, the browser going
+offline and a hanging attempt all come back at once with every message once; a site the bot
+does not allow shows the chat unavailable and names its origin in the console.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conversations.models import Lead
+from conversations.models import Lead, Message
+from tests.e2e.conftest import assert_accessible
+from tests.e2e.proxy import CuttableProxy
 from tests.factories import launched_bot
+from tests.processes import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -20,6 +30,7 @@ GREETING = "What can I do for you?"
 ASK_EMAIL = "What's your email?"
 RETRY = "That doesn't look like an email address. Please try again."
 BYE = "Thanks, we'll write to ana@example.com."
+PRICES = "Plans start at $10."
 
 # A host page at its worst: every div and button restyled (with !important), and the
 # inheritable properties of the page changed at the root.
@@ -126,6 +137,7 @@ def test_widget_flow_keyboard_history_and_host_css(new_context, tenant):
     expect(page.locator("chattonic-widget .msg.out").last).to_contain_text(GREETING)
     replies = page.locator("chattonic-widget .replies button.reply")
     expect(replies).to_have_text(["Prices", "Email me"])
+    assert_accessible(page)  # WCAG 2.1 A and AA, the chat open with its quick replies
 
     # The host page's stylesheet reaches the page's own buttons, and nothing in the widget.
     styles = page.evaluate(COMPARE_STYLES, [HOSTILE_CSS, PROPERTIES])
@@ -230,3 +242,240 @@ def test_away_form_then_rating_after_the_agent_resolves(new_context, tenant):
     expect(page.locator("chattonic-widget .log")).to_contain_text("Thanks for your rating!")
     conversation.refresh_from_db()
     assert conversation.csat == 4
+
+
+# --- A phone ----------------------------------------------------------------------------------
+
+PHONE = {"viewport": {"width": 375, "height": 667}, "is_mobile": True, "has_touch": True}
+
+# The open chat's geometry on the page as it is now.
+LAYOUT = """() => {
+  const root = document.querySelector("chattonic-widget").shadowRoot;
+  const box = node => { const r = node.getBoundingClientRect();
+                        return {left: r.left, top: r.top, right: r.right, bottom: r.bottom}; };
+  const panel = root.querySelector(".panel"), input = root.querySelector("textarea.input");
+  const send = root.querySelector(".send"), sendBox = box(send);
+  return {
+    page: [document.documentElement.scrollWidth, document.documentElement.clientWidth],
+    window: [innerWidth, innerHeight],
+    panel: box(panel), panelWidths: [panel.scrollWidth, panel.clientWidth],
+    inputFont: getComputedStyle(input).fontSize,
+    // Nothing (such as the launcher) lies over the send button.
+    sendOnTop: root.elementFromPoint((sendBox.left + sendBox.right) / 2,
+                                     (sendBox.top + sendBox.bottom) / 2) === send,
+    bubbles: [...root.querySelectorAll(".log .msg")].map(node => ({
+      text: node.textContent, box: box(node),
+      heights: [node.scrollHeight, node.clientHeight], widths: [node.scrollWidth, node.clientWidth],
+    })),
+  };
+}"""
+
+
+def test_on_a_phone_the_chat_fills_the_window_and_keeps_the_focus(new_context, tenant):
+    """375 x 667: the open chat covers the window without scrolling sideways, its inputs are
+    16 px (smaller ones make iOS zoom in), every bubble shows all its text; it passes axe-core
+    with quick replies showing; a pressed quick reply leaves the focus in the message box, and
+    Escape closes the chat and gives the focus to the launcher, even when the focus was lost."""
+    from playwright.sync_api import expect
+
+    bot = launched_bot(
+        tenant=tenant,
+        welcome_text="Welcome to Acme! "
+        + "We answer questions about orders, prices, " * 4
+        + "and https://acme.example.com/a-very-long-address-that-has-no-space-to-break-at",
+    )
+    page = new_context(**PHONE).new_page()
+    page.goto(f"/demo/{bot.public_key}/")
+    launcher = page.locator("chattonic-widget button.launcher")
+    launcher.tap()
+    replies = page.locator("chattonic-widget .replies button.reply")
+    expect(replies).to_have_text(["Prices", "Email me"])
+
+    layout = page.evaluate(LAYOUT)
+    assert layout["window"] == [375, 667]
+    scroll_width, client_width = layout["page"]
+    assert scroll_width <= client_width, layout["page"]
+    assert layout["panel"] == {"left": 0, "top": 0, "right": 375, "bottom": 667}
+    assert layout["panelWidths"][0] <= layout["panelWidths"][1]
+    assert layout["inputFont"] == "16px"
+    assert layout["sendOnTop"]
+    assert [b["text"][: len(GREETING)] for b in layout["bubbles"]] == [
+        bot.welcome_text[: len(GREETING)],
+        GREETING,
+    ]
+    for bubble in layout["bubbles"]:
+        assert bubble["heights"][0] <= bubble["heights"][1], bubble
+        assert bubble["widths"][0] <= bubble["widths"][1], bubble
+        assert bubble["box"]["left"] >= 0 and bubble["box"]["right"] <= 375, bubble
+    assert_accessible(page)
+
+    # A quick reply: the button goes, the focus stays in the chat, in the message box.
+    replies.filter(has_text="Prices").tap()
+    expect(page.locator("chattonic-widget .msg.out").last).to_contain_text("Plans start at $10.")
+    expect(_widget_input(page)).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(launcher).to_have_attribute("aria-expanded", "false")
+    expect(launcher).to_be_focused()
+
+    # Open again, tap the chat's title (nothing there takes the focus: it falls to the page's
+    # body), and Escape still closes the chat.
+    launcher.tap()
+    expect(_widget_input(page)).to_be_focused()
+    page.locator("chattonic-widget .title").tap()
+    expect(_widget_input(page)).not_to_be_focused()
+    page.keyboard.press("Escape")
+    expect(launcher).to_have_attribute("aria-expanded", "false")
+    expect(launcher).to_be_focused()
+
+
+# --- Connection lost and back -----------------------------------------------------------------
+
+NO_PENDING = """() => !document.querySelector("chattonic-widget").shadowRoot
+                  .querySelector(".msg.in[data-pending]")"""
+CONNECTED = """() => { const root = document.querySelector("chattonic-widget").shadowRoot;
+                       return root.querySelector(".retry").hidden
+                              && root.querySelector(".state").textContent === ""; }"""
+
+
+def _seconds_until(page, condition: str, since: float) -> float:
+    page.wait_for_function(condition, polling=20)
+    return time.monotonic() - since
+
+
+def test_a_dropped_connection_is_back_at_once_with_nothing_lost_or_doubled(
+    new_context, tenant, live_server_url
+):
+    """Through a proxy that resets the connections as a network does: a message typed while
+    cut is sent within 2 s of the network's return; going offline and online reconnects at
+    once; Retry gives up an attempt that hangs. Every message is stored and shown once."""
+    from playwright.sync_api import expect
+
+    bot = launched_bot(tenant=tenant)
+    with CuttableProxy(int(live_server_url.rsplit(":", 1)[1])) as proxy:
+        context = new_context(base_url=proxy.url)
+        page = context.new_page()
+        page.goto(f"/demo/{bot.public_key}/")
+        page.locator("chattonic-widget button.launcher").click()
+        expect(page.locator("chattonic-widget .msg.out").last).to_contain_text(GREETING)
+        state = page.locator("chattonic-widget .state")
+        retry = page.locator("chattonic-widget button.retry")
+        pending = page.locator("chattonic-widget .msg.in[data-pending]")
+        _say(page, "prices")
+        expect(page.locator("chattonic-widget .msg.out").last).to_contain_text(PRICES)
+
+        # The connection is reset; the visitor writes meanwhile; the network comes back.
+        proxy.cut()
+        expect(state).to_have_text("Reconnecting…")
+        expect(retry).to_be_visible()
+        _say(page, "how much is it")
+        expect(pending).to_have_count(1)
+        restored = time.monotonic()
+        proxy.restore()
+        assert _seconds_until(page, NO_PENDING, restored) < 2
+        expect(page.locator("chattonic-widget .msg.out").last).to_contain_text(PRICES)
+        expect(retry).to_be_hidden()
+
+        # The browser goes offline (the widget drops its socket: it is dead, whether the
+        # browser noticed or not) and waits for "online" rather than for its backoff.
+        context.set_offline(True)
+        expect(state).to_have_text("Reconnecting…")
+        _say(page, "what does it cost")
+        expect(pending).to_have_count(1)
+        online = time.monotonic()
+        context.set_offline(False)
+        assert _seconds_until(page, NO_PENDING, online) < 2
+
+        # An attempt that hangs (packets dropped): Retry gives it up and tries again.
+        proxy.hold()
+        wait_for(lambda: proxy.accepted["hold"] >= 1, what="the widget's attempt to reconnect")
+        proxy.restore()
+        expect(state).to_have_text("Reconnecting…")
+        pressed = time.monotonic()
+        retry.click()
+        assert _seconds_until(page, CONNECTED, pressed) < 2
+        expect(_widget_input(page)).to_be_focused()  # the pressed Retry is gone
+        _say(page, "pricing plans")
+        expect(page.locator("chattonic-widget .msg.out")).to_have_count(6)
+        expect(pending).to_have_count(0)
+
+        stored = list(
+            Message.objects.for_tenant(tenant).order_by("pk").values_list("direction", "text")
+        )
+        inbound = [text for direction, text in stored if direction == "in"]
+        assert inbound == ["prices", "how much is it", "what does it cost", "pricing plans"]
+        assert _transcript(page) == stored
+
+
+# --- A site the bot does not allow ------------------------------------------------------------
+
+
+@contextmanager
+def _one_page_site(address: str, html: str):
+    """A web site of one page, on ``address``, for the length of the block."""
+
+    class OnePage(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = html.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer((address, 0), OnePage)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_site_the_bot_does_not_allow_shows_the_chat_unavailable_and_tells_its_owner(
+    new_context, tenant, live_server_url
+):
+    """A page of another origin embeds the widget: the visitor reads that the chat is not
+    available, the widget stops trying, and the console names the origin to allow."""
+    from playwright.sync_api import expect
+
+    from conversations.models import Conversation
+
+    bot = launched_bot(tenant=tenant, allowed_origins=["https://shop.example.com"])
+    snippet = (
+        f'<script src="{live_server_url}/static/chattonic/widget.js" data-bot="{bot.public_key}"'
+        " async></script>"
+    )
+    page = new_context().new_page()
+    sockets = []
+    page.on("websocket", lambda socket: sockets.append(socket))
+    page.clock.install()  # time runs, and can be sped up below
+    # Another loopback address: not one of the platform's hosts (and a page on a public
+    # address may not load a script from a loopback one).
+    with _one_page_site("127.0.0.2", f'<!doctype html><html lang="en">{snippet}') as shop:
+        site = f"http://127.0.0.2:{shop.server_port}"
+        with page.expect_console_message(lambda m: "Chat-Tonic" in m.text) as logged:
+            page.goto(f"{site}/")
+    assert logged.value.type == "error"
+    assert f"origin {site} may not open this chat" in logged.value.text
+    assert "Allowed origins" in logged.value.text
+
+    page.locator("chattonic-widget button.launcher").click()
+    state = page.locator("chattonic-widget .state")
+    expect(state).to_have_text("Chat unavailable")
+    expect(page.locator("chattonic-widget .log")).to_contain_text(
+        "This chat is not available right now."
+    )
+    expect(_widget_input(page)).to_be_disabled()
+    expect(page.locator("chattonic-widget button.retry")).to_be_hidden()
+
+    # A minute later (every timer the widget may have set has fired), still one socket: a new
+    # attempt would also have shown "Reconnecting…".
+    page.clock.run_for(60_000)
+    expect(state).to_have_text("Chat unavailable")
+    assert len(sockets) == 1
+    assert sockets[0].is_closed()
+    assert not Conversation.objects.for_tenant(tenant).exists()
