@@ -1,9 +1,10 @@
 """The agent console's socket, ``/ws/agent/``: session-authenticated, tenant-scoped.
 
-Frames in: ``heartbeat``, ``presence``, ``open``, ``claim``, ``take_over``, ``reply``, ``note``,
-``typing``, ``transfer``, ``resolve``, ``hand_back``. Frames out: ``hello``, ``conversation``,
-``conversation.changed``, ``message``, ``note``, ``typing``, ``presence``, ``status``, ``read``,
-``ack``, ``error``. Every action calls one service of ``agents.services``.
+Frames in: ``heartbeat``, ``presence``, ``open``, ``seen``, ``claim``, ``take_over``, ``reply``,
+``note``, ``typing``, ``transfer``, ``resolve``, ``hand_back``, ``profile``. Frames out:
+``hello``, ``conversation``, ``conversation.changed``, ``message``, ``activity``, ``note``,
+``typing``, ``presence``, ``status``, ``read``, ``ack``, ``error``. Every action calls one
+service of ``agents.services``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ ACTIONS = {
     "transfer",
     "resolve",
     "hand_back",
+    "seen",
+    "profile",
 }
 
 
@@ -117,9 +120,13 @@ class AgentConsumer(realtime.MessageEvents, JsonSocket):
 
     async def do_open(self, content):
         conversation = await self._conversation(content)
-        detail = await database_sync_to_async(selectors.conversation_detail)(
-            conversation=conversation
-        )
+
+        def open_it():
+            # Opening it is seeing it: the agent's unread count for it starts again.
+            services.conversation_mark_seen(conversation=conversation, agent=self.user)
+            return selectors.conversation_detail(conversation=conversation)
+
+        detail = await database_sync_to_async(open_it)()
         if self.watching != conversation.pk:
             if self.watching:
                 await self.channel_layer.group_discard(
@@ -130,6 +137,31 @@ class AgentConsumer(realtime.MessageEvents, JsonSocket):
                 realtime.conversation_group(conversation.pk), self.channel_name
             )
         await self.send_json({"type": "conversation", **detail})
+
+    async def do_seen(self, content):
+        conversation = await self._conversation(content)
+        newest = await database_sync_to_async(services.conversation_mark_seen)(
+            conversation=conversation, agent=self.user
+        )
+        await self._ack(content, id=newest)
+
+    async def do_profile(self, content):
+        self.profile = await database_sync_to_async(services.agent_name_set)(
+            profile=self.profile,
+            first_name=_text(content.get("first_name"), "first_name"),
+            last_name=_text(content.get("last_name"), "last_name"),
+        )
+        user = self.profile.user
+        await self._ack(
+            content,
+            me={
+                "id": user.pk,
+                "name": str(self.profile),
+                "first_name": user.first_name,
+                "last_name": user.last_name,
+                "presence": self.profile.presence,
+            },
+        )
 
     async def do_claim(self, content):
         conversation = await self._conversation(content)
@@ -147,14 +179,12 @@ class AgentConsumer(realtime.MessageEvents, JsonSocket):
 
     async def do_reply(self, content):
         conversation = await self._conversation(content)
-
-        def reply():
-            text = services.canned_expand(
-                tenant_id=self.tenant_id, text=str(content.get("text", ""))
-            )
-            return services.agent_reply(conversation=conversation, agent=self.user, text=text)
-
-        message = await database_sync_to_async(reply)()
+        message = await database_sync_to_async(services.agent_reply)(
+            conversation=conversation,
+            agent=self.user,
+            text=str(content.get("text", "")),
+            expand_canned=True,
+        )
         await self._ack(content, id=message.pk)
 
     async def do_note(self, content):
@@ -281,6 +311,14 @@ class AgentConsumer(realtime.MessageEvents, JsonSocket):
         if fields:
             frame["fields"] = fields
         await self.send_json(frame)
+
+
+def _text(value, field: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValidationFailed.for_field(field, "A text is required.")
+    return value
 
 
 def _int(value, field: str) -> int:

@@ -131,3 +131,25 @@ class Note(TenantOwned):
 
     def __str__(self) -> str:
         return f"Note #{self.pk}"
+
+
+class ConversationSeen(TenantOwned):
+    """How far an agent has read a conversation: the newest message they had in view. The
+    console's unread count is the visitor's messages after it."""
+
+    conversation = models.ForeignKey(
+        "conversations.Conversation", on_delete=models.CASCADE, related_name="+"
+    )
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    message_id = models.BigIntegerField(default=0)
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "conversation", "agent"], name="seen_tenant_conversation_agent"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Seen #{self.conversation_id} up to {self.message_id}"

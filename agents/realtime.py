@@ -1,29 +1,23 @@
-"""What the console hears, after the commit: queue and conversation changes, notes, presence."""
+"""What the console hears, after the commit: queue and conversation changes, notes, presence;
+and what the visitor hears of a change (the widget's notices)."""
 
 from __future__ import annotations
 
+from agents.selectors import conversation_summary, note_payload
 from chattonic.tenancy.selectors import staff_public_name
 from conversations import realtime
+from conversations.models import Conversation
 
 
-def conversation_summary(conversation) -> dict:
-    contact = conversation.contact
-    agent = conversation.assigned_agent
-    return {
-        "id": conversation.pk,
-        "status": conversation.status,
-        "bot": conversation.bot.name,
-        "channel": conversation.channel_kind,
-        "contact": {"id": contact.pk, "name": str(contact), "email": contact.email},
-        "team": conversation.team.name if conversation.team_id else None,
-        "agent": {"id": agent.pk, "name": agent.get_full_name() or agent.get_username()}
-        if agent
-        else None,
-        "reason": conversation.handoff_reason,
-        "sandbox": conversation.is_sandbox,
-        "queued_at": conversation.queued_at.isoformat() if conversation.queued_at else None,
-        "last_message_at": conversation.last_message_at.isoformat(),
-    }
+def visitor_notice(conversation) -> str | None:
+    """What the visitor is told of a transition: an agent joined (a claim, an automatic
+    assignment, a take-over, a transfer to an agent), or the conversation was resolved.
+    Going back to the queue or to the bot is not announced."""
+    if conversation.status == Conversation.Status.ASSIGNED:
+        return "agent_joined"
+    if conversation.status == Conversation.Status.RESOLVED:
+        return "resolved"
+    return None
 
 
 def conversation_changed_on_commit(conversation, *, reason: str) -> None:
@@ -39,22 +33,13 @@ def conversation_changed_on_commit(conversation, *, reason: str) -> None:
         {
             "type": "conversation.updated",
             "conversation": {
+                "id": conversation.pk,
                 "status": conversation.status,
                 "agent": staff_public_name(conversation.assigned_agent),
+                "notice": visitor_notice(conversation),
             },
         },
     )
-
-
-def note_payload(note) -> dict:
-    author = note.author
-    return {
-        "id": note.pk,
-        "conversation": note.conversation_id,
-        "text": note.text,
-        "author": (author.get_full_name() or author.get_username()) if author else None,
-        "created_at": note.created_at.isoformat(),
-    }
 
 
 def note_added_on_commit(note) -> None:

@@ -1,39 +1,194 @@
-"""Reads for the agent console."""
+"""Reads for the agent console: its lists (Mine, Unassigned, All), a conversation's summary
+and detail, notes."""
 
 from __future__ import annotations
 
-from agents.models import AgentProfile, CannedResponse, Note, Team
-from agents.realtime import conversation_summary, note_payload
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from agents.models import AgentProfile, CannedResponse, ConversationSeen, Note, Team
 from conversations import realtime
-from conversations.models import Conversation, Lead
+from conversations.models import Conversation, Lead, Message
 from conversations.selectors import conversation_history
 
 QUEUE_LIMIT = 200
+PREVIEW_CHARS = 120
+Status = Conversation.Status
+
+# The console's views of the conversations with the agents (the bot's own are not listed).
+VIEWS = ("mine", "unassigned", "all")
+
+
+def _view(queryset: QuerySet, *, view: str, user_id: int) -> QuerySet:
+    if view == "mine":
+        return queryset.filter(status=Status.ASSIGNED, assigned_agent_id=user_id).order_by(
+            "-last_message_at", "-pk"
+        )
+    if view == "unassigned":
+        return queryset.filter(status=Status.QUEUED).order_by("queued_at", "pk")
+    if view == "all":
+        return queryset.filter(status__in=(Status.QUEUED, Status.ASSIGNED)).order_by(
+            "-last_message_at", "-pk"
+        )
+    raise ValueError(f"No view {view!r}; one of {', '.join(VIEWS)}.")
+
+
+def console_conversations(*, profile: AgentProfile, view: str) -> list[dict]:
+    """One of the console's lists, for this agent: ``mine`` (assigned to them, latest
+    activity first), ``unassigned`` (the queue, first in first out) or ``all`` (queued or
+    assigned to anyone). Sandbox conversations are never listed. Each item is the
+    conversation's summary and the agent's ``unread`` count."""
+    conversations = Conversation.objects.for_tenant(profile.tenant_id).filter(is_sandbox=False)
+    page = _view(conversations, view=view, user_id=profile.user_id)[:QUEUE_LIMIT]
+    return _summaries(page, unread_for=profile.user_id)
 
 
 def console_state(*, profile: AgentProfile) -> dict:
-    """What the console shows on connect: me, the queue, my conversations, the team."""
+    """What the console shows on connect: me, the three views, the agents, teams, canned."""
     tenant_id = profile.tenant_id
-    conversations = Conversation.objects.for_tenant(tenant_id).select_related(
-        "bot", "contact", "team", "assigned_agent"
-    )
-    queue = conversations.filter(status=Conversation.Status.QUEUED, is_sandbox=False).order_by(
-        "queued_at", "pk"
-    )[:QUEUE_LIMIT]
-    mine = conversations.filter(
-        status=Conversation.Status.ASSIGNED, assigned_agent_id=profile.user_id
-    ).order_by("-last_message_at")[:QUEUE_LIMIT]
     agents = AgentProfile.objects.for_tenant(tenant_id).select_related("user")
+    user = profile.user
     return {
-        "me": {"id": profile.user_id, "name": str(profile), "presence": profile.presence},
-        "queue": [conversation_summary(c) for c in queue],
-        "mine": [conversation_summary(c) for c in mine],
+        "me": {
+            "id": profile.user_id,
+            "name": str(profile),
+            "first_name": user.first_name,
+            "last_name": user.last_name,
+            "presence": profile.presence,
+        },
+        "views": {view: console_conversations(profile=profile, view=view) for view in VIEWS},
         "agents": [{"id": a.user_id, "name": str(a), "presence": a.presence} for a in agents],
         "teams": [{"id": t.pk, "name": t.name} for t in Team.objects.for_tenant(tenant_id)],
         "canned": [
             {"shortcut": c.shortcut, "text": c.text}
             for c in CannedResponse.objects.for_tenant(tenant_id)
         ],
+    }
+
+
+def conversation_summary(conversation: Conversation) -> dict:
+    """A conversation as the console lists it (the same for every agent: no unread count)."""
+    one = Conversation.objects.for_tenant(conversation.tenant_id).filter(pk=conversation.pk)
+    return _summaries(one)[0]
+
+
+def _summaries(conversations: QuerySet, *, unread_for: int | None = None) -> list[dict]:
+    """Summaries of ``conversations`` in its order, in two queries whatever their number:
+    the conversations with their last message's id and waiting time (subqueries on the
+    messages' (conversation, created_at) index), then those last messages."""
+    of_it = Message.objects.filter(conversation=OuterRef("pk"))
+    conversations = conversations.select_related(
+        "bot", "contact", "team", "assigned_agent"
+    ).annotate(
+        last_message_id=Subquery(of_it.order_by("-created_at", "-id").values("pk")[:1]),
+        last_agent_at=Subquery(
+            of_it.filter(sender=Message.Sender.AGENT)
+            .order_by("-created_at")
+            .values("created_at")[:1]
+        ),
+    )
+    conversations = conversations.annotate(
+        # The visitor's first message since the agent last wrote (none: the agent had the
+        # last word).
+        unanswered_since=Subquery(
+            of_it.filter(direction=Message.Direction.IN, created_at__gt=OuterRef("last_agent_at"))
+            .order_by("created_at")
+            .values("created_at")[:1]
+        )
+    )
+    if unread_for is not None:
+        seen = ConversationSeen.objects.filter(
+            tenant_id=OuterRef("tenant_id"), conversation=OuterRef("pk"), agent_id=unread_for
+        )
+        conversations = conversations.annotate(
+            seen_up_to=Coalesce(Subquery(seen.values("message_id")[:1]), Value(0))
+        ).annotate(
+            unread=Coalesce(
+                Subquery(
+                    of_it.filter(direction=Message.Direction.IN, pk__gt=OuterRef("seen_up_to"))
+                    .order_by()
+                    .values("conversation")
+                    .annotate(n=Count("pk"))
+                    .values("n"),
+                    output_field=IntegerField(),
+                ),
+                Value(0),
+            )
+        )
+    rows = list(conversations)
+    last = Message.objects.in_bulk([c.last_message_id for c in rows if c.last_message_id])
+    items = []
+    for conversation in rows:
+        item = _summary(conversation, last.get(conversation.last_message_id))
+        if unread_for is not None:
+            item["unread"] = conversation.unread
+        items.append(item)
+    return items
+
+
+def _summary(conversation: Conversation, last: Message | None) -> dict:
+    contact = conversation.contact
+    agent = conversation.assigned_agent
+    return {
+        "id": conversation.pk,
+        "status": conversation.status,
+        "status_label": conversation.get_status_display(),
+        "bot": conversation.bot.name,
+        "channel": conversation.channel_kind,
+        "channel_label": conversation.get_channel_kind_display(),
+        "contact": {"id": contact.pk, "name": str(contact), "email": contact.email},
+        "team": conversation.team.name if conversation.team_id else None,
+        "agent": {"id": agent.pk, "name": agent.get_full_name() or agent.get_username()}
+        if agent
+        else None,
+        "reason": conversation.handoff_reason,
+        "sandbox": conversation.is_sandbox,
+        "queued_at": _iso(conversation.queued_at),
+        "last_message_at": _iso(conversation.last_message_at),
+        "last_message": _preview(last),
+        "waiting_since": _iso(_waiting_since(conversation)),
+    }
+
+
+def _waiting_since(conversation: Conversation):
+    """Since when the visitor waits for a person: a queued conversation since its hand-off;
+    an assigned one since the visitor's first message after the agent's last reply, or
+    since the hand-off while no agent has replied in it. None when nobody waits."""
+    if conversation.status == Status.QUEUED:
+        return conversation.queued_at
+    if conversation.status != Status.ASSIGNED:
+        return None
+    replied = conversation.last_agent_at
+    if replied is None or (conversation.queued_at and replied < conversation.queued_at):
+        return conversation.queued_at
+    return conversation.unanswered_since
+
+
+def _preview(message: Message | None) -> dict | None:
+    if message is None:
+        return None
+    text = " ".join((message.text or "").split())
+    if len(text) > PREVIEW_CHARS:
+        text = text[: PREVIEW_CHARS - 1].rstrip() + "…"
+    return {
+        "text": text or f"({message.get_kind_display().lower()})",
+        "sender": message.sender,
+        "created_at": _iso(message.created_at),
+    }
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def note_payload(note: Note) -> dict:
+    author = note.author
+    return {
+        "id": note.pk,
+        "conversation": note.conversation_id,
+        "text": note.text,
+        "author": (author.get_full_name() or author.get_username()) if author else None,
+        "created_at": note.created_at.isoformat(),
     }
 
 

@@ -7,19 +7,29 @@ console (``tenant.<id>.agents``) and to the conversation's sockets.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from agents import realtime as agents_realtime
-from agents.models import AgentProfile, CannedResponse, HandoffEvent, Note, Team
+from agents.models import (
+    AgentProfile,
+    CannedResponse,
+    ConversationSeen,
+    HandoffEvent,
+    Note,
+    Team,
+)
 from bots.engine import Event
 from bots.hours import within_business_hours
 from chattonic.core.errors import Conflict, NotFound, ValidationFailed
 from chattonic.tenancy.models import Membership, Tenant
+from chattonic.tenancy.services import staff_name_set
 from conversations.models import Conversation, Lead, Message
 
 Status = Conversation.Status
@@ -354,13 +364,19 @@ def _definition_nodes(conversation: Conversation) -> dict:
 
 
 @transaction.atomic
-def agent_reply(*, conversation: Conversation, agent, text: str) -> Message:
-    """An agent's answer: stored, then sent through the conversation's channel."""
+def agent_reply(
+    *, conversation: Conversation, agent, text: str, expand_canned: bool = False
+) -> Message:
+    """An agent's answer: stored, then sent through the conversation's channel. With
+    ``expand_canned`` (the console), a reply that is only ``/shortcut`` is the tenant's canned
+    response, and an unknown shortcut is refused (``unknown_shortcut``), never sent."""
     from conversations.services import outbound_message
 
     text = (text or "").strip()
     if not text:
         raise ValidationFailed.for_field("text", "A reply needs some text.")
+    if expand_canned:
+        text = canned_expand(tenant_id=conversation.tenant_id, text=text)
     if len(text) > MAX_REPLY:
         raise ValidationFailed.for_field("text", f"At most {MAX_REPLY} characters.")
     agent_profile(tenant_id=conversation.tenant_id, user=agent)
@@ -368,6 +384,9 @@ def agent_reply(*, conversation: Conversation, agent, text: str) -> Message:
     _held_by(conversation, agent)
     if conversation.status != Status.ASSIGNED:
         raise Conflict("Claim or take over the conversation to reply.", code="not_assigned")
+    # The stored account, not the caller's copy: a console opened before the agent changed
+    # their name would otherwise send the old one with the message.
+    agent = get_user_model().objects.get(pk=agent.pk)
     message = outbound_message(
         conversation=conversation, sender=Message.Sender.AGENT, text=text, agent=agent
     )
@@ -398,12 +417,62 @@ def note_add(*, conversation: Conversation, author, text: str) -> Note:
     return note
 
 
+SHORTCUT = re.compile(r"/([-a-zA-Z0-9_]+)")  # a CannedResponse's shortcut is a slug
+
+
 def canned_expand(*, tenant_id: int, text: str) -> str:
-    """``/shortcut`` becomes the tenant's saved reply; anything else stays as it is."""
-    if not text.startswith("/") or " " in text.strip():
+    """A text that is only ``/shortcut`` becomes the tenant's canned response; an unknown
+    shortcut is refused (ValidationFailed ``unknown_shortcut`` on ``text``) rather than sent
+    as it is. Any other text stays as it is."""
+    match = SHORTCUT.fullmatch(text.strip())
+    if match is None:
         return text
-    canned = CannedResponse.objects.for_tenant(tenant_id).filter(shortcut=text.strip()[1:]).first()
-    return canned.text if canned else text
+    canned = CannedResponse.objects.for_tenant(tenant_id).filter(shortcut=match[1]).first()
+    if canned is None:
+        raise ValidationFailed.for_field(
+            "text",
+            f"No canned response /{match[1]}; type / to see them.",
+            code="unknown_shortcut",
+        )
+    return canned.text
+
+
+@transaction.atomic
+def conversation_mark_seen(*, conversation: Conversation, agent) -> int:
+    """The agent has the conversation in view: its messages so far are read by them (their
+    console's unread count starts again from here). Returns the newest message id seen."""
+    agent_profile(tenant_id=conversation.tenant_id, user=agent)
+    newest = (
+        Message.objects.for_tenant(conversation.tenant_id)
+        .filter(conversation=conversation)
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    ) or 0
+    ConversationSeen.objects.bulk_create(
+        [
+            ConversationSeen(
+                tenant_id=conversation.tenant_id,
+                conversation=conversation,
+                agent=agent,
+                message_id=newest,
+                seen_at=timezone.now(),
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["tenant", "conversation", "agent"],
+        update_fields=["message_id", "seen_at"],
+    )
+    return newest
+
+
+@transaction.atomic
+def agent_name_set(*, profile: AgentProfile, first_name: str, last_name: str = "") -> AgentProfile:
+    """An agent changes their own name (the first name is what visitors see); the tenant's
+    consoles hear it with the agent's presence."""
+    staff_name_set(user=profile.user, first_name=first_name, last_name=last_name)
+    agents_realtime.presence_changed_on_commit(profile)
+    return profile
 
 
 # --- Presence ---------------------------------------------------------------------------------

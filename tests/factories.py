@@ -13,7 +13,14 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from agents.models import AgentProfile, CannedResponse, HandoffEvent, Note, Team
+from agents.models import (
+    AgentProfile,
+    CannedResponse,
+    ConversationSeen,
+    HandoffEvent,
+    Note,
+    Team,
+)
 from backups.models import BackupRun, RestoreCheck
 from bots.models import Bot, BotVersion
 from chattonic.tenancy.models import ApiKey, Invitation, Membership, Tenant
@@ -332,6 +339,17 @@ class NoteFactory(factory.django.DjangoModelFactory):
     tenant = factory.SubFactory(TenantFactory)
     conversation = factory.SubFactory(ConversationFactory, tenant=factory.SelfAttribute("..tenant"))
     text = "A private note"
+
+
+class ConversationSeenFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ConversationSeen
+
+    tenant = factory.SubFactory(TenantFactory)
+    conversation = factory.SubFactory(ConversationFactory, tenant=factory.SelfAttribute("..tenant"))
+    agent = factory.LazyAttribute(
+        lambda o: MembershipFactory(tenant=o.tenant, role=Membership.Role.AGENT).user
+    )
 
 
 # --- Support --------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ User = get_user_model()
 API_KEY_TOUCH_INTERVAL = timedelta(minutes=1)
 
 INVITATION_LIFETIME = timedelta(days=7)
+NAME_MAX = 150  # the user model's first_name and last_name
 ACCOUNT_EXISTS = (
     "This address already has a Chat-Tonic account, and an account belongs to one team. "
     "Ask whoever invited you to invite another address."
@@ -185,11 +186,7 @@ def invitation_accept(*, invitation: Invitation, first_name: str, password: str)
         raise NotFound("This invitation is no longer valid: ask for a new one.")
     if account_for_email(invitation.email) is not None:
         raise Conflict(ACCOUNT_EXISTS, code="account_exists")
-    first_name = (first_name or "").strip()
-    if not first_name:
-        raise ValidationFailed.for_field("first_name", "Tell us the name visitors will see.")
-    if len(first_name) > 150:
-        raise ValidationFailed.for_field("first_name", "At most 150 characters.")
+    first_name = _clean_first_name(first_name)
     try:
         validate_password(
             password,
@@ -207,6 +204,34 @@ def invitation_accept(*, invitation: Invitation, first_name: str, password: str)
     )
     invitation.delete()
     return membership
+
+
+def _clean_first_name(first_name: str) -> str:
+    """The name visitors see beside a staff member's messages: required, and never an
+    address (an email there would reach every visitor)."""
+    first_name = " ".join((first_name or "").split())
+    if not first_name:
+        raise ValidationFailed.for_field("first_name", "Tell us the name visitors will see.")
+    if len(first_name) > NAME_MAX:
+        raise ValidationFailed.for_field("first_name", f"At most {NAME_MAX} characters.")
+    if "@" in first_name:
+        raise ValidationFailed.for_field(
+            "first_name", "Your name, not an email address: visitors see it."
+        )
+    return first_name
+
+
+@transaction.atomic
+def staff_name_set(*, user, first_name: str, last_name: str = "") -> None:
+    """A staff member changes their own name: the first name is what visitors see (required),
+    the last name completes it for colleagues (optional). Nothing is saved if either is
+    refused."""
+    first_name = _clean_first_name(first_name)
+    last_name = " ".join((last_name or "").split())
+    if len(last_name) > NAME_MAX:
+        raise ValidationFailed.for_field("last_name", f"At most {NAME_MAX} characters.")
+    User.objects.filter(pk=user.pk).update(first_name=first_name, last_name=last_name)
+    user.first_name, user.last_name = first_name, last_name
 
 
 # --- Memberships ------------------------------------------------------------------------------

@@ -171,7 +171,7 @@ async def test_the_queue_arrives_live_and_the_agent_serves_the_visitor(bot, tena
         tenant=tenant, shortcut="hours", text="We open at nine."
     )
     agent, hello = await console(ana)
-    assert hello["me"]["presence"] == "online" and hello["queue"] == []
+    assert hello["me"]["presence"] == "online" and hello["views"]["unassigned"] == []
     assert {"shortcut": "hours", "text": "We open at nine."} in hello["canned"]
     chat = await visitor(bot)
 
@@ -219,7 +219,13 @@ async def test_the_queue_arrives_live_and_the_agent_serves_the_visitor(bot, tena
     await chat.send_json_to({"type": "message", "client_id": "c3", "text": "how much is it"})
     _, after_handback = await until(chat, says("bot", PRICES))
     assert "Angry, VIP" not in json.dumps(before_handback + after_handback)
-    assert {"type": "conversation", "status": "bot", "agent": None} in before_handback
+    assert {
+        "type": "conversation",
+        "id": cid,
+        "status": "bot",
+        "agent": None,
+        "notice": None,
+    } in before_handback
 
     stored = await fetch(Conversation, pk=cid)
     assert stored.status == Conversation.Status.BOT
@@ -385,7 +391,7 @@ async def test_an_agent_of_another_tenant_hears_nothing_and_touches_nothing(bot,
     assert all(f.get("conversation", {}).get("id") != cid for f in heard if "conversation" in f)
     assert all(f["agent"]["id"] != ana.pk for f in heard if f["type"] == "presence")
     assert not [f for f in heard if f["type"] in ("note", "message", "activity")]
-    assert cid not in [c["id"] for c in hello["queue"]]
+    assert cid not in [c["id"] for view in hello["views"].values() for c in view]
     await ours.disconnect()
     await theirs.disconnect()
 
@@ -435,3 +441,213 @@ async def test_presence_follows_the_consoles(tenant):
     await until(watcher, of_type("heartbeat"))
     assert (await fetch(AgentProfile, user=ana)).last_seen_at >= before
     await watcher.disconnect()
+
+
+# --- The console's lists, the agent's name, shortcuts, the visitor's notices --------------------
+
+
+async def test_hello_lists_the_views_with_previews_and_unread_and_seen_resets_it(bot, tenant):
+    ana = await database_sync_to_async(agent_of)(tenant)
+    chat = await visitor(bot)
+    await chat.send_json_to({"type": "message", "client_id": "c1", "text": "talk to a human"})
+    frame, _ = await until(chat, of_type("conversation", status="queued"))
+    cid = frame["id"]
+    await chat.send_json_to({"type": "message", "client_id": "c2", "text": "It is order 42"})
+    await until(chat, of_type("ack", client_id="c2"))
+    stored = await fetch(Conversation, pk=cid)
+
+    agent, hello = await console(ana)
+    assert hello["views"]["mine"] == []
+    [item] = hello["views"]["unassigned"]
+    assert hello["views"]["all"] == [item]
+    assert item["id"] == cid and item["channel_label"] == "Web chat"
+    assert item["last_message"]["text"] == "It is order 42"
+    assert item["last_message"]["sender"] == "contact"
+    assert item["waiting_since"] == stored.queued_at.isoformat()
+    assert item["unread"] == 2
+    # Every agent hears the change; the list item's unread count is each agent's own.
+    assert hello["me"] == {
+        "id": ana.pk,
+        "name": ana.get_full_name() or ana.username,
+        "first_name": ana.first_name,
+        "last_name": ana.last_name,
+        "presence": "online",
+    }
+
+    # Opening it is seeing it; a message after that is unread until the console says so.
+    await agent.send_json_to({"type": "open", "conversation": cid})
+    await until(agent, of_type("conversation"))
+    await agent.disconnect()
+    agent, hello = await console(ana)
+    assert hello["views"]["unassigned"][0]["unread"] == 0
+    await chat.send_json_to({"type": "message", "client_id": "c3", "text": "Hello?"})
+    activity, _ = await until(agent, of_type("activity"))
+    assert activity["conversation"]["id"] == cid
+    assert activity["conversation"]["message"]["text"] == "Hello?"
+    await agent.disconnect()
+    agent, hello = await console(ana)
+    assert hello["views"]["unassigned"][0]["unread"] == 1
+    ack = await act(agent, {"type": "seen", "conversation": cid})
+    assert ack["id"] == activity["conversation"]["message"]["id"]
+    await agent.disconnect()
+    agent, hello = await console(ana)
+    assert hello["views"]["unassigned"][0]["unread"] == 0
+
+    # Claimed: it moves from Unassigned to Mine, and the summary every console hears says so.
+    await act(agent, {"type": "claim", "conversation": cid})
+    frame, _ = await until(agent, changed(cid, "assigned"))
+    summary = frame["conversation"]
+    assert summary["status_label"] == "With an agent" and "unread" not in summary
+    assert summary["last_message"]["text"] == "Hello?"
+    await agent.disconnect()
+    agent, hello = await console(ana)
+    assert [c["id"] for c in hello["views"]["mine"]] == [cid]
+    assert hello["views"]["unassigned"] == []
+    error = await refused(agent, {"type": "seen", "conversation": 10**9})
+    assert error["code"] == "not_found"
+    await chat.disconnect()
+    await agent.disconnect()
+
+
+async def test_an_agent_sets_the_name_visitors_see(bot, tenant):
+    # An account made before names were asked for: no first name, an email for a username.
+    ana = await database_sync_to_async(agent_of)(tenant)
+    ana.first_name = ana.last_name = ""
+    await database_sync_to_async(ana.save)()
+    ben = await database_sync_to_async(agent_of)(tenant)
+    agent, hello = await console(ana)
+    assert hello["me"]["first_name"] == ""
+    colleague, _ = await console(ben)
+
+    # Refused, naming the field, and nothing changes.
+    for frame, field in (
+        ({"first_name": "   "}, "first_name"),
+        ({"first_name": ana.email}, "first_name"),
+        ({"first_name": "x" * 151}, "first_name"),
+        ({"first_name": 7}, "first_name"),
+        ({"first_name": "Ana", "last_name": "y" * 151}, "last_name"),
+        ({"first_name": "Ana", "last_name": ["Lima"]}, "last_name"),
+    ):
+        error = await refused(agent, {"type": "profile", **frame})
+        assert error["action"] == "profile" and field in error["fields"], (frame, error)
+    stored = await fetch(type(ana), pk=ana.pk)
+    assert (stored.first_name, stored.last_name) == ("", "")
+
+    ack = await act(agent, {"type": "profile", "first_name": "  Ana  ", "last_name": "Lima"})
+    assert ack["me"]["first_name"] == "Ana" and ack["me"]["name"] == "Ana Lima"
+    frame, _ = await until(
+        colleague, lambda f: f["type"] == "presence" and f["agent"]["name"] == "Ana Lima"
+    )
+    assert frame["agent"]["id"] == ana.pk
+    stored = await fetch(type(ana), pk=ana.pk)
+    assert (stored.first_name, stored.last_name) == ("Ana", "Lima")
+
+    # The visitor sees the first name only.
+    chat = await visitor(bot)
+    await chat.send_json_to({"type": "message", "client_id": "c1", "text": "talk to a human"})
+    queued, _ = await until(chat, of_type("conversation", status="queued"))
+    await act(agent, {"type": "claim", "conversation": queued["id"]})
+    joined, before = await until(chat, of_type("conversation", status="assigned"))
+    assert joined["agent"] == "Ana" and joined["notice"] == "agent_joined"
+    await act(agent, {"type": "reply", "conversation": queued["id"], "text": "Hi"})
+    reply, between = await until(chat, says("agent", "Hi"))
+    assert reply["message"]["agent"] == "Ana"
+    heard = json.dumps([*before, joined, *between, reply])
+    assert ana.email not in heard and "Lima" not in heard
+    await chat.disconnect()
+    await agent.disconnect()
+    await colleague.disconnect()
+
+
+async def test_an_unknown_shortcut_is_refused_and_never_reaches_the_visitor(bot, tenant):
+    ana = await database_sync_to_async(agent_of)(tenant)
+    await database_sync_to_async(CannedResponseFactory)(
+        tenant=tenant, shortcut="hours", text="We open at nine."
+    )
+    agent, _ = await console(ana)
+    chat = await visitor(bot)
+    await chat.send_json_to({"type": "message", "client_id": "c1", "text": "talk to a human"})
+    frame, _ = await until(agent, lambda f: f["type"] == "conversation.changed")
+    cid = frame["conversation"]["id"]
+    await act(agent, {"type": "claim", "conversation": cid})
+    messages = await database_sync_to_async(Message.objects.count)()
+
+    error = await refused(
+        agent, {"type": "reply", "conversation": cid, "text": " /nope ", "ref": "r1"}
+    )
+    assert error == {
+        "type": "error",
+        "code": "unknown_shortcut",
+        "message": "No canned response /nope; type / to see them.",
+        "action": "reply",
+        "ref": "r1",
+        "fields": {"text": ["No canned response /nope; type / to see them."]},
+    }
+    assert await database_sync_to_async(Message.objects.count)() == messages
+
+    # A known one goes out as its text; the visitor heard nothing of the refused one.
+    await act(agent, {"type": "reply", "conversation": cid, "text": "/hours"})
+    _, before = await until(chat, says("agent", "We open at nine."))
+    assert "/nope" not in json.dumps(before)
+    texts = await database_sync_to_async(
+        lambda: list(Message.objects.filter(sender="agent").values_list("text", flat=True))
+    )()
+    assert texts == ["We open at nine."]
+    await chat.disconnect()
+    await agent.disconnect()
+
+
+async def test_the_visitor_hears_who_joined_and_that_it_was_resolved(bot, tenant):
+    ana, ben = [await database_sync_to_async(agent_of)(tenant) for _ in range(2)]
+    for user, first, last in ((ana, "Ana", "Lima"), (ben, "Ben", "Ode")):
+        user.first_name, user.last_name = first, last
+        await database_sync_to_async(user.save)()
+    billing = await database_sync_to_async(TeamFactory)(tenant=tenant, name="Billing")
+    agent, _ = await console(ana)
+    colleague, _ = await console(ben)
+    chat = await visitor(bot)
+    await chat.send_json_to({"type": "message", "client_id": "c1", "text": "talk to a human"})
+    queued, _ = await until(chat, of_type("conversation"))
+    cid = queued["id"]
+    assert queued == {
+        "type": "conversation",
+        "id": cid,
+        "status": "queued",
+        "agent": None,
+        "notice": None,
+    }
+
+    def notice(status, agent_name, kind):
+        return {
+            "type": "conversation",
+            "id": cid,
+            "status": status,
+            "agent": agent_name,
+            "notice": kind,
+        }
+
+    heard = []
+    for by, frame, expected in (
+        (agent, {"type": "claim"}, notice("assigned", "Ana", "agent_joined")),
+        (agent, {"type": "transfer", "agent": ben.pk}, notice("assigned", "Ben", "agent_joined")),
+        (colleague, {"type": "transfer", "team": billing.pk}, notice("queued", None, None)),
+        (agent, {"type": "take_over"}, notice("assigned", "Ana", "agent_joined")),
+        (agent, {"type": "resolve"}, notice("resolved", "Ana", "resolved")),
+    ):
+        await act(by, {**frame, "conversation": cid})
+        got, before = await until(chat, of_type("conversation"))
+        assert got == expected, frame
+        heard += [*before, got]
+    text = json.dumps(heard)
+    for private in (ana.email, ben.email, "Lima", "Ode", "Billing"):
+        assert private not in text
+
+    # The widget stays usable: the visitor's next message starts a new conversation.
+    await chat.send_json_to({"type": "message", "client_id": "c2", "text": "how much is it"})
+    ack, _ = await until(chat, of_type("ack", client_id="c2"))
+    assert ack["message"]["conversation"] != cid
+    if PRICES not in [m["text"] for m in ack["replies"]]:
+        await until(chat, says("bot", PRICES))
+    await chat.disconnect()
+    await agent.disconnect()
+    await colleague.disconnect()

@@ -302,8 +302,16 @@ def test_canned_responses_expand_by_shortcut(tenant, other_tenant):
     CannedResponseFactory(tenant=tenant, shortcut="hours", text="We open at 9.")
     CannedResponseFactory(tenant=other_tenant, shortcut="theirs", text="Not yours.")
     assert services.canned_expand(tenant_id=tenant.pk, text="/hours") == "We open at 9."
-    assert services.canned_expand(tenant_id=tenant.pk, text="/theirs") == "/theirs"
-    assert services.canned_expand(tenant_id=tenant.pk, text="/hours please") == "/hours please"
+    assert services.canned_expand(tenant_id=tenant.pk, text=" /hours\n") == "We open at 9."
+    # Only a text that is nothing but a shortcut is one.
+    for text in ("/hours please", "see /hours", "/etc/hosts", "/"):
+        assert services.canned_expand(tenant_id=tenant.pk, text=text) == text
+    # Another tenant's shortcut is unknown here: refused, not sent as it is.
+    for text in ("/theirs", "/nope"):
+        with pytest.raises(ValidationFailed) as refused:
+            services.canned_expand(tenant_id=tenant.pk, text=text)
+        assert refused.value.code == "unknown_shortcut"
+        assert refused.value.fields == {"text": [f"No canned response {text}; type / to see them."]}
 
 
 def test_members_of_any_role_can_be_agents(tenant):

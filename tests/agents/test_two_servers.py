@@ -63,7 +63,7 @@ async def exchange(visitor_url: str, agent_url: str, agent_origin: str, cookie: 
     ):
         agent, visitor = Frames(agent_socket), Frames(visitor_socket)
         hello = await agent.until(lambda f: f["type"] == "hello")
-        assert hello["queue"] == []
+        assert hello["views"]["unassigned"] == []
         await visitor.until(lambda f: f["type"] == "session")
         await visitor_socket.send(json.dumps({"type": "start"}))
         await visitor.until(lambda f: f["type"] == "history")
