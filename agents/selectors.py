@@ -88,13 +88,14 @@ def _summaries(conversations: QuerySet, *, unread_for: int | None = None) -> lis
         ),
     )
     conversations = conversations.annotate(
+        contact_messages=_count(of_it.filter(direction=Message.Direction.IN)),
         # The visitor's first message since the agent last wrote (none: the agent had the
         # last word).
         unanswered_since=Subquery(
             of_it.filter(direction=Message.Direction.IN, created_at__gt=OuterRef("last_agent_at"))
             .order_by("created_at")
             .values("created_at")[:1]
-        )
+        ),
     )
     if unread_for is not None:
         seen = ConversationSeen.objects.filter(
@@ -103,16 +104,8 @@ def _summaries(conversations: QuerySet, *, unread_for: int | None = None) -> lis
         conversations = conversations.annotate(
             seen_up_to=Coalesce(Subquery(seen.values("message_id")[:1]), Value(0))
         ).annotate(
-            unread=Coalesce(
-                Subquery(
-                    of_it.filter(direction=Message.Direction.IN, pk__gt=OuterRef("seen_up_to"))
-                    .order_by()
-                    .values("conversation")
-                    .annotate(n=Count("pk"))
-                    .values("n"),
-                    output_field=IntegerField(),
-                ),
-                Value(0),
+            unread=_count(
+                of_it.filter(direction=Message.Direction.IN, pk__gt=OuterRef("seen_up_to"))
             )
         )
     rows = list(conversations)
@@ -124,6 +117,12 @@ def _summaries(conversations: QuerySet, *, unread_for: int | None = None) -> lis
             item["unread"] = conversation.unread
         items.append(item)
     return items
+
+
+def _count(messages: QuerySet):
+    """The number of ``messages`` (a subquery on the outer conversation), 0 for none."""
+    counted = messages.order_by().values("conversation").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
 
 
 def _summary(conversation: Conversation, last: Message | None) -> dict:
@@ -146,6 +145,9 @@ def _summary(conversation: Conversation, last: Message | None) -> dict:
         "queued_at": _iso(conversation.queued_at),
         "last_message_at": _iso(conversation.last_message_at),
         "last_message": _preview(last),
+        # The visitor's messages in all: a console that first hears of the conversation live
+        # counts them unread (each agent's own count comes with ``hello``).
+        "contact_messages": conversation.contact_messages,
         "waiting_since": _iso(_waiting_since(conversation)),
     }
 

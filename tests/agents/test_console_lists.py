@@ -103,7 +103,7 @@ def test_an_item_previews_the_last_message_the_wait_the_channel_and_unread(tenan
     assert preview["text"].startswith("it is about my order and more and more")
     assert len(preview["text"]) == 120 and preview["text"].endswith("…")
     assert item["waiting_since"] == start.isoformat()  # queued: since the hand-off
-    assert item["unread"] == 2  # never opened: every message of the visitor
+    assert item["unread"] == item["contact_messages"] == 2  # never opened: all the visitor's
 
     # Unread is each agent's own: what came after the newest message they had in view.
     services.conversation_mark_seen(conversation=conversation, agent=ana.user)
@@ -142,7 +142,7 @@ def test_an_item_previews_the_last_message_the_wait_the_channel_and_unread(tenan
     [item] = console_conversations(profile=ana, view="mine")
     assert item["waiting_since"] == first.created_at.isoformat()
     assert item["last_message"]["text"] == "??"
-    assert item["unread"] == 3
+    assert item["unread"] == 3 and item["contact_messages"] == 5
 
 
 def test_channels_are_named_for_people_and_media_is_described(tenant, ana):
