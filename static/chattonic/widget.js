@@ -393,6 +393,18 @@
     scrollDown();
   }
 
+  // What the visitor is told of a change of hands (the server's `notice`): an agent joined
+  // (by their first name), or the conversation was resolved (the next message starts anew).
+  function renderHandoffNotice(frame) {
+    var texts = {
+      en: { joined: "{name} joined the conversation", resolved: "This conversation was resolved" },
+      es: { joined: "{name} se unió a la conversación", resolved: "Esta conversación se resolvió" },
+      pt: { joined: "{name} entrou na conversa", resolved: "Esta conversa foi resolvida" }
+    }[LANG];
+    if (frame.notice === "agent_joined") notice(texts.joined.replace("{name}", frame.agent || T.agent));
+    else if (frame.notice === "resolved") notice(texts.resolved);
+  }
+
   // CSAT: a resolved conversation asks for a rating from 1 to 5.
   function renderRating() {
     if (state.rated || log.querySelector(".rating")) return;
@@ -598,6 +610,7 @@
         break;
       case "conversation":
         state.status = frame.status;
+        renderHandoffNotice(frame);
         if (frame.status === "resolved") renderRating();
         break;
       case "contact_saved":
