@@ -1,18 +1,25 @@
 """A visitor (the demo page) and an agent (the console) in two browser contexts, live.
 
-The visitor asks for a person; the agent sees the conversation arrive in the queue without
-reloading, claims it, they write to each other, the agent leaves a private note that never
-reaches the visitor, and hands the conversation back to the bot, which answers again.
+Both drive the pages through their visible controls only: the visitor types in the widget,
+the agent clicks and types in the console. Nothing is posted or sent by hand.
 """
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
 from agents.models import HandoffEvent
 from chattonic.tenancy.models import Membership, Tenant
-from conversations.models import Conversation
-from tests.factories import AgentProfileFactory, MembershipFactory, launched_bot
+from conversations.models import Conversation, Message
+from tests.e2e.conftest import assert_accessible
+from tests.factories import (
+    AgentProfileFactory,
+    CannedResponseFactory,
+    MembershipFactory,
+    launched_bot,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -23,6 +30,33 @@ ALWAYS_OPEN = {
 GREETING = "What can I do for you?"
 HANDOFF = "I'm connecting you with a person from our team."
 NOTE = "VIP customer: offer the express shipping"
+PRICES = "Plans start at $10."
+
+# Wraps the page's Notification and audio playing, so that the test sees what the console
+# did (the browser itself shows nothing in a headless run).
+OBSERVE_ALERTS = """
+window.notificationsShown = [];
+window.permissionRequests = 0;
+window.soundsPlayed = [];
+if (window.Notification) {
+  const Real = window.Notification;
+  const Observed = function (title, options) {
+    window.notificationsShown.push({title: title, body: (options || {}).body || ""});
+    return new Real(title, options);
+  };
+  Object.defineProperty(Observed, "permission", {get: () => Real.permission});
+  Observed.requestPermission = (...args) => {
+    window.permissionRequests += 1;
+    return Real.requestPermission(...args);
+  };
+  window.Notification = Observed;
+}
+const play = HTMLMediaElement.prototype.play;
+HTMLMediaElement.prototype.play = function () {
+  window.soundsPlayed.push(this.currentSrc || this.src);
+  return play.call(this);
+};
+"""
 
 
 def _widget(page, selector: str):
@@ -35,58 +69,88 @@ def _say(page, text: str) -> None:
     box.press("Enter")
 
 
+def _agent(tenant, first_name="Maya", last_name="Lopez"):
+    member = MembershipFactory(tenant=tenant, role=Membership.Role.AGENT)
+    member.user.first_name, member.user.last_name = first_name, last_name
+    member.user.save(update_fields=["first_name", "last_name"])
+    AgentProfileFactory(tenant=tenant, user=member.user)
+    return member.user
+
+
+def _sign_in(page, user) -> None:
+    from playwright.sync_api import expect
+
+    page.goto("/console/")
+    expect(page).to_have_url("/console/login/?next=/console/")
+    page.get_by_label("Username (email)").fill(user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url("/console/")
+    expect(page.locator("#connection")).to_have_text("Connected")
+
+
+def _visitor(new_context, bot, received: list[str] | None = None):
+    """The visitor on the demo page, the chat open; every socket frame they receive is kept
+    in ``received``."""
+    from playwright.sync_api import expect
+
+    page = new_context().new_page()
+    if received is not None:
+        page.on(
+            "websocket",
+            lambda socket: socket.on("framereceived", lambda frame: received.append(str(frame))),
+        )
+    page.goto(f"/demo/{bot.public_key}/")
+    _widget(page, "button.launcher").click()
+    expect(_widget(page, ".msg.out").last).to_contain_text(GREETING)
+    return page
+
+
+def _claim_policy(tenant) -> None:
+    tenant.assignment_policy = Tenant.AssignmentPolicy.CLAIM
+    tenant.save(update_fields=["assignment_policy"])
+
+
+def _view(page, name: str):
+    page.get_by_role("tab", name=re.compile(rf"^{name}")).click()
+    return page.locator("#conversation-list li")
+
+
 def test_visitor_and_agent_handoff_claim_chat_note_and_hand_back(new_context, tenant):
     from playwright.sync_api import expect
 
-    tenant.assignment_policy = Tenant.AssignmentPolicy.CLAIM
-    tenant.save(update_fields=["assignment_policy"])
+    _claim_policy(tenant)
     bot = launched_bot(tenant=tenant, title="Acme help", business_hours=ALWAYS_OPEN)
-    member = MembershipFactory(tenant=tenant, role=Membership.Role.AGENT)
-    member.user.first_name, member.user.last_name = "Maya", "Lopez"
-    member.user.save(update_fields=["first_name", "last_name"])
-    AgentProfileFactory(tenant=tenant, user=member.user)
+    maya = _agent(tenant)
 
     # The agent signs in; the console's socket connects and puts them online.
     agent = new_context().new_page()
-    agent.goto("/console/")
-    expect(agent).to_have_url("/console/login/?next=/console/")
-    agent.get_by_label("Username (email)").fill(member.user.username)
-    agent.get_by_label("Password").fill(PASSWORD)
-    agent.get_by_role("button", name="Sign in").click()
-    expect(agent).to_have_url("/console/")
-    expect(agent.locator("#connection")).to_have_text("Connected")
+    _sign_in(agent, maya)
     expect(agent.locator("#agents [data-agent]")).to_have_text(["Maya Lopez — online"])
-    expect(agent.locator("#queue li")).to_have_count(0)
+    expect(agent.locator("#count-unassigned")).to_have_text("0")
     agent.evaluate("() => { window.stillTheSamePage = true; }")
 
     # The visitor, whose every received socket frame is kept to prove what never reached them.
-    visitor = new_context().new_page()
     received: list[str] = []
-    visitor.on(
-        "websocket",
-        lambda socket: socket.on("framereceived", lambda frame: received.append(str(frame))),
-    )
-    visitor.goto(f"/demo/{bot.public_key}/")
-    _widget(visitor, "button.launcher").click()
-    expect(_widget(visitor, ".msg.out").last).to_contain_text(GREETING)
+    visitor = _visitor(new_context, bot, received)
     _say(visitor, "talk to a person")
     expect(_widget(visitor, ".msg.out").last).to_contain_text(HANDOFF)
 
-    # It arrives in the agent's queue, live.
-    queued = agent.locator("#queue li")
+    # It arrives in the agent's Unassigned view, live.
+    expect(agent.locator("#count-unassigned")).to_have_text("1")
+    queued = _view(agent, "Unassigned")
     expect(queued).to_have_count(1)
-    expect(agent.locator("#queue-count")).to_have_text("1")
     assert agent.evaluate("() => window.stillTheSamePage") is True  # no reload
     queued.get_by_role("button").click()
     timeline = agent.locator("#timeline")
-    expect(timeline.locator(".msg.contact")).to_contain_text(["talk to a person"])
-    expect(timeline.locator(".msg.bot").first).to_contain_text(bot.welcome_text)
+    expect(timeline.locator(".bubble--contact")).to_contain_text(["talk to a person"])
+    expect(timeline.locator(".bubble--bot").first).to_contain_text(bot.welcome_text)
     # A draft typed before the claim survives the view's redraw on the claim.
     agent.locator("#reply").fill("Hi, I'm Maya. How can I help?")
     agent.locator("#claim").click()
-    expect(agent.locator("#conversation-status")).to_have_text("assigned · Maya Lopez")
-    expect(agent.locator("#queue li")).to_have_count(0)
-    expect(agent.locator("#mine li")).to_have_count(1)
+    expect(agent.locator("#conversation-status")).to_have_text("With you")
+    expect(agent.locator("#count-unassigned")).to_have_text("0")
+    expect(agent.locator("#count-mine")).to_have_text("1")
     expect(agent.locator("#reply")).to_have_value("Hi, I'm Maya. How can I help?")
 
     # Both ways.
@@ -96,29 +160,29 @@ def test_visitor_and_agent_handoff_claim_chat_note_and_hand_back(new_context, te
     # The visitor sees the first name only (never the email or the full name).
     expect(from_agent.locator(".who")).to_have_text("Maya")
     _say(visitor, "My parcel is late")
-    expect(timeline.locator(".msg.contact").last).to_contain_text("My parcel is late")
-    expect(timeline.locator(".msg.agent")).to_contain_text(["Hi, I'm Maya. How can I help?"])
+    expect(timeline.locator(".bubble--contact").last).to_contain_text("My parcel is late")
+    expect(timeline.locator(".bubble--agent")).to_contain_text(["Hi, I'm Maya. How can I help?"])
 
     # A private note: in the console's timeline, nowhere near the visitor.
     agent.locator("#as-note").check()
     agent.locator("#reply").fill(NOTE)
     agent.locator("#send").click()
-    expect(timeline.locator(".note")).to_contain_text([NOTE])
-    expect(timeline.locator(".msg.agent")).to_have_count(1)
+    expect(timeline.locator(".bubble--note")).to_contain_text([NOTE])
+    expect(timeline.locator(".bubble--agent")).to_have_count(1)
 
     # Back to the bot, at the start of the flow: it greets again, and answers.
     agent.locator("#hand-back").click()
-    expect(agent.locator("#conversation-status")).to_have_text("bot")
-    expect(agent.locator("#mine li")).to_have_count(0)
+    expect(agent.locator("#conversation-status")).to_have_text("With the bot")
+    expect(agent.locator("#count-mine")).to_have_text("0")
     expect(_widget(visitor, ".msg.out").last).to_contain_text(GREETING)
     _widget(visitor, ".replies button.reply").filter(has_text="Prices").click()
-    expect(_widget(visitor, ".msg.out").last).to_contain_text("Plans start at $10.")
-    expect(timeline.locator(".msg.bot").last).to_contain_text("Plans start at $10.")
+    expect(_widget(visitor, ".msg.out").last).to_contain_text(PRICES)
+    expect(timeline.locator(".bubble--bot").last).to_contain_text(PRICES)
 
     widget_html = visitor.evaluate(
         "() => document.querySelector('chattonic-widget').shadowRoot.innerHTML"
     )
-    assert "Plans start at $10." in widget_html
+    assert PRICES in widget_html
     assert NOTE not in widget_html
     assert NOTE not in visitor.content()
     assert received and not [frame for frame in received if NOTE in frame]
@@ -131,6 +195,204 @@ def test_visitor_and_agent_handoff_claim_chat_note_and_hand_back(new_context, te
         .values_list("from_status", "to_status", "reason", "actor")
     ) == [
         ("bot", "queued", "visitor_request", None),
-        ("queued", "assigned", "claim", member.user.pk),
-        ("assigned", "bot", "handback", member.user.pk),
+        ("queued", "assigned", "claim", maya.pk),
+        ("assigned", "bot", "handback", maya.pk),
     ]
+
+
+# Long enough that the conversation outgrows the pane, and each one wraps over lines.
+LONG_MESSAGES = [
+    f"Message {n}: I ordered the blue kettle on Monday, and the tracking page still says "
+    "the parcel is waiting at the depot. Could you check where it is and when it will "
+    "arrive? I need it before the weekend, thank you."
+    for n in range(1, 6)
+]
+
+
+def test_an_agent_is_alerted_reads_every_message_answers_from_the_picker_and_resolves(
+    new_context, tenant
+):
+    from playwright.sync_api import expect
+
+    _claim_policy(tenant)
+    bot = launched_bot(tenant=tenant, title="Acme help", business_hours=ALWAYS_OPEN)
+    maya = _agent(tenant)
+    CannedResponseFactory(tenant=tenant, shortcut="hours", text="We open at nine.")
+    CannedResponseFactory(tenant=tenant, shortcut="refund", text="Your refund is on its way.")
+    CannedResponseFactory(tenant=tenant, shortcut="returns", text="Returns are free for 30 days.")
+
+    # The agent allowed notifications before (the permission is granted in the context).
+    context = new_context()
+    context.grant_permissions(["notifications"])
+    context.add_init_script(OBSERVE_ALERTS)
+    agent = context.new_page()
+    agent.set_viewport_size({"width": 1280, "height": 640})
+    _sign_in(agent, maya)
+    expect(agent.locator("#notify-prompt")).to_be_hidden()
+    title = agent.title()
+    assert not title.startswith("(")
+
+    visitor = _visitor(new_context, bot)
+    _say(visitor, "talk to a person")
+    expect(_widget(visitor, ".msg.out").last).to_contain_text(HANDOFF)
+
+    # The alerts: a browser notification, the sound, the count in the tab's title.
+    agent.wait_for_function("() => window.notificationsShown.length === 1")
+    [shown] = agent.evaluate("() => window.notificationsShown")
+    assert shown["title"].startswith("Waiting for an agent: ")
+    assert f"Web chat · {bot.name}" in shown["body"]
+    assert agent.evaluate("() => window.soundsPlayed")[0].endswith("/console-alert.wav")
+    expect(agent).to_have_title(f"(1) {title}")
+
+    # The visitor goes on writing; the item previews the last message, live.
+    for text in LONG_MESSAGES:
+        _say(visitor, text)
+        expect(_widget(visitor, ".msg.in[data-pending]")).to_have_count(0)
+    item = _view(agent, "Unassigned").first
+    expect(item.locator(".conv-item__preview")).to_have_text(f"Visitor: {LONG_MESSAGES[-1]}")
+    expect(item.locator(".conv-item__channel")).to_contain_text("Web chat")
+    expect(item.locator(".conv-item__wait")).to_have_text("waiting <1 min")
+    expect(item.locator(".conv-item__unread")).to_have_text("6 unread")
+
+    # Opened: it is read; every visitor message is whole and visible in the pane.
+    item.get_by_role("button").click()
+    timeline = agent.locator("#timeline")
+    bubbles = timeline.locator(".bubble--contact")
+    expect(bubbles).to_have_count(6)
+    expect(_view(agent, "Unassigned").first.locator(".conv-item__unread")).to_have_count(0)
+    assert timeline.evaluate("t => t.scrollHeight > t.clientHeight + 100"), "not longer"
+    for index, text in enumerate(["talk to a person", *LONG_MESSAGES]):
+        bubble = bubbles.nth(index)
+        bubble.scroll_into_view_if_needed()
+        expect(bubble.locator(".bubble__text")).to_have_text(text)
+        expect(bubble).to_be_visible()
+        for part in (bubble, bubble.locator(".bubble__text")):
+            assert part.evaluate("e => e.scrollHeight <= e.clientHeight"), (index, "clipped")
+        box, pane = bubble.bounding_box(), timeline.bounding_box()
+        assert box["height"] > 30, (index, box)
+        # Within the pane (to a pixel: scrolled into view, it may sit on the edge).
+        assert pane["y"] - 1 <= box["y"], (index, box, pane)
+        assert box["y"] + box["height"] <= pane["y"] + pane["height"] + 1, (index, box, pane)
+
+    # Claimed: the visitor hears who joined.
+    agent.locator("#claim").click()
+    expect(agent.locator("#conversation-status")).to_have_text("With you")
+    expect(_widget(visitor, ".notice").last).to_have_text("Maya joined the conversation")
+
+    # The canned-response picker: filtered as the agent types, arrows and Enter to insert.
+    reply = agent.locator("#reply")
+    picker = agent.get_by_role("listbox", name="Canned responses")
+    reply.press_sequentially("/re")
+    expect(picker.get_by_role("option")).to_contain_text(["/refund", "/returns"])
+    reply.press("ArrowDown")
+    expect(picker.get_by_role("option", selected=True)).to_contain_text("/returns")
+    reply.press("Enter")
+    expect(picker).to_be_hidden()
+    expect(reply).to_have_value("Returns are free for 30 days.")
+    reply.press("Enter")
+    expect(_widget(visitor, ".msg.out").last).to_contain_text("Returns are free for 30 days.")
+    # And by a click.
+    reply.press_sequentially("/")
+    expect(picker.get_by_role("option")).to_have_count(3)
+    picker.get_by_role("option").filter(has_text="/hours").click()
+    expect(reply).to_have_value("We open at nine.")
+    reply.press("Enter")
+    expect(_widget(visitor, ".msg.out").last).to_contain_text("We open at nine.")
+
+    # Resolved: a neutral state in the header; the status line is still the connection's.
+    agent.locator("#resolve").click()
+    expect(agent.locator("#conversation-status")).to_have_text("Resolved")
+    expect(agent.locator("#connection")).to_have_text("Connected")
+    expect(agent.locator("#conversation-alert")).to_have_text("")
+    expect(agent.locator("#count-mine")).to_have_text("0")
+    expect(agent).to_have_title(title)
+    expect(_widget(visitor, ".notice").last).to_have_text("This conversation was resolved")
+
+    # The widget stays usable: the visitor's next message starts a new conversation.
+    _say(visitor, "how much is it")
+    expect(_widget(visitor, ".msg.out").last).to_contain_text(PRICES)
+    first, second = Conversation.objects.for_tenant(tenant).order_by("pk")
+    assert first.status == Conversation.Status.RESOLVED and second.status == "bot"
+    assert list(
+        Message.objects.filter(conversation=first, sender="agent").values_list("text", flat=True)
+    ) == ["Returns are free for 30 days.", "We open at nine."]
+
+
+def test_an_agent_names_themselves_an_unknown_shortcut_is_refused_and_axe_passes(
+    new_context, tenant
+):
+    from playwright.sync_api import expect
+
+    _claim_policy(tenant)
+    bot = launched_bot(tenant=tenant, title="Acme help", business_hours=ALWAYS_OPEN)
+    # An account made before names were asked for.
+    rosa = _agent(tenant, first_name="", last_name="")
+    CannedResponseFactory(tenant=tenant, shortcut="hours", text="We open at nine.")
+
+    context = new_context()
+    context.add_init_script(OBSERVE_ALERTS)
+    agent = context.new_page()
+    _sign_in(agent, rosa)
+    # The browser's permission for notifications is asked on a click only, never on load.
+    expect(agent.locator("#notify-prompt")).to_be_visible()
+    assert agent.evaluate("() => window.permissionRequests") == 0
+    agent.get_by_role("button", name="Allow notifications").click()
+    agent.wait_for_function("() => window.permissionRequests === 1")
+
+    prompt = agent.locator("#name-prompt")
+    expect(prompt).to_contain_text("Visitors see you as “Agent”")
+    prompt.get_by_role("button", name="Choose my name").click()
+    name = agent.get_by_label("Your name (visitors see it)")
+    expect(name).to_be_focused()
+    name.fill(rosa.email)
+    agent.get_by_role("button", name="Save name").click()
+    expect(agent.locator("#name-error")).to_have_text(
+        "Your name, not an email address: visitors see it."
+    )
+    name.fill("Rosa")
+    agent.get_by_role("button", name="Save name").click()
+    expect(agent.locator("#name-saved")).to_have_text("Saved.")
+    expect(prompt).to_be_hidden()
+    expect(agent.locator("#me-name")).to_have_text("Rosa")
+    # The sound turned off stays off.
+    agent.get_by_label("Play a sound").uncheck()
+    agent.get_by_role("button", name="Close").click()
+    agent.reload()
+    expect(agent.locator("#connection")).to_have_text("Connected")
+    agent.get_by_role("button", name="Settings").click()
+    expect(agent.get_by_label("Play a sound")).not_to_be_checked()
+    expect(agent.get_by_label("Show a browser notification")).to_be_checked()
+    agent.get_by_role("button", name="Close").click()
+
+    received: list[str] = []
+    visitor = _visitor(new_context, bot, received)
+    _say(visitor, "talk to a person")
+    _view(agent, "Unassigned").first.get_by_role("button").click()
+    agent.locator("#claim").click()
+    expect(_widget(visitor, ".notice").last).to_have_text("Rosa joined the conversation")
+
+    # An unknown shortcut: refused with the hint, kept in the box, never sent.
+    reply = agent.locator("#reply")
+    reply.fill("/xyz")
+    reply.press("Enter")
+    expect(agent.locator("#composer-hint")).to_have_text(
+        "No canned response /xyz; type / to see them."
+    )
+    expect(reply).to_have_value("/xyz")
+    reply.fill("Hello, I'm Rosa.")
+    reply.press("Enter")
+    expect(_widget(visitor, ".msg.out").last).to_contain_text("Hello, I'm Rosa.")
+    assert "/xyz" not in visitor.evaluate(
+        "() => document.querySelector('chattonic-widget').shadowRoot.innerHTML"
+    )
+    assert not [frame for frame in received if "/xyz" in frame]
+    assert list(Message.objects.filter(sender="agent").values_list("text", flat=True)) == [
+        "Hello, I'm Rosa."
+    ]
+
+    # WCAG 2.1 A/AA: the console with a conversation open, and with the picker open.
+    assert_accessible(agent)
+    reply.press_sequentially("/")
+    picker = agent.get_by_role("listbox", name="Canned responses")
+    expect(picker.get_by_role("option")).to_have_text(["/hoursWe open at nine."])
+    assert_accessible(agent)
