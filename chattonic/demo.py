@@ -46,14 +46,23 @@ def _demo_password(user) -> None:
         user.set_password(DEMO_PASSWORD)
 
 
+DEMO_CANNED = {
+    "hours": "We answer every day from 9:00 to 18:00.",
+    "shipping": "Orders ship within 2 working days; you get the tracking link by email.",
+    "thanks": "Thank you for your patience! Is there anything else I can do for you?",
+}
+
+
 def _demo_agent(tenant: Tenant):
-    from agents.models import AgentProfile, Team
+    from agents.models import AgentProfile, CannedResponse, Team
 
     user_model = get_user_model()
     user = user_model.objects.filter(username=DEMO_AGENT_EMAIL).first()
     if user is None:
         user = user_model(username=DEMO_AGENT_EMAIL, email=DEMO_AGENT_EMAIL)
-    user.first_name = "Sam"  # what visitors see beside the agent's messages
+    # What visitors see beside the agent's messages; a name the agent chose in the console
+    # stays.
+    user.first_name = user.first_name or "Sam"
     _demo_password(user)
     user.is_active = True
     user.save()
@@ -63,6 +72,10 @@ def _demo_agent(tenant: Tenant):
     support, _ = Team.objects.get_or_create(tenant=tenant, name="support")
     profile, _ = AgentProfile.objects.get_or_create(tenant=tenant, user=user)
     profile.teams.add(support)
+    for shortcut, text in DEMO_CANNED.items():  # the console's picker: type "/"
+        CannedResponse.objects.get_or_create(
+            tenant=tenant, shortcut=shortcut, defaults={"text": text}
+        )
 
 
 def _demo_bot(tenant: Tenant, base_url: str):

@@ -60,3 +60,19 @@ def test_loading_the_demo_again_signs_nobody_out(client):
     demo_load("http://127.0.0.1:8000")
     assert client.get("/dashboard/").status_code == 200
     assert dict(Membership.objects.values_list("user__username", "user__password")) == hashes
+
+
+def test_the_demo_agent_has_canned_responses_and_keeps_the_name_they_chose():
+    from agents.models import CannedResponse
+    from agents.services import agent_name_set, agent_profile
+
+    demo = demo_load("http://127.0.0.1:8000")
+    agent = Membership.objects.for_tenant(demo.tenant).get(role="agent").user
+    assert agent.first_name == "Sam"
+    shortcuts = CannedResponse.objects.for_tenant(demo.tenant).values_list("shortcut", flat=True)
+    assert set(shortcuts) == {"hours", "shipping", "thanks"}
+    agent_name_set(profile=agent_profile(tenant_id=demo.tenant.pk, user=agent), first_name="Sasha")
+    demo_load("http://127.0.0.1:8000")
+    agent.refresh_from_db()
+    assert agent.first_name == "Sasha"
+    assert CannedResponse.objects.for_tenant(demo.tenant).count() == 3

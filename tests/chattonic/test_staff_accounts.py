@@ -89,6 +89,11 @@ def test_an_invited_person_chooses_a_name_and_password_and_joins(
     differ = visitor.post(link, {"first_name": "Nina", "password1": PASSWORD, "password2": "x"})
     weak = visitor.post(link, {"first_name": "Nina", "password1": "123", "password2": "123"})
     assert "differ" in differ.content.decode() and weak.status_code == 200
+    # Visitors see the first name: an address there is refused.
+    address = visitor.post(
+        link, {"first_name": "new@example.com", "password1": PASSWORD, "password2": PASSWORD}
+    )
+    assert "not an email address" in address.content.decode()
     assert not User.objects.filter(username="new@example.com").exists()
 
     joined = visitor.post(
