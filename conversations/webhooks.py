@@ -114,7 +114,25 @@ class ChannelWebhookView(APIView):
         try:
             parsed = connector.parse(webhook)
         except MalformedPayload as exc:
-            return _error(400, exc.code, exc.message)
+            return JsonResponse(
+                error_body(exc.code, exc.message, {exc.field: [exc.message]}), status=400
+            )
+        refused = [refusal.as_dict() for refusal in parsed.refused]
+        for refusal in parsed.refused:
+            logger.warning(
+                "channel %s: event %s refused (%s: %s)",
+                channel.pk,
+                refusal.event,
+                refusal.field,
+                refusal.message,
+            )
+        if refused and not parsed.messages and not parsed.statuses:
+            # Nothing of the request can be taken: a 400 naming what is wrong, nothing written.
+            first = parsed.refused[0]
+            fields = {r.field: [r.message] for r in parsed.refused}
+            body = error_body("malformed_payload", first.message, fields, refused=refused)
+            return JsonResponse(body, status=400)
+        # The events that can be taken are, even when others of the batch were refused.
         outcome = channels.webhook_receive(channel=channel, parsed=parsed)
         if kind == "twilio":
             # Twilio reads the answer as TwiML: an empty <Response> sends nothing back itself.
@@ -125,6 +143,7 @@ class ChannelWebhookView(APIView):
                 "received": outcome.received,
                 "duplicates": outcome.duplicates,
                 "statuses": outcome.statuses,
+                "refused": refused,
             }
         )
 

@@ -14,6 +14,12 @@ class CoreConfig(AppConfig):
     verbose_name = "Platform"
 
     def ready(self):
+        from django.urls import register_converter
+
+        from chattonic.core.inputs import KeyConverter
+
+        # ``<key:name>``: database ids in URLs (ASCII digits, always within the keys' range).
+        register_converter(KeyConverter, "key")
         # Like Django's own permissions and content types, beat's rows follow migrate:
         # once beat's tables exist, the declared schedule is installed.
         post_migrate.connect(
