@@ -31,6 +31,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.http import parse_cookie
 
+from chattonic.core import inputs
+
 logger = logging.getLogger(__name__)
 
 
@@ -38,8 +40,12 @@ SERVER_ERROR = "That did not work; it was logged. Try again."
 
 
 def frame_loads(text: str | bytes):
-    """A frame's JSON (ValueError when it is not JSON)."""
-    return orjson.loads(text)
+    """A frame's JSON (``chattonic.core.inputs``: no NaN, no lone surrogates, bounded depth);
+    ValueError when it is not JSON we take."""
+    try:
+        return inputs.loads(text, field="frame")
+    except inputs.InputError as exc:
+        raise ValueError(exc.reason) from None
 
 
 def frame_dumps(content) -> str:
