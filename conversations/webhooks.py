@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, JsonResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions
@@ -19,6 +20,7 @@ from rest_framework.views import APIView
 
 from bots.regions import region_refusal_for
 from chattonic.core.api import error_body
+from chattonic.core.parsers import too_large
 from chattonic.tenancy.authentication import ApiKeyAuthentication
 from conversations import channels
 from conversations.connectors import (
@@ -99,7 +101,11 @@ class ChannelWebhookView(APIView):
         if refused is not None:
             return refused
         connector = get_connector(kind)
-        webhook = self._webhook_request(request)
+        try:
+            webhook = self._webhook_request(request)
+        except RequestDataTooBig:
+            error = too_large(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+            return JsonResponse(error_body(error.code, error.message, error.fields), status=413)
         try:
             if kind == "api":
                 refused = self._api_key_refusal(request, channel)

@@ -18,6 +18,7 @@ door already turns into its own shape (a 400 whose JSON names the field, an erro
 
 from __future__ import annotations
 
+import json
 import math
 import unicodedata
 from datetime import UTC, datetime, timedelta
@@ -54,14 +55,46 @@ class InputError(ValidationFailed):
 # --- JSON ------------------------------------------------------------------------------------
 
 
-def loads(raw: bytes | bytearray | memoryview | str, *, field: str = "body") -> Any:
+def loads(
+    raw: bytes | bytearray | memoryview | str, *, field: str = "body", surrogates: bool = False
+) -> Any:
     """A JSON document, at most ``MAX_DEPTH`` deep; InputError (code ``bad_json``) when it
-    is not JSON, has NaN or Infinity, a lone surrogate, or is nested too deep."""
+    is not JSON, has NaN or Infinity, a lone surrogate, or is nested too deep.
+
+    ``surrogates``: take lone surrogates escaped in strings (``"\\ud800"``), for ``scrubbed``
+    to replace: what a platform sends in one message must not cost the others of its batch."""
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InputError(field, f"Not valid JSON ({exc}).", code="bad_json") from None
+        if not (surrogates and "surrogate" in str(exc)):
+            raise InputError(field, f"Not valid JSON ({exc}).", code="bad_json") from None
+        value = _loads_with_surrogates(raw, field)
     check_depth(value, field=field)
+    return value
+
+
+def _loads_with_surrogates(raw: bytes | bytearray | memoryview | str, field: str) -> Any:
+    def refuse(constant: str):
+        raise ValueError(f"{constant} is not a number JSON has")
+
+    try:
+        text = bytes(raw).decode("utf-8") if not isinstance(raw, str) else raw
+        value = json.loads(text, parse_constant=refuse)
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested past Python's stack
+        raise InputError(field, f"Not valid JSON ({exc}).", code="bad_json") from None
+    check_depth(value, field=field)  # before walking it
+    # As orjson reads them: integers past 64 bits as floats (the documents' encoder takes no
+    # more).
+    return _ints_bounded(value)
+
+
+def _ints_bounded(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and not -MAX_KEY - 1 <= value < 2**64:
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _ints_bounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_ints_bounded(v) for v in value]
     return value
 
 

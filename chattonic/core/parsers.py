@@ -19,10 +19,15 @@ def too_large(limit: int | None) -> ServiceError:
     return ServiceError(message, code="too_large", status=413, fields={"body": [message]})
 
 
-class JsonParser(parsers.JSONParser):
+class JsonParser(parsers.BaseParser):
     """JSON bodies of at most DATA_UPLOAD_MAX_MEMORY_SIZE bytes (else 413), read with orjson
     (no NaN, no lone surrogates), at most ``inputs.MAX_DEPTH`` deep, with no NUL in any
-    string; a refusal is a 400 naming the field."""
+    string; a refusal is a 400 naming the field.
+
+    Not a subclass of DRF's JSONParser, for which DRF reads ``request.body`` itself (Django's
+    size check then raises before any parser, and answers an HTML 400)."""
+
+    media_type = "application/json"
 
     def parse(self, stream, media_type=None, parser_context=None):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE

@@ -160,7 +160,7 @@ class WebhookRequest:
         """The body decoded as JSON (``chattonic.core.inputs``: bounded depth, every string
         cleaned of what no column can store), or MalformedPayload."""
         try:
-            return inputs.scrubbed(inputs.loads(self.body))
+            return inputs.scrubbed(inputs.loads(self.body, surrogates=True))
         except InputError as exc:
             raise MalformedPayload(f"The body is not JSON we take: {exc.reason}") from None
 

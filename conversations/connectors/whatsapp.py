@@ -87,6 +87,8 @@ RETRYABLE_CODES: dict[int, float | None] = {
 }
 
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
+# The types whose content is an object under the type's name.
+CONTENT_TYPES = frozenset({"text", "interactive", "button", "location", *MEDIA_TYPES})
 OUTBOUND_MEDIA = {
     "image": "image",
     "video": "video",
@@ -312,6 +314,8 @@ def _content(raw: dict) -> tuple[str, str, str | None, dict]:
     if not isinstance(kind, str):
         kind = None
     content = as_dict(raw.get(kind)) if kind else {}
+    if kind in CONTENT_TYPES and not isinstance(raw.get(kind), dict):
+        raise InputError(kind, "Must be an object.")
     if kind == "text":
         return TEXT, _str(content.get("body")), None, {}
     if kind == "interactive":
