@@ -8,17 +8,46 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import Http404, JsonResponse
-from rest_framework import exceptions, pagination
+from rest_framework import exceptions, pagination, serializers
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from chattonic.core import inputs
 from chattonic.core.errors import ServiceError
 from chattonic.core.inputs import KeyConverter
 from chattonic.core.parsers import too_large
 
 # The doors whose every answer is JSON, errors included.
 JSON_PATHS = ("/api/", "/hooks/")
+
+
+class KeyField(serializers.IntegerField):
+    """An id in a body or a query: a whole number (or ASCII digits) within the keys' range
+    (DRF's IntegerField takes any size, which the database then refuses with a 500)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", inputs.MAX_KEY)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        try:
+            return inputs.key(data, field=self.field_name or "id")
+        except inputs.InputError as exc:
+            raise serializers.ValidationError(exc.reason) from None
+
+
+class KeyRelatedField(serializers.PrimaryKeyRelatedField):
+    """DRF's PrimaryKeyRelatedField, whose id is first a ``KeyField``'s (DRF looks up any
+    number, and the database's overflow was a 500)."""
+
+    def to_internal_value(self, data):
+        try:
+            data = inputs.key(data, field=self.field_name or "id")
+        except inputs.InputError:
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        return super().to_internal_value(data)
 
 
 class Router(SimpleRouter):

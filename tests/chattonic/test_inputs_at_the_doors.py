@@ -217,3 +217,51 @@ def test_ids_in_urls_that_are_not_ascii_digits_in_range_are_a_json_404(api, tena
         response = api.get(path)
         assert response.status_code == 404, (path, response.content)
         assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999", "9223372036854775808", "٣", "-1"])
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/api/v1/conversations/", "bot"),
+        ("/api/v1/conversations/", "contact"),
+        ("/api/v1/leads/", "bot"),
+        ("/api/v1/stats/", "bot"),
+    ],
+)
+def test_ids_in_queries_are_bounded_and_a_400_names_them(api, tenant, path, field, value):
+    response = api.get(path, {field: value})
+    assert response.status_code == 400, response.content
+    assert field in response.json()["error"]["fields"]
+
+
+def test_a_stats_range_out_of_the_calendar_is_a_400(api, tenant):
+    response = api.get("/api/v1/stats/", {"end": "0001-01-01"})
+    assert response.status_code == 400
+    assert "end" in response.json()["error"]["fields"]
+
+
+@pytest.mark.parametrize("value", [2**63, 10**30, "99999999999999999999", 1.5, True])
+def test_ids_in_bodies_are_bounded_and_a_400_names_them(api, tenant, value):
+    from tests.factories import BotFactory, ContactFactory, ConversationFactory
+
+    contact = ContactFactory(tenant=tenant)
+    bot = BotFactory(tenant=tenant)
+    conversation = ConversationFactory(tenant=tenant, bot=bot, contact=contact)
+    before = stored()
+    for path, body, field in [
+        (f"/api/v1/contacts/{contact.pk}/merge/", {"source": value}, "source"),
+        ("/api/v1/leads/", {"contact": value}, "contact"),
+        ("/api/v1/tickets/", {"title": "t", "description": "d", "bot": value}, "bot"),
+        (
+            f"/api/v1/conversations/{conversation.pk}/messages/",
+            {"text": "hi", "agent": value},
+            "agent",
+        ),
+        (f"/api/v1/bots/{bot.pk}/rollback/", {"version": value}, "version"),
+    ]:
+        response = api.post(path, body, format="json")
+        assert response.status_code == 400, (path, response.content)
+        assert field in response.json()["error"]["fields"], (path, response.content)
+    assert stored() == before
+    assert api.get(f"/api/v1/bots/{bot.pk}/versions/2147483648/").status_code == 404
