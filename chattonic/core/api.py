@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, pagination, serializers
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -82,7 +83,12 @@ def _flatten_fields(detail, prefix: str = "") -> dict[str, list[str]]:
 
 
 def exception_handler(exc, context):
-    """Every API error as ``{"error": {"code", "message", "fields"}}``."""
+    """Every API error as ``{"error": {"code", "message", "fields"}}``, in JSON whatever the
+    view renders otherwise (a CSV export's error is JSON too)."""
+    request = context.get("request")
+    if request is not None:
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
     if isinstance(exc, ServiceError):
         return Response(
             error_body(exc.code, exc.message, exc.fields, **exc.extra), status=exc.status

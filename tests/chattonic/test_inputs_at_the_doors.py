@@ -265,3 +265,10 @@ def test_ids_in_bodies_are_bounded_and_a_400_names_them(api, tenant, value):
         assert field in response.json()["error"]["fields"], (path, response.content)
     assert stored() == before
     assert api.get(f"/api/v1/bots/{bot.pk}/versions/2147483648/").status_code == 404
+
+
+def test_an_error_of_the_csv_export_is_json(api, tenant):
+    response = api.get("/api/v1/leads/export/", {"bot": "x", "format": "csv"})
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert "bot" in response.json()["error"]["fields"]
