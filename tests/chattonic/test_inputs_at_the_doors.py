@@ -272,3 +272,26 @@ def test_an_error_of_the_csv_export_is_json(api, tenant):
     assert response.status_code == 400
     assert response["Content-Type"] == "application/json"
     assert "bot" in response.json()["error"]["fields"]
+
+
+def test_a_deep_definition_is_refused_at_the_dashboards_editor_too(owner_client, tenant):
+    from tests.factories import BotFactory
+
+    bot = BotFactory(tenant=tenant)
+    before = copy.deepcopy(bot.draft_definition)
+    deep = "[" * 100_000 + "]" * 100_000
+    response = owner_client.post(
+        f"/dashboard/bots/bot/{bot.pk}/change/", {"draft_definition": deep, "name": bot.name}
+    )
+    assert response.status_code == 200  # the form again, with its error
+    assert b"Nested deeper" in response.content or b"depth limit" in response.content
+    definition = copy.deepcopy(before)
+    definition["variables"] = {"deep": json.loads("[" * 40 + "]" * 40)}
+    response = owner_client.post(
+        f"/dashboard/bots/bot/{bot.pk}/change/",
+        {"draft_definition": json.dumps(definition), "name": bot.name},
+    )
+    assert response.status_code == 200
+    assert b"Nested deeper than 32 levels" in response.content
+    bot.refresh_from_db()
+    assert bot.draft_definition == before
