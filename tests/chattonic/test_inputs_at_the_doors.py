@@ -22,7 +22,15 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _quick(settings):
+    """The doors are under test: the bot's turns and deliveries wait in the queue (no
+    platform to send to), emptied after each test."""
+    from chattonic.celery import app
+
     settings.CHANNEL_RATE_LIMITS = False
+    app.conf.task_always_eager = False
+    yield
+    with app.connection_for_write() as connection:
+        connection.default_channel.queue_purge("celery")
 
 
 def whatsapp(*messages: dict) -> bytes:

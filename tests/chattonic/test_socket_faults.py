@@ -157,7 +157,7 @@ async def test_a_socket_that_dies_in_connect_gives_its_slot_back(bot, settings, 
         communicator = widget(bot)
         await communicator.connect(timeout=TIMEOUT)
         with pytest.raises(RuntimeError):
-            await communicator.receive_from(timeout=TIMEOUT)
+            await communicator.wait(timeout=TIMEOUT)  # the consumer died
     monkeypatch.undo()
     survivor = widget(bot)
     await opened(survivor)

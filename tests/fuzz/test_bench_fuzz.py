@@ -26,7 +26,7 @@ def test_the_fuzz_bench_prints_counts_by_door_and_status_and_its_verdict(tmp_pat
     # As in production: DEBUG off (Django's debug pages are HTML).
     env.update({"CHATTONIC_VAR_DIR": str(tmp_path), "DEBUG": "0"})
     run = subprocess.run(
-        [sys.executable, "bench/fuzz.py", "--inputs", "60", "--seed", "15"],
+        [sys.executable, "bench/fuzz.py", "--inputs", "30", "--seed", "15"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -37,7 +37,7 @@ def test_the_fuzz_bench_prints_counts_by_door_and_status_and_its_verdict(tmp_pat
     assert run.returncode == 0, run.stdout + run.stderr
     out = run.stdout
     doors = dict(re.findall(r"^(webhooks|rest|widget|console)\s+(\d+)\s", out, re.MULTILINE))
-    assert doors == {"webhooks": "24", "rest": "18", "widget": "12", "console": "6"}, out
-    assert re.search(r"^webhooks\s+24\s+.*\b200: \d+", out, re.MULTILINE), out
+    assert doors == {"webhooks": "12", "rest": "9", "widget": "6", "console": "3"}, out
+    assert re.search(r"^webhooks\s+12\s+.*\b(200|400): \d+", out, re.MULTILINE), out
     assert re.search(r"answers >= 500: \d+; hangs or answers over 2 s: \d+;", out), out
     assert out.rstrip().splitlines()[-1] == "goal met", out
