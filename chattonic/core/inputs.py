@@ -4,8 +4,9 @@ Whatever comes from outside is read here before any service sees it, so that a v
 database or the code cannot take is refused (or, for free text, repaired) at the door with
 the name of its field, and never becomes a 500, a hang, or a lost message beside it:
 
-- JSON is read with orjson (no ``NaN``/``Infinity``, no lone surrogates, integers past 64
-  bits as floats) and refused past ``MAX_DEPTH`` levels of nesting;
+- JSON is read with orjson (no ``NaN``/``Infinity``, no lone surrogates but in webhooks,
+  where ``scrubbed`` replaces them; integers past 64 bits as floats) and refused past
+  ``MAX_DEPTH`` levels of nesting;
 - free text is normalised (NFC), its NUL characters dropped and lone surrogates replaced
   (PostgreSQL stores neither), and cut or refused past its limit;
 - ids are strings (or whole numbers) of at most their column's length, with no control
