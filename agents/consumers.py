@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 
 from agents import selectors, services
 from agents.models import AgentProfile, Team
+from chattonic.core import inputs
 from chattonic.core.errors import NotFound, ServiceError, ValidationFailed
 from chattonic.core.sockets import JsonSocket, frame_loads
 from conversations import realtime
@@ -24,6 +25,7 @@ from conversations.models import Conversation
 logger = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 16 * 1024
+MAX_TEXT = 8000  # a reply or note (the services hold them to their own, lower limits)
 ACTIONS = {
     "heartbeat",
     "presence",
@@ -92,12 +94,14 @@ class AgentConsumer(realtime.MessageEvents, JsonSocket):
         except ValueError:
             await self._error("bad_json", "A frame must be valid JSON.")
             return
-        if not isinstance(content, dict) or content.get("type") not in ACTIONS:
+        kind = content.get("type") if isinstance(content, dict) else None
+        if not isinstance(kind, str) or kind not in ACTIONS:
             message = f"Unknown frame type; one of {', '.join(sorted(ACTIONS))}."
             await self._error("unknown_type", message, content, {"type": [message]})
             return
         try:
-            await getattr(self, f"do_{content['type']}")(content)
+            content = parse_frame(content)
+            await getattr(self, f"do_{kind}")(content)
         except ServiceError as exc:
             await self._error(exc.code, exc.message, content, exc.fields)
         except Exception:
@@ -114,7 +118,7 @@ class AgentConsumer(realtime.MessageEvents, JsonSocket):
 
     async def do_presence(self, content):
         self.profile = await database_sync_to_async(services.presence_set)(
-            profile=self.profile, presence=str(content.get("presence"))
+            profile=self.profile, presence=_text(content, "presence")
         )
         await self._ack(content, presence=self.profile.presence)
 
@@ -148,8 +152,8 @@ class AgentConsumer(realtime.MessageEvents, JsonSocket):
     async def do_profile(self, content):
         self.profile = await database_sync_to_async(services.agent_name_set)(
             profile=self.profile,
-            first_name=_text(content.get("first_name"), "first_name"),
-            last_name=_text(content.get("last_name"), "last_name"),
+            first_name=_text(content, "first_name"),
+            last_name=_text(content, "last_name"),
         )
         user = self.profile.user
         await self._ack(
@@ -182,7 +186,7 @@ class AgentConsumer(realtime.MessageEvents, JsonSocket):
         message = await database_sync_to_async(services.agent_reply)(
             conversation=conversation,
             agent=self.user,
-            text=str(content.get("text", "")),
+            text=_text(content, "text"),
             expand_canned=True,
         )
         await self._ack(content, id=message.pk)
@@ -190,7 +194,7 @@ class AgentConsumer(realtime.MessageEvents, JsonSocket):
     async def do_note(self, content):
         conversation = await self._conversation(content)
         note = await database_sync_to_async(services.note_add)(
-            conversation=conversation, author=self.user, text=str(content.get("text", ""))
+            conversation=conversation, author=self.user, text=_text(content, "text")
         )
         await self._ack(content, id=note.pk)
 
@@ -201,7 +205,7 @@ class AgentConsumer(realtime.MessageEvents, JsonSocket):
             {
                 "type": "typing",
                 "sender": "agent",
-                "on": bool(content.get("on")),
+                "on": _flag(content, "on"),
                 "agent": self.user.pk,
             },
         )
@@ -246,8 +250,6 @@ class AgentConsumer(realtime.MessageEvents, JsonSocket):
     async def do_hand_back(self, content):
         conversation = await self._conversation(content)
         node = content.get("node") or None
-        if node is not None and not isinstance(node, str):
-            raise ValidationFailed.for_field("node", "A node id.")
         await database_sync_to_async(services.conversation_hand_back)(
             conversation=conversation, actor=self.user, node=node
         )
@@ -313,15 +315,51 @@ class AgentConsumer(realtime.MessageEvents, JsonSocket):
         await self.send_json(frame)
 
 
-def _text(value, field: str) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ValidationFailed.for_field(field, "A text is required.")
-    return value
+def parse_frame(content: dict) -> dict:
+    """Every field a console frame may carry, checked (``chattonic.core.inputs``) before
+    anything runs: a field of the wrong type is an error frame naming it."""
+    clean = dict(content)
+    for field, check in _FIELDS.items():
+        if content.get(field) is not None:
+            clean[field] = check(clean, field)
+    return clean
 
 
 def _int(value, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+    """An id of the frame: a JSON integer or a string of ASCII digits, in the keys' range."""
+    if value is None:
         raise ValidationFailed.for_field(field, "An id is required.")
-    return int(value)
+    return inputs.key(value, field=field)
+
+
+def _text(content: dict, field: str) -> str:
+    """A text of the frame: a string (cleaned: NFC, no NUL), "" when missing."""
+    return inputs.text(content.get(field), field=field, max_length=MAX_TEXT)
+
+
+def _flag(content: dict, field: str) -> bool:
+    value = content.get(field, False)
+    if not isinstance(value, bool):
+        raise ValidationFailed.for_field(field, "true or false.")
+    return value
+
+
+def _id_field(content: dict, field: str) -> int:
+    return _int(content.get(field), field)
+
+
+def _node(content: dict, field: str) -> str:
+    return inputs.identifier(content[field], field=field, max_length=100)
+
+
+_FIELDS = {
+    "conversation": _id_field,
+    "agent": _id_field,
+    "team": _id_field,
+    "text": _text,
+    "presence": _text,
+    "first_name": _text,
+    "last_name": _text,
+    "node": _node,
+    "on": _flag,
+}

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 from bots import services
 from bots.diagram import flow_svg
 from bots.models import Bot, BotVersion
+from chattonic.core import inputs
 from chattonic.core.errors import ServiceError
 from chattonic.tenancy.admin import TenantScopedAdmin
 
@@ -34,6 +35,24 @@ class DefinitionField(forms.JSONField):
         if isinstance(value, str):
             return value
         return json.dumps(value, indent=2, ensure_ascii=False)
+
+    def to_python(self, value):
+        # Read through the doors' cleaning step first: Django's JSONField would recurse
+        # through a 100,000-deep document (a RecursionError, a 500).
+        if isinstance(value, str) and value.strip():
+            try:
+                inputs.loads(value, field="definition")
+            except inputs.InputError as exc:
+                raise forms.ValidationError(exc.reason, code="invalid") from None
+        return super().to_python(value)
+
+    def bound_data(self, data, initial):
+        if isinstance(data, str):
+            try:
+                inputs.loads(data)
+            except inputs.InputError:
+                return forms.fields.InvalidJSONInput(data)
+        return super().bound_data(data, initial)
 
 
 class BotForm(forms.ModelForm):
@@ -72,9 +91,11 @@ class ImportForm(forms.Form):
         if upload.size > MAX_IMPORT_BYTES:
             raise forms.ValidationError("The file is larger than 1 MB.")
         try:
-            definition = json.loads(upload.read().decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise forms.ValidationError("The file is not valid JSON.") from None
+            definition = inputs.loads(upload.read(), field="file")
+        except inputs.InputError as exc:
+            raise forms.ValidationError(
+                f"The file is not valid JSON we take: {exc.reason}"
+            ) from None
         if (
             isinstance(definition, dict)
             and "definition" in definition

@@ -55,7 +55,7 @@ class PublishSerializer(serializers.Serializer):
 
 
 class RollbackSerializer(serializers.Serializer):
-    version = serializers.IntegerField(min_value=1)
+    version = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
 
 
 @extend_schema_view(
@@ -142,6 +142,7 @@ class BotVersionViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
     queryset = BotVersion.objects.select_related("bot")
     serializer_class = BotVersionSerializer
     lookup_field = "number"
+    lookup_value_regex = "[0-9]{1,9}"  # a version number (a 32-bit column)
 
     def get_queryset(self):
         bot = get_object_or_404(Bot.objects.for_tenant(self.tenant), pk=self.kwargs["bot_pk"])

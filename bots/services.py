@@ -14,6 +14,7 @@ from django.utils import timezone
 from bots.engine import validate_definition
 from bots.models import Bot, BotVersion
 from bots.nlu import IntentMatcher
+from chattonic.core import inputs
 from chattonic.core.errors import Conflict, ValidationFailed
 from chattonic.tenancy.models import Tenant
 
@@ -39,7 +40,14 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def definition_errors_as_fields(definition: dict) -> dict[str, list[str]]:
-    """The draft's validation errors keyed by ``definition.<node>.<field>``."""
+    """The draft's validation errors keyed by ``definition.<node>.<field>``. A definition
+    nested past ``inputs.MAX_DEPTH`` levels, or with a NUL character in a string, is refused
+    first, whatever door it came through (nothing downstream walks it then)."""
+    try:
+        inputs.check_depth(definition, field="definition")
+        inputs.nul_free(definition, field="definition")
+    except inputs.InputError as exc:
+        return exc.fields
     fields: dict[str, list[str]] = {}
     for error in validate_definition(definition):
         key = "definition"

@@ -1,9 +1,9 @@
 """The REST API v1: every app adds its routes here."""
 
 from django.urls import include, path
-from rest_framework.routers import SimpleRouter
 
 from bots.api import BotVersionViewSet, BotViewSet
+from chattonic.core.api import Router
 from chattonic.tenancy.api import TenantView
 from conversations.api import (
     ContactViewSet,
@@ -16,14 +16,14 @@ from support.api import TicketViewSet
 
 app_name = "api"
 
-router = SimpleRouter()
+router = Router()
 router.register("bots", BotViewSet, basename="bot")
 router.register("tickets", TicketViewSet, basename="ticket")
 router.register("conversations", ConversationViewSet, basename="conversation")
 router.register("contacts", ContactViewSet, basename="contact")
 router.register("leads", LeadViewSet, basename="lead")
 
-versions = SimpleRouter()
+versions = Router()
 versions.register("versions", BotVersionViewSet, basename="bot-version")
 
 urlpatterns = [
@@ -32,5 +32,5 @@ urlpatterns = [
     path("leads/export/", LeadExportView.as_view(), name="lead-export"),
     path("stats/", StatsView.as_view(), name="stats"),
     path("", include(router.urls)),
-    path("bots/<int:bot_pk>/", include(versions.urls)),
+    path("bots/<key:bot_pk>/", include(versions.urls)),
 ]

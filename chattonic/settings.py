@@ -330,7 +330,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "chattonic.core.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # JSON read through chattonic.core.inputs: size, depth, NaN, NUL and surrogates refused.
+    "DEFAULT_PARSER_CLASSES": ["chattonic.core.parsers.JsonParser"],
     "UNAUTHENTICATED_USER": None,
 }
 # Requests per minute per API key.

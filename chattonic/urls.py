@@ -43,7 +43,7 @@ urlpatterns = [
     path("demo/<str:public_key>/", webchat_views.demo_page, name="webchat-demo"),
     path("hooks/trello/", support_views.trello_webhook, name="trello-webhook"),
     path(
-        "hooks/<str:kind>/<int:channel_id>/",
+        "hooks/<str:kind>/<key:channel_id>/",
         channel_webhooks.channel_webhook,
         name="channel-webhook",
     ),
@@ -52,5 +52,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
 
+handler400 = "chattonic.core.api.json_bad_request"
 handler404 = "chattonic.core.api.json_not_found"
 handler500 = "chattonic.core.api.json_server_error"

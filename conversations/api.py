@@ -8,7 +8,7 @@ who created the API key.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -28,7 +28,7 @@ from rest_framework.views import APIView
 
 from agents import services as agent_services
 from bots.models import Bot
-from chattonic.core.api import TenantScopedMixin
+from chattonic.core.api import KeyField, KeyRelatedField, TenantScopedMixin
 from chattonic.tenancy.models import ApiKey, Membership
 from conversations import contacts, leads, privacy, selectors, stats
 from conversations.models import (
@@ -124,10 +124,10 @@ class ConversationDetailSerializer(ConversationSerializer):
 
 
 class ConversationFilterSerializer(serializers.Serializer):
-    bot = serializers.IntegerField(required=False, min_value=1)
+    bot = KeyField(required=False)
     channel = serializers.ChoiceField(choices=ChannelKind.choices, required=False)
     status = serializers.ChoiceField(choices=Conversation.Status.choices, required=False)
-    contact = serializers.IntegerField(required=False, min_value=1)
+    contact = KeyField(required=False)
     created_after = DateOrDateTimeField(
         required=False, help_text="A date (YYYY-MM-DD, from its start, UTC) or a date-time."
     )
@@ -137,9 +137,8 @@ class ConversationFilterSerializer(serializers.Serializer):
 
 
 class AgentSerializer(serializers.Serializer):
-    agent = serializers.IntegerField(
+    agent = KeyField(
         required=False,
-        min_value=1,
         help_text="The agent's user id; by default the user who created the API key.",
     )
 
@@ -343,7 +342,7 @@ class ContactFilterSerializer(serializers.Serializer):
 
 
 class MergeSerializer(serializers.Serializer):
-    source = serializers.PrimaryKeyRelatedField(
+    source = KeyRelatedField(
         queryset=Contact.objects.none(),
         help_text="The contact to merge into this one; it keeps its conversations.",
     )
@@ -450,12 +449,12 @@ class ContactViewSet(
 
 
 class LeadSerializer(serializers.ModelSerializer):
-    contact = serializers.PrimaryKeyRelatedField(
+    contact = KeyRelatedField(
         queryset=Contact.objects.none(),
         required=False,
         help_text="The contact; or give email / phone and the contact is found or created.",
     )
-    conversation = serializers.PrimaryKeyRelatedField(
+    conversation = KeyRelatedField(
         queryset=Conversation.objects.none(), required=False, allow_null=True
     )
     fields = serializers.DictField(
@@ -506,8 +505,8 @@ class LeadUpdateSerializer(serializers.Serializer):
 class LeadFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Lead.Status.choices, required=False)
     source = serializers.ChoiceField(choices=Lead.Source.choices, required=False)
-    bot = serializers.IntegerField(required=False, min_value=1)
-    contact = serializers.IntegerField(required=False, min_value=1)
+    bot = KeyField(required=False)
+    contact = KeyField(required=False)
     created_after = DateOrDateTimeField(required=False)
     created_before = DateOrDateTimeField(required=False)
 
@@ -629,14 +628,20 @@ class LeadExportView(APIView):
 # --- Statistics -------------------------------------------------------------------------------
 
 
+STATS_EARLIEST = date(1970, 1, 1)  # (and a range's arithmetic stays within dates)
+
+
 class StatsQuerySerializer(serializers.Serializer):
     start = serializers.DateField(required=False, help_text="The first day (UTC); 30 days ago.")
     end = serializers.DateField(required=False, help_text="The last day (UTC); today.")
-    bot = serializers.IntegerField(required=False, min_value=1)
+    bot = KeyField(required=False)
     channel = serializers.ChoiceField(choices=ChannelKind.choices, required=False)
 
     def validate(self, attrs):
         today = timezone.now().astimezone(UTC).date()
+        for name in ("start", "end"):
+            if name in attrs and attrs[name] < STATS_EARLIEST:
+                raise serializers.ValidationError({name: [f"From {STATS_EARLIEST} on."]})
         attrs.setdefault("end", today)
         attrs.setdefault("start", attrs["end"] - timedelta(days=29))
         if attrs["end"] < attrs["start"]:

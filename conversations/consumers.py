@@ -266,7 +266,7 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
         try:
             frame = webchat.parse_frame(content)
         except webchat.FrameError as exc:
-            await self._error(exc.code, exc.message, content)
+            await self._error(exc.code, exc.message, content, fields=exc.fields)
             return
         if frame.type not in ("message", "quick_reply"):
             # typing, read, history, start: cheap but broadcast or read from the database,

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.core import signing
 from django.http.request import validate_host
 
+from chattonic.core import inputs
+
 TOKEN_SALT = "chattonic.webchat.visitor"  # noqa: S105 (a salt, not a secret)
 # A frame holds one message of at most MAX_TEXT characters, whatever their encoding
 # (4 bytes a character in UTF-8) plus the frame's other fields.
@@ -86,10 +88,11 @@ def origin_refusal(origin: str | None) -> dict:
 
 
 class FrameError(Exception):
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, *, field: str | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
+        self.fields = {field: [message]} if field else {}
 
 
 @dataclass(frozen=True)
@@ -108,50 +111,97 @@ class Frame:
 FRAME_TYPES = {
     "start", "message", "quick_reply", "typing", "read", "history", "contact", "rating",
 }  # fmt: skip
+MAX_PAYLOAD = 1000
+MAX_FIELDS = 50  # the pre-chat or away form's fields
+MAX_FIELD_VALUE = 1000
 
 
 def parse_frame(content: object) -> Frame:
-    """Validate a visitor's frame; a FrameError names what is wrong."""
+    """Validate a visitor's frame (through ``chattonic.core.inputs``: texts cleaned, ids and
+    numbers bounded); a FrameError names what is wrong, and the field."""
     if not isinstance(content, dict):
         raise FrameError("bad_frame", "A frame is a JSON object.")
     kind = content.get("type")
-    if kind not in FRAME_TYPES:
-        raise FrameError("unknown_type", f"Unknown frame type {kind!r}.")
-    if kind in ("message", "quick_reply"):
-        client_id = content.get("client_id")
-        if not isinstance(client_id, str) or not 0 < len(client_id) <= MAX_CLIENT_ID:
-            raise FrameError("invalid", "client_id: a string of 1 to 64 characters is required.")
-        text = content.get("text", content.get("title", ""))
-        if not isinstance(text, str):
-            raise FrameError("invalid", "text: must be a string.")
-        if kind == "message" and not text.strip():
-            raise FrameError("invalid", "text: a message needs some text.")
-        if len(text.strip()) > MAX_TEXT:
-            raise FrameError("invalid", f"text: at most {MAX_TEXT} characters.")
-        payload = content.get("payload")
-        if kind == "quick_reply" and not isinstance(payload, str):
-            raise FrameError("invalid", "payload: a quick reply needs its payload.")
-        return Frame(type=kind, client_id=client_id, text=text, payload=payload)
-    if kind == "typing":
-        return Frame(type=kind, on=bool(content.get("on")))
-    if kind == "read":
-        message_id = content.get("id")
-        if not isinstance(message_id, int) or isinstance(message_id, bool):
-            raise FrameError("invalid", "id: the id of the last message read is required.")
-        return Frame(type=kind, message_id=message_id)
-    if kind == "rating":
-        score = content.get("score")
-        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
-            raise FrameError("invalid", "score: a whole number from 1 to 5.")
-        return Frame(type=kind, score=score)
-    if kind == "history":
-        before = content.get("before")
-        if before is not None and (not isinstance(before, int) or isinstance(before, bool)):
-            raise FrameError("invalid", "before: a message id.")
-        return Frame(type=kind, before=before)
+    if not isinstance(kind, str) or kind not in FRAME_TYPES:
+        types = ", ".join(sorted(FRAME_TYPES))
+        raise FrameError("unknown_type", f"Unknown frame type; one of {types}.", field="type")
+    try:
+        return _FRAMES[kind](kind, content)
+    except inputs.InputError as exc:
+        raise FrameError("invalid", exc.message, field=exc.field) from None
+
+
+def _message(kind: str, content: dict) -> Frame:
+    client_id = content.get("client_id")
+    if not isinstance(client_id, str) or not 0 < len(client_id) <= MAX_CLIENT_ID:
+        raise inputs.InputError("client_id", "A string of 1 to 64 characters is required.")
+    client_id = inputs.identifier(client_id, field="client_id", max_length=MAX_CLIENT_ID)
+    name = "text" if "text" in content else "title"
+    text = inputs.text(content.get(name), field=name)
+    if kind == "message" and not text.strip():
+        raise inputs.InputError("text", "A message needs some text.")
+    if len(text.strip()) > MAX_TEXT:
+        raise inputs.InputError("text", f"At most {MAX_TEXT} characters.")
+    payload = content.get("payload")
+    if kind == "quick_reply" or payload is not None:
+        if not isinstance(payload, str):
+            raise inputs.InputError("payload", "A quick reply needs its payload (a string).")
+        payload = inputs.text(payload, field="payload", max_length=MAX_PAYLOAD)
+    return Frame(type=kind, client_id=client_id, text=text, payload=payload)
+
+
+def _typing(kind: str, content: dict) -> Frame:
+    on = content.get("on", False)
+    if not isinstance(on, bool):
+        raise inputs.InputError("on", "true or false.")
+    return Frame(type=kind, on=on)
+
+
+def _read(kind: str, content: dict) -> Frame:
+    message_id = content.get("id")
+    if isinstance(message_id, str) or message_id is None:
+        raise inputs.InputError("id", "The id of the last message read is required.")
+    return Frame(type=kind, message_id=inputs.key(message_id, field="id"))
+
+
+def _rating(kind: str, content: dict) -> Frame:
+    score = content.get("score")
+    if isinstance(score, str):
+        raise inputs.InputError("score", "A whole number from 1 to 5.")
+    return Frame(type=kind, score=inputs.integer(score, field="score", minimum=1, maximum=5))
+
+
+def _history(kind: str, content: dict) -> Frame:
+    before = content.get("before")
+    if isinstance(before, str):
+        raise inputs.InputError("before", "A message id.")
+    return Frame(type=kind, before=None if before is None else inputs.key(before, field="before"))
+
+
+def _form(kind: str, content: dict) -> Frame:
+    """``start`` (the pre-chat form) and ``contact`` (the away form): their fields."""
     fields = content.get("fields") or {}
-    if not isinstance(fields, dict) or not all(
-        isinstance(k, str) and isinstance(v, str | bool) for k, v in fields.items()
-    ):
-        raise FrameError("invalid", "fields: an object of strings.")
-    return Frame(type=kind, fields=fields)
+    if not isinstance(fields, dict) or len(fields) > MAX_FIELDS:
+        raise inputs.InputError("fields", f"An object of at most {MAX_FIELDS} strings.")
+    clean: dict[str, str | bool] = {}
+    for key, value in fields.items():
+        name = inputs.text(key, field="fields", max_length=100)
+        if isinstance(value, bool):
+            clean[name] = value
+        elif isinstance(value, str):
+            clean[name] = inputs.text(value, field=f"fields.{name}", max_length=MAX_FIELD_VALUE)
+        else:
+            raise inputs.InputError(f"fields.{name}", "A string (or true or false).")
+    return Frame(type=kind, fields=clean)
+
+
+_FRAMES = {
+    "message": _message,
+    "quick_reply": _message,
+    "typing": _typing,
+    "read": _read,
+    "rating": _rating,
+    "history": _history,
+    "start": _form,
+    "contact": _form,
+}

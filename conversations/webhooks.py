@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, JsonResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions
@@ -19,6 +20,7 @@ from rest_framework.views import APIView
 
 from bots.regions import region_refusal_for
 from chattonic.core.api import error_body
+from chattonic.core.parsers import too_large
 from chattonic.tenancy.authentication import ApiKeyAuthentication
 from conversations import channels
 from conversations.connectors import (
@@ -99,7 +101,11 @@ class ChannelWebhookView(APIView):
         if refused is not None:
             return refused
         connector = get_connector(kind)
-        webhook = self._webhook_request(request)
+        try:
+            webhook = self._webhook_request(request)
+        except RequestDataTooBig:
+            error = too_large(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+            return JsonResponse(error_body(error.code, error.message, error.fields), status=413)
         try:
             if kind == "api":
                 refused = self._api_key_refusal(request, channel)
@@ -114,7 +120,25 @@ class ChannelWebhookView(APIView):
         try:
             parsed = connector.parse(webhook)
         except MalformedPayload as exc:
-            return _error(400, exc.code, exc.message)
+            return JsonResponse(
+                error_body(exc.code, exc.message, {exc.field: [exc.message]}), status=400
+            )
+        refused = [refusal.as_dict() for refusal in parsed.refused]
+        for refusal in parsed.refused:
+            logger.warning(
+                "channel %s: event %s refused (%s: %s)",
+                channel.pk,
+                refusal.event,
+                refusal.field,
+                refusal.message,
+            )
+        if refused and not parsed.messages and not parsed.statuses:
+            # Nothing of the request can be taken: a 400 naming what is wrong, nothing written.
+            first = parsed.refused[0]
+            fields = {r.field: [r.message] for r in parsed.refused}
+            body = error_body("malformed_payload", first.message, fields, refused=refused)
+            return JsonResponse(body, status=400)
+        # The events that can be taken are, even when others of the batch were refused.
         outcome = channels.webhook_receive(channel=channel, parsed=parsed)
         if kind == "twilio":
             # Twilio reads the answer as TwiML: an empty <Response> sends nothing back itself.
@@ -125,6 +149,7 @@ class ChannelWebhookView(APIView):
                 "received": outcome.received,
                 "duplicates": outcome.duplicates,
                 "statuses": outcome.statuses,
+                "refused": refused,
             }
         )
 

@@ -8,7 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from bots.models import Bot
-from chattonic.core.api import TenantScopedMixin
+from chattonic.core.api import KeyRelatedField, TenantScopedMixin
 from conversations.models import Conversation
 from support import selectors, services, targets
 from support.models import Ticket, TicketComment
@@ -77,10 +77,8 @@ class TicketCreateSerializer(serializers.Serializer):
         required=False, allow_blank=True, default="", max_length=200
     )
     reporter_email = serializers.EmailField(required=False, allow_blank=True, default="")
-    bot = serializers.PrimaryKeyRelatedField(
-        queryset=Bot.objects.none(), required=False, allow_null=True
-    )
-    conversation = serializers.PrimaryKeyRelatedField(
+    bot = KeyRelatedField(queryset=Bot.objects.none(), required=False, allow_null=True)
+    conversation = KeyRelatedField(
         queryset=Conversation.objects.none(), required=False, allow_null=True
     )
 

@@ -1,14 +1,62 @@
-"""What every REST endpoint shares: the tenant from the key, JSON errors, pagination."""
+"""What every REST endpoint shares: the tenant from the key, JSON bodies read through
+``chattonic.core.inputs``, JSON errors (sizes and bad requests included), pagination, and
+ids in URLs."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import Http404, JsonResponse
-from rest_framework import exceptions, pagination
+from rest_framework import exceptions, pagination, serializers
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.routers import SimpleRouter
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from chattonic.core import inputs
 from chattonic.core.errors import ServiceError
+from chattonic.core.inputs import KeyConverter
+from chattonic.core.parsers import too_large
+
+# The doors whose every answer is JSON, errors included.
+JSON_PATHS = ("/api/", "/hooks/")
+
+
+class KeyField(serializers.IntegerField):
+    """An id in a body or a query: a whole number (or ASCII digits) within the keys' range
+    (DRF's IntegerField takes any size, which the database then refuses with a 500)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", inputs.MAX_KEY)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        try:
+            return inputs.key(data, field=self.field_name or "id")
+        except inputs.InputError as exc:
+            raise serializers.ValidationError(exc.reason) from None
+
+
+class KeyRelatedField(serializers.PrimaryKeyRelatedField):
+    """DRF's PrimaryKeyRelatedField, whose id is first a ``KeyField``'s (DRF looks up any
+    number, and the database's overflow was a 500)."""
+
+    def to_internal_value(self, data):
+        try:
+            data = inputs.key(data, field=self.field_name or "id")
+        except inputs.InputError:
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        return super().to_internal_value(data)
+
+
+class Router(SimpleRouter):
+    """A router whose object URLs take ids only (``KeyConverter``'s digits)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._default_value_pattern = KeyConverter.regex
 
 
 def error_body(code: str, message: str, fields: dict | None = None, **extra) -> dict:
@@ -35,7 +83,12 @@ def _flatten_fields(detail, prefix: str = "") -> dict[str, list[str]]:
 
 
 def exception_handler(exc, context):
-    """Every API error as ``{"error": {"code", "message", "fields"}}``."""
+    """Every API error as ``{"error": {"code", "message", "fields"}}``, in JSON whatever the
+    view renders otherwise (a CSV export's error is JSON too)."""
+    request = context.get("request")
+    if request is not None:
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
     if isinstance(exc, ServiceError):
         return Response(
             error_body(exc.code, exc.message, exc.fields, **exc.extra), status=exc.status
@@ -81,15 +134,34 @@ class TenantScopedMixin:
 
 def json_not_found(request, exception=None):
     """The 404 page: JSON for the API and webhooks, Django's page elsewhere."""
-    if request.path.startswith(("/api/", "/hooks/")):
+    if request.path.startswith(JSON_PATHS):
         return JsonResponse(error_body("not_found", "Not found."), status=404)
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
 
 
+def json_bad_request(request, exception=None):
+    """The 400 page (Django's refusals before a view answers: a body past
+    DATA_UPLOAD_MAX_MEMORY_SIZE, too many fields): JSON naming what is wrong for the API and
+    webhooks, 413 for a body too large; Django's page elsewhere."""
+    if request.path.startswith(JSON_PATHS):
+        if isinstance(exception, RequestDataTooBig):
+            error = too_large(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+            return JsonResponse(error_body(error.code, error.message, error.fields), status=413)
+        if isinstance(exception, TooManyFieldsSent):
+            message = f"At most {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields."
+            return JsonResponse(
+                error_body("too_many_fields", message, {"body": [message]}), status=400
+            )
+        return JsonResponse(error_body("bad_request", "Bad request."), status=400)
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception)
+
+
 def json_server_error(request):
-    if request.path.startswith(("/api/", "/hooks/")):
+    if request.path.startswith(JSON_PATHS):
         return JsonResponse(
             error_body("server_error", "Internal error; it was logged."), status=500
         )

@@ -1,6 +1,8 @@
 from django.apps import AppConfig, apps
 from django.db.models.signals import post_migrate
+from django.urls import register_converter
 
+from chattonic.core.inputs import KeyConverter
 from chattonic.core.redact import install_log_redaction
 
 
@@ -17,6 +19,8 @@ class CoreConfig(AppConfig):
 
     def ready(self):
         install_log_redaction()  # no secret in any log line of this process (docs/security.md)
+        # ``<key:name>``: database ids in URLs (ASCII digits, always within the keys' range).
+        register_converter(KeyConverter, "key")
         # Like Django's own permissions and content types, beat's rows follow migrate:
         # once beat's tables exist, the declared schedule is installed.
         post_migrate.connect(

@@ -45,6 +45,7 @@ def client() -> aioredis.Redis:
         for old in [lp for lp in _clients if lp.is_closed()]:
             del _clients[old]
             _scripts.pop(old, None)
+            _acquire_scripts.pop(old, None)
         redis = aioredis.from_url(_redis_url(), socket_timeout=5, max_connections=1000)
         _clients[loop] = redis
     return redis
@@ -90,17 +91,29 @@ def hit_many_blocking(names: list[str], *, limit: int, window: int) -> list[bool
     return [count <= limit for count in counts]
 
 
+# Take a slot only while fewer than the limit are taken, and only then (re)start the slots'
+# expiry (a safety net for slots of a process that died before giving them back). A refused
+# attempt changes nothing: retrying never extends anyone's wait.
+_ACQUIRE = """
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count >= tonumber(ARGV[1]) then
+    return 0
+end
+redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+_acquire_scripts: dict[asyncio.AbstractEventLoop, object] = {}
+
+
 async def acquire(name: str, *, limit: int, ttl: int = 3600) -> bool:
-    """Take one of ``limit`` concurrent slots (e.g. open sockets of one IP)."""
-    key = _key(name)
-    async with client().pipeline(transaction=True) as pipe:
-        pipe.incr(key)
-        pipe.expire(key, ttl)
-        count, _ = await pipe.execute()
-    if count > limit:
-        await client().decr(key)
-        return False
-    return True
+    """Take one of ``limit`` concurrent slots (e.g. open sockets of one IP); False when all
+    are taken. Give it back with ``release``."""
+    loop = asyncio.get_running_loop()
+    script = _acquire_scripts.get(loop)
+    if script is None:
+        script = _acquire_scripts[loop] = client().register_script(_ACQUIRE)
+    return bool(await script(keys=[_key(name)], args=[limit, ttl]))
 
 
 async def release(name: str) -> None:

@@ -7,6 +7,10 @@
   fifth of a web chat message's time in the web process, and Channels'
   ``await_many_dispatch`` makes a task and an ``asyncio.wait`` for every message
   (bench/webchat.py).
+- Whatever ends a socket (the client leaving, a bug, the server stopping), its
+  ``disconnect`` runs once, so the slots it took (``chattonic.core.ratelimit.acquire``) go
+  back; an unexpected error while handling one frame is logged and answered with a
+  ``server_error`` frame, and the socket lives on.
 - ``SocketSession``: the dashboard's session, read from its cookie, for Channels'
   ``AuthMiddleware``. Channels' ``SessionMiddleware`` also wraps every frame the socket
   sends, to save the session on an HTTP response, which a socket never sends.
@@ -17,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 from importlib import import_module
 
 import orjson
@@ -26,10 +31,21 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.http import parse_cookie
 
+from chattonic.core import inputs
+
+logger = logging.getLogger(__name__)
+
+
+SERVER_ERROR = "That did not work; it was logged. Try again."
+
 
 def frame_loads(text: str | bytes):
-    """A frame's JSON (ValueError when it is not JSON)."""
-    return orjson.loads(text)
+    """A frame's JSON (``chattonic.core.inputs``: no NaN, no lone surrogates, bounded depth);
+    ValueError when it is not JSON we take."""
+    try:
+        return inputs.loads(text, field="frame")
+    except inputs.InputError as exc:
+        raise ValueError(exc.reason) from None
 
 
 def frame_dumps(content) -> str:
@@ -61,6 +77,8 @@ async def dispatch_in_turn(sources, dispatch) -> None:
 
 
 class JsonSocket(AsyncJsonWebsocketConsumer):
+    _released = False
+
     async def __call__(self, scope, receive, send):
         # Channels' AsyncConsumer.__call__, with dispatch_in_turn.
         self.scope = scope
@@ -71,8 +89,45 @@ class JsonSocket(AsyncJsonWebsocketConsumer):
             self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
             sources.append(self.channel_receive)
         self.base_send = send
-        with contextlib.suppress(StopConsumer):  # the socket closed: done
-            await dispatch_in_turn(sources, self.dispatch)
+        try:
+            with contextlib.suppress(StopConsumer):  # the socket closed: done
+                await dispatch_in_turn(sources, self._dispatch_one)
+        finally:
+            # A connect that failed half-way, a server shutting down: what the socket took
+            # goes back all the same (1006: closed without a close frame).
+            await self._release(1006)
+
+    async def _dispatch_one(self, message) -> None:
+        """One frame or event; an unexpected error in a frame is answered, not fatal."""
+        kind = message.get("type")
+        if kind in ("websocket.connect", "websocket.disconnect"):
+            await self.dispatch(message)
+            return
+        try:
+            await self.dispatch(message)
+        except StopConsumer:
+            raise
+        except Exception:
+            # The frame's work rolled back (its transaction); the client is told, and the
+            # socket serves its next frame instead of dying with its slots held.
+            logger.exception("%s: a %s failed", type(self).__name__, kind)
+            if kind == "websocket.receive":
+                await self.send_json(
+                    {"type": "error", "code": "server_error", "message": SERVER_ERROR}
+                )
+
+    async def websocket_disconnect(self, message):
+        await self._release(message.get("code", 1000))
+        raise StopConsumer()
+
+    async def _release(self, code) -> None:
+        if self._released:
+            return
+        self._released = True
+        if self.channel_layer is not None:
+            for group in self.groups:
+                await self.channel_layer.group_discard(group, self.channel_name)
+        await self.disconnect(code)
 
     @classmethod
     async def decode_json(cls, text_data):  # for Channels' ``receive`` where it is inherited

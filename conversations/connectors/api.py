@@ -32,6 +32,9 @@ from typing import Any
 
 import requests
 
+from chattonic.core import inputs
+from chattonic.core.inputs import InputError
+
 from .base import (
     BUTTON,
     CONTACTS,
@@ -40,6 +43,7 @@ from .base import (
     MESSAGE_KINDS,
     TEXT,
     Connector,
+    Events,
     InboundMessage,
     MalformedPayload,
     OutboundMessage,
@@ -116,8 +120,15 @@ class ApiConnector(Connector):
         if not isinstance(items, list) or not items:
             raise MalformedPayload('Expected {"messages": [{"id", "from", "text"}, ...]}.')
         if len(items) > MESSAGES_MAX:
-            raise MalformedPayload(f"At most {MESSAGES_MAX} messages per request.")
-        return ParsedWebhook(messages=[_inbound(item, index) for index, item in enumerate(items)])
+            raise MalformedPayload(
+                f"At most {MESSAGES_MAX} messages per request.", field="messages"
+            )
+        events = Events()
+        for index, item in enumerate(items):
+            # Each message on its own: one that cannot be taken is refused, the others kept.
+            with events.each(f"messages.{index}"):
+                events.messages.append(_inbound(item, index))
+        return events.parsed()
 
     # --- out ---------------------------------------------------------------------------------
 
@@ -219,26 +230,32 @@ class ApiConnector(Connector):
 def _inbound(item: Any, index: int) -> InboundMessage:
     if not isinstance(item, dict):
         raise MalformedPayload(f"messages[{index}] must be an object.")
-    external_id, sender = item.get("id"), item.get("from")
-    if not isinstance(external_id, str | int) or str(external_id) == "":
-        raise MalformedPayload(f'messages[{index}] needs an "id" (your message id).')
-    if not isinstance(sender, str | int) or str(sender) == "":
-        raise MalformedPayload(f'messages[{index}] needs a "from" (your user id).')
-    text = item.get("text") or ""
+    if item.get("id") in (None, ""):
+        raise MalformedPayload(f'messages[{index}] needs an "id" (your message id).', field="id")
+    if item.get("from") in (None, ""):
+        raise MalformedPayload(f'messages[{index}] needs a "from" (your user id).', field="from")
+    external_id = inputs.identifier(item["id"], field="id")
+    sender = inputs.identifier(item["from"], field="from")
+    text = inputs.text(item.get("text"), field="text")
     payload = item.get("payload")
-    data = item.get("data") if isinstance(item.get("data"), dict) else {}
-    if not isinstance(text, str) or (payload is not None and not isinstance(payload, str)):
-        raise MalformedPayload(f'messages[{index}]: "text" and "payload" must be strings.')
+    if payload is not None:
+        payload = inputs.text(payload, field="payload", max_length=1000)
+    data = item.get("data")
+    if data is not None and not isinstance(data, dict):
+        raise InputError("data", "Must be an object.")
+    data = data or {}
     kind = item.get("kind") or (BUTTON if payload else TEXT)
-    if kind not in MESSAGE_KINDS:
-        raise MalformedPayload(f"messages[{index}]: kind must be one of {MESSAGE_KINDS}.")
+    if not isinstance(kind, str) or kind not in MESSAGE_KINDS:
+        raise InputError("kind", f"Must be one of {', '.join(MESSAGE_KINDS)}.")
     if kind in (MEDIA, LOCATION, CONTACTS) and not data:
-        raise MalformedPayload(f'messages[{index}]: a {kind} message needs "data".')
+        raise InputError("data", f'A {kind} message needs "data".')
     timestamp = item.get("timestamp")
     return InboundMessage(
-        external_id=str(external_id),
-        sender_id=str(sender),
-        sender_name=item.get("name") if isinstance(item.get("name"), str) else None,
+        external_id=external_id,
+        sender_id=sender,
+        sender_name=inputs.optional_text(item.get("name"), field="name", max_length=200)
+        if isinstance(item.get("name"), str)
+        else None,
         kind=kind,
         text=text,
         payload=payload,

@@ -9,11 +9,12 @@ touches the database or Django's request objects; the webhook view builds a
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import hashlib
 import hmac
-import json
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -24,8 +25,12 @@ import urllib3
 from django.conf import settings
 from requests.structures import CaseInsensitiveDict
 
+from chattonic.core import inputs
+from chattonic.core.inputs import InputError
 from chattonic.core.outbound import REFUSED, HostUnresolved, OutboundRefused, OutboundSession
 from chattonic.core.redact import redact
+
+logger = logging.getLogger(__name__)
 
 # Inbound message kinds.
 TEXT = "text"
@@ -68,10 +73,15 @@ class VerificationFailed(ConnectorError):
 
 
 class MalformedPayload(ConnectorError):
-    """The request is authentic but its body is not what the platform documents (answer 400)."""
+    """The request is authentic but its body is not what the platform documents (answer 400).
+    ``field`` names the part of the body at fault, when one does."""
 
     code = "malformed_payload"
     status = 400
+
+    def __init__(self, message: str, *, field: str = "body"):
+        super().__init__(message)
+        self.field = field
 
 
 class SendError(ConnectorError):
@@ -150,11 +160,12 @@ class WebhookRequest:
         return self.headers.get(name)
 
     def json(self) -> Any:
-        """The body decoded as JSON, or MalformedPayload."""
+        """The body decoded as JSON (``chattonic.core.inputs``: bounded depth, every string
+        cleaned of what no column can store), or MalformedPayload."""
         try:
-            return json.loads(self.body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise MalformedPayload(f"The body is not JSON: {exc}") from None
+            return inputs.scrubbed(inputs.loads(self.body, surrogates=True))
+        except InputError as exc:
+            raise MalformedPayload(f"The body is not JSON we take: {exc.reason}") from None
 
 
 @dataclass(frozen=True)
@@ -194,9 +205,54 @@ class StatusUpdate:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """One event of a webhook that could not be taken: where it is in the body (``event``,
+    e.g. ``entry.0.changes.0.value.messages.1``), the field at fault and why."""
+
+    event: str
+    field: str
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"event": self.event, "field": self.field, "message": self.message}
+
+
+@dataclass(frozen=True)
 class ParsedWebhook:
+    """Every message and status of a request, and the events refused one by one (a bad
+    event of a batch never costs the others)."""
+
     messages: list[InboundMessage] = field(default_factory=list)
     statuses: list[StatusUpdate] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+
+
+class Events:
+    """What a connector's parse collects, event by event: ``with events.each(path):``
+    around one event turns its refusal (MalformedPayload, InputError, or a value of another
+    shape than the platform documents) into a :class:`Refusal`, and parsing goes on."""
+
+    def __init__(self) -> None:
+        self.messages: list[InboundMessage] = []
+        self.statuses: list[StatusUpdate] = []
+        self.refused: list[Refusal] = []
+
+    @contextlib.contextmanager
+    def each(self, where: str) -> Iterator[None]:
+        try:
+            yield
+        except InputError as exc:
+            self.refused.append(Refusal(where, f"{where}.{exc.field}", exc.reason))
+        except MalformedPayload as exc:
+            at = where if exc.field == "body" else f"{where}.{exc.field}"
+            self.refused.append(Refusal(where, at, exc.message))
+        except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
+            # A value of another type than documented (a number where an object belongs...).
+            logger.info("webhook event %s not readable: %r", where, exc)
+            self.refused.append(Refusal(where, where, "Not in the platform's documented form."))
+
+    def parsed(self) -> ParsedWebhook:
+        return ParsedWebhook(messages=self.messages, statuses=self.statuses, refused=self.refused)
 
 
 @dataclass(frozen=True)
@@ -241,15 +297,24 @@ def constant_time_equals(a: str | bytes, b: str | bytes) -> bool:
     return hmac.compare_digest(a, b)
 
 
-def from_unix(value: Any, *, millis: bool = False) -> datetime:
-    """An aware UTC datetime from a Unix timestamp (seconds, or milliseconds)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise MalformedPayload(f"Not a Unix timestamp: {value!r}") from None
-    if millis:
-        number /= 1000
-    return datetime.fromtimestamp(number, tz=UTC)
+def from_unix(value: Any, *, millis: bool = False, field: str = "timestamp") -> datetime:
+    """An aware UTC datetime from a Unix timestamp (seconds, or milliseconds), from 1970 to a
+    day ahead of our clock; InputError naming ``field`` otherwise."""
+    return inputs.timestamp(value, field=field, millis=millis)
+
+
+def as_dict(value: Any) -> dict:
+    """An optional object of a payload: {} when it is missing or of another type."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any, *, field: str) -> list:
+    """An optional list of a payload: [] when missing; InputError when of another type."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InputError(field, "Must be a list.")
+    return value
 
 
 def now() -> datetime:

@@ -15,6 +15,8 @@ from typing import Any
 
 import requests
 
+from chattonic.core import inputs
+
 from . import _meta
 from .base import (
     BUTTON,
@@ -25,6 +27,7 @@ from .base import (
     TEXT,
     UNSUPPORTED,
     Connector,
+    Events,
     InboundMessage,
     MalformedPayload,
     OutboundMessage,
@@ -33,6 +36,8 @@ from .base import (
     SendResult,
     StatusUpdate,
     WebhookRequest,
+    as_dict,
+    as_list,
     decode_body,
     from_unix,
     short_hash,
@@ -103,17 +108,19 @@ class MessengerConnector(Connector):
         entries = payload.get("entry")
         if not isinstance(entries, list):
             raise MalformedPayload('Expected an "entry" list.')
-        messages: list[InboundMessage] = []
-        statuses: list[StatusUpdate] = []
-        for entry in entries:
+        events = Events()
+        for e, entry in enumerate(entries):
             if not isinstance(entry, dict):
-                raise MalformedPayload("Every entry must be an object.")
+                raise MalformedPayload("Every entry must be an object.", field=f"entry.{e}")
             # "standby" events belong to threads another app controls: not ours to answer.
-            for event in entry.get("messaging") or []:
-                if not isinstance(event, dict):
-                    raise MalformedPayload("Every messaging event must be an object.")
-                _event(event, messages, statuses)
-        return ParsedWebhook(messages=messages, statuses=statuses)
+            messaging = entry.get("messaging")
+            for m, event in enumerate(messaging if isinstance(messaging, list) else []):
+                # Each event on its own: one that cannot be taken is refused, the others kept.
+                with events.each(f"entry.{e}.messaging.{m}"):
+                    if not isinstance(event, dict):
+                        raise MalformedPayload("Every messaging event must be an object.")
+                    _event(event, events.messages, events.statuses)
+        return events.parsed()
 
     # --- out ---------------------------------------------------------------------------------
 
@@ -223,10 +230,11 @@ class MessengerConnector(Connector):
 
 
 def _event(event: dict, messages: list[InboundMessage], statuses: list[StatusUpdate]) -> None:
-    sender = event.get("sender") or {}
-    sender_id = str(sender.get("id") or sender.get("user_ref") or "")
+    sender = as_dict(event.get("sender"))
+    sender_id = sender.get("id") or sender.get("user_ref") or ""
+    sender_id = inputs.identifier(sender_id, field="sender.id") if sender_id else ""
     if "message" in event:
-        message = event["message"] if isinstance(event["message"], dict) else {}
+        message = as_dict(event["message"])
         if message.get("is_echo"):
             return  # our own page's message, echoed back
         if not sender_id or not message.get("mid"):
@@ -234,7 +242,7 @@ def _event(event: dict, messages: list[InboundMessage], statuses: list[StatusUpd
         kind, text, payload, data = _content(message)
         messages.append(
             InboundMessage(
-                external_id=str(message["mid"]),
+                external_id=inputs.identifier(message["mid"], field="message.mid"),
                 sender_id=sender_id,
                 sender_name=None,
                 kind=kind,
@@ -246,32 +254,41 @@ def _event(event: dict, messages: list[InboundMessage], statuses: list[StatusUpd
         )
         return
     if "postback" in event:
-        postback = event["postback"] if isinstance(event["postback"], dict) else {}
+        postback = as_dict(event["postback"])
         if not sender_id:
             raise MalformedPayload("A postback event needs a sender.")
-        timestamp = event.get("timestamp")
+        timestamp = from_unix(event.get("timestamp"), millis=True)
+        mid = postback.get("mid") or f"postback:{sender_id}:{event.get('timestamp')}"
         messages.append(
             InboundMessage(
-                external_id=str(postback.get("mid") or f"postback:{sender_id}:{timestamp}"),
+                external_id=inputs.identifier(mid, field="postback.mid"),
                 sender_id=sender_id,
                 sender_name=None,
                 kind=BUTTON,
-                text=str(postback.get("title") or ""),
-                payload=postback.get("payload"),
+                text=_text(postback.get("title"), "postback.title"),
+                payload=_payload(postback.get("payload"), "postback.payload"),
                 data={"reply_type": "postback", **_referral(postback)},
-                timestamp=from_unix(timestamp, millis=True),
+                timestamp=timestamp,
             )
         )
         return
     if "delivery" in event or "read" in event:
         status = DELIVERED if "delivery" in event else READ
-        receipt = event.get("delivery") or event.get("read") or {}
-        watermark = from_unix(receipt.get("watermark") or event.get("timestamp"), millis=True)
-        mids = receipt.get("mids") or []
-        for mid in mids:
-            statuses.append(StatusUpdate(str(mid), status, watermark, None, sender_id))
+        name = "delivery" if "delivery" in event else "read"
+        receipt = as_dict(event.get(name))
+        watermark = from_unix(
+            receipt.get("watermark") or event.get("timestamp"),
+            millis=True,
+            field=f"{name}.watermark",
+        )
+        mids = as_list(receipt.get("mids"), field=f"{name}.mids")
+        for i, mid in enumerate(mids):
+            external_id = inputs.identifier(mid, field=f"{name}.mids.{i}")
+            statuses.append(StatusUpdate(external_id, status, watermark, None, sender_id or None))
         if not mids:
-            statuses.append(StatusUpdate("", status, watermark, None, sender_id, up_to=watermark))
+            statuses.append(
+                StatusUpdate("", status, watermark, None, sender_id or None, up_to=watermark)
+            )
         return
     keys = [key for key in event if key not in ENVELOPE_KEYS]
     event_type = keys[0] if keys else "unknown"
@@ -279,38 +296,58 @@ def _event(event: dict, messages: list[InboundMessage], statuses: list[StatusUpd
         return
     # Reactions, referrals, opt-ins, edits...: kept as unsupported messages, never dropped.
     timestamp = event.get("timestamp")
-    detail = event.get(event_type) if isinstance(event.get(event_type), dict) else {}
+    when = from_unix(timestamp, millis=True)
+    detail = as_dict(event.get(event_type))
     messages.append(
         InboundMessage(
-            external_id=f"{event_type}:{sender_id}:{detail.get('mid', '')}:{timestamp}",
+            external_id=inputs.identifier(
+                f"{event_type}:{sender_id}:{detail.get('mid', '')}:{timestamp}", field=event_type
+            ),
             sender_id=sender_id,
             sender_name=None,
             kind=UNSUPPORTED,
             text="",
             payload=None,
             data={"type": event_type, "raw": event},
-            timestamp=from_unix(timestamp, millis=True),
+            timestamp=when,
         )
     )
 
 
+def _text(value: Any, field: str) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return inputs.text(value, field=field)
+
+
+def _payload(value: Any, field: str) -> str | None:
+    return None if value is None else inputs.text(_text(value, field), field=field, max_length=1000)
+
+
 def _content(message: dict) -> tuple[str, str, str | None, dict]:
-    text = str(message.get("text") or "")
+    text = _text(message.get("text"), "message.text")
     data: dict[str, Any] = {}
     reply_to = message.get("reply_to")
     if isinstance(reply_to, dict) and reply_to.get("mid"):
         data["reply_to"] = reply_to["mid"]
     quick_reply = message.get("quick_reply")
     if isinstance(quick_reply, dict):
-        return BUTTON, text, quick_reply.get("payload"), {**data, "reply_type": "quick_reply"}
-    attachments = [a for a in message.get("attachments") or [] if isinstance(a, dict)]
+        payload = _payload(quick_reply.get("payload"), "message.quick_reply.payload")
+        return BUTTON, text, payload, {**data, "reply_type": "quick_reply"}
+    attachments = [
+        a
+        for a in as_list(message.get("attachments"), field="message.attachments")
+        if isinstance(a, dict)
+    ]
     if attachments:
         first = attachments[0]
         kind = first.get("type")
-        content = first.get("payload") if isinstance(first.get("payload"), dict) else {}
-        if kind in MEDIA_ATTACHMENTS:
+        content = as_dict(first.get("payload"))
+        if isinstance(kind, str) and kind in MEDIA_ATTACHMENTS:
             items = [
-                {"media_type": a.get("type"), "url": (a.get("payload") or {}).get("url")}
+                {"media_type": a.get("type"), "url": as_dict(a.get("payload")).get("url")}
                 for a in attachments
             ]
             data.update({"media_type": kind, "url": content.get("url"), "attachments": items})
@@ -318,7 +355,7 @@ def _content(message: dict) -> tuple[str, str, str | None, dict]:
                 data["sticker_id"] = content["sticker_id"]
             return MEDIA, text, None, data
         if kind == "location":
-            coordinates = content.get("coordinates") or {}
+            coordinates = as_dict(content.get("coordinates"))
             data.update(
                 {
                     "latitude": coordinates.get("lat"),

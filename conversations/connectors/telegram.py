@@ -16,6 +16,8 @@ from typing import Any
 
 import requests
 
+from chattonic.core import inputs
+
 from .base import (
     BUTTON,
     CONTACTS,
@@ -24,6 +26,7 @@ from .base import (
     TEXT,
     UNSUPPORTED,
     Connector,
+    Events,
     InboundMessage,
     MalformedPayload,
     OutboundMessage,
@@ -33,6 +36,7 @@ from .base import (
     SendResult,
     VerificationFailed,
     WebhookRequest,
+    as_dict,
     constant_time_equals,
     decode_body,
     from_unix,
@@ -111,38 +115,17 @@ class TelegramConnector(Connector):
 
     def parse(self, request: WebhookRequest) -> ParsedWebhook:
         update = request.json()
-        if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
-            raise MalformedPayload("Expected an Update object with an integer update_id.")
-        external_id = str(update["update_id"])
-        for key in MESSAGE_UPDATES + EDITED_UPDATES:
-            if isinstance(update.get(key), dict):
-                return ParsedWebhook(messages=[_from_message(external_id, key, update[key])])
-        if isinstance(update.get("callback_query"), dict):
-            return ParsedWebhook(messages=[_from_callback(external_id, update["callback_query"])])
-        # Other updates (inline queries, polls, membership changes...): kept as unsupported
-        # when they name a person to answer, else there is no conversation to put them in.
-        keys = [key for key in update if key != "update_id"]
-        kind = keys[0] if keys else "unknown"
-        body = update.get(kind) if isinstance(update.get(kind), dict) else {}
-        chat = body.get("chat") if isinstance(body.get("chat"), dict) else None
-        person = body.get("from") if isinstance(body.get("from"), dict) else None
-        sender = chat or person
-        if not sender or sender.get("id") is None:
-            return ParsedWebhook()
-        return ParsedWebhook(
-            messages=[
-                InboundMessage(
-                    external_id=external_id,
-                    sender_id=str(sender["id"]),
-                    sender_name=_name(person or chat or {}),
-                    kind=UNSUPPORTED,
-                    text="",
-                    payload=None,
-                    data={"type": kind, "raw": update},
-                    timestamp=from_unix(body["date"]) if body.get("date") else now(),
-                )
-            ]
-        )
+        update_id = update.get("update_id") if isinstance(update, dict) else None
+        if isinstance(update_id, bool) or not isinstance(update_id, int):
+            raise MalformedPayload(
+                "Expected an Update object with an integer update_id.", field="update_id"
+            )
+        events = Events()
+        with events.each("update"):
+            message = _update(str(update_id), update)
+            if message is not None:
+                events.messages.append(message)
+        return events.parsed()
 
     # --- out ---------------------------------------------------------------------------------
 
@@ -295,15 +278,47 @@ def _reply_markup(replies: list[dict]) -> dict | None:
     }
 
 
+def _update(external_id: str, update: dict) -> InboundMessage | None:
+    for key in MESSAGE_UPDATES + EDITED_UPDATES:
+        if isinstance(update.get(key), dict):
+            return _from_message(external_id, key, update[key])
+    if isinstance(update.get("callback_query"), dict):
+        return _from_callback(external_id, update["callback_query"])
+    # Other updates (inline queries, polls, membership changes...): kept as unsupported
+    # when they name a person to answer, else there is no conversation to put them in.
+    keys = [key for key in update if key != "update_id"]
+    kind = keys[0] if keys else "unknown"
+    body = as_dict(update.get(kind))
+    chat = body.get("chat") if isinstance(body.get("chat"), dict) else None
+    person = body.get("from") if isinstance(body.get("from"), dict) else None
+    sender = chat or person
+    if not sender or sender.get("id") is None:
+        return None
+    return InboundMessage(
+        external_id=external_id,
+        sender_id=inputs.identifier(sender["id"], field=f"{kind}.chat.id"),
+        sender_name=_name(person or chat or {}),
+        kind=UNSUPPORTED,
+        text="",
+        payload=None,
+        data={"type": kind, "raw": update},
+        timestamp=from_unix(body["date"], field=f"{kind}.date") if body.get("date") else now(),
+    )
+
+
 def _name(person: dict) -> str | None:
-    name = " ".join(p for p in (person.get("first_name"), person.get("last_name")) if p)
-    return name or person.get("title") or person.get("username") or None
+    parts = [person.get("first_name"), person.get("last_name")]
+    name = " ".join(p for p in parts if isinstance(p, str) and p)
+    for candidate in (name, person.get("title"), person.get("username")):
+        if isinstance(candidate, str) and candidate:
+            return inputs.optional_text(candidate, field="from.first_name", max_length=200)
+    return None
 
 
 def _from_message(external_id: str, update_kind: str, message: dict) -> InboundMessage:
     chat = message.get("chat") if isinstance(message.get("chat"), dict) else None
     if not chat or chat.get("id") is None:
-        raise MalformedPayload("A message needs a chat with an id.")
+        raise MalformedPayload("A message needs a chat with an id.", field=f"{update_kind}.chat")
     person = message.get("from") if isinstance(message.get("from"), dict) else chat
     kind, text, data = _content(message)
     data["message_id"] = message.get("message_id")
@@ -311,20 +326,22 @@ def _from_message(external_id: str, update_kind: str, message: dict) -> InboundM
         # An edit of an earlier message: stored and shown, not answered as a new message.
         data = {"type": update_kind, "text": text, "raw": message, **data}
         kind, text = UNSUPPORTED, ""
+    date = message.get("date")
     return InboundMessage(
         external_id=external_id,
-        sender_id=str(chat["id"]),
+        sender_id=inputs.identifier(chat["id"], field=f"{update_kind}.chat.id"),
         sender_name=_name(person),
         kind=kind,
-        text=text,
+        text=inputs.text(text, field=f"{update_kind}.text"),
         payload=None,
         data=data,
-        timestamp=from_unix(message["date"]) if message.get("date") else now(),
+        timestamp=from_unix(date, field=f"{update_kind}.date") if date else now(),
     )
 
 
 def _content(message: dict) -> tuple[str, str, dict]:
-    caption = str(message.get("caption") or "")
+    caption = message.get("caption")
+    caption = caption if isinstance(caption, str) else ""
     if isinstance(message.get("text"), str):
         return TEXT, message["text"], {}
     for field in MEDIA_FIELDS:
@@ -332,12 +349,13 @@ def _content(message: dict) -> tuple[str, str, dict]:
         if not value:
             continue
         item = value[-1] if isinstance(value, list) else value  # photo: the largest size
+        item = as_dict(item)
         data = {"media_type": field}
         data.update({key: item[key] for key in MEDIA_KEYS if key in item})
         return MEDIA, caption, data
     if isinstance(message.get("venue"), dict):
         venue = message["venue"]
-        location = venue.get("location") or {}
+        location = as_dict(venue.get("location"))
         return (
             LOCATION,
             "",
@@ -364,19 +382,26 @@ def _content(message: dict) -> tuple[str, str, dict]:
 
 
 def _from_callback(external_id: str, query: dict) -> InboundMessage:
-    person = query.get("from") if isinstance(query.get("from"), dict) else {}
-    message = query.get("message") if isinstance(query.get("message"), dict) else {}
-    chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
+    person = as_dict(query.get("from"))
+    message = as_dict(query.get("message"))
+    chat = as_dict(message.get("chat"))
     sender = chat.get("id", person.get("id"))
     if sender is None:
         raise MalformedPayload("A callback query needs a chat or a sender.")
     payload = query.get("data")
+    payload = (
+        inputs.text(payload, field="callback_query.data", max_length=1000, default=None)
+        if payload is not None
+        else None
+    )
     return InboundMessage(
         external_id=external_id,
-        sender_id=str(sender),
+        sender_id=inputs.identifier(sender, field="callback_query.message.chat.id"),
         sender_name=_name(person),
         kind=BUTTON,
-        text=_button_title(message, payload) or str(payload or ""),
+        text=inputs.text(
+            _button_title(message, payload) or payload or "", field="callback_query.text"
+        ),
         payload=payload,
         data={
             "reply_type": "callback_query",
@@ -390,9 +415,10 @@ def _from_callback(external_id: str, query: dict) -> InboundMessage:
 
 def _button_title(message: dict, payload: Any) -> str | None:
     """The text of the tapped button, found in the keyboard of the message it was under."""
-    keyboard = (message.get("reply_markup") or {}).get("inline_keyboard") or []
-    for row in keyboard:
-        for button in row:
+    keyboard = as_dict(message.get("reply_markup")).get("inline_keyboard")
+    for row in keyboard if isinstance(keyboard, list) else []:
+        for button in row if isinstance(row, list) else []:
             if isinstance(button, dict) and button.get("callback_data") == payload:
-                return button.get("text")
+                title = button.get("text")
+                return title if isinstance(title, str) else None
     return None

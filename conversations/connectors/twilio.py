@@ -21,11 +21,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
 
 import requests
+
+from chattonic.core import inputs
 
 from .base import (
     BUTTON,
@@ -73,6 +76,8 @@ RETRYABLE_CODES = frozenset({20429, 20500, 20503})
 SMS_MPS = 1  # a US long code sends about one segment per second
 WHATSAPP_MPS = 80  # a WhatsApp sender's default throughput through Twilio
 VCARD_TYPES = ("text/vcard", "text/x-vcard", "text/directory")
+MAX_MEDIA = 10  # Twilio's limit of media in one message
+MAX_FIELDS = 200  # parameters of one request (Twilio sends a few dozen)
 
 
 class TwilioConnector(Connector):
@@ -119,7 +124,8 @@ class TwilioConnector(Connector):
         params = _params(request)
         sid = params.get("MessageSid") or params.get("SmsSid") or params.get("SmsMessageSid")
         if not sid:
-            raise MalformedPayload("Expected a MessageSid parameter.")
+            raise MalformedPayload("Expected a MessageSid parameter.", field="MessageSid")
+        sid = _identifier(sid, "MessageSid")
         status = (params.get("MessageStatus") or params.get("SmsStatus") or "").lower()
         if status in STATUS_MAP:
             error = None
@@ -128,7 +134,7 @@ class TwilioConnector(Connector):
                     part
                     for part in (params.get("ErrorCode"), params.get("ErrorMessage") or status)
                     if part
-                )
+                )[:2000]
             return ParsedWebhook(
                 statuses=[
                     StatusUpdate(
@@ -136,7 +142,7 @@ class TwilioConnector(Connector):
                         status=STATUS_MAP[status],
                         timestamp=now(),  # Twilio's callbacks carry no time of the change
                         error=error,
-                        recipient_id=params.get("To"),
+                        recipient_id=_identifier(params["To"], "To") if params.get("To") else None,
                     )
                 ]
             )
@@ -144,7 +150,8 @@ class TwilioConnector(Connector):
             return ParsedWebhook()  # not yet a delivery state
         sender = params.get("From")
         if not sender:
-            raise MalformedPayload("An incoming message needs a From parameter.")
+            raise MalformedPayload("An incoming message needs a From parameter.", field="From")
+        sender = _identifier(sender, "From")
         kind, text, payload, data = _content(params)
         for key in ("To", "WaId", "AccountSid", "MessagingServiceSid", "NumSegments"):
             if params.get(key):
@@ -154,7 +161,9 @@ class TwilioConnector(Connector):
                 InboundMessage(
                     external_id=sid,
                     sender_id=sender,
-                    sender_name=params.get("ProfileName") or None,
+                    sender_name=inputs.optional_text(
+                        params.get("ProfileName") or None, field="ProfileName", max_length=200
+                    ),
                     kind=kind,
                     text=text,
                     payload=payload,
@@ -313,16 +322,31 @@ def _netloc(parts, host_and_port: str) -> str:
 
 
 def _params(request: WebhookRequest) -> dict[str, str]:
+    """The form's parameters (the first of repeated names), each cleaned as text
+    (``chattonic.core.inputs``: NUL dropped, NFC)."""
     if request.form is not None:
-        return {str(k): str(v) for k, v in request.form.items()}
+        return {
+            inputs.clean_text(str(k)): inputs.clean_text(str(v)) for k, v in request.form.items()
+        }
     try:
-        pairs = parse_qsl(request.body.decode("utf-8"), keep_blank_values=True)
+        pairs = parse_qsl(
+            request.body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FIELDS
+        )
     except UnicodeDecodeError:
         raise MalformedPayload("The body is not UTF-8 form data.") from None
+    except ValueError:
+        raise MalformedPayload(f"At most {MAX_FIELDS} parameters.") from None
     params: dict[str, str] = {}
     for name, value in pairs:
-        params.setdefault(name, value)
+        params.setdefault(inputs.clean_text(name), inputs.clean_text(value))
     return params
+
+
+def _identifier(value: str, field: str) -> str:
+    try:
+        return inputs.identifier(value, field=field)
+    except inputs.InputError as exc:
+        raise MalformedPayload(exc.message, field=field) from None
 
 
 def _int(value) -> int | None:
@@ -349,7 +373,12 @@ def _content(params: dict[str, str]) -> tuple[str, str, str | None, dict]:
             data["address"] = params["Address"]
         return LOCATION, "", None, data
     media = []
-    for index in range(_int(params.get("NumMedia")) or 0):
+    count = params.get("NumMedia") or "0"
+    try:
+        count = inputs.integer(count, field="NumMedia", minimum=0, maximum=MAX_MEDIA)
+    except inputs.InputError as exc:
+        raise MalformedPayload(exc.message, field="NumMedia") from None
+    for index in range(count):
         url = params.get(f"MediaUrl{index}")
         if url:
             media.append({"url": url, "mime_type": params.get(f"MediaContentType{index}")})
@@ -367,7 +396,9 @@ def _content(params: dict[str, str]) -> tuple[str, str, str | None, dict]:
 
 
 def _float(value: str) -> float | str:
+    """A coordinate as a number when it is a finite one; else the text as it came."""
     try:
-        return float(value)
+        number = float(value) if len(value) <= 40 else math.nan
     except ValueError:
         return value
+    return number if math.isfinite(number) else value

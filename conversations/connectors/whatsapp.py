@@ -16,6 +16,9 @@ from typing import Any
 
 import requests
 
+from chattonic.core import inputs
+from chattonic.core.inputs import InputError
+
 from . import _meta
 from .base import (
     BUTTON,
@@ -29,6 +32,7 @@ from .base import (
     TEXT,
     UNSUPPORTED,
     Connector,
+    Events,
     InboundMessage,
     MalformedPayload,
     OutboundMessage,
@@ -37,6 +41,7 @@ from .base import (
     SendResult,
     StatusUpdate,
     WebhookRequest,
+    as_dict,
     decode_body,
     from_unix,
     truncate,
@@ -56,6 +61,9 @@ LIST_BUTTON_LIMIT = 20
 ROW_TITLE_LIMIT = 24
 ROW_ID_LIMIT = 200
 ROW_DESCRIPTION_LIMIT = 72
+
+# A button's payload we keep (the longest WhatsApp sends back is a row id: 200 characters).
+MAX_PAYLOAD = 1000
 
 DEFAULT_THROUGHPUT = 80
 # The pair rate limit: about one message every 6 s to the same user, with bursts allowed.
@@ -79,6 +87,8 @@ RETRYABLE_CODES: dict[int, float | None] = {
 }
 
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
+# The types whose content is an object under the type's name.
+CONTENT_TYPES = frozenset({"text", "interactive", "button", "location", *MEDIA_TYPES})
 OUTBOUND_MEDIA = {
     "image": "image",
     "video": "video",
@@ -113,27 +123,35 @@ class WhatsAppConnector(Connector):
             raise MalformedPayload('Expected {"object": "whatsapp_business_account", ...}.')
         entries = payload.get("entry")
         if not isinstance(entries, list):
-            raise MalformedPayload('Expected an "entry" list.')
-        messages: list[InboundMessage] = []
-        statuses: list[StatusUpdate] = []
-        for entry in entries:
+            raise MalformedPayload('Expected an "entry" list.', field="entry")
+        events = Events()
+        for e, entry in enumerate(entries):
             changes = entry.get("changes") if isinstance(entry, dict) else None
             if not isinstance(changes, list):
-                raise MalformedPayload('Expected a "changes" list in every entry.')
-            for change in changes:
+                raise MalformedPayload(
+                    'Expected a "changes" list in every entry.', field=f"entry.{e}.changes"
+                )
+            for c, change in enumerate(changes):
                 if not isinstance(change, dict) or change.get("field") != "messages":
                     continue  # template, account and quality updates are not conversations
+                where = f"entry.{e}.changes.{c}.value"
                 value = change.get("value")
                 if not isinstance(value, dict):
-                    raise MalformedPayload('Expected a "value" object in a messages change.')
-                names = _contact_names(value.get("contacts") or [])
-                for raw in value.get("messages") or []:
-                    messages.append(_inbound(raw, names))
-                for raw in value.get("statuses") or []:
-                    status = _status(raw)
-                    if status is not None:
-                        statuses.append(status)
-        return ParsedWebhook(messages=messages, statuses=statuses)
+                    raise MalformedPayload(
+                        'Expected a "value" object in a messages change.', field=where
+                    )
+                names = _contact_names(value.get("contacts"))
+                # Each message and status on its own: one that cannot be taken is refused,
+                # and the others of the batch are kept.
+                for m, raw in enumerate(_items(value.get("messages"))):
+                    with events.each(f"{where}.messages.{m}"):
+                        events.messages.append(_inbound(raw, names))
+                for s, raw in enumerate(_items(value.get("statuses"))):
+                    with events.each(f"{where}.statuses.{s}"):
+                        status = _status(raw)
+                        if status is not None:
+                            events.statuses.append(status)
+        return events.parsed()
 
     # --- out ---------------------------------------------------------------------------------
 
@@ -251,31 +269,41 @@ class WhatsAppConnector(Connector):
 # --- parsing helpers -----------------------------------------------------------------------
 
 
-def _contact_names(contacts: list) -> dict[str, str]:
+def _items(value: Any) -> list:
+    """A list of events; anything else (a number, an object) is one event to refuse."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _contact_names(contacts: Any) -> dict[str, str]:
     names = {}
-    for contact in contacts:
+    for contact in contacts if isinstance(contacts, list) else []:
         if isinstance(contact, dict):
-            name = (contact.get("profile") or {}).get("name")
-            if contact.get("wa_id") and name:
-                names[str(contact["wa_id"])] = name
+            name = as_dict(contact.get("profile")).get("name")
+            wa_id = contact.get("wa_id")
+            if isinstance(wa_id, str | int) and wa_id and isinstance(name, str) and name:
+                names[str(wa_id)] = name
     return names
 
 
 def _inbound(raw: Any, names: dict[str, str]) -> InboundMessage:
     if not isinstance(raw, dict) or not raw.get("id") or not raw.get("from"):
         raise MalformedPayload("Every message needs an id and a sender (from).")
-    sender = str(raw["from"])
+    external_id = inputs.identifier(raw["id"], field="id")
+    sender = inputs.identifier(raw["from"], field="from")
     kind, text, payload, data = _content(raw)
-    context = raw.get("context") if isinstance(raw.get("context"), dict) else {}
+    context = as_dict(raw.get("context"))
     if context.get("id"):
         data["reply_to"] = context["id"]
+    name = names.get(sender) or (next(iter(names.values())) if len(names) == 1 else None)
     return InboundMessage(
-        external_id=str(raw["id"]),
+        external_id=external_id,
         sender_id=sender,
-        sender_name=names.get(sender) or (next(iter(names.values())) if len(names) == 1 else None),
+        sender_name=inputs.optional_text(name, field="contacts.profile.name", max_length=200),
         kind=kind,
-        text=text,
-        payload=payload,
+        text=inputs.text(text, field=f"{raw.get('type')}.text"),
+        payload=inputs.optional_text(payload, field="payload", max_length=MAX_PAYLOAD),
         data=data,
         timestamp=from_unix(raw.get("timestamp")),
     )
@@ -284,26 +312,36 @@ def _inbound(raw: Any, names: dict[str, str]) -> InboundMessage:
 def _content(raw: dict) -> tuple[str, str, str | None, dict]:
     """(kind, text, payload, data) of one message object."""
     kind = raw.get("type")
-    content = raw.get(kind) if isinstance(raw.get(kind), dict) else {}
+    if not isinstance(kind, str):
+        kind = None
+    content = as_dict(raw.get(kind)) if kind else {}
+    if kind in CONTENT_TYPES and not isinstance(raw.get(kind), dict):
+        raise InputError(kind, "Must be an object.")
     if kind == "text":
-        return TEXT, str(content.get("body", "")), None, {}
+        return TEXT, _str(content.get("body")), None, {}
     if kind == "interactive":
         reply_type = content.get("type")
-        reply = content.get(reply_type) if isinstance(content.get(reply_type), dict) else None
-        if reply_type in ("button_reply", "list_reply") and reply:
+        reply = content.get(reply_type) if isinstance(reply_type, str) else None
+        if reply_type in ("button_reply", "list_reply") and isinstance(reply, dict) and reply:
             data = {"reply_type": reply_type}
             if reply.get("description"):
                 data["description"] = reply["description"]
-            return BUTTON, str(reply.get("title", "")), str(reply.get("id", "")), data
+            return BUTTON, _str(reply.get("title")), _str(reply.get("id")), data
         return UNSUPPORTED, "", None, {"type": f"interactive.{reply_type}", "raw": raw}
     if kind == "button":  # a template's quick-reply button
-        return BUTTON, str(content.get("text", "")), content.get("payload"), {"reply_type": kind}
+        payload = content.get("payload")
+        return (
+            BUTTON,
+            _str(content.get("text")),
+            _str(payload) if payload is not None else None,
+            {"reply_type": kind},
+        )
     if kind in MEDIA_TYPES:
         data = {"media_type": kind}
         for key in ("id", "mime_type", "sha256", "caption", "filename", "animated", "voice"):
             if key in content:
                 data[key] = content[key]
-        return MEDIA, str(content.get("caption", "")), None, data
+        return MEDIA, _str(content.get("caption")), None, data
     if kind == "location":
         data = {
             key: content[key]
@@ -320,27 +358,41 @@ def _content(raw: dict) -> tuple[str, str, str | None, dict]:
     return UNSUPPORTED, "", None, data
 
 
+def _str(value: Any) -> str:
+    """A text the platform documents as a string; a number is taken as its digits."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise InputError("text", "Must be a string.")
+
+
 def _status(raw: Any) -> StatusUpdate | None:
     if not isinstance(raw, dict) or not raw.get("id"):
         raise MalformedPayload("Every status needs an id.")
-    status = STATUS_MAP.get(raw.get("status"))
+    status = raw.get("status")
+    status = STATUS_MAP.get(status) if isinstance(status, str) else None
     if status is None:
         return None  # e.g. "deleted": not a delivery state
     error = None
-    errors = raw.get("errors") or []
-    if errors and isinstance(errors[0], dict):
+    errors = raw.get("errors")
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
         first = errors[0]
-        details = (first.get("error_data") or {}).get("details")
+        details = as_dict(first.get("error_data")).get("details")
         title = first.get("title") or first.get("message") or "error"
         error = f"{first.get('code')}: {title}" + (f" ({details})" if details else "")
+        error = inputs.text(error, field="errors.0", max_length=2000, cut=True)
     elif status == FAILED:
         error = "failed"
+    recipient = raw.get("recipient_id")
     return StatusUpdate(
-        external_id=str(raw["id"]),
+        external_id=inputs.identifier(raw["id"], field="id"),
         status=status,
         timestamp=from_unix(raw.get("timestamp")),
         error=error,
-        recipient_id=str(raw["recipient_id"]) if raw.get("recipient_id") else None,
+        recipient_id=inputs.identifier(recipient, field="recipient_id") if recipient else None,
     )
 
 

@@ -18,6 +18,17 @@ def parse(kind: str, body: bytes, **extra):
     return get_connector(kind).parse(WebhookRequest("POST", URL, {}, body, **extra))
 
 
+def refused(kind: str, body: bytes) -> None:
+    """The body is refused: as a whole (MalformedPayload, a 400), or every event of it one by
+    one (nothing to take: the door answers 400 too)."""
+    try:
+        parsed = parse(kind, body)
+    except MalformedPayload:
+        return
+    assert parsed.messages == [] and parsed.statuses == [], parsed
+    assert parsed.refused, "a refused event is reported"
+
+
 def at(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, tz=UTC)
 
@@ -153,8 +164,7 @@ class TestWhatsAppParse:
         ],
     )
     def test_malformed_bodies(self, body):
-        with pytest.raises(MalformedPayload):
-            parse("whatsapp", body)
+        refused("whatsapp", body)
 
 
 # --- Messenger -----------------------------------------------------------------------------
@@ -228,8 +238,7 @@ class TestMessengerParse:
         ],
     )
     def test_malformed_bodies(self, body):
-        with pytest.raises(MalformedPayload):
-            parse("messenger", body)
+        refused("messenger", body)
 
 
 # --- Telegram ------------------------------------------------------------------------------
@@ -317,8 +326,7 @@ class TestTelegramParse:
         "body", [b"x", b"{}", b'{"update_id": "1"}', b'{"update_id": 1, "message": {"text": "a"}}']
     )
     def test_malformed_bodies(self, body):
-        with pytest.raises(MalformedPayload):
-            parse("telegram", body)
+        refused("telegram", body)
 
 
 # --- Twilio --------------------------------------------------------------------------------
@@ -397,8 +405,7 @@ class TestTwilioParse:
 
     @pytest.mark.parametrize("body", [b"", b"Body=hi&From=%2B1", b"MessageSid=SM1&Body=hi"])
     def test_malformed_bodies(self, body):
-        with pytest.raises(MalformedPayload):
-            parse("twilio", body)
+        refused("twilio", body)
 
 
 # --- API channel ---------------------------------------------------------------------------
@@ -442,5 +449,4 @@ class TestApiParse:
         ],
     )
     def test_malformed_bodies(self, body):
-        with pytest.raises(MalformedPayload):
-            parse("api", body)
+        refused("api", body)

@@ -105,7 +105,13 @@ def test_a_signed_message_is_stored_answered_and_the_reply_sent(
         assert response["Content-Type"].startswith("text/xml")
         assert requests[0].form["StatusCallback"] == webhook_url(channel)
     else:
-        assert response.json() == {"ok": True, "received": 1, "duplicates": 0, "statuses": 0}
+        assert response.json() == {
+            "ok": True,
+            "received": 1,
+            "duplicates": 0,
+            "statuses": 0,
+            "refused": [],
+        }
 
 
 @pytest.mark.parametrize("kind", SIGNED_KINDS)
