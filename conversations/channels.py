@@ -40,7 +40,14 @@ from conversations.connectors import (
     get_connector,
     resolve_numbered_reply,
 )
-from conversations.models import Channel, ChannelKind, Contact, Conversation, Message
+from conversations.models import (
+    Channel,
+    ChannelKind,
+    Contact,
+    Conversation,
+    LeadWebhook,
+    Message,
+)
 from conversations.sql import message_insert
 
 logger = logging.getLogger(__name__)
@@ -604,3 +611,23 @@ def _aware(value: datetime | None) -> datetime | None:
     if value is not None and timezone.is_naive(value):
         return timezone.make_aware(value, timezone.utc)
     return value
+
+
+def secrets_rotate() -> dict[str, int]:
+    """Re-encrypt every stored secret (channel credentials, lead webhook signing secrets)
+    with the newest key of ``CHATTONIC_ENCRYPTION_KEY``, row by row; returns how many of
+    each. Run after putting a new key first; then the old keys can be dropped."""
+    counts = {"channels": 0, "lead_webhooks": 0}
+    for model, column, label in (
+        (Channel, "credentials_encrypted", "channels"),
+        (LeadWebhook, "signing_secret_encrypted", "lead_webhooks"),
+    ):
+        for pk in model.objects.exclude(**{column: ""}).values_list("pk", flat=True).iterator():
+            with transaction.atomic():
+                row = model.objects.select_for_update().filter(pk=pk).first()
+                if row is None:
+                    continue
+                setattr(row, column, vault.rotate(getattr(row, column)))
+                row.save(update_fields=[column])
+                counts[label] += 1
+    return counts
