@@ -21,7 +21,8 @@ def origin_normalize(value: str) -> str:
     if not text:
         raise ValueError("An origin cannot be empty.")
     if "://" not in text:
-        raise ValueError(f"“{text}” needs its scheme: https://{text} (or http://).")
+        site = text.split("/", 1)[0]
+        raise ValueError(f"“{text}” needs its scheme, like https://{site} (or http://).")
     try:
         parts = urlsplit(text)
         port = parts.port
