@@ -47,7 +47,8 @@ SETTING_LABELS = {
 def widget_embed_code(bot: Bot, request) -> str:
     """The tag a tenant pastes into their pages. The script's URL is the unhashed static
     name (it must not change with each deployment) on the platform's public base URL."""
-    src = absolute_url(f"{settings.STATIC_URL.rstrip('/')}/{WIDGET_SCRIPT}", request)
+    static = f"{settings.STATIC_URL.rstrip('/')}/{WIDGET_SCRIPT}"
+    src = static if "://" in static else absolute_url(static, request)  # or a CDN's own URL
     return f'<script src="{src}" data-bot="{bot.public_key}" async></script>'
 
 
