@@ -38,7 +38,7 @@ def widget_greets(new_context, url: str, greeting: str) -> None:
     page = new_context().new_page()
     page.goto(url)
     page.get_by_role("button", name="Open chat").click()
-    expect(page.get_by_text(greeting)).to_be_visible()
+    expect(page.get_by_text(greeting).first).to_be_visible()
     page.context.close()
 
 
@@ -154,11 +154,11 @@ def test_an_allowed_origin_shows_the_widget_and_another_is_refused(
         visitor = new_context().new_page()
         visitor.goto(shop)
         visitor.get_by_role("button", name="Open chat").click()
-        expect(visitor.get_by_text(HELLO_V1)).to_be_visible()
+        expect(visitor.get_by_text(HELLO_V1).first).to_be_visible()
         box = visitor.get_by_role("textbox", name="Type a message…")
         box.fill("how much is it")
         box.press("Enter")
-        expect(visitor.get_by_text("Plans start at $10.")).to_be_visible()
+        expect(visitor.get_by_text("Plans start at $10.").first).to_be_visible()
         chats = Conversation.objects.filter(bot=bot).count()
         assert chats == 1
 
