@@ -1,142 +1,87 @@
-"""The dashboard's bots: settings, the draft's JSON editor, versions, the sandbox."""
+"""The dashboard's bots: settings, status and lifecycle, the raw definition of the flow,
+versions, the sandbox.
+
+One form a page, each posting to its own view: the bot's page is its settings form (with
+"Save and publish" among its own buttons) and, outside it, a form each for Launch and Pause;
+the flow's raw definition, the import and each rollback have their own pages or forms.
+"""
 
 from __future__ import annotations
 
 import difflib
 import json
 
-from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from bots import services
 from bots.diagram import flow_svg
+from bots.forms import DASHBOARD_MEDIA, BotForm, FlowForm, ImportForm
 from bots.models import Bot, BotVersion
-from chattonic.core import inputs
+from bots.selectors import bot_has_unpublished_changes
 from chattonic.core.errors import ServiceError
+from chattonic.core.public_urls import absolute_url
 from chattonic.tenancy.admin import TenantScopedAdmin
 
-MAX_IMPORT_BYTES = 1024 * 1024
+WIDGET_SCRIPT = "chattonic/widget.js"
+MAX_NOTE = 300
+# The engine's settings as people name them (a version's page).
+SETTING_LABELS = {
+    "welcome_text": "Welcome text",
+    "fallback_text": "Fallback text",
+    "handoff_text": "Handoff text",
+    "fallback_limit": "Misunderstandings before a handoff",
+    "intent_threshold": "Intent confidence threshold",
+    "language": "Language",
+}
 
 
-class DefinitionField(forms.JSONField):
-    widget = forms.Textarea(
-        attrs={"rows": 30, "cols": 100, "class": "ct-json-editor", "spellcheck": "false"}
-    )
-
-    def prepare_value(self, value):
-        if isinstance(value, str):
-            return value
-        return json.dumps(value, indent=2, ensure_ascii=False)
-
-    def to_python(self, value):
-        # Read through the doors' cleaning step first: Django's JSONField would recurse
-        # through a 100,000-deep document (a RecursionError, a 500).
-        if isinstance(value, str) and value.strip():
-            try:
-                inputs.loads(value, field="definition")
-            except inputs.InputError as exc:
-                raise forms.ValidationError(exc.reason, code="invalid") from None
-        return super().to_python(value)
-
-    def bound_data(self, data, initial):
-        if isinstance(data, str):
-            try:
-                inputs.loads(data)
-            except inputs.InputError:
-                return forms.fields.InvalidJSONInput(data)
-        return super().bound_data(data, initial)
-
-
-class BotForm(forms.ModelForm):
-    draft_definition = DefinitionField(
-        label="Draft flow (JSON)",
-        help_text=(
-            "The flow that the test chat runs; publish it to make it live. See docs/flows.md."
-        ),
-    )
-
-    class Meta:
-        model = Bot
-        fields = ["draft_definition"]  # the admin adds the fieldsets' fields
-
-    def clean_draft_definition(self):
-        definition = self.cleaned_data["draft_definition"]
-        if not isinstance(definition, dict):
-            raise forms.ValidationError("A flow definition is a JSON object.")
-        errors = services.definition_errors_as_fields(definition)
-        if errors:
-            raise forms.ValidationError(
-                [
-                    f"{field}: {message}"
-                    for field, messages_ in errors.items()
-                    for message in messages_
-                ]
-            )
-        return definition
-
-
-class ImportForm(forms.Form):
-    file = forms.FileField(help_text="A flow exported from a bot (JSON).")
-
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        if upload.size > MAX_IMPORT_BYTES:
-            raise forms.ValidationError("The file is larger than 1 MB.")
-        try:
-            definition = inputs.loads(upload.read(), field="file")
-        except inputs.InputError as exc:
-            raise forms.ValidationError(
-                f"The file is not valid JSON we take: {exc.reason}"
-            ) from None
-        if (
-            isinstance(definition, dict)
-            and "definition" in definition
-            and "nodes" not in definition
-        ):
-            definition = definition["definition"]
-        if not isinstance(definition, dict):
-            raise forms.ValidationError("A flow definition is a JSON object.")
-        errors = services.definition_errors_as_fields(definition)
-        if errors:
-            raise forms.ValidationError(
-                [
-                    f"{field}: {message}"
-                    for field, messages_ in errors.items()
-                    for message in messages_
-                ]
-            )
-        return definition
+def widget_embed_code(bot: Bot, request) -> str:
+    """The tag a tenant pastes into their pages. The script's URL is the unhashed static
+    name (it must not change with each deployment) on the platform's public base URL."""
+    static = f"{settings.STATIC_URL.rstrip('/')}/{WIDGET_SCRIPT}"
+    src = static if "://" in static else absolute_url(static, request)  # or a CDN's own URL
+    return f'<script src="{src}" data-bot="{bot.public_key}" async></script>'
 
 
 @admin.register(Bot)
 class BotAdmin(TenantScopedAdmin):
     form = BotForm
-    list_display = ["name", "status", "region", "live_version", "launched_at"]
+    list_display = ["name", "status", "region", "default_language", "live_version", "launched_at"]
     list_filter = ["status", "region"]
     search_fields = ["name"]
     change_form_template = "bots/bot_change_form.html"
     fieldsets = [
-        (None, {"fields": ["name", "region", "status_display", "public_key", "live_version"]}),
+        (None, {"fields": ["name", "region"]}),
         (
             "Conversation",
             {
+                "description": "What the bot says and how readily it hands the chat to a "
+                "person. Visitors get these with the next version you publish.",
                 "fields": [
                     "default_language",
                     "welcome_text",
                     "fallback_text",
+                    "handoff_text",
                     "fallback_limit",
                     "intent_threshold",
-                    "business_hours",
-                    "time_zone",
-                ]
+                ],
+            },
+        ),
+        (
+            "Business hours",
+            {
+                "description": "When your team answers chats, in the bot's time zone; a flow "
+                "can ask whether it is open now (a condition on business hours).",
+                "fields": ["time_zone", "business_hours"],
             },
         ),
         (
@@ -148,50 +93,27 @@ class BotAdmin(TenantScopedAdmin):
                     "allowed_origins",
                     "prechat_form",
                     "away_message",
-                    "embed_code",
                 ]
             },
         ),
         ("Handoff", {"fields": ["ticket_after_hours"]}),
-        ("Flow", {"fields": ["draft_definition"]}),
     ]
 
     @admin.display(description="live version")
     def live_version(self, bot):
         return f"v{bot.published_version.number}" if bot.published_version_id else "—"
 
-    @admin.display(description="status")
-    def status_display(self, bot):
-        return bot.get_status_display() if bot.pk else "Draft"
-
-    @admin.display(description="embed code")
-    def embed_code(self, bot):
-        if not bot.pk:
-            return "—"
-        from django.conf import settings
-
-        src = f"{settings.PUBLIC_BASE_URL.rstrip('/')}/static/chattonic/widget.js"
-        return format_html(
-            '<code>&lt;script src="{}" data-bot="{}" async&gt;&lt;/script&gt;</code>',
-            src,
-            bot.public_key,
-        )
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("published_version")
 
     def get_readonly_fields(self, request, obj=None):
-        readonly = ["status_display", "public_key", "live_version", "embed_code"]
-        if obj is not None and obj.launched_at:
-            readonly.append("region")  # fixed once launched
-        return readonly
+        return ["region"] if obj is not None and obj.launched_at else []  # fixed once launched
 
     # --- Saving through the services --------------------------------------------------------
 
     def create_object(self, request, form):
         data = {k: v for k, v in form.cleaned_data.items() if k in services.EDITABLE_FIELDS}
-        return services.bot_create(
-            tenant=form.instance.tenant,
-            definition=form.cleaned_data["draft_definition"],
-            **data,
-        )
+        return services.bot_create(tenant=form.instance.tenant, **data)
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -203,19 +125,35 @@ class BotAdmin(TenantScopedAdmin):
         }
         if changes:
             services.bot_update(bot=obj, **changes)
-        if "draft_definition" in form.changed_data:
-            services.draft_update(bot=obj, definition=form.cleaned_data["draft_definition"])
+
+    def response_change(self, request, obj):
+        if "_publish" in request.POST:  # "Save and publish": saved above, now published
+            self._publish(request, obj, request.POST.get("_publish_note", ""))
+            return self._back(obj)
+        return super().response_change(request, obj)
+
+    # --- The bot's page ---------------------------------------------------------------------
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and obj.pk:
+            context.update(self._status_context(request, obj))
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def _status_context(self, request, bot: Bot) -> dict:
+        live = bot.published_version
+        return {
+            "live": live,
+            "unpublished": bot_has_unpublished_changes(bot),
+            "embed_code": widget_embed_code(bot, request),
+            "demo_url": absolute_url(reverse("webchat-demo", args=[bot.public_key]), request),
+            "flow_summary": _flow_summary(bot.draft_definition),
+        }
 
     # --- Extra pages ------------------------------------------------------------------------
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
         return [
-            path(
-                "<int:object_id>/publish/",
-                wrap(require_POST(self.publish_view)),
-                name="bots_bot_publish",
-            ),
             path(
                 "<int:object_id>/launch/",
                 wrap(require_POST(self.launch_view)),
@@ -224,6 +162,7 @@ class BotAdmin(TenantScopedAdmin):
             path(
                 "<int:object_id>/pause/", wrap(require_POST(self.pause_view)), name="bots_bot_pause"
             ),
+            path("<int:object_id>/flow/", wrap(self.flow_view), name="bots_bot_flow"),
             path("<int:object_id>/export/", wrap(self.export_view), name="bots_bot_export"),
             path("<int:object_id>/import/", wrap(self.import_view), name="bots_bot_import"),
             path("<int:object_id>/test/", wrap(self.test_view), name="bots_bot_test"),
@@ -248,26 +187,45 @@ class BotAdmin(TenantScopedAdmin):
             raise PermissionDenied
         return bot
 
-    def _back(self, bot) -> HttpResponseRedirect:
-        return HttpResponseRedirect(reverse("admin:bots_bot_change", args=[bot.pk]))
+    def _back(self, bot, page: str = "change") -> HttpResponseRedirect:
+        return HttpResponseRedirect(reverse(f"admin:bots_bot_{page}", args=[bot.pk]))
 
-    def _run(self, request, bot, action, success: str) -> HttpResponseRedirect:
+    def _run(self, request, bot, action, success: str, page: str = "change"):
         try:
             action()
         except ServiceError as exc:
             self.message_user(request, exc.message, messages.ERROR)
         else:
             self.message_user(request, success, messages.SUCCESS)
-        return self._back(bot)
+        return self._back(bot, page)
 
-    def publish_view(self, request, object_id):
-        bot = self._bot(request, object_id, write=True)
-        note = request.POST.get("note", "")[:300]
-        return self._run(
+    def _publish(self, request, bot: Bot, note: str) -> None:
+        try:
+            version = services.bot_publish(
+                bot=bot, note=note.strip()[:MAX_NOTE], published_by=request.user
+            )
+        except ServiceError as exc:
+            self.message_user(request, f"Not published: {exc.message}", messages.ERROR)
+        else:
+            self.message_user(
+                request,
+                f"Published version {version.number}: new conversations use it now.",
+                messages.SUCCESS,
+            )
+
+    def _page(self, request, bot, template: str, title: str, **context) -> TemplateResponse:
+        return TemplateResponse(
             request,
-            bot,
-            lambda: services.bot_publish(bot=bot, note=note, published_by=request.user),
-            "Published a new version: new conversations use it now.",
+            template,
+            {
+                **self.admin_site.each_context(request),
+                "bot": bot,
+                "opts": self.model._meta,
+                "title": title,
+                "media": DASHBOARD_MEDIA,
+                "has_change_permission": self.has_change_permission(request, bot),
+                **context,
+            },
         )
 
     def launch_view(self, request, object_id):
@@ -287,8 +245,32 @@ class BotAdmin(TenantScopedAdmin):
             request,
             bot,
             lambda: services.bot_rollback(bot=bot, version=version, published_by=request.user),
-            f"Rolled back to version {number} (published as a new version).",
+            f"Rolled back to version {number}: published again as a new version, with its "
+            "settings; new conversations use it now.",
+            page="versions",
         )
+
+    def flow_view(self, request, object_id):
+        """The draft flow's raw definition: for power users, until a visual editor."""
+        bot = self._bot(request, object_id, write=request.method == "POST")
+        form = FlowForm(request.POST or None, initial={"definition": bot.draft_definition})
+        if request.method == "POST" and form.is_valid():
+            definition = form.cleaned_data["definition"]
+            try:
+                bot = services.draft_update(bot=bot, definition=definition)
+            except ServiceError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+            else:
+                if "_publish" in request.POST:
+                    self._publish(request, bot, request.POST.get("_publish_note", ""))
+                else:
+                    self.message_user(
+                        request,
+                        "Saved the draft: the test chat runs it now; publish it to make it live.",
+                        messages.SUCCESS,
+                    )
+                return self._back(bot, "flow")
+        return self._page(request, bot, "bots/flow.html", f"The flow of {bot}", form=form)
 
     def export_view(self, request, object_id):
         bot = self._bot(request, object_id, write=False)
@@ -306,31 +288,13 @@ class BotAdmin(TenantScopedAdmin):
                 bot,
                 lambda: services.draft_update(bot=bot, definition=form.cleaned_data["file"]),
                 "Imported the flow into the draft.",
+                page="flow",
             )
-        return TemplateResponse(
-            request,
-            "bots/import.html",
-            {
-                **self.admin_site.each_context(request),
-                "bot": bot,
-                "form": form,
-                "opts": self.model._meta,
-                "title": f"Import a flow into {bot}",
-            },
-        )
+        return self._page(request, bot, "bots/import.html", f"Import a flow into {bot}", form=form)
 
     def test_view(self, request, object_id):
         bot = self._bot(request, object_id, write=False)
-        return TemplateResponse(
-            request,
-            "bots/test.html",
-            {
-                **self.admin_site.each_context(request),
-                "bot": bot,
-                "opts": self.model._meta,
-                "title": f"Test {bot} (draft)",
-            },
-        )
+        return self._page(request, bot, "bots/test.html", f"Test {bot} (draft)")
 
     def diagram_view(self, request, object_id):
         bot = self._bot(request, object_id, write=False)
@@ -340,47 +304,57 @@ class BotAdmin(TenantScopedAdmin):
                 BotVersion.objects.for_tenant(bot.tenant_id), bot=bot, number=request.GET["version"]
             )
         definition = version.definition if version else bot.draft_definition
-        return TemplateResponse(
+        return self._page(
             request,
+            bot,
             "bots/diagram.html",
-            {
-                **self.admin_site.each_context(request),
-                "bot": bot,
-                "opts": self.model._meta,
-                # Every value inside the SVG is escaped by flow_svg.
-                "svg": mark_safe(flow_svg(definition)),  # noqa: S308
-                "version": version,
-                "title": f"The flow of {bot}",
-            },
+            f"The flow of {bot}" + (f", version {version.number}" if version else ""),
+            # Every value inside the SVG is escaped by flow_svg.
+            svg=mark_safe(flow_svg(definition)),  # noqa: S308
+            version=version,
+            versions=BotVersion.objects.for_tenant(bot.tenant_id)
+            .filter(bot=bot)
+            .order_by("-number"),
         )
 
     def versions_view(self, request, object_id):
         bot = self._bot(request, object_id, write=False)
         versions = list(
-            BotVersion.objects.for_tenant(bot.tenant_id).filter(bot=bot).order_by("-number")
+            BotVersion.objects.for_tenant(bot.tenant_id)
+            .filter(bot=bot)
+            .select_related("published_by")
+            .order_by("-number")
         )
         diff = None
         a, b = request.GET.get("a"), request.GET.get("b")
-        if a and b:
+        if not (a or b) and len(versions) > 1:  # offer the last change
+            a, b = str(versions[1].number), str(versions[0].number)
+        elif a and b:
             by_number = {str(v.number): v for v in versions}
             if a not in by_number or b not in by_number:
                 messages.error(request, "Choose two versions of this bot.")
             else:
                 diff = _diff(by_number[a], by_number[b])
-        return TemplateResponse(
+        return self._page(
             request,
+            bot,
             "bots/versions.html",
-            {
-                **self.admin_site.each_context(request),
-                "bot": bot,
-                "versions": versions,
-                "diff": diff,
-                "a": a,
-                "b": b,
-                "opts": self.model._meta,
-                "title": f"Versions of {bot}",
-            },
+            f"Versions of {bot}",
+            versions=versions,
+            diff=diff,
+            a=a,
+            b=b,
         )
+
+
+def _flow_summary(definition: dict) -> str:
+    nodes = definition.get("nodes") or {}
+    intents = definition.get("intents") or []
+    return (
+        f"{len(nodes)} step{'s' if len(nodes) != 1 else ''}, "
+        f"{len(intents)} intent{'s' if len(intents) != 1 else ''}; it starts at "
+        f"“{definition.get('start', '?')}”."
+    )
 
 
 def _diff(old: BotVersion, new: BotVersion) -> list[tuple[str, str]]:
@@ -404,8 +378,54 @@ def _diff(old: BotVersion, new: BotVersion) -> list[tuple[str, str]]:
 class BotVersionAdmin(TenantScopedAdmin):
     list_display = ["bot", "number", "note", "published_by", "published_at"]
     list_filter = ["bot"]
-    fields = ["bot", "number", "note", "published_by", "published_at", "definition"]
+    fields = [
+        "bot",
+        "number",
+        "note",
+        "published_by",
+        "published_at",
+        "conversation_settings",
+        "flow",
+    ]
     readonly_fields = fields
+
+    @property
+    def media(self):
+        return super().media + DASHBOARD_MEDIA
+
+    @admin.display(description="settings")
+    def conversation_settings(self, version):
+        stored = version.definition.get("settings") or {}
+        rows = []
+        for key, label in SETTING_LABELS.items():
+            value = stored.get(key)
+            if key == "language":
+                value = dict(Bot.Language.choices).get(value, value)
+            elif key == "fallback_limit" and key in stored and value is None:
+                value = "never"
+            rows.append((label, "—" if value in (None, "") else value))
+        return format_html(
+            '<table class="ct-settings"><tbody>{}</tbody></table>',
+            format_html_join("", "<tr><th scope='row'>{}</th><td>{}</td></tr>", rows),
+        )
+
+    @admin.display(description="flow")
+    def flow(self, version):
+        diagram = reverse("admin:bots_bot_diagram", args=[version.bot_id])
+        raw = json.dumps(
+            {k: v for k, v in version.definition.items() if k != "settings"},
+            indent=2,
+            ensure_ascii=False,
+        )
+        return format_html(
+            '<p>{} <a href="{}?version={}">See its diagram</a>.</p>'
+            '<details><summary>Raw definition (JSON)</summary><pre class="ct-raw">{}</pre>'
+            "</details>",
+            _flow_summary(version.definition),
+            diagram,
+            version.number,
+            raw,
+        )
 
     def has_add_permission(self, request, *args, **kwargs):
         return False

@@ -24,6 +24,19 @@ COLORS = {
     "end": "#e5e7eb",
 }
 
+# What each node type is, in words (the diagram names no code).
+NODE_LABELS = {
+    "message": "Message",
+    "question": "Question",
+    "condition": "Condition",
+    "set": "Set variables",
+    "router": "Understand intent",
+    "http": "HTTP request",
+    "capture_lead": "Save a lead",
+    "handoff": "Hand to a person",
+    "end": "End",
+}
+
 
 def flow_edges(definition: dict) -> list[tuple[str, str, str]]:
     """(from, to, label) for every link from one node to another, as the engine knows them
@@ -109,7 +122,8 @@ def flow_svg(definition: dict) -> str:
             f'height="{BOX_H}" rx="8" fill="{COLORS.get(kind, "#f3f4f6")}" stroke="{stroke}" '
             f'stroke-width="{2 if node_id == start else 1}"/>'
             f'<text x="{x + 10}" y="{y + 21}" font-weight="600">{escape(node_id[:26])}</text>'
-            f'<text x="{x + 10}" y="{y + 40}" fill="#4b5563">{escape(kind)}</text></g>'
+            f'<text x="{x + 10}" y="{y + 40}" fill="#4b5563">'
+            f"{escape(NODE_LABELS.get(kind, kind))}</text></g>"
         )
     parts.append("</svg>")
     return "".join(parts)

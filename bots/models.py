@@ -17,12 +17,25 @@ def new_public_key() -> str:
     return secrets.token_urlsafe(18)
 
 
-def empty_definition() -> dict:
+def starter_definition() -> dict:
+    """A new bot's flow: after the welcome text it asks what the visitor needs, and ends."""
     return {
-        "start": "welcome",
-        "nodes": {"welcome": {"type": "message", "text": "How can I help?"}},
+        "format": 1,
+        "start": "ask",
+        "nodes": {
+            "ask": {
+                "type": "question",
+                "text": "Tell me what you need, and we will get back to you.",
+                "variable": "request",
+                "next": "thanks",
+            },
+            "thanks": {"type": "end", "text": "Thank you! We will get back to you soon."},
+        },
         "intents": [],
     }
+
+
+empty_definition = starter_definition  # the name migration 0001 refers to
 
 
 def default_business_hours() -> dict:
@@ -56,33 +69,56 @@ class Bot(TenantOwned):
     public_key = models.CharField(
         max_length=32, unique=True, default=new_public_key, editable=False
     )
+    # Origins (scheme://host[:port]) whose pages may open the widget, e.g.
+    # ["https://shop.example.com"]; the platform's own pages always may.
     allowed_origins = models.JSONField(
         default=list,
         blank=True,
-        help_text='Web origins that may open the widget, e.g. ["https://shop.example.com"].',
+        help_text=(
+            "The sites whose pages may show this bot's chat: scheme, host and port, no path "
+            "(e.g. https://shop.example.com)."
+        ),
     )
-    default_language = models.CharField(max_length=2, choices=Language.choices, default="en")
+    # The bot's conversation settings: the one source of the texts and thresholds that each
+    # published version carries in its definition's "settings" (bots.services.FLOW_SETTINGS).
+    default_language = models.CharField(
+        "language", max_length=2, choices=Language.choices, default="en"
+    )
     welcome_text = models.CharField(max_length=500, default="Hi! How can I help you today?")
     fallback_text = models.CharField(
-        max_length=500, default="Sorry, I did not understand that. Could you rephrase?"
+        max_length=500,
+        default="Sorry, I did not understand that. Could you rephrase?",
+        help_text="Said when the bot does not understand a message.",
+    )
+    handoff_text = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        help_text="Said when the bot hands the chat to a person and the flow gives no text of "
+        "its own. Empty: “I'm connecting you with a person from our team.” in the bot's language.",
     )
     fallback_limit = models.PositiveSmallIntegerField(
-        default=3, help_text="Consecutive misunderstandings before a handoff to a human."
+        "misunderstandings before a handoff",
+        null=True,
+        blank=True,
+        default=3,
+        help_text="After this many in a row, the next one hands the chat to a person "
+        "(0: at the first). Empty: never.",
     )
     intent_threshold = models.FloatField(
+        "intent confidence threshold",
         # The engine's default, chosen on the shipped hold-out set (docs/flows.md).
         default=DEFAULT_INTENT_THRESHOLD,
-        help_text="Below this confidence the fallback answers.",
+        help_text="From 0 to 1: a message understood with less confidence counts as not "
+        "understood.",
     )
-    business_hours = models.JSONField(
-        default=default_business_hours,
-        blank=True,
-        help_text='Opening hours per weekday, e.g. {"mon": [["09:00", "18:00"]], ...}.',
-    )
+    # {"mon": [["09:00", "18:00"], ...], ...}: a weekday without ranges is closed; "24:00"
+    # ends a range at midnight.
+    business_hours = models.JSONField(default=default_business_hours, blank=True)
     time_zone = models.CharField(max_length=64, default="UTC")
     # The web chat widget's look and options.
     title = models.CharField(max_length=80, blank=True, help_text="The widget's title.")
-    theme_color = models.CharField(max_length=7, default="#2563eb")
+    theme_color = models.CharField("theme colour", max_length=7, default="#2563eb")
     prechat_form = models.BooleanField(
         default=False, help_text="Ask the visitor's name, email and consent before the chat."
     )
@@ -98,7 +134,7 @@ class Bot(TenantOwned):
             "When nobody can take a handoff, the visitor's details also open a support ticket."
         ),
     )
-    draft_definition = models.JSONField(default=empty_definition)
+    draft_definition = models.JSONField(default=starter_definition)
     draft_updated_at = models.DateTimeField(default=timezone.now)
     published_version = models.ForeignKey(
         "bots.BotVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -74,3 +74,11 @@ def bot_refresh(bot: Bot) -> None:
 
 def bot_by_public_key(public_key: str) -> Bot | None:
     return Bot.objects.filter(public_key=public_key).select_related("tenant").first()
+
+
+def bot_has_unpublished_changes(bot: Bot) -> bool:
+    """Whether publishing now would change what new conversations get: the draft or the
+    bot's conversation settings differ from the live version (or nothing is live)."""
+    if bot.published_version_id is None:
+        return True
+    return definition_with_settings(bot, bot.draft_definition) != bot.published_version.definition

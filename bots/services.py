@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import copy
+from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import available_timezones
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from bots.engine import validate_definition
+from bots.engine import DEFAULT_FALLBACK_LIMIT, DEFAULT_INTENT_THRESHOLD, validate_definition
+from bots.engine.templates import template_problem
+from bots.hours import business_hours_normalize
 from bots.models import Bot, BotVersion
 from bots.nlu import IntentMatcher
+from bots.origins import origins_normalize
 from chattonic.core import inputs
 from chattonic.core.errors import Conflict, ValidationFailed
 from chattonic.tenancy.models import Tenant
@@ -26,6 +30,7 @@ EDITABLE_FIELDS = (
     "default_language",
     "welcome_text",
     "fallback_text",
+    "handoff_text",
     "fallback_limit",
     "intent_threshold",
     "business_hours",
@@ -36,20 +41,39 @@ EDITABLE_FIELDS = (
     "away_message",
     "ticket_after_hours",
 )
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# The engine's settings (a definition's "settings") and the bot field each comes from. The
+# bot's fields are their one source: a draft has no "settings"; publishing writes them into
+# the version (so a conversation pinned to it keeps them), and a rollback brings a version's
+# back to the bot.
+FLOW_SETTINGS = {
+    "welcome_text": "welcome_text",
+    "fallback_text": "fallback_text",
+    "handoff_text": "handoff_text",
+    "fallback_limit": "fallback_limit",
+    "intent_threshold": "intent_threshold",
+    "language": "default_language",
+}
+# What the engine does without a setting, as the bot field's value (a rollback to a version
+# published without it).
+_ENGINE_DEFAULTS = {
+    "welcome_text": "",
+    "fallback_text": "",
+    "handoff_text": "",
+    "fallback_limit": DEFAULT_FALLBACK_LIMIT,
+    "intent_threshold": DEFAULT_INTENT_THRESHOLD,
+    "language": "en",
+}
+TEMPLATED_FIELDS = ("welcome_text", "fallback_text", "handoff_text")
+MAX_FALLBACK_LIMIT = 20  # as the engine's schema
+DRAFT_SETTINGS_MESSAGE = (
+    "The texts and thresholds are the bot's settings, not its flow's: set them on the bot "
+    f"({', '.join(FLOW_SETTINGS.values())}), and publishing puts them in the version."
+)
 
 
-def definition_errors_as_fields(definition: dict) -> dict[str, list[str]]:
-    """The draft's validation errors keyed by ``definition.<node>.<field>``. A definition
-    nested past ``inputs.MAX_DEPTH`` levels, or with a NUL character in a string, is refused
-    first, whatever door it came through (nothing downstream walks it then)."""
-    try:
-        inputs.check_depth(definition, field="definition")
-        inputs.nul_free(definition, field="definition")
-    except inputs.InputError as exc:
-        return exc.fields
+def _errors_as_fields(errors) -> dict[str, list[str]]:
     fields: dict[str, list[str]] = {}
-    for error in validate_definition(definition):
+    for error in errors:
         key = "definition"
         if error.node:
             key += f".nodes.{error.node}"
@@ -59,18 +83,44 @@ def definition_errors_as_fields(definition: dict) -> dict[str, list[str]]:
     return fields
 
 
+def definition_errors_as_fields(definition: dict) -> dict[str, list[str]]:
+    """A draft's validation errors keyed by ``definition.<node>.<field>``. A draft has no
+    ``settings``: they are the bot's (FLOW_SETTINGS). A definition nested past
+    ``inputs.MAX_DEPTH`` levels, or with a NUL character in a string, is refused first,
+    whatever door it came through (nothing downstream walks it then)."""
+    try:
+        inputs.check_depth(definition, field="definition")
+        inputs.nul_free(definition, field="definition")
+    except inputs.InputError as exc:
+        return exc.fields
+    fields: dict[str, list[str]] = {}
+    if isinstance(definition, dict) and "settings" in definition:
+        fields["definition.settings"] = [DRAFT_SETTINGS_MESSAGE]
+    for key, messages in _errors_as_fields(validate_definition(definition)).items():
+        fields.setdefault(key, []).extend(messages)
+    return fields
+
+
 def definition_with_settings(bot: Bot, definition: dict) -> dict:
     """The definition as the engine runs it: the bot's texts and thresholds inside."""
     runnable = copy.deepcopy(definition)
-    runnable["settings"] = {
-        **runnable.get("settings", {}),
-        "welcome_text": bot.welcome_text,
-        "fallback_text": bot.fallback_text,
-        "fallback_limit": bot.fallback_limit,
-        "intent_threshold": bot.intent_threshold,
-        "language": bot.default_language,
-    }
+    runnable["settings"] = {key: getattr(bot, field) for key, field in FLOW_SETTINGS.items()}
     return runnable
+
+
+@cache
+def time_zones() -> tuple[str, ...]:
+    """Every time zone name this Python knows (IANA), sorted."""
+    return tuple(sorted(available_timezones()))
+
+
+def bot_fields_clean(*, bot: Bot, changes: dict[str, Any]) -> dict[str, Any]:
+    """``changes`` to a bot's settings as the services store them (origins and hours
+    normalised); ValidationFailed or Conflict name the field the rules refuse. Writes nothing:
+    for the forms that show the refusal beside the field before they save."""
+    cleaned = dict(changes)
+    _clean_fields(bot, cleaned)
+    return cleaned
 
 
 def _clean_fields(bot: Bot, changes: dict[str, Any]) -> None:
@@ -87,30 +137,44 @@ def _clean_fields(bot: Bot, changes: dict[str, Any]) -> None:
                 "region", "The region of a launched bot cannot change.", code="region_locked"
             )
     if "allowed_origins" in changes:
-        origins = changes["allowed_origins"]
-        if isinstance(origins, list) and all(isinstance(o, str) for o in origins):
-            origins = [o.strip().rstrip("/").lower() for o in origins]
-        if not isinstance(origins, list) or not all(
-            isinstance(o, str)
-            and o.startswith(("http://", "https://"))
-            and o.count("/") == 2
-            and len(o) > len("https://")
-            for o in origins
+        try:
+            changes["allowed_origins"] = origins_normalize(changes["allowed_origins"])
+        except ValueError as exc:
+            raise ValidationFailed.for_field("allowed_origins", str(exc)) from None
+    if "time_zone" in changes and changes["time_zone"] not in time_zones():
+        raise ValidationFailed.for_field("time_zone", "Unknown time zone.")
+    if "business_hours" in changes:
+        try:
+            changes["business_hours"] = business_hours_normalize(changes["business_hours"])
+        except ValueError as exc:
+            raise ValidationFailed.for_field("business_hours", str(exc)) from None
+    if "default_language" in changes and changes["default_language"] not in Bot.Language.values:
+        raise ValidationFailed.for_field("default_language", "Unknown language.")
+    for field in TEMPLATED_FIELDS:
+        if field in changes:
+            if not isinstance(changes[field], str):
+                raise ValidationFailed.for_field(field, "A text is needed.")
+            if problem := template_problem(changes[field]):
+                raise ValidationFailed.for_field(field, f"The text {problem}.")
+    if "fallback_limit" in changes:
+        limit = changes["fallback_limit"]
+        if limit is not None and (
+            isinstance(limit, bool)
+            or not isinstance(limit, int)
+            or not 0 <= limit <= MAX_FALLBACK_LIMIT
         ):
             raise ValidationFailed.for_field(
-                "allowed_origins",
-                'A list of origins such as "https://shop.example.com" (no path).',
+                "fallback_limit",
+                f"A whole number from 0 to {MAX_FALLBACK_LIMIT}, or empty (never).",
             )
-        changes["allowed_origins"] = origins
-    if "time_zone" in changes:
-        try:
-            ZoneInfo(changes["time_zone"])
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValidationFailed.for_field("time_zone", "Unknown time zone.") from None
-    if "business_hours" in changes:
-        _clean_business_hours(changes["business_hours"])
-    if "intent_threshold" in changes and not 0 <= float(changes["intent_threshold"]) <= 1:
-        raise ValidationFailed.for_field("intent_threshold", "Between 0 and 1.")
+    if "intent_threshold" in changes:
+        threshold = changes["intent_threshold"]
+        if (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, int | float)
+            or not 0 <= threshold <= 1
+        ):
+            raise ValidationFailed.for_field("intent_threshold", "A number from 0 to 1.")
     if "theme_color" in changes:
         color = str(changes["theme_color"])
         if not (
@@ -119,29 +183,6 @@ def _clean_fields(bot: Bot, changes: dict[str, Any]) -> None:
             and all(c in "0123456789abcdefABCDEF" for c in color[1:])
         ):
             raise ValidationFailed.for_field("theme_color", "A colour such as #2563eb.")
-
-
-def _clean_business_hours(hours: Any) -> None:
-    message = 'Per weekday (mon..sun) a list of ["HH:MM", "HH:MM"] ranges.'
-    if not isinstance(hours, dict) or set(hours) - set(WEEKDAYS):
-        raise ValidationFailed.for_field("business_hours", message)
-    for ranges in hours.values():
-        if not isinstance(ranges, list):
-            raise ValidationFailed.for_field("business_hours", message)
-        for pair in ranges:
-            if not (isinstance(pair, list) and len(pair) == 2 and all(_is_hhmm(t) for t in pair)):
-                raise ValidationFailed.for_field("business_hours", message)
-            if pair[0] >= pair[1]:
-                raise ValidationFailed.for_field(
-                    "business_hours", "A range must end after it starts."
-                )
-
-
-def _is_hhmm(value: Any) -> bool:
-    if not isinstance(value, str) or len(value) != 5 or value[2] != ":":
-        return False
-    hours, minutes = value[:2], value[3:]
-    return hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60
 
 
 @transaction.atomic
@@ -210,6 +251,14 @@ def _next_number(bot: Bot) -> int:
 
 def _publish(bot: Bot, definition: dict, *, note: str, published_by) -> BotVersion:
     runnable = definition_with_settings(bot, definition)
+    # The draft is valid, and so are the settings as each door cleans them; this refuses a
+    # bot whose stored settings today's rules would not take.
+    fields = _errors_as_fields(validate_definition(runnable))
+    if fields:
+        first = next(iter(fields))
+        raise ValidationFailed(
+            f"The bot's settings are invalid: {first}: {fields[first][0]}", fields=fields
+        )
     matcher = IntentMatcher.train(runnable.get("intents", []), bot.default_language)
     version = BotVersion.objects.create(
         tenant_id=bot.tenant_id,
@@ -235,16 +284,24 @@ def bot_publish(*, bot: Bot, note: str = "", published_by=None) -> BotVersion:
 
 @transaction.atomic
 def bot_rollback(*, bot: Bot, version: BotVersion, published_by=None) -> BotVersion:
-    """Publish an earlier version's definition again, as a new version; the draft follows.
-    A version that today's rules refuse (a pattern RE2 cannot run) is refused like a draft."""
+    """Publish an earlier version again, as a new version: its flow becomes the draft and
+    its settings (texts, thresholds, language) the bot's. A version that today's rules refuse
+    (a pattern RE2 cannot run) is refused like a draft."""
     bot = Bot.objects.select_for_update().get(pk=bot.pk)
     if version.bot_id != bot.pk:
         raise ValidationFailed.for_field("version", "This version belongs to another bot.")
     definition = {k: v for k, v in version.definition.items() if k != "settings"}
     _ensure_valid_definition(definition)
+    stored = version.definition.get("settings") or {}
+    restored = {
+        field: stored.get(key, _ENGINE_DEFAULTS[key]) for key, field in FLOW_SETTINGS.items()
+    }
+    _clean_fields(bot, restored)
+    for field, value in restored.items():
+        setattr(bot, field, value)
     bot.draft_definition = definition
     bot.draft_updated_at = timezone.now()
-    bot.save(update_fields=["draft_definition", "draft_updated_at"])
+    bot.save(update_fields=["draft_definition", "draft_updated_at", *restored])
     return _publish(
         bot, definition, note=f"Rollback to version {version.number}", published_by=published_by
     )

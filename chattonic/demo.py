@@ -19,7 +19,16 @@ DEMO_PASSWORD = "chattonic-demo"  # noqa: S105 - the local demo's printed sign-i
 DEMO_BOT_NAME = "Acme assistant"
 DEMO_FLOW = Path(__file__).with_name("demo_flow.json")
 DEMO_BASE_URL = "http://localhost:8000"  # what the flow file's HTTP node points at
-ALL_WEEK = {day: [["00:00", "23:59"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+ALL_WEEK = {day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+# The demo bot's conversation settings (bot fields: a flow carries none).
+DEMO_SETTINGS = {
+    "welcome_text": "Hi {{name|there}}! I am the Acme assistant.",
+    "fallback_text": "Sorry, I didn't get that. You can ask about an order, prices or our hours.",
+    "handoff_text": "One moment, I'm getting a person from our team.",
+    "fallback_limit": 2,
+    "intent_threshold": 0.3,
+    "default_language": "en",
+}
 
 
 @dataclass
@@ -81,6 +90,7 @@ def _demo_agent(tenant: Tenant):
 def _demo_bot(tenant: Tenant, base_url: str):
     from bots import services as bot_services
     from bots.models import Bot
+    from bots.selectors import bot_has_unpublished_changes
 
     definition = demo_flow(base_url)
     bot = Bot.objects.for_tenant(tenant).filter(name=DEMO_BOT_NAME).first()
@@ -91,12 +101,15 @@ def _demo_bot(tenant: Tenant, base_url: str):
             definition=definition,
             title="Acme",
             business_hours=ALL_WEEK,
-            welcome_text=definition["settings"]["welcome_text"],
+            **DEMO_SETTINGS,
         )
-    elif bot.draft_definition != definition:
-        bot = bot_services.draft_update(bot=bot, definition=definition)
-    live = bot.published_version
-    if live is None or live.definition.get("nodes") != definition["nodes"]:
+    else:
+        changed = {k: v for k, v in DEMO_SETTINGS.items() if getattr(bot, k) != v}
+        if changed:
+            bot = bot_services.bot_update(bot=bot, **changed)
+        if bot.draft_definition != definition:
+            bot = bot_services.draft_update(bot=bot, definition=definition)
+    if bot_has_unpublished_changes(bot):
         bot_services.bot_publish(bot=bot, note="The demo flow")
     bot.refresh_from_db()
     if bot.status != Bot.Status.LAUNCHED:

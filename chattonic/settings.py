@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -95,10 +96,22 @@ if CHATTONIC_REGION not in dict(REGION_CHOICES):
     raise ImproperlyConfigured(
         f"CHATTONIC_REGION must be one of {_regions}, not {CHATTONIC_REGION!r}"
     )
-# The public base URL of this deployment, used for webhook URLs and links in emails.
-PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL") or CHATTONIC_REGIONS.get(
-    CHATTONIC_REGION, "http://localhost:8000"
+# The public base URL of this deployment (scheme://host[:port]): the widget's embed code,
+# webhook URLs, links in emails. Read it through chattonic.core.public_urls.public_base_url.
+_public_base_url = env_str("PUBLIC_BASE_URL") or (
+    CHATTONIC_REGIONS.get(CHATTONIC_REGION, "") if env_str("CHATTONIC_REGIONS") else ""
 )
+if _public_base_url and not re.match(r"^https?://[^/?#]+(/[^?#]*)?$", _public_base_url):
+    raise ImproperlyConfigured(
+        f"PUBLIC_BASE_URL must be an http(s) URL such as https://chat.example.com, "
+        f"not {_public_base_url!r}"
+    )
+# With neither PUBLIC_BASE_URL nor CHATTONIC_REGIONS set, the URL is only this development
+# guess: pages then name the host they were asked on instead (public_base_url(request)).
+PUBLIC_BASE_URL_GUESS = (
+    "" if _public_base_url else CHATTONIC_REGIONS.get(CHATTONIC_REGION, "http://localhost:8000")
+)
+PUBLIC_BASE_URL = _public_base_url or PUBLIC_BASE_URL_GUESS
 
 # --- Applications --------------------------------------------------------------------------
 INSTALLED_APPS = [

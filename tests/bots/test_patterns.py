@@ -20,7 +20,6 @@ from bots.engine.patterns import (
 )
 from bots.models import Bot, BotVersion
 from tests.bots.flows import SIMPLE_FLOW
-from tests.bots.test_admin import form_data
 from tests.factories import BotFactory, BotVersionFactory, MembershipFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -246,8 +245,7 @@ def test_the_dashboards_editor_shows_the_pattern_error_inline_and_saves_nothing(
     client.force_login(MembershipFactory(tenant=tenant, role="admin").user)
     bot = BotFactory(tenant=tenant)
     response = client.post(
-        f"/dashboard/bots/bot/{bot.pk}/change/",
-        form_data(bot, draft_definition=json.dumps(lookbehind_flow())),
+        f"/dashboard/bots/bot/{bot.pk}/flow/", {"definition": json.dumps(lookbehind_flow())}
     )
     assert response.status_code == 200
     body = response.content.decode()

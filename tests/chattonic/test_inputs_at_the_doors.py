@@ -288,17 +288,13 @@ def test_a_deep_definition_is_refused_at_the_dashboards_editor_too(owner_client,
     bot = BotFactory(tenant=tenant)
     before = copy.deepcopy(bot.draft_definition)
     deep = "[" * 100_000 + "]" * 100_000
-    response = owner_client.post(
-        f"/dashboard/bots/bot/{bot.pk}/change/", {"draft_definition": deep, "name": bot.name}
-    )
+    flow_page = f"/dashboard/bots/bot/{bot.pk}/flow/"
+    response = owner_client.post(flow_page, {"definition": deep})
     assert response.status_code == 200  # the form again, with its error
     assert b"Nested deeper" in response.content or b"depth limit" in response.content
     definition = copy.deepcopy(before)
     definition["variables"] = {"deep": json.loads("[" * 40 + "]" * 40)}
-    response = owner_client.post(
-        f"/dashboard/bots/bot/{bot.pk}/change/",
-        {"draft_definition": json.dumps(definition), "name": bot.name},
-    )
+    response = owner_client.post(flow_page, {"definition": json.dumps(definition)})
     assert response.status_code == 200
     assert b"Nested deeper than 32 levels" in response.content
     bot.refresh_from_db()
