@@ -134,7 +134,13 @@ class JsonSocket(AsyncJsonWebsocketConsumer):
         return frame_loads(text_data)
 
     async def send_json(self, content, close=False):
-        await self.base_send({"type": "websocket.send", "text": frame_dumps(content)})
+        try:
+            await self.base_send({"type": "websocket.send", "text": frame_dumps(content)})
+        except OSError:
+            # The client is gone (the ASGI spec: a send on a closed connection raises a
+            # server-specific OSError; uvicorn's ClientDisconnected): nothing more to do for
+            # it. The consumer ends (its slots go back in ``__call__``), quietly.
+            raise StopConsumer() from None
         if close:
             await self.close(close)
 

@@ -4,11 +4,12 @@ in the order they come, errors raised; and orjson frames."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 from channels.exceptions import StopConsumer
 
-from chattonic.core.sockets import dispatch_in_turn, frame_dumps, frame_loads
+from chattonic.core.sockets import JsonSocket, dispatch_in_turn, frame_dumps, frame_loads
 
 
 async def test_messages_are_dispatched_one_at_a_time_in_the_order_they_came():
@@ -72,3 +73,44 @@ def test_frames_are_compact_json_and_bad_json_is_a_value_error():
     assert frame_loads('{"type": "message"}') == {"type": "message"}
     with pytest.raises(ValueError):
         frame_loads("{not json")
+
+
+async def test_a_client_gone_mid_send_ends_the_socket_quietly_and_releases_it(caplog):
+    """A send to a client that has gone raises an OSError (the ASGI spec; uvicorn's
+    ``ClientDisconnected``): the socket ends, its ``disconnect`` runs, and nothing is logged
+    as an error (a server's log of tracebacks is for faults, not for visitors leaving)."""
+    released = []
+
+    class Echo(JsonSocket):
+        channel_layer_alias = "none-here"  # no layer: frames only
+
+        async def connect(self):
+            await self.accept()
+
+        async def receive_json(self, content, **kwargs):
+            await self.send_json({"echo": content})
+
+        async def disconnect(self, code):
+            released.append(code)
+
+    frames = iter(
+        [
+            {"type": "websocket.connect"},
+            {"type": "websocket.receive", "text": '{"hello": 1}'},
+        ]
+    )
+
+    async def receive():
+        try:
+            return next(frames)
+        except StopIteration:
+            await asyncio.Event().wait()  # the client says nothing more
+
+    async def send(message):
+        if message["type"] == "websocket.send":
+            raise OSError("the client disconnected")
+
+    with caplog.at_level(logging.ERROR):
+        await asyncio.wait_for(Echo()({"type": "websocket"}, receive, send), timeout=5)
+    assert released == [1006]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
