@@ -112,7 +112,16 @@ class TenantScopedRelations:
 
 class TenantScopedInline(TenantScopedRelations):
     """What TenantScopedAdmin adds to each of its inlines: their rows and their choices are
-    the tenant's."""
+    the tenant's, and the tenant's staff see them where they may see the parent object.
+    (Django's inlines ask for the model permissions of ``auth``, which staff do not hold: an
+    owner saw a conversation without its messages.) Writing through an inline is not offered
+    to staff: no inline needs it, and each says so with its own permissions."""
+
+    def has_view_permission(self, request, obj=None):
+        if request.user.is_superuser:
+            return super().has_view_permission(request, obj)
+        parent = self.admin_site._registry.get(self.parent_model)
+        return parent is not None and parent.has_view_permission(request, obj)
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
