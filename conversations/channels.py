@@ -21,12 +21,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 
 from bots.engine import Event
 from bots.models import Bot
 from chattonic.core import outbound
 from chattonic.core.errors import ValidationFailed
+from chattonic.core.public_urls import absolute_url
 from chattonic.core.publish import Batcher
 from chattonic.core.redact import redact
 from chattonic.tenancy.models import Tenant
@@ -64,10 +67,12 @@ STATUS_MAP = {
 # --- Set-up -----------------------------------------------------------------------------------
 
 
-def webhook_url(channel: Channel) -> str:
-    """The public URL the platform must call for this channel."""
-    base = settings.PUBLIC_BASE_URL.rstrip("/")
-    return f"{base}/hooks/{channel.kind}/{channel.pk}/"
+def webhook_url(channel: Channel, request: HttpRequest | None = None) -> str:
+    """The public URL the platform must call for this channel: on ``PUBLIC_BASE_URL``, or,
+    when none is configured, on the host the dashboard was asked on (``request``); a task
+    (Twilio's status callback) uses the configured or guessed base."""
+    path = reverse("channel-webhook", kwargs={"kind": channel.kind, "channel_id": channel.pk})
+    return absolute_url(path, request)
 
 
 # The channels webhooks found, per process, for CHANNEL_CACHE_SECONDS: a webhook then makes

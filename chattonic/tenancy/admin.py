@@ -14,6 +14,7 @@ from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.http import Http404, HttpResponseRedirect
 
 from chattonic.core.errors import ServiceError
+from chattonic.core.public_urls import public_base_url
 from chattonic.tenancy import services
 from chattonic.tenancy.models import ApiKey, Invitation, Membership, Tenant, TenantOwned
 
@@ -360,6 +361,7 @@ class TenantAdmin(TenantAwareAdmin):
             name=form.cleaned_data["name"],
             slug=form.cleaned_data["slug"],
             owner_email=form.cleaned_data["owner_email"],
+            base_url=public_base_url(request),
         )
 
 
@@ -445,6 +447,7 @@ class InvitationAdmin(TenantScopedAdmin):
             email=form.cleaned_data["email"],
             role=form.cleaned_data["role"],
             invited_by=request.user,
+            base_url=public_base_url(request),
         )
         self.message_user(request, f"Invitation sent to {invitation.email}.", messages.SUCCESS)
         return invitation
@@ -463,7 +466,7 @@ class InvitationAdmin(TenantScopedAdmin):
     @admin.action(description="Send the selected invitations again", permissions=["add"])
     def resend(self, request, queryset):
         for invitation in queryset:
-            services.invitation_resend(invitation=invitation)
+            services.invitation_resend(invitation=invitation, base_url=public_base_url(request))
         self.message_user(
             request, f"Sent {queryset.count()} invitation(s) again.", messages.SUCCESS
         )
