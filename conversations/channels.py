@@ -145,7 +145,10 @@ def channel_credentials(channel: Channel) -> dict:
     return vault.decrypt(channel.credentials_encrypted)
 
 
-def _clean_credentials(kind: str, credentials: dict) -> dict:
+def channel_credentials_check(*, kind: str, credentials: dict, creating: bool = False) -> dict:
+    """The credentials as they would be stored for a channel of ``kind`` (values trimmed,
+    empty ones dropped), or ValidationFailed naming the credential (``credentials.<key>``).
+    ``creating``: an API channel's signing secret may be missing (channel_create chooses one)."""
     connector = get_connector(kind)
     allowed = set(connector.required_credentials) | set(connector.optional_credentials)
     if not isinstance(credentials, dict):
@@ -158,6 +161,8 @@ def _clean_credentials(kind: str, credentials: dict) -> dict:
         )
     clean = {k: str(v).strip() for k, v in credentials.items() if str(v).strip()}
     missing = connector.missing_credentials(clean)
+    if creating and kind == ChannelKind.API:
+        missing = [key for key in missing if key != "signing_secret"]
     if missing:
         raise ValidationFailed(
             f"Missing credentials: {', '.join(missing)}.",
@@ -167,6 +172,12 @@ def _clean_credentials(kind: str, credentials: dict) -> dict:
         problem = outbound.url_problem(clean[key]) if key in clean else None
         if problem:
             raise ValidationFailed.for_field(f"credentials.{key}", problem)
+    problems = connector.credential_problems(clean)
+    if problems:
+        raise ValidationFailed(
+            " ".join(problems.values()),
+            fields={f"credentials.{key}": [problem] for key, problem in problems.items()},
+        )
     return clean
 
 
@@ -189,21 +200,24 @@ def channel_create(*, tenant: Tenant, bot: Bot, kind: str, name: str, credential
         bot=bot,
         kind=kind,
         name=name[:120],
-        credentials_encrypted=vault.encrypt(_clean_credentials(kind, credentials)),
+        credentials_encrypted=vault.encrypt(
+            channel_credentials_check(kind=kind, credentials=credentials)
+        ),
     )
 
 
 @transaction.atomic
 def channel_credentials_set(*, channel: Channel, credentials: dict, merge: bool = True) -> Channel:
     """Replace (or, with ``merge``, update) the channel's credentials; blank values keep the
-    stored ones when merging, so a form need not show secrets again."""
+    stored ones when merging. A channel in error is active again (a disabled one stays so)."""
     channel = Channel.objects.select_for_update().get(pk=channel.pk)
     current = channel_credentials(channel) if merge else {}
     updates = {k: v for k, v in credentials.items() if str(v).strip() or not merge}
     channel.credentials_encrypted = vault.encrypt(
-        _clean_credentials(channel.kind, {**current, **updates})
+        channel_credentials_check(kind=channel.kind, credentials={**current, **updates})
     )
-    channel.status = Channel.Status.ACTIVE
+    if channel.status == Channel.Status.ERROR:  # new credentials: tried again (not if disabled)
+        channel.status = Channel.Status.ACTIVE
     channel.last_error = ""
     channel.save(update_fields=["credentials_encrypted", "status", "last_error"])
     return channel
