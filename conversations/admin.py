@@ -14,6 +14,7 @@ from django.utils import timezone
 from chattonic.core.errors import ServiceError
 from chattonic.tenancy.admin import TenantScopedAdmin
 from conversations import leads
+from conversations.forms import KEY_VALUES_MEDIA, ContactForm, LeadForm
 from conversations.models import (
     ChannelKind,
     Contact,
@@ -124,10 +125,17 @@ class IdentityInline(admin.TabularInline):
 
 @admin.register(Contact)
 class ContactAdmin(TenantScopedAdmin):
+    form = ContactForm
     list_display = ["__str__", "email", "phone", "created_at"]
     search_fields = ["name", "email", "phone"]
+    fields = ["name", "email", "phone", "attributes", "merged_into", "created_at", "updated_at"]
     readonly_fields = ["merged_into", "created_at", "updated_at"]
     inlines = [IdentityInline]
+
+    @property
+    def media(self):
+        return super().media + KEY_VALUES_MEDIA
+
     actions = ["merge_contacts", "export_contact", "erase_contacts"]
 
     def has_add_permission(self, request, *args, **kwargs):
@@ -224,10 +232,20 @@ class LeadAdmin(TenantScopedAdmin):
     search_fields = ["contact__name", "contact__email", "contact__phone"]
     readonly_fields = ["contact", "conversation", "bot", "channel_kind", "source", "created_at"]
     fields = ["status", "fields", *readonly_fields]
+    form = LeadForm
     actions = ["export_csv"]
+
+    @property
+    def media(self):
+        return super().media + KEY_VALUES_MEDIA
 
     def has_add_permission(self, request, *args, **kwargs):
         return False
+
+    def save_model(self, request, obj, form, change):
+        leads.lead_update(
+            lead=obj, status=form.cleaned_data["status"], fields=form.cleaned_data["fields"]
+        )
 
     @admin.action(description="Export the selected leads as CSV", permissions=["view"])
     def export_csv(self, request, queryset):
@@ -245,8 +263,13 @@ class LeadAdmin(TenantScopedAdmin):
 class PrivacyAuditAdmin(TenantScopedAdmin):
     list_display = ["created_at", "action", "contact_ref", "door", "actor", "api_key"]
     list_filter = ["action", "door"]
-    readonly_fields = ["action", "contact_ref", "door", "actor", "api_key", "summary", "created_at"]
+    readonly_fields = ["action", "contact_ref", "door", "actor", "api_key", "what", "created_at"]
     fields = readonly_fields
+
+    @admin.display(description="what it covered")
+    def what(self, obj):
+        summary = obj.summary if isinstance(obj.summary, dict) else {}
+        return ", ".join(f"{value} {key}" for key, value in summary.items()) or "-"
 
     def has_add_permission(self, request, *args, **kwargs):
         return False
