@@ -130,3 +130,18 @@ def test_a_privacy_audit_says_what_it_covered_in_words(owner_client, tenant):
     page = owner_client.get(f"/dashboard/conversations/privacyaudit/{audit.pk}/change/")
     html = page.content.decode()
     assert "2 conversations, 9 messages" in html and "{&quot;" not in html
+
+
+@pytest.mark.parametrize(
+    ("pairs", "problem"),
+    [
+        ([("n" * 101, "x")], "a name has at most 100 characters."),
+        ([("note", "v" * 1001)], "note: at most 1000 characters."),
+        ([(f"k{i}", "v") for i in range(101)], "At most 100 entries."),
+    ],
+)
+def test_the_limits_are_refused_beside_the_rows(owner_client, contact, pairs, problem):
+    response = post_contact(owner_client, contact, pairs)
+    assert response.status_code == 200 and problem in response.content.decode()
+    contact.refresh_from_db()
+    assert contact.attributes["plan"] == "gold"
