@@ -269,7 +269,7 @@ class PrivacyAuditAdmin(TenantScopedAdmin):
     @admin.display(description="what it covered")
     def what(self, obj):
         summary = obj.summary if isinstance(obj.summary, dict) else {}
-        return ", ".join(f"{value} {key}" for key, value in summary.items()) or "-"
+        return ", ".join(f"{summary[key]} {key}" for key in sorted(summary)) or "-"
 
     def has_add_permission(self, request, *args, **kwargs):
         return False
