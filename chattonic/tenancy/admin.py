@@ -489,10 +489,23 @@ class ApiKeyCreateForm(forms.ModelForm):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(TenantScopedAdmin):
-    list_display = ["name", "masked", "scopes", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = ["masked", "scopes", "created_by", "created_at", "last_used_at", "revoked_at"]
+    list_display = ["name", "masked", "scope_list", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = [
+        "masked",
+        "scope_list",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     actions = ["revoke"]
     owner_only = True
+
+    @admin.display(description="scopes")
+    def scope_list(self, obj):
+        # In words, not the stored JSON list.
+        labels = dict(ApiKey.Scope.choices)
+        return ", ".join(str(labels.get(scope, scope)) for scope in obj.scopes or []) or "-"
 
     @admin.display(description="key")
     def masked(self, obj):

@@ -151,3 +151,13 @@ def test_the_limits_are_refused_beside_the_rows(owner_client, contact, pairs, pr
     assert response.status_code == 200 and problem in response.content.decode()
     contact.refresh_from_db()
     assert contact.attributes["plan"] == "gold"
+
+
+def test_an_api_keys_scopes_read_as_words(owner_client, tenant):
+    from chattonic.tenancy.services import api_key_create
+
+    api_key, _ = api_key_create(tenant=tenant, name="CRM", scopes=["read", "write"])
+    page = owner_client.get(f"/dashboard/tenancy/apikey/{api_key.pk}/change/").content.decode()
+    assert "Read, Write" in page and "[&quot;read" not in page
+    listing = owner_client.get("/dashboard/tenancy/apikey/").content.decode()
+    assert "Read, Write" in listing
