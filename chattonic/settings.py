@@ -444,10 +444,9 @@ CHANNEL_SEND_MAX_ATTEMPTS = env_int("CHANNEL_SEND_MAX_ATTEMPTS", 8)
 CHANNEL_RATE_LIMIT_MAX_SLEEP_MS = env_int("CHANNEL_RATE_LIMIT_MAX_SLEEP_MS", 1000)
 # A send that may have reached the platform (no answer, a worker killed mid-request) waits this
 # long for the platform's status carrying our reference before it is sent again (WhatsApp,
-# Messenger, Twilio; Telegram reports no status). The send sweep runs every
-# CHANNEL_SEND_SWEEP_SECONDS and queues a due send at most once per CHANNEL_SEND_REQUEUE_SECONDS.
+# Messenger, Twilio; Telegram reports no status). The send sweep (every 3 s, chattonic/schedule.py)
+# queues a due send at most once per CHANNEL_SEND_REQUEUE_SECONDS.
 CHANNEL_SETTLE_SECONDS = env_int("CHANNEL_SETTLE_SECONDS", 15)
-CHANNEL_SEND_SWEEP_SECONDS = env_int("CHANNEL_SEND_SWEEP_SECONDS", 3)
 CHANNEL_SEND_REQUEUE_SECONDS = env_int("CHANNEL_SEND_REQUEUE_SECONDS", 10)
 # The platforms' rate limits, kept in Redis by every worker together (off: tests of other things).
 CHANNEL_RATE_LIMITS = env_bool("CHANNEL_RATE_LIMITS", True)

@@ -69,15 +69,16 @@ def worker(name: str, *, concurrency: int = 1) -> list[str]:
 
 
 def sweep_beat() -> list[str]:
-    """``celery beat`` running only the send sweep, every CHANNEL_SEND_SWEEP_SECONDS, as the
-    installed schedule does (the other periodic tasks stay out of the way)."""
+    """``celery beat`` running only the send sweep, as often as the installed schedule says
+    (chattonic/schedule.py; the other periodic tasks stay out of the way)."""
     code = (
         "import django; django.setup(); "
-        "from django.conf import settings; "
+        "from chattonic.schedule import PERIODIC_TASKS; "
         "from chattonic.celery import app; "
+        "task = 'conversations.tasks.message_send_sweep'; "
+        "every = next(p.every_seconds for p in PERIODIC_TASKS if p.task == task); "
         "app.conf.beat_scheduler = 'celery.beat:Scheduler'; "
-        "app.conf.beat_schedule = {'sweep': {'task': 'conversations.tasks.message_send_sweep', "
-        "'schedule': float(settings.CHANNEL_SEND_SWEEP_SECONDS)}}; "
+        "app.conf.beat_schedule = {'sweep': {'task': task, 'schedule': float(every)}}; "
         "import tempfile; "
         "app.Beat(schedule=tempfile.mktemp(), loglevel='INFO').run()"
     )

@@ -20,10 +20,10 @@ import pytest
 
 from conversations.models import DeliveryAttempt, Message
 from conversations.tasks import message_send
+from tests.conversations.faults import sweep_beat
 from tests.conversations.test_delivery import pending_reply
 from tests.fakes import HANG, FakeWhatsApp
 from tests.fakes.channels import make_channel
-from tests.conversations.faults import sweep_beat
 from tests.processes import Process, python, wait_for
 from tests.processes import test_database_env as database_env
 
