@@ -56,14 +56,16 @@ def main(argv: list[str] | None = None) -> int:
         args.replies, args.spread, args.freeze, args.freeze_at = 24, 6.0, 3.0, 4.0
         args.deadline = 150.0
 
-    from tests.conversations.faults import OwnRedis
-
-    redis_server = OwnRedis(SCRATCH).start()
-    os.environ["REDIS_URL"] = redis_server.url
+    # The environment first: the settings are read once, at the first import that needs them.
+    redis_port = harness.free_port()
+    os.environ["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
     if not os.environ.get("DATABASE_URL"):
         os.environ["DATABASE_URL"] = f"sqlite:///{SCRATCH / 'faults.sqlite3'}"
     os.environ.setdefault("CHATTONIC_VAR_DIR", str(SCRATCH))
     harness.production_environment()
+    from tests.conversations.faults import OwnRedis
+
+    redis_server = OwnRedis(SCRATCH, port=redis_port).start()
     try:
         return run(args, redis_server)
     finally:

@@ -89,8 +89,8 @@ class OwnRedis:
     """A Redis server of this test's own on a free port, which it may freeze (SIGSTOP) and
     thaw (SIGCONT) without touching the machine's shared Redis."""
 
-    def __init__(self, directory: Path):
-        self.port = free_port()
+    def __init__(self, directory: Path, port: int | None = None):
+        self.port = port or free_port()
         self.directory = directory
         self.popen: subprocess.Popen | None = None
 
