@@ -2,25 +2,33 @@
 seconds and Redis is frozen once: are they sent exactly once, in order, and soon enough?
 
 Real processes: a uvicorn web process (it takes WhatsApp's status webhooks, which settle a
-send whose answer was lost), beat running the send sweep, and a Celery worker that is killed
-with SIGKILL (its pool too) every ``--kill-every`` seconds and started again at once. Redis is
-the bench's own (never the machine's shared one): it is frozen with SIGSTOP once for
-``--freeze`` seconds. The database is PostgreSQL when DATABASE_URL says so, else SQLite.
+send whose answer was lost), beat running the send sweep, and a Celery worker (prefork, two
+processes) that is killed with SIGKILL, its pool too, ``--kill-every`` seconds after it came
+up, and started again at once. Redis is the bench's own (never the machine's shared one): it
+is frozen with SIGSTOP once for ``--freeze`` seconds. The faults come from a thread of their
+own, so that a bench blocked on the frozen Redis still thaws it on time. The database is
+PostgreSQL when DATABASE_URL says so, else SQLite.
 
-The bot writes two replies per conversation (half on WhatsApp, half on Telegram), through the
-same service as a bot turn (``message_deliver``), spread over ``--spread`` seconds. A
-baseline phase first sends a tenth as many with no faults, in the same run. It prints the
-replies the platforms took exactly once, twice and never; the worst and median delay from
-the reply's commit to the platform's acceptance, and its ratio to the baseline's; the
-conversations whose replies arrived out of order; and whether every duplicate shows in the
-delivery log as a possibly-sent attempt.
+The bot writes two replies per conversation (half on WhatsApp, half on Telegram) in one
+transaction, through the same service as a bot turn (``message_deliver``), spread over
+``--spread`` seconds. A baseline phase first sends a tenth as many with no faults, in the same
+run. The faults go on until every reply is settled. It prints the replies the platforms took
+exactly once, twice and never; the worst and median delay from the reply's commit to the
+platform's acceptance, and the median's ratio to the baseline's; the conversations whose
+replies arrived out of order; and whether every duplicate shows in the delivery log as a
+possibly-sent attempt (``lost`` or ``unknown``).
 
-Goal (issue 18): 0 duplicates where the platform takes our reference back (WhatsApp), at
-most 0.1 % elsewhere (Telegram) and each visible in the delivery log, 0 never sent, 0 out of
-order, worst delay at most 60 s.
+Goal (issue 18): 0 duplicates where the platform accepts an idempotency key (neither
+WhatsApp's nor Telegram's send API takes one: the settle-by-status of docs/channels.md is
+what there is), at most 0.1 % elsewhere and each visible in the delivery log, 0 never sent,
+0 out of order, worst delay at most 60 s. The run always ends: past ``--deadline`` seconds
+it prints what it has and "goal not met".
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_faults .venv/bin/python bench/faults.py
     .venv/bin/python bench/faults.py --smoke     # tiny sizes: checks the bench works
+
+Progress goes to stderr every few seconds; the processes' logs stay in the scratch directory
+it names.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import secrets
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -40,21 +49,29 @@ sys.path.insert(0, str(ROOT))
 import harness  # noqa: E402
 
 SCRATCH = Path(tempfile.mkdtemp(prefix="chattonic-faults-"))
+GOAL_WORST_DELAY = 60.0
+GOAL_DUPLICATES = 0.001
+
+
+def progress(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--replies", type=int, default=1000)
-    parser.add_argument("--spread", type=float, default=40.0, help="seconds to write them in")
+    parser.add_argument("--spread", type=float, default=200.0, help="seconds to write them in")
     parser.add_argument("--kill-every", type=float, default=5.0)
     parser.add_argument("--freeze", type=float, default=10.0)
-    parser.add_argument("--freeze-at", type=float, default=12.0)
-    parser.add_argument("--deadline", type=float, default=300.0)
+    parser.add_argument("--freeze-at", type=float, default=30.0)
+    parser.add_argument("--deadline", type=float, default=1500.0, help="the whole run's")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (the suite runs it)")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.replies, args.spread, args.freeze, args.freeze_at = 24, 6.0, 3.0, 4.0
-        args.deadline = 150.0
+        args.replies, args.spread, args.kill_every = 16, 6.0, 4.0
+        args.freeze, args.freeze_at, args.deadline = 2.0, 3.0, 100.0
+    started = time.monotonic()
+    args.ends_at = started + args.deadline
 
     # The environment first: the settings are read once, at the first import that needs them.
     redis_port = harness.free_port()
@@ -65,68 +82,305 @@ def main(argv: list[str] | None = None) -> int:
     harness.production_environment()
     from tests.conversations.faults import OwnRedis
 
+    progress(f"scratch directory (logs): {SCRATCH}")
     redis_server = OwnRedis(SCRATCH, port=redis_port).start()
+    run = Run(args, redis_server)
+    watchdog = threading.Thread(target=run.watch, daemon=True)
+    watchdog.start()
     try:
-        return run(args, redis_server)
+        return run.main()
     finally:
+        run.shutdown()
         redis_server.stop()
 
 
-def run(args, redis_server) -> int:
-    harness.platform_ready([])
-    from django.conf import settings
+class Chaos(threading.Thread):
+    """The worker of a phase, and the faults: a SIGKILL ``kill_every`` seconds after each
+    worker came up (a fresh one is started at once), Redis frozen once. Runs until stopped."""
 
-    from tests.fakes import FakeTelegram, FakeWhatsApp
-    from tests.fakes.channels import CREDENTIALS
+    def __init__(self, label: str, args, env: dict, redis_server, *, faults: bool):
+        super().__init__(daemon=True, name=f"chaos-{label}")
+        self.label, self.args, self.env, self.redis = label, args, env, redis_server
+        self.faults = faults
+        self.kills = 0
+        self.froze = False
+        self.frozen = False
+        self.halt = threading.Event()
+        self.worker = None
+        self.ready_at: float | None = None
+        self.lock = threading.Lock()
 
-    with FakeWhatsApp() as whatsapp, FakeTelegram() as telegram:
-        port = harness.free_port()
-        env = {
-            **os.environ,
-            "WHATSAPP_API_BASE": whatsapp.base_url,
-            "TELEGRAM_API_BASE": telegram.base_url,
-            "OUTBOUND_ALLOWED_HOSTS": f"{whatsapp.netloc},{telegram.netloc}",
-            "PYTHONUNBUFFERED": "1",
-        }
-        settings.OUTBOUND_ALLOWED_HOSTS = [whatsapp.netloc, telegram.netloc]
-        channels = setup()
-        whatsapp.statuses.report_to(
-            f"http://127.0.0.1:{port}/hooks/whatsapp/{channels['whatsapp']}/",
-            CREDENTIALS["whatsapp"]["app_secret"],
-        )
-        print(f"bench/faults.py: {harness.configuration()}, {args.replies} replies", flush=True)
-        web, web_log = harness.start_server(
-            "chattonic.asgi:application", port, SCRATCH / "web.log", env=env
-        )
-        beat = spawn(sweep_command(), env, "beat")
+    def start_worker(self) -> None:
+        from tests.conversations.faults import worker
+        from tests.processes import Process
+
+        log = SCRATCH / f"worker-{self.label}-{self.kills}.log"
+        self.worker = Process(worker(f"{self.label}{self.kills}", concurrency=2), self.env, log)
+        self.worker.start()
+        self.ready_at = None
+
+    def worker_ready(self) -> bool:
+        if self.ready_at is None and " ready." in self.worker.output():
+            self.ready_at = time.monotonic()
+        return self.ready_at is not None
+
+    def run(self) -> None:
+        from tests.conversations.faults import kill_hard
+
+        started = time.monotonic()
+        thaw_at = None
         try:
-            base = phase(
-                "baseline (no faults)",
-                max(10, args.replies // 10),
-                args,
-                env,
-                channels,
-                whatsapp,
-                telegram,
-                faults=False,
-                redis_server=redis_server,
-            )
-            run_ = phase(
-                "faults",
-                args.replies,
-                args,
-                env,
-                channels,
-                whatsapp,
-                telegram,
-                faults=True,
-                redis_server=redis_server,
-            )
+            while not self.halt.wait(0.1):
+                now = time.monotonic()
+                if not self.faults:
+                    continue
+                if not self.froze and now - started >= self.args.freeze_at:
+                    self.redis.freeze()
+                    self.froze = self.frozen = True
+                    thaw_at = now + self.args.freeze
+                    progress(f"{self.label}: Redis frozen (SIGSTOP) for {self.args.freeze:g} s")
+                if self.frozen and now >= thaw_at:
+                    self.redis.thaw()
+                    self.frozen = False
+                    progress(f"{self.label}: Redis thawed (SIGCONT)")
+                if self.worker_ready() and now - self.ready_at >= self.args.kill_every:
+                    with self.lock:
+                        kill_hard(self.worker)
+                        self.worker.stop()
+                        self.kills += 1
+                        self.start_worker()
         finally:
-            beat.kill()
-            beat.wait()
-            harness.stop_server(web, web_log, timeout=20)
-    return report(base, run_, args)
+            if self.frozen:
+                self.redis.thaw()
+                self.frozen = False
+
+    def stop(self) -> None:
+        self.halt.set()
+        if self.is_alive():
+            self.join(timeout=30)
+        with self.lock:
+            if self.worker is not None:
+                self.worker.stop(timeout=20)
+
+
+class Run:
+    def __init__(self, args, redis_server):
+        self.args = args
+        self.redis = redis_server
+        self.results: list[dict] = []
+        self.current: dict | None = None  # the phase under way, for the watchdog
+        self.chaos: Chaos | None = None
+        self.web = self.beat = None
+        self.done = threading.Event()
+        self.printing = threading.Lock()
+
+    def main(self) -> int:
+        harness.platform_ready([])
+        from django.conf import settings
+
+        from tests.fakes import FakeTelegram, FakeWhatsApp
+        from tests.fakes.channels import CREDENTIALS
+
+        with FakeWhatsApp() as whatsapp, FakeTelegram() as telegram:
+            self.whatsapp, self.telegram = whatsapp, telegram
+            port = harness.free_port()
+            env = {
+                **os.environ,
+                "WHATSAPP_API_BASE": whatsapp.base_url,
+                "TELEGRAM_API_BASE": telegram.base_url,
+                "OUTBOUND_ALLOWED_HOSTS": f"{whatsapp.netloc},{telegram.netloc}",
+                "PYTHONUNBUFFERED": "1",
+            }
+            settings.OUTBOUND_ALLOWED_HOSTS = [whatsapp.netloc, telegram.netloc]
+            channels = setup()
+            whatsapp.statuses.report_to(
+                f"http://127.0.0.1:{port}/hooks/whatsapp/{channels['whatsapp']}/",
+                CREDENTIALS["whatsapp"]["app_secret"],
+            )
+            print(
+                f"bench/faults.py: {harness.configuration()}, {self.args.replies} replies",
+                flush=True,
+            )
+            self.web, self.web_log = harness.start_server(
+                "chattonic.asgi:application", port, SCRATCH / "web.log", env=env
+            )
+            self.beat = spawn(sweep_command(), env, "beat")
+            progress("web and beat started")
+            for name, count, faults in (
+                ("base", max(8, self.args.replies // 10), False),
+                ("faults", self.args.replies, True),
+            ):
+                result = self.phase(name, count, env, channels, faults=faults)
+                self.results.append(result)
+                if result["pending"]:
+                    break
+            self.shutdown()
+        with self.printing:
+            if self.done.is_set():
+                return 0  # the watchdog printed
+            self.done.set()
+            self.report()
+        return 0
+
+    def shutdown(self) -> None:
+        if self.chaos is not None:
+            self.chaos.stop()
+            self.chaos = None
+        if self.beat is not None:
+            self.beat.kill()
+            self.beat.wait()
+            self.beat = None
+        if self.web is not None:
+            harness.stop_server(self.web, self.web_log, timeout=20)
+            self.web = None
+
+    def phase(self, name: str, count: int, env: dict, channels: dict, *, faults: bool) -> dict:
+        """Write ``count`` replies (two per conversation) over the spread, the faults going on
+        meanwhile, and wait until none is pending (or the run's deadline)."""
+        from django.db import connections
+
+        from conversations.models import Message
+
+        self.whatsapp.reset()
+        self.telegram.reset()
+        result = {"name": name, "written": {}, "kills": 0, "froze": False, "pending": 0}
+        self.current = result
+        chaos = Chaos(name, self.args, env, self.redis, faults=faults)
+        chaos.start_worker()
+        self.chaos = chaos
+        while not chaos.worker_ready() and time.monotonic() < self.args.ends_at:
+            time.sleep(0.2)  # the baseline measures sends, not a worker's start
+        progress(f"{name}: worker ready")
+        chaos.start()
+        progress(f"{name}: writing {count} replies over {self.args.spread:g} s")
+        conversations = max(1, count // 2)
+        started = time.monotonic()
+        pending: set[int] = set()
+        last_report = started
+        for index in range(conversations):
+            if time.monotonic() > self.args.ends_at:
+                break
+            kind = "whatsapp" if index % 2 == 0 else "telegram"
+            for pk, info in bot_turn(name, index, kind, channels[kind]).items():
+                result["written"][pk] = info
+                pending.add(pk)
+            due = started + self.args.spread * (index + 1) / conversations
+            while time.monotonic() < due:
+                time.sleep(0.05)  # the bot's own pace
+            if time.monotonic() - last_report >= 5:
+                last_report = time.monotonic()
+                progress(f"{name}: {len(result['written'])}/{count} written, {chaos_state(chaos)}")
+        progress(f"{name}: all written; waiting until none is pending")
+        while pending and time.monotonic() < self.args.ends_at:
+            try:
+                pending -= set(
+                    Message.objects.filter(pk__in=pending)
+                    .exclude(status=Message.Status.PENDING)
+                    .values_list("pk", flat=True)
+                )
+            except Exception as exc:  # noqa: BLE001 - the database is ours; a hiccup is retried
+                progress(f"{name}: looking up the pending replies failed: {exc}")
+                connections.close_all()
+            result["pending"] = len(pending)
+            if time.monotonic() - last_report >= 5:
+                last_report = time.monotonic()
+                progress(f"{name}: {len(pending)} pending, {chaos_state(chaos)}")
+            time.sleep(0.5)
+        result["pending"] = len(pending)
+        result["elapsed"] = time.monotonic() - started
+        chaos.stop()
+        self.chaos = None
+        result["kills"], result["froze"] = chaos.kills, chaos.froze
+        self.capture(result)
+        progress(f"{name}: done in {result['elapsed']:.0f} s, {len(pending)} still pending")
+        connections.close_all()
+        return result
+
+    def capture(self, result: dict) -> None:
+        result["whatsapp"] = [r for r in self.whatsapp.requests if r.answered == 200]
+        result["telegram"] = [r for r in self.telegram.requests if r.answered == 200]
+
+    def watch(self) -> None:
+        """The run's deadline, whatever blocks: past it (and a grace for the phase's own
+        loop to notice), print what there is and "goal not met", and end the process."""
+        while time.monotonic() < self.args.ends_at + 60:
+            if self.done.wait(1):
+                return
+        with self.printing:
+            if self.done.is_set():
+                return
+            self.done.set()
+            print(f"deadline of {self.args.deadline:g} s passed: what there is", flush=True)
+            try:
+                if self.current is not None and "whatsapp" not in self.current:
+                    self.capture(self.current)
+                    if self.current not in self.results:
+                        self.results.append(self.current)
+                self.report(forced=True)
+            except Exception as exc:  # noqa: BLE001 - the deadline's word comes first
+                print(f"  (the partial report failed: {exc})")
+                print("goal not met", flush=True)
+        if self.chaos is not None and self.chaos.worker is not None:
+            from tests.conversations.faults import kill_hard
+
+            kill_hard(self.chaos.worker)
+        for process in (self.beat, self.web):
+            if process is not None:
+                process.kill()
+        self.redis.stop()
+        os._exit(0)
+
+    def report(self, *, forced: bool = False) -> None:
+        base = next((r for r in self.results if r["name"] == "base"), None)
+        run_ = next((r for r in self.results if r["name"] == "faults"), None)
+        b = tally(base) if base else None
+        if b:
+            print(f"baseline: {b['total']} replies, no faults, {base['elapsed']:.0f} s")
+            print(f"  worst delay {b['worst']:.2f} s, median {b['median']:.2f} s")
+            if base["pending"]:
+                print(f"  still pending at the deadline: {base['pending']}")
+        if run_ is None:
+            print("faults: not run (the baseline did not finish)")
+            print("goal not met", flush=True)
+            return
+        f = tally(run_)
+        print(
+            f"faults: {f['total']} replies, worker killed {run_['kills']} times "
+            f"({self.args.kill_every:g} s after each start), Redis frozen "
+            f"{self.args.freeze:g} s: {'yes' if run_['froze'] else 'no'}"
+        )
+        print(f"  sent exactly once: {f['once']}")
+        print(
+            f"  sent twice: {f['twice']} (WhatsApp {f['twice_whatsapp']} of "
+            f"{f['whatsapp']}, Telegram {f['twice_telegram']} of {f['telegram']}), "
+            f"each visible in the delivery log: {'yes' if f['visible'] else 'no'}"
+        )
+        print(
+            "  idempotency key: neither platform's send API takes one; a possibly-sent "
+            "attempt is settled by the platform's status (WhatsApp) before a resend"
+        )
+        print(f"  never sent: {f['never']} ({run_.get('pending', 0)} still pending)")
+        print(f"  worst delay: {f['worst']:.2f} s, median {f['median']:.2f} s")
+        if b and b["median"] and f["median"] != float("inf"):
+            print(f"  median delay against the baseline: {f['median'] / b['median']:.1f}x")
+        else:
+            print("  median delay against the baseline: n/a")
+        print(f"  out of order: {f['out_of_order']} conversations")
+        met = (
+            not forced
+            and f["twice_whatsapp"] <= GOAL_DUPLICATES * max(1, f["whatsapp"])
+            and f["twice_telegram"] <= GOAL_DUPLICATES * max(1, f["telegram"])
+            and f["visible"]
+            and f["never"] == 0
+            and f["out_of_order"] == 0
+            and f["worst"] <= GOAL_WORST_DELAY
+        )
+        print("goal met" if met else "goal not met", flush=True)
+
+
+def chaos_state(chaos: Chaos) -> str:
+    frozen = ", Redis frozen" if chaos.frozen else ""
+    return f"{chaos.kills} kills{frozen}"
 
 
 def setup() -> dict[str, int]:
@@ -150,6 +404,52 @@ def setup() -> dict[str, int]:
     return ids
 
 
+def bot_turn(name: str, index: int, kind: str, channel_id: int) -> dict[int, dict]:
+    """One bot turn in a new conversation: two replies in one transaction, their sends
+    queued after the commit (as the engine does)."""
+    from django.db import transaction
+
+    from conversations.models import Channel, Message
+    from conversations.services import message_deliver
+    from tests.factories import ContactFactory, ConversationFactory, MessageFactory
+
+    channel = Channel.objects.select_related("bot").get(pk=channel_id)
+    recipient = f"1650555{index:04d}" if kind == "whatsapp" else str(100000000 + index)
+    contact = ContactFactory(tenant=channel.tenant)
+    conversation = ConversationFactory(
+        tenant=channel.tenant,
+        bot=channel.bot,
+        contact=contact,
+        channel=channel,
+        channel_kind=kind,
+        recipient_id=recipient,
+        bot_version_id=channel.bot.published_version_id,
+    )
+    written = {}
+    at = time.monotonic()  # the turn's start: its delays count the commit and the publish
+    with transaction.atomic():
+        for order in range(2):
+            text = f"{name} {index}.{order} {secrets.token_hex(3)}"
+            message = MessageFactory(
+                tenant=channel.tenant,
+                conversation=conversation,
+                channel=channel,
+                direction=Message.Direction.OUT,
+                sender=Message.Sender.BOT,
+                text=text,
+                status=Message.Status.PENDING,
+            )
+            message_deliver(message=message)
+            written[message.pk] = {
+                "kind": kind,
+                "text": text,
+                "conversation": conversation.pk,
+                "order": order,
+                "at": at,
+            }
+    return written
+
+
 def sweep_command() -> list[str]:
     from tests.conversations.faults import sweep_beat
 
@@ -163,189 +463,28 @@ def spawn(command: list[str], env: dict, name: str):
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def phase(name, count, args, env, channels, whatsapp, telegram, *, faults, redis_server):
-    """Write ``count`` replies (two per conversation) over the spread, with or without the
-    faults, and wait until none is pending. Returns what was written and when."""
-    from django.db import connections, transaction
-
-    from conversations.models import Channel, Message
-    from conversations.services import message_deliver
-    from tests.conversations.faults import kill_hard, worker
-    from tests.factories import ContactFactory, ConversationFactory, MessageFactory
-    from tests.processes import Process
-
-    whatsapp.reset()
-    telegram.reset()
-    whatsapp.sent.clear()
-    telegram.sent.clear()
-    current = Process(worker(f"{name[:4]}0", concurrency=2), env, SCRATCH / "worker.log")
-    current.start()
-    written: dict[int, dict] = {}
-    conversations = max(1, count // 2)
-    started = time.monotonic()
-    next_kill = started + args.kill_every
-    frozen_until = None
-    froze = False
-    kills = 0
-    pending_ids: set[int] = set()
-    for index in range(conversations):
-        kind = "whatsapp" if index % 2 == 0 else "telegram"
-        channel = Channel.objects.get(pk=channels[kind])
-        recipient = f"1650555{index:04d}" if kind == "whatsapp" else str(100000000 + index)
-        contact = ContactFactory(tenant=channel.tenant)
-        conversation = ConversationFactory(
-            tenant=channel.tenant,
-            bot=channel.bot,
-            contact=contact,
-            channel=channel,
-            channel_kind=kind,
-            recipient_id=recipient,
-            bot_version_id=channel.bot.published_version_id,
-        )
-        with transaction.atomic():  # one bot turn: two replies, their sends after the commit
-            for j in range(2):
-                text = f"{name[:4]} {index}.{j} {secrets.token_hex(3)}"
-                message = MessageFactory(
-                    tenant=channel.tenant,
-                    conversation=conversation,
-                    channel=channel,
-                    direction=Message.Direction.OUT,
-                    sender=Message.Sender.BOT,
-                    text=text,
-                    status=Message.Status.PENDING,
-                )
-                written[message.pk] = {
-                    "kind": kind,
-                    "text": text,
-                    "conversation": conversation.pk,
-                    "order": j,
-                    "at": time.monotonic(),
-                }
-                pending_ids.add(message.pk)
-                message_deliver(message=message)
-        # Pace the bot's writing over the spread, injecting the faults meanwhile.
-        due = started + args.spread * (index + 1) / conversations
-        while time.monotonic() < due:
-            current, next_kill, kills, frozen_until, froze = faults_tick(
-                faults,
-                args,
-                current,
-                next_kill,
-                kills,
-                frozen_until,
-                froze,
-                started,
-                redis_server,
-                env,
-                name,
-                kill_hard,
-                worker,
-                Process,
-            )
-            time.sleep(0.05)  # the bench's own pacing (a bot writes at its own pace)
-    deadline = time.monotonic() + args.deadline
-    while pending_ids and time.monotonic() < deadline:
-        current, next_kill, kills, frozen_until, froze = faults_tick(
-            faults,
-            args,
-            current,
-            next_kill,
-            kills,
-            frozen_until,
-            froze,
-            started,
-            redis_server,
-            env,
-            name,
-            kill_hard,
-            worker,
-            Process,
-        )
-        try:
-            done = set(
-                Message.objects.filter(pk__in=pending_ids)
-                .exclude(status=Message.Status.PENDING)
-                .values_list("pk", flat=True)
-            )
-        except Exception:  # noqa: BLE001 - the database is ours; a hiccup is retried
-            connections.close_all()
-            done = set()
-        pending_ids -= done
-        time.sleep(0.2)
-    if frozen_until is not None:
-        redis_server.thaw()
-    current.stop()
-    connections.close_all()
-    return {
-        "name": name,
-        "written": written,
-        "whatsapp": [r for r in whatsapp.requests if r.answered == 200],
-        "telegram": [r for r in telegram.requests if r.answered == 200],
-        "kills": kills,
-        "froze": froze,
-        "pending": len(pending_ids),
-    }
-
-
-def faults_tick(
-    faults,
-    args,
-    current,
-    next_kill,
-    kills,
-    frozen_until,
-    froze,
-    started,
-    redis_server,
-    env,
-    name,
-    kill_hard,
-    worker,
-    process_class,
-):
-    now = time.monotonic()
-    if not faults:
-        return current, next_kill, kills, frozen_until, froze
-    if now >= next_kill:
-        kill_hard(current)
-        current.stop()
-        kills += 1
-        current = process_class(
-            worker(f"{name[:4]}{kills}", concurrency=2), env, SCRATCH / "worker.log"
-        )
-        current.start()
-        next_kill = now + args.kill_every
-    if not froze and now - started >= args.freeze_at:
-        redis_server.freeze()
-        frozen_until, froze = now + args.freeze, True
-    if frozen_until is not None and now >= frozen_until:
-        redis_server.thaw()
-        frozen_until = None
-    return current, next_kill, kills, frozen_until, froze
-
-
 def tally(result: dict) -> dict:
     """How many times each reply reached its platform, when first, and in which order."""
     from conversations.models import DeliveryAttempt
 
     by_text = {info["text"]: pk for pk, info in result["written"].items()}
     arrivals: dict[int, list[float]] = {pk: [] for pk in result["written"]}
-    for request in result["whatsapp"]:
-        pk = int(request.json.get("biz_opaque_callback_data") or 0)
+    for request in result.get("whatsapp", []):
+        reference = str((request.json or {}).get("biz_opaque_callback_data") or "")
+        pk = int(reference) if reference.isdigit() else 0
         if pk in arrivals:
             arrivals[pk].append(request.received_at)
-    for request in result["telegram"]:
+    for request in result.get("telegram", []):
         pk = by_text.get((request.json or {}).get("text"))
         if pk in arrivals:
             arrivals[pk].append(request.received_at)
-    once = sum(len(a) == 1 for a in arrivals.values())
+    written = result["written"]
     twice = [pk for pk, a in arrivals.items() if len(a) >= 2]
-    never = [pk for pk, a in arrivals.items() if not a]
-    delays = [min(a) - result["written"][pk]["at"] for pk, a in arrivals.items() if a]
+    delays = [min(a) - written[pk]["at"] for pk, a in arrivals.items() if a]
     by_conversation: dict[int, list[tuple[float, int]]] = {}
     for pk, a in arrivals.items():
         if a:
-            info = result["written"][pk]
+            info = written[pk]
             by_conversation.setdefault(info["conversation"], []).append((min(a), info["order"]))
     out_of_order = sum(
         [order for _, order in sorted(items)] != sorted(order for _, order in items)
@@ -355,51 +494,20 @@ def tally(result: dict) -> dict:
         DeliveryAttempt.objects.filter(message_id=pk, outcome__in=["lost", "unknown"]).exists()
         for pk in twice
     )
-    twice_whatsapp = sum(result["written"][pk]["kind"] == "whatsapp" for pk in twice)
     return {
         "total": len(arrivals),
-        "once": once,
+        "whatsapp": sum(info["kind"] == "whatsapp" for info in written.values()),
+        "telegram": sum(info["kind"] == "telegram" for info in written.values()),
+        "once": sum(len(a) == 1 for a in arrivals.values()),
         "twice": len(twice),
-        "twice_whatsapp": twice_whatsapp,
-        "never": len(never),
+        "twice_whatsapp": sum(written[pk]["kind"] == "whatsapp" for pk in twice),
+        "twice_telegram": sum(written[pk]["kind"] == "telegram" for pk in twice),
+        "never": sum(not a for a in arrivals.values()),
         "worst": max(delays) if delays else float("inf"),
         "median": statistics.median(delays) if delays else float("inf"),
         "out_of_order": out_of_order,
         "visible": visible,
     }
-
-
-def report(base: dict, run_: dict, args) -> int:
-    b, f = tally(base), tally(run_)
-    print(f"baseline: {b['total']} replies, no faults")
-    print(f"  worst delay {b['worst']:.2f} s, median {b['median']:.2f} s")
-    print(
-        f"faults: {f['total']} replies, worker killed {run_['kills']} times "
-        f"(every {args.kill_every:g} s), Redis frozen {args.freeze:g} s: "
-        f"{'yes' if run_['froze'] else 'no'}"
-    )
-    print(f"  sent exactly once: {f['once']}")
-    print(
-        f"  sent twice: {f['twice']} ({f['twice_whatsapp']} on WhatsApp), "
-        f"each visible in the delivery log: {'yes' if f['visible'] else 'no'}"
-    )
-    print(f"  never sent: {f['never']}")
-    print(f"  worst delay: {f['worst']:.2f} s, median {f['median']:.2f} s")
-    ratio = f["median"] / b["median"] if b["median"] else float("inf")
-    print(f"  median delay against the baseline: {ratio:.1f}x")
-    print(f"  out of order: {f['out_of_order']} conversations")
-    telegram_total = sum(info["kind"] == "telegram" for info in run_["written"].values())
-    elsewhere = (f["twice"] - f["twice_whatsapp"]) / max(1, telegram_total)
-    met = (
-        f["twice_whatsapp"] == 0
-        and elsewhere <= 0.001
-        and f["visible"]
-        and f["never"] == 0
-        and f["out_of_order"] == 0
-        and f["worst"] <= 60
-    )
-    print("goal met" if met else "goal not met")
-    return 0
 
 
 if __name__ == "__main__":
