@@ -60,7 +60,7 @@ def progress(text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--replies", type=int, default=1000)
-    parser.add_argument("--spread", type=float, default=200.0, help="seconds to write them in")
+    parser.add_argument("--spread", type=float, default=600.0, help="seconds to write them in")
     parser.add_argument("--kill-every", type=float, default=5.0)
     parser.add_argument("--freeze", type=float, default=10.0)
     parser.add_argument("--freeze-at", type=float, default=30.0)
@@ -252,7 +252,8 @@ class Run:
             time.sleep(0.2)  # the baseline measures sends, not a worker's start
         progress(f"{name}: worker ready")
         chaos.start()
-        progress(f"{name}: writing {count} replies over {self.args.spread:g} s")
+        spread = self.args.spread * count / self.args.replies  # the same pace in each phase
+        progress(f"{name}: writing {count} replies over {spread:.0f} s")
         conversations = max(1, count // 2)
         started = time.monotonic()
         pending: set[int] = set()
@@ -264,7 +265,7 @@ class Run:
             for pk, info in bot_turn(name, index, kind, channels[kind]).items():
                 result["written"][pk] = info
                 pending.add(pk)
-            due = started + self.args.spread * (index + 1) / conversations
+            due = started + spread * (index + 1) / conversations
             while time.monotonic() < due:
                 time.sleep(0.05)  # the bot's own pace
             if time.monotonic() - last_report >= 5:
@@ -366,6 +367,14 @@ class Run:
         else:
             print("  median delay against the baseline: n/a")
         print(f"  out of order: {f['out_of_order']} conversations")
+        print(
+            f"  window (the platform took it -> our record of it): median "
+            f"{f['window_median'] * 1000:.0f} ms, p99 {f['window_p99'] * 1000:.0f} ms"
+        )
+        for delay, pk in f["slowest"]:
+            progress(f"slow {delay:.1f} s: {story(pk, run_['written'])}")
+        for pk in f["twice_ids"]:
+            progress(f"twice: {story(pk, run_['written'])}")
         met = (
             not forced
             and f["twice_whatsapp"] <= GOAL_DUPLICATES * max(1, f["whatsapp"])
@@ -490,6 +499,25 @@ def tally(result: dict) -> dict:
         [order for _, order in sorted(items)] != sorted(order for _, order in items)
         for items in by_conversation.values()
     )
+    # The window in which a kill makes a duplicate: from the platform's acceptance of the
+    # request to our record of it (the attempt "sent"). A send the worker loses inside it is
+    # sent again where the platform reports no status carrying our reference (Telegram).
+    offset = time.time() - time.monotonic()
+    first_request = {}
+    for kind in ("whatsapp", "telegram"):
+        for request in result.get(kind, []):
+            if kind == "whatsapp":
+                reference = str((request.json or {}).get("biz_opaque_callback_data") or "")
+                pk = int(reference) if reference.isdigit() else 0
+            else:
+                pk = by_text.get((request.json or {}).get("text"), 0)
+            first_request.setdefault(pk, request.received_at + offset)
+    windows = []
+    for pk, finished in DeliveryAttempt.objects.filter(
+        message_id__in=list(first_request), outcome="sent", finished_at__isnull=False
+    ).values_list("message_id", "finished_at"):
+        windows.append(finished.timestamp() - first_request[pk])
+    windows.sort()
     visible = all(
         DeliveryAttempt.objects.filter(message_id=pk, outcome__in=["lost", "unknown"]).exists()
         for pk in twice
@@ -507,7 +535,23 @@ def tally(result: dict) -> dict:
         "median": statistics.median(delays) if delays else float("inf"),
         "out_of_order": out_of_order,
         "visible": visible,
+        "window_median": statistics.median(windows) if windows else 0.0,
+        "window_p99": windows[int(0.99 * (len(windows) - 1))] if windows else 0.0,
+        "slowest": sorted(
+            ((min(a) - written[pk]["at"], pk) for pk, a in arrivals.items() if a), reverse=True
+        )[:5],
+        "twice_ids": twice,
     }
+
+
+def story(pk: int, written: dict) -> str:
+    """A reply's delivery log, for the slowest and the duplicates (stderr)."""
+    from conversations.models import DeliveryAttempt
+
+    at = written[pk]["at"] + time.time() - time.monotonic()
+    attempts = DeliveryAttempt.objects.filter(message_id=pk).order_by("number")
+    steps = [f"#{a.number} {a.outcome} at +{a.started_at.timestamp() - at:.1f} s" for a in attempts]
+    return f"reply {pk} ({written[pk]['kind']}, order {written[pk]['order']}): " + ", ".join(steps)
 
 
 if __name__ == "__main__":
