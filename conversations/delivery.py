@@ -30,6 +30,7 @@ mark the message failed with the platform's reason. The platforms' rate limits (
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import secrets
@@ -219,11 +220,51 @@ def _earlier_pending(message: Message) -> bool:
     )
 
 
+IN_QUEUE_SECONDS = 120
+
+
+def _in_queue_key(message_id: int) -> str:
+    return f"chattonic.send-in-queue.{message_id}"
+
+
+def send_enqueue(message_id: int, countdown: float | None = None) -> None:
+    """Queue the send of ``message_id``, marked as waiting in the queue: the send sweep leaves
+    a marked reply alone (under a backlog it would otherwise queue the same send again every
+    few seconds, and the queue would fill with repeats). The mark is set before the publish,
+    taken off when the task starts (``send_dequeued``) or when the publish fails (the sweep
+    then queues the reply), and ends by itself after ``IN_QUEUE_SECONDS`` should the broker
+    lose the task (a dead worker's task comes back before that, after the visibility
+    time-out)."""
+    from django.core.cache import cache
+
+    from conversations.tasks import message_send as task
+
+    key = _in_queue_key(message_id)
+    try:
+        cache.set(key, 1, timeout=IN_QUEUE_SECONDS)
+    except Exception:  # noqa: BLE001 - Redis not answering: the publish below says so
+        logger.warning("message %s: could not mark its send as queued", message_id)
+    try:
+        task.apply_async((message_id,), countdown=countdown)
+    except Exception:
+        with contextlib.suppress(Exception):
+            cache.delete(key)
+        raise
+
+
+def send_dequeued(message_id: int) -> None:
+    """The send task of ``message_id`` started: it is no longer waiting in the queue."""
+    from django.core.cache import cache
+
+    try:
+        cache.delete(_in_queue_key(message_id))
+    except Exception:  # noqa: BLE001 - the mark then ends by itself
+        logger.warning("message %s: could not take its queued mark off", message_id)
+
+
 def _next_queue(message: Message) -> None:
     """After ``message`` is settled (sent or failed), queue the conversation's next pending
     reply, once this transaction commits (the sweep finds it should this be lost)."""
-    from conversations.tasks import message_send as task
-
     following = (
         Message.objects.for_tenant(message.tenant_id)
         .filter(
@@ -238,7 +279,7 @@ def _next_queue(message: Message) -> None:
         .first()
     )
     if following is not None:
-        transaction.on_commit(lambda: task.delay(following))
+        transaction.on_commit(lambda: send_enqueue(following))
 
 
 def message_send(*, message_id: int, skip_waits: bool = False) -> Outcome:
@@ -488,10 +529,8 @@ def message_redeliver(*, message: Message) -> bool:
     message.status_at = timezone.now()
     message.save(update_fields=["status", "error", "status_at"])
     # Earlier attempts stay in the log; the attempt budget counts from status_at.
-    from conversations.tasks import message_send as task
-
     message_id = message.pk
-    transaction.on_commit(lambda: task.delay(message_id))
+    transaction.on_commit(lambda: send_enqueue(message_id))
     return True
 
 
@@ -504,8 +543,6 @@ def pending_sends_requeue(*, grace_seconds: float = 10, max_age_hours: int = 24)
     send. Returns how many it queued."""
     from django.core.cache import cache
     from django.db.models import Min
-
-    from conversations.tasks import message_send as task
 
     now = timezone.now()
     heads = (
@@ -541,11 +578,15 @@ def pending_sends_requeue(*, grace_seconds: float = 10, max_age_hours: int = 24)
             ready = attempt.retry_at is None or attempt.retry_at <= now
         if ready:
             due.append(message_id)
+    # A reply whose task waits in the queue is left alone (a backlog is no lost task).
+    marks = cache.get_many([_in_queue_key(message_id) for message_id in due])
     gap = settings.CHANNEL_SEND_REQUEUE_SECONDS
     queued = 0
     for message_id in due:
+        if _in_queue_key(message_id) in marks:
+            continue
         if cache.add(f"chattonic.send-queued.{message_id}", 1, timeout=gap):
-            task.delay(message_id)
+            send_enqueue(message_id)
             queued += 1
     return queued
 

@@ -77,9 +77,10 @@ def conversations_handle(message_ids: list[int]) -> int:
 def message_send(self, message_id: int) -> str:
     """Send one outbound message to its platform; retries itself with back-off, marks the
     message sent or failed. A second run of a sent (or failed) message sends nothing."""
-    from conversations.delivery import SHORT_WAIT
+    from conversations.delivery import SHORT_WAIT, send_dequeued, send_enqueue
     from conversations.delivery import message_send as send
 
+    send_dequeued(message_id)
     outcome = send(message_id=message_id)
     if outcome.retry_in is None:
         return outcome.state
@@ -93,7 +94,7 @@ def message_send(self, message_id: int) -> str:
         # A long wait is not left on the broker: the attempt records when the message is due
         # and message_send_sweep queues it then.
         return outcome.state
-    message_send.apply_async((message_id,), countdown=outcome.retry_in)
+    send_enqueue(message_id, countdown=outcome.retry_in)
     return outcome.state
 
 

@@ -562,6 +562,30 @@ def test_the_sweep_queues_again_what_a_lost_task_left_behind(platform_whatsapp):
     assert channel_sweep.delay().get() == {"handled": 0}
 
 
+def test_the_sweep_leaves_a_reply_whose_task_waits_in_the_queue(platform_whatsapp):
+    """Under a backlog, a reply's task waits in the queue longer than the sweep's grace: the
+    sweep must not queue it again (the queue would fill with repeats); once its task started
+    and left it pending, the sweep queues it."""
+    from django.core.cache import cache
+
+    from conversations.tasks import message_send_sweep
+
+    channel, fake = platform_whatsapp
+    reply = pending_reply(channel, "Behind a long queue.")
+    Message.objects.filter(pk=reply.pk).update(created_at=timezone.now() - timedelta(minutes=2))
+    cache.set(delivery._in_queue_key(reply.pk), 1, timeout=delivery.IN_QUEUE_SECONDS)
+
+    assert message_send_sweep.delay().get() == 0
+    reply.refresh_from_db()
+    assert reply.status == "pending" and not fake.requests
+
+    delivery.send_dequeued(reply.pk)  # its task started (and was lost with its worker)
+    assert message_send_sweep.delay().get() == 1
+    reply.refresh_from_db()
+    assert reply.status == "sent" and len(fake.requests) == 1
+    assert cache.get(delivery._in_queue_key(reply.pk)) is None  # taken off as the task ran
+
+
 def test_bad_credentials_put_the_channel_in_error_a_blocked_user_does_not(settings):
     with FakeTelegram() as fake:
         settings.TELEGRAM_API_BASE = fake.allow(settings).base_url
