@@ -581,6 +581,7 @@ def _event(conversation: Conversation, message: Message) -> Event:
 def channel_status_apply(*, channel: Channel, status: StatusUpdate, retry: bool = True) -> int:
     """Apply a platform's delivery status to our outbound message(s); never backwards.
     Returns how many messages it moved; an unknown id is looked up again later (``retry``)."""
+    from conversations.delivery import message_settle  # delivery reads channels: no cycle
     from conversations.services import message_status_update
 
     target = STATUS_MAP.get(status.status)
@@ -589,6 +590,10 @@ def channel_status_apply(*, channel: Channel, status: StatusUpdate, retry: bool 
     outbound = Message.objects.for_tenant(channel.tenant_id).filter(
         channel=channel, direction=Message.Direction.OUT
     )
+    if status.reference and status.external_id:
+        # Our reference on the status: a send whose answer we never read (a time-out, a worker
+        # killed mid-request) reached the platform; it is settled, never sent again.
+        message_settle(channel=channel, reference=status.reference, external_id=status.external_id)
     if status.external_id:
         messages = list(outbound.filter(external_id=status.external_id[:200]))
     elif status.up_to is not None and status.recipient_id:
