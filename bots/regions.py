@@ -1,15 +1,26 @@
-"""A deployment serves the bots of its own region only (CHATTONIC_REGION); a request for a bot
-of another region is refused with 421 and the base URL of the bot's region (CHATTONIC_REGIONS).
+"""A deployment holds the bots of its own region only (CHATTONIC_REGION); a request for a bot
+of another region is answered 421 with the base URL of the bot's region (CHATTONIC_REGIONS).
 
-Every door uses one of these: REST views ``bot_ensure_local`` (raises WrongRegion, which the
-API's exception handler turns into the JSON body); sockets and webhook views, which shape their
-own answers, ``region_refusal`` (the same code, message, region and URL as a dict)."""
+The doors answer that from the identifier alone (``chattonic.regions.middleware``, the web
+chat socket's connect); what is here checks a bot that was found, as a guard: REST views
+``bot_ensure_local`` (raises WrongRegion, which the API's exception handler turns into the
+JSON body); sockets and webhook views, which shape their own answers, ``region_refusal``.
+
+``bot_arrive_door`` is the signed door through which a draft moved from another region
+arrives (``bots.services.bot_move`` there, ``bot_arrive`` here)."""
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.views.decorators.http import require_POST
 
-from chattonic.core.errors import WrongRegion
+from bots import services
+from chattonic.core import inputs
+from chattonic.core.errors import ValidationFailed, WrongRegion
+from chattonic.regions import refusal, region_named, wrong_region
+from chattonic.regions.exchange import identity_import
+from chattonic.regions.views import signed_door
+from chattonic.tenancy.models import Tenant
 
 
 def region_url(region: str) -> str:
@@ -25,20 +36,40 @@ def region_refusal_for(region: str) -> dict | None:
     """``region_refusal`` from the bot's region alone (a door that did not load the bot)."""
     if region == settings.CHATTONIC_REGION:
         return None
-    url = region_url(region)
-    return {
-        "code": WrongRegion.code,
-        "status": WrongRegion.status,
-        "message": f"This bot is served in region {region}: use {url}.",
-        "region": region,
-        "url": url,
-    }
+    named = region_named(region)
+    if named is None:
+        return {
+            "code": "wrong_region",
+            "status": 421,
+            "message": f"This bot is served in region {region}, which this deployment "
+            "does not know.",
+            "region": region,
+            "url": "",
+        }
+    return refusal(named)
 
 
 def bot_ensure_local(bot) -> None:
     """Refuse (421) a request that reached this region for a bot of another region."""
-    refusal = region_refusal(bot)
-    if refusal is not None:
-        raise WrongRegion(
-            refusal["message"], extra={"region": refusal["region"], "url": refusal["url"]}
-        )
+    if bot.region != settings.CHATTONIC_REGION:
+        named = region_named(bot.region)
+        if named is not None:
+            raise wrong_region(named)
+        answer = region_refusal_for(bot.region)
+        raise WrongRegion(answer["message"], extra={"region": bot.region, "url": ""})
+
+
+@require_POST
+@signed_door
+def bot_arrive_door(request, source):
+    """A draft bot moved here from ``source``: its tenant's identity rows first, then the bot
+    (settings, draft, versions). Answers the new bot's id."""
+    data = inputs.loads(request.body, field="body")
+    if not isinstance(data, dict) or not isinstance(data.get("bot"), dict):
+        raise ValidationFailed.for_field("bot", "The moved bot is missing.")
+    identity_import(data.get("identity") or {}, source=source)
+    tenant = Tenant.objects.filter(slug=data.get("tenant")).first()
+    if tenant is None:
+        raise ValidationFailed.for_field("tenant", "This tenant is unknown here.")
+    bot = services.bot_arrive(tenant=tenant, bot=data["bot"], versions=data.get("versions") or [])
+    return {"id": bot.pk, "region": bot.region, "public_key": bot.public_key}
