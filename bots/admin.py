@@ -107,7 +107,8 @@ class BotAdmin(TenantScopedAdmin):
         return super().get_queryset(request).select_related("published_version")
 
     def get_readonly_fields(self, request, obj=None):
-        return ["region"] if obj is not None and obj.launched_at else []  # fixed once launched
+        # A bot's rows are in its region's deployment: a draft changes region by moving there.
+        return ["region"] if obj is not None else []
 
     # --- Saving through the services --------------------------------------------------------
 

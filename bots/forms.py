@@ -12,7 +12,6 @@ import json
 from itertools import zip_longest
 
 from django import forms
-from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from bots import services
@@ -257,11 +256,6 @@ class BotForm(forms.ModelForm):
     )
     time_zone = forms.ChoiceField(
         choices=time_zone_choices, initial=_default("time_zone"), label="Time zone"
-    )
-    region = forms.ChoiceField(
-        choices=lambda: settings.REGION_CHOICES,
-        initial=_default("region"),
-        help_text=Bot._meta.get_field("region").help_text,
     )
     theme_color = forms.CharField(
         label="Theme colour",

@@ -8,7 +8,7 @@ from django.db import models
 from django.utils import timezone
 
 from bots.engine.types import DEFAULT_INTENT_THRESHOLD
-from chattonic.regions import this_region, token_new
+from chattonic.regions import region_choices, this_region, token_new
 from chattonic.tenancy.models import TenantOwned
 
 
@@ -61,6 +61,7 @@ class Bot(TenantOwned):
     # region it names is kept (and checked at the doors) as a guard.
     region = models.CharField(
         max_length=40,
+        choices=region_choices,
         default=this_region,
         help_text="Where its conversations and data live. Fixed once the bot is launched.",
     )

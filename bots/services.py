@@ -149,7 +149,9 @@ def _clean_fields(bot: Bot, changes: dict[str, Any]) -> None:
             )
         if not bot.pk and changes["region"] != settings.CHATTONIC_REGION:
             # A bot is created in the deployment of its region, never here for another.
-            raise wrong_region(region_named(changes["region"]))
+            refused = wrong_region(region_named(changes["region"]))
+            refused.fields = {"region": [refused.message]}
+            raise refused
     if "allowed_origins" in changes:
         try:
             changes["allowed_origins"] = origins_normalize(changes["allowed_origins"])

@@ -128,3 +128,8 @@ def ensure_here(region_name: str) -> None:
 def this_region() -> str:
     """The default of the models' region fields: this deployment's region."""
     return settings.CHATTONIC_REGION
+
+
+def region_choices() -> list[tuple[str, str]]:
+    """The regions as a model field's choices (CHATTONIC_REGIONS, read when asked)."""
+    return list(settings.REGION_CHOICES)

@@ -17,6 +17,7 @@ from bots.models import Bot, BotVersion
 from bots.services import bot_publish, draft_update
 from tests.bots.flows import SIMPLE_FLOW
 from tests.factories import BotFactory, MembershipFactory, launched_bot
+from tests.regions.config import regions_configure
 
 pytestmark = pytest.mark.django_db
 
@@ -437,14 +438,20 @@ def test_the_test_page_opens_the_sandbox_chat_on_the_draft(staff, tenant):
 # --- The region lock --------------------------------------------------------------------------
 
 
-def test_a_drafts_region_changes_from_the_form(staff, tenant):
-    bot = BotFactory(tenant=tenant)
-    response = staff.post(page(bot), form_data(bot, region="eu-frankfurt"))
-    assert response.status_code == 302, errors_of(response)
-    assert Bot.objects.get(pk=bot.pk).region == "eu-frankfurt"
+def test_a_bot_of_another_region_is_refused_by_the_add_form_naming_its_dashboard(
+    staff, tenant, settings
+):
+    regions_configure(settings, "us-central")
+    response = staff.post(
+        "/dashboard/bots/bot/add/",
+        form_data(BotFactory.build(tenant=tenant), region="eu-frankfurt"),
+    )
+    assert response.status_code == 200
+    assert "https://eu.chattonic.example" in errors_of(response)
+    assert not Bot.objects.filter(region="eu-frankfurt").exists()
 
 
-def test_a_launched_bots_region_is_read_only_and_a_forged_post_changes_nothing(staff, tenant):
+def test_a_bots_region_is_read_only_and_a_forged_post_changes_nothing(staff, tenant):
     bot = launched_bot(tenant=tenant)
     body = staff.get(page(bot)).content.decode()
     assert '<select name="region"' not in body  # shown, not editable
