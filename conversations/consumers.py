@@ -3,9 +3,9 @@
 Connect: another region's key is refused before any lookup (the handshake answered 421 with
 that region's URL, chattonic.regions); then the bot's allowed origins, its region and status,
 the per-IP connection limit, then the visitor's signed session (resumed from ``?session=``, or
-a new one). Frames in: ``start``, ``message``, ``quick_reply``, ``typing``, ``read``, ``history``. Frames out:
-``session``, ``history``, ``message``, ``ack``, ``status``, ``read``, ``typing``,
-``conversation``, ``error``.
+a new one). Frames in: ``start``, ``message``, ``quick_reply``, ``typing``, ``read``,
+``history``. Frames out: ``session``, ``history``, ``message``, ``ack``, ``status``, ``read``,
+``typing``, ``conversation``, ``error``.
 """
 
 from __future__ import annotations
