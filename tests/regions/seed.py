@@ -59,3 +59,23 @@ def seed_away(origins: list[str]) -> None:
     tenant = Tenant.objects.get(slug=TENANT)
     _, key = api_key_create(tenant=tenant, name="CRM Europe", scopes=["admin"])
     print(json.dumps({"api_key": key, "bot": _bot_with_channels(tenant, "Europa", origins)}))
+
+
+def seed_widget(origin: str) -> None:
+    """A tenant of this region with a launched bot that the page at ``origin`` may show."""
+    tenant = tenant_create(
+        name="Initech",
+        slug="initech",
+        owner_email="owner@initech.example",
+        owner_password="x9!Pw-eu",
+    )
+    bot = launched_bot(
+        tenant=tenant,
+        name="Frankfurt help",
+        allowed_origins=[origin],
+        welcome_text="Willkommen, this chat is served in Frankfurt.",
+        business_hours={
+            day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+        },
+    )
+    print(json.dumps({"id": bot.pk, "public_key": bot.public_key}))
