@@ -29,6 +29,7 @@ import requests
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from chattonic.core.errors import PermissionDenied, ServiceError
@@ -230,6 +231,15 @@ def identity_export(*, tenants: list[Tenant] | None = None) -> dict[str, Any]:
     }
 
 
+def _parsed(value, default=None):
+    """A datetime from an export's ISO text; ``default`` for none or a malformed one."""
+    try:
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    return parsed or default
+
+
 def _rows(data: dict, kind: str) -> list[dict]:
     rows = data.get(kind, [])
     if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
@@ -253,7 +263,7 @@ def identity_import(data: dict, *, source: Region) -> dict[str, int]:
         tenant = tenant or Tenant(slug=row["slug"], region=source.name)
         tenant.name = row["name"]
         tenant.assignment_policy = row["assignment_policy"]
-        tenant.created_at = parse_datetime(row["created_at"] or "") or tenant.created_at
+        tenant.created_at = _parsed(row["created_at"], tenant.created_at)
         tenant.save()
         tenants[tenant.slug] = tenant
         counts["tenants"] += 1
@@ -267,7 +277,7 @@ def identity_import(data: dict, *, source: Region) -> dict[str, int]:
         user = user or User(username=row["username"])
         for field in ("email", "first_name", "last_name", "password", "is_active", "is_staff"):
             setattr(user, field, row[field])
-        user.date_joined = parse_datetime(row["date_joined"] or "") or user.date_joined
+        user.date_joined = _parsed(row["date_joined"], user.date_joined)
         user.save()
         users[user.username] = user
         counts["users"] += 1
@@ -284,7 +294,7 @@ def identity_import(data: dict, *, source: Region) -> dict[str, int]:
                 "tenant": tenant,
                 "role": row["role"],
                 "owns_account": bool(row["owns_account"]),
-                "created_at": parse_datetime(row["created_at"] or ""),
+                "created_at": _parsed(row["created_at"], timezone.now()),
             },
         )
         kept.add(membership.pk)
@@ -306,8 +316,8 @@ def identity_import(data: dict, *, source: Region) -> dict[str, int]:
                 "name": row["name"],
                 "scopes": row["scopes"],
                 "secret_hash": "",  # never authenticates here: a key works in its region
-                "created_at": parse_datetime(row["created_at"] or ""),
-                "revoked_at": parse_datetime(row["revoked_at"] or ""),
+                "created_at": _parsed(row["created_at"], timezone.now()),
+                "revoked_at": _parsed(row["revoked_at"]),
             },
         )
         counts["api_keys"] += 1

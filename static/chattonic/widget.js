@@ -659,9 +659,7 @@
         notice(T.rated);
         break;
       case "error":
-        if (frame.code === "wrong_region" && frame.url && followRegion(frame.url)) {
-          // Connecting to the bot's region's deployment now.
-        } else if (REFUSALS.indexOf(frame.code) !== -1) {
+        if (REFUSALS.indexOf(frame.code) !== -1) {
           refused(frame);
         } else if (frame.code === "too_many_connections") {
           // The close (4429) follows: the header says "Reconnecting…", and the backoff slows.
