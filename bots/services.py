@@ -377,9 +377,7 @@ def bot_move(*, bot: Bot, region: str) -> dict[str, Any]:
     target = region_named(region) if isinstance(region, str) else None
     if target is None:
         raise ValidationFailed.for_field("region", f"Unknown region {region!r}.")
-    bot = (
-        Bot.objects.select_for_update().select_related("tenant", "published_version").get(pk=bot.pk)
-    )
+    bot = Bot.objects.select_for_update().get(pk=bot.pk)  # alone: no outer join to lock
     if bot.launched_at:
         raise Conflict.for_field(
             "region", "The region of a launched bot cannot change.", code="region_locked"
