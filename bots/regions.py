@@ -7,18 +7,20 @@ chat socket's connect); what is here checks a bot that was found, as a guard: RE
 JSON body); sockets and webhook views, which shape their own answers, ``region_refusal``.
 
 ``bot_arrive_door`` is the signed door through which a draft moved from another region
-arrives (``bots.services.bot_move`` there, ``bot_arrive`` here)."""
+arrives (``bots.services.bot_move`` there, ``bot_arrive`` here); ``tenant_bots_door`` lists a
+tenant's bots of this region for the other regions' dashboards (``bots_elsewhere``)."""
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from bots import services
+from bots.models import Bot
 from chattonic.core import inputs
-from chattonic.core.errors import ValidationFailed, WrongRegion
-from chattonic.regions import refusal, region_named, wrong_region
-from chattonic.regions.exchange import identity_import
+from chattonic.core.errors import ServiceError, ValidationFailed, WrongRegion
+from chattonic.regions import refusal, region_named, regions, wrong_region
+from chattonic.regions.exchange import identity_import, peer_call
 from chattonic.regions.views import signed_door
 from chattonic.tenancy.models import Tenant
 
@@ -57,6 +59,45 @@ def bot_ensure_local(bot) -> None:
             raise wrong_region(named)
         answer = region_refusal_for(bot.region)
         raise WrongRegion(answer["message"], extra={"region": bot.region, "url": ""})
+
+
+@require_GET
+@signed_door
+def tenant_bots_door(request, source, slug: str):
+    """The bots a tenant has in this region (id, name, status), for the other regions'
+    dashboards to list and link here; nothing of their conversations."""
+    tenant = Tenant.objects.filter(slug=slug).first()
+    return {"region": settings.CHATTONIC_REGION, "bots": bots_listed(tenant)}
+
+
+def bots_listed(tenant) -> list[dict]:
+    if tenant is None:
+        return []
+    return list(Bot.objects.for_tenant(tenant).order_by("name").values("id", "name", "status"))
+
+
+def bots_elsewhere(tenant) -> list[dict]:
+    """The tenant's bots in every other region, asked of each region's deployment (signed):
+    ``[{"region", "label", "url", "bots": [...], "error": str | None}]``. Nothing when the
+    exchange is off; a region that does not answer is listed with its error."""
+    if not settings.CHATTONIC_REGIONS_SECRET or tenant is None:
+        return []
+    listed = []
+    for region in regions().values():
+        if region.is_here:
+            continue
+        entry = {"region": region.name, "label": region.label, "url": region.url}
+        try:
+            answer = peer_call(region, "GET", f"/regions/tenants/{tenant.slug}/bots/", timeout=3)
+            bots = [
+                {**bot, "status": dict(Bot.Status.choices).get(bot["status"], bot["status"])}
+                for bot in answer.get("bots", [])
+            ]
+            entry.update(bots=bots, error=None)
+        except ServiceError as exc:
+            entry.update(bots=[], error=f"{region.label} did not answer ({exc.message}).")
+        listed.append(entry)
+    return listed
 
 
 @require_POST

@@ -52,6 +52,11 @@ urlpatterns = [
     path("regions/identity/", region_views.identity, name="regions-identity"),
     path("regions/bots/", bot_regions.bot_arrive_door, name="regions-bots"),
     path(
+        "regions/tenants/<slug:slug>/bots/",
+        bot_regions.tenant_bots_door,
+        name="regions-tenant-bots",
+    ),
+    path(
         "webchat/<str:public_key>/region/",
         region_views.widget_region,
         name="webchat-region",

@@ -118,7 +118,9 @@ def request_verify(request) -> Region:
     return region
 
 
-def peer_call(region: Region, method: str, path: str, payload: dict | None = None) -> dict:
+def peer_call(
+    region: Region, method: str, path: str, payload: dict | None = None, *, timeout=TIMEOUT
+) -> dict:
     """A signed request to another region's deployment; its signed JSON answer. ServiceError
     with the peer's own status and code when it refused; ExchangeFailed when it could not be
     reached or its answer was not signed by it."""
@@ -135,7 +137,7 @@ def peer_call(region: Region, method: str, path: str, payload: dict | None = Non
         session.trust_env = False  # the regions' own URLs, never a proxy from the environment
         try:
             response = session.request(
-                method, region.url + path, data=body, headers=headers, timeout=TIMEOUT
+                method, region.url + path, data=body, headers=headers, timeout=timeout
             )
         except requests.RequestException as exc:
             raise ExchangeFailed(f"{region.name} could not be reached: {exc}") from None

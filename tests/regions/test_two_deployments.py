@@ -60,6 +60,28 @@ def api(deployment, method: str, path: str, key: str, body: dict | None = None):
     )
 
 
+def dashboard_bots(deployment) -> str:
+    """The bots' list of ``deployment``'s dashboard, as the tenant's owner sees it."""
+    session = requests.Session()
+    login = deployment.url + "/dashboard/login/"
+    session.get(login, timeout=30)
+    response = session.post(
+        login,
+        data={
+            "username": "owner@globex.example",
+            "password": "x9!Pw-home",
+            "csrfmiddlewaretoken": session.cookies["csrftoken"],
+            "next": "/dashboard/bots/bot/",
+        },
+        headers={"Referer": login},
+        timeout=30,
+    )
+    assert response.status_code == 200 and response.url.endswith("/dashboard/bots/bot/"), (
+        response.url
+    )
+    return response.text
+
+
 def assert_421(response, url: str) -> None:
     assert response.status_code == 421, (response.request.url, response.text)
     error = response.json()["error"]
