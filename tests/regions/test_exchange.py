@@ -22,8 +22,9 @@ from chattonic.regions.exchange import (
 from chattonic.tenancy.models import ApiKey, Membership, Tenant
 from chattonic.tenancy.selectors import api_key_from_token
 from chattonic.tenancy.services import api_key_create, tenant_create
-from tests.factories import UserFactory
-from tests.regions.config import regions_configure
+from tests.factories import MembershipFactory, UserFactory
+from tests.processes import free_port
+from tests.regions.config import REGIONS, regions_configure
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -201,3 +202,19 @@ def test_the_request_signature_covers_method_path_time_region_and_body(regions):
     assert base != request_signature("GET", "/regions/identity/", "101", "eu-frankfurt", b"")
     assert base != request_signature("GET", "/regions/identity/", "100", "acme-private", b"")
     assert base != request_signature("GET", "/regions/identity/", "100", "eu-frankfurt", b"x")
+
+
+def test_the_bots_list_names_a_region_that_does_not_answer_and_lists_nothing_when_off(
+    regions, settings, client, tenant
+):
+    unreachable = {
+        **REGIONS,
+        "eu-frankfurt": {**REGIONS["eu-frankfurt"], "url": f"http://127.0.0.1:{free_port()}"},
+    }
+    regions_configure(settings, "us-central", unreachable)
+    client.force_login(MembershipFactory(tenant=tenant, role="owner").user)
+    page = client.get("/dashboard/bots/bot/").content.decode()
+    assert "In EU Frankfurt" in page and "EU Frankfurt did not answer" in page
+    assert f'href="{unreachable["eu-frankfurt"]["url"]}/dashboard/"' in page  # the switcher
+    settings.CHATTONIC_REGIONS_SECRET = ""
+    assert "In EU Frankfurt" not in client.get("/dashboard/bots/bot/").content.decode()
