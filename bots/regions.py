@@ -25,10 +25,6 @@ from chattonic.regions.views import signed_door
 from chattonic.tenancy.models import Tenant
 
 
-def region_url(region: str) -> str:
-    return settings.CHATTONIC_REGIONS.get(region, "")
-
-
 def region_refusal(bot) -> dict | None:
     """None for a bot of this region; else what to answer: code, status, message, region, url."""
     return region_refusal_for(bot.region)

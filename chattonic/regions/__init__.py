@@ -115,16 +115,6 @@ def wrong_region(region: Region) -> WrongRegion:
     return WrongRegion(answer["message"], extra={"region": answer["region"], "url": answer["url"]})
 
 
-def ensure_here(region_name: str) -> None:
-    """Raise the 421 unless ``region_name`` is this deployment's region."""
-    if region_name == settings.CHATTONIC_REGION:
-        return
-    region = region_named(region_name)
-    if region is None:
-        raise WrongRegion(f"Unknown region {region_name!r}.", status=400, code="invalid")
-    raise wrong_region(region)
-
-
 def this_region() -> str:
     """The default of the models' region fields: this deployment's region."""
     return settings.CHATTONIC_REGION
