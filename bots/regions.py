@@ -19,7 +19,7 @@ from bots import services
 from bots.models import Bot
 from chattonic.core import inputs
 from chattonic.core.errors import ServiceError, ValidationFailed, WrongRegion
-from chattonic.regions import refusal, region_named, regions, wrong_region
+from chattonic.regions import refusal, region_named, regions
 from chattonic.regions.exchange import identity_import, peer_call
 from chattonic.regions.views import signed_door
 from chattonic.tenancy.models import Tenant
@@ -49,12 +49,11 @@ def region_refusal_for(region: str) -> dict | None:
 
 def bot_ensure_local(bot) -> None:
     """Refuse (421) a request that reached this region for a bot of another region."""
-    if bot.region != settings.CHATTONIC_REGION:
-        named = region_named(bot.region)
-        if named is not None:
-            raise wrong_region(named)
-        answer = region_refusal_for(bot.region)
-        raise WrongRegion(answer["message"], extra={"region": bot.region, "url": ""})
+    answer = region_refusal(bot)
+    if answer is not None:
+        raise WrongRegion(
+            answer["message"], extra={"region": answer["region"], "url": answer["url"]}
+        )
 
 
 @require_GET
