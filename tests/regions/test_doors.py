@@ -117,6 +117,7 @@ def test_this_regions_identifiers_are_served_here(regions):
     assert response.status_code == 200
     assert response.json() == {"region": "us-central", "url": US}
     assert client.get("/api/v1/bots/", HTTP_AUTHORIZATION="Bearer ct_us.00_x").status_code == 401
+    assert client.get("/api/v1/bots/", HTTP_AUTHORIZATION="Bearer ct_zz.00_x").status_code == 401
     assert client.get("/hooks/whatsapp/5/").status_code == 404  # looked up: no such channel
     assert client.get(f"/hooks/whatsapp/{3 * 10**13}/").status_code == 404  # no region's
 

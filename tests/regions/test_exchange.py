@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import time
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
 from django.test import Client
 
 from bots.models import Bot
+from bots.services import bot_publish
 from chattonic.regions import region_named
 from chattonic.regions.exchange import (
     IDENTITY_FIELDS,
@@ -19,10 +22,12 @@ from chattonic.regions.exchange import (
     request_signature,
     response_signature,
 )
+from chattonic.regions.tasks import identities_pull
 from chattonic.tenancy.models import ApiKey, Membership, Tenant
 from chattonic.tenancy.selectors import api_key_from_token
 from chattonic.tenancy.services import api_key_create, tenant_create
-from tests.factories import MembershipFactory, UserFactory
+from tests.conftest import api_client_for
+from tests.factories import BotFactory, MembershipFactory, UserFactory
 from tests.processes import free_port
 from tests.regions.config import REGIONS, regions_configure
 
@@ -218,3 +223,41 @@ def test_the_bots_list_names_a_region_that_does_not_answer_and_lists_nothing_whe
     assert f'href="{unreachable["eu-frankfurt"]["url"]}/dashboard/"' in page  # the switcher
     settings.CHATTONIC_REGIONS_SECRET = ""
     assert "In EU Frankfurt" not in client.get("/dashboard/bots/bot/").content.decode()
+
+
+def unreachable_eu(settings) -> None:
+    regions_configure(
+        settings,
+        "us-central",
+        {
+            **REGIONS,
+            "eu-frankfurt": {**REGIONS["eu-frankfurt"], "url": f"http://127.0.0.1:{free_port()}"},
+        },
+    )
+
+
+def test_a_move_to_a_region_that_cannot_be_reached_changes_nothing(regions, settings, tenant):
+    unreachable_eu(settings)
+    bot = BotFactory(tenant=tenant, name="Draft")
+    bot_publish(bot=bot)
+    key = api_key_create(tenant=tenant, name="CRM", scopes=["admin"])
+    response = api_client_for(key).post(
+        f"/api/v1/bots/{bot.pk}/move/", {"region": "eu-frankfurt"}, format="json"
+    )
+    assert response.status_code == 502
+    assert response.json()["error"]["code"] == "region_unreachable"
+    assert Bot.objects.filter(pk=bot.pk, name="Draft").exists()
+    assert bot.versions.count() == 1
+
+
+def test_the_periodic_pull_and_the_command_report_a_region_that_cannot_be_reached(
+    regions, settings
+):
+    unreachable_eu(settings)
+    result = identities_pull()
+    assert set(result) == {"eu-frankfurt", "acme-private"}
+    assert "could not be reached" in result["eu-frankfurt"]
+    with pytest.raises(CommandError):
+        call_command("regions_pull", stdout=io.StringIO(), stderr=io.StringIO())
+    settings.CHATTONIC_REGIONS_SECRET = ""
+    assert identities_pull() == {}  # the exchange is off
