@@ -26,6 +26,7 @@ from bots import services
 from bots.diagram import flow_svg
 from bots.forms import DASHBOARD_MEDIA, BotForm, FlowForm, ImportForm
 from bots.models import Bot, BotVersion
+from bots.regions import bots_elsewhere
 from bots.selectors import bot_has_unpublished_changes
 from chattonic.core.errors import ServiceError
 from chattonic.core.public_urls import absolute_url
@@ -59,6 +60,7 @@ class BotAdmin(TenantScopedAdmin):
     list_filter = ["status", "region"]
     search_fields = ["name"]
     change_form_template = "bots/bot_change_form.html"
+    change_list_template = "bots/bot_change_list.html"
     fieldsets = [
         (None, {"fields": ["name", "region"]}),
         (
@@ -106,8 +108,14 @@ class BotAdmin(TenantScopedAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("published_version")
 
+    def changelist_view(self, request, extra_context=None):
+        # The tenant's bots of the other regions, linking to their region's dashboard.
+        extra_context = {**(extra_context or {}), "elsewhere": bots_elsewhere(request.tenant)}
+        return super().changelist_view(request, extra_context)
+
     def get_readonly_fields(self, request, obj=None):
-        return ["region"] if obj is not None and obj.launched_at else []  # fixed once launched
+        # A bot's rows are in its region's deployment: a draft changes region by moving there.
+        return ["region"] if obj is not None else []
 
     # --- Saving through the services --------------------------------------------------------
 

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import secrets
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
 from bots.engine.types import DEFAULT_INTENT_THRESHOLD
+from chattonic.regions import region_choices, this_region, token_new
 from chattonic.tenancy.models import TenantOwned
 
 
 def new_public_key() -> str:
-    return secrets.token_urlsafe(18)
+    """A widget key of this region: ``<region code>.<random>`` (chattonic.regions)."""
+    return token_new(18)
 
 
 def starter_definition() -> dict:
@@ -57,17 +57,19 @@ class Bot(TenantOwned):
         PT = "pt", "Portuguese"
 
     name = models.CharField(max_length=120)
+    # A bot's row exists only in its region's deployment: this deployment's region. The
+    # region it names is kept (and checked at the doors) as a guard.
     region = models.CharField(
-        max_length=20,
-        choices=settings.REGION_CHOICES,
-        default=settings.CHATTONIC_REGION,
+        max_length=40,
+        choices=region_choices,
+        default=this_region,
         help_text="Where its conversations and data live. Fixed once the bot is launched.",
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     # The widget's key: public by design (it sits in the tenant's page), looked up before the
     # tenant is known, so unique on its own like an API key's prefix.
     public_key = models.CharField(
-        max_length=32, unique=True, default=new_public_key, editable=False
+        max_length=40, unique=True, default=new_public_key, editable=False
     )
     # Origins (scheme://host[:port]) whose pages may open the widget, e.g.
     # ["https://shop.example.com"]; the platform's own pages always may.

@@ -17,6 +17,7 @@ from bots.models import Bot, BotVersion
 from bots.services import bot_publish, draft_update
 from tests.bots.flows import SIMPLE_FLOW
 from tests.factories import BotFactory, MembershipFactory, launched_bot
+from tests.regions.config import regions_configure
 
 pytestmark = pytest.mark.django_db
 
@@ -418,7 +419,8 @@ def test_the_diagram_draws_every_node_and_link_in_words_without_any_cdn(staff, t
     assert "hello → menu (other)" in svg and "menu → prices (routes.pricing)" in svg
     assert ">Understand intent</text>" in svg and ">Save a lead</text>" in svg
     assert ">capture_lead</text>" not in svg
-    assert not re.search(r'(src|href)="https?://', body.replace(svg, ""))
+    # Nothing loaded from another host (a link to another region's dashboard is no load).
+    assert not re.search(r'<(script|link|img)\b[^>]*\b(src|href)="(https?:)?//', body)
 
     bot_publish(bot=bot)
     assert staff.get(page(bot, "diagram") + "?version=1").status_code == 200
@@ -437,14 +439,20 @@ def test_the_test_page_opens_the_sandbox_chat_on_the_draft(staff, tenant):
 # --- The region lock --------------------------------------------------------------------------
 
 
-def test_a_drafts_region_changes_from_the_form(staff, tenant):
-    bot = BotFactory(tenant=tenant)
-    response = staff.post(page(bot), form_data(bot, region="eu-frankfurt"))
-    assert response.status_code == 302, errors_of(response)
-    assert Bot.objects.get(pk=bot.pk).region == "eu-frankfurt"
+def test_a_bot_of_another_region_is_refused_by_the_add_form_naming_its_dashboard(
+    staff, tenant, settings
+):
+    regions_configure(settings, "us-central")
+    response = staff.post(
+        "/dashboard/bots/bot/add/",
+        form_data(BotFactory.build(tenant=tenant), region="eu-frankfurt"),
+    )
+    assert response.status_code == 200
+    assert "https://eu.chattonic.example" in errors_of(response)
+    assert not Bot.objects.filter(region="eu-frankfurt").exists()
 
 
-def test_a_launched_bots_region_is_read_only_and_a_forged_post_changes_nothing(staff, tenant):
+def test_a_bots_region_is_read_only_and_a_forged_post_changes_nothing(staff, tenant):
     bot = launched_bot(tenant=tenant)
     body = staff.get(page(bot)).content.decode()
     assert '<select name="region"' not in body  # shown, not editable

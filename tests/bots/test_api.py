@@ -12,6 +12,7 @@ from chattonic.tenancy.services import api_key_create
 from tests.bots.flows import SIMPLE_FLOW
 from tests.conftest import api_client_for
 from tests.factories import BotFactory, launched_bot
+from tests.regions.config import regions_configure
 
 pytestmark = pytest.mark.django_db
 
@@ -139,12 +140,25 @@ def test_versions_are_read_only(api, tenant):
 # --- The region lock --------------------------------------------------------------------------
 
 
-def test_a_drafts_region_may_change(api, tenant):
+def test_a_drafts_region_changes_by_moving_not_by_patch(api, tenant):
     bot = BotFactory(tenant=tenant)
+    before = row(bot)
     response = api.patch(url(bot), {"region": "eu-frankfurt"}, format="json")
-    assert response.status_code == 200
-    bot.refresh_from_db()
-    assert bot.region == "eu-frankfurt"
+    assert response.status_code == 409
+    err = error(response)
+    assert err["code"] == "region_move" and "/move/" in err["fields"]["region"][0]
+    assert row(bot) == before
+    assert api.patch(url(bot), {"region": "us-central"}, format="json").status_code == 200
+
+
+def test_a_bot_of_another_region_is_created_there_not_here(api, tenant, regions):
+    response = api.post(
+        "/api/v1/bots/", {"name": "Europe", "region": "eu-frankfurt"}, format="json"
+    )
+    assert response.status_code == 421
+    err = error(response)
+    assert (err["code"], err["url"]) == ("wrong_region", "https://eu.chattonic.example")
+    assert not Bot.objects.filter(name="Europe").exists()
 
 
 def test_a_launched_bots_region_is_409_by_patch_and_put_and_nothing_changes(api, tenant):
@@ -174,11 +188,7 @@ def test_a_launched_bots_region_is_409_by_patch_and_put_and_nothing_changes(api,
 
 @pytest.fixture
 def regions(settings):
-    settings.CHATTONIC_REGION = "us-central"
-    settings.CHATTONIC_REGIONS = {
-        "us-central": "https://us.chattonic.example",
-        "eu-frankfurt": "https://eu.chattonic.example",
-    }
+    regions_configure(settings, "us-central")
     return settings.CHATTONIC_REGIONS
 
 
@@ -189,6 +199,7 @@ def test_a_bot_of_another_region_is_421_naming_its_url_on_every_route(api, tenan
         ("get", url(bot), None),
         ("patch", url(bot), {"name": "New"}),
         ("put", url(bot), {"name": "New", "region": "eu-frankfurt"}),
+        ("post", url(bot, "move"), {"region": "us-central"}),
         ("post", url(bot, "publish"), {}),
         ("post", url(bot, "launch"), None),
         ("post", url(bot, "pause"), None),
@@ -205,14 +216,6 @@ def test_a_bot_of_another_region_is_421_naming_its_url_on_every_route(api, tenan
         assert "https://eu.chattonic.example" in err["message"]
     assert row(bot) == before
     assert not BotVersion.objects.filter(bot=bot).exists()
-
-
-def test_the_other_deployment_serves_it(api, tenant, regions, settings):
-    bot = BotFactory(tenant=tenant, region="eu-frankfurt")
-    settings.CHATTONIC_REGION = "eu-frankfurt"
-    assert api.get(url(bot)).status_code == 200
-    settings.CHATTONIC_REGION = "us-central"
-    assert api.get(url(bot)).status_code == 421
 
 
 # --- Credentials ------------------------------------------------------------------------------

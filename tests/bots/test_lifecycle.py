@@ -241,10 +241,11 @@ def test_editing_and_publishing_again_leaves_running_conversations_on_their_vers
 # --- The region lock --------------------------------------------------------------------------
 
 
-def test_a_drafts_region_may_change_until_the_bot_is_launched(tenant):
+def test_a_bots_region_changes_only_by_moving_and_never_once_launched(tenant):
     bot = BotFactory(tenant=tenant)
-    assert services.bot_update(bot=bot, region="eu-frankfurt").region == "eu-frankfurt"
-    services.bot_update(bot=bot, region="us-central")
+    with pytest.raises(Conflict) as refused:
+        services.bot_update(bot=bot, region="eu-frankfurt")
+    assert refused.value.code == "region_move"  # its rows move with it: bot_move
     services.bot_publish(bot=bot)
     services.bot_launch(bot=bot)
     for state in ("launched", "paused"):
@@ -252,6 +253,9 @@ def test_a_drafts_region_may_change_until_the_bot_is_launched(tenant):
             services.bot_update(bot=bot, region="eu-frankfurt", name="Renamed")
         assert refused.value.code == "region_locked"
         assert "region" in refused.value.fields
+        with pytest.raises(Conflict) as refused:
+            services.bot_move(bot=bot, region="eu-frankfurt")
+        assert refused.value.code == "region_locked"
         bot.refresh_from_db()
         assert (bot.region, bot.status) == ("us-central", state)
         assert bot.name != "Renamed"
