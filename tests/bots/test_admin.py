@@ -16,7 +16,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from bots.models import Bot, BotVersion
 from bots.services import bot_publish, draft_update
 from tests.bots.flows import SIMPLE_FLOW
-from tests.factories import BotFactory, MembershipFactory, launched_bot
+from tests.factories import BotFactory, MembershipFactory, launched_bot, trained
 
 pytestmark = pytest.mark.django_db
 
@@ -115,7 +115,7 @@ def test_the_add_form_creates_a_bot_with_a_starter_flow_that_runs(staff, tenant)
         bot.draft_definition["nodes"]
         and bot.draft_definition["start"] in bot.draft_definition["nodes"]
     )
-    assert bot_publish(bot=bot).number == 1
+    assert trained(bot_publish(bot=bot)).number == 1
 
 
 def test_settings_saved_from_their_controls_go_through_the_service(staff, tenant):
@@ -242,7 +242,7 @@ def test_the_status_panel_and_its_own_forms_launch_and_pause(staff, tenant):
     assert Bot.objects.get(pk=bot.pk).status == "draft"  # nothing published: refused
     assert "Publish the bot before launching it." in staff.get(page(bot)).content.decode()
 
-    bot_publish(bot=bot)
+    trained(bot_publish(bot=bot))
     staff.post(page(bot, "launch"))
     assert Bot.objects.get(pk=bot.pk).status == "launched"
     body = staff.get(page(bot)).content.decode()
@@ -322,10 +322,10 @@ def test_flow_errors_name_the_node_and_the_field(staff, tenant):
 
 def test_versions_their_difference_and_a_rollback_that_brings_back_the_settings(staff, tenant):
     bot = BotFactory(tenant=tenant, welcome_text="Hello from v1")
-    bot_publish(bot=bot)
+    trained(bot_publish(bot=bot))
     draft_update(bot=bot, definition=edited())
     Bot.objects.filter(pk=bot.pk).update(welcome_text="Hello from v2")
-    bot_publish(bot=Bot.objects.get(pk=bot.pk))
+    trained(bot_publish(bot=Bot.objects.get(pk=bot.pk)))
 
     body = staff.get(page(bot, "versions")).content.decode()
     assert "Version 1</a>" in body and "Version 2</a> (live)" in body
@@ -420,7 +420,7 @@ def test_the_diagram_draws_every_node_and_link_in_words_without_any_cdn(staff, t
     assert ">capture_lead</text>" not in svg
     assert not re.search(r'(src|href)="https?://', body.replace(svg, ""))
 
-    bot_publish(bot=bot)
+    trained(bot_publish(bot=bot))
     assert staff.get(page(bot, "diagram") + "?version=1").status_code == 200
     assert staff.get(page(bot, "diagram") + "?version=7").status_code == 404
 

@@ -21,7 +21,7 @@ from conversations.models import Conversation, Lead, Message
 from conversations.services import Inbound, message_receive, sandbox_purge, webchat_open
 from conversations.stats import stats_rebuild, stats_report
 from tests.bots.flows import SIMPLE_FLOW
-from tests.factories import BotFactory, BotVersionFactory, LeadFactory, launched_bot
+from tests.factories import BotFactory, BotVersionFactory, LeadFactory, launched_bot, trained
 
 pytestmark = pytest.mark.django_db
 
@@ -148,8 +148,8 @@ def test_an_invalid_draft_is_refused_naming_the_node_and_the_field(tenant):
 
 def test_publishing_snapshots_the_draft_with_the_bots_settings_and_a_trained_matcher(tenant, owner):
     bot = BotFactory(tenant=tenant, fallback_text="Pardon?", default_language="es")
-    v1 = services.bot_publish(bot=bot, note="first", published_by=owner)
-    v2 = services.bot_publish(bot=bot)
+    v1 = trained(services.bot_publish(bot=bot, note="first", published_by=owner))
+    v2 = trained(services.bot_publish(bot=bot))
     assert (v1.number, v2.number) == (1, 2)
     assert (v1.note, v1.published_by) == ("first", owner)
     bot.refresh_from_db()
@@ -171,10 +171,10 @@ def test_a_version_stored_without_a_usable_matcher_is_trained_again_from_its_def
 
 def test_rollback_publishes_the_old_definition_as_a_new_version_and_the_draft_follows(tenant):
     bot = BotFactory(tenant=tenant)
-    v1 = services.bot_publish(bot=bot)
+    v1 = trained(services.bot_publish(bot=bot))
     services.draft_update(bot=bot, definition=flow(prices={"text": PRICES_V2}))
-    v2 = services.bot_publish(bot=bot)
-    v3 = services.bot_rollback(bot=bot, version=v1)
+    v2 = trained(services.bot_publish(bot=bot))
+    v3 = trained(services.bot_rollback(bot=bot, version=v1))
     assert v3.number == 3 and v3.note == "Rollback to version 1"
     assert v3.definition == v1.definition
     bot.refresh_from_db()
@@ -185,7 +185,7 @@ def test_rollback_publishes_the_old_definition_as_a_new_version_and_the_draft_fo
 
     other = BotFactory(tenant=tenant)
     with pytest.raises(ValidationFailed):
-        services.bot_rollback(bot=other, version=v1)
+        trained(services.bot_rollback(bot=other, version=v1))
     assert not BotVersion.objects.filter(bot=other).exists()
 
 
@@ -200,7 +200,7 @@ def test_launch_needs_a_published_version_and_pause_a_launched_bot(tenant):
     bot.refresh_from_db()
     assert (bot.status, bot.launched_at) == ("draft", None)
 
-    services.bot_publish(bot=bot)
+    trained(services.bot_publish(bot=bot))
     bot = services.bot_launch(bot=bot)
     launched_at = bot.launched_at
     assert bot.status == "launched" and launched_at is not None
@@ -223,7 +223,7 @@ def test_editing_and_publishing_again_leaves_running_conversations_on_their_vers
     services.draft_update(bot=bot, definition=edited)
     # A saved draft is not live: a new conversation still gets version 1.
     assert say(open_chat(bot, "between"), "how much is it") == [PRICES_V1]
-    v2 = services.bot_publish(bot=bot)
+    v2 = trained(services.bot_publish(bot=bot))
 
     v1.refresh_from_db()
     assert v1.definition == v1_definition
@@ -245,7 +245,7 @@ def test_a_drafts_region_may_change_until_the_bot_is_launched(tenant):
     bot = BotFactory(tenant=tenant)
     assert services.bot_update(bot=bot, region="eu-frankfurt").region == "eu-frankfurt"
     services.bot_update(bot=bot, region="us-central")
-    services.bot_publish(bot=bot)
+    trained(services.bot_publish(bot=bot))
     services.bot_launch(bot=bot)
     for state in ("launched", "paused"):
         with pytest.raises(Conflict) as refused:
@@ -378,7 +378,7 @@ LOOPING = {
 
 def test_an_engine_error_says_the_fallback_text_and_hands_off_to_a_person(tenant):
     bot = BotFactory(tenant=tenant, draft_definition=LOOPING, fallback_text="Sorry {{who|friend}}!")
-    services.bot_publish(bot=bot)
+    trained(services.bot_publish(bot=bot))
     services.bot_launch(bot=bot)
     conversation = open_chat(bot, "visitor")
     state_before = Conversation.objects.get(pk=conversation.pk).engine_state
