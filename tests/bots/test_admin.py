@@ -204,23 +204,35 @@ def test_a_bad_setting_is_shown_beside_its_field_and_nothing_is_saved(
     assert row(bot) == before
 
 
-def test_save_and_publish_saves_what_was_typed_then_publishes_it(staff, tenant):
+def test_save_and_publish_saves_what_was_typed_then_publishes_it(
+    staff, tenant, django_capture_on_commit_callbacks
+):
     bot = launched_bot(tenant=tenant, welcome_text="Hello from v1")
-    response = staff.post(
-        page(bot),
-        form_data(
-            bot,
-            welcome_text="Hello from v2",
-            _publish="Save and publish",
-            _publish_note="New hello",
-        ),
-    )
+    with django_capture_on_commit_callbacks() as queued:  # the commit queues the training
+        response = staff.post(
+            page(bot),
+            form_data(
+                bot,
+                welcome_text="Hello from v2",
+                _publish="Save and publish",
+                _publish_note="New hello",
+            ),
+        )
     assert response.status_code == 302 and response["Location"] == page(bot)
+    body = staff.get(page(bot)).content.decode()
+    assert "Published version 2: training… new conversations use it as soon as it is" in body
+    assert "Version 2: training… it goes live by itself" in body and "data-ct-training" in body
+    bot.refresh_from_db()
+    assert bot.published_version.number == 1  # still the live one while 2 trains
+
+    for callback in queued:  # the worker's turn
+        callback()
     bot.refresh_from_db()
     live = bot.published_version
     assert (live.number, live.note, live.published_by) == (2, "New hello", staff.user)
     assert live.definition["settings"]["welcome_text"] == "Hello from v2"
-    assert "Published version 2" in staff.get(page(bot)).content.decode()
+    body = staff.get(page(bot)).content.decode()
+    assert "Version 2</a>, published" in body and "training" not in body
 
 
 def test_save_and_publish_with_a_bad_setting_publishes_nothing(staff, tenant):
@@ -269,7 +281,7 @@ def test_the_embed_code_names_the_address_the_page_was_asked_on(staff, tenant, s
 # --- The flow's raw definition --------------------------------------------------------------
 
 
-def test_the_flow_page_saves_a_valid_draft(staff, tenant):
+def test_the_flow_page_saves_a_valid_draft(staff, tenant, django_capture_on_commit_callbacks):
     bot = BotFactory(tenant=tenant)
     body = staff.get(page(bot, "flow")).content.decode()
     assert 'class="ct-json-editor"' in body and "Raw definition (JSON)" in body
@@ -279,10 +291,14 @@ def test_the_flow_page_saves_a_valid_draft(staff, tenant):
     assert bot.draft_definition == edited()
     assert not BotVersion.objects.filter(bot=bot).exists()  # saved, not published
 
-    response = staff.post(
-        page(bot, "flow"),
-        {"definition": json.dumps(edited("Plans start at $30.")), "_publish": "Save and publish"},
-    )
+    with django_capture_on_commit_callbacks(execute=True):  # the worker trains it after
+        response = staff.post(
+            page(bot, "flow"),
+            {
+                "definition": json.dumps(edited("Plans start at $30.")),
+                "_publish": "Save and publish",
+            },
+        )
     assert response.status_code == 302
     version = Bot.objects.get(pk=bot.pk).published_version
     assert version.definition["nodes"]["prices"]["text"] == "Plans start at $30."
@@ -320,7 +336,9 @@ def test_flow_errors_name_the_node_and_the_field(staff, tenant):
 # --- Versions ---------------------------------------------------------------------------------
 
 
-def test_versions_their_difference_and_a_rollback_that_brings_back_the_settings(staff, tenant):
+def test_versions_their_difference_and_a_rollback_that_brings_back_the_settings(
+    staff, tenant, django_capture_on_commit_callbacks
+):
     bot = BotFactory(tenant=tenant, welcome_text="Hello from v1")
     trained(bot_publish(bot=bot))
     draft_update(bot=bot, definition=edited())
@@ -336,7 +354,8 @@ def test_versions_their_difference_and_a_rollback_that_brings_back_the_settings(
     assert re.search(r"\+\s*&quot;text&quot;: &quot;Plans start at \$20", diff)
     assert "Choose two versions" in staff.get(page(bot, "versions") + "?a=1&b=9").content.decode()
 
-    response = staff.post(page(bot, "versions") + "1/rollback/")
+    with django_capture_on_commit_callbacks(execute=True):  # the worker trains it after
+        response = staff.post(page(bot, "versions") + "1/rollback/")
     assert response.status_code == 302 and response["Location"] == page(bot, "versions")
     bot.refresh_from_db()
     assert bot.published_version.number == 3
