@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -112,7 +113,13 @@ class IntentMatcher:
         self._starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
         centroids = np.add.reduceat(self._embeddings, self._starts, axis=0)
         self._centroids = centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
-        self._grams_by_phrase = _char_matrix(phrases, self._vocabulary, idf).T.tocsr()
+        # For a visitor's text: each n-gram's phrases and weights (an inverted index, read with
+        # plain numpy: scipy's sparse indexing costs more than the arithmetic here).
+        grams = _char_matrix(phrases, self._vocabulary, idf).T.tocsr()
+        self._gram_starts = grams.indptr
+        self._gram_phrases = grams.indices.astype(np.intp)
+        self._gram_weights = grams.data
+        self._grams_by_phrase = grams
         self._exact: dict[str, int] = {}
         owners: dict[str, set[int]] = {}
         for phrase, label in zip(phrases, labels, strict=True):
@@ -233,12 +240,13 @@ class IntentMatcher:
         """The intent of text (None below threshold, or when the text is out of scope), its
         confidence (the best intent's, even when rejected), and the text's language."""
         language = detect_language(text)
-        exact = self._exact.get(fold(text))
+        folded = fold(text)
+        exact = self._exact.get(folded)
         if exact is not None:
             if exact == self._out_of_scope:
                 return Understanding(None, 0.0, language)
             return Understanding(self._classes[exact], 1.0, language)
-        scores = self._scores(text)
+        scores = self._scores(text, folded)
         if scores is None:
             return Understanding(None, 0.0, language)
         best = int(scores.argmax())
@@ -259,10 +267,11 @@ class IntentMatcher:
     ) -> list[tuple[str, float]]:
         """The top intents with their confidences, best first (for the sandbox and debugging);
         the out-of-scope class is left out unless asked for."""
-        exact = self._exact.get(fold(text))
+        folded = fold(text)
+        exact = self._exact.get(folded)
         if exact is not None and (exact != self._out_of_scope or with_out_of_scope):
             return [(self._classes[exact], 1.0)]
-        scores = self._scores(text)
+        scores = self._scores(text, folded)
         if scores is None:
             return []
         ranked = [
@@ -272,23 +281,26 @@ class IntentMatcher:
         ]
         return ranked[:top]
 
-    def _scores(self, text: str) -> np.ndarray | None:
-        if not fold(text):
+    def _scores(self, text: str, folded: str) -> np.ndarray | None:
+        if not folded:
             return None
-        embedding = _embed([text])[0]
+        embedding = embed_query(text)
         nearest = np.maximum.reduceat(self._embeddings @ embedding, self._starts)
-        centroid = self._centroids @ embedding
-        vector = _char_matrix([text], self._vocabulary, self._idf)
-        if vector.nnz:
-            spelled = self._grams_by_phrase[vector.indices].T @ vector.data
-            nearest_spelled = np.maximum.reduceat(spelled, self._starts)
-        else:
-            nearest_spelled = np.zeros(len(self._classes))
-        return (
-            WEIGHT_NEAREST * nearest
-            + WEIGHT_CENTROID * centroid
-            + WEIGHT_SPELLING * nearest_spelled
-        )
+        scores = WEIGHT_NEAREST * nearest
+        scores += WEIGHT_CENTROID * (self._centroids @ embedding)
+        columns, weights = _char_vector(folded, self._vocabulary, self._idf)
+        if len(columns):
+            # The text's n-grams against every phrase's: the inverted index's rows of its grams.
+            starts, ends = self._gram_starts[columns], self._gram_starts[columns + 1]
+            lengths = ends - starts
+            positions = np.repeat(ends - np.cumsum(lengths), lengths) + np.arange(lengths.sum())
+            spelled = np.bincount(
+                self._gram_phrases[positions],
+                weights=self._gram_weights[positions] * np.repeat(weights, lengths),
+                minlength=len(self._phrases),
+            )
+            scores += WEIGHT_SPELLING * np.maximum.reduceat(spelled, self._starts)
+        return scores
 
     def _confidence(self, score: float) -> float:
         """The fused score scaled so that the calibrated threshold is DEFAULT_THRESHOLD and
@@ -389,6 +401,28 @@ def _embed(texts: list[str]) -> np.ndarray:
     return np.stack([_embedding_memo[t] for t in texts])
 
 
+# A visitor's texts repeat (a quick reply's title, "hi", "yes", a common question): their
+# embeddings are kept, the most recent QUERY_MEMO of them, for every bot of the process.
+QUERY_MEMO = 4096
+
+
+@lru_cache(maxsize=QUERY_MEMO)
+def _query_embedding(text: str) -> np.ndarray:
+    vector = load_encoder().encode([text])[0]
+    vector.flags.writeable = False
+    return vector
+
+
+def embed_query(text: str) -> np.ndarray:
+    """One visitor text's embedding (kept for the next time the same text comes)."""
+    return _query_embedding(text)
+
+
+def forget_queries() -> None:
+    """Empty the memo of visitors' embeddings (bench/engine.py measures new texts)."""
+    _query_embedding.cache_clear()
+
+
 def _fit_char_idf(phrases: list[str]) -> tuple[list[str], np.ndarray]:
     """The n-gram vocabulary and smoothed idf of the training phrases (scikit-learn's)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -399,6 +433,27 @@ def _fit_char_idf(phrases: list[str]) -> tuple[list[str], np.ndarray]:
     for gram, index in vectorizer.vocabulary_.items():
         vocabulary[index] = gram
     return vocabulary, vectorizer.idf_
+
+
+def _char_vector(
+    folded: str, vocabulary: dict[str, int], idf: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One folded text's TF-IDF row as (columns, weights), as `_char_matrix` computes it."""
+    counts: dict[int, int] = {}
+    low, high = CHAR_NGRAMS
+    for word in folded.split():
+        padded = f" {word} "
+        for n in range(low, min(high, len(padded)) + 1):
+            for i in range(len(padded) - n + 1):
+                column = vocabulary.get(padded[i : i + n])
+                if column is not None:
+                    counts[column] = counts.get(column, 0) + 1
+    columns = np.fromiter(counts, dtype=np.intp, count=len(counts))
+    row = np.log(np.fromiter(counts.values(), float, len(counts)))
+    row += 1.0
+    row *= idf[columns]
+    norm = np.sqrt(row @ row)
+    return columns, (row / norm if norm else row)
 
 
 def _char_matrix(texts: list[str], vocabulary: dict[str, int], idf: np.ndarray):
