@@ -37,8 +37,8 @@ from bench.old_matcher import IntentMatcher as OldMatcher  # noqa: E402
 from bots.engine import Context, Event, StepResult, step, validate_definition  # noqa: E402
 from bots.nlu import DEFAULT_THRESHOLD, IntentMatcher  # noqa: E402
 from bots.nlu.encoder import load_encoder  # noqa: E402
-from bots.nlu.matcher import forget_queries  # noqa: E402
 from bots.nlu.language import detect_language  # noqa: E402
+from bots.nlu.matcher import forget_queries  # noqa: E402
 
 DATA = ROOT / "tests" / "bots" / "data" / "multilingual_eval.json"
 BRANCHES = 24
