@@ -147,6 +147,8 @@ class BotAdmin(TenantScopedAdmin):
             "live": live,
             # A version published after the live one, still training (or failed to train).
             "pending": newest if newest and newest.training != BotVersion.Training.READY else None,
+            # The live matcher's own estimates, from its training phrases left out one at a time.
+            "understanding": ((live.nlu_model or {}).get("report") if live else None) or None,
             "unpublished": bot_has_unpublished_changes(bot),
             "embed_code": widget_embed_code(bot, request),
             "demo_url": absolute_url(reverse("webchat-demo", args=[bot.public_key]), request),

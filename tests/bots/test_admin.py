@@ -232,7 +232,13 @@ def test_save_and_publish_saves_what_was_typed_then_publishes_it(
     assert (live.number, live.note, live.published_by) == (2, "New hello", staff.user)
     assert live.definition["settings"]["welcome_text"] == "Hello from v2"
     body = staff.get(page(bot)).content.decode()
-    assert "Version 2</a>, published" in body and "training" not in body
+    assert "Version 2</a>, published" in body
+    assert "training…" not in body and "data-ct-training" not in body
+    # What the live matcher estimates of itself (its report, from left-out training phrases).
+    report = live.nlu_model["report"]
+    assert f"Estimated on the live version's {report['phrases']} training phrases" in body
+    percent = round(report["out_of_scope_rejected"] * 100)
+    assert f"{percent} % of off-topic messages" in body
 
 
 def test_save_and_publish_with_a_bad_setting_publishes_nothing(staff, tenant):

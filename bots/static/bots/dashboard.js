@@ -124,12 +124,9 @@
         return response.ok ? response.text() : Promise.reject(response.status);
       }).then(function (html) {
         var fresh = new DOMParser().parseFromString(html, "text/html");
-        ["ct-live", "ct-draft"].forEach(function (id) {
-          var now = document.getElementById(id), then = fresh.getElementById(id);
-          if (now && then) { now.innerHTML = then.innerHTML; }
-        });
-        var still = fresh.getElementById("ct-live");
-        if (still && still.hasAttribute("data-ct-training")) {
+        var then = fresh.getElementById("ct-versions");
+        if (then) { live.innerHTML = then.innerHTML; }
+        if (then && then.hasAttribute("data-ct-training")) {
           window.setTimeout(check, 1500);
         } else {
           live.removeAttribute("data-ct-training");
