@@ -241,6 +241,16 @@ def test_save_and_publish_saves_what_was_typed_then_publishes_it(
     assert f"{percent} % of off-topic messages" in body
 
 
+def test_a_version_whose_training_failed_says_so_and_the_live_one_stays(staff, tenant):
+    bot = launched_bot(tenant=tenant)
+    failed = bot_publish(bot=bot)  # its training, queued after a commit, never ran here
+    BotVersion.objects.filter(pk=failed.pk).update(training=BotVersion.Training.FAILED)
+    body = staff.get(page(bot)).content.decode()
+    assert "Version 2: training failed; publish again." in body
+    assert "Version 1</a>, published" in body and "data-ct-training" not in body
+    assert "Version 2</a> (training failed)" in staff.get(page(bot, "versions")).content.decode()
+
+
 def test_save_and_publish_with_a_bad_setting_publishes_nothing(staff, tenant):
     bot = launched_bot(tenant=tenant)
     before = row(bot)

@@ -105,6 +105,7 @@ def test_publish_rollback_versions_launch_pause(api, tenant, django_capture_on_c
     # Stored at once; the worker trains it once this commits (never here: no commit).
     assert first.json()["training"] == "training"
     assert api.get(url(bot)).json()["published_version"] is None
+    assert api.post(url(bot, "launch")).status_code == 409  # not live before it is trained
     changed = copy.deepcopy(SIMPLE_FLOW)
     changed["nodes"]["prices"]["text"] = "Plans start at $20."
     api.patch(url(bot), {"definition": changed}, format="json")

@@ -163,6 +163,31 @@ def test_publishing_snapshots_the_draft_with_the_bots_settings_and_a_trained_mat
     assert bot_runtime(bot, v1.pk).matcher.classify("what does it cost")[0] == "pricing"
 
 
+def test_versions_go_live_as_they_are_trained_never_an_older_over_a_newer(tenant, monkeypatch):
+    bot = BotFactory(tenant=tenant)
+    v1 = services.bot_publish(bot=bot)
+    v2 = services.bot_publish(bot=bot)
+    assert (v1.training, v2.training) == ("training", "training") and v1.nlu_model == {}
+    bot.refresh_from_db()
+    assert bot.published_version is None  # nothing live before its training
+    assert trained(v2).training == BotVersion.Training.READY
+    assert trained(v1).training == BotVersion.Training.READY  # the worker was late with v1
+    bot.refresh_from_db()
+    assert bot.published_version == v2  # v1 trained later does not take v2's place
+    assert trained(v2).nlu_model == BotVersion.objects.get(pk=v2.pk).nlu_model  # safe twice
+
+    # A training that fails leaves the live version live, and says so on the version.
+    def broken(definition):
+        raise MemoryError("no room for the matcher")
+
+    monkeypatch.setattr(services.IntentMatcher, "from_definition", broken)
+    v3 = services.bot_publish(bot=bot)
+    with pytest.raises(MemoryError):
+        services.bot_version_train(version_id=v3.pk)
+    assert BotVersion.objects.get(pk=v3.pk).training == BotVersion.Training.FAILED
+    assert Bot.objects.get(pk=bot.pk).published_version == v2
+
+
 def test_a_version_stored_without_a_usable_matcher_is_trained_again_from_its_definition(tenant):
     version = BotVersionFactory(tenant=tenant, nlu_model={"format": "chattonic.intent-matcher/1"})
     intent, confidence = bot_runtime(version.bot, version.pk).matcher.classify("where is my order")
