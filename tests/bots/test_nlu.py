@@ -216,3 +216,20 @@ def test_the_evaluation_set_is_apart_from_every_training_phrase():
     assert not [text for text in tested if fold(text) in trained]
     assert len(DATA["intents"]) >= 12 and len(DATA["out_of_scope"]) >= 60
     assert {s["language"] for s in DATA["test"]} == {"en", "es", "pt"}
+
+
+def test_hold_out_accuracy_on_the_english_50_intent_set():
+    """The figures docs/flows.md gives for tests/bots/data/intents_50.json, at their floors."""
+    data = json.loads((Path(__file__).parent / "data" / "intents_50.json").read_text())
+    matcher = IntentMatcher.train(data["intents"], "en")
+
+    def share(samples, right) -> float:
+        return sum(right(s) for s in samples) / len(samples)
+
+    in_scope = [s for s in data["test"] if s["intent"]]
+    out_of_scope = [s for s in data["test"] if not s["intent"]]
+    assert (len(in_scope), len(out_of_scope), len(data["test_paraphrases"])) == (265, 15, 250)
+    assert share(in_scope, lambda s: matcher.rank(s["text"], 1)[0][0] == s["intent"]) >= 0.95
+    assert share(out_of_scope, lambda s: matcher.classify(s["text"], 0.3)[0] is None) >= 0.9
+    paraphrases = data["test_paraphrases"]
+    assert share(paraphrases, lambda s: matcher.rank(s["text"], 1)[0][0] == s["intent"]) >= 0.7
