@@ -273,8 +273,16 @@ def _publish(bot: Bot, definition: dict, *, note: str, published_by) -> BotVersi
         note=note,
         published_by=published_by,
     )
-    transaction.on_commit(lambda: tasks.bot_version_train.delay(version.pk))
+    transaction.on_commit(lambda: _queue_training(version.pk))
     return version
+
+
+def _queue_training(version_id: int) -> None:
+    """After the publish commits: the worker's turn to train the version, unless the caller
+    trained it already, in the same transaction (`demo_load`, which runs before any broker)."""
+    untrained = BotVersion.objects.filter(pk=version_id, training=BotVersion.Training.TRAINING)
+    if untrained.exists():
+        tasks.bot_version_train.delay(version_id)
 
 
 def bot_version_train(*, version_id: int) -> BotVersion | None:
