@@ -72,3 +72,17 @@ def load_encoder() -> SentenceEncoder:
             if _encoder is None:
                 _encoder = UniversalSentenceEncoder()
     return _encoder
+
+
+def warm_up_in_background() -> threading.Thread:
+    """Load the encoder and the language model in a thread of their own, so that a new web
+    process's first visitor does not wait for them (about a second of one core)."""
+    from bots.nlu.language import detect_language
+
+    def load() -> None:
+        load_encoder().encode(["hello"])
+        detect_language("hello there")
+
+    thread = threading.Thread(target=load, name="nlu-warm-up", daemon=True)
+    thread.start()
+    return thread

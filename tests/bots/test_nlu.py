@@ -233,3 +233,15 @@ def test_hold_out_accuracy_on_the_english_50_intent_set():
     assert share(out_of_scope, lambda s: matcher.classify(s["text"], 0.3)[0] is None) >= 0.9
     paraphrases = data["test_paraphrases"]
     assert share(paraphrases, lambda s: matcher.rank(s["text"], 1)[0][0] == s["intent"]) >= 0.7
+
+
+def test_a_web_process_loads_the_models_before_its_first_visitor():
+    """chattonic/asgi.py starts this: the encoder and the language model, in a thread."""
+    from bots.nlu import encoder, language
+
+    thread = encoder.warm_up_in_background()
+    thread.join(120)
+    assert not thread.is_alive()
+    assert encoder._encoder is not None and language._identifier is not None
+    asgi = (Path(__file__).parents[2] / "chattonic" / "asgi.py").read_text()
+    assert "\nwarm_up_in_background()" in asgi
