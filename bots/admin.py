@@ -149,8 +149,14 @@ class BotAdmin(TenantScopedAdmin):
 
     def _status_context(self, request, bot: Bot) -> dict:
         live = bot.published_version
+        newest = BotVersion.objects.for_tenant(bot.tenant_id).filter(bot=bot).order_by("-number")
+        newest = newest.only("number", "training").first()
         return {
             "live": live,
+            # A version published after the live one, still training (or failed to train).
+            "pending": newest if newest and newest.training != BotVersion.Training.READY else None,
+            # The live matcher's own estimates, from its training phrases left out one at a time.
+            "understanding": ((live.nlu_model or {}).get("report") if live else None) or None,
             "unpublished": bot_has_unpublished_changes(bot),
             "embed_code": widget_embed_code(bot, request),
             "demo_url": absolute_url(reverse("webchat-demo", args=[bot.public_key]), request),
@@ -217,7 +223,8 @@ class BotAdmin(TenantScopedAdmin):
         else:
             self.message_user(
                 request,
-                f"Published version {version.number}: new conversations use it now.",
+                f"Published version {version.number}: training… new conversations use it "
+                "as soon as it is ready (a few seconds).",
                 messages.SUCCESS,
             )
 
@@ -254,7 +261,7 @@ class BotAdmin(TenantScopedAdmin):
             bot,
             lambda: services.bot_rollback(bot=bot, version=version, published_by=request.user),
             f"Rolled back to version {number}: published again as a new version, with its "
-            "settings; new conversations use it now.",
+            "settings; new conversations use it as soon as it is trained (a few seconds).",
             page="versions",
         )
 

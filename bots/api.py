@@ -47,7 +47,7 @@ class BotSerializer(serializers.ModelSerializer):
 class BotVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = BotVersion
-        fields = ["number", "definition", "note", "published_at", "published_by"]
+        fields = ["number", "definition", "note", "published_at", "published_by", "training"]
 
 
 class PublishSerializer(serializers.Serializer):

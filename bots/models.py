@@ -181,6 +181,15 @@ class BotVersion(TenantOwned):
     number = models.PositiveIntegerField()
     definition = models.JSONField()
     nlu_model = models.JSONField(default=dict, blank=True)
+
+    class Training(models.TextChoices):
+        TRAINING = "training", "Training…"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Training failed"
+
+    # Publishing stores the version at once; the worker trains its intent matcher, and the
+    # version goes live when it is ready (bots.services.bot_version_train).
+    training = models.CharField(max_length=10, choices=Training.choices, default=Training.READY)
     note = models.CharField(max_length=300, blank=True)
     published_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
@@ -13,6 +14,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from bots import tasks
 from bots.engine import DEFAULT_FALLBACK_LIMIT, DEFAULT_INTENT_THRESHOLD, validate_definition
 from bots.engine.templates import template_problem
 from bots.hours import business_hours_normalize
@@ -24,6 +26,8 @@ from chattonic.core.errors import Conflict, ValidationFailed
 from chattonic.regions import region_named, wrong_region
 from chattonic.regions.exchange import identity_export, peer_call
 from chattonic.tenancy.models import Tenant
+
+logger = logging.getLogger(__name__)
 
 # Bot fields that tenant staff edit directly (not the draft, status or region lock).
 EDITABLE_FIELDS = (
@@ -275,24 +279,60 @@ def _publish(bot: Bot, definition: dict, *, note: str, published_by) -> BotVersi
         raise ValidationFailed(
             f"The bot's settings are invalid: {first}: {fields[first][0]}", fields=fields
         )
-    matcher = IntentMatcher.train(runnable.get("intents", []), bot.default_language)
     version = BotVersion.objects.create(
         tenant_id=bot.tenant_id,
         bot=bot,
         number=_next_number(bot),
         definition=runnable,
-        nlu_model=matcher.to_dict(),
+        nlu_model={},
+        training=BotVersion.Training.TRAINING,
         note=note,
         published_by=published_by,
     )
-    bot.published_version = version
-    bot.save(update_fields=["published_version"])
+    transaction.on_commit(lambda: _queue_training(version.pk))
+    return version
+
+
+def _queue_training(version_id: int) -> None:
+    """After the publish commits: the worker's turn to train the version, unless the caller
+    trained it already, in the same transaction (`demo_load`, which runs before any broker)."""
+    untrained = BotVersion.objects.filter(pk=version_id, training=BotVersion.Training.TRAINING)
+    if untrained.exists():
+        tasks.bot_version_train.delay(version_id)
+
+
+def bot_version_train(*, version_id: int) -> BotVersion | None:
+    """Train a published version's intent matcher, outside any transaction (seconds for a big
+    bot), then store it and make the version live if no newer one is. Safe to run twice;
+    None if the version is gone."""
+    version = BotVersion.objects.filter(pk=version_id).first()
+    if version is None or version.training == BotVersion.Training.READY:
+        return version
+    try:
+        model = IntentMatcher.from_definition(version.definition).to_dict()
+    except Exception:
+        logger.exception("bot version %s: training failed", version_id)
+        BotVersion.objects.filter(pk=version_id).update(training=BotVersion.Training.FAILED)
+        raise
+    with transaction.atomic():
+        bot = Bot.objects.select_for_update().filter(pk=version.bot_id).first()
+        version = BotVersion.objects.filter(pk=version_id).first()
+        if bot is None or version is None:
+            return None
+        version.nlu_model = model
+        version.training = BotVersion.Training.READY
+        version.save(update_fields=["nlu_model", "training"])
+        live = bot.published_version
+        if live is None or live.number < version.number:
+            bot.published_version = version
+            bot.save(update_fields=["published_version"])
     return version
 
 
 @transaction.atomic
 def bot_publish(*, bot: Bot, note: str = "", published_by=None) -> BotVersion:
-    """Snapshot the draft as a new immutable version (intents trained) and make it live."""
+    """Snapshot the draft as a new immutable version; it goes live once the worker has trained
+    its intent matcher (bot_version_train, queued when this commits)."""
     bot = Bot.objects.select_for_update().get(pk=bot.pk)
     _ensure_valid_definition(bot.draft_definition)
     return _publish(bot, bot.draft_definition, note=note, published_by=published_by)

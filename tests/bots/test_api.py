@@ -98,11 +98,15 @@ def test_patch_updates_settings_and_the_draft_together_or_not_at_all(api, tenant
     assert bot.name == "Renamed" and bot.draft_definition == changed
 
 
-def test_publish_rollback_versions_launch_pause(api, tenant):
+def test_publish_rollback_versions_launch_pause(api, tenant, django_capture_on_commit_callbacks):
     bot = BotFactory(tenant=tenant)
     assert api.post(url(bot, "launch")).status_code == 409  # nothing published yet
     first = api.post(url(bot, "publish"), {"note": "first"}, format="json")
     assert first.status_code == 201 and first.json()["number"] == 1
+    # Stored at once; the worker trains it once this commits (never here: no commit).
+    assert first.json()["training"] == "training"
+    assert api.get(url(bot)).json()["published_version"] is None
+    assert api.post(url(bot, "launch")).status_code == 409  # not live before it is trained
     changed = copy.deepcopy(SIMPLE_FLOW)
     changed["nodes"]["prices"]["text"] = "Plans start at $20."
     api.patch(url(bot), {"definition": changed}, format="json")
@@ -114,9 +118,11 @@ def test_publish_rollback_versions_launch_pause(api, tenant):
     one = api.get(f"{url(bot)}versions/1/").json()
     assert one["definition"]["nodes"]["prices"]["text"] == "Plans start at $10."
 
-    rolled = api.post(url(bot, "rollback"), {"version": 1}, format="json")
+    with django_capture_on_commit_callbacks(execute=True):  # the worker trains it, then it is live
+        rolled = api.post(url(bot, "rollback"), {"version": 1}, format="json")
     assert rolled.status_code == 201 and rolled.json()["number"] == 3
     assert api.get(url(bot)).json()["published_version"] == 3
+    assert api.get(f"{url(bot)}versions/3/").json()["training"] == "ready"
     missing = api.post(url(bot, "rollback"), {"version": 9}, format="json")
     assert missing.status_code == 404
     assert BotVersion.objects.filter(bot=bot).count() == 3
