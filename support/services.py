@@ -250,6 +250,7 @@ def _status_set(
     previous = ticket.status
     ticket.status = status
     ticket.updated_at = now
+    ticket.status_changed_at = now
     if status == Status.RESOLVED:
         ticket.resolved_at = now
     elif status == Status.CLOSED:
@@ -259,7 +260,14 @@ def _status_set(
     if answers and status in ANSWERING_STATUSES and ticket.first_response_at is None:
         ticket.first_response_at = now
     ticket.save(
-        update_fields=["status", "updated_at", "resolved_at", "closed_at", "first_response_at"]
+        update_fields=[
+            "status",
+            "updated_at",
+            "status_changed_at",
+            "resolved_at",
+            "closed_at",
+            "first_response_at",
+        ]
     )
     if mirror:
         sync.outbox_add(ticket=ticket, kind=sync.Kind.MOVE_CARD)
@@ -346,8 +354,17 @@ def trello_action_apply(*, action: CardMoved | CardCommented) -> str:
         return "unknown_card"
     ticket = card.ticket
     if isinstance(action, CardMoved):
+        # The card's row, locked: deliveries of one card are applied one at a time.
+        card = TrelloCard.objects.select_for_update().select_related("ticket").get(pk=card.pk)
+        ticket = card.ticket
+        if card.last_move_action_id == action.action_id:
+            return "duplicate"
+        TrelloCard.objects.filter(pk=card.pk).update(last_move_action_id=action.action_id)
         if sync.move_echo_consume(card=card, list_id=action.list_after_id):
             return "echo"
+        changed_at = ticket.status_changed_at
+        if action.date is not None and changed_at is not None and action.date <= changed_at:
+            return "stale"  # an older move delivered late or again: the later change stands
         status = sync.status_for_list(
             list_id=action.list_after_id, list_name=action.list_after_name
         )
@@ -356,7 +373,9 @@ def trello_action_apply(*, action: CardMoved | CardCommented) -> str:
             return "unmapped_list"
         if ticket.status == status:
             return "unchanged"
-        ticket_status_change(ticket=ticket, status=status, by_support=True, from_trello=True)
+        ticket_status_change(
+            ticket=ticket, status=status, by_support=True, from_trello=True, now=action.date
+        )
         return "status"
     known = (
         TicketComment.objects.for_tenant(ticket.tenant_id)

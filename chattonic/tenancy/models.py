@@ -20,6 +20,22 @@ class Tenant(models.Model):
         max_length=12, choices=AssignmentPolicy.choices, default=AssignmentPolicy.CLAIM
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Who Trello alerts of every change to this tenant's tickets (members of their cards);
+    # blank: the deployment's TRELLO_DEVELOPER_ID / TRELLO_COORDINATOR_ID. Operators only.
+    trello_developer_id = models.CharField(
+        "developer's Trello member id",
+        max_length=64,
+        blank=True,
+        help_text="The developer assigned to this tenant's project. Blank: the deployment's "
+        "default (TRELLO_DEVELOPER_ID).",
+    )
+    trello_coordinator_id = models.CharField(
+        "coordinator's Trello member id",
+        max_length=64,
+        blank=True,
+        help_text="The project coordinator. Blank: the deployment's default "
+        "(TRELLO_COORDINATOR_ID).",
+    )
 
     class Meta:
         ordering = ["name"]
