@@ -11,11 +11,11 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import mail_admins
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from chattonic.core import notices
 from chattonic.core.errors import Conflict, ValidationFailed
 from chattonic.tenancy.models import Tenant
 from support import targets
@@ -304,7 +304,8 @@ def ticket_severity_change(*, ticket: Ticket, severity: str) -> Ticket:
 
 def sla_breaches_flag(*, now: datetime | None = None) -> list[int]:
     """Flag, once each, the tickets past their first-response due time without an answer;
-    tell the operators by email (ADMINS) and in the log."""
+    tell the operators through the notices outbox (retried until the mail is sent) and in
+    the log. The flags and the notice are written together."""
     now = now or timezone.now()
     candidates = Ticket.objects.filter(
         first_response_at__isnull=True,
@@ -312,32 +313,34 @@ def sla_breaches_flag(*, now: datetime | None = None) -> list[int]:
         first_response_due_at__lt=now,
     ).order_by("first_response_due_at")
     flagged: list[Ticket] = []
-    for ticket in candidates.select_related("tenant")[:500]:
-        # The conditional update makes a concurrent run flag (and tell) each ticket once.
-        won = Ticket.objects.filter(pk=ticket.pk, breach_flagged_at__isnull=True).update(
-            breach_flagged_at=now
-        )
-        if won:
-            flagged.append(ticket)
-            logger.warning(
-                "ticket.breached id=%s tenant=%s severity=%s due=%s",
-                ticket.pk,
-                ticket.tenant_id,
-                ticket.severity,
-                ticket.first_response_due_at.isoformat(),
+    with transaction.atomic():
+        for ticket in candidates.select_related("tenant")[:500]:
+            # The conditional update makes a concurrent run flag (and tell) each ticket once.
+            won = Ticket.objects.filter(pk=ticket.pk, breach_flagged_at__isnull=True).update(
+                breach_flagged_at=now
             )
-    if flagged:
-        lines = [
-            f"#{t.pk} [{t.get_severity_display()}] {t.title} — {t.tenant} — "
-            f"due {targets.format_local(t.first_response_due_at)}\n"
-            f"    {settings.PUBLIC_BASE_URL.rstrip('/')}{sync.ticket_admin_path(t)}"
-            for t in flagged
-        ]
-        mail_admins(
-            f"{len(flagged)} support ticket(s) breached the first-response target",
-            "These tickets have no first answer and are past their due time:\n\n"
-            + "\n".join(lines),
-        )
+            if won:
+                flagged.append(ticket)
+                logger.warning(
+                    "ticket.breached id=%s tenant=%s severity=%s due=%s",
+                    ticket.pk,
+                    ticket.tenant_id,
+                    ticket.severity,
+                    ticket.first_response_due_at.isoformat(),
+                )
+        if flagged:
+            lines = [
+                f"#{t.pk} [{t.get_severity_display()}] {t.title} — {t.tenant} — "
+                f"due {targets.format_local(t.first_response_due_at)}\n"
+                f"    {settings.PUBLIC_BASE_URL.rstrip('/')}{sync.ticket_admin_path(t)}"
+                for t in flagged
+            ]
+            notices.notice_queue(
+                key=f"ticket.breach:{now.isoformat()}:{','.join(str(t.pk) for t in flagged)}",
+                subject=f"{len(flagged)} support ticket(s) breached the first-response target",
+                body="These tickets have no first answer and are past their due time:\n\n"
+                + "\n".join(lines),
+            )
     return [t.pk for t in flagged]
 
 

@@ -189,5 +189,9 @@ def restore_check_run(
     check.save(update_fields=["status", "finished_at", "duration", "details"])
     report(check.details)
     if problems:
-        _operators_alert(f"Restore check #{check.pk} failed", check.details)
+        _operators_alert(
+            f"Restore check #{check.pk} failed",
+            check.details,
+            key=f"restore_check.failed:{check.pk}",
+        )
     return check
