@@ -4,15 +4,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conversations', '0008_leadwebhook_secret_encrypted'),
+        ("conversations", "0008_leadwebhook_secret_encrypted"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='privacyaudit',
-            name='door',
-            field=models.CharField(choices=[('dashboard', 'Dashboard'), ('api', 'API'), ('restore', 'Restore (re-applied from the erasure ledger)')], max_length=10),
+            model_name="privacyaudit",
+            name="door",
+            field=models.CharField(
+                choices=[
+                    ("dashboard", "Dashboard"),
+                    ("api", "API"),
+                    ("restore", "Restore (re-applied from the erasure ledger)"),
+                ],
+                max_length=10,
+            ),
         ),
     ]
