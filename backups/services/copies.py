@@ -161,6 +161,7 @@ def _manifest(run: BackupRun, result) -> dict:
             else None
         ),
         "row_counts": result.row_counts,
+        "table_checksums": result.checksums,
         "migrations": result.migrations,
     }
 
