@@ -46,6 +46,7 @@ def test_a_contact_erased_after_a_backup_stays_erased_after_restoring_it(
     output = run_command("restore", str(run.pk), "--into", restore_url)
 
     assert f"Erasure re-applied: contact #{erin.pk} of tenant #{erin.tenant_id}" in output
+    assert "checked; 1 re-applied now." in output
     assert "Restored backup" in output
 
     def restored(sql: str, *params) -> list[tuple]:
