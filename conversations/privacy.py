@@ -215,7 +215,8 @@ def contact_erase(
     }
     erasure = Erasure(
         tenant_id=tenant_id,
-        contacts=[(c.pk, c.created_at) for c in contacts],
+        # The erased contact first: erasing it again takes the ones merged into it along.
+        contacts=[(c.pk, c.created_at) for c in sorted(contacts, key=lambda c: c.pk != contact.pk)],
         erased_at=timezone.now(),
     )
     for hook in [] if recorded else _erasure_hooks:
