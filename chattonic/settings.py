@@ -418,6 +418,13 @@ if not CHATTONIC_ENCRYPTION_KEYS and DEBUG:
 
     _digest = _hashlib.sha256(b"chattonic.channel-credentials:" + SECRET_KEY.encode()).digest()
     CHATTONIC_ENCRYPTION_KEYS = [_base64.urlsafe_b64encode(_digest).decode()]
+if not CHATTONIC_ENCRYPTION_KEYS:
+    # Refused at start-up, not at the first webhook: without it no channel works.
+    raise ImproperlyConfigured(
+        "CHATTONIC_ENCRYPTION_KEY is not set: channel credentials cannot be encrypted. "
+        "Generate one with python -c 'from cryptography.fernet import Fernet; "
+        "print(Fernet.generate_key().decode())', or set DEBUG=1 for a development run."
+    )
 # How long a web process keeps the channel a webhook names (its secret, status, bot's region)
 # before reading it again; changes made in the process itself apply at once. 0: no cache.
 CHANNEL_CACHE_SECONDS = env_int("CHANNEL_CACHE_SECONDS", 5)

@@ -420,6 +420,10 @@ class Connector:
     def missing_credentials(self, credentials: Mapping[str, Any]) -> list[str]:
         return [key for key in self.required_credentials if not credentials.get(key)]
 
+    def credential_problems(self, credentials: Mapping[str, Any]) -> dict[str, str]:
+        """What is wrong with the given credentials' values, by key (checked when saved)."""
+        return {}
+
     def secrets(self, credentials: Mapping[str, Any]) -> list[str]:
         """The channel's secret values, for :func:`chattonic.core.redact.redact`."""
         return [str(credentials[k]) for k in self.secret_credentials if credentials.get(k)]
