@@ -12,7 +12,7 @@ from bots.services import bot_launch, bot_publish, draft_update
 from conversations import services
 from conversations.models import Conversation, Message
 from tests.conversations.payloads import raw
-from tests.factories import BotFactory
+from tests.factories import BotFactory, trained
 from tests.fakes import FakeTelegram
 from tests.fakes.channels import make_channel, point_settings_at, signed_post
 
@@ -32,13 +32,13 @@ def short_flow(goodbye: str) -> dict:
 @pytest.fixture
 def bot(tenant):
     bot = BotFactory(tenant=tenant, draft_definition=short_flow("Bye from v1, {{name}}."))
-    bot_publish(bot=bot)
+    trained(bot_publish(bot=bot))
     return bot_launch(bot=bot)
 
 
 def publish_v2(bot) -> BotVersion:
     draft_update(bot=bot, definition=short_flow("Bye from v2, {{name}}."))
-    bot_publish(bot=bot)
+    trained(bot_publish(bot=bot))
     bot.refresh_from_db()
     return bot.published_version
 
