@@ -40,7 +40,9 @@ def _load(name: str) -> dict:
 FLOW_TEMPLATES: dict[str, FlowTemplate] = {
     t.name: t
     for t in (
-        FlowTemplate(BLANK, "Blank bot", "Asks what the visitor needs, and ends: build from there."),
+        FlowTemplate(
+            BLANK, "Blank bot", "Asks what the visitor needs, and ends: build from there."
+        ),
         FlowTemplate(
             "lead_capture",
             "Lead capture",
