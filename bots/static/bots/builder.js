@@ -8,7 +8,10 @@
  */
 (function () {
   "use strict";
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", builder);
+  else builder();
 
+  function builder() {
   var dataTag = document.getElementById("ct-builder-data");
   if (!dataTag || typeof window.Drawflow === "undefined") return;
   var CONFIG = JSON.parse(dataTag.textContent);
@@ -30,7 +33,7 @@
   var OPS = ["eq", "ne", "gt", "gte", "lt", "lte", "contains", "in", "set", "not_set"];
   var METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"];
   var LINK_FIELDS = ["next", "other", "on_max_retries", "else", "fallback", "on_failure"];
-  var COL = 300, ROW = 170;
+  var COL = 340, ROW = 170;
 
   // --- State -------------------------------------------------------------------------------
 
@@ -974,4 +977,5 @@
   checkAndSave(false).then(function () { document.body.setAttribute("data-ct-builder", "ready"); });
   if (window.performance && performance.mark) performance.mark("ct-builder-drawn");
   window.ctBuilder = { serialise: serialise, editor: editor };
+  }
 })();
