@@ -53,6 +53,12 @@ def drag_to(page, source, target) -> None:
     drag(page, source, box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
 
 
+def click(page, target) -> None:
+    """A mouse click in the middle of ``target`` (a step is a drag handle too)."""
+    box = target.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+
 def canvas_point(page, fx: float, fy: float) -> tuple[float, float]:
     box = page.locator("#ct-canvas").bounding_box()
     return box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
@@ -96,12 +102,16 @@ def test_an_owner_builds_tests_and_publishes_a_flow_in_the_editor(
     new = step(page, "question_1")
     expect(new).to_be_visible()
     # Linked: ask_need's "answered" way out to it, and its own "answered" to save_lead.
+    status = page.locator("#ct-save-status")
+    expect(status).to_have_text("Saved")  # checked: the step shows what it has to say
     drag_to(page, step(page, "ask_need").locator(".output_1"), new.locator(".input_1"))
+    expect(status).to_have_text("Saved")
     drag_to(page, new.locator(".output_1"), step(page, "save_lead").locator(".input_1"))
+    expect(status).to_have_text("Saved")
     expect(step(page, "ask_need").locator(".output_1")).to_have_attribute("data-label", "answered")
 
     # Its form in the side panel: text, variable, a regex validation.
-    new.locator(".ct-node").click()
+    click(page, new.locator(".ct-node-id"))
     panel = page.locator("#ct-panel")
     expect(panel.get_by_role("heading", name="Question: question_1")).to_be_visible()
     panel.get_by_label("Question", exact=True).fill("What's your postcode?")
@@ -110,12 +120,12 @@ def test_an_owner_builds_tests_and_publishes_a_flow_in_the_editor(
     # The empty pattern is an error, on the step and beside the field.
     expect(new.locator(".ct-node-problems .ct-error")).to_have_text("pattern: must not be empty")
     expect(panel.get_by_text("must not be empty")).to_be_visible()
-    expect(page.locator("#ct-save-status")).to_have_text("Not saved: 1 problem to fix.")
+    expect(status).to_have_text("Not saved: 1 problem to fix.")
     assert_accessible(page, "#ct-panel")
     panel.get_by_label("Pattern").fill("[0-9]{5}")
     panel.get_by_label("Retry text").fill("Five digits, please.")
     expect(new.locator(".ct-node-problems .ct-error")).to_have_count(0)
-    expect(page.locator("#ct-save-status")).to_have_text("Saved")
+    expect(status).to_have_text("Saved")
     assert_accessible(page, "#ct-panel")
     bot = Bot.objects.get(tenant=tenant, name="Lead bot")
     saved = bot.draft_definition["nodes"]
@@ -149,7 +159,7 @@ def test_an_owner_builds_tests_and_publishes_a_flow_in_the_editor(
     expect(page.get_by_text("Five digits, please.").first).to_be_visible()
 
     # Publish from the editor, launch, and the demo page's widget runs the new version.
-    page.get_by_label("Note").fill("Ask the postcode")
+    page.get_by_label("Note for the new version").fill("Ask the postcode")
     page.get_by_role("button", name="Publish").click()
     expect(page.get_by_text("Published version 1: new conversations use it now.")).to_be_visible()
     page.get_by_role("link", name="Lead bot").click()

@@ -225,7 +225,7 @@
     var zoom = editor.zoom, x = editor.canvas_x, y = editor.canvas_y;
     silent++;
     try { editor.import(drawflowData()); } finally { silent--; }
-    editor.zoom = zoom; editor.canvas_x = x; editor.canvas_y = y;
+    editor.zoom = zoom; editor.zoom_last_value = zoom; editor.canvas_x = x; editor.canvas_y = y;
     editor.precanvas.style.transform = "translate(" + x + "px, " + y + "px) scale(" + zoom + ")";
     ids.forEach(function (id) {
       var outs = outputsOf(nodes()[id]);
@@ -238,6 +238,18 @@
     showProblems();
     showCurrent();
     if (selected && dfIds[selected]) $("node-" + dfIds[selected]).classList.add("selected");
+  }
+
+  // Zoom so that the whole flow shows, if it can (Drawflow zooms from 0.5 to 1.6).
+  function fit() {
+    autoLayout(false);
+    var w = 0, h = 0;
+    Object.keys(layout).forEach(function (id) { w = Math.max(w, layout[id][0] + 260); h = Math.max(h, layout[id][1] + 160); });
+    var zoom = Math.min(1, container.clientWidth / (w || 1), container.clientHeight / (h || 1));
+    editor.zoom = Math.max(editor.zoom_min, Math.round(zoom * 100) / 100);
+    editor.zoom_last_value = editor.zoom;
+    editor.canvas_x = -(container.clientWidth * (1 - editor.zoom)) / 2;
+    editor.canvas_y = -(container.clientHeight * (1 - editor.zoom)) / 2;
   }
 
   function redrawNode(id) {
@@ -324,8 +336,13 @@
     s.className = kind ? "ct-status-" + kind : "";
   }
 
-  var checking = null;
+  // One check-and-save at a time, in order: each save names the draft the previous one made.
+  var queue = Promise.resolve();
   function checkAndSave(force) {
+    queue = queue.then(function () { return checkAndSaveNow(force); });
+    return queue;
+  }
+  function checkAndSaveNow(force) {
     var definition = serialise();
     var text = JSON.stringify(definition);
     var run = post(CONFIG.check_url, { definition: definition }).then(function (r) {
@@ -351,7 +368,6 @@
         }
       });
     }).catch(function (e) { saving = false; setStatus("Not saved: " + e.message, "error"); });
-    checking = run;
     return run;
   }
 
@@ -970,6 +986,7 @@
     delete def.meta.layout;
     if (!Object.keys(def.meta).length) delete def.meta;
   }
+  fit();
   render();
   remember();
   lastSaved = JSON.stringify(serialise());
