@@ -317,6 +317,7 @@ class BotAddForm(BotForm):
         label="Start from",
         choices=lambda: [(t.name, t.title) for t in FLOW_TEMPLATES.values()],
         initial=BLANK,
+        required=False,  # none: the starter flow, as the blank template
         help_text="The flow the bot starts with; change it in the flow editor.",
     )
 
