@@ -153,7 +153,8 @@ def test_an_owner_builds_tests_and_publishes_a_flow_in_the_editor(
     expect(page.locator(".drawflow-node.ct-current .ct-node")).to_have_attribute(
         "data-node", "question_1"
     )
-    shot = DOCS / "flow-editor.png" if os.environ.get("CHATTONIC_SCREENSHOTS") else tmp_path / "e.png"
+    docs = os.environ.get("CHATTONIC_SCREENSHOTS")
+    shot = DOCS / "flow-editor.png" if docs else tmp_path / "flow-editor.png"
     page.screenshot(path=str(shot))
     chat_says(page, "abc")
     expect(page.get_by_text("Five digits, please.").first).to_be_visible()
