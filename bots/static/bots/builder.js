@@ -223,8 +223,12 @@
   function render() {
     autoLayout(false);
     var zoom = editor.zoom, x = editor.canvas_x, y = editor.canvas_y;
+    // Drawflow's import places each link by measuring its two ends, a page layout per link
+    // (seconds for a few hundred steps); the links are placed below, in one pass, instead.
+    var place = editor.updateConnectionNodes;
     silent++;
-    try { editor.import(drawflowData()); } finally { silent--; }
+    editor.updateConnectionNodes = function () {};
+    try { editor.import(drawflowData()); } finally { editor.updateConnectionNodes = place; silent--; }
     editor.zoom = zoom; editor.zoom_last_value = zoom; editor.canvas_x = x; editor.canvas_y = y;
     editor.precanvas.style.transform = "translate(" + x + "px, " + y + "px) scale(" + zoom + ")";
     ids.forEach(function (id) {
@@ -238,6 +242,24 @@
     showProblems();
     showCurrent();
     if (selected && dfIds[selected]) $("node-" + dfIds[selected]).classList.add("selected");
+  }
+
+  // Every link's curve from the centres of its two dots: all measured first (one layout),
+  // then all drawn, as Drawflow's updateConnectionNodes draws one.
+  function placeLinks() {
+    var pre = editor.precanvas.getBoundingClientRect(), z = editor.zoom, centres = {};
+    Array.prototype.forEach.call(editor.precanvas.querySelectorAll(".drawflow-node"), function (box) {
+      Array.prototype.forEach.call(box.querySelectorAll(".input, .output"), function (dot) {
+        var r = dot.getBoundingClientRect();
+        centres[box.id + " " + dot.classList[1]] = [(r.x - pre.x) / z + r.width / z / 2, (r.y - pre.y) / z + r.height / z / 2];
+      });
+    });
+    Array.prototype.forEach.call(editor.precanvas.querySelectorAll("svg.connection"), function (svg) {
+      var c = svg.classList;  // connection node_in_node-<in> node_out_node-<out> output_<k> input_1
+      var from = centres[c[2].slice(9) + " " + c[3]], to = centres[c[1].slice(8) + " " + c[4]];
+      if (!from || !to) return;
+      svg.querySelector(".main-path").setAttributeNS(null, "d", editor.createCurvature(from[0], from[1], to[0], to[1], editor.curvature, "openclose"));
+    });
   }
 
   // Zoom so that the whole flow shows, if it can (Drawflow zooms from 0.5 to 1.6).
@@ -391,6 +413,7 @@
       mine.forEach(function (e) { list.appendChild(el("li", { class: "ct-error", text: (e.field ? e.field + ": " : "") + e.message })); });
       warned.forEach(function (w) { list.appendChild(el("li", { class: "ct-warning", text: w.message })); });
     });
+    placeLinks();  // a step's problems change its height, and where its dots are
   }
 
   // --- Gestures on the canvas ----------------------------------------------------------------
