@@ -139,6 +139,7 @@
   var container = $("ct-canvas");
   var editor = new window.Drawflow(container);
   editor.reroute = false;
+  editor.zoom_min = 0.3;
   editor.force_first_input = false;
   editor.start();
   if (!CAN_EDIT) editor.editor_mode = "view";
@@ -185,11 +186,26 @@
     }
     var maxDepth = 0;
     Object.keys(depth).forEach(function (k) { maxDepth = Math.max(maxDepth, depth[k]); });
-    var rows = {};
+    // Layers left to right, wrapped into bands about as wide as the canvas (at 3/4 size).
+    var cols = Math.max(2, Math.floor((container.clientWidth / 0.75 - 40) / COL));
+    var layerOf = {}, count = {};
     order.forEach(function (id) {
       var d = id in depth ? depth[id] : maxDepth + 1;
-      rows[d] = (rows[d] || 0) + 1;
-      if (all || !layout[id]) layout[id] = [40 + d * COL, 40 + (rows[d] - 1) * ROW];
+      layerOf[id] = d;
+      count[d] = (count[d] || 0) + 1;
+    });
+    var bandTop = {}, top = 40;
+    for (var band = 0; band <= Math.floor((maxDepth + 1) / cols); band++) {
+      bandTop[band] = top;
+      var tallest = 1;
+      for (var d = band * cols; d < (band + 1) * cols; d++) tallest = Math.max(tallest, count[d] || 0);
+      top += tallest * ROW + 40;
+    }
+    var placed = {};
+    order.forEach(function (id) {
+      var d = layerOf[id];
+      placed[d] = (placed[d] || 0) + 1;
+      if (all || !layout[id]) layout[id] = [40 + (d % cols) * COL, bandTop[Math.floor(d / cols)] + (placed[d] - 1) * ROW];
     });
   }
 
