@@ -278,13 +278,14 @@
     });
   }
 
-  // Zoom so that the whole flow shows, if it can (Drawflow zooms from 0.5 to 1.6).
+  // Zoom so that the whole flow shows, down to 0.6 (still readable; a bigger flow opens on
+  // its start, to pan from, and "Zoom out" goes to 0.3).
   function fit() {
     autoLayout(false);
     var w = 0, h = 0;
     Object.keys(layout).forEach(function (id) { w = Math.max(w, layout[id][0] + 260); h = Math.max(h, layout[id][1] + 160); });
     var zoom = Math.min(1, container.clientWidth / (w || 1), container.clientHeight / (h || 1));
-    editor.zoom = Math.max(editor.zoom_min, Math.round(zoom * 100) / 100);
+    editor.zoom = Math.max(0.6, Math.round(zoom * 100) / 100);
     editor.zoom_last_value = editor.zoom;
     editor.canvas_x = -(container.clientWidth * (1 - editor.zoom)) / 2;
     editor.canvas_y = -(container.clientHeight * (1 - editor.zoom)) / 2;
