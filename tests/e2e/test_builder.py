@@ -237,3 +237,82 @@ def test_a_flow_opened_and_saved_unchanged_is_the_same(new_context, live_server_
     after = Bot.objects.get(pk=bot.pk)
     assert after.draft_updated_at > before.draft_updated_at  # it was saved
     assert after.draft_definition == before.draft_definition
+
+
+def test_renaming_deleting_duplicating_intents_keys_and_a_second_tab(
+    new_context, live_server_url, tenant
+):
+    """The side panel's other controls and the keyboard: a renamed step keeps its links, a
+    duplicate is a copy, Delete removes a step and the links to it, Ctrl+Z brings it back, a
+    new intent gives a router a way out; a second tab's stale save is refused and said."""
+    from playwright.sync_api import expect
+
+    owner = MembershipFactory(tenant=tenant, role="owner").user
+    bot = services.bot_create(tenant=tenant, name="FAQ", template="faq_handoff")
+    context = new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    sign_in(page, owner.username, f"/dashboard/bots/bot/{bot.pk}/change/")
+    open_editor(page)
+    status = page.locator("#ct-save-status")
+    panel = page.locator("#ct-panel")
+
+    # Rename "hours": the menu's button and the router's route follow.
+    click(page, step(page, "hours").locator(".ct-node-id"))
+    panel.get_by_label("Step name").fill("opening_hours_answer")
+    panel.get_by_label("Step name").press("Tab")
+    expect(step(page, "opening_hours_answer")).to_be_visible()
+    expect(status).to_have_text("Saved")
+    bot.refresh_from_db()
+    nodes = bot.draft_definition["nodes"]
+    assert "hours" not in nodes
+    assert nodes["menu_message"]["quick_replies"][0]["next"] == "opening_hours_answer"
+    assert nodes["faq"]["routes"]["opening_hours"] == "opening_hours_answer"
+
+    # Duplicate it, then delete the copy with the Delete key; Ctrl+Z brings it back.
+    panel.get_by_role("button", name="Duplicate step").click()
+    expect(step(page, "message_1")).to_be_visible()
+    expect(panel.get_by_role("heading", name="Message: message_1")).to_be_visible()
+    click(page, step(page, "message_1").locator(".ct-node-id"))
+    page.keyboard.press("Delete")
+    expect(step(page, "message_1")).to_have_count(0)
+    page.keyboard.press("Control+z")
+    expect(step(page, "message_1")).to_be_visible()
+    expect(status).to_have_text("Saved")
+    bot.refresh_from_db()
+    assert bot.draft_definition["nodes"]["message_1"] == nodes["opening_hours_answer"]
+
+    # Delete "returns": the links to it go (the router's route, the menu's button's target).
+    click(page, step(page, "returns").locator(".ct-node-id"))
+    page.keyboard.press("Delete")
+    expect(step(page, "returns")).to_have_count(0)
+    expect(status).to_have_text("Saved")
+    bot.refresh_from_db()
+    nodes = bot.draft_definition["nodes"]
+    assert "returns" not in nodes["faq"]["routes"]
+    assert "next" not in nodes["menu_message"]["quick_replies"][2]
+
+    # A new intent: the router gets a way out for it; the form passes axe.
+    page.get_by_role("button", name="Intents").click()
+    expect(panel.get_by_role("heading", name="Intents")).to_be_visible()
+    panel.get_by_role("button", name="Add an intent").click()
+    panel.get_by_label("Name").last.fill("payment")
+    panel.get_by_label("Training phrases (one a line)").last.fill("how can I pay\npayment methods")
+    expect(step(page, "faq").locator(".outputs .output[data-label=payment]")).to_have_count(1)
+    expect(status).to_have_text("Saved")
+    assert_accessible(page, "#ct-panel")
+    bot.refresh_from_db()
+    assert bot.draft_definition["intents"][-1] == {
+        "name": "payment",
+        "phrases": ["how can I pay", "payment methods"],
+    }
+
+    # A second tab saves; the first one's next save is refused and says why.
+    other = context.new_page()
+    other.goto(f"/dashboard/bots/bot/{bot.pk}/builder/")
+    other.wait_for_selector("body[data-ct-builder=ready]", state="attached")
+    other.get_by_role("button", name="Arrange").click()
+    expect(other.locator("#ct-save-status")).to_have_text("Saved")
+    saved_by_other = Bot.objects.get(pk=bot.pk).draft_definition
+    page.get_by_role("button", name="Arrange").click()
+    expect(status).to_contain_text("The draft was changed elsewhere")
+    assert Bot.objects.get(pk=bot.pk).draft_definition == saved_by_other

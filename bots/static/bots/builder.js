@@ -944,6 +944,17 @@
     }
   }
 
+  // Delete on a selected step: removed here, as one change (Drawflow's own removal would report
+  // each of its links first, one change each). A selected link is Drawflow's to remove.
+  container.parentNode.addEventListener("keydown", function (e) {
+    if ((e.key !== "Delete" && e.key !== "Backspace") || !editor.node_selected || !CAN_EDIT) return;
+    var id = ids[parseInt(editor.node_selected.id.slice(5), 10) - 1];
+    e.stopPropagation();
+    e.preventDefault();
+    editor.node_selected = null;
+    if (id) removeNode(id);
+  }, true);
+
   // Keys typed in the side panel or the palette are theirs, not the canvas's (Delete).
   [$("ct-panel"), $("ct-palette-list")].forEach(function (area) {
     area.addEventListener("keydown", function (e) { e.stopPropagation(); });
