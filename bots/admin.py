@@ -34,7 +34,7 @@ from bots.forms import (
     FlowForm,
     ImportForm,
 )
-from bots.gallery import FLOW_TEMPLATES
+from bots.gallery import FLOW_TEMPLATES, LANGUAGES
 from bots.models import Bot, BotVersion
 from bots.selectors import bot_has_unpublished_changes, definition_problems
 from chattonic.core import inputs
@@ -130,10 +130,12 @@ class BotAdmin(TenantScopedAdmin):
     def _gallery(self, request):
         if not self.has_add_permission(request):
             raise PermissionDenied
-        cards = []
+        groups = {
+            code: {"code": code, "name": name, "cards": []} for code, name in LANGUAGES.items()
+        }
         for template in FLOW_TEMPLATES.values():
             definition = template.definition
-            cards.append(
+            groups[template.language]["cards"].append(
                 {
                     "name": template.name,
                     "title": template.title,
@@ -150,7 +152,7 @@ class BotAdmin(TenantScopedAdmin):
                 "opts": self.model._meta,
                 "title": "Add bot: start from a template",
                 "media": BUILDER_MEDIA,
-                "cards": cards,
+                "groups": list(groups.values()),
             },
         )
 

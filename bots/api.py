@@ -169,6 +169,7 @@ class BotTemplateSerializer(serializers.Serializer):
     name = serializers.CharField()
     title = serializers.CharField()
     summary = serializers.CharField()
+    language = serializers.CharField()
     bot_fields = serializers.DictField(help_text="The bot settings the template sets.")
     definition = serializers.JSONField()
 
@@ -186,6 +187,7 @@ class BotTemplateViewSet(viewsets.ViewSet):
                 "name": t.name,
                 "title": t.title,
                 "summary": t.summary,
+                "language": t.language,
                 "bot_fields": t.bot_fields,
                 "definition": t.definition,
             }

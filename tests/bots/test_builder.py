@@ -73,6 +73,62 @@ def test_every_template_is_valid_and_publishes_as_it_is(tenant, name):
     assert stored == FLOW_TEMPLATES[name].definition
 
 
+# A valid answer to a question of each kind (any language; a regex one: an order number).
+ANSWERS = {
+    "text": "The app crashes on start",
+    "email": "ana@example.com",
+    "phone": "+55 11 99999 9999",
+    "number": "5",
+    "date": "2026-03-20",
+    "regex": "A-1234",
+}
+
+
+@pytest.mark.parametrize("name", [n for n in FLOW_TEMPLATES if n != "blank"])
+@pytest.mark.parametrize("open_now", [True, False])
+def test_every_template_walks_to_its_end_answering_what_it_asks(name, open_now):
+    """A visitor who answers every question validly, presses the last button, says the
+    first intent of a router, and whose HTTP requests succeed, reaches an end or a handoff
+    with no error and no retry: in every language, open or closed."""
+    walk = template_walk(name, within_business_hours=open_now)
+    for _ in range(30):
+        status, node_id = walk.state["status"], walk.state.get("node")
+        if status in ("ended", "handoff"):
+            break
+        node = walk.definition["nodes"][node_id]
+        if status == "http":
+            request = walk.actions[-1]
+            assert request["type"] == "http_request"
+            walk.send(
+                Event(
+                    "http_response",
+                    http={"status": 200, "json": {"status": "ok"}},
+                    request_id=request["request_id"],
+                )
+            )
+        elif node["type"] == "question":
+            kind = node.get("validation", "text")
+            answer = node["choices"][0] if kind == "choice" else ANSWERS[kind]
+            said = walk.say(answer)
+            assert node.get("retry_text") not in said, (name, node_id, answer)
+        elif node["type"] == "message":
+            walk.press(node["quick_replies"][-1]["title"])
+        elif node["type"] == "router":
+            walk.say("something", intent=next(iter(node["routes"])))
+        else:
+            raise AssertionError(f"{name}: waiting at a {node['type']}")
+    assert walk.state["status"] in ("ended", "handoff"), (name, walk.state)
+    assert walk.state["retries"] == 0
+
+
+def test_a_template_in_spanish_or_portuguese_sets_the_bots_language(tenant):
+    spanish = services.bot_create(tenant=tenant, name="ES", template="lead_capture_es")
+    assert spanish.default_language == "es"
+    assert spanish.draft_definition["nodes"]["ask_name"]["text"] == "¿Cómo te llamas?"
+    portuguese = services.bot_create(tenant=tenant, name="PT", template="after_hours_pt")
+    assert (portuguese.default_language, portuguese.ticket_after_hours) == ("pt", True)
+
+
 def test_the_lead_capture_template_records_a_lead():
     walk = template_walk("lead_capture")
     assert walk.said[-1] == "What's your name?"

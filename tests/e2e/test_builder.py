@@ -87,7 +87,7 @@ def test_an_owner_builds_tests_and_publishes_a_flow_in_the_editor(
     # "Add bot" shows the gallery; the lead-capture template starts the bot.
     page.get_by_role("link", name="Add bot").click()
     expect(page.get_by_role("heading", name="Lead capture")).to_be_visible()
-    assert_accessible(page, ".ct-gallery")
+    assert_accessible(page, ".ct-gallery-page")
     page.get_by_role("link", name="Start from “Lead capture”").click()
     expect(page.get_by_label("Start from")).to_have_value("lead_capture")
     page.get_by_label("Name").fill("Lead bot")
