@@ -193,6 +193,10 @@ def test_undo_takes_back_two_dragged_steps(new_context, live_server_url, tenant)
 
     drag(page, palette(page, "Message"), *canvas_point(page, 0.6, 0.3))
     expect(step(page, "message_1")).to_be_visible()
+    # Nothing leads to it and it leads nowhere: both are said on the step.
+    problems = step(page, "message_1").locator(".ct-node-problems")
+    expect(problems).to_contain_text("is not reachable from the start or main node")
+    expect(problems).to_contain_text("A dead end: the flow stops here")
     drag(page, palette(page, "End"), *canvas_point(page, 0.6, 0.7))
     expect(step(page, "end_1")).to_be_visible()
     expect(page.locator("#ct-save-status")).to_have_text("Saved")

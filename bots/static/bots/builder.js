@@ -416,6 +416,12 @@
     return problems.errors.filter(function (e) { return e.node === id; });
   }
 
+  // A step with ways out and none of them linked: the conversation stops there, idle.
+  function deadEnd(node) {
+    var outs = outputsOf(node);
+    return outs.length > 0 && outs.every(function (o) { return typeof getPath(node, o.field) !== "string"; });
+  }
+
   function showProblems() {
     ids.forEach(function (id) {
       var box = dfIds[id] && $("node-" + dfIds[id]);
@@ -423,8 +429,10 @@
       var list = box.querySelector(".ct-node-problems");
       var mine = problemsOf(id);
       var warned = problems.warnings.filter(function (w) { return w.node === id; });
+      if (deadEnd(nodes()[id])) warned = warned.concat([{ node: id, field: "", message: "A dead end: the flow stops here (the next message goes to the main step)." }]);
       box.classList.toggle("ct-invalid", mine.length > 0);
       box.classList.toggle("ct-warned", warned.length > 0);
+      box.classList.toggle("ct-dead-end", deadEnd(nodes()[id]));
       if (!list) return;
       list.innerHTML = "";
       mine.forEach(function (e) { list.appendChild(el("li", { class: "ct-error", text: (e.field ? e.field + ": " : "") + e.message })); });
