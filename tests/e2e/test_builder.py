@@ -320,3 +320,37 @@ def test_renaming_deleting_duplicating_intents_keys_and_a_second_tab(
     page.get_by_role("button", name="Arrange").click()
     expect(status).to_contain_text("The draft was changed elsewhere")
     assert Bot.objects.get(pk=bot.pk).draft_definition == saved_by_other
+
+
+def test_every_kind_of_step_has_a_form_axe_finds_nothing_in(new_context, live_server_url, tenant):
+    """Each palette entry, pressed, adds its step in view and opens its form; axe-core finds
+    no violation in any of them, nor in the list of problems."""
+    from playwright.sync_api import expect
+
+    owner = MembershipFactory(tenant=tenant, role="owner").user
+    bot = services.bot_create(tenant=tenant, name="Kinds", template="blank")
+    page = new_context(viewport=VIEWPORT).new_page()
+    sign_in(page, owner.username, f"/dashboard/bots/bot/{bot.pk}/change/")
+    open_editor(page)
+    panel = page.locator("#ct-panel")
+    kinds = {
+        "Message": "message",
+        "Question": "question",
+        "Condition": "condition",
+        "Set variables": "set",
+        "Router": "router",
+        "HTTP request": "http",
+        "Capture lead": "capture_lead",
+        "Handoff": "handoff",
+        "End": "end",
+    }
+    for label, kind in kinds.items():
+        palette(page, label).click()
+        expect(step(page, f"{kind}_1")).to_be_visible()
+        expect(panel.get_by_role("heading", name=f"{label}: {kind}_1")).to_be_visible()
+        expect(page.locator("#ct-save-status")).not_to_have_text("Checking…")
+        assert_accessible(page, "#ct-panel")
+    # A condition's rule without a target is an error; the panel lists it, and axe is content.
+    panel.get_by_role("button", name="Show all problems").click()
+    expect(panel.get_by_role("button", name="Error in “condition_1”").first).to_be_visible()
+    assert_accessible(page, "#ct-panel")
