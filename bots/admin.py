@@ -123,7 +123,7 @@ class BotAdmin(TenantScopedAdmin):
     # --- Adding: the template gallery first, then the form -----------------------------------
 
     def add_view(self, request, form_url="", extra_context=None):
-        if request.method == "GET" and "template" not in request.GET:
+        if request.method == "GET" and not request.GET:  # values in the URL: the form itself
             return self._gallery(request)
         return super().add_view(request, form_url, extra_context)
 
