@@ -350,6 +350,13 @@ def test_every_kind_of_step_has_a_form_axe_finds_nothing_in(new_context, live_se
         expect(panel.get_by_role("heading", name=f"{label}: {kind}_1")).to_be_visible()
         expect(page.locator("#ct-save-status")).not_to_have_text("Checking…")
         assert_accessible(page, "#ct-panel")
+    # The minimap: a box a step and the frame of the view; pressing it moves the view there.
+    minimap = page.locator("#ct-minimap rect")
+    expect(minimap).to_have_count(len(kinds) + 2 + 1)  # the blank bot's two steps, the frame
+    transform = page.locator("#ct-canvas .drawflow").get_attribute("style")
+    box = page.locator("#ct-minimap").bounding_box()
+    page.mouse.click(box["x"] + box["width"] - 5, box["y"] + box["height"] - 5)
+    expect(page.locator("#ct-canvas .drawflow")).not_to_have_attribute("style", transform)
     # A condition's rule without a target is an error; the panel lists it, and axe is content.
     panel.get_by_role("button", name="Show all problems").click()
     expect(panel.get_by_role("button", name="Error in “condition_1”").first).to_be_visible()

@@ -258,7 +258,54 @@
     showProblems();
     showCurrent();
     if (selected && dfIds[selected]) $("node-" + dfIds[selected]).classList.add("selected");
+    drawMinimap();
   }
+
+  // The minimap: every step as a box, the part in view as a frame; pressing it brings that
+  // part of the flow into view.
+  var minimap = $("ct-minimap");
+  var MINI_W = 180, MINI_H = 120;
+  function bounds() {
+    var b = { x0: Infinity, y0: Infinity, x1: -Infinity, y1: -Infinity };
+    Object.keys(layout).forEach(function (id) {
+      if (!(id in nodes())) return;
+      b.x0 = Math.min(b.x0, layout[id][0]); b.y0 = Math.min(b.y0, layout[id][1]);
+      b.x1 = Math.max(b.x1, layout[id][0] + 220); b.y1 = Math.max(b.y1, layout[id][1] + 110);
+    });
+    if (b.x0 === Infinity) b = { x0: 0, y0: 0, x1: 1, y1: 1 };
+    b.scale = Math.min(MINI_W / (b.x1 - b.x0 + 40), MINI_H / (b.y1 - b.y0 + 40));
+    return b;
+  }
+  function drawMinimap() {
+    if (!minimap) return;
+    var b = bounds(), parts = [];
+    Object.keys(layout).forEach(function (id) {
+      if (!(id in nodes())) return;
+      var cls = id === current ? "ct-mini-current" : (problemsOf(id).length ? "ct-mini-invalid" : "ct-mini-step");
+      parts.push('<rect class="' + cls + '" x="' + ((layout[id][0] - b.x0 + 20) * b.scale).toFixed(1) + '" y="' + ((layout[id][1] - b.y0 + 20) * b.scale).toFixed(1) +
+        '" width="' + (220 * b.scale).toFixed(1) + '" height="' + (90 * b.scale).toFixed(1) + '"></rect>');
+    });
+    // The canvas shows precanvas points from -canvas_x/zoom to (width - canvas_x)/zoom.
+    var z = editor.zoom, w = container.clientWidth, h = container.clientHeight;
+    var vx = (-editor.canvas_x - w * (1 - z) / 2) / z, vy = (-editor.canvas_y - h * (1 - z) / 2) / z;
+    parts.push('<rect class="ct-mini-view" x="' + ((vx - b.x0 + 20) * b.scale).toFixed(1) + '" y="' + ((vy - b.y0 + 20) * b.scale).toFixed(1) +
+      '" width="' + (w / z * b.scale).toFixed(1) + '" height="' + (h / z * b.scale).toFixed(1) + '"></rect>');
+    minimap.querySelector("svg").innerHTML = parts.join("");
+  }
+  function panTo(px, py) {
+    // Centre the canvas on the precanvas point (px, py).
+    var z = editor.zoom, w = container.clientWidth, h = container.clientHeight;
+    editor.canvas_x = -(px * z - w / 2) - w * (1 - z) / 2;
+    editor.canvas_y = -(py * z - h / 2) - h * (1 - z) / 2;
+    editor.precanvas.style.transform = "translate(" + editor.canvas_x + "px, " + editor.canvas_y + "px) scale(" + z + ")";
+    drawMinimap();
+  }
+  if (minimap) minimap.addEventListener("click", function (e) {
+    var r = minimap.querySelector("svg").getBoundingClientRect(), b = bounds();
+    panTo((e.clientX - r.x) / b.scale + b.x0 - 20, (e.clientY - r.y) / b.scale + b.y0 - 20);
+  });
+  editor.on("translate", function () { drawMinimap(); });
+  editor.on("zoom", function () { drawMinimap(); });
 
   // Every link's curve from the centres of its two dots: all measured first (one layout),
   // then all drawn, as Drawflow's updateConnectionNodes draws one.
@@ -479,6 +526,7 @@
     if (layout[id] && layout[id][0] === n.pos_x && layout[id][1] === n.pos_y) return;
     layout[id] = [n.pos_x, n.pos_y];
     layoutSaved = true;
+    drawMinimap();
     changed();
   });
 
@@ -1019,7 +1067,7 @@
       if (!token) return;
       fetch(CONFIG.sandbox_url + "?session=" + encodeURIComponent(token), { credentials: "same-origin" })
         .then(function (r) { return r.json(); })
-        .then(function (j) { current = j.node || null; showCurrent(); });
+        .then(function (j) { current = j.node || null; showCurrent(); drawMinimap(); });
     }, 150);
   }
   function watchWidget(host) {
