@@ -98,7 +98,7 @@ def test_an_owner_builds_tests_and_publishes_a_flow_in_the_editor(
     expect(step(page, "ask_need")).to_be_visible()
 
     # A question dragged in from the palette, with a real mouse.
-    drag(page, palette(page, "Question"), *canvas_point(page, 0.55, 0.8))
+    drag(page, palette(page, "Question"), *canvas_point(page, 0.35, 0.8))  # clear of the minimap
     new = step(page, "question_1")
     expect(new).to_be_visible()
     # Linked: ask_need's "answered" way out to it, and its own "answered" to save_lead.
