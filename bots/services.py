@@ -328,3 +328,16 @@ def bot_pause(*, bot: Bot) -> Bot:
     bot.status = Bot.Status.PAUSED
     bot.save(update_fields=["status"])
     return bot
+
+
+def bot_embedded(*, bot: Bot, origin: str) -> None:
+    """Record the bot's first web chat visit from a page of an allowed origin (once: later
+    visits change nothing). Not a save: an open socket's copy of the bot stays current."""
+    if bot.embedded_at is not None:
+        return
+    now = timezone.now()
+    origin = origin.rstrip("/").lower()[:200]
+    if Bot.objects.filter(pk=bot.pk, embedded_at__isnull=True).update(
+        embedded_at=now, embedded_origin=origin
+    ):
+        bot.embedded_at, bot.embedded_origin = now, origin
