@@ -10,6 +10,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from chattonic.core.errors import ServiceError
 from chattonic.tenancy.admin import TenantScopedAdmin
@@ -207,9 +208,30 @@ class LeadAdmin(TenantScopedAdmin):
     list_display = ["id", "contact", "status", "source", "bot", "channel_kind", "created_at"]
     list_filter = ["status", "source", "bot", "channel_kind"]
     search_fields = ["contact__name", "contact__email", "contact__phone"]
-    readonly_fields = ["contact", "conversation", "bot", "channel_kind", "source", "created_at"]
-    fields = ["status", "fields", *readonly_fields]
+    readonly_fields = [
+        "captured",
+        "contact",
+        "conversation",
+        "bot",
+        "channel_kind",
+        "source",
+        "created_at",
+    ]
+    fields = ["status", *readonly_fields]
     actions = ["export_csv"]
+    list_select_related = ["contact", "bot"]
+
+    @admin.display(description="what was collected")
+    def captured(self, obj):
+        # What the bot or the agent collected, as the person gave it: read, not edited.
+        if not obj.fields:
+            return "—"
+        return format_html(
+            "<dl>{}</dl>",
+            format_html_join(
+                "", "<dt>{}</dt><dd>{}</dd>", ((k, _text(v)) for k, v in obj.fields.items())
+            ),
+        )
 
     def has_add_permission(self, request, *args, **kwargs):
         return False
@@ -230,8 +252,22 @@ class LeadAdmin(TenantScopedAdmin):
 class PrivacyAuditAdmin(TenantScopedAdmin):
     list_display = ["created_at", "action", "contact_ref", "door", "actor", "api_key"]
     list_filter = ["action", "door"]
-    readonly_fields = ["action", "contact_ref", "door", "actor", "api_key", "summary", "created_at"]
+    list_select_related = ["actor", "api_key"]
+    readonly_fields = [
+        "action",
+        "contact_ref",
+        "door",
+        "actor",
+        "api_key",
+        "what_it_covered",
+        "created_at",
+    ]
     fields = readonly_fields
+
+    @admin.display(description="what it covered")
+    def what_it_covered(self, obj):
+        counts = obj.summary or {}
+        return ", ".join(f"{n} {name}" for name, n in counts.items()) or "—"
 
     def has_add_permission(self, request, *args, **kwargs):
         return False
@@ -411,6 +447,13 @@ def stats_view(model_admin, request):
             "charts": charts,
         },
     )
+
+
+def _text(value) -> str:
+    """A collected value as text: lists joined, anything else as it reads."""
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)
+    return "" if value is None else str(value)
 
 
 def _pct(rate):

@@ -477,10 +477,23 @@ class ApiKeyCreateForm(forms.ModelForm):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(TenantScopedAdmin):
-    list_display = ["name", "masked", "scopes", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = ["masked", "scopes", "created_by", "created_at", "last_used_at", "revoked_at"]
+    list_display = ["name", "masked", "scope_labels", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = [
+        "masked",
+        "scope_labels",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_select_related = ["created_by"]
     actions = ["revoke"]
     owner_only = True
+
+    @admin.display(description="scopes")
+    def scope_labels(self, obj):
+        labels = dict(ApiKey.Scope.choices)
+        return ", ".join(str(labels.get(scope, scope)) for scope in obj.scopes) or "—"
 
     @admin.display(description="key")
     def masked(self, obj):

@@ -1,0 +1,185 @@
+"""Every page of every model a tenant owner has in the dashboard, walked as that owner on a
+populated tenant (the demo's, plus a channel of each kind, conversations with messages,
+contacts, leads, tickets, agents...): the home, each list, each add page and a change page of
+an object of each model answer 200 (an add page the owner may not use, 403); none shows a
+setting as raw JSON; no list shows a code where its model has a human label.
+
+The models come from the admin's registry and their objects from tests/factories.py: a
+model registered tomorrow is walked without a change here (and fails it until it has a
+factory)."""
+
+from __future__ import annotations
+
+import json
+import re
+from html import unescape
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.core.exceptions import FieldDoesNotExist
+from django.test import RequestFactory
+from django.urls import reverse
+
+from agents.models import HandoffEvent
+from chattonic.demo import DEMO_OWNER_EMAIL, DEMO_PASSWORD, demo_load
+from chattonic.tenancy.admin import TenantAwareAdmin
+from conversations.models import ChannelKind, Conversation, Message, PrivacyAudit
+from conversations.privacy import contact_export
+from tests import factories
+from tests.bots.test_dashboard_walk import Page
+from tests.chattonic.test_dashboard_scope import one_of
+
+pytestmark = pytest.mark.django_db
+
+# Settings a tenant edits as JSON on purpose (power users): the flow's import and export.
+JSON_ALLOWED: set[tuple[str, str]] = set()
+# Being replaced by a form in the same issue on another branch (contact attributes as
+# key/value rows, fh-owner): remove it when that lands.
+JSON_PENDING = {("conversations.contact", "attributes")}
+
+
+def owner_admins(tenant, user):
+    """(model, admin) of every registered model that this owner may open in the dashboard."""
+    request = RequestFactory().get("/dashboard/")
+    request.user, request.membership, request.tenant = user, user.membership, tenant
+    return sorted(
+        (
+            (model, model_admin)
+            for model, model_admin in admin.site._registry.items()
+            if isinstance(model_admin, TenantAwareAdmin)
+            and model_admin.has_module_permission(request)
+        ),
+        key=lambda item: item[0]._meta.label,
+    ), request
+
+
+def populate(tenant, bot) -> None:
+    """Something of everything an owner reads, the way the doors would leave it."""
+    channels = [
+        factories.ChannelFactory(tenant=tenant, bot=bot, kind=kind, name=f"Shop {label}")
+        for kind, label in ChannelKind.choices
+        if kind != ChannelKind.WEBCHAT
+    ]
+    statuses = list(Conversation.Status)
+    for index in range(8):
+        channel = channels[index % len(channels)] if index % 2 else None
+        conversation = factories.ConversationFactory(
+            tenant=tenant,
+            bot=bot,
+            channel=channel,
+            channel_kind=channel.kind if channel else ChannelKind.WEBCHAT,
+            status=statuses[index % len(statuses)],
+        )
+        factories.MessageFactory(tenant=tenant, conversation=conversation, text="Where is it?")
+        out = factories.MessageFactory(
+            tenant=tenant,
+            conversation=conversation,
+            direction=Message.Direction.OUT,
+            sender=Message.Sender.BOT,
+            status=Message.Status.SENT,
+            channel=channel,
+            text="Let me check.",
+        )
+        if channel:
+            factories.DeliveryAttemptFactory(tenant=tenant, channel=channel, message=out)
+        factories.LeadFactory(
+            tenant=tenant,
+            contact=conversation.contact,
+            conversation=conversation,
+            bot=bot,
+            channel_kind=conversation.channel_kind,
+        )
+        factories.HandoffEventFactory(
+            tenant=tenant, conversation=conversation, reason=HandoffEvent.Reason.VISITOR_REQUEST
+        )
+    factories.TicketFactory(tenant=tenant, bot=bot)
+    factories.AgentProfileFactory(tenant=tenant)
+    factories.InvitationFactory(tenant=tenant)
+    factories.ApiKeyFactory(tenant=tenant)
+    factories.LeadWebhookFactory(tenant=tenant)
+    contact_export(contact=conversation.contact, door=PrivacyAudit.Door.DASHBOARD)
+
+
+def holds_json(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict | list)
+    except ValueError:
+        return False
+
+
+READONLY = re.compile(r'<div class="readonly">(.*?)</div>', re.S)
+CELL = re.compile(r'<t[dh] class="field-([\w]+)[^"]*"[^>]*>(.*?)</t[dh]>', re.S)
+TAG = re.compile(r"<[^>]+>")
+
+
+def check_page(url: str, body: str, model) -> None:
+    page = Page()
+    page.feed(body)
+    assert page.nested_forms == 0, f"{url} nests a form in another"
+    for attrs, text in page.textareas:
+        name = attrs.get("name", "")
+        key = (model._meta.label_lower, name)
+        if holds_json(unescape(text)) and key not in JSON_ALLOWED | JSON_PENDING:
+            pytest.fail(f"{url}: the setting {name} is a raw JSON textarea")
+    for value in READONLY.findall(body):
+        text = unescape(TAG.sub("", value)).strip()
+        assert not holds_json(text), f"{url} shows raw JSON: {text[:80]}"
+    # A list's cells: a field with choices shows its label, never its code.
+    for name, cell in CELL.findall(body):
+        try:
+            field = model._meta.get_field(name)
+        except FieldDoesNotExist:  # a column computed by the admin
+            continue
+        text = unescape(TAG.sub("", cell)).strip()
+        codes = {str(code) for code, label in field.flatchoices if str(code) != str(label)}
+        assert text not in codes, f"{url}: the column {name} shows the code {text!r}"
+
+
+def test_an_owner_walks_every_page_of_every_model(client):
+    demo = demo_load()
+    tenant, bot = demo.tenant, demo.bot
+    populate(tenant, bot)
+    signed_in = client.post(
+        reverse("admin:login"),
+        {"username": DEMO_OWNER_EMAIL, "password": DEMO_PASSWORD, "next": "/dashboard/"},
+    )
+    assert signed_in.status_code == 302 and signed_in["Location"] == "/dashboard/"
+    owner = get_user_model().objects.get(username=DEMO_OWNER_EMAIL)
+    admins, request = owner_admins(tenant, owner)
+    assert len(admins) >= 15  # the registry, not a list kept here
+
+    home = client.get(reverse("admin:index"))
+    assert home.status_code == 200
+    walked = []
+    for model, model_admin in admins:
+        opts = model._meta
+        name = f"admin:{opts.app_label}_{opts.model_name}"
+        obj = model_admin.get_queryset(request).first() or one_of(model, tenant)
+        pages = [
+            reverse(f"{name}_changelist"),
+            reverse(f"{name}_change", args=[obj.pk]),
+        ]
+        add = reverse(f"{name}_add")
+        if model_admin.has_add_permission(request):
+            pages.append(add)
+        else:
+            assert client.get(add).status_code == 403, add
+        for url in pages:
+            response = client.get(url)
+            assert response.status_code == 200, f"{url} answered {response.status_code}"
+            check_page(url, response.content.decode(), model)
+            walked.append(url)
+    # The list of each model links its objects' pages, with the owner's object among them.
+    assert len(walked) >= 2 * len(admins)
+
+
+def test_the_walk_finds_raw_json_and_codes():
+    """The page checks can fail: a JSON textarea, a read-only JSON block, a code in a cell."""
+    with pytest.raises(pytest.fail.Exception):
+        check_page("/x/", '<textarea name="settings">{"a": 1}</textarea>', Conversation)
+    with pytest.raises(AssertionError):
+        check_page("/x/", '<div class="readonly">{"a": 1}</div>', Conversation)
+    with pytest.raises(AssertionError):
+        check_page("/x/", '<td class="field-channel_kind">webchat</td>', Conversation)
+    check_page("/x/", '<td class="field-channel_kind">Web chat</td>', Conversation)
