@@ -435,6 +435,9 @@ def stats_view(model_admin, request):
         )
         for row in report["bots"]:
             row["name"] = bot_names.get(row["bot"], "(no bot)")
+        kinds = dict(ChannelKind.choices)
+        for row in report["channels"]:
+            row["name"] = kinds.get(row["channel_kind"], row["channel_kind"]) or "—"
     return TemplateResponse(
         request,
         "conversations/stats.html",

@@ -21,6 +21,22 @@ class ChannelKind(models.TextChoices):
     API = "api", "API"
 
 
+class HandoffReason(models.TextChoices):
+    """Why a conversation's handoff state changed (agents.HandoffEvent.Reason)."""
+
+    VISITOR_REQUEST = "visitor_request", "Asked by the visitor"
+    FLOW = "flow", "The flow's handoff node"
+    FALLBACK_LIMIT = "fallback_limit", "The bot's fallback limit"
+    AGENT_TAKEOVER = "agent_takeover", "An agent took over"
+    CLAIM = "claim", "Claimed from the queue"
+    AUTO_ASSIGN = "auto_assign", "Assigned automatically"
+    TRANSFER = "transfer", "Transferred"
+    RESOLVE = "resolve", "Resolved"
+    HANDBACK = "handback", "Handed back to the bot"
+    AGENT_OFFLINE = "agent_offline", "The agent went offline"
+    BOT_ERROR = "bot_error", "The bot failed"
+
+
 def new_webhook_secret() -> str:
     return secrets.token_urlsafe(32)
 
@@ -135,7 +151,7 @@ class Conversation(TenantOwned):
     team = models.ForeignKey(
         "agents.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    handoff_reason = models.CharField(max_length=20, blank=True)
+    handoff_reason = models.CharField(max_length=20, blank=True, choices=HandoffReason.choices)
     engine_state = models.JSONField(null=True, blank=True)
     # The id of the bot's HTTP action the engine waits for, so that a retried task answers once.
     awaiting_action = models.CharField(max_length=64, blank=True)
