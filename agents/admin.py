@@ -38,6 +38,7 @@ class TeamAdmin(TenantScopedAdmin):
 class AgentProfileAdmin(TenantScopedAdmin):
     list_display = ["__str__", "presence", "capacity", "last_seen_at"]
     list_filter = ["presence", "teams"]
+    list_select_related = ["user"]
     fields = ["user", "teams", "capacity", "presence", "last_seen_at"]
     readonly_fields = ["user", "presence", "last_seen_at"]
     filter_horizontal = ["teams"]

@@ -290,6 +290,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=10_000)
     parser.add_argument("--loads", type=int, default=20)
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the tenant (to look at its pages after)"
+    )
+    parser.add_argument("--only", default="", help="time only the pages whose label has this")
     args = parser.parse_args()
 
     production_environment()
@@ -335,6 +339,8 @@ def main() -> None:
         print(f"{'bare Django admin index (baseline)':<44} {bare:8.1f} {1.0:7.2f}")
         worst_ratio, worst_ms, slow = 0.0, 0.0, []
         for label, url in owner_pages(tenant, owner):
+            if args.only not in label:
+                continue
             p50 = timed(owner_client, url, args.loads)
             ratio = p50 / bare
             worst_ratio, worst_ms = max(worst_ratio, ratio), max(worst_ms, p50)
@@ -352,9 +358,14 @@ def main() -> None:
         from chattonic.tenancy.models import Membership
 
         operator.delete()
-        user_ids = list(Membership.objects.filter(tenant=tenant).values_list("user_id", flat=True))
-        tenant.delete()
-        get_user_model().objects.filter(pk__in=user_ids).delete()
+        if args.keep:
+            print(f"kept: tenant {tenant.slug}, owner {owner.username}")
+        else:
+            user_ids = list(
+                Membership.objects.filter(tenant=tenant).values_list("user_id", flat=True)
+            )
+            tenant.delete()
+            get_user_model().objects.filter(pk__in=user_ids).delete()
 
 
 if __name__ == "__main__":

@@ -55,6 +55,9 @@ class ConversationAdmin(TenantScopedAdmin):
         "last_message_at",
     ]
     list_filter = ["status", "channel_kind", "bot", "is_sandbox"]
+    list_select_related = ["contact", "bot", "assigned_agent"]
+    # Newest first, read from an index; "last message at" sorts on a click.
+    ordering = ["-created_at", "-pk"]
     search_fields = ["contact__name", "contact__email", "contact__phone"]
     date_hierarchy = "created_at"
     inlines = [MessageInline]

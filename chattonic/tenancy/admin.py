@@ -132,7 +132,14 @@ def scoped_inline(inline_class):
 class TenantScopedAdmin(TenantScopedRelations, TenantAwareAdmin):
     """Admin of a ``TenantOwned`` model: every queryset, choice, filter, action, inline, raw-id
     label, value prefilled from the URL (``?conversation=``) and autocomplete answer is
-    limited to the staff user's tenant; superusers (operators) see every tenant."""
+    limited to the staff user's tenant; superusers (operators) see every tenant.
+
+    Lists stay fast on a tenant with many rows: 50 a page, one count (not a second one of
+    every row the tenant has), and each related object of a column read in the same query
+    (Django joins only the non-null ones by itself: one query a row for the others)."""
+
+    list_per_page = 50
+    show_full_result_count = False
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
@@ -153,6 +160,18 @@ class TenantScopedAdmin(TenantScopedRelations, TenantAwareAdmin):
         if request.user.is_superuser and "tenant" not in display:
             display.append("tenant")
         return display
+
+    def get_list_select_related(self, request):
+        chosen = super().get_list_select_related(request)
+        if chosen is not False:
+            return chosen
+        related = []
+        for name in self.get_list_display(request):
+            if isinstance(name, str) and self._is_relation(name):
+                field = self.model._meta.get_field(name)
+                if field.many_to_one or field.one_to_one:
+                    related.append(name)
+        return related or False
 
     def get_list_filter(self, request):
         scoped = []
@@ -369,6 +388,7 @@ class MembershipAdmin(TenantScopedAdmin):
 
     list_display = ["user", "role", "created_at"]
     list_filter = ["role"]
+    list_select_related = ["user"]
     search_fields = ["user__email", "user__username"]
     owner_only = True
     form = MembershipForm
