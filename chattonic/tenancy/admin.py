@@ -7,11 +7,13 @@ from functools import cache
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.filters import RelatedOnlyFieldListFilter
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.contrib.admin.widgets import ForeignKeyRawIdWidget
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.http import Http404, HttpResponseRedirect
+from django.utils.html import format_html
 
 from chattonic.core.errors import ServiceError
 from chattonic.tenancy import services
@@ -51,6 +53,17 @@ class TenantAwareAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return self.may_write(request)
+
+    def action_checkbox(self, obj):
+        """Django's, written directly: it renders a form widget through the template engine
+        for every row, a third of the time of a list page."""
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" '
+            'aria-label="Select this object for an action - {}">',
+            ACTION_CHECKBOX_NAME,
+            obj.pk,
+            str(obj),
+        )
 
     def get_object(self, request, object_id, from_field=None):
         # Missing and another tenant's object look the same: 404, not a redirect.
@@ -134,11 +147,12 @@ class TenantScopedAdmin(TenantScopedRelations, TenantAwareAdmin):
     label, value prefilled from the URL (``?conversation=``) and autocomplete answer is
     limited to the staff user's tenant; superusers (operators) see every tenant.
 
-    Lists stay fast on a tenant with many rows: 50 a page, one count (not a second one of
-    every row the tenant has), and each related object of a column read in the same query
-    (Django joins only the non-null ones by itself: one query a row for the others)."""
+    Lists stay fast on a tenant with many rows: 25 a page (a screenful), one count (not a
+    second one of every row the tenant has), and each related object of a column read in the
+    same query (Django joins only the non-null ones by itself: one query a row for the
+    others)."""
 
-    list_per_page = 50
+    list_per_page = 25
     show_full_result_count = False
 
     def get_queryset(self, request):
