@@ -34,6 +34,7 @@ NAVIGATION: list[tuple[str, list[tuple[str, str]]]] = [
             ("conversations.Conversation", "Conversations"),
             ("conversations.Contact", "Contacts"),
             ("conversations.Lead", "Leads"),
+            ("agents.HandoffEvent", "Handoff log"),
             ("stats", "Statistics"),
         ],
     ),
@@ -51,11 +52,11 @@ NAVIGATION: list[tuple[str, list[tuple[str, str]]]] = [
             ("agents.AgentProfile", "Agents"),
             ("agents.Team", "Teams"),
             ("agents.CannedResponse", "Canned responses"),
-            ("tenancy.Membership", "Staff"),
+            ("tenancy.Membership", "Staff members"),
             ("tenancy.Invitation", "Invitations"),
         ],
     ),
-    ("Support", [("support.Ticket", "Support tickets")]),
+    ("Support", [("support.Ticket", "Tickets")]),
     (
         "Settings",
         [
@@ -66,8 +67,8 @@ NAVIGATION: list[tuple[str, list[tuple[str, str]]]] = [
         ],
     ),
 ]
-# Each bot's page lists its versions; each conversation's page its handoffs.
-NOT_IN_NAVIGATION = {"bots.BotVersion", "agents.HandoffEvent"}
+# Each bot's page lists its versions.
+NOT_IN_NAVIGATION = {"bots.BotVersion"}
 STATS_URL_NAME = "admin:conversations_stats"
 OPEN_TICKETS = (Ticket.Status.OPEN, Ticket.Status.IN_PROGRESS, Ticket.Status.WAITING)
 
