@@ -61,6 +61,7 @@ def test_an_owner_signs_in_reads_the_home_and_opens_the_statistics(
     expect(totals.get_by_role("row").first).to_contain_text("Conversations")
     expect(totals.locator("td").first).to_have_text("3")
     expect(page.get_by_role("cell", name="Web chat", exact=True)).to_be_visible()
+    assert_accessible(page)  # the breadcrumbs and the sidebar's groups too
 
     # Back home by the breadcrumbs; a step's link opens the page that does it.
     page.get_by_role("link", name="Home").click()
