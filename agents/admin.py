@@ -69,6 +69,9 @@ class HandoffEventAdmin(TenantScopedAdmin):
     ]
     list_filter = ["reason", ("to_status", ConversationStatusFilter)]
     list_select_related = ["conversation__contact", "actor", "agent"]
+    # Newest first, by the primary key's index (the model's order, oldest first, has none:
+    # every event of the tenant joined and sorted for a page).
+    ordering = ["-pk"]
     readonly_fields = [
         "conversation",
         "from_state",
