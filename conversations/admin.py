@@ -43,6 +43,14 @@ class MessageInline(admin.TabularInline):
         return False
 
 
+class SandboxFilter(admin.BooleanFieldListFilter):
+    """The filter of test chats, named as the dashboard names them (not "is sandbox")."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = "test chat"
+
+
 @admin.register(Conversation)
 class ConversationAdmin(TenantScopedAdmin):
     list_display = [
@@ -54,7 +62,7 @@ class ConversationAdmin(TenantScopedAdmin):
         "assigned_agent",
         "last_message_at",
     ]
-    list_filter = ["status", "channel_kind", "bot", "is_sandbox"]
+    list_filter = ["status", "channel_kind", "bot", ("is_sandbox", SandboxFilter)]
     list_select_related = ["contact", "bot", "assigned_agent"]
     # Newest first, read from an index; "last message at" sorts on a click.
     ordering = ["-created_at", "-pk"]

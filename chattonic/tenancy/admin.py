@@ -446,7 +446,7 @@ class InvitationAdmin(TenantScopedAdmin):
 
     @admin.display(description="status")
     def status(self, obj):
-        return "expired" if obj.is_expired else "pending"
+        return "Expired" if obj.is_expired else "Pending"
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:

@@ -233,3 +233,13 @@ def test_the_handoff_log_reads_states_and_reasons_by_their_names(owner_client, t
         assert label in body
     filtered = owner_client.get(url, {"to_status__exact": "queued"})
     assert [event.pk for event in filtered.context["cl"].result_list] == [queued.pk]
+
+
+def test_list_filters_and_states_read_as_words(owner_client, tenant):
+    factories.InvitationFactory(tenant=tenant)
+    conversations = owner_client.get(reverse("admin:conversations_conversation_changelist"))
+    body = conversations.content.decode()
+    assert "By test chat" in body and "is sandbox" not in body
+    assert "Waiting for an agent" in body and "Web chat" in body  # the filters' choices
+    invitations = owner_client.get(reverse("admin:tenancy_invitation_changelist"))
+    assert '<td class="field-status">Pending</td>' in invitations.content.decode()
