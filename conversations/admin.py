@@ -62,12 +62,19 @@ class ConversationAdmin(TenantScopedAdmin):
         "assigned_agent",
         "last_message_at",
     ]
-    list_filter = ["status", "channel_kind", "bot", ("is_sandbox", SandboxFilter)]
+    # Dates by the lean filter (today, 7 days, this month...): a date hierarchy reads the
+    # months of every conversation of the tenant at each page.
+    list_filter = [
+        "status",
+        "channel_kind",
+        "bot",
+        ("created_at", admin.DateFieldListFilter),
+        ("is_sandbox", SandboxFilter),
+    ]
     list_select_related = ["contact", "bot", "assigned_agent"]
     # Newest first, read from an index; "last message at" sorts on a click.
     ordering = ["-created_at", "-pk"]
     search_fields = ["contact__name", "contact__email", "contact__phone"]
-    date_hierarchy = "created_at"
     inlines = [MessageInline]
     readonly_fields = [
         "bot",

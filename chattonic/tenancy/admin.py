@@ -6,7 +6,7 @@ from functools import cache
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.filters import RelatedOnlyFieldListFilter
+from django.contrib.admin.filters import RelatedFieldListFilter
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.contrib.admin.widgets import ForeignKeyRawIdWidget
@@ -191,8 +191,7 @@ class TenantScopedAdmin(TenantScopedRelations, TenantAwareAdmin):
         scoped = []
         for item in super().get_list_filter(request):
             if isinstance(item, str) and self._is_relation(item):
-                # Only the related objects that this tenant's rows point to.
-                scoped.append((item, RelatedOnlyFieldListFilter))
+                scoped.append((item, TenantRelatedFieldListFilter))
             else:
                 scoped.append(item)
         if request.user.is_superuser:
@@ -229,6 +228,21 @@ class TenantScopedAdmin(TenantScopedRelations, TenantAwareAdmin):
         if request.user.is_superuser:
             return form
         return tenant_bound_form(form, request.tenant)
+
+
+class TenantRelatedFieldListFilter(RelatedFieldListFilter):
+    """A list's filter by a related object: the tenant's objects of that kind (its bots, its
+    channels, its teams), read from their own small table. (Django's "related only" filter
+    reads every row of the list, every conversation of the tenant, for the ones in use.)"""
+
+    def field_choices(self, field, request, model_admin):
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        related = field.related_model._default_manager.all()
+        if not request.user.is_superuser:
+            related = scoped_choices(related, getattr(request, "tenant", None))
+        if ordering:
+            related = related.order_by(*ordering)
+        return [(obj.pk, str(obj)) for obj in related]
 
 
 def _all_chosen(field, value, request) -> bool:

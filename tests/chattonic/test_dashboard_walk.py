@@ -243,3 +243,24 @@ def test_list_filters_and_states_read_as_words(owner_client, tenant):
     assert "Waiting for an agent" in body and "Web chat" in body  # the filters' choices
     invitations = owner_client.get(reverse("admin:tenancy_invitation_changelist"))
     assert '<td class="field-status">Pending</td>' in invitations.content.decode()
+
+
+def test_a_lists_filter_by_a_related_object_offers_the_tenants_own(
+    owner_client, tenant, other_tenant
+):
+    ours = factories.BotFactory(tenant=tenant, name="Our helper")
+    quiet = factories.BotFactory(tenant=tenant, name="Our quiet bot")
+    theirs = factories.BotFactory(tenant=other_tenant, name="Their helper")
+    mine = factories.ConversationFactory(tenant=tenant, bot=ours)
+    factories.ConversationFactory(tenant=tenant, bot=quiet)
+    factories.ConversationFactory(tenant=other_tenant, bot=theirs)
+    url = reverse("admin:conversations_conversation_changelist")
+    body = owner_client.get(url).content.decode()
+    assert "Our helper" in body and "Our quiet bot" in body and "Their helper" not in body
+    filtered = owner_client.get(url, {"bot__id__exact": ours.pk})
+    assert [c.pk for c in filtered.context["cl"].result_list] == [mine.pk]
+    # Another tenant's bot in the URL filters nothing in: no row of theirs shows.
+    assert not owner_client.get(url, {"bot__id__exact": theirs.pk}).context["cl"].result_list
+    # The lean date filter, in place of a date hierarchy over every conversation.
+    today = owner_client.get(url, {"created_at__gte": "2000-01-01"})
+    assert len(today.context["cl"].result_list) == 2
