@@ -22,6 +22,7 @@ from tests.factories import (
     ConversationFactory,
     TenantFactory,
     TicketFactory,
+    launched_bot,
 )
 
 pytestmark = pytest.mark.django_db
@@ -179,3 +180,14 @@ def test_an_operator_gets_the_platforms_figures_and_every_app(client, tenant):
     assert 'class="ct-checklist"' not in page
     for app in ("Authentication and Authorization", "Backups", "Bots"):
         assert f">{app}</a>" in page
+
+
+def test_the_bots_page_says_where_the_widget_was_first_seen(owner_client, tenant):
+    bot = launched_bot(tenant=tenant)
+    page = reverse("admin:bots_bot_change", args=[bot.pk])
+    assert "First visit from" not in owner_client.get(page).content.decode()
+    bot_embedded(bot=bot, origin="https://shop.example.com")
+    assert (
+        "First visit from <strong>https://shop.example.com</strong>"
+        in owner_client.get(page).content.decode()
+    )
