@@ -44,6 +44,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench import harness  # noqa: E402
 
+# As an attacker meets it: DEBUG off whatever the shell says (Django's debug pages are HTML).
+os.environ["DEBUG"] = "0"
 harness.production_environment()
 # The limits that would refuse most of a run from one client (they have their own tests).
 os.environ.setdefault("API_RATE_PER_MINUTE", "100000000")

@@ -7,7 +7,9 @@ import logging
 import time
 
 import requests
+import urllib3
 from celery import shared_task
+from urllib3.util import Timeout
 
 from chattonic.core import outbound
 from chattonic.core.redact import redact
@@ -20,36 +22,36 @@ MAX_RESPONSE_BYTES = 256 * 1024
 def perform_http_request(request: dict) -> dict:
     """Do the flow's HTTP request; the engine's view of the outcome, never an exception.
 
-    The timeout bounds the whole exchange (connecting, waiting and reading the body), and
-    the body read is capped at MAX_RESPONSE_BYTES. The URL is the tenant's: the guarded
-    session (chattonic/core/outbound.py) refuses the platform's own network."""
+    One deadline, ``timeout`` seconds from the start, bounds the whole exchange: connecting
+    and waiting for the headers get what is left of it (urllib3's total time-out), and the
+    body is read one receive at a time, each allowed only what is then left, so a server that
+    sends a byte every half second cannot hold the worker past the deadline. The body is
+    capped at MAX_RESPONSE_BYTES. The URL is the tenant's: the guarded session
+    (chattonic/core/outbound.py) refuses the platform's own network."""
     url = str(request.get("url") or "")
     method = str(request.get("method") or "GET").upper()
     body = request.get("body")
     timeout = float(request.get("timeout") or 10)
-    kwargs: dict = {"headers": request.get("headers") or {}, "timeout": timeout}
+    kwargs: dict = {"headers": request.get("headers") or {}, "timeout": Timeout(total=timeout)}
     if body not in (None, ""):
         if isinstance(body, dict | list):
             kwargs["json"] = body
         else:
             kwargs["data"] = str(body).encode()
-    started = time.monotonic()
+    deadline = time.monotonic() + timeout
     response = None
     try:
         response = outbound.request(method, url, allow_redirects=False, stream=True, **kwargs)
-        content = bytearray()
-        for chunk in response.iter_content(16 * 1024):
-            content += chunk
-            if len(content) > MAX_RESPONSE_BYTES:
-                break
-            if time.monotonic() - started > timeout:
-                return {"status": None, "json": None, "error": "timeout"}
+        content = _read_within(response, deadline)
+        if content is None:
+            return {"status": None, "json": None, "error": "timeout"}
     except outbound.OutboundRefused:
         return {"status": None, "json": None, "error": "error", "detail": outbound.REFUSED}
-    except requests.Timeout:
+    except (requests.Timeout, TimeoutError):
         return {"status": None, "json": None, "error": "timeout"}
-    except (requests.RequestException, ValueError) as exc:  # ValueError: a malformed URL
-        if time.monotonic() - started >= timeout:
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+        # ValueError: a malformed URL; OSError, urllib3's errors: the body's read failed.
+        if time.monotonic() >= deadline:
             return {"status": None, "json": None, "error": "timeout"}
         return {"status": None, "json": None, "error": "error", "detail": redact(str(exc))[:200]}
     finally:
@@ -62,6 +64,30 @@ def perform_http_request(request: dict) -> dict:
     if response.status_code >= 400:
         return {"status": response.status_code, "json": parsed, "error": "error"}
     return {"status": response.status_code, "json": parsed, "error": None}
+
+
+def _read_within(response: requests.Response, deadline: float) -> bytearray | None:
+    """The response's body, up to MAX_RESPONSE_BYTES + 1 bytes, or None when the deadline
+    passes first. Each receive (``read1``: at most one system call) is given only the time
+    left, on the connection's socket (urllib3's ``HTTPResponse.connection.sock``;
+    tests/bots/test_http_node.py fails if an upgrade takes it away)."""
+    raw = response.raw
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    content = bytearray()
+    while len(content) <= MAX_RESPONSE_BYTES:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        if sock is not None:
+            sock.settimeout(left)
+        try:
+            chunk = raw.read1(16 * 1024)
+        except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
+            return None
+        if not chunk:
+            break
+        content += chunk
+    return content
 
 
 @shared_task(acks_late=True)

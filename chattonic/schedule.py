@@ -65,7 +65,14 @@ PERIODIC_TASKS: list[Periodic] = [
         name="Channels: queue again what a lost task left behind",
         task="conversations.tasks.channel_sweep",
         every_seconds=60,
-        description="Inbound channel messages never handled, replies pending for 10 min.",
+        description="Inbound channel messages never handled for a minute.",
+    ),
+    Periodic(
+        name="Channels: queue the replies that are due",
+        task="conversations.tasks.message_send_sweep",
+        every_seconds=3,
+        description="Each conversation's next reply once its back-off or status wait ended, "
+        "its task was lost, or its worker died (docs/channels.md).",
     ),
     Periodic(
         name="Statistics: rebuild today and yesterday",

@@ -224,15 +224,28 @@ CACHES = {
 
 CELERY_BROKER_URL = _broker_url
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_TASK_ACKS_LATE = True
+# Acknowledged after they ran (acks_late): only the short tasks that are safe to run twice
+# say so themselves (sends, bot turns, the HTTP node, statuses). The others (backups, restore
+# checks, Trello drains) are acknowledged when taken: with the short visibility time-out below,
+# a long task acknowledged late would be handed to a second worker while it still runs.
+CELERY_TASK_ACKS_LATE = False
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-# How long a task taken by a worker that died stays invisible before Redis hands it out again
-# (acks_late: the message is acknowledged after the task ran; see docs/channels.md).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+# How long a task taken by a worker that died stays invisible before Redis hands it out again:
+# longer than the longest acks_late task (an HTTP node's 30 s, a send's two time-outs, plus a
+# countdown of at most delivery.SHORT_WAIT), short enough to recover a lost worker's tasks in
+# seconds; every worker looks for such tasks every 2 s. A broker that stops answering (frozen,
+# a dead link) fails a publish after its socket time-out instead of holding it forever.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 35),
+    "unacked_restore_interval": 2,
+    "unacked_restore_throttle": 1,
+    "socket_timeout": 5,
+    "socket_connect_timeout": 2,
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -418,6 +431,13 @@ if not CHATTONIC_ENCRYPTION_KEYS and DEBUG:
 
     _digest = _hashlib.sha256(b"chattonic.channel-credentials:" + SECRET_KEY.encode()).digest()
     CHATTONIC_ENCRYPTION_KEYS = [_base64.urlsafe_b64encode(_digest).decode()]
+if not CHATTONIC_ENCRYPTION_KEYS:
+    # Refused at start-up, not at the first webhook: without it no channel works.
+    raise ImproperlyConfigured(
+        "CHATTONIC_ENCRYPTION_KEY is not set: channel credentials cannot be encrypted. "
+        "Generate one with python -c 'from cryptography.fernet import Fernet; "
+        "print(Fernet.generate_key().decode())', or set DEBUG=1 for a development run."
+    )
 # How long a web process keeps the channel a webhook names (its secret, status, bot's region)
 # before reading it again; changes made in the process itself apply at once. 0: no cache.
 CHANNEL_CACHE_SECONDS = env_int("CHANNEL_CACHE_SECONDS", 5)
@@ -429,6 +449,12 @@ CHANNEL_HANDLE_MAX_FAILURES = env_int("CHANNEL_HANDLE_MAX_FAILURES", 3)
 CHANNEL_SEND_TIMEOUT = env_int("CHANNEL_SEND_TIMEOUT", 10)
 CHANNEL_SEND_MAX_ATTEMPTS = env_int("CHANNEL_SEND_MAX_ATTEMPTS", 8)
 CHANNEL_RATE_LIMIT_MAX_SLEEP_MS = env_int("CHANNEL_RATE_LIMIT_MAX_SLEEP_MS", 1000)
+# A send that may have reached the platform (no answer, a worker killed mid-request) waits this
+# long for the platform's status carrying our reference before it is sent again (WhatsApp,
+# Messenger, Twilio; Telegram reports no status). The send sweep (every 3 s, chattonic/schedule.py)
+# queues a due send at most once per CHANNEL_SEND_REQUEUE_SECONDS.
+CHANNEL_SETTLE_SECONDS = env_int("CHANNEL_SETTLE_SECONDS", 15)
+CHANNEL_SEND_REQUEUE_SECONDS = env_int("CHANNEL_SEND_REQUEUE_SECONDS", 10)
 # The platforms' rate limits, kept in Redis by every worker together (off: tests of other things).
 CHANNEL_RATE_LIMITS = env_bool("CHANNEL_RATE_LIMITS", True)
 

@@ -10,11 +10,11 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
 
 from chattonic.core.errors import ServiceError
 from chattonic.tenancy.admin import TenantScopedAdmin
 from conversations import leads
+from conversations.forms import KEY_VALUES_MEDIA, ContactForm, LeadForm
 from conversations.models import (
     ChannelKind,
     Contact,
@@ -22,25 +22,9 @@ from conversations.models import (
     Conversation,
     Lead,
     LeadWebhook,
-    Message,
     PrivacyAudit,
 )
-
-
-class MessageInline(admin.TabularInline):
-    model = Message
-    fields = ["created_at", "direction", "sender", "kind", "text", "status", "error"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = False
-    ordering = ["created_at", "id"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+from conversations.selectors import conversation_transcript
 
 
 class SandboxFilter(admin.BooleanFieldListFilter):
@@ -53,15 +37,20 @@ class SandboxFilter(admin.BooleanFieldListFilter):
 
 @admin.register(Conversation)
 class ConversationAdmin(TenantScopedAdmin):
+    """A conversation's page: what it is (contact, bot, channel, agent, times) above its
+    transcript, every message with its sender's name, time and delivery; read-only (a
+    conversation is carried on in the agent console). Internal values (the recipient's id on
+    the platform, the engine's state) are not shown."""
+
     list_display = [
-        "id",
-        "contact",
+        "__str__",
         "bot",
         "channel_kind",
         "status",
         "assigned_agent",
         "last_message_at",
     ]
+    list_select_related = ["contact", "bot", "assigned_agent"]
     # Dates by the lean filter (today, 7 days, this month...): a date hierarchy reads the
     # months of every conversation of the tenant at each page.
     list_filter = [
@@ -71,38 +60,54 @@ class ConversationAdmin(TenantScopedAdmin):
         ("created_at", admin.DateFieldListFilter),
         ("is_sandbox", SandboxFilter),
     ]
-    list_select_related = ["contact", "bot", "assigned_agent"]
     # Newest first, read from an index; "last message at" sorts on a click.
     ordering = ["-created_at", "-pk"]
     search_fields = ["contact__name", "contact__email", "contact__phone"]
-    inlines = [MessageInline]
-    readonly_fields = [
+    change_form_template = "admin/conversations/conversation/change_form.html"
+    fields = [
+        "contact",
         "bot",
         "bot_version",
-        "contact",
-        "channel_kind",
-        "channel",
-        "recipient_id",
-        "is_sandbox",
+        "channel_name",
         "status",
-        "assigned_agent",
+        "agent",
         "team",
         "handoff_reason",
         "language",
+        "is_sandbox",
         "created_at",
         "last_message_at",
         "queued_at",
         "assigned_at",
         "first_agent_response_at",
         "resolved_at",
+        "csat",
     ]
-    exclude = ["engine_state", "awaiting_action"]
+    readonly_fields = fields
+
+    @admin.display(description="channel")
+    def channel_name(self, obj):
+        if obj.channel_id:
+            return f"{obj.channel.name} ({obj.get_channel_kind_display()})"
+        return obj.get_channel_kind_display()
+
+    @admin.display(description="agent")
+    def agent(self, obj):
+        if obj.assigned_agent is None:
+            return "-"
+        user = obj.assigned_agent
+        return user.get_full_name() or user.get_username()
 
     def has_add_permission(self, request, *args, **kwargs):
         return False  # conversations start at the doors, not in the dashboard
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["transcript"] = conversation_transcript(conversation=obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_urls(self):
         return [
@@ -117,8 +122,17 @@ class ConversationAdmin(TenantScopedAdmin):
 
 class IdentityInline(admin.TabularInline):
     model = ContactIdentity
-    fields = ["kind", "channel", "external_id", "created_at"]
+    fields = ["kind", "channel", "address", "created_at"]
     readonly_fields = fields
+    verbose_name = "identity"
+    verbose_name_plural = "where this contact talked to you"
+    template = "admin/conversations/contact/identities.html"
+
+    @admin.display(description="address")
+    def address(self, obj):
+        # A web visitor's id is the widget's random key for a browser: internal, not an address.
+        return "a web browser" if obj.kind == ChannelKind.WEBCHAT else obj.external_id
+
     extra = 0
     can_delete = False
 
@@ -128,10 +142,17 @@ class IdentityInline(admin.TabularInline):
 
 @admin.register(Contact)
 class ContactAdmin(TenantScopedAdmin):
+    form = ContactForm
     list_display = ["__str__", "email", "phone", "created_at"]
     search_fields = ["name", "email", "phone"]
+    fields = ["name", "email", "phone", "attributes", "merged_into", "created_at", "updated_at"]
     readonly_fields = ["merged_into", "created_at", "updated_at"]
     inlines = [IdentityInline]
+
+    @property
+    def media(self):
+        return super().media + KEY_VALUES_MEDIA
+
     actions = ["merge_contacts", "export_contact", "erase_contacts"]
 
     def has_add_permission(self, request, *args, **kwargs):
@@ -226,33 +247,23 @@ class LeadAdmin(TenantScopedAdmin):
     list_display = ["id", "contact", "status", "source", "bot", "channel_kind", "created_at"]
     list_filter = ["status", "source", "bot", "channel_kind"]
     search_fields = ["contact__name", "contact__email", "contact__phone"]
-    readonly_fields = [
-        "captured",
-        "contact",
-        "conversation",
-        "bot",
-        "channel_kind",
-        "source",
-        "created_at",
-    ]
-    fields = ["status", *readonly_fields]
+    readonly_fields = ["contact", "conversation", "bot", "channel_kind", "source", "created_at"]
+    fields = ["status", "fields", *readonly_fields]
+    form = LeadForm
     actions = ["export_csv"]
     list_select_related = ["contact", "bot"]
 
-    @admin.display(description="what was collected")
-    def captured(self, obj):
-        # What the bot or the agent collected, as the person gave it: read, not edited.
-        if not obj.fields:
-            return "—"
-        return format_html(
-            "<dl>{}</dl>",
-            format_html_join(
-                "", "<dt>{}</dt><dd>{}</dd>", ((k, _text(v)) for k, v in obj.fields.items())
-            ),
-        )
+    @property
+    def media(self):
+        return super().media + KEY_VALUES_MEDIA
 
     def has_add_permission(self, request, *args, **kwargs):
         return False
+
+    def save_model(self, request, obj, form, change):
+        leads.lead_update(
+            lead=obj, status=form.cleaned_data["status"], fields=form.cleaned_data["fields"]
+        )
 
     @admin.action(description="Export the selected leads as CSV", permissions=["view"])
     def export_csv(self, request, queryset):
@@ -271,21 +282,13 @@ class PrivacyAuditAdmin(TenantScopedAdmin):
     list_display = ["created_at", "action", "contact_ref", "door", "actor", "api_key"]
     list_filter = ["action", "door"]
     list_select_related = ["actor", "api_key"]
-    readonly_fields = [
-        "action",
-        "contact_ref",
-        "door",
-        "actor",
-        "api_key",
-        "what_it_covered",
-        "created_at",
-    ]
+    readonly_fields = ["action", "contact_ref", "door", "actor", "api_key", "what", "created_at"]
     fields = readonly_fields
 
     @admin.display(description="what it covered")
-    def what_it_covered(self, obj):
-        counts = obj.summary or {}
-        return ", ".join(f"{n} {name}" for name, n in counts.items()) or "—"
+    def what(self, obj):
+        summary = obj.summary if isinstance(obj.summary, dict) else {}
+        return ", ".join(f"{summary[key]} {key}" for key in sorted(summary)) or "-"
 
     def has_add_permission(self, request, *args, **kwargs):
         return False
@@ -468,13 +471,6 @@ def stats_view(model_admin, request):
             "charts": charts,
         },
     )
-
-
-def _text(value) -> str:
-    """A collected value as text: lists joined, anything else as it reads."""
-    if isinstance(value, list):
-        return ", ".join(str(item) for item in value)
-    return "" if value is None else str(value)
 
 
 def _pct(rate):

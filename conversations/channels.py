@@ -21,12 +21,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 
 from bots.engine import Event
 from bots.models import Bot
 from chattonic.core import outbound
 from chattonic.core.errors import ValidationFailed
+from chattonic.core.public_urls import absolute_url
 from chattonic.core.publish import Batcher
 from chattonic.core.redact import redact
 from chattonic.tenancy.models import Tenant
@@ -64,10 +67,12 @@ STATUS_MAP = {
 # --- Set-up -----------------------------------------------------------------------------------
 
 
-def webhook_url(channel: Channel) -> str:
-    """The public URL the platform must call for this channel."""
-    base = settings.PUBLIC_BASE_URL.rstrip("/")
-    return f"{base}/hooks/{channel.kind}/{channel.pk}/"
+def webhook_url(channel: Channel, request: HttpRequest | None = None) -> str:
+    """The public URL the platform must call for this channel: on ``PUBLIC_BASE_URL``, or,
+    when none is configured, on the host the dashboard was asked on (``request``); a task
+    (Twilio's status callback) uses the configured or guessed base."""
+    path = reverse("channel-webhook", kwargs={"kind": channel.kind, "channel_id": channel.pk})
+    return absolute_url(path, request)
 
 
 # The channels webhooks found, per process, for CHANNEL_CACHE_SECONDS: a webhook then makes
@@ -140,7 +145,10 @@ def channel_credentials(channel: Channel) -> dict:
     return vault.decrypt(channel.credentials_encrypted)
 
 
-def _clean_credentials(kind: str, credentials: dict) -> dict:
+def channel_credentials_check(*, kind: str, credentials: dict, creating: bool = False) -> dict:
+    """The credentials as they would be stored for a channel of ``kind`` (values trimmed,
+    empty ones dropped), or ValidationFailed naming the credential (``credentials.<key>``).
+    ``creating``: an API channel's signing secret may be missing (channel_create chooses one)."""
     connector = get_connector(kind)
     allowed = set(connector.required_credentials) | set(connector.optional_credentials)
     if not isinstance(credentials, dict):
@@ -153,6 +161,8 @@ def _clean_credentials(kind: str, credentials: dict) -> dict:
         )
     clean = {k: str(v).strip() for k, v in credentials.items() if str(v).strip()}
     missing = connector.missing_credentials(clean)
+    if creating and kind == ChannelKind.API:
+        missing = [key for key in missing if key != "signing_secret"]
     if missing:
         raise ValidationFailed(
             f"Missing credentials: {', '.join(missing)}.",
@@ -162,6 +172,12 @@ def _clean_credentials(kind: str, credentials: dict) -> dict:
         problem = outbound.url_problem(clean[key]) if key in clean else None
         if problem:
             raise ValidationFailed.for_field(f"credentials.{key}", problem)
+    problems = connector.credential_problems(clean)
+    if problems:
+        raise ValidationFailed(
+            " ".join(problems.values()),
+            fields={f"credentials.{key}": [problem] for key, problem in problems.items()},
+        )
     return clean
 
 
@@ -184,21 +200,24 @@ def channel_create(*, tenant: Tenant, bot: Bot, kind: str, name: str, credential
         bot=bot,
         kind=kind,
         name=name[:120],
-        credentials_encrypted=vault.encrypt(_clean_credentials(kind, credentials)),
+        credentials_encrypted=vault.encrypt(
+            channel_credentials_check(kind=kind, credentials=credentials)
+        ),
     )
 
 
 @transaction.atomic
 def channel_credentials_set(*, channel: Channel, credentials: dict, merge: bool = True) -> Channel:
     """Replace (or, with ``merge``, update) the channel's credentials; blank values keep the
-    stored ones when merging, so a form need not show secrets again."""
+    stored ones when merging. A channel in error is active again (a disabled one stays so)."""
     channel = Channel.objects.select_for_update().get(pk=channel.pk)
     current = channel_credentials(channel) if merge else {}
     updates = {k: v for k, v in credentials.items() if str(v).strip() or not merge}
     channel.credentials_encrypted = vault.encrypt(
-        _clean_credentials(channel.kind, {**current, **updates})
+        channel_credentials_check(kind=channel.kind, credentials={**current, **updates})
     )
-    channel.status = Channel.Status.ACTIVE
+    if channel.status == Channel.Status.ERROR:  # new credentials: tried again (not if disabled)
+        channel.status = Channel.Status.ACTIVE
     channel.last_error = ""
     channel.save(update_fields=["credentials_encrypted", "status", "last_error"])
     return channel
@@ -562,6 +581,7 @@ def _event(conversation: Conversation, message: Message) -> Event:
 def channel_status_apply(*, channel: Channel, status: StatusUpdate, retry: bool = True) -> int:
     """Apply a platform's delivery status to our outbound message(s); never backwards.
     Returns how many messages it moved; an unknown id is looked up again later (``retry``)."""
+    from conversations.delivery import message_settle  # delivery reads channels: no cycle
     from conversations.services import message_status_update
 
     target = STATUS_MAP.get(status.status)
@@ -570,6 +590,10 @@ def channel_status_apply(*, channel: Channel, status: StatusUpdate, retry: bool 
     outbound = Message.objects.for_tenant(channel.tenant_id).filter(
         channel=channel, direction=Message.Direction.OUT
     )
+    if status.reference and status.external_id:
+        # Our reference on the status: a send whose answer we never read (a time-out, a worker
+        # killed mid-request) reached the platform; it is settled, never sent again.
+        message_settle(channel=channel, reference=status.reference, external_id=status.external_id)
     if status.external_id:
         messages = list(outbound.filter(external_id=status.external_id[:200]))
     elif status.up_to is not None and status.recipient_id:

@@ -8,7 +8,19 @@ committed *before* the request goes out:
   (a redelivered broker message, a retry racing a late answer) sends nothing the second time;
 - two runs claiming the same attempt number collide on a unique constraint: one backs off;
 - an attempt left "sending" (the worker died mid-request) blocks new tries until its lease
-  (twice the time-out) has passed, then is marked "lost" and the message is tried again.
+  (twice the time-out, plus 5 s) has passed, then is marked "lost";
+- a "lost" attempt, or one whose answer never came (a read time-out, a 5xx: "unknown"), may
+  have reached the platform. Where the platform hands our reference back on its status
+  webhooks (``Connector.reports_reference``), the message waits up to
+  ``CHANNEL_SETTLE_SECONDS`` for that status, which marks it sent without a second request
+  (:func:`message_settle`); only then is it sent again. Telegram reports no status: there it
+  is sent again at once, and the delivery log shows the possible duplicate.
+
+Order: a conversation's replies go out one after the other, in the order written (their ids):
+only the first pending reply of a conversation is sent; when it is settled (sent or failed)
+the next is queued. Waits longer than ``SHORT_WAIT`` are not left on the broker (its visibility
+time-out is short, to recover a lost worker's tasks in seconds): the attempt records when the
+message is due, and :func:`pending_sends_requeue`, every few seconds, queues it then.
 
 Retries: 429, 5xx, time-outs and connection errors back off exponentially with jitter, never
 sooner than the platform's hint (``Retry-After``, Telegram's ``retry_after``). Permanent errors
@@ -18,6 +30,7 @@ mark the message failed with the platform's reason. The platforms' rate limits (
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import secrets
@@ -50,8 +63,9 @@ logger = logging.getLogger(__name__)
 
 BACKOFF_BASE = 2.0  # seconds before the second attempt, doubling after
 BACKOFF_CAP = 900.0  # at most 15 minutes between attempts (unless the platform asks more)
-ORDER_WAIT = 0.5  # seconds before looking again when an earlier reply is still on its way
-ORDER_WINDOW = timedelta(minutes=5)  # an older pending message no longer holds later ones
+#: Longest wait left to the broker as a countdown; longer ones go through the send sweep
+#: (a countdown past the broker's visibility time-out would be handed out twice).
+SHORT_WAIT = 5.0
 
 
 @dataclass(frozen=True)
@@ -173,16 +187,105 @@ def _lease() -> timedelta:
     return timedelta(seconds=2 * settings.CHANNEL_SEND_TIMEOUT + 5)
 
 
+def _settle_window(connector) -> float:
+    """Seconds a possibly-sent message waits for the platform's status before a resend."""
+    return float(settings.CHANNEL_SETTLE_SECONDS) if connector.reports_reference else 0.0
+
+
+POSSIBLY_SENT = (DeliveryAttempt.Outcome.LOST, DeliveryAttempt.Outcome.UNKNOWN)
+
+
+@transaction.atomic
 def _fail(message: Message, reason: str) -> Outcome:
     from conversations.services import message_status_update
 
     message_status_update(message=message, status=Message.Status.FAILED, error=reason)
+    _next_queue(message)
     return Outcome("failed")
 
 
-def message_send(*, message_id: int) -> Outcome:
+def _earlier_pending(message: Message) -> bool:
+    """True while an earlier reply of the conversation is still pending: the conversation's
+    replies go out in the order written, whatever happened in between."""
+    return (
+        Message.objects.for_tenant(message.tenant_id)
+        .filter(
+            conversation_id=message.conversation_id,
+            direction=Message.Direction.OUT,
+            status=Message.Status.PENDING,
+            channel__isnull=False,
+            pk__lt=message.pk,
+        )
+        .exists()
+    )
+
+
+IN_QUEUE_SECONDS = 120
+
+
+def _in_queue_key(message_id: int) -> str:
+    return f"chattonic.send-in-queue.{message_id}"
+
+
+def send_enqueue(message_id: int, countdown: float | None = None) -> None:
+    """Queue the send of ``message_id``, marked as waiting in the queue: the send sweep leaves
+    a marked reply alone (under a backlog it would otherwise queue the same send again every
+    few seconds, and the queue would fill with repeats). The mark is set before the publish,
+    taken off when the task starts (``send_dequeued``) or when the publish fails (the sweep
+    then queues the reply), and ends by itself after ``IN_QUEUE_SECONDS`` should the broker
+    lose the task (a dead worker's task comes back before that, after the visibility
+    time-out)."""
+    from django.core.cache import cache
+
+    from conversations.tasks import message_send as task
+
+    key = _in_queue_key(message_id)
+    try:
+        cache.set(key, 1, timeout=IN_QUEUE_SECONDS)
+    except Exception:  # noqa: BLE001 - Redis not answering: the publish below says so
+        logger.warning("message %s: could not mark its send as queued", message_id)
+    try:
+        task.apply_async((message_id,), countdown=countdown)
+    except Exception:
+        with contextlib.suppress(Exception):
+            cache.delete(key)
+        raise
+
+
+def send_dequeued(message_id: int) -> None:
+    """The send task of ``message_id`` started: it is no longer waiting in the queue."""
+    from django.core.cache import cache
+
+    try:
+        cache.delete(_in_queue_key(message_id))
+    except Exception:  # noqa: BLE001 - the mark then ends by itself
+        logger.warning("message %s: could not take its queued mark off", message_id)
+
+
+def _next_queue(message: Message) -> None:
+    """After ``message`` is settled (sent or failed), queue the conversation's next pending
+    reply, once this transaction commits (the sweep finds it should this be lost)."""
+    following = (
+        Message.objects.for_tenant(message.tenant_id)
+        .filter(
+            conversation_id=message.conversation_id,
+            direction=Message.Direction.OUT,
+            status=Message.Status.PENDING,
+            channel__isnull=False,
+            pk__gt=message.pk,
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if following is not None:
+        transaction.on_commit(lambda: send_enqueue(following))
+
+
+def message_send(*, message_id: int, skip_waits: bool = False) -> Outcome:
     """Try to send one outbound message to its channel once; record the attempt and say
-    whether (and when) to try again. Never sends a message that is no longer pending."""
+    whether (and when) to try again. Never sends a message that is no longer pending.
+    ``skip_waits``: in-process runs (tests) do not wait for a back-off to end."""
     message = (
         Message.objects.select_related("conversation", "channel").filter(pk=message_id).first()
     )
@@ -208,34 +311,33 @@ def message_send(*, message_id: int) -> Outcome:
     reply = _outbound(message)
     recipient = conversation.recipient_id
 
-    # Replies go out in order: wait while an earlier one of this conversation is on its way.
-    earlier = (
-        Message.objects.for_tenant(message.tenant_id)
-        .filter(
-            conversation=conversation,
-            direction=Message.Direction.OUT,
-            status=Message.Status.PENDING,
-            pk__lt=message.pk,
-            created_at__gte=timezone.now() - ORDER_WINDOW,
-        )
-        .exists()
-    )
-    if earlier:
-        return Outcome("waiting", retry_in=ORDER_WAIT, counts_as_retry=False)
+    # Replies go out in order: while an earlier one of this conversation is pending, this one
+    # waits; settling the earlier one queues it (_next_queue).
+    if _earlier_pending(message):
+        return Outcome("waiting")
 
     last = DeliveryAttempt.objects.filter(message=message).order_by("-number").first()
+    now = timezone.now()
     if last is not None and last.outcome == DeliveryAttempt.Outcome.SENDING:
-        age = timezone.now() - last.started_at
+        age = now - last.started_at
         if age < _lease():
             # Another run is sending it now (or died moments ago): look again after its lease.
             return Outcome(
                 "busy", retry_in=(_lease() - age).total_seconds() + 0.1, counts_as_retry=False
             )
+        # The worker stopped during the send: the request may have reached the platform.
+        last.retry_at = now + timedelta(seconds=_settle_window(connector))
         DeliveryAttempt.objects.filter(pk=last.pk, outcome=DeliveryAttempt.Outcome.SENDING).update(
             outcome=DeliveryAttempt.Outcome.LOST,
             error="The worker stopped during the send; the platform's answer is unknown.",
-            finished_at=timezone.now(),
+            finished_at=now,
+            retry_at=last.retry_at,
         )
+        last.outcome = DeliveryAttempt.Outcome.LOST
+    if last is not None and last.retry_at is not None and last.retry_at > now and not skip_waits:
+        # A back-off, or a possibly-sent attempt waiting for the platform's status.
+        wait = (last.retry_at - now).total_seconds()
+        return Outcome("waiting", retry_in=wait, counts_as_retry=False)
     number = (last.number if last else 0) + 1
     # The budget counts the tries since the message became pending (a redelivery resets it).
     tried = DeliveryAttempt.objects.filter(message=message)
@@ -278,11 +380,18 @@ def message_send(*, message_id: int) -> Outcome:
     except RetryableSendError as exc:
         reason = redact(exc.reason, secrets_)
         logger.info("message %s: attempt %s failed, will retry: %s", message.pk, number, reason)
-        _finish(attempt, DeliveryAttempt.Outcome.RETRY, exc, reason)
-        if tries >= settings.CHANNEL_SEND_MAX_ATTEMPTS:
+        wait = backoff(tries, exc.retry_after)
+        if exc.maybe_sent:
+            # The platform may have taken it: wait for its status before sending again.
+            wait = max(wait, _settle_window(connector))
+        outcome = (
+            DeliveryAttempt.Outcome.UNKNOWN if exc.maybe_sent else DeliveryAttempt.Outcome.RETRY
+        )
+        _finish(attempt, outcome, exc, reason, retry_in=wait)
+        if tries >= settings.CHANNEL_SEND_MAX_ATTEMPTS and not exc.maybe_sent:
             channel_error_record(channel=channel, error=reason)
             return _fail(message, f"Gave up after {tries} attempts: {reason}")
-        return Outcome("retry", retry_in=backoff(tries, exc.retry_after))
+        return Outcome("retry", retry_in=wait)
     except PermanentSendError as exc:
         reason = redact(exc.reason, secrets_)
         logger.info("message %s: attempt %s failed for good: %s", message.pk, number, reason)
@@ -305,24 +414,24 @@ def message_send(*, message_id: int) -> Outcome:
     return Outcome("sent")
 
 
-def _finish(attempt: DeliveryAttempt, outcome: str, exc, error: str) -> None:
-    """Close the attempt with ``error``, its text already redacted."""
+def _finish(
+    attempt: DeliveryAttempt, outcome: str, exc, error: str, retry_in: float | None = None
+) -> None:
+    """Close the attempt with ``error``, its text already redacted; ``retry_in`` seconds
+    from now the message is due again. Only an attempt still "sending" is closed: a status
+    webhook may have settled it meanwhile (message_settle)."""
     attempt.outcome = outcome
     attempt.finished_at = timezone.now()
     attempt.error = error[:2000]
+    if retry_in is not None:
+        attempt.retry_at = attempt.finished_at + timedelta(seconds=retry_in)
     if exc is not None:
         attempt.status_code = exc.status_code
         attempt.platform_code = (exc.platform_code or "")[:60]
         attempt.retry_after = getattr(exc, "retry_after", None)
-    attempt.save(
-        update_fields=[
-            "outcome",
-            "finished_at",
-            "status_code",
-            "platform_code",
-            "error",
-            "retry_after",
-        ]
+    fields = ["outcome", "finished_at", "status_code", "platform_code", "error", "retry_after"]
+    DeliveryAttempt.objects.filter(pk=attempt.pk, outcome=DeliveryAttempt.Outcome.SENDING).update(
+        **{name: getattr(attempt, name) for name in [*fields, "retry_at"]}
     )
 
 
@@ -347,6 +456,57 @@ def _delivered(
     Channel.objects.filter(pk=message.channel_id, status=Channel.Status.ERROR).update(
         status=Channel.Status.ACTIVE
     )
+    _next_queue(message)
+
+
+@transaction.atomic
+def message_settle(*, channel: Channel, reference: str, external_id: str) -> bool:
+    """A status webhook carrying our reference says that the platform took a message whose
+    send we never saw answered (a time-out, a worker killed mid-request): mark it sent with
+    the platform's id, close its possibly-sent attempt, and queue the conversation's next
+    reply, without sending it again. False when the reference is not a pending reply of the
+    channel (already sent: nothing to settle)."""
+    from conversations.services import message_status_update
+
+    if not reference.isdigit():
+        return False
+    message = (
+        Message.objects.for_tenant(channel.tenant_id)
+        .select_for_update()
+        .filter(
+            pk=int(reference),
+            channel=channel,
+            direction=Message.Direction.OUT,
+            status=Message.Status.PENDING,
+        )
+        .first()
+    )
+    if message is None:
+        return False
+    stored = outbound_external_id(channel.kind, message.conversation.recipient_id, external_id)
+    attempt = (
+        DeliveryAttempt.objects.filter(message=message)
+        .filter(outcome__in=[DeliveryAttempt.Outcome.SENDING, *POSSIBLY_SENT])
+        .order_by("-number")
+        .first()
+    )
+    if attempt is not None:
+        DeliveryAttempt.objects.filter(pk=attempt.pk).update(
+            outcome=DeliveryAttempt.Outcome.SENT,
+            external_id=stored,
+            finished_at=attempt.finished_at or timezone.now(),
+            retry_at=None,
+            error=(attempt.error + " Settled by the platform's status: it was sent.").strip(),
+        )
+    try:
+        with transaction.atomic():
+            Message.objects.filter(pk=message.pk).update(external_id=stored)
+    except IntegrityError:
+        logger.warning("message %s: platform id %s already stored", message.pk, stored)
+    message_status_update(message=message, status=Message.Status.SENT)
+    _next_queue(message)
+    logger.info("message %s: settled as sent by the platform's status", message.pk)
+    return True
 
 
 # --- Redelivery -------------------------------------------------------------------------------
@@ -369,37 +529,66 @@ def message_redeliver(*, message: Message) -> bool:
     message.status_at = timezone.now()
     message.save(update_fields=["status", "error", "status_at"])
     # Earlier attempts stay in the log; the attempt budget counts from status_at.
-    from conversations.tasks import message_send as task
-
     message_id = message.pk
-    transaction.on_commit(lambda: task.delay(message_id))
+    transaction.on_commit(lambda: send_enqueue(message_id))
     return True
 
 
-def pending_sends_requeue(*, older_than_seconds: int = 600, max_age_hours: int = 24) -> int:
-    """Queue the send again for outbound channel messages still pending long after they were
-    written (their task was lost with a broker's data): the task's own checks keep it to
-    one send. Returns how many it queued."""
-    from conversations.tasks import message_send as task
+def pending_sends_requeue(*, grace_seconds: float = 10, max_age_hours: int = 24) -> int:
+    """Queue the sends that are due and whose task is not on its way: the first pending
+    reply of each conversation (the others follow it) when it has no attempt yet and is
+    older than ``grace_seconds`` (its task was lost), when its back-off or its wait for a
+    status has ended, or when its attempt's lease ran out (the worker died). Each is queued
+    at most once per ``CHANNEL_SEND_REQUEUE_SECONDS``; the task's own checks keep it to one
+    send. Returns how many it queued."""
+    from django.core.cache import cache
+    from django.db.models import Min
 
     now = timezone.now()
-    stuck = (
+    heads = (
         Message.objects.filter(
             direction=Message.Direction.OUT,
             status=Message.Status.PENDING,
             channel__isnull=False,
             conversation__is_sandbox=False,
-            created_at__lt=now - timedelta(seconds=older_than_seconds),
             created_at__gte=now - timedelta(hours=max_age_hours),
         )
         .exclude(channel__kind=ChannelKind.WEBCHAT)
-        .order_by("id")
-        .values_list("id", flat=True)[:1000]
+        .values("conversation_id")
+        .annotate(head=Min("id"))
+        .values_list("head", flat=True)[:5000]
     )
-    ids = list(stuck)
-    for message_id in ids:
-        task.delay(message_id)
-    return len(ids)
+    heads = list(heads)
+    last_attempts = {}
+    for attempt in (
+        DeliveryAttempt.objects.filter(message_id__in=heads)
+        .order_by("message_id", "-number")
+        .only("message_id", "number", "outcome", "started_at", "retry_at")
+    ):
+        last_attempts.setdefault(attempt.message_id, attempt)
+    created = dict(Message.objects.filter(pk__in=heads).values_list("pk", "created_at"))
+    due = []
+    for message_id in sorted(heads):
+        attempt = last_attempts.get(message_id)
+        if attempt is None:
+            ready = created[message_id] < now - timedelta(seconds=grace_seconds)
+        elif attempt.outcome == DeliveryAttempt.Outcome.SENDING:
+            ready = attempt.started_at < now - _lease()
+        else:
+            ready = attempt.retry_at is None or attempt.retry_at <= now
+        if ready:
+            due.append(message_id)
+    # A reply whose task waits in the queue is left alone (a backlog is no lost task).
+    marks = cache.get_many([_in_queue_key(message_id) for message_id in due])
+    gap = settings.CHANNEL_SEND_REQUEUE_SECONDS
+    queued = 0
+    for message_id in due:
+        if _in_queue_key(message_id) in marks:
+            continue
+        if cache.add(f"chattonic.send-queued.{message_id}", 1, timeout=gap):
+            send_enqueue(message_id)
+            queued += 1
+    return queued
 
 
 def telegram_callback_answer(*, channel_id: int, callback_query_id: str) -> bool:

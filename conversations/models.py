@@ -429,7 +429,8 @@ class DeliveryAttempt(TenantOwned):
         SENT = "sent", "Sent"
         RETRY = "retry", "Failed, will retry"
         FAILED = "failed", "Failed"
-        LOST = "lost", "Worker lost mid-send"
+        LOST = "lost", "Worker lost mid-send: possibly sent"
+        UNKNOWN = "unknown", "No answer: possibly sent"
 
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="delivery_attempts")
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="delivery_attempts")
@@ -440,6 +441,9 @@ class DeliveryAttempt(TenantOwned):
     error = models.TextField(blank=True)
     external_id = models.CharField(max_length=200, blank=True)
     retry_after = models.FloatField(null=True, blank=True)
+    # When the message may be tried again (a back-off, or the wait for the platform's status
+    # of a possibly-sent attempt); the send sweep queues it then.
+    retry_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(default=timezone.now, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

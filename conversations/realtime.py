@@ -45,7 +45,9 @@ def send_on_commit(group: str, event: dict) -> None:
     if into is not None:
         transaction.on_commit(lambda: into.append((group, event)))
     else:
-        transaction.on_commit(lambda: send_now(group, event))
+        # Robust: a channel layer that does not answer (Redis frozen) is logged, and the
+        # commit's other callbacks (the replies' sends) still run.
+        transaction.on_commit(lambda: send_now(group, event), robust=True)
 
 
 @contextmanager

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
+from chattonic.tenancy.selectors import staff_public_name
 from conversations.models import Conversation, Message
 
 HISTORY_PAGE = 50
@@ -17,3 +21,86 @@ def conversation_history(
     page = list(messages.select_related("agent").order_by("-created_at", "-id")[:limit])
     page.reverse()
     return page
+
+
+@dataclass(frozen=True)
+class TranscriptLine:
+    """One message as the dashboard's transcript shows it: who wrote it, in words."""
+
+    id: int
+    sender: str  # Message.Sender: contact, bot, agent or system
+    sender_name: str
+    text: str
+    kind: str  # Message.Kind's label when it is not plain text, else ""
+    options: list[str]  # the titles of the quick replies offered with it
+    media: str  # what the platform sent or we attached, as a short description
+    created_at: datetime
+    direction: str
+    status: str  # the delivery status's label of a reply, "" for what came in
+    error: str
+
+
+def conversation_transcript(*, conversation: Conversation) -> list[TranscriptLine]:
+    """Every message of the conversation, oldest first, each with its sender's name: the
+    contact's (or "Visitor"), the bot's, the agent's (the name they chose, else their login:
+    this is the staff side) or "System". Nothing internal (ids, payloads, tokens)."""
+    messages = (
+        Message.objects.for_tenant(conversation.tenant_id)
+        .filter(conversation=conversation)
+        .select_related("agent")
+        .order_by("created_at", "id")
+    )
+    visitor = _contact_name(conversation.contact)
+    bot = conversation.bot.name
+    return [_line(message, visitor, bot) for message in messages]
+
+
+def _contact_name(contact) -> str:
+    return contact.name or contact.email or contact.phone or "Visitor"
+
+
+def _staff_name(user) -> str:
+    if user is None:
+        return "Agent"
+    return user.get_full_name() or staff_public_name(user) or user.get_username()
+
+
+def _line(message: Message, visitor: str, bot: str) -> TranscriptLine:
+    names = {
+        Message.Sender.CONTACT: visitor,
+        Message.Sender.BOT: bot,
+        Message.Sender.SYSTEM: "System",
+    }
+    sender_name = (
+        _staff_name(message.agent)
+        if message.sender == Message.Sender.AGENT
+        else names.get(message.sender, message.get_sender_display())
+    )
+    data = message.data if isinstance(message.data, dict) else {}
+    options = [
+        str(option.get("title") or "")
+        for option in data.get("quick_replies") or []
+        if isinstance(option, dict) and option.get("title")
+    ]
+    media = data.get("media")
+    outbound = message.direction == Message.Direction.OUT
+    return TranscriptLine(
+        id=message.pk,
+        sender=message.sender,
+        sender_name=sender_name,
+        text=message.text,
+        kind="" if message.kind == Message.Kind.TEXT else message.get_kind_display(),
+        options=options,
+        media=_media(media) if media else "",
+        created_at=message.created_at,
+        direction=message.direction,
+        status=message.get_status_display() if outbound else "",
+        error=message.error if outbound and message.status == Message.Status.FAILED else "",
+    )
+
+
+def _media(media) -> str:
+    if not isinstance(media, dict):
+        return "an attachment"
+    kind = media.get("kind") or media.get("mime_type") or "file"
+    return f"{kind}: {media['caption']}" if media.get("caption") else str(kind)

@@ -462,11 +462,11 @@ def message_deliver(*, message: Message) -> None:
     realtime.send_on_commit(
         group, {"type": "message.created", "message": realtime.message_payload(message)}
     )
-    from conversations.tasks import message_send
+    from conversations.delivery import send_enqueue
 
-    # Robust: a broker outage is logged (the channel sweep sends it later); the commit's
+    # Robust: a broker outage is logged (the send sweep sends it later); the commit's
     # other callbacks (the sockets' broadcasts) still run.
-    transaction.on_commit(lambda: message_send.delay(message.pk), robust=True)
+    transaction.on_commit(lambda: send_enqueue(message.pk), robust=True)
 
 
 STATUS_ORDER = {

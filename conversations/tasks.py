@@ -77,8 +77,10 @@ def conversations_handle(message_ids: list[int]) -> int:
 def message_send(self, message_id: int) -> str:
     """Send one outbound message to its platform; retries itself with back-off, marks the
     message sent or failed. A second run of a sent (or failed) message sends nothing."""
+    from conversations.delivery import SHORT_WAIT, send_dequeued, send_enqueue
     from conversations.delivery import message_send as send
 
+    send_dequeued(message_id)
     outcome = send(message_id=message_id)
     if outcome.retry_in is None:
         return outcome.state
@@ -86,13 +88,23 @@ def message_send(self, message_id: int) -> str:
         # In-process runs (tests, CELERY_TASK_ALWAYS_EAGER) try again at once, in a loop
         # rather than a recursion; the attempt budget ends the loop.
         while outcome.retry_in is not None and outcome.counts_as_retry:
-            outcome = send(message_id=message_id)
+            outcome = send(message_id=message_id, skip_waits=True)
         return outcome.state
-    if outcome.counts_as_retry:
-        raise self.retry(countdown=outcome.retry_in)
-    # Waiting (rate limit, an earlier reply, another run's lease) is not a failed try.
-    message_send.apply_async((message_id,), countdown=outcome.retry_in)
+    if outcome.retry_in > SHORT_WAIT:
+        # A long wait is not left on the broker: the attempt records when the message is due
+        # and message_send_sweep queues it then.
+        return outcome.state
+    send_enqueue(message_id, countdown=outcome.retry_in)
     return outcome.state
+
+
+@shared_task(acks_late=True)
+def message_send_sweep() -> int:
+    """Queue each conversation's next reply that is due and has no task on its way (a back-off
+    or a wait for the platform's status ended, a lost task, a dead worker's lease)."""
+    from conversations.delivery import pending_sends_requeue
+
+    return pending_sends_requeue()
 
 
 @shared_task(bind=True, acks_late=True, max_retries=3, default_retry_delay=5)
@@ -125,12 +137,11 @@ def channel_status_later(self, channel_id: int, status: dict) -> int:
 
 @shared_task
 def channel_sweep() -> dict:
-    """Queue again what a lost task left behind: inbound channel messages never handled,
-    outbound ones pending for ten minutes. Both tasks are safe to run twice."""
+    """Queue again the inbound channel messages a lost task left unhandled (safe to run
+    twice); the replies have their own sweep, message_send_sweep."""
     from conversations.channels import unhandled_messages_requeue
-    from conversations.delivery import pending_sends_requeue
 
-    return {"handled": unhandled_messages_requeue(), "sends": pending_sends_requeue()}
+    return {"handled": unhandled_messages_requeue()}
 
 
 @shared_task(acks_late=True)

@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from bots.regions import region_refusal_for
 from chattonic.core.api import error_body
 from chattonic.core.parsers import too_large
+from chattonic.core.public_urls import public_base_url
 from chattonic.tenancy.authentication import ApiKeyAuthentication
 from conversations import channels
 from conversations.connectors import (
@@ -71,7 +72,7 @@ class ChannelWebhookView(APIView):
         django_request = request._request
         return WebhookRequest(
             method=django_request.method,
-            url=public_url(settings.PUBLIC_BASE_URL, django_request.get_full_path()),
+            url=public_url(public_base_url(django_request), django_request.get_full_path()),
             headers=dict(django_request.headers),
             body=django_request.body,
             query={key: django_request.GET.get(key) for key in django_request.GET},

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import mail_admins
 from django.core.validators import validate_email
@@ -322,7 +321,7 @@ def sla_breaches_flag(*, now: datetime | None = None) -> list[int]:
         lines = [
             f"#{t.pk} [{t.get_severity_display()}] {t.title} — {t.tenant} — "
             f"due {targets.format_local(t.first_response_due_at)}\n"
-            f"    {settings.PUBLIC_BASE_URL.rstrip('/')}{sync.ticket_admin_path(t)}"
+            f"    {sync.ticket_link(t)}"
             for t in flagged
         ]
         mail_admins(

@@ -16,6 +16,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.utils.html import format_html
 
 from chattonic.core.errors import ServiceError
+from chattonic.core.public_urls import public_base_url
 from chattonic.tenancy import services
 from chattonic.tenancy.models import ApiKey, Invitation, Membership, Tenant, TenantOwned
 
@@ -125,7 +126,16 @@ class TenantScopedRelations:
 
 class TenantScopedInline(TenantScopedRelations):
     """What TenantScopedAdmin adds to each of its inlines: their rows and their choices are
-    the tenant's."""
+    the tenant's, and the tenant's staff see them where they may see the parent object.
+    (Django's inlines ask for the model permissions of ``auth``, which staff do not hold: an
+    owner saw a conversation without its messages.) Writing through an inline is not offered
+    to staff: no inline needs it, and each says so with its own permissions."""
+
+    def has_view_permission(self, request, obj=None):
+        if request.user.is_superuser:
+            return super().has_view_permission(request, obj)
+        parent = self.admin_site._registry.get(self.parent_model)
+        return parent is not None and parent.has_view_permission(request, obj)
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
@@ -398,6 +408,7 @@ class TenantAdmin(TenantAwareAdmin):
             name=form.cleaned_data["name"],
             slug=form.cleaned_data["slug"],
             owner_email=form.cleaned_data["owner_email"],
+            base_url=public_base_url(request),
         )
 
 
@@ -484,6 +495,7 @@ class InvitationAdmin(TenantScopedAdmin):
             email=form.cleaned_data["email"],
             role=form.cleaned_data["role"],
             invited_by=request.user,
+            base_url=public_base_url(request),
         )
         self.message_user(request, f"Invitation sent to {invitation.email}.", messages.SUCCESS)
         return invitation
@@ -502,7 +514,7 @@ class InvitationAdmin(TenantScopedAdmin):
     @admin.action(description="Send the selected invitations again", permissions=["add"])
     def resend(self, request, queryset):
         for invitation in queryset:
-            services.invitation_resend(invitation=invitation)
+            services.invitation_resend(invitation=invitation, base_url=public_base_url(request))
         self.message_user(
             request, f"Sent {queryset.count()} invitation(s) again.", messages.SUCCESS
         )
@@ -525,10 +537,10 @@ class ApiKeyCreateForm(forms.ModelForm):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(TenantScopedAdmin):
-    list_display = ["name", "masked", "scope_labels", "created_at", "last_used_at", "revoked_at"]
+    list_display = ["name", "masked", "scope_list", "created_at", "last_used_at", "revoked_at"]
     readonly_fields = [
         "masked",
-        "scope_labels",
+        "scope_list",
         "created_by",
         "created_at",
         "last_used_at",
@@ -539,9 +551,10 @@ class ApiKeyAdmin(TenantScopedAdmin):
     owner_only = True
 
     @admin.display(description="scopes")
-    def scope_labels(self, obj):
+    def scope_list(self, obj):
+        # In words, not the stored JSON list.
         labels = dict(ApiKey.Scope.choices)
-        return ", ".join(str(labels.get(scope, scope)) for scope in obj.scopes) or "—"
+        return ", ".join(str(labels.get(scope, scope)) for scope in obj.scopes or []) or "-"
 
     @admin.display(description="key")
     def masked(self, obj):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
@@ -18,6 +17,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from chattonic.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from chattonic.core.public_urls import public_base_url
 from chattonic.tenancy.models import ApiKey, Invitation, Membership, Tenant
 from chattonic.tenancy.selectors import account_for_email, secret_hash
 
@@ -35,11 +35,17 @@ ACCOUNT_EXISTS = (
 
 @transaction.atomic
 def tenant_create(
-    *, name: str, owner_email: str, owner_password: str | None = None, slug: str = ""
+    *,
+    name: str,
+    owner_email: str,
+    owner_password: str | None = None,
+    slug: str = "",
+    base_url: str | None = None,
 ) -> Tenant:
     """Create a tenant and its owner: with ``owner_password`` a new account at once (commands,
-    the demo), without it an invitation to own the tenant, emailed once the write commits.
-    An address that already has an account is refused: an account belongs to one tenant."""
+    the demo), without it an invitation to own the tenant, emailed once the write commits
+    (its link on ``base_url``, as for :func:`invitation_create`). An address that already
+    has an account is refused: an account belongs to one tenant."""
     name = name.strip()
     if not name:
         raise ValidationFailed.for_field("name", "A tenant needs a name.")
@@ -64,7 +70,13 @@ def tenant_create(
             invited_by=None,
         )
     else:
-        invitation_create(tenant=tenant, email=email, role=Membership.Role.OWNER, invited_by=None)
+        invitation_create(
+            tenant=tenant,
+            email=email,
+            role=Membership.Role.OWNER,
+            invited_by=None,
+            base_url=base_url,
+        )
     return tenant
 
 
@@ -118,10 +130,13 @@ def _owned_account(membership: Membership):
 
 
 @transaction.atomic
-def invitation_create(*, tenant: Tenant, email: str, role: str, invited_by) -> Invitation:
+def invitation_create(
+    *, tenant: Tenant, email: str, role: str, invited_by, base_url: str | None = None
+) -> Invitation:
     """Invite ``email`` to the tenant's staff (again: a new link) and email the link once the
     write commits. Whether the address has an account elsewhere changes nothing here: the
-    tenant gets the same answer, and no account is touched."""
+    tenant gets the same answer, and no account is touched. The link is on ``base_url``
+    (the door's ``public_base_url(request)``), else on this deployment's configured one."""
     email = _clean_email(email)
     role = _clean_role(role)
     if Membership.objects.for_tenant(tenant).filter(user__username__iexact=email).exists():
@@ -133,19 +148,20 @@ def invitation_create(*, tenant: Tenant, email: str, role: str, invited_by) -> I
     invitation.invited_by = invited_by
     try:
         with transaction.atomic():
-            _invitation_send(invitation)
+            _invitation_send(invitation, base_url)
     except IntegrityError:
         raise Conflict.for_field("email", "This address was just invited.") from None
     return invitation
 
 
 @transaction.atomic
-def invitation_resend(*, invitation: Invitation) -> Invitation:
-    """Email the invitation again with a new link (the old one stops working), valid anew."""
+def invitation_resend(*, invitation: Invitation, base_url: str | None = None) -> Invitation:
+    """Email the invitation again with a new link (the old one stops working), valid anew;
+    the link on ``base_url`` as for :func:`invitation_create`."""
     invitation = (
         Invitation.objects.select_for_update().select_related("tenant").get(pk=invitation.pk)
     )
-    _invitation_send(invitation)
+    _invitation_send(invitation, base_url)
     return invitation
 
 
@@ -154,7 +170,7 @@ def invitation_revoke(*, invitation: Invitation) -> None:
     Invitation.objects.filter(pk=invitation.pk).delete()
 
 
-def _invitation_send(invitation: Invitation) -> None:
+def _invitation_send(invitation: Invitation, base_url: str | None = None) -> None:
     token = secrets.token_urlsafe(32)
     now = timezone.now()
     invitation.token_hash = secret_hash(token)
@@ -164,7 +180,7 @@ def _invitation_send(invitation: Invitation) -> None:
     context = {
         "tenant_name": invitation.tenant.name,
         "role": invitation.get_role_display().lower(),
-        "link": settings.PUBLIC_BASE_URL.rstrip("/")
+        "link": (base_url.rstrip("/") if base_url else public_base_url())
         + reverse("invitation-accept", kwargs={"token": token}),
         "days": INVITATION_LIFETIME.days,
     }

@@ -194,6 +194,10 @@ class StatusUpdate:
 
     Messenger sometimes reports only a watermark ("everything sent to this person up to this
     time was read"): then ``external_id`` is "" and ``up_to`` holds the watermark.
+    ``reference`` is our own id of the message (``OutboundMessage.reference``) when the
+    platform hands it back with the status (WhatsApp's ``biz_opaque_callback_data``,
+    Messenger's echo ``metadata``, the ``ref`` of Twilio's status callback URL): it settles a
+    send whose answer we never read.
     """
 
     external_id: str
@@ -202,6 +206,7 @@ class StatusUpdate:
     error: str | None = None
     recipient_id: str | None = None
     up_to: datetime | None = None
+    reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -408,6 +413,10 @@ class Connector:
     url_credentials: ClassVar[tuple[str, ...]] = ()
     # The setting holding the platform's API base URL (a test points it at a local fake).
     api_base_setting: ClassVar[str] = ""
+    # True when the platform reports a sent message's status with our reference on it, so that
+    # a send whose answer was lost (a time-out, a worker killed mid-request) can be settled
+    # from the status webhook instead of sent again blind (conversations/delivery.py).
+    reports_reference: ClassVar[bool] = False
 
     def __init__(self, api_base: str | None = None):
         self._api_base = api_base
@@ -419,6 +428,10 @@ class Connector:
 
     def missing_credentials(self, credentials: Mapping[str, Any]) -> list[str]:
         return [key for key in self.required_credentials if not credentials.get(key)]
+
+    def credential_problems(self, credentials: Mapping[str, Any]) -> dict[str, str]:
+        """What is wrong with the given credentials' values, by key (checked when saved)."""
+        return {}
 
     def secrets(self, credentials: Mapping[str, Any]) -> list[str]:
         """The channel's secret values, for :func:`chattonic.core.redact.redact`."""

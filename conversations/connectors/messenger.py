@@ -24,6 +24,7 @@ from .base import (
     LOCATION,
     MEDIA,
     READ,
+    SENT,
     TEXT,
     UNSUPPORTED,
     Connector,
@@ -92,6 +93,7 @@ class MessengerConnector(Connector):
     secret_credentials = ("page_access_token", "app_secret", "verify_token")
 
     api_base_setting = "MESSENGER_API_BASE"
+    reports_reference = True  # the message echo carries the metadata we sent
 
     # --- in ----------------------------------------------------------------------------------
 
@@ -179,7 +181,12 @@ class MessengerConnector(Connector):
         token = self._credential(credentials, "page_access_token")
         sent: list[str] = []
         result: SendResult | None = None
-        for payload in self.render(recipient_id, message):
+        payloads = self.render(recipient_id, message)
+        if message.reference:
+            # Echoed back on the page's message_echoes webhook: a send whose answer was lost
+            # is settled by its echo. On the last body: its echo means all of them went.
+            payloads[-1]["message"]["metadata"] = message.reference[:1000]
+        for payload in payloads:
             response = self._request(
                 session,
                 "POST",
@@ -236,7 +243,19 @@ def _event(event: dict, messages: list[InboundMessage], statuses: list[StatusUpd
     if "message" in event:
         message = as_dict(event["message"])
         if message.get("is_echo"):
-            return  # our own page's message, echoed back
+            # Our own page's message, echoed back: with our metadata, it says that a send of
+            # ours reached Messenger (it settles one whose answer was lost); else ignored.
+            reference = message.get("metadata")
+            if isinstance(reference, str) and reference and message.get("mid"):
+                statuses.append(
+                    StatusUpdate(
+                        external_id=inputs.identifier(message["mid"], field="message.mid"),
+                        status=SENT,
+                        timestamp=from_unix(event.get("timestamp"), millis=True),
+                        reference=inputs.identifier(reference, field="message.metadata"),
+                    )
+                )
+            return
         if not sender_id or not message.get("mid"):
             raise MalformedPayload("A message event needs a sender and a message id (mid).")
         kind, text, payload, data = _content(message)

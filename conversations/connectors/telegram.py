@@ -97,6 +97,12 @@ class TelegramConnector(Connector):
     required_credentials = ("bot_token", "secret_token")
     secret_credentials = ("bot_token", "secret_token")
 
+    def credential_problems(self, credentials):
+        secret = credentials.get("secret_token")
+        if secret and not SECRET_TOKEN_RE.match(str(secret)):
+            return {"secret_token": "1-256 characters of A-Z, a-z, 0-9, _ and - only."}
+        return {}
+
     api_base_setting = "TELEGRAM_API_BASE"
 
     # --- in ----------------------------------------------------------------------------------

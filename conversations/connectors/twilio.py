@@ -24,7 +24,7 @@ import hmac
 import math
 from collections import defaultdict
 from collections.abc import Iterable
-from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 
@@ -88,6 +88,7 @@ class TwilioConnector(Connector):
     secret_credentials = ("auth_token", "webhook_shared_key")
 
     api_base_setting = "TWILIO_API_BASE"
+    reports_reference = True  # the status callback URL carries ?ref=<our id>
 
     # --- in ----------------------------------------------------------------------------------
 
@@ -143,6 +144,9 @@ class TwilioConnector(Connector):
                         timestamp=now(),  # Twilio's callbacks carry no time of the change
                         error=error,
                         recipient_id=_identifier(params["To"], "To") if params.get("To") else None,
+                        reference=_identifier(ref, "ref")
+                        if (ref := request.query.get("ref"))
+                        else None,
                     )
                 ]
             )
@@ -201,6 +205,11 @@ class TwilioConnector(Connector):
         if not text and not message.media:
             raise PermanentSendError("Nothing to send.", platform_code="empty_message")
         if callback_url:
+            if message.reference:
+                # Twilio calls this very URL (signed with it) for every status: the ref
+                # settles a send whose answer was lost.
+                sep = "&" if "?" in callback_url else "?"
+                callback_url = f"{callback_url}{sep}{urlencode({'ref': message.reference})}"
             params.append(("StatusCallback", callback_url))
         return params
 

@@ -108,6 +108,7 @@ class WhatsAppConnector(Connector):
     secret_credentials = ("access_token", "app_secret", "verify_token")
 
     api_base_setting = "WHATSAPP_API_BASE"
+    reports_reference = True  # biz_opaque_callback_data comes back on every status
 
     # --- in ----------------------------------------------------------------------------------
 
@@ -229,6 +230,10 @@ class WhatsAppConnector(Connector):
         number = self._credential(credentials, "phone_number_id")
         token = self._credential(credentials, "access_token")
         payload = self.render(recipient_id, message, credentials)
+        if message.reference:
+            # Handed back on the message's status webhooks (up to 512 characters): a send
+            # whose answer was lost is settled by its "sent" status, not sent again.
+            payload["biz_opaque_callback_data"] = message.reference[:512]
         response = self._request(
             session,
             "POST",
@@ -387,12 +392,16 @@ def _status(raw: Any) -> StatusUpdate | None:
     elif status == FAILED:
         error = "failed"
     recipient = raw.get("recipient_id")
+    reference = raw.get("biz_opaque_callback_data")
     return StatusUpdate(
         external_id=inputs.identifier(raw["id"], field="id"),
         status=status,
         timestamp=from_unix(raw.get("timestamp")),
         error=error,
         recipient_id=inputs.identifier(recipient, field="recipient_id") if recipient else None,
+        reference=(
+            inputs.identifier(reference, field="biz_opaque_callback_data") if reference else None
+        ),
     )
 
 

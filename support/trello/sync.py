@@ -26,6 +26,7 @@ from django.db.models import F, Min, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from chattonic.core.public_urls import absolute_url
 from support.models import Ticket, TicketComment, TrelloCard, TrelloOutbox, TrelloState
 from support.trello.client import TrelloClient, TrelloConfig, TrelloError
 
@@ -51,7 +52,7 @@ def enabled() -> bool:
 
 def callback_url() -> str:
     """The webhook's callback URL: what Trello signs along with each body."""
-    return settings.PUBLIC_BASE_URL.rstrip("/") + reverse("trello-webhook")
+    return absolute_url(reverse("trello-webhook"))
 
 
 def ticket_admin_path(ticket: Ticket) -> str:
@@ -59,7 +60,7 @@ def ticket_admin_path(ticket: Ticket) -> str:
 
 
 def ticket_link(ticket: Ticket) -> str:
-    return settings.PUBLIC_BASE_URL.rstrip("/") + ticket_admin_path(ticket)
+    return absolute_url(ticket_admin_path(ticket))
 
 
 def card_marker(ticket: Ticket) -> str:

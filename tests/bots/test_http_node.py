@@ -4,6 +4,8 @@ a late or repeated answer, and the guard against the platform's own network."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from bots.tasks import bot_http_request, perform_http_request
@@ -265,3 +267,29 @@ def test_a_large_answer_is_cut_and_read_as_no_json(shop, shop_allowed):
     shop.script(Answer(200, {"blob": "x" * 400_000}))
     outcome = perform_http_request({"method": "POST", "url": shop.base_url + "/orders/1"})
     assert (outcome["status"], outcome["json"], outcome["error"]) == (200, None, None)
+
+
+def test_a_slowly_sent_body_is_cut_at_the_deadline(shop, shop_allowed):
+    """Issue 18, finding 8: the headers at once, then one byte every 0.5 s for 10 s, with a
+    2 s time-out: the deadline covers the body too, so the failure comes after 2 s, not 10."""
+    shop.script(Answer(200, {"order": {"status": "x" * 12}}, trickle=0.5))
+    started = time.monotonic()
+    outcome = perform_http_request(
+        {"url": shop.base_url + "/orders/7", "method": "POST", "timeout": 2}
+    )
+    took = time.monotonic() - started
+    assert outcome == {"status": None, "json": None, "error": "timeout"}
+    assert 1.9 <= took < 3.0, took
+
+
+def test_the_deadline_reaches_the_connections_socket(shop, shop_allowed):
+    """The deadline relies on urllib3 handing out the response's connection and its socket
+    (``HTTPResponse.connection.sock``): this fails if an upgrade takes them away."""
+    from chattonic.core import outbound
+
+    response = outbound.request("POST", shop.base_url + "/orders/7", stream=True, timeout=2)
+    try:
+        assert hasattr(response.raw.connection.sock, "settimeout")
+        assert response.raw.read1(16) != b""
+    finally:
+        response.close()

@@ -35,9 +35,17 @@ def test_a_missing_secret_key_without_debug_is_a_clear_startup_error(tmp_path):
     assert "SECRET_KEY is not set" in result.stderr
 
 
+def test_a_missing_encryption_key_without_debug_is_a_clear_startup_error(tmp_path):
+    env = {key: value for key, value in PRODUCTION_ENV.items() if key != "CHATTONIC_ENCRYPTION_KEY"}
+    result = manage("check", env={**env, "CHATTONIC_VAR_DIR": str(tmp_path)})
+    assert result.returncode != 0
+    assert "CHATTONIC_ENCRYPTION_KEY is not set" in result.stderr
+
+
 PRODUCTION_ENV = {
     "DEBUG": "0",
     "SECRET_KEY": "x" * 20 + "-production-secret-key-with-enough-entropy-0123456789",
+    "CHATTONIC_ENCRYPTION_KEY": "x8Gm2vYbY0iXk0c7R3b0wq2mN5s1uQW9yJtLxVh3K0E=",
     "ALLOWED_HOSTS": "chat.example.com",
     "CSRF_TRUSTED_ORIGINS": "https://chat.example.com",
     "USE_X_FORWARDED_PROTO": "1",

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.processes
 PRODUCTION = {
     "DEBUG": "0",
     "SECRET_KEY": "x" * 20 + "-production-secret-key-with-enough-entropy-0123456789",
+    "CHATTONIC_ENCRYPTION_KEY": "x8Gm2vYbY0iXk0c7R3b0wq2mN5s1uQW9yJtLxVh3K0E=",
     "ALLOWED_HOSTS": "127.0.0.1",
     "USE_X_FORWARDED_PROTO": "1",
     "PYTHONUNBUFFERED": "1",

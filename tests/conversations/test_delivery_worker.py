@@ -2,11 +2,12 @@
 delivered exactly once (docs/channels.md, "Exactly once out").
 
 The worker takes the task (acks_late: the broker keeps it unacknowledged), records attempt 1
-and calls the fake WhatsApp, which holds the request. The worker and its pool process are
-killed (SIGKILL: no clean-up runs). A new worker gets the task back from Redis once the
-visibility time-out has passed, finds attempt 1 still "sending", waits for its lease to run
-out, marks it lost and sends again: the platform receives the message once more and accepts
-it this time, and the message ends up sent with one accepted send on the platform.
+and calls the fake WhatsApp, which holds the request and never takes the message. The worker
+and its pool process are killed (SIGKILL: no clean-up runs). Once attempt 1's lease has run
+out, the send sweep (beat) queues the message again; the new worker marks the attempt lost
+(possibly sent), waits CHANNEL_SETTLE_SECONDS for a status carrying our reference (none
+comes: the platform never took it) and sends again: the platform accepts it this time, and
+the message ends up sent with one accepted send on the platform.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 
 from conversations.models import DeliveryAttempt, Message
 from conversations.tasks import message_send
+from tests.conversations.faults import sweep_beat
 from tests.conversations.test_delivery import pending_reply
 from tests.fakes import HANG, FakeWhatsApp
 from tests.fakes.channels import make_channel
@@ -91,6 +93,7 @@ def test_a_worker_killed_mid_send_then_restarted_delivers_exactly_once(tmp_path,
             "OUTBOUND_ALLOWED_HOSTS": fake.netloc,
             "CHANNEL_SEND_TIMEOUT": str(SEND_TIMEOUT),
             "CHANNEL_RATE_LIMITS": "0",
+            "CHANNEL_SETTLE_SECONDS": "2",
         }
         fake.script(HANG)  # the first send reaches the platform and gets no answer
 
@@ -106,7 +109,7 @@ def test_a_worker_killed_mid_send_then_restarted_delivers_exactly_once(tmp_path,
         fake.release()  # the held request ends; nobody is listening for its answer
 
         second = Process(worker("second"), env, tmp_path / "worker-2.log")
-        with second:
+        with second, Process(sweep_beat(), env, tmp_path / "beat.log"):
             wait_for(
                 lambda: Message.objects.get(pk=message.pk).status != "pending",
                 timeout=90,

@@ -103,7 +103,8 @@ def test_a_signed_message_is_stored_answered_and_the_reply_sent(
         assert conversation.recipient_id == expected_recipient
     if kind == "twilio":
         assert response["Content-Type"].startswith("text/xml")
-        assert requests[0].form["StatusCallback"] == webhook_url(channel)
+        # The channel's webhook URL, with our reference for settling a lost answer.
+        assert requests[0].form["StatusCallback"] == f"{webhook_url(channel)}?ref={replies[0].pk}"
     else:
         assert response.json() == {
             "ok": True,

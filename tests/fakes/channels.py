@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from django.conf import settings
+from django.test import RequestFactory
 
-from conversations.channels import channel_create, webhook_url
+from chattonic.core.public_urls import public_base_url
+from conversations.channels import channel_create
 from conversations.models import Channel
 from tests.conversations.payloads import raw
 from tests.fakes.signing import meta_signature, twilio_signature
@@ -100,7 +101,9 @@ def signature_headers(
         params = dict(parse_qsl(body.decode(), keep_blank_values=True))
         token = secret if secret is not None else creds["auth_token"]
         return {
-            "HTTP_X_TWILIO_SIGNATURE": twilio_signature(url or webhook_url(channel), params, token)
+            "HTTP_X_TWILIO_SIGNATURE": twilio_signature(
+                url or public_base() + hook_path(channel), params, token
+            )
         }
     raise ValueError(kind)
 
@@ -144,4 +147,6 @@ def point_settings_at(settings_fixture, kind: str, fake) -> None:
 
 
 def public_base() -> str:
-    return settings.PUBLIC_BASE_URL
+    """The base URL the test client's requests arrive on, as the webhook view reads it (the
+    configured PUBLIC_BASE_URL, else the request's host): what a platform signs."""
+    return public_base_url(RequestFactory().get("/"))

@@ -45,6 +45,53 @@ class _Sent:
             self._items.clear()
 
 
+class StatusReporter:
+    """Posts the platform's signed status webhooks for the messages a fake accepted, as Meta
+    does (a "sent" status for WhatsApp, a message echo for Messenger), to ``url`` once set
+    with :meth:`report_to`; ``delay`` seconds after the acceptance, from a thread of its own.
+    ``posted`` counts the webhooks our server answered 200."""
+
+    def __init__(self):
+        self.url: str | None = None
+        self.app_secret = ""
+        self.delay = 0.0
+        self.posted = 0
+        self._lock = threading.Lock()
+
+    def report_to(self, url: str, app_secret: str, *, delay: float = 0.0) -> None:
+        self.url, self.app_secret, self.delay = url, app_secret, delay
+
+    def post(self, payload: dict) -> None:
+        if not self.url:
+            return
+        threading.Thread(target=self._post, args=(payload,), daemon=True).start()
+
+    def _post(self, payload: dict) -> None:
+        import json
+
+        import requests
+
+        if self.delay:
+            time.sleep(self.delay)  # the platform's own pace, not a test's wait
+        body = json.dumps(payload).encode()
+        signature = "sha256=" + hmac.new(self.app_secret.encode(), body, hashlib.sha256).hexdigest()
+        for _ in range(20):  # Meta retries a webhook that failed
+            try:
+                answer = requests.post(
+                    self.url,
+                    data=body,
+                    headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature},
+                    timeout=10,
+                )
+            except requests.RequestException:
+                answer = None
+            if answer is not None and answer.status_code == 200:
+                with self._lock:
+                    self.posted += 1
+                return
+            time.sleep(0.5)
+
+
 def _bearer(request: Recorded) -> str | None:
     header = request.headers.get("Authorization") or ""
     if header.lower().startswith("bearer "):
@@ -93,6 +140,7 @@ class FakeWhatsApp(FakeServer):
         self.prefix = f"/{version}"
         self.sent = _Sent()
         self.unknown_recipients: set[str] = set()
+        self.statuses = StatusReporter()
 
     # scripted answers
     def rate_limited(self, retry_after: float | None = None) -> Answer:
@@ -141,6 +189,34 @@ class FakeWhatsApp(FakeServer):
             return graph_error(131026, "Message undeliverable")
         number = self.sent.add(body)
         message_id = f"wamid.FAKE{number:06d}{secrets.token_hex(4)}"
+        status = {
+            "id": message_id,
+            "status": "sent",
+            "timestamp": str(int(time.time())),
+            "recipient_id": re.sub(r"\D", "", body["to"]),
+        }
+        if body.get("biz_opaque_callback_data"):  # handed back as sent (up to 512 characters)
+            status["biz_opaque_callback_data"] = body["biz_opaque_callback_data"]
+        self.statuses.post(
+            {
+                "object": "whatsapp_business_account",
+                "entry": [
+                    {
+                        "id": "WHATSAPP_BUSINESS_ACCOUNT_ID",
+                        "changes": [
+                            {
+                                "field": "messages",
+                                "value": {
+                                    "messaging_product": "whatsapp",
+                                    "metadata": {"phone_number_id": match.group(1)},
+                                    "statuses": [status],
+                                },
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
         return Answer(
             200,
             {
@@ -232,6 +308,8 @@ class FakeMessenger(FakeServer):
         self.page_access_token = page_access_token
         self.prefix = f"/{version}"
         self.sent = _Sent()
+        self.statuses = StatusReporter()  # message echoes (the page's message_echoes field)
+        self.page_id = "106540352242922"
 
     def rate_limited(self) -> Answer:
         return graph_error(613, "Calls to this api have exceeded the rate limit.", whatsapp=False)
@@ -269,13 +347,30 @@ class FakeMessenger(FakeServer):
         if problem:
             return graph_error(100, "Invalid parameter", details=problem, whatsapp=False)
         number = self.sent.add(body)
-        return Answer(
-            200,
+        mid = f"m_FAKE{number:06d}{secrets.token_hex(4)}"
+        echo = {"is_echo": True, "app_id": 1517776481860111, "mid": mid, **body["message"]}
+        echo.pop("quick_replies", None)
+        now_ms = int(time.time() * 1000)
+        self.statuses.post(
             {
-                "recipient_id": body["recipient"]["id"],
-                "message_id": f"m_FAKE{number:06d}{secrets.token_hex(4)}",
-            },
+                "object": "page",
+                "entry": [
+                    {
+                        "id": self.page_id,
+                        "time": now_ms,
+                        "messaging": [
+                            {
+                                "sender": {"id": self.page_id},
+                                "recipient": {"id": body["recipient"]["id"]},
+                                "timestamp": now_ms,
+                                "message": echo,
+                            }
+                        ],
+                    }
+                ],
+            }
         )
+        return Answer(200, {"recipient_id": body["recipient"]["id"], "message_id": mid})
 
 
 def _messenger_problem(body: dict) -> str | None:

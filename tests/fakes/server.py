@@ -62,7 +62,9 @@ class Recorded:
 class Answer:
     """What the fake answers: ``body`` (a dict or list is sent as JSON), or one of the
     special behaviours: ``hang`` (no answer until :meth:`FakeServer.release` or stop, so the
-    client times out), ``drop`` (close the connection without an answer), ``delay``."""
+    client times out), ``drop`` (close the connection without an answer), ``delay`` (seconds
+    before answering), ``trickle`` (the headers at once, then the body one byte every
+    ``trickle`` seconds: a slow sender)."""
 
     status: int = 200
     body: Any = None
@@ -70,6 +72,7 @@ class Answer:
     hang: bool = False
     drop: bool = False
     delay: float = 0.0
+    trickle: float = 0.0
 
     def encoded(self) -> tuple[bytes, str]:
         if isinstance(self.body, bytes):
@@ -261,7 +264,14 @@ class FakeServer:
                 handler.send_header(name, value)
             handler.send_header("Content-Length", str(len(payload)))
             handler.end_headers()
-            if handler.command != "HEAD":
+            if handler.command != "HEAD" and answer.trickle:
+                handler.wfile.flush()
+                for i in range(len(payload)):
+                    if released.wait(answer.trickle):
+                        break
+                    handler.wfile.write(payload[i : i + 1])
+                    handler.wfile.flush()
+            elif handler.command != "HEAD":
                 handler.wfile.write(payload)
         except (BrokenPipeError, ConnectionResetError):
             handler.close_connection = True  # the client gave up (a time-out)

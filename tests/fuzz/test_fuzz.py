@@ -9,10 +9,10 @@ import json
 
 import pytest
 from asgiref.sync import async_to_sync
-from django.conf import settings as django_settings
 from django.db import connections
 
 from chattonic.celery import app
+from tests.fakes.channels import public_base
 from tests.fuzz import strategies
 from tests.fuzz.runner import (
     InProcessHttp,
@@ -64,7 +64,7 @@ def test_generated_inputs_at_every_door_get_no_5xx_no_hang_and_store_nothing_ref
     warm_up(http, world)
 
     webhook_cases = examples(strategies.webhook_cases, WEBHOOKS, seed=SEED)
-    run_webhooks(webhook_cases, http, world, tally, django_settings.PUBLIC_BASE_URL)
+    run_webhooks(webhook_cases, http, world, tally, public_base())
 
     schema = json.loads(Client().get("/api/schema/?format=json").content)
     operations = strategies.operations(schema)

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("agents", "0004_conversation_seen"),
         ("bots", "0005_bot_embedded"),
-        ("conversations", "0008_leadwebhook_secret_encrypted"),
+        ("conversations", "0009_delivery_possibly_sent"),
         ("tenancy", "0003_invitations_account_ownership"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -1,0 +1,218 @@
+"""The channel's add and change pages: the chosen platform's credentials as separate labelled
+inputs (never a JSON box), its set-up steps and webhook URL before saving, field errors that
+keep what was typed, and secrets never sent back to the browser."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conversations.channels import channel_credentials
+from conversations.models import Channel
+from tests.factories import launched_bot
+from tests.fakes.channels import CREDENTIALS, make_channel
+
+pytestmark = pytest.mark.django_db
+
+ADD = "/dashboard/conversations/channel/add/"
+
+
+def change_url(channel) -> str:
+    return f"/dashboard/conversations/channel/{channel.pk}/change/"
+
+
+def form_of(response):
+    return response.context["adminform"].form
+
+
+def test_the_add_page_has_each_platforms_inputs_steps_and_webhook_url(
+    settings, owner_client, tenant
+):
+    settings.PUBLIC_BASE_URL = settings.PUBLIC_BASE_URL_GUESS = "http://localhost:8000"
+    settings.ALLOWED_HOSTS = ["chat.example.net", "testserver"]
+    page = owner_client.get(ADD, HTTP_HOST="chat.example.net")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "<textarea" not in html  # no JSON box
+    for kind, label in [
+        ("whatsapp", "Phone number ID"),
+        ("messenger", "Page access token"),
+        ("telegram", "Bot token"),
+        ("twilio", "Account SID"),
+        ("api", "Webhook URL"),
+    ]:
+        assert re.search(rf'<label[^>]*for="id_{kind}__\w+"[^>]*>{label}', html), kind
+        assert f"http://chat.example.net/hooks/{kind}/" in html  # the URL, before saving
+    assert "subscribe to messages" in html and "setWebhook" in html  # the steps
+    secret = re.search(r'<input[^>]*name="telegram__bot_token"[^>]*>', html).group(0)
+    assert 'type="password"' in secret and 'autocomplete="new-password"' in secret
+    assert "localhost:8000" not in html
+
+
+def test_a_channel_is_added_from_its_inputs_and_its_page_shows_the_whole_webhook_url(
+    owner_client, tenant
+):
+    bot = launched_bot(tenant=tenant)
+    response = owner_client.post(
+        ADD,
+        {
+            "name": "Shop WhatsApp",
+            "bot": bot.pk,
+            "kind": "whatsapp",
+            **{f"whatsapp__{key}": value for key, value in CREDENTIALS["whatsapp"].items()},
+            "whatsapp__throughput": " 200 ",
+            "telegram__bot_token": "another platform's input: not read",
+        },
+        follow=True,
+    )
+    channel = Channel.objects.get(name="Shop WhatsApp")
+    assert response.redirect_chain[-1][0] == change_url(channel)
+    assert channel_credentials(channel) == {**CREDENTIALS["whatsapp"], "throughput": "200"}
+    html = response.content.decode()
+    assert f"Its webhook URL is http://testserver/hooks/whatsapp/{channel.pk}/" in html
+    assert (
+        f'<code id="ct-webhook-url">http://testserver/hooks/whatsapp/{channel.pk}/</code>' in html
+    )
+
+
+def test_missing_credentials_are_named_beside_their_inputs_and_the_rest_stays_as_typed(
+    owner_client, tenant
+):
+    bot = launched_bot(tenant=tenant)
+    response = owner_client.post(
+        ADD,
+        {
+            "name": "Half done",
+            "bot": bot.pk,
+            "kind": "twilio",
+            "twilio__account_sid": "AC123",
+            "twilio__auth_token": "typed secret",
+        },
+    )
+    assert response.status_code == 200
+    form = form_of(response)
+    assert form.errors == {"twilio__from_number": ["This field is required."]}
+    html = response.content.decode()
+    assert 'value="Half done"' in html
+    assert re.search(rf'<option value="{bot.pk}" selected>', html)
+    assert re.search(r'<option value="twilio" selected>', html)
+    assert 'value="AC123"' in html
+    assert "typed secret" not in html  # a secret is typed again, never sent back
+    assert not Channel.objects.exists()
+
+
+def test_a_bad_credential_is_refused_by_the_services_rule_beside_its_input(owner_client, tenant):
+    bot = launched_bot(tenant=tenant)
+    response = owner_client.post(
+        ADD,
+        {"name": "Ours", "bot": bot.pk, "kind": "api", "api__webhook_url": "http://10.0.0.1/x"},
+    )
+    assert list(form_of(response).errors) == ["api__webhook_url"]
+    assert 'value="Ours"' in response.content.decode()
+
+
+def test_no_kind_chosen_is_one_error_and_no_credential_errors(owner_client, tenant):
+    bot = launched_bot(tenant=tenant)
+    response = owner_client.post(ADD, {"name": "Which?", "bot": bot.pk, "kind": ""})
+    assert list(form_of(response).errors) == ["kind"]
+
+
+def test_another_tenants_bot_cannot_be_chosen(owner_client, tenant, other_tenant):
+    theirs = launched_bot(tenant=other_tenant)
+    response = owner_client.post(
+        ADD,
+        {
+            "name": "X",
+            "bot": theirs.pk,
+            "kind": "telegram",
+            "telegram__bot_token": "1:a",
+            "telegram__secret_token": "s",
+        },
+    )
+    assert "bot" in form_of(response).errors
+    assert not Channel.objects.exists()
+
+
+def test_the_change_page_never_shows_a_stored_secret(owner_client, tenant):
+    channel = make_channel("whatsapp", tenant=tenant)
+    html = owner_client.get(change_url(channel)).content.decode()
+    for key in ("access_token", "app_secret", "verify_token"):
+        assert CREDENTIALS["whatsapp"][key] not in html
+    assert 'value="106540352242922"' in html  # not a secret: shown to change
+    assert html.count("A value is stored") == 3
+    assert "<textarea" not in html and "telegram__bot_token" not in html  # its kind only
+
+
+def change(owner_client, channel, **values):
+    data = {"name": channel.name, "bot": channel.bot_id, "status": channel.status}
+    page_form = form_of(owner_client.get(change_url(channel)))
+    for name, field in page_form.fields.items():
+        if name.startswith(f"{channel.kind}__") and not name.endswith("__clear"):
+            data[name] = page_form.initial.get(name) or field.initial or ""
+    data.update(values)
+    return owner_client.post(change_url(channel), data)
+
+
+def stored(channel) -> dict:
+    channel.refresh_from_db()
+    return channel_credentials(channel)
+
+
+def test_empty_secrets_keep_their_values_and_a_changed_one_is_replaced(owner_client, tenant):
+    channel = make_channel("whatsapp", tenant=tenant)
+    response = change(owner_client, channel, whatsapp__app_secret="new-app-secret")
+    assert response.status_code == 302
+    assert stored(channel) == {
+        **CREDENTIALS["whatsapp"],
+        "app_secret": "new-app-secret",
+    }
+
+
+def test_an_emptied_optional_value_is_removed_and_a_stored_optional_secret_can_be(
+    owner_client, tenant
+):
+    channel = make_channel(
+        "twilio", tenant=tenant, messaging_service_sid="MG1", webhook_shared_key="shared-key"
+    )
+    html = owner_client.get(change_url(channel)).content.decode()
+    assert "Remove the stored webhook shared key" in html and "shared-key" not in html
+    response = change(owner_client, channel, twilio__messaging_service_sid="")
+    assert response.status_code == 302
+    assert stored(channel) == {
+        **CREDENTIALS["twilio"],
+        "webhook_shared_key": "shared-key",
+    }
+    change(owner_client, channel, twilio__webhook_shared_key__clear="on")
+    assert stored(channel) == CREDENTIALS["twilio"]
+
+
+def test_a_refused_change_keeps_what_was_typed_and_stores_nothing(owner_client, tenant):
+    channel = make_channel("telegram", tenant=tenant)
+    response = change(owner_client, channel, name="Renamed", telegram__secret_token="bad token!")
+    assert list(form_of(response).errors) == ["telegram__secret_token"]
+    assert 'value="Renamed"' in response.content.decode()
+    assert stored(channel) == CREDENTIALS["telegram"] and channel.name == "telegram channel"
+
+
+def test_new_credentials_bring_a_channel_in_error_back_but_not_a_disabled_one(owner_client, tenant):
+    broken = make_channel("telegram", tenant=tenant)
+    Channel.objects.filter(pk=broken.pk).update(status="error", last_error="401 Unauthorized")
+    broken.refresh_from_db()
+    change(owner_client, broken, telegram__bot_token="123:new")
+    broken.refresh_from_db()
+    assert (broken.status, broken.last_error) == ("active", "")
+    off = make_channel("messenger", tenant=tenant)
+    Channel.objects.filter(pk=off.pk).update(status="disabled")
+    off.refresh_from_db()
+    change(owner_client, off, messenger__app_secret="new")
+    off.refresh_from_db()
+    assert off.status == "disabled" and stored(off)["app_secret"] == "new"
+
+
+def test_unreadable_credentials_are_typed_in_again(settings, owner_client, tenant):
+    channel = make_channel("telegram", tenant=tenant)
+    Channel.objects.filter(pk=channel.pk).update(credentials_encrypted="not-a-token")
+    page = owner_client.get(change_url(channel))
+    assert page.status_code == 200
+    assert form_of(page).fields["telegram__bot_token"].required

@@ -1,0 +1,158 @@
+"""A tenant owner's conversation, channel and contact pages in a real browser, through their
+visible controls only (clicks and typing; no form posted and no API called by hand): sign in,
+read a conversation's whole transcript; add a Telegram channel from its labelled inputs (the
+set-up steps and webhook URL on this host before saving, a missing credential named beside its
+input with the rest kept, the whole webhook URL once saved, no secret shown back); add a
+contact's attribute as a new row. axe-core finds nothing on these pages."""
+
+from __future__ import annotations
+
+import pytest
+
+from conversations.channels import channel_credentials
+from conversations.models import Channel, ChannelKind, Message
+from tests.e2e.conftest import assert_accessible
+from tests.e2e.test_bot_pages import sign_in
+from tests.factories import (
+    ContactFactory,
+    ConversationFactory,
+    MembershipFactory,
+    MessageFactory,
+    launched_bot,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+LINES = [
+    (Message.Sender.CONTACT, "Hello, where is my order 1042?"),
+    (Message.Sender.BOT, "Let me look that up for you."),
+    (Message.Sender.CONTACT, "It was due on Monday.\nIt is Thursday now."),
+    (Message.Sender.AGENT, "Sorry for the wait: it ships today, tracking by email."),
+]
+
+
+def open_list(page, model: str) -> None:
+    """Follow the dashboard's link to a model's list (wherever the navigation puts it)."""
+    page.locator(f'a[href$="/dashboard/conversations/{model}/"]').first.click()
+
+
+def test_an_owner_reads_a_conversations_whole_transcript(new_context, tenant):
+    from playwright.sync_api import expect
+
+    owner = MembershipFactory(tenant=tenant, role="owner").user
+    agent = MembershipFactory(tenant=tenant, role="agent").user
+    agent.first_name, agent.last_name = "Maya", "Lopez"
+    agent.save()
+    bot = launched_bot(tenant=tenant, name="Acme assistant")
+    contact = ContactFactory(tenant=tenant, name="Zoe Visitor")
+    conversation = ConversationFactory(
+        tenant=tenant, bot=bot, contact=contact, assigned_agent=agent, status="assigned"
+    )
+    for sender, text in LINES:
+        MessageFactory(
+            tenant=tenant,
+            conversation=conversation,
+            sender=sender,
+            direction="in" if sender == Message.Sender.CONTACT else "out",
+            agent=agent if sender == Message.Sender.AGENT else None,
+            status="received" if sender == Message.Sender.CONTACT else "delivered",
+            text=text,
+        )
+
+    page = new_context().new_page()
+    sign_in(page, owner.username, "/dashboard/")
+    open_list(page, "conversation")
+    page.get_by_role("link", name=f"Conversation #{conversation.pk} with Zoe Visitor").click()
+
+    transcript = page.get_by_role("region", name="Transcript (4 messages)")
+    expect(transcript).to_be_visible()
+    items = transcript.get_by_role("listitem")
+    expect(items).to_have_count(len(LINES))
+    for index, (_, text) in enumerate(LINES):
+        bubble = items.nth(index)
+        body = bubble.locator(".ct-line-text")
+        expect(body).to_be_visible()
+        expect(body).to_have_text(text)
+        # Not clipped: the whole text fits its box.
+        assert body.evaluate("e => e.scrollHeight <= e.clientHeight + 1")
+    for index, name in enumerate(["Zoe Visitor", "Acme assistant", "Zoe Visitor", "Maya Lopez"]):
+        expect(items.nth(index).locator("strong")).to_have_text(name)
+    expect(page.get_by_text("Web chat", exact=True)).to_be_visible()  # the channel
+    expect(page.locator(".field-agent .readonly")).to_have_text("Maya Lopez")
+    expect(page.get_by_text(conversation.recipient_id)).to_have_count(0)
+    assert_accessible(page)
+
+
+def test_an_owner_adds_a_telegram_channel_from_its_inputs(new_context, live_server_url, tenant):
+    from playwright.sync_api import expect
+
+    owner = MembershipFactory(tenant=tenant, role="owner").user
+    launched_bot(tenant=tenant, name="Acme assistant")
+    page = new_context().new_page()
+    sign_in(page, owner.username, "/dashboard/")
+    open_list(page, "channel")
+    page.get_by_role("link", name="Add channel").click()
+
+    page.get_by_label("Name").fill("Support on Telegram")
+    page.get_by_label("Bot:", exact=True).select_option(label="Acme assistant")
+    page.get_by_label("Kind").select_option(label="Telegram")
+    telegram = page.get_by_role("group", name="Telegram: set-up and credentials")
+    expect(telegram).to_be_visible()
+    expect(
+        page.get_by_role("group", name="WhatsApp Cloud API: set-up and credentials")
+    ).to_be_hidden()
+    # The steps and the webhook URL, on the address the platform really answers at.
+    expect(telegram.get_by_text("Create a bot with @BotFather")).to_be_visible()
+    expect(telegram.get_by_text(f"{live_server_url}/hooks/telegram/")).to_be_visible()
+    assert_accessible(page)
+
+    # One credential missing: named beside its input; the rest is kept as typed.
+    telegram.get_by_label("Bot token").fill("123456:AAsecret-bot-token")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_text("This field is required.")).to_be_visible()
+    expect(page.get_by_label("Name")).to_have_value("Support on Telegram")
+    expect(page.get_by_label("Kind")).to_have_value("telegram")
+    assert page.get_by_label("Bot:", exact=True).evaluate("e => e.selectedOptions[0].text") == (
+        "Acme assistant"
+    )
+    assert not Channel.objects.exists()
+
+    # Both typed: saved, and the channel's page gives the whole webhook URL.
+    telegram = page.get_by_role("group", name="Telegram: set-up and credentials")
+    telegram.get_by_label("Bot token").fill("123456:AAsecret-bot-token")
+    telegram.get_by_label("Secret token").fill("my_secret-token")
+    page.get_by_role("button", name="Save", exact=True).click()
+    channel = Channel.objects.get(name="Support on Telegram")
+    url = f"{live_server_url}/hooks/telegram/{channel.pk}/"
+    expect(page.locator("#ct-webhook-url")).to_have_text(url)
+    expect(page.get_by_text(f"Its webhook URL is {url}")).to_be_visible()
+    assert channel.kind == ChannelKind.TELEGRAM and channel.tenant == tenant
+    assert channel_credentials(channel) == {
+        "bot_token": "123456:AAsecret-bot-token",
+        "secret_token": "my_secret-token",
+    }
+    html = page.content()
+    assert "AAsecret-bot-token" not in html and "my_secret-token" not in html
+    assert_accessible(page)
+
+
+def test_an_owner_adds_a_contacts_attribute_as_a_row(new_context, tenant):
+    from playwright.sync_api import expect
+
+    owner = MembershipFactory(tenant=tenant, role="owner").user
+    contact = ContactFactory(tenant=tenant, name="Zoe Visitor", attributes={"plan": "gold"})
+    page = new_context().new_page()
+    sign_in(page, owner.username, "/dashboard/")
+    open_list(page, "contact")
+    page.get_by_role("link", name="Zoe Visitor").click()
+    expect(page.get_by_label("Value of attribute 1")).to_have_value("gold")
+
+    page.get_by_role("button", name="Add a row").click()  # the empty row takes the focus
+    page.keyboard.type("company")
+    page.get_by_label("Value of attribute 2").fill("Acme")
+    page.get_by_role("button", name="Save and continue editing").click()
+    expect(page.get_by_text("was changed successfully")).to_be_visible()
+    expect(page.get_by_label("Name of attribute 2")).to_have_value("company")
+    contact.refresh_from_db()
+    assert contact.attributes == {"plan": "gold", "company": "Acme"}
+    assert_accessible(page)
