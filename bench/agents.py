@@ -160,7 +160,7 @@ def make_data(agents: int) -> dict:
     from django.test import Client
 
     from bots.models import Bot
-    from bots.services import bot_launch, bot_publish
+    from bots.services import bot_launch, bot_publish, bot_version_train
     from chattonic.tenancy.models import Membership, Tenant
 
     tag = uuid.uuid4().hex[:10]
@@ -172,7 +172,7 @@ def make_data(agents: int) -> dict:
         allowed_origins=["https://bench.example.com"],
         business_hours=always,
     )
-    bot_publish(bot=bot)
+    bot_version_train(version_id=bot_publish(bot=bot).pk)  # no worker runs here
     bot_launch(bot=bot)
     from django.contrib.auth import get_user_model
 

@@ -92,14 +92,14 @@ def prepare(keep_redis: list) -> tuple[int, str]:
     harness.platform_ready(keep_redis)
     from django.db import connections
 
-    from bots.services import bot_launch, bot_publish
+    from bots.services import bot_launch, bot_publish, bot_version_train
     from tests.factories import BotFactory, TenantFactory
 
     tenant = TenantFactory(name=f"Bench {time.time_ns()}", slug=f"bench-{time.time_ns()}")
     bot = BotFactory(
         tenant=tenant, name="Bench bot", draft_definition=FLOW, allowed_origins=[ORIGIN]
     )
-    bot_publish(bot=bot)
+    bot_version_train(version_id=bot_publish(bot=bot).pk)  # no worker runs here
     bot = bot_launch(bot=bot)
     connections.close_all()
     return tenant.pk, bot.public_key

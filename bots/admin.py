@@ -26,6 +26,7 @@ from bots import services
 from bots.diagram import flow_svg
 from bots.forms import DASHBOARD_MEDIA, BotForm, FlowForm, ImportForm
 from bots.models import Bot, BotVersion
+from bots.regions import bots_elsewhere
 from bots.selectors import bot_has_unpublished_changes
 from chattonic.core.errors import ServiceError
 from chattonic.core.public_urls import absolute_url
@@ -59,6 +60,7 @@ class BotAdmin(TenantScopedAdmin):
     list_filter = ["status", "region"]
     search_fields = ["name"]
     change_form_template = "bots/bot_change_form.html"
+    change_list_template = "bots/bot_change_list.html"
     fieldsets = [
         (None, {"fields": ["name", "region"]}),
         (
@@ -106,8 +108,14 @@ class BotAdmin(TenantScopedAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("published_version")
 
+    def changelist_view(self, request, extra_context=None):
+        # The tenant's bots of the other regions, linking to their region's dashboard.
+        extra_context = {**(extra_context or {}), "elsewhere": bots_elsewhere(request.tenant)}
+        return super().changelist_view(request, extra_context)
+
     def get_readonly_fields(self, request, obj=None):
-        return ["region"] if obj is not None and obj.launched_at else []  # fixed once launched
+        # A bot's rows are in its region's deployment: a draft changes region by moving there.
+        return ["region"] if obj is not None else []
 
     # --- Saving through the services --------------------------------------------------------
 
@@ -141,8 +149,14 @@ class BotAdmin(TenantScopedAdmin):
 
     def _status_context(self, request, bot: Bot) -> dict:
         live = bot.published_version
+        newest = BotVersion.objects.for_tenant(bot.tenant_id).filter(bot=bot).order_by("-number")
+        newest = newest.only("number", "training").first()
         return {
             "live": live,
+            # A version published after the live one, still training (or failed to train).
+            "pending": newest if newest and newest.training != BotVersion.Training.READY else None,
+            # The live matcher's own estimates, from its training phrases left out one at a time.
+            "understanding": ((live.nlu_model or {}).get("report") if live else None) or None,
             "unpublished": bot_has_unpublished_changes(bot),
             "embed_code": widget_embed_code(bot, request),
             "demo_url": absolute_url(reverse("webchat-demo", args=[bot.public_key]), request),
@@ -209,7 +223,8 @@ class BotAdmin(TenantScopedAdmin):
         else:
             self.message_user(
                 request,
-                f"Published version {version.number}: new conversations use it now.",
+                f"Published version {version.number}: training… new conversations use it "
+                "as soon as it is ready (a few seconds).",
                 messages.SUCCESS,
             )
 
@@ -246,7 +261,7 @@ class BotAdmin(TenantScopedAdmin):
             bot,
             lambda: services.bot_rollback(bot=bot, version=version, published_by=request.user),
             f"Rolled back to version {number}: published again as a new version, with its "
-            "settings; new conversations use it now.",
+            "settings; new conversations use it as soon as it is trained (a few seconds).",
             page="versions",
         )
 

@@ -47,11 +47,22 @@ class BotSerializer(serializers.ModelSerializer):
 class BotVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = BotVersion
-        fields = ["number", "definition", "note", "published_at", "published_by"]
+        fields = ["number", "definition", "note", "published_at", "published_by", "training"]
 
 
 class PublishSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+
+class MoveSerializer(serializers.Serializer):
+    region = serializers.CharField(max_length=40)
+
+
+class MovedSerializer(serializers.Serializer):
+    region = serializers.CharField()
+    id = serializers.IntegerField()
+    public_key = serializers.CharField()
+    url = serializers.URLField(help_text="The bot in the API of its new region's deployment.")
 
 
 class RollbackSerializer(serializers.Serializer):
@@ -128,6 +139,20 @@ class BotViewSet(
     def launch(self, request, pk=None):
         bot = services.bot_launch(bot=self.get_object())
         return Response(self.get_serializer(Bot.objects.get(pk=bot.pk)).data)
+
+    @extend_schema(
+        request=MoveSerializer,
+        responses={200: MovedSerializer, 409: CONFLICT, 421: WRONG_REGION},
+        description="Move a draft to another region's deployment (docs/regions.md): it is "
+        "created there with a new id and widget key, and deleted here.",
+    )
+    @action(detail=True, methods=["post"])
+    def move(self, request, pk=None):
+        bot = self.get_object()
+        params = MoveSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        moved = services.bot_move(bot=bot, region=params.validated_data["region"])
+        return Response(MovedSerializer(moved).data)
 
     @extend_schema(request=None, responses={200: BotSerializer, 409: CONFLICT, 421: WRONG_REGION})
     @action(detail=True, methods=["post"])

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import secrets
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
 from bots.engine.types import DEFAULT_INTENT_THRESHOLD
+from chattonic.regions import region_choices, this_region, token_new
 from chattonic.tenancy.models import TenantOwned
 
 
 def new_public_key() -> str:
-    return secrets.token_urlsafe(18)
+    """A widget key of this region: ``<region code>.<random>`` (chattonic.regions)."""
+    return token_new(18)
 
 
 def starter_definition() -> dict:
@@ -57,17 +57,19 @@ class Bot(TenantOwned):
         PT = "pt", "Portuguese"
 
     name = models.CharField(max_length=120)
+    # A bot's row exists only in its region's deployment: this deployment's region. The
+    # region it names is kept (and checked at the doors) as a guard.
     region = models.CharField(
-        max_length=20,
-        choices=settings.REGION_CHOICES,
-        default=settings.CHATTONIC_REGION,
+        max_length=40,
+        choices=region_choices,
+        default=this_region,
         help_text="Where its conversations and data live. Fixed once the bot is launched.",
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     # The widget's key: public by design (it sits in the tenant's page), looked up before the
     # tenant is known, so unique on its own like an API key's prefix.
     public_key = models.CharField(
-        max_length=32, unique=True, default=new_public_key, editable=False
+        max_length=40, unique=True, default=new_public_key, editable=False
     )
     # Origins (scheme://host[:port]) whose pages may open the widget, e.g.
     # ["https://shop.example.com"]; the platform's own pages always may.
@@ -183,6 +185,15 @@ class BotVersion(TenantOwned):
     number = models.PositiveIntegerField()
     definition = models.JSONField()
     nlu_model = models.JSONField(default=dict, blank=True)
+
+    class Training(models.TextChoices):
+        TRAINING = "training", "Training…"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Training failed"
+
+    # Publishing stores the version at once; the worker trains its intent matcher, and the
+    # version goes live when it is ready (bots.services.bot_version_train).
+    training = models.CharField(max_length=10, choices=Training.choices, default=Training.READY)
     note = models.CharField(max_length=300, blank=True)
     published_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
@@ -11,7 +12,9 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from bots import tasks
 from bots.engine import DEFAULT_FALLBACK_LIMIT, DEFAULT_INTENT_THRESHOLD, validate_definition
 from bots.engine.templates import template_problem
 from bots.hours import business_hours_normalize
@@ -20,7 +23,11 @@ from bots.nlu import IntentMatcher
 from bots.origins import origins_normalize
 from chattonic.core import inputs
 from chattonic.core.errors import Conflict, ValidationFailed
+from chattonic.regions import region_named, wrong_region
+from chattonic.regions.exchange import identity_export, peer_call
 from chattonic.tenancy.models import Tenant
+
+logger = logging.getLogger(__name__)
 
 # Bot fields that tenant staff edit directly (not the draft, status or region lock).
 EDITABLE_FIELDS = (
@@ -130,12 +137,25 @@ def _clean_fields(bot: Bot, changes: dict[str, Any]) -> None:
     if "name" in changes and not str(changes["name"]).strip():
         raise ValidationFailed.for_field("name", "A bot needs a name.")
     if "region" in changes:
-        if changes["region"] not in dict(settings.REGION_CHOICES):
+        if not isinstance(changes["region"], str) or region_named(changes["region"]) is None:
             raise ValidationFailed.for_field("region", f"Unknown region {changes['region']!r}.")
-        if bot.pk and bot.launched_at and changes["region"] != bot.region:
+        if bot.pk and changes["region"] != bot.region:
+            if bot.launched_at:
+                raise Conflict.for_field(
+                    "region", "The region of a launched bot cannot change.", code="region_locked"
+                )
+            # Its rows live in its region's deployment: changing it is moving the bot there.
             raise Conflict.for_field(
-                "region", "The region of a launched bot cannot change.", code="region_locked"
+                "region",
+                "A draft changes region by moving to that region's deployment "
+                "(POST /api/v1/bots/<id>/move/, or Move on its page).",
+                code="region_move",
             )
+        if not bot.pk and changes["region"] != settings.CHATTONIC_REGION:
+            # A bot is created in the deployment of its region, never here for another.
+            refused = wrong_region(region_named(changes["region"]))
+            refused.fields = {"region": [refused.message]}
+            raise refused
     if "allowed_origins" in changes:
         try:
             changes["allowed_origins"] = origins_normalize(changes["allowed_origins"])
@@ -259,24 +279,60 @@ def _publish(bot: Bot, definition: dict, *, note: str, published_by) -> BotVersi
         raise ValidationFailed(
             f"The bot's settings are invalid: {first}: {fields[first][0]}", fields=fields
         )
-    matcher = IntentMatcher.train(runnable.get("intents", []), bot.default_language)
     version = BotVersion.objects.create(
         tenant_id=bot.tenant_id,
         bot=bot,
         number=_next_number(bot),
         definition=runnable,
-        nlu_model=matcher.to_dict(),
+        nlu_model={},
+        training=BotVersion.Training.TRAINING,
         note=note,
         published_by=published_by,
     )
-    bot.published_version = version
-    bot.save(update_fields=["published_version"])
+    transaction.on_commit(lambda: _queue_training(version.pk))
+    return version
+
+
+def _queue_training(version_id: int) -> None:
+    """After the publish commits: the worker's turn to train the version, unless the caller
+    trained it already, in the same transaction (`demo_load`, which runs before any broker)."""
+    untrained = BotVersion.objects.filter(pk=version_id, training=BotVersion.Training.TRAINING)
+    if untrained.exists():
+        tasks.bot_version_train.delay(version_id)
+
+
+def bot_version_train(*, version_id: int) -> BotVersion | None:
+    """Train a published version's intent matcher, outside any transaction (seconds for a big
+    bot), then store it and make the version live if no newer one is. Safe to run twice;
+    None if the version is gone."""
+    version = BotVersion.objects.filter(pk=version_id).first()
+    if version is None or version.training == BotVersion.Training.READY:
+        return version
+    try:
+        model = IntentMatcher.from_definition(version.definition).to_dict()
+    except Exception:
+        logger.exception("bot version %s: training failed", version_id)
+        BotVersion.objects.filter(pk=version_id).update(training=BotVersion.Training.FAILED)
+        raise
+    with transaction.atomic():
+        bot = Bot.objects.select_for_update().filter(pk=version.bot_id).first()
+        version = BotVersion.objects.filter(pk=version_id).first()
+        if bot is None or version is None:
+            return None
+        version.nlu_model = model
+        version.training = BotVersion.Training.READY
+        version.save(update_fields=["nlu_model", "training"])
+        live = bot.published_version
+        if live is None or live.number < version.number:
+            bot.published_version = version
+            bot.save(update_fields=["published_version"])
     return version
 
 
 @transaction.atomic
 def bot_publish(*, bot: Bot, note: str = "", published_by=None) -> BotVersion:
-    """Snapshot the draft as a new immutable version (intents trained) and make it live."""
+    """Snapshot the draft as a new immutable version; it goes live once the worker has trained
+    its intent matcher (bot_version_train, queued when this commits)."""
     bot = Bot.objects.select_for_update().get(pk=bot.pk)
     _ensure_valid_definition(bot.draft_definition)
     return _publish(bot, bot.draft_definition, note=note, published_by=published_by)
@@ -328,6 +384,91 @@ def bot_pause(*, bot: Bot) -> Bot:
     bot.status = Bot.Status.PAUSED
     bot.save(update_fields=["status"])
     return bot
+
+
+def _bot_export(bot: Bot) -> dict[str, Any]:
+    """A draft as it moves: its settings, draft and published versions, nothing else."""
+    versions = BotVersion.objects.for_tenant(bot.tenant_id).filter(bot=bot).order_by("number")
+    return {
+        "bot": {
+            **{field: getattr(bot, field) for field in EDITABLE_FIELDS if field != "region"},
+            "definition": bot.draft_definition,
+            "published_version": bot.published_version.number if bot.published_version else None,
+        },
+        "versions": [
+            {
+                "number": v.number,
+                "definition": v.definition,
+                "nlu_model": v.nlu_model,
+                "note": v.note,
+                "published_at": v.published_at.isoformat(),
+            }
+            for v in versions
+        ],
+    }
+
+
+@transaction.atomic
+def bot_move(*, bot: Bot, region: str) -> dict[str, Any]:
+    """Move a draft to another region's deployment: its settings, draft and versions are
+    created there (with its tenant's identity rows, over the regions' signed exchange) and
+    the bot is deleted here, with what hung on it (its sandbox chats, its channels' settings).
+    A launched bot keeps its region (409). Returns the new bot's region, id and API URL."""
+    target = region_named(region) if isinstance(region, str) else None
+    if target is None:
+        raise ValidationFailed.for_field("region", f"Unknown region {region!r}.")
+    bot = Bot.objects.select_for_update().get(pk=bot.pk)  # alone: no outer join to lock
+    if bot.launched_at:
+        raise Conflict.for_field(
+            "region", "The region of a launched bot cannot change.", code="region_locked"
+        )
+    if target.name == bot.region:
+        raise ValidationFailed.for_field("region", f"The bot is in {target.name} already.")
+    answer = peer_call(
+        target,
+        "POST",
+        "/regions/bots/",
+        {
+            "tenant": bot.tenant.slug,
+            "identity": identity_export(tenants=[bot.tenant]),
+            **_bot_export(bot),
+        },
+    )
+    bot.delete()  # after the other region has it: a refusal there leaves the bot here
+    return {
+        "region": target.name,
+        "id": answer["id"],
+        "public_key": answer["public_key"],
+        "url": f"{target.url}/api/v1/bots/{answer['id']}/",
+    }
+
+
+@transaction.atomic
+def bot_arrive(*, tenant: Tenant, bot: dict[str, Any], versions: list[dict[str, Any]]) -> Bot:
+    """Create here a draft moved from another region (``bot_move`` there): its settings and
+    draft checked as any new bot's, its published versions as they were. A new widget key of
+    this region; nothing else comes with it."""
+    fields = {k: bot[k] for k in EDITABLE_FIELDS if k in bot and k not in ("name", "region")}
+    created = bot_create(
+        tenant=tenant, name=str(bot.get("name", "")), definition=bot.get("definition"), **fields
+    )
+    live = None
+    for version in sorted(versions, key=lambda v: v["number"]):
+        row = BotVersion.objects.create(
+            tenant=tenant,
+            bot=created,
+            number=version["number"],
+            definition=version["definition"],
+            nlu_model=version.get("nlu_model") or {},
+            note=str(version.get("note") or "")[:300],
+            published_at=parse_datetime(version.get("published_at") or "") or timezone.now(),
+        )
+        if row.number == bot.get("published_version"):
+            live = row
+    if live is not None:
+        created.published_version = live
+        created.save(update_fields=["published_version"])
+    return created
 
 
 def bot_embedded(*, bot: Bot, origin: str) -> None:

@@ -106,3 +106,11 @@ def bot_http_request(
     bot_http_resume(
         conversation=conversation, action_id=action_id, http=outcome, request_id=request_id
     )
+
+
+@shared_task(acks_late=True)
+def bot_version_train(version_id: int) -> None:
+    """Train a published version's intent matcher and put the version live (safe twice)."""
+    from bots.services import bot_version_train as train
+
+    train(version_id=version_id)

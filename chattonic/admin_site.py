@@ -11,6 +11,8 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 
+from chattonic.regions import regions
+
 
 class OperatorsOnly:
     """Mixin: only superusers may see or touch this model in the dashboard."""
@@ -90,6 +92,8 @@ class DashboardSite(admin.AdminSite):
     def each_context(self, request):
         context = super().each_context(request)
         context["tenant"] = getattr(request, "tenant", None)
+        # The regions' switcher: each region's dashboard (its bots are there).
+        context["regions"] = list(regions().values())
         return context
 
 

@@ -17,3 +17,7 @@ application = ProtocolTypeRouter(
         "websocket": URLRouter(websocket_urlpatterns()),
     }
 )
+
+from bots.nlu.encoder import warm_up_in_background  # noqa: E402
+
+warm_up_in_background()  # the intent matcher's models, before the first visitor needs them

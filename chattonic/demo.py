@@ -110,7 +110,9 @@ def _demo_bot(tenant: Tenant, base_url: str):
         if bot.draft_definition != definition:
             bot = bot_services.draft_update(bot=bot, definition=definition)
     if bot_has_unpublished_changes(bot):
-        bot_services.bot_publish(bot=bot, note="The demo flow")
+        version = bot_services.bot_publish(bot=bot, note="The demo flow")
+        # Live before the worker starts: trained here, as the worker would (a small bot).
+        bot_services.bot_version_train(version_id=version.pk)
     bot.refresh_from_db()
     if bot.status != Bot.Status.LAUNCHED:
         bot = bot_services.bot_launch(bot=bot)

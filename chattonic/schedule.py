@@ -75,6 +75,12 @@ PERIODIC_TASKS: list[Periodic] = [
         "its task was lost, or its worker died (docs/channels.md).",
     ),
     Periodic(
+        name="Regions: copy the other regions' identity rows",
+        task="chattonic.regions.tasks.identities_pull",
+        every_seconds=300,
+        description="Tenants, staff, memberships and API keys' public parts; nothing else.",
+    ),
+    Periodic(
         name="Statistics: rebuild today and yesterday",
         task="conversations.jobs.stats_rebuild_recent",
         every_seconds=300,

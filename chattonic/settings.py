@@ -76,26 +76,82 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 VAR_DIR = Path(env_str("CHATTONIC_VAR_DIR") or BASE_DIR / "var").resolve()
 
 # --- Regions -------------------------------------------------------------------------------
-# CHATTONIC_REGIONS is a JSON object of region -> public base URL of that region's deployment.
-REGION_CHOICES = [("us-central", "US Central"), ("eu-frankfurt", "EU Frankfurt")]
-CHATTONIC_REGION = env_str("CHATTONIC_REGION", "us-central")
+# One deployment per region, each with its own database and Redis (docs/regions.md).
+# CHATTONIC_REGIONS is a JSON object of region -> its deployment: the public base URL, or an
+# object {"url", "code", "number", "label"}. The code prefixes the region's string identifiers
+# (widget keys, API keys, invitation links: "eu.…"); the number is the region's block of
+# database ids (number * REGION_ID_STRIDE onwards), so an id names its region too. Both are
+# known for us-central (us, 0) and eu-frankfurt (eu, 1); another region (a dedicated
+# deployment) gives them.
+REGION_ID_STRIDE = 10**13  # ids stay below 2**53 (exact in JavaScript) up to region 899
+_KNOWN_REGIONS = {
+    "us-central": {
+        "url": "http://localhost:8000",
+        "code": "us",
+        "number": 0,
+        "label": "US Central",
+    },
+    "eu-frankfurt": {
+        "url": "http://localhost:8001",
+        "code": "eu",
+        "number": 1,
+        "label": "EU Frankfurt",
+    },
+}
 try:
-    CHATTONIC_REGIONS: dict[str, str] = json.loads(
+    _regions_raw = json.loads(
         env_str("CHATTONIC_REGIONS")
-        or json.dumps(
-            {
-                "us-central": "http://localhost:8000",
-                "eu-frankfurt": "http://localhost:8001",
-            }
-        )
+        or json.dumps({name: entry["url"] for name, entry in _KNOWN_REGIONS.items()})
     )
 except json.JSONDecodeError as exc:
     raise ImproperlyConfigured(f"CHATTONIC_REGIONS must be a JSON object: {exc}") from None
-if CHATTONIC_REGION not in dict(REGION_CHOICES):
-    _regions = ", ".join(dict(REGION_CHOICES))
+if not isinstance(_regions_raw, dict) or not _regions_raw:
+    raise ImproperlyConfigured("CHATTONIC_REGIONS must be a JSON object of region -> URL")
+# region -> {"url", "code", "number", "label"}; read it through chattonic.regions.
+REGIONS: dict[str, dict] = {}
+for _name, _value in _regions_raw.items():
+    _entry = dict(_KNOWN_REGIONS.get(_name, {"label": _name}))
+    if isinstance(_value, str):
+        _entry["url"] = _value
+    elif isinstance(_value, dict):
+        _entry.update(_value)
+    else:
+        raise ImproperlyConfigured(f"CHATTONIC_REGIONS[{_name!r}] must be a URL or an object")
+    _url = str(_entry.get("url", "")).rstrip("/")
+    if not re.match(r"^https?://[^/?#]+$", _url):
+        raise ImproperlyConfigured(
+            f"CHATTONIC_REGIONS[{_name!r}] needs an http(s) base URL, not {_url!r}"
+        )
+    if not re.match(r"^[a-z][a-z0-9]{1,7}$", str(_entry.get("code", ""))):
+        raise ImproperlyConfigured(
+            f"CHATTONIC_REGIONS[{_name!r}] needs a code: 2 to 8 lowercase letters or digits"
+        )
+    _number = _entry.get("number")
+    if isinstance(_number, bool) or not isinstance(_number, int) or not 0 <= _number <= 899:
+        raise ImproperlyConfigured(
+            f"CHATTONIC_REGIONS[{_name!r}] needs a number from 0 to 899 (its block of ids)"
+        )
+    REGIONS[_name] = {
+        "url": _url,
+        "code": _entry["code"],
+        "number": _number,
+        "label": str(_entry["label"]),
+    }
+for _attribute in ("code", "number"):
+    _values = [entry[_attribute] for entry in REGIONS.values()]
+    if len(set(_values)) != len(_values):
+        raise ImproperlyConfigured(f"CHATTONIC_REGIONS: each region needs its own {_attribute}")
+CHATTONIC_REGIONS: dict[str, str] = {name: entry["url"] for name, entry in REGIONS.items()}
+REGION_CHOICES = [(name, entry["label"]) for name, entry in REGIONS.items()]
+CHATTONIC_REGION = env_str("CHATTONIC_REGION", "us-central")
+if CHATTONIC_REGION not in REGIONS:
+    _regions = ", ".join(REGIONS)
     raise ImproperlyConfigured(
-        f"CHATTONIC_REGION must be one of {_regions}, not {CHATTONIC_REGION!r}"
+        f"CHATTONIC_REGION must be one of CHATTONIC_REGIONS ({_regions}), not {CHATTONIC_REGION!r}"
     )
+# The secret the regions' deployments share to sign what they exchange (identity rows, a
+# draft bot moving); without it, nothing is exchanged. The same value in every region.
+CHATTONIC_REGIONS_SECRET = env_str("CHATTONIC_REGIONS_SECRET")
 # The public base URL of this deployment (scheme://host[:port]): the widget's embed code,
 # webhook URLs, links in emails. Read it through chattonic.core.public_urls.public_base_url.
 _public_base_url = env_str("PUBLIC_BASE_URL") or (
@@ -128,6 +184,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "axes",
     "chattonic.tenancy",
+    "chattonic.regions",
     "chattonic.core",
     "bots",
     "conversations",
@@ -139,6 +196,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything reads the database: a request for another region's identifier is
+    # answered 421 from the identifier alone.
+    "chattonic.regions.middleware.RegionMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

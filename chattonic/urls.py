@@ -5,7 +5,9 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from agents import views as console_views
+from bots import regions as bot_regions
 from chattonic.core import health
+from chattonic.regions import views as region_views
 from chattonic.tenancy import views as tenancy_views
 from conversations import views as webchat_views
 from conversations import webhooks as channel_webhooks
@@ -46,6 +48,18 @@ urlpatterns = [
         "hooks/<str:kind>/<key:channel_id>/",
         channel_webhooks.channel_webhook,
         name="channel-webhook",
+    ),
+    path("regions/identity/", region_views.identity, name="regions-identity"),
+    path("regions/bots/", bot_regions.bot_arrive_door, name="regions-bots"),
+    path(
+        "regions/tenants/<slug:slug>/bots/",
+        bot_regions.tenant_bots_door,
+        name="regions-tenant-bots",
+    ),
+    path(
+        "webchat/<str:public_key>/region/",
+        region_views.widget_region,
+        name="webchat-region",
     ),
     path("api/v1/", include("chattonic.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

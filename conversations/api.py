@@ -631,6 +631,7 @@ class LeadExportView(APIView):
 
 
 STATS_EARLIEST = date(1970, 1, 1)  # (and a range's arithmetic stays within dates)
+STATS_LATEST = date(9998, 12, 31)
 
 
 class StatsQuerySerializer(serializers.Serializer):
@@ -641,12 +642,11 @@ class StatsQuerySerializer(serializers.Serializer):
 
     def validate(self, attrs):
         today = timezone.now().astimezone(UTC).date()
-        latest = today + timedelta(days=366)  # nothing later has statistics (nor fits a date)
         for name in ("start", "end"):
             if name in attrs and attrs[name] < STATS_EARLIEST:
                 raise serializers.ValidationError({name: [f"From {STATS_EARLIEST} on."]})
-            if name in attrs and attrs[name] > latest:
-                raise serializers.ValidationError({name: [f"Until {latest} at most."]})
+            if name in attrs and attrs[name] > STATS_LATEST:
+                raise serializers.ValidationError({name: [f"Until {STATS_LATEST} at most."]})
         attrs.setdefault("end", today)
         attrs.setdefault("start", attrs["end"] - timedelta(days=29))
         if attrs["end"] < attrs["start"]:

@@ -1,14 +1,16 @@
 """The web chat socket: ``/ws/webchat/<public widget key>/``.
 
-Connect: the bot's allowed origins, its region and status, the per-IP connection limit,
-then the visitor's signed session (resumed from ``?session=``, or a new one). Frames in:
-``start``, ``message``, ``quick_reply``, ``typing``, ``read``, ``history``. Frames out:
-``session``, ``history``, ``message``, ``ack``, ``status``, ``read``, ``typing``,
-``conversation``, ``error``.
+Connect: another region's key is refused before any lookup (the handshake answered 421 with
+that region's URL, chattonic.regions); then the bot's allowed origins, its region and status,
+the per-IP connection limit, then the visitor's signed session (resumed from ``?session=``, or
+a new one). Frames in: ``start``, ``message``, ``quick_reply``, ``typing``, ``read``,
+``history``. Frames out: ``session``, ``history``, ``message``, ``ack``, ``status``, ``read``,
+``typing``, ``conversation``, ``error``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +25,7 @@ from bots.models import Bot
 from bots.regions import region_refusal
 from bots.selectors import bot_by_public_key
 from bots.services import bot_embedded
+from chattonic import regions
 from chattonic.core import ratelimit
 from chattonic.core.errors import ServiceError
 from chattonic.core.sockets import JsonSocket, frame_loads
@@ -135,6 +138,10 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
 
     async def connect(self):
         key = self.scope["url_route"]["kwargs"]["public_key"]
+        region = regions.elsewhere(regions.region_of_token(key))
+        if region is not None:  # another region's key: answered before any lookup
+            await self._deny_handshake(regions.refusal(region))
+            return
         query = parse_qs(self.scope.get("query_string", b"").decode())
         bot = await database_sync_to_async(bot_by_public_key)(key)
         origin = _header(self.scope, b"origin")
@@ -187,6 +194,26 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
         if conversation is not None:
             await self._watch(conversation.pk)
             await self._send_history()
+
+    async def _deny_handshake(self, refusal: dict) -> None:
+        """Refuse the handshake itself with the refusal's HTTP status and JSON body (the ASGI
+        server's ``websocket.http.response`` extension: uvicorn's); a plain 403 without it.
+        A browser cannot read it: the widget asks ``/webchat/<key>/region/`` then."""
+        if "websocket.http.response" not in self.scope.get("extensions", {}):
+            await self.close()
+            return
+        body = json.dumps({"error": {**refusal, "fields": {}}}).encode()
+        await self.base_send(
+            {
+                "type": "websocket.http.response.start",
+                "status": refusal["status"],
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await self.base_send({"type": "websocket.http.response.body", "body": body})
 
     async def _refuse(self, refusal: dict) -> None:
         await self.send_json({"type": "error", **refusal})

@@ -295,8 +295,16 @@ def engine_step(
     """The engine's step on ``event``: a text's intent classified first. Pure (no writes).
     ``open_now``: whether ``now`` is within the bot's business hours, if the caller knows."""
     if event.type == "message" and event.text:
-        intent, confidence = runtime.matcher.classify(event.text)
-        event = Event(type="message", text=event.text, intent=intent, confidence=confidence)
+        understood = runtime.matcher.understand(event.text, 0.0)  # the engine applies the bot's
+        event = Event(
+            type="message",
+            text=event.text,
+            intent=understood.intent,
+            confidence=understood.confidence,
+        )
+        # The visitor's language for this turn: the message's when it tells, else the
+        # conversation's (the widget's lang, or the bot's).
+        language = understood.language or language
     if open_now is None:
         open_now = within_business_hours(bot.business_hours, bot.time_zone, now)
     context = Context(

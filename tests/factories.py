@@ -157,7 +157,7 @@ def launched_bot(**kwargs) -> Bot:
     from bots.services import bot_launch, bot_publish
 
     bot = BotFactory(**kwargs)
-    bot_publish(bot=bot)
+    trained(bot_publish(bot=bot))
     return bot_launch(bot=bot)
 
 
@@ -403,3 +403,11 @@ class SupportHolidayFactory(factory.django.DjangoModelFactory):
 
     date = factory.Sequence(lambda n: date(2030, 1, 1) + timedelta(days=n))
     name = "Holiday"
+
+
+def trained(version):
+    """A version published in a test, trained and live: the worker trains it after the commit,
+    and a test that runs in one transaction never commits."""
+    from bots.services import bot_version_train
+
+    return bot_version_train(version_id=version.pk)

@@ -158,3 +158,29 @@ _CHECKS: dict[str, Callable[[Mapping[str, Any], str, str, datetime | None], Answ
     "choice": _choice,
     "regex": _regex,
 }
+
+
+# What a visitor types when they mean to answer a question of that kind and get it wrong:
+# "ana @example.com", "ana at example dot com", "anaexample.com", "john.smith.gmail.com" for an
+# email; mostly digits for a phone, a number or a date.
+_EMAIL_ATTEMPT = re.compile(
+    r"@|\b(at|arroba)\b.*\b(dot|punto|ponto)\b|\b(gmail|hotmail|yahoo|outlook|icloud)\b"
+    r"|^\S+\.(com|net|org|io|es|pt|br|mx|ar|co|uk|de|fr|info|biz)(\.\w{2})?$",
+    re.IGNORECASE,
+)
+_DIGITS = re.compile(r"\d")
+
+
+def looks_like_an_answer(node: Mapping[str, Any], text: str) -> bool:
+    """Whether text, rejected by the question's check, still looks like a try at answering it
+    (then the visitor gets the retry text, never a global intent such as a handoff)."""
+    kind = node.get("validation", "text")
+    text = text.strip()
+    if kind == "email":
+        return bool(_EMAIL_ATTEMPT.search(text))
+    if kind in ("phone", "number", "date"):
+        digits = len(_DIGITS.findall(text))
+        return digits > 0 and digits * 2 >= len(text.replace(" ", ""))
+    if kind == "choice":
+        return any(fold(text) == fold(choice) for choice in node.get("choices", ()))
+    return False

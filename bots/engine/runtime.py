@@ -11,17 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bots.engine.answers import check_answer
+from bots.engine.answers import check_answer, looks_like_an_answer
 from bots.engine.conditions import rule_holds
 from bots.engine.patterns import PatternError
 from bots.engine.state import FlowError, Inbound, State
 from bots.engine.templates import lookup, render, render_url, render_value
-from bots.engine.text import same_words
+from bots.engine.text import close_words, same_words
 from bots.engine.texts import default_text
 from bots.engine.types import (
     DEFAULT_FALLBACK_LIMIT,
     DEFAULT_INTENT_THRESHOLD,
     EVENT_TYPES,
+    GLOBAL_INTENT_THRESHOLD_AT_INPUT,
     HUMAN,
     REASON_FALLBACK_LIMIT,
     REASON_VISITOR_REQUEST,
@@ -71,7 +72,14 @@ class _Run:
         self.context = context
         self.nodes: dict[str, Node] = definition["nodes"]
         self.settings: dict[str, Any] = definition.get("settings") or {}
-        self.language: str = context.language or self.settings.get("language") or "en"
+        self.default_language: str = self.settings.get("language") or "en"
+        self.language: str = context.language or self.default_language
+        # The visitor's language's texts; what it leaves out is said in the default language.
+        self.translation: dict[str, Any] = (
+            (definition.get("translations") or {}).get(self.language) or {}
+            if self.language != self.default_language
+            else {}
+        )
         self.threshold: float = self.settings.get("intent_threshold", DEFAULT_INTENT_THRESHOLD)
         self.fallback_limit: int | None = self.settings.get(
             "fallback_limit", DEFAULT_FALLBACK_LIMIT
@@ -124,6 +132,7 @@ class _Run:
             text=event.text or "",
             payload=event.payload,
             intent=event.intent if accepted and event.type == "message" else None,
+            confidence=event.confidence if accepted and event.type == "message" else None,
         )
 
     def _new(self, inbound: Inbound | None) -> State:
@@ -142,7 +151,7 @@ class _Run:
         state.vars = dict(self.definition.get("variables") or {})
         state.retries = state.fallbacks = 0
         state.queue, state.handoff, state.intent = [], None, None
-        welcome = render(self.settings.get("welcome_text") or "", state.vars)
+        welcome = render(self._setting_text("welcome_text"), state.vars)
         if welcome:
             self._reply(welcome)
         self._go(state, self.start)
@@ -153,7 +162,13 @@ class _Run:
                 self._route(state, node, inbound)
 
     def _receive(self, state: State, inbound: Inbound) -> None:
+        """The node's own input first (a quick reply, a question's answer or a try at one),
+        then the global intents, then the node again (its fallback or retry)."""
         state.intent = inbound.intent
+        if state.status == "waiting" and self._takes(state, self._node(state.node), inbound):
+            node = self._node(state.node)
+            self._RECEIVE[node["type"]](self, state, node, inbound)
+            return
         if self._global(state, inbound):
             return
         if state.status == "idle":
@@ -167,6 +182,20 @@ class _Run:
             )
         receive(self, state, node, inbound)
 
+    def _takes(self, state: State, node: Node, inbound: Inbound) -> bool:
+        """Whether the waiting node takes the input as its own: a quick reply it shows, a
+        valid answer to a question that checks answers, or a text that looks like a failed
+        try at one ("ana @example.com" at an email question gets the retry text, never a
+        handoff). A free-text question takes anything: a clear global intent goes first."""
+        if node["type"] == "message" and node.get("quick_replies"):
+            return self._chosen_reply(state.node, node, inbound) is not None
+        if node["type"] == "question" and node.get("validation", "text") != "text":
+            if inbound.kind == "quick_reply" and inbound.payload:
+                return True
+            valid, _ = self._answer(state, node, inbound.text)
+            return valid or looks_like_an_answer(node, inbound.text)
+        return False
+
     def _global(self, state: State, inbound: Inbound) -> bool:
         """Handle a global intent ("human", "restart", or the definition's); False if it is none."""
         intent = inbound.intent
@@ -174,6 +203,9 @@ class _Run:
             return False
         if state.status == "waiting" and not self._interrupts(state, inbound):
             return False
+        confidence = 1.0 if inbound.confidence is None else inbound.confidence
+        if state.status == "waiting" and confidence < GLOBAL_INTENT_THRESHOLD_AT_INPUT:
+            return False  # the node waits for an answer: only a clear request interrupts it
         target = self.global_intents[intent]
         if target is None and intent not in (HUMAN, RESTART):
             return False  # only the built-in ones have a behaviour of their own
@@ -294,14 +326,14 @@ class _Run:
         elif node.get("fallback"):
             self._go(state, node["fallback"])
         else:
-            text = self.settings.get("fallback_text") or default_text("fallback", self.language)
-            self._reply(render(text, state.vars), _buttons(node))
+            text = self._setting_text("fallback_text") or default_text("fallback", self.language)
+            self._reply(render(text, state.vars), self._buttons(state.node, node))
 
     def _handoff(
         self, state: State, node_id: str | None, *, reason: str, team: str | None, text: str | None
     ) -> None:
         template = (
-            text or self.settings.get("handoff_text") or default_text("handoff", self.language)
+            text or self._setting_text("handoff_text") or default_text("handoff", self.language)
         )
         message = render(template, state.vars)
         if message:
@@ -325,8 +357,8 @@ class _Run:
     def _enter_message(self, state: State, node_id: str, node: Node) -> str | None:
         media = node.get("media")
         self._reply(
-            render(node.get("text") or "", state.vars),
-            _buttons(node),
+            render(self._text(node_id, node, "text"), state.vars),
+            self._buttons(node_id, node),
             {"url": render_url(media["url"], state.vars), "kind": media["kind"]} if media else None,
         )
         if node.get("quick_replies"):
@@ -336,7 +368,9 @@ class _Run:
 
     def _enter_question(self, state: State, node_id: str, node: Node) -> str | None:
         state.retries = 0
-        self._reply(render(node["text"], state.vars), _buttons(node))
+        self._reply(
+            render(self._text(node_id, node, "text"), state.vars), self._buttons(node_id, node)
+        )
         state.wait("waiting", node_id)
         return None
 
@@ -389,12 +423,16 @@ class _Run:
 
     def _enter_handoff(self, state: State, node_id: str, node: Node) -> str | None:
         self._handoff(
-            state, node_id, reason=node["reason"], team=node.get("team"), text=node.get("text")
+            state,
+            node_id,
+            reason=node["reason"],
+            team=node.get("team"),
+            text=self._text(node_id, node, "text") or None,
         )
         return None
 
     def _enter_end(self, state: State, node_id: str, node: Node) -> str | None:
-        text = render(node.get("text") or "", state.vars)
+        text = render(self._text(node_id, node, "text"), state.vars)
         if text:
             self._reply(text)
         self.actions.append({"type": "end", "node": node_id})
@@ -403,16 +441,31 @@ class _Run:
 
     # -- receiving the visitor's input at a waiting node ------------------------------------
 
-    def _receive_message(self, state: State, node: Node, inbound: Inbound) -> None:
-        """Quick replies: the button pressed, or a typed text equal to a title or payload."""
+    def _chosen_reply(self, node_id: str | None, node: Node, inbound: Inbound) -> Node | None:
+        """The quick reply the visitor chose: the button pressed (its payload), or typed: its
+        title (in the default language or the visitor's) or payload with case, accents and a
+        typo or two forgiven, or its number ("2" for the second)."""
         replies = node["quick_replies"]
         chosen = next((r for r in replies if _payload(r) == inbound.payload), None)
-        if chosen is None and inbound.text:
-            text = inbound.text
-            matches = (
-                r for r in replies if same_words(text, r["title"]) or same_words(text, _payload(r))
-            )
-            chosen = next(matches, None)
+        if chosen is not None or not inbound.text:
+            return chosen
+        text = inbound.text.strip().rstrip(".)")
+        if text.isdigit() and 1 <= int(text) <= len(replies):
+            return replies[int(text) - 1]
+        translated = self._translated(node_id).get("quick_replies") or []
+        names = [
+            [r["title"], _payload(r), *([translated[i]] if i < len(translated) else [])]
+            for i, r in enumerate(replies)
+        ]
+        for match in (same_words, close_words):
+            for reply, titles in zip(replies, names, strict=True):
+                if any(isinstance(t, str) and match(inbound.text, t) for t in titles):
+                    return reply
+        return None
+
+    def _receive_message(self, state: State, node: Node, inbound: Inbound) -> None:
+        """Quick replies: the button pressed, or a typed text that names one."""
+        chosen = self._chosen_reply(state.node, node, inbound)
         if chosen is not None:
             state.fallbacks = 0
             if node.get("variable"):
@@ -439,8 +492,10 @@ class _Run:
             self._go(state, node.get("on_max_retries", node.get("next")))
             return
         kind = node.get("validation", "text")
-        text = node.get("retry_text") or default_text(f"retry.{kind}", self.language)
-        self._reply(render(text, state.vars), _buttons(node))
+        text = self._text(state.node, node, "retry_text") or default_text(
+            f"retry.{kind}", self.language
+        )
+        self._reply(render(text, state.vars), self._buttons(state.node, node))
 
     def _route(self, state: State, node: Node, inbound: Inbound) -> None:
         """An intent router: the intent's node, or the fallback."""
@@ -452,6 +507,42 @@ class _Run:
             self._go(state, node["routes"][intent])
         else:
             self._fallback(state, node)
+
+    # -- the visitor's language ------------------------------------------------------------
+
+    def _translated(self, node_id: str | None) -> dict[str, Any]:
+        return ((self.translation.get("nodes") or {}).get(node_id or "")) or {}
+
+    def _text(self, node_id: str | None, node: Node, field: str) -> str:
+        """A node's text in the visitor's language, else in the default language."""
+        translated = self._translated(node_id).get(field)
+        return translated if isinstance(translated, str) and translated else node.get(field) or ""
+
+    def _setting_text(self, key: str) -> str:
+        """The bot's welcome, fallback or handoff text in the visitor's language, else in the
+        default language."""
+        translated = (self.translation.get("texts") or {}).get(key)
+        return (
+            translated
+            if isinstance(translated, str) and translated
+            else self.settings.get(key) or ""
+        )
+
+    def _buttons(self, node_id: str | None, node: Node) -> list[dict[str, str]]:
+        """The quick replies a node shows (titles in the visitor's language where given), or
+        a choice question's choices."""
+        if node.get("quick_replies"):
+            titles = self._translated(node_id).get("quick_replies") or []
+            return [
+                {
+                    "title": titles[i] if i < len(titles) and titles[i] else r["title"],
+                    "payload": _payload(r),
+                }
+                for i, r in enumerate(node["quick_replies"])
+            ]
+        if node.get("type") == "question" and node.get("validation") == "choice":
+            return [{"title": choice, "payload": choice} for choice in node["choices"]]
+        return []
 
     _ENTER: dict[str, Callable[[_Run, State, str, Node], str | None]] = {
         "message": _enter_message,
@@ -473,12 +564,3 @@ class _Run:
 
 def _payload(reply: dict[str, Any]) -> str:
     return reply.get("payload") or reply["title"]
-
-
-def _buttons(node: Node) -> list[dict[str, str]]:
-    """The quick replies a node shows: its own, or a choice question's choices."""
-    if node.get("quick_replies"):
-        return [{"title": r["title"], "payload": _payload(r)} for r in node["quick_replies"]]
-    if node.get("type") == "question" and node.get("validation") == "choice":
-        return [{"title": choice, "payload": choice} for choice in node["choices"]]
-    return []

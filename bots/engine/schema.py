@@ -305,6 +305,51 @@ DEFINITION_SCHEMA: dict[str, Any] = {
                 "additionalProperties": False,
             },
         },
+        "translations": {
+            "type": "object",
+            "propertyNames": {"enum": list(LANGUAGES)},
+            "additionalProperties": {
+                "type": "object",
+                "properties": {
+                    "texts": {
+                        "type": "object",
+                        "properties": {
+                            "welcome_text": _TEXT,
+                            "fallback_text": _TEXT,
+                            "handoff_text": _TEXT,
+                        },
+                        "additionalProperties": False,
+                    },
+                    "nodes": {
+                        "type": "object",
+                        "propertyNames": {"$ref": "#/$defs/id"},
+                        "additionalProperties": {
+                            "type": "object",
+                            "properties": {
+                                "text": _TEXT,
+                                "retry_text": _TEXT,
+                                "quick_replies": {
+                                    "type": "array",
+                                    "items": {"type": "string", "maxLength": 200},
+                                    "maxItems": 20,
+                                },
+                            },
+                            "additionalProperties": False,
+                        },
+                    },
+                    "intents": {
+                        "type": "object",
+                        "propertyNames": {"$ref": "#/$defs/intent"},
+                        "additionalProperties": {
+                            "type": "array",
+                            "items": {"type": "string", "minLength": 1, "maxLength": 300},
+                            "maxItems": 1000,
+                        },
+                    },
+                },
+                "additionalProperties": False,
+            },
+        },
         "global_intents": {
             "type": "object",
             "propertyNames": {"$ref": "#/$defs/intent"},

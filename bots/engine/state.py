@@ -27,6 +27,7 @@ class Inbound:
     text: str
     payload: str | None
     intent: str | None
+    confidence: float | None = None
 
     def dump(self) -> dict[str, Any]:
         return {
@@ -34,6 +35,7 @@ class Inbound:
             "text": self.text,
             "payload": self.payload,
             "intent": self.intent,
+            **({} if self.confidence is None else {"confidence": self.confidence}),
         }
 
 

@@ -19,7 +19,12 @@ RESTART = "restart"
 REASON_VISITOR_REQUEST = "visitor_request"
 REASON_FALLBACK_LIMIT = "fallback_limit"
 
+# The intent matcher scales confidences so that 0.3 is each bot's calibrated threshold.
 DEFAULT_INTENT_THRESHOLD = 0.3
+# At a node waiting for the visitor's input (buttons, a question), a global intent ("human",
+# "restart") interrupts only above this confidence, and only once the node's own input (its
+# buttons, a valid answer or a try at one) did not match.
+GLOBAL_INTENT_THRESHOLD_AT_INPUT = 0.6
 DEFAULT_FALLBACK_LIMIT = 2
 
 

@@ -1,10 +1,14 @@
-"""What the matcher does differently per language: stemming and stop words."""
+"""What the matcher does differently per language: stemming, stop words, and telling which
+language a visitor writes in."""
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 
 import snowballstemmer
+
+from bots.engine.text import words
 
 LANGUAGES = {"en": "english", "es": "spanish", "pt": "portuguese"}
 
@@ -48,3 +52,35 @@ def check_language(language: str) -> str:
 @cache
 def stemmer(language: str) -> snowballstemmer.stemmer:
     return snowballstemmer.stemmer(LANGUAGES[check_language(language)])
+
+
+# A language detected with less than this probability (among the three) is no language: short
+# texts ("ok", "no", an address) are alike in all three.
+DETECTION_CONFIDENCE = 0.9
+_identifier = None
+_identifier_lock = threading.Lock()
+
+
+def _language_identifier():
+    """py3langid's identifier (langid.py's model), narrowed to the supported languages."""
+    global _identifier
+    if _identifier is None:
+        with _identifier_lock:
+            if _identifier is None:
+                from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+
+                identifier = LanguageIdentifier.from_modelpath(
+                    MODEL_DIR / MODEL_FILE, norm_probs=True
+                )
+                identifier.set_languages(list(LANGUAGES))
+                _identifier = identifier
+    return _identifier
+
+
+def detect_language(text: str) -> str | None:
+    """The language a visitor's text is written in ("en", "es", "pt"), or None when the text
+    is too short or too mixed to tell: "quiero hablar con una persona" -> "es"; "ok" -> None."""
+    if len(words(text)) < 2:
+        return None
+    language, probability = _language_identifier().classify(text)
+    return language if probability >= DETECTION_CONFIDENCE else None

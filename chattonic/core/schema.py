@@ -27,6 +27,8 @@ ERROR_RESPONSES = {
     "401": "Missing, malformed, unknown or revoked API key.",
     "403": "The API key lacks the scope this operation needs.",
     "404": "No such object in your tenant.",
+    "421": "The API key or an id in the path is of another region: `url` names that "
+    "region's deployment (docs/regions.md).",
     "429": "Too many requests for this API key; see `Retry-After`.",
 }
 

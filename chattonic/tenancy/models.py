@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from chattonic.regions import this_region
+
 
 class Tenant(models.Model):
     """A business using Chat-Tonic: it owns bots, channels, conversations and staff."""
@@ -20,6 +22,9 @@ class Tenant(models.Model):
         max_length=12, choices=AssignmentPolicy.choices, default=AssignmentPolicy.CLAIM
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # The region whose deployment keeps the tenant's identity (its staff and memberships):
+    # the other regions hold copies of it from the exchange (chattonic.regions.exchange).
+    region = models.CharField(max_length=40, default=this_region, editable=False)
 
     class Meta:
         ordering = ["name"]
@@ -139,8 +144,9 @@ class Invitation(TenantOwned):
 class ApiKey(TenantOwned):
     """A credential for the tenant's own systems. Only a SHA-256 of the secret is stored.
 
-    The full key reads ``ct_<prefix>_<secret>``; the prefix is shown in the dashboard
-    and used to find the key, the secret is shown once when the key is created.
+    The full key reads ``ct_<prefix>_<secret>``, the prefix starting with its region's code;
+    the prefix is shown in the dashboard and used to find the key, the secret is shown once
+    when the key is created.
     The prefix is unique on its own because a key is looked up before its tenant is
     known; like users and memberships, API keys are an identity table (a Citus
     reference table), not sharded data.
@@ -152,7 +158,8 @@ class ApiKey(TenantOwned):
         ADMIN = "admin", "Admin"
 
     name = models.CharField(max_length=100)
-    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    # ``<region code>.<hex>``: the key's region (where it authenticates) is in its prefix.
+    prefix = models.CharField(max_length=24, unique=True, editable=False)
     secret_hash = models.CharField(max_length=64, editable=False)
     scopes = models.JSONField(default=list)
     created_at = models.DateTimeField(default=timezone.now, editable=False)

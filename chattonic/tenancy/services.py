@@ -18,6 +18,7 @@ from django.utils.text import slugify
 
 from chattonic.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from chattonic.core.public_urls import public_base_url
+from chattonic.regions import token_new
 from chattonic.tenancy.models import ApiKey, Invitation, Membership, Tenant
 from chattonic.tenancy.selectors import account_for_email, secret_hash
 
@@ -171,7 +172,7 @@ def invitation_revoke(*, invitation: Invitation) -> None:
 
 
 def _invitation_send(invitation: Invitation, base_url: str | None = None) -> None:
-    token = secrets.token_urlsafe(32)
+    token = token_new(32)  # the link names its region (chattonic.regions)
     now = timezone.now()
     invitation.token_hash = secret_hash(token)
     invitation.sent_at = now
@@ -309,7 +310,7 @@ def api_key_create(
         raise ValidationFailed.for_field(
             "scopes", f"Choose scopes among {', '.join(ApiKey.Scope.values)}."
         )
-    prefix = secrets.token_hex(6)
+    prefix = token_new(6, hex_only=True)
     secret = secrets.token_urlsafe(32)
     api_key = ApiKey.objects.create(
         tenant=tenant,

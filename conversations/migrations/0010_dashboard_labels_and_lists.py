@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("agents", "0004_conversation_seen"),
-        ("bots", "0005_bot_embedded"),
+        ("bots", "0007_bot_embedded"),
         ("conversations", "0009_delivery_possibly_sent"),
         ("tenancy", "0003_invitations_account_ownership"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),

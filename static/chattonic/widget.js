@@ -19,7 +19,11 @@
   var SANDBOX = script.getAttribute("data-sandbox") === "1";
   var OPEN_AT_START = SANDBOX || script.getAttribute("data-open") === "1";
   var SERVER = new URL(script.src, document.baseURI);
-  var WS_BASE = (SERVER.protocol === "https:" ? "wss://" : "ws://") + SERVER.host;
+  // The host that serves the bot's region: the script's, until a deployment answers that the
+  // key is another region's (421 naming its URL, docs/regions.md); then that one.
+  var HTTP_BASE = SERVER.protocol + "//" + SERVER.host;
+  var WS_BASE = wsBase(HTTP_BASE);
+  function wsBase(base) { return base.replace(/^http/, "ws"); }
   var STORE_KEY = "chattonic:" + BOT_KEY + (SANDBOX ? ":sandbox" : "") + ":session";
 
   var TEXTS = {
@@ -153,7 +157,7 @@
     stopped: false,
     messages: {},        // id -> element
     pending: {},         // client_id -> {frame, element}
-    lastRead: 0, open: false, started: false, unavailable: false
+    lastRead: 0, open: false, started: false, unavailable: false, regionAsked: false
   };
 
   // --- DOM ---------------------------------------------------------------------------------
@@ -473,7 +477,9 @@
     var url = WS_BASE + "/ws/webchat/" + encodeURIComponent(BOT_KEY) + "/?lang=" + LANG +
       (state.token ? "&session=" + encodeURIComponent(state.token) : "") + (SANDBOX ? "&sandbox=1" : "");
     var socket = new WebSocket(url);
+    var opened = false;
     state.socket = socket;
+    socket.onopen = function () { opened = true; };
     showConnection(state.everConnected || state.attempts ? "reconnecting" : "connecting");
     // A connection that neither fails nor opens (a network that drops packets) is given up.
     state.connectTimer = setTimeout(function () {
@@ -492,8 +498,36 @@
       state.connected = false;
       if (state.stopped) return;
       if (event.code >= 4000 && event.code < 4500 && event.code !== 4429) { refused(null, event.code); return; }
+      // A handshake refused: once, ask the host whether the key is another region's (a
+      // browser cannot read the refusal's own body).
+      if (!opened && !state.regionAsked) { askRegion(); return; }
       scheduleReconnect(event.code === 4429);
     };
+  }
+
+  function askRegion() {
+    state.regionAsked = true;
+    fetch(HTTP_BASE + "/webchat/" + encodeURIComponent(BOT_KEY) + "/region/", { credentials: "omit" })
+      .then(function (response) {
+        return response.json().then(function (body) {
+          var url = response.status === 421 && body.error && body.error.url;
+          if (url && followRegion(url)) return;
+          scheduleReconnect(false);
+        });
+      })
+      .catch(function () { scheduleReconnect(false); });
+  }
+
+  // Another region's deployment serves this key: connect there from now on. Once: two
+  // deployments that disagree do not send the widget back and forth.
+  function followRegion(url) {
+    if (state.regionFollowed || !/^https?:\/\/[^\/]+$/.test(url) || url === HTTP_BASE) return false;
+    state.regionFollowed = true;
+    HTTP_BASE = url;
+    WS_BASE = wsBase(url);
+    state.attempts = 0;
+    connect();
+    return true;
   }
 
   // `busy`: the server asked us to slow down (4429), waiting messages or not.

@@ -16,7 +16,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from bots.models import Bot, BotVersion
 from bots.services import bot_publish, draft_update
 from tests.bots.flows import SIMPLE_FLOW
-from tests.factories import BotFactory, MembershipFactory, launched_bot
+from tests.factories import BotFactory, MembershipFactory, launched_bot, trained
+from tests.regions.config import regions_configure
 
 pytestmark = pytest.mark.django_db
 
@@ -115,7 +116,7 @@ def test_the_add_form_creates_a_bot_with_a_starter_flow_that_runs(staff, tenant)
         bot.draft_definition["nodes"]
         and bot.draft_definition["start"] in bot.draft_definition["nodes"]
     )
-    assert bot_publish(bot=bot).number == 1
+    assert trained(bot_publish(bot=bot)).number == 1
 
 
 def test_settings_saved_from_their_controls_go_through_the_service(staff, tenant):
@@ -204,23 +205,51 @@ def test_a_bad_setting_is_shown_beside_its_field_and_nothing_is_saved(
     assert row(bot) == before
 
 
-def test_save_and_publish_saves_what_was_typed_then_publishes_it(staff, tenant):
+def test_save_and_publish_saves_what_was_typed_then_publishes_it(
+    staff, tenant, django_capture_on_commit_callbacks
+):
     bot = launched_bot(tenant=tenant, welcome_text="Hello from v1")
-    response = staff.post(
-        page(bot),
-        form_data(
-            bot,
-            welcome_text="Hello from v2",
-            _publish="Save and publish",
-            _publish_note="New hello",
-        ),
-    )
+    with django_capture_on_commit_callbacks() as queued:  # the commit queues the training
+        response = staff.post(
+            page(bot),
+            form_data(
+                bot,
+                welcome_text="Hello from v2",
+                _publish="Save and publish",
+                _publish_note="New hello",
+            ),
+        )
     assert response.status_code == 302 and response["Location"] == page(bot)
+    body = staff.get(page(bot)).content.decode()
+    assert "Published version 2: training… new conversations use it as soon as it is" in body
+    assert "Version 2: training… it goes live by itself" in body and "data-ct-training" in body
+    bot.refresh_from_db()
+    assert bot.published_version.number == 1  # still the live one while 2 trains
+
+    for callback in queued:  # the worker's turn
+        callback()
     bot.refresh_from_db()
     live = bot.published_version
     assert (live.number, live.note, live.published_by) == (2, "New hello", staff.user)
     assert live.definition["settings"]["welcome_text"] == "Hello from v2"
-    assert "Published version 2" in staff.get(page(bot)).content.decode()
+    body = staff.get(page(bot)).content.decode()
+    assert "Version 2</a>, published" in body
+    assert "training…" not in body and "data-ct-training" not in body
+    # What the live matcher estimates of itself (its report, from left-out training phrases).
+    report = live.nlu_model["report"]
+    assert f"Estimated on the live version's {report['phrases']} training phrases" in body
+    percent = round(report["out_of_scope_rejected"] * 100)
+    assert f"{percent} % of off-topic messages" in body
+
+
+def test_a_version_whose_training_failed_says_so_and_the_live_one_stays(staff, tenant):
+    bot = launched_bot(tenant=tenant)
+    failed = bot_publish(bot=bot)  # its training, queued after a commit, never ran here
+    BotVersion.objects.filter(pk=failed.pk).update(training=BotVersion.Training.FAILED)
+    body = staff.get(page(bot)).content.decode()
+    assert "Version 2: training failed; publish again." in body
+    assert "Version 1</a>, published" in body and "data-ct-training" not in body
+    assert "Version 2</a> (training failed)" in staff.get(page(bot, "versions")).content.decode()
 
 
 def test_save_and_publish_with_a_bad_setting_publishes_nothing(staff, tenant):
@@ -242,7 +271,7 @@ def test_the_status_panel_and_its_own_forms_launch_and_pause(staff, tenant):
     assert Bot.objects.get(pk=bot.pk).status == "draft"  # nothing published: refused
     assert "Publish the bot before launching it." in staff.get(page(bot)).content.decode()
 
-    bot_publish(bot=bot)
+    trained(bot_publish(bot=bot))
     staff.post(page(bot, "launch"))
     assert Bot.objects.get(pk=bot.pk).status == "launched"
     body = staff.get(page(bot)).content.decode()
@@ -269,7 +298,7 @@ def test_the_embed_code_names_the_address_the_page_was_asked_on(staff, tenant, s
 # --- The flow's raw definition --------------------------------------------------------------
 
 
-def test_the_flow_page_saves_a_valid_draft(staff, tenant):
+def test_the_flow_page_saves_a_valid_draft(staff, tenant, django_capture_on_commit_callbacks):
     bot = BotFactory(tenant=tenant)
     body = staff.get(page(bot, "flow")).content.decode()
     assert 'class="ct-json-editor"' in body and "Raw definition (JSON)" in body
@@ -279,10 +308,14 @@ def test_the_flow_page_saves_a_valid_draft(staff, tenant):
     assert bot.draft_definition == edited()
     assert not BotVersion.objects.filter(bot=bot).exists()  # saved, not published
 
-    response = staff.post(
-        page(bot, "flow"),
-        {"definition": json.dumps(edited("Plans start at $30.")), "_publish": "Save and publish"},
-    )
+    with django_capture_on_commit_callbacks(execute=True):  # the worker trains it after
+        response = staff.post(
+            page(bot, "flow"),
+            {
+                "definition": json.dumps(edited("Plans start at $30.")),
+                "_publish": "Save and publish",
+            },
+        )
     assert response.status_code == 302
     version = Bot.objects.get(pk=bot.pk).published_version
     assert version.definition["nodes"]["prices"]["text"] == "Plans start at $30."
@@ -320,12 +353,14 @@ def test_flow_errors_name_the_node_and_the_field(staff, tenant):
 # --- Versions ---------------------------------------------------------------------------------
 
 
-def test_versions_their_difference_and_a_rollback_that_brings_back_the_settings(staff, tenant):
+def test_versions_their_difference_and_a_rollback_that_brings_back_the_settings(
+    staff, tenant, django_capture_on_commit_callbacks
+):
     bot = BotFactory(tenant=tenant, welcome_text="Hello from v1")
-    bot_publish(bot=bot)
+    trained(bot_publish(bot=bot))
     draft_update(bot=bot, definition=edited())
     Bot.objects.filter(pk=bot.pk).update(welcome_text="Hello from v2")
-    bot_publish(bot=Bot.objects.get(pk=bot.pk))
+    trained(bot_publish(bot=Bot.objects.get(pk=bot.pk)))
 
     body = staff.get(page(bot, "versions")).content.decode()
     assert "Version 1</a>" in body and "Version 2</a> (live)" in body
@@ -336,7 +371,8 @@ def test_versions_their_difference_and_a_rollback_that_brings_back_the_settings(
     assert re.search(r"\+\s*&quot;text&quot;: &quot;Plans start at \$20", diff)
     assert "Choose two versions" in staff.get(page(bot, "versions") + "?a=1&b=9").content.decode()
 
-    response = staff.post(page(bot, "versions") + "1/rollback/")
+    with django_capture_on_commit_callbacks(execute=True):  # the worker trains it after
+        response = staff.post(page(bot, "versions") + "1/rollback/")
     assert response.status_code == 302 and response["Location"] == page(bot, "versions")
     bot.refresh_from_db()
     assert bot.published_version.number == 3
@@ -418,9 +454,10 @@ def test_the_diagram_draws_every_node_and_link_in_words_without_any_cdn(staff, t
     assert "hello → menu (other)" in svg and "menu → prices (routes.pricing)" in svg
     assert ">Understand intent</text>" in svg and ">Save a lead</text>" in svg
     assert ">capture_lead</text>" not in svg
-    assert not re.search(r'(src|href)="https?://', body.replace(svg, ""))
+    # Nothing loaded from another host (a link to another region's dashboard is no load).
+    assert not re.search(r'<(script|link|img)\b[^>]*\b(src|href)="(https?:)?//', body)
 
-    bot_publish(bot=bot)
+    trained(bot_publish(bot=bot))
     assert staff.get(page(bot, "diagram") + "?version=1").status_code == 200
     assert staff.get(page(bot, "diagram") + "?version=7").status_code == 404
 
@@ -437,14 +474,20 @@ def test_the_test_page_opens_the_sandbox_chat_on_the_draft(staff, tenant):
 # --- The region lock --------------------------------------------------------------------------
 
 
-def test_a_drafts_region_changes_from_the_form(staff, tenant):
-    bot = BotFactory(tenant=tenant)
-    response = staff.post(page(bot), form_data(bot, region="eu-frankfurt"))
-    assert response.status_code == 302, errors_of(response)
-    assert Bot.objects.get(pk=bot.pk).region == "eu-frankfurt"
+def test_a_bot_of_another_region_is_refused_by_the_add_form_naming_its_dashboard(
+    staff, tenant, settings
+):
+    regions_configure(settings, "us-central")
+    response = staff.post(
+        "/dashboard/bots/bot/add/",
+        form_data(BotFactory.build(tenant=tenant), region="eu-frankfurt"),
+    )
+    assert response.status_code == 200
+    assert "https://eu.chattonic.example" in errors_of(response)
+    assert not Bot.objects.filter(region="eu-frankfurt").exists()
 
 
-def test_a_launched_bots_region_is_read_only_and_a_forged_post_changes_nothing(staff, tenant):
+def test_a_bots_region_is_read_only_and_a_forged_post_changes_nothing(staff, tenant):
     bot = launched_bot(tenant=tenant)
     body = staff.get(page(bot)).content.decode()
     assert '<select name="region"' not in body  # shown, not editable

@@ -12,6 +12,7 @@ from chattonic.tenancy.services import api_key_create
 from tests.bots.flows import SIMPLE_FLOW
 from tests.conftest import api_client_for
 from tests.factories import BotFactory, launched_bot
+from tests.regions.config import regions_configure
 
 pytestmark = pytest.mark.django_db
 
@@ -97,11 +98,15 @@ def test_patch_updates_settings_and_the_draft_together_or_not_at_all(api, tenant
     assert bot.name == "Renamed" and bot.draft_definition == changed
 
 
-def test_publish_rollback_versions_launch_pause(api, tenant):
+def test_publish_rollback_versions_launch_pause(api, tenant, django_capture_on_commit_callbacks):
     bot = BotFactory(tenant=tenant)
     assert api.post(url(bot, "launch")).status_code == 409  # nothing published yet
     first = api.post(url(bot, "publish"), {"note": "first"}, format="json")
     assert first.status_code == 201 and first.json()["number"] == 1
+    # Stored at once; the worker trains it once this commits (never here: no commit).
+    assert first.json()["training"] == "training"
+    assert api.get(url(bot)).json()["published_version"] is None
+    assert api.post(url(bot, "launch")).status_code == 409  # not live before it is trained
     changed = copy.deepcopy(SIMPLE_FLOW)
     changed["nodes"]["prices"]["text"] = "Plans start at $20."
     api.patch(url(bot), {"definition": changed}, format="json")
@@ -113,9 +118,11 @@ def test_publish_rollback_versions_launch_pause(api, tenant):
     one = api.get(f"{url(bot)}versions/1/").json()
     assert one["definition"]["nodes"]["prices"]["text"] == "Plans start at $10."
 
-    rolled = api.post(url(bot, "rollback"), {"version": 1}, format="json")
+    with django_capture_on_commit_callbacks(execute=True):  # the worker trains it, then it is live
+        rolled = api.post(url(bot, "rollback"), {"version": 1}, format="json")
     assert rolled.status_code == 201 and rolled.json()["number"] == 3
     assert api.get(url(bot)).json()["published_version"] == 3
+    assert api.get(f"{url(bot)}versions/3/").json()["training"] == "ready"
     missing = api.post(url(bot, "rollback"), {"version": 9}, format="json")
     assert missing.status_code == 404
     assert BotVersion.objects.filter(bot=bot).count() == 3
@@ -139,12 +146,25 @@ def test_versions_are_read_only(api, tenant):
 # --- The region lock --------------------------------------------------------------------------
 
 
-def test_a_drafts_region_may_change(api, tenant):
+def test_a_drafts_region_changes_by_moving_not_by_patch(api, tenant):
     bot = BotFactory(tenant=tenant)
+    before = row(bot)
     response = api.patch(url(bot), {"region": "eu-frankfurt"}, format="json")
-    assert response.status_code == 200
-    bot.refresh_from_db()
-    assert bot.region == "eu-frankfurt"
+    assert response.status_code == 409
+    err = error(response)
+    assert err["code"] == "region_move" and "/move/" in err["fields"]["region"][0]
+    assert row(bot) == before
+    assert api.patch(url(bot), {"region": "us-central"}, format="json").status_code == 200
+
+
+def test_a_bot_of_another_region_is_created_there_not_here(api, tenant, regions):
+    response = api.post(
+        "/api/v1/bots/", {"name": "Europe", "region": "eu-frankfurt"}, format="json"
+    )
+    assert response.status_code == 421
+    err = error(response)
+    assert (err["code"], err["url"]) == ("wrong_region", "https://eu.chattonic.example")
+    assert not Bot.objects.filter(name="Europe").exists()
 
 
 def test_a_launched_bots_region_is_409_by_patch_and_put_and_nothing_changes(api, tenant):
@@ -174,11 +194,7 @@ def test_a_launched_bots_region_is_409_by_patch_and_put_and_nothing_changes(api,
 
 @pytest.fixture
 def regions(settings):
-    settings.CHATTONIC_REGION = "us-central"
-    settings.CHATTONIC_REGIONS = {
-        "us-central": "https://us.chattonic.example",
-        "eu-frankfurt": "https://eu.chattonic.example",
-    }
+    regions_configure(settings, "us-central")
     return settings.CHATTONIC_REGIONS
 
 
@@ -189,6 +205,7 @@ def test_a_bot_of_another_region_is_421_naming_its_url_on_every_route(api, tenan
         ("get", url(bot), None),
         ("patch", url(bot), {"name": "New"}),
         ("put", url(bot), {"name": "New", "region": "eu-frankfurt"}),
+        ("post", url(bot, "move"), {"region": "us-central"}),
         ("post", url(bot, "publish"), {}),
         ("post", url(bot, "launch"), None),
         ("post", url(bot, "pause"), None),
@@ -205,14 +222,6 @@ def test_a_bot_of_another_region_is_421_naming_its_url_on_every_route(api, tenan
         assert "https://eu.chattonic.example" in err["message"]
     assert row(bot) == before
     assert not BotVersion.objects.filter(bot=bot).exists()
-
-
-def test_the_other_deployment_serves_it(api, tenant, regions, settings):
-    bot = BotFactory(tenant=tenant, region="eu-frankfurt")
-    settings.CHATTONIC_REGION = "eu-frankfurt"
-    assert api.get(url(bot)).status_code == 200
-    settings.CHATTONIC_REGION = "us-central"
-    assert api.get(url(bot)).status_code == 421
 
 
 # --- Credentials ------------------------------------------------------------------------------

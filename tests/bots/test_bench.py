@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_engine_benchmark_prints_engine_baseline_classifications_and_accuracy():
+def test_the_engine_benchmark_prints_engine_and_matcher_beside_their_baselines_and_goals():
     run = subprocess.run(
         [sys.executable, "bench/engine.py", "--seconds", "0.01", "--runs", "1", "--intents", "3"],
         cwd=ROOT,
@@ -32,8 +32,17 @@ def test_the_engine_benchmark_prints_engine_baseline_classifications_and_accurac
     baseline, engine = number("no-op step (baseline)"), number("engine step")
     assert baseline > 0 and engine > 0
     assert abs(number("ratio engine / baseline") - engine / baseline) <= 0.001
-    assert "3 intents + built-ins" in out
-    assert number("classifications on one core") > 0
-    assert "goal >= 5,000" in out
-    for label in ("test, in scope, top intent", "out of scope rejected"):
-        assert 0.0 <= number(label) <= 1.0
+    assert "3 intents + built-ins, en/es/pt" in out
+    assert number("model load (encoder + language id)") > 0
+    old, new = number("old matcher (baseline) on one core"), number("classifications on one core")
+    assert old > 0 and new > 0 and number("the same texts again") > 0
+    assert abs(number("ratio new / old") - new / old) <= 0.001 + 0.001 * new / old
+    assert "goal >= 5,000" in out and "goal >= 300, each text new" in out
+    # Per language and overall: the old matcher's figure and the new one's, beside the goal.
+    for language in ("all", "en", "es", "pt"):
+        assert re.search(rf"^  {language} \(\d+ in scope, \d+ out of scope\)$", out, re.M)
+    for label in ("top-1", "right and accepted", "out of scope rejected"):
+        rows = re.findall(rf"^    {label}\s+([\d.]+)\s+([\d.]+)\s+>= 0\.\d+$", out, re.M)
+        assert len(rows) == 4, out
+        assert all(0.0 <= float(v) <= 1.0 for pair in rows for v in pair)
+    assert out.rstrip().splitlines()[-1] in ("goal met", "goal not met")

@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from bots.models import Bot, BotVersion
 from bots.services import bot_publish, bot_update
-from tests.factories import BotFactory, launched_bot
+from tests.factories import BotFactory, launched_bot, trained
 
 pytestmark = pytest.mark.django_db
 
@@ -106,7 +106,7 @@ def test_an_owner_walks_every_bots_page(owner_client, tenant):
         business_hours={"mon": [["09:00", "12:00"], ["13:00", "18:00"]]},
     )
     bot_update(bot=bot, welcome_text="Hello again")
-    version = bot_publish(bot=bot)
+    version = trained(bot_publish(bot=bot))
     BotFactory(tenant=tenant, name="A draft")
 
     seen: dict[str, int] = {}

@@ -784,7 +784,13 @@ def test_messages_during_a_pending_request_are_handled_after_the_response():
     chat.start()
     assert chat.say("how much?", intent="pricing") == []
     assert chat.state["queue"] == [
-        {"kind": "message", "text": "how much?", "payload": None, "intent": "pricing"}
+        {
+            "kind": "message",
+            "text": "how much?",
+            "payload": None,
+            "intent": "pricing",
+            "confidence": 1.0,
+        }
     ]
     assert chat.http(200, {}) == ["Cheap."]
     assert chat.state["queue"] == []

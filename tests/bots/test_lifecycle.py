@@ -21,7 +21,7 @@ from conversations.models import Conversation, Lead, Message
 from conversations.services import Inbound, message_receive, sandbox_purge, webchat_open
 from conversations.stats import stats_rebuild, stats_report
 from tests.bots.flows import SIMPLE_FLOW
-from tests.factories import BotFactory, BotVersionFactory, LeadFactory, launched_bot
+from tests.factories import BotFactory, BotVersionFactory, LeadFactory, launched_bot, trained
 
 pytestmark = pytest.mark.django_db
 
@@ -148,8 +148,8 @@ def test_an_invalid_draft_is_refused_naming_the_node_and_the_field(tenant):
 
 def test_publishing_snapshots_the_draft_with_the_bots_settings_and_a_trained_matcher(tenant, owner):
     bot = BotFactory(tenant=tenant, fallback_text="Pardon?", default_language="es")
-    v1 = services.bot_publish(bot=bot, note="first", published_by=owner)
-    v2 = services.bot_publish(bot=bot)
+    v1 = trained(services.bot_publish(bot=bot, note="first", published_by=owner))
+    v2 = trained(services.bot_publish(bot=bot))
     assert (v1.number, v2.number) == (1, 2)
     assert (v1.note, v1.published_by) == ("first", owner)
     bot.refresh_from_db()
@@ -163,6 +163,31 @@ def test_publishing_snapshots_the_draft_with_the_bots_settings_and_a_trained_mat
     assert bot_runtime(bot, v1.pk).matcher.classify("what does it cost")[0] == "pricing"
 
 
+def test_versions_go_live_as_they_are_trained_never_an_older_over_a_newer(tenant, monkeypatch):
+    bot = BotFactory(tenant=tenant)
+    v1 = services.bot_publish(bot=bot)
+    v2 = services.bot_publish(bot=bot)
+    assert (v1.training, v2.training) == ("training", "training") and v1.nlu_model == {}
+    bot.refresh_from_db()
+    assert bot.published_version is None  # nothing live before its training
+    assert trained(v2).training == BotVersion.Training.READY
+    assert trained(v1).training == BotVersion.Training.READY  # the worker was late with v1
+    bot.refresh_from_db()
+    assert bot.published_version == v2  # v1 trained later does not take v2's place
+    assert trained(v2).nlu_model == BotVersion.objects.get(pk=v2.pk).nlu_model  # safe twice
+
+    # A training that fails leaves the live version live, and says so on the version.
+    def broken(definition):
+        raise MemoryError("no room for the matcher")
+
+    monkeypatch.setattr(services.IntentMatcher, "from_definition", broken)
+    v3 = services.bot_publish(bot=bot)
+    with pytest.raises(MemoryError):
+        services.bot_version_train(version_id=v3.pk)
+    assert BotVersion.objects.get(pk=v3.pk).training == BotVersion.Training.FAILED
+    assert Bot.objects.get(pk=bot.pk).published_version == v2
+
+
 def test_a_version_stored_without_a_usable_matcher_is_trained_again_from_its_definition(tenant):
     version = BotVersionFactory(tenant=tenant, nlu_model={"format": "chattonic.intent-matcher/1"})
     intent, confidence = bot_runtime(version.bot, version.pk).matcher.classify("where is my order")
@@ -171,10 +196,10 @@ def test_a_version_stored_without_a_usable_matcher_is_trained_again_from_its_def
 
 def test_rollback_publishes_the_old_definition_as_a_new_version_and_the_draft_follows(tenant):
     bot = BotFactory(tenant=tenant)
-    v1 = services.bot_publish(bot=bot)
+    v1 = trained(services.bot_publish(bot=bot))
     services.draft_update(bot=bot, definition=flow(prices={"text": PRICES_V2}))
-    v2 = services.bot_publish(bot=bot)
-    v3 = services.bot_rollback(bot=bot, version=v1)
+    v2 = trained(services.bot_publish(bot=bot))
+    v3 = trained(services.bot_rollback(bot=bot, version=v1))
     assert v3.number == 3 and v3.note == "Rollback to version 1"
     assert v3.definition == v1.definition
     bot.refresh_from_db()
@@ -185,7 +210,7 @@ def test_rollback_publishes_the_old_definition_as_a_new_version_and_the_draft_fo
 
     other = BotFactory(tenant=tenant)
     with pytest.raises(ValidationFailed):
-        services.bot_rollback(bot=other, version=v1)
+        trained(services.bot_rollback(bot=other, version=v1))
     assert not BotVersion.objects.filter(bot=other).exists()
 
 
@@ -200,7 +225,7 @@ def test_launch_needs_a_published_version_and_pause_a_launched_bot(tenant):
     bot.refresh_from_db()
     assert (bot.status, bot.launched_at) == ("draft", None)
 
-    services.bot_publish(bot=bot)
+    trained(services.bot_publish(bot=bot))
     bot = services.bot_launch(bot=bot)
     launched_at = bot.launched_at
     assert bot.status == "launched" and launched_at is not None
@@ -223,7 +248,7 @@ def test_editing_and_publishing_again_leaves_running_conversations_on_their_vers
     services.draft_update(bot=bot, definition=edited)
     # A saved draft is not live: a new conversation still gets version 1.
     assert say(open_chat(bot, "between"), "how much is it") == [PRICES_V1]
-    v2 = services.bot_publish(bot=bot)
+    v2 = trained(services.bot_publish(bot=bot))
 
     v1.refresh_from_db()
     assert v1.definition == v1_definition
@@ -241,17 +266,21 @@ def test_editing_and_publishing_again_leaves_running_conversations_on_their_vers
 # --- The region lock --------------------------------------------------------------------------
 
 
-def test_a_drafts_region_may_change_until_the_bot_is_launched(tenant):
+def test_a_bots_region_changes_only_by_moving_and_never_once_launched(tenant):
     bot = BotFactory(tenant=tenant)
-    assert services.bot_update(bot=bot, region="eu-frankfurt").region == "eu-frankfurt"
-    services.bot_update(bot=bot, region="us-central")
-    services.bot_publish(bot=bot)
+    with pytest.raises(Conflict) as refused:
+        services.bot_update(bot=bot, region="eu-frankfurt")
+    assert refused.value.code == "region_move"  # its rows move with it: bot_move
+    trained(services.bot_publish(bot=bot))
     services.bot_launch(bot=bot)
     for state in ("launched", "paused"):
         with pytest.raises(Conflict) as refused:
             services.bot_update(bot=bot, region="eu-frankfurt", name="Renamed")
         assert refused.value.code == "region_locked"
         assert "region" in refused.value.fields
+        with pytest.raises(Conflict) as refused:
+            services.bot_move(bot=bot, region="eu-frankfurt")
+        assert refused.value.code == "region_locked"
         bot.refresh_from_db()
         assert (bot.region, bot.status) == ("us-central", state)
         assert bot.name != "Renamed"
@@ -378,7 +407,7 @@ LOOPING = {
 
 def test_an_engine_error_says_the_fallback_text_and_hands_off_to_a_person(tenant):
     bot = BotFactory(tenant=tenant, draft_definition=LOOPING, fallback_text="Sorry {{who|friend}}!")
-    services.bot_publish(bot=bot)
+    trained(services.bot_publish(bot=bot))
     services.bot_launch(bot=bot)
     conversation = open_chat(bot, "visitor")
     state_before = Conversation.objects.get(pk=conversation.pk).engine_state

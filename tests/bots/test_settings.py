@@ -18,7 +18,7 @@ from bots.origins import origin_normalize
 from bots.selectors import bot_runtime
 from chattonic.core.errors import ValidationFailed
 from tests.bots.flows import SIMPLE_FLOW
-from tests.factories import BotFactory, launched_bot
+from tests.factories import BotFactory, launched_bot, trained
 
 pytestmark = pytest.mark.django_db
 
@@ -119,7 +119,7 @@ def test_publishing_puts_every_setting_of_the_bot_in_the_version_and_the_engine_
         intent_threshold=0.5,
         default_language="pt",
     )
-    version = services.bot_publish(bot=bot)
+    version = trained(services.bot_publish(bot=bot))
     assert version.definition["settings"] == {
         "welcome_text": "Welcome!",
         "fallback_text": "Pardon?",
@@ -138,9 +138,9 @@ def test_publishing_puts_every_setting_of_the_bot_in_the_version_and_the_engine_
 def test_a_rollback_brings_back_the_versions_settings(tenant):
     bot = launched_bot(tenant=tenant, welcome_text="One", fallback_limit=1, default_language="es")
     services.bot_update(bot=bot, welcome_text="Two", fallback_limit=None, default_language="en")
-    services.bot_publish(bot=bot)
+    trained(services.bot_publish(bot=bot))
     first = BotVersion.objects.get(bot=bot, number=1)
-    third = services.bot_rollback(bot=bot, version=first)
+    third = trained(services.bot_rollback(bot=bot, version=first))
     bot.refresh_from_db()
     assert (bot.welcome_text, bot.fallback_limit, bot.default_language) == ("One", 1, "es")
     assert third.definition["settings"] == first.definition["settings"]
@@ -152,8 +152,8 @@ def test_a_rollback_to_a_version_published_without_a_setting_takes_the_engines_d
     old = bot.published_version
     settings = {k: v for k, v in old.definition["settings"].items() if k != "handoff_text"}
     BotVersion.objects.filter(pk=old.pk).update(definition={**old.definition, "settings": settings})
-    services.bot_publish(bot=bot)
-    services.bot_rollback(bot=bot, version=BotVersion.objects.get(pk=old.pk))
+    trained(services.bot_publish(bot=bot))
+    trained(services.bot_rollback(bot=bot, version=BotVersion.objects.get(pk=old.pk)))
     bot.refresh_from_db()
     assert bot.handoff_text == ""  # the engine's own handoff text, as that version said
 

@@ -44,7 +44,7 @@ def test_owner_creates_a_key_whose_secret_is_shown_once(client, tenant):
     )
     assert response.status_code == 200
     text = response.content.decode()
-    secret = re.search(r"ct_[0-9a-f]+_[A-Za-z0-9_-]+", text).group(0)
+    secret = re.search(r"ct_us\.[0-9a-f]+_[A-Za-z0-9_-]+", text).group(0)
     api_key = api_key_from_token(secret)
     assert api_key.tenant == tenant and api_key.created_by == owner
     assert api_key.scopes == ["read", "write"]

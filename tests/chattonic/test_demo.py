@@ -76,3 +76,36 @@ def test_the_demo_agent_has_canned_responses_and_keeps_the_name_they_chose():
     agent.refresh_from_db()
     assert agent.first_name == "Sasha"
     assert CannedResponse.objects.for_tenant(demo.tenant).count() == 3
+
+
+@pytest.mark.processes
+def test_manage_py_demo_load_needs_no_broker_and_leaves_a_live_bot(tmp_path):
+    """``make run`` loads the demo before it starts Redis and the worker: the demo trains its
+    bot itself, and nothing is queued for a worker that is not there."""
+    import os
+    import subprocess
+
+    from tests.processes import ROOT, python
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(DEBUG="1", CHATTONIC_VAR_DIR=str(tmp_path))  # no embedded Redis runs there
+    for command in (("migrate", "--noinput"), ("demo_load",)):
+        done = subprocess.run(
+            python("manage.py", *command), cwd=ROOT, env=env, capture_output=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr.decode()[-3000:]
+    check = subprocess.run(
+        python(
+            "manage.py",
+            "shell",
+            "-c",
+            "from bots.models import Bot; b = Bot.objects.get(); "
+            "print(b.status, b.published_version.number, b.published_version.training)",
+        ),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert check.stdout.split()[-3:] == ["launched", "1", "ready"], check.stderr

@@ -16,7 +16,7 @@ from chattonic.core.errors import ValidationFailed
 from conversations import lane, realtime, services
 from conversations.consumers import message_sync_to_async
 from conversations.models import Contact, ContactIdentity, Conversation, Message
-from tests.factories import launched_bot
+from tests.factories import launched_bot, trained
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -169,7 +169,7 @@ def test_a_bot_saved_since_the_socket_read_it_takes_the_general_path(bot):
     socket_copy = type(bot).objects.get(pk=bot.pk)
     bot.welcome_text = "Hello again"
     bot.save()
-    bot_publish(bot=bot)
+    trained(bot_publish(bot=bot))
 
     late = turn(socket_copy, "v1", "c1", conversation_id=mine)
     lane.run_batch([late])
@@ -254,7 +254,7 @@ async def test_events_go_out_only_where_someone_else_listens(bot):
 
 def test_a_first_message_after_the_bot_was_published_again_opens_on_the_new_version(bot):
     socket_copy = type(bot).objects.get(pk=bot.pk)
-    bot_publish(bot=bot)  # a new version, after the socket read the bot
+    trained(bot_publish(bot=bot))  # a new version, after the socket read the bot
     newest = type(bot).objects.get(pk=bot.pk).published_version_id
     assert newest != socket_copy.published_version_id
 

@@ -14,6 +14,7 @@ import pytest
 from bots.models import Bot
 from tests.e2e.conftest import assert_accessible
 from tests.factories import MembershipFactory, launched_bot
+from tests.processes import Process, celery_worker, test_database_env, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -42,8 +43,18 @@ def widget_greets(new_context, url: str, greeting: str) -> None:
     page.context.close()
 
 
+@pytest.fixture
+def worker(live_server_url, tmp_path):
+    """The worker, as `make run` starts it beside the web process: it trains what is published."""
+    worker = Process(celery_worker("e2e"), test_database_env(), tmp_path / "worker.log")
+    with worker:
+        wait_for(lambda: " ready." in worker.output(), 60, what="the worker")
+        yield worker
+    print(f"--- the worker's log ---\n{worker.output()}")
+
+
 def test_an_owner_makes_a_bot_publishes_it_changes_it_and_rolls_back(
-    new_context, live_server_url, tenant
+    new_context, live_server_url, tenant, worker
 ):
     from playwright.sync_api import expect
 
@@ -62,7 +73,10 @@ def test_an_owner_makes_a_bot_publishes_it_changes_it_and_rolls_back(
     # Publish it with the visible button, then launch it.
     page.get_by_label("Note for the new version").fill("First words")
     page.get_by_role("button", name="Save and publish").click()
-    expect(page.get_by_text("Published version 1: new conversations use it now.")).to_be_visible()
+    expect(page.get_by_text("Published version 1: training…")).to_be_visible()
+    # The worker trains it; the bot's page follows, and says when it is live.
+    expect(page.locator("#ct-live")).to_contain_text("Version 1, published", timeout=60_000)
+    expect(page.get_by_text("The same as the live version.")).to_be_visible()
     page.get_by_role("button", name="Launch").click()
     expect(page.get_by_text("The bot is live.")).to_be_visible()
     bot = Bot.objects.get(tenant=tenant, name="Shop helper")
@@ -73,6 +87,7 @@ def test_an_owner_makes_a_bot_publishes_it_changes_it_and_rolls_back(
     page.get_by_label("Welcome text").fill(HELLO_V2)
     page.get_by_role("button", name="Save and publish").click()
     expect(page.get_by_text("Published version 2")).to_be_visible()
+    expect(page.locator("#ct-live")).to_contain_text("Version 2, published", timeout=60_000)
     expect(page.get_by_text("The same as the live version.")).to_be_visible()
     widget_greets(new_context, demo, HELLO_V2)
 
@@ -82,6 +97,14 @@ def test_an_owner_makes_a_bot_publishes_it_changes_it_and_rolls_back(
     assert_accessible(page)
     page.get_by_role("button", name="Roll back to version 1").click()
     expect(page.get_by_text("Rolled back to version 1")).to_be_visible()
+    # The versions page does not follow the training: reloaded once version 3 is live.
+    wait_for(
+        lambda: Bot.objects.get(pk=bot.pk).published_version.number == 3,
+        60,
+        interval=0.2,
+        what="the worker to train version 3",
+    )
+    page.reload()
     expect(page.get_by_role("cell", name="Version 3 (live)")).to_be_visible()
     widget_greets(new_context, demo, HELLO_V1)
 

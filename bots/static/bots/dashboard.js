@@ -1,4 +1,5 @@
-/* The dashboard's bot pages: rows of allowed origins, the business hours' ranges, copy buttons.
+/* The dashboard's bot pages: rows of allowed origins, the business hours' ranges, copy buttons,
+   the status of a version in training.
    Without this script the forms still work: one empty origin row, each day's first range. */
 (function () {
   "use strict";
@@ -116,7 +117,27 @@
     });
   }
 
+  // --- A version in training: the status follows it until it is live (or failed) ----------
+  function followTraining(live) {
+    function check() {
+      fetch(window.location.href, {credentials: "same-origin"}).then(function (response) {
+        return response.ok ? response.text() : Promise.reject(response.status);
+      }).then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html");
+        var then = fresh.getElementById("ct-versions");
+        if (then) { live.innerHTML = then.innerHTML; }
+        if (then && then.hasAttribute("data-ct-training")) {
+          window.setTimeout(check, 1500);
+        } else {
+          live.removeAttribute("data-ct-training");
+        }
+      }, function () { window.setTimeout(check, 5000); });
+    }
+    window.setTimeout(check, 1000);
+  }
+
   function setUp() {
+    document.querySelectorAll("[data-ct-training]").forEach(followTraining);
     document.querySelectorAll("[data-ct-list]").forEach(setUpList);
     document.querySelectorAll("[data-ct-day]").forEach(setUpDay);
     document.querySelectorAll("[data-ct-copy]").forEach(setUpCopy);

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("bots", "0004_bot_settings_one_source"),
+        ("bots", "0006_version_training"),
     ]
 
     operations = [
