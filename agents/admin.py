@@ -4,6 +4,28 @@ from django.contrib import admin
 
 from agents.models import AgentProfile, CannedResponse, HandoffEvent, Team
 from chattonic.tenancy.admin import TenantScopedAdmin
+from conversations.models import Conversation
+
+
+class ConversationStatusFilter(admin.ChoicesFieldListFilter):
+    """The "to" filter, by the conversation's status labels (the column has no choices)."""
+
+    def __init__(self, field, request, params, model, model_admin, field_path):
+        super().__init__(field, request, params, model, model_admin, field_path)
+        self.title = "to"
+
+    def choices(self, changelist):
+        yield {
+            "selected": not self.lookup_val,
+            "query_string": changelist.get_query_string(remove=[self.lookup_kwarg]),
+            "display": "All",
+        }
+        for value, label in Conversation.Status.choices:
+            yield {
+                "selected": self.lookup_val is not None and value in self.lookup_val,
+                "query_string": changelist.get_query_string({self.lookup_kwarg: value}),
+                "display": label,
+            }
 
 
 @admin.register(Team)
@@ -16,6 +38,7 @@ class TeamAdmin(TenantScopedAdmin):
 class AgentProfileAdmin(TenantScopedAdmin):
     list_display = ["__str__", "presence", "capacity", "last_seen_at"]
     list_filter = ["presence", "teams"]
+    list_select_related = ["user"]
     fields = ["user", "teams", "capacity", "presence", "last_seen_at"]
     readonly_fields = ["user", "presence", "last_seen_at"]
     filter_horizontal = ["teams"]
@@ -30,22 +53,29 @@ class CannedResponseAdmin(TenantScopedAdmin):
     search_fields = ["shortcut", "text"]
 
 
+STATUS_LABELS = dict(Conversation.Status.choices)
+
+
 @admin.register(HandoffEvent)
 class HandoffEventAdmin(TenantScopedAdmin):
     list_display = [
         "conversation",
-        "from_status",
-        "to_status",
+        "from_state",
+        "to_state",
         "reason",
         "actor",
         "agent",
         "created_at",
     ]
-    list_filter = ["reason", "to_status"]
+    list_filter = ["reason", ("to_status", ConversationStatusFilter)]
+    list_select_related = ["conversation__contact", "actor", "agent"]
+    # Newest first, by the primary key's index (the model's order, oldest first, has none:
+    # every event of the tenant joined and sorted for a page).
+    ordering = ["-pk"]
     readonly_fields = [
         "conversation",
-        "from_status",
-        "to_status",
+        "from_state",
+        "to_state",
         "reason",
         "actor",
         "agent",
@@ -53,6 +83,14 @@ class HandoffEventAdmin(TenantScopedAdmin):
         "detail",
         "created_at",
     ]
+
+    @admin.display(description="from", ordering="from_status")
+    def from_state(self, obj):
+        return STATUS_LABELS.get(obj.from_status, obj.from_status)
+
+    @admin.display(description="to", ordering="to_status")
+    def to_state(self, obj):
+        return STATUS_LABELS.get(obj.to_status, obj.to_status)
 
     def has_add_permission(self, request, *args, **kwargs):
         return False

@@ -7,6 +7,7 @@ from django.db import models
 from django.utils import timezone
 
 from chattonic.tenancy.models import TenantOwned
+from conversations.models import HandoffReason
 
 
 class Team(TenantOwned):
@@ -57,18 +58,7 @@ class AgentProfile(TenantOwned):
 class HandoffEvent(TenantOwned):
     """One transition of a conversation's handoff state: who, when, why."""
 
-    class Reason(models.TextChoices):
-        VISITOR_REQUEST = "visitor_request", "Asked by the visitor"
-        FLOW = "flow", "The flow's handoff node"
-        FALLBACK_LIMIT = "fallback_limit", "The bot's fallback limit"
-        AGENT_TAKEOVER = "agent_takeover", "An agent took over"
-        CLAIM = "claim", "Claimed from the queue"
-        AUTO_ASSIGN = "auto_assign", "Assigned automatically"
-        TRANSFER = "transfer", "Transferred"
-        RESOLVE = "resolve", "Resolved"
-        HANDBACK = "handback", "Handed back to the bot"
-        AGENT_OFFLINE = "agent_offline", "The agent went offline"
-        BOT_ERROR = "bot_error", "The bot failed"
+    Reason = HandoffReason  # one list: the conversation's handoff_reason reads it too
 
     conversation = models.ForeignKey(
         "conversations.Conversation", on_delete=models.CASCADE, related_name="handoff_events"

@@ -142,6 +142,10 @@ class Bot(TenantOwned):
         "bots.BotVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     launched_at = models.DateTimeField(null=True, blank=True)
+    # The first web chat visit from a page of one of the allowed origins (not the platform's
+    # own demo and test pages): the sign that the widget is embedded on the tenant's site.
+    embedded_at = models.DateTimeField(null=True, blank=True, editable=False)
+    embedded_origin = models.CharField(max_length=200, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     # Every save stamps it, even a save of a few fields: an open web chat socket compares it
     # with its copy of the bot and reads the bot again when it changed.

@@ -498,3 +498,16 @@ def bot_arrive(*, tenant: Tenant, bot: dict[str, Any], versions: list[dict[str, 
         created.published_version = live
         created.save(update_fields=["published_version"])
     return created
+
+
+def bot_embedded(*, bot: Bot, origin: str) -> None:
+    """Record the bot's first web chat visit from a page of an allowed origin (once: later
+    visits change nothing). Not a save: an open socket's copy of the bot stays current."""
+    if bot.embedded_at is not None:
+        return
+    now = timezone.now()
+    origin = origin.rstrip("/").lower()[:200]
+    if Bot.objects.filter(pk=bot.pk, embedded_at__isnull=True).update(
+        embedded_at=now, embedded_origin=origin
+    ):
+        bot.embedded_at, bot.embedded_origin = now, origin

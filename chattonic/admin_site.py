@@ -63,6 +63,27 @@ class DashboardSite(admin.AdminSite):
             )
         super().register(model_or_iterable, admin_class, **options)
 
+    def get_app_list(self, request, app_label=None):
+        """Tenant staff: their models in named groups (chattonic.dashboard.NAVIGATION), the
+        statistics among them. Operators, and an app's own page: Django's list of apps."""
+        if app_label is not None or request.user.is_superuser:
+            return super().get_app_list(request, app_label)
+        from chattonic.dashboard import navigation
+
+        return navigation(self._build_app_dict(request))
+
+    def index(self, request, extra_context=None):
+        from chattonic import dashboard
+
+        tenant = getattr(request, "tenant", None)
+        if request.user.is_superuser:
+            extra = {"operator": dashboard.operator_overview()}
+        elif tenant is not None:
+            extra = {"home": dashboard.home_overview(tenant), "title": tenant.name}
+        else:
+            extra = {}
+        return super().index(request, {**extra, **(extra_context or {})})
+
     def autocomplete_view(self, request):
         from chattonic.tenancy.admin import TenantAutocompleteJsonView
 

@@ -27,6 +27,14 @@ from conversations.models import (
 from conversations.selectors import conversation_transcript
 
 
+class SandboxFilter(admin.BooleanFieldListFilter):
+    """The filter of test chats, named as the dashboard names them (not "is sandbox")."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = "test chat"
+
+
 @admin.register(Conversation)
 class ConversationAdmin(TenantScopedAdmin):
     """A conversation's page: what it is (contact, bot, channel, agent, times) above its
@@ -43,9 +51,18 @@ class ConversationAdmin(TenantScopedAdmin):
         "last_message_at",
     ]
     list_select_related = ["contact", "bot", "assigned_agent"]
-    list_filter = ["status", "channel_kind", "bot", "is_sandbox"]
+    # Dates by the lean filter (today, 7 days, this month...): a date hierarchy reads the
+    # months of every conversation of the tenant at each page.
+    list_filter = [
+        "status",
+        "channel_kind",
+        "bot",
+        ("created_at", admin.DateFieldListFilter),
+        ("is_sandbox", SandboxFilter),
+    ]
+    # Newest first, read from an index; "last message at" sorts on a click.
+    ordering = ["-created_at", "-pk"]
     search_fields = ["contact__name", "contact__email", "contact__phone"]
-    date_hierarchy = "created_at"
     change_form_template = "admin/conversations/conversation/change_form.html"
     fields = [
         "contact",
@@ -234,6 +251,7 @@ class LeadAdmin(TenantScopedAdmin):
     fields = ["status", "fields", *readonly_fields]
     form = LeadForm
     actions = ["export_csv"]
+    list_select_related = ["contact", "bot"]
 
     @property
     def media(self):
@@ -263,6 +281,7 @@ class LeadAdmin(TenantScopedAdmin):
 class PrivacyAuditAdmin(TenantScopedAdmin):
     list_display = ["created_at", "action", "contact_ref", "door", "actor", "api_key"]
     list_filter = ["action", "door"]
+    list_select_related = ["actor", "api_key"]
     readonly_fields = ["action", "contact_ref", "door", "actor", "api_key", "what", "created_at"]
     fields = readonly_fields
 
@@ -437,6 +456,9 @@ def stats_view(model_admin, request):
         )
         for row in report["bots"]:
             row["name"] = bot_names.get(row["bot"], "(no bot)")
+        kinds = dict(ChannelKind.choices)
+        for row in report["channels"]:
+            row["name"] = kinds.get(row["channel_kind"], row["channel_kind"]) or "—"
     return TemplateResponse(
         request,
         "conversations/stats.html",

@@ -106,6 +106,8 @@ class ConversationSerializer(serializers.ModelSerializer):
             "resolved_at",
         ]
         read_only_fields = fields
+        # Blank until the first handoff (a read-only field's schema leaves it out otherwise).
+        extra_kwargs = {"handoff_reason": {"allow_blank": True}}
 
 
 class ConversationDetailSerializer(ConversationSerializer):

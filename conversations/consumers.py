@@ -24,6 +24,7 @@ from django.db import connections
 from bots.models import Bot
 from bots.regions import region_refusal
 from bots.selectors import bot_by_public_key
+from bots.services import bot_embedded
 from chattonic import regions
 from chattonic.core import ratelimit
 from chattonic.core.errors import ServiceError
@@ -172,6 +173,9 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
             )
             return
 
+        if bot.embedded_at is None and not self.sandbox and not webchat.is_own_origin(origin):
+            # The first visit from the tenant's own site: the dashboard's checklist ticks it.
+            await database_sync_to_async(bot_embedded)(bot=bot, origin=origin)
         token = query.get("session", [""])[0]
         self.visitor_id = webchat.visitor_from_token(token, bot.pk) or webchat.new_visitor_id()
         self.language = (query.get("lang", [""])[0] or "")[:2]

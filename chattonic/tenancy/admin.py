@@ -6,12 +6,14 @@ from functools import cache
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.filters import RelatedOnlyFieldListFilter
+from django.contrib.admin.filters import RelatedFieldListFilter
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.contrib.admin.widgets import ForeignKeyRawIdWidget
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.http import Http404, HttpResponseRedirect
+from django.utils.html import format_html
 
 from chattonic.core.errors import ServiceError
 from chattonic.core.public_urls import public_base_url
@@ -52,6 +54,17 @@ class TenantAwareAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return self.may_write(request)
+
+    def action_checkbox(self, obj):
+        """Django's, written directly: it renders a form widget through the template engine
+        for every row, a third of the time of a list page."""
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" '
+            'aria-label="Select this object for an action - {}">',
+            ACTION_CHECKBOX_NAME,
+            obj.pk,
+            str(obj),
+        )
 
     def get_object(self, request, object_id, from_field=None):
         # Missing and another tenant's object look the same: 404, not a redirect.
@@ -142,7 +155,15 @@ def scoped_inline(inline_class):
 class TenantScopedAdmin(TenantScopedRelations, TenantAwareAdmin):
     """Admin of a ``TenantOwned`` model: every queryset, choice, filter, action, inline, raw-id
     label, value prefilled from the URL (``?conversation=``) and autocomplete answer is
-    limited to the staff user's tenant; superusers (operators) see every tenant."""
+    limited to the staff user's tenant; superusers (operators) see every tenant.
+
+    Lists stay fast on a tenant with many rows: 25 a page (a screenful), one count (not a
+    second one of every row the tenant has), and each related object of a column read in the
+    same query (Django joins only the non-null ones by itself: one query a row for the
+    others)."""
+
+    list_per_page = 25
+    show_full_result_count = False
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
@@ -164,12 +185,23 @@ class TenantScopedAdmin(TenantScopedRelations, TenantAwareAdmin):
             display.append("tenant")
         return display
 
+    def get_list_select_related(self, request):
+        chosen = super().get_list_select_related(request)
+        if chosen is not False:
+            return chosen
+        related = []
+        for name in self.get_list_display(request):
+            if isinstance(name, str) and self._is_relation(name):
+                field = self.model._meta.get_field(name)
+                if field.many_to_one or field.one_to_one:
+                    related.append(name)
+        return related or False
+
     def get_list_filter(self, request):
         scoped = []
         for item in super().get_list_filter(request):
             if isinstance(item, str) and self._is_relation(item):
-                # Only the related objects that this tenant's rows point to.
-                scoped.append((item, RelatedOnlyFieldListFilter))
+                scoped.append((item, TenantRelatedFieldListFilter))
             else:
                 scoped.append(item)
         if request.user.is_superuser:
@@ -206,6 +238,21 @@ class TenantScopedAdmin(TenantScopedRelations, TenantAwareAdmin):
         if request.user.is_superuser:
             return form
         return tenant_bound_form(form, request.tenant)
+
+
+class TenantRelatedFieldListFilter(RelatedFieldListFilter):
+    """A list's filter by a related object: the tenant's objects of that kind (its bots, its
+    channels, its teams), read from their own small table. (Django's "related only" filter
+    reads every row of the list, every conversation of the tenant, for the ones in use.)"""
+
+    def field_choices(self, field, request, model_admin):
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        related = field.related_model._default_manager.all()
+        if not request.user.is_superuser:
+            related = scoped_choices(related, getattr(request, "tenant", None))
+        if ordering:
+            related = related.order_by(*ordering)
+        return [(obj.pk, str(obj)) for obj in related]
 
 
 def _all_chosen(field, value, request) -> bool:
@@ -386,6 +433,7 @@ class MembershipAdmin(TenantScopedAdmin):
 
     list_display = ["user", "role", "created_at"]
     list_filter = ["role"]
+    list_select_related = ["user"]
     search_fields = ["user__email", "user__username"]
     owner_only = True
     form = MembershipForm
@@ -429,7 +477,7 @@ class InvitationAdmin(TenantScopedAdmin):
 
     @admin.display(description="status")
     def status(self, obj):
-        return "expired" if obj.is_expired else "pending"
+        return "Expired" if obj.is_expired else "Pending"
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
@@ -504,6 +552,7 @@ class ApiKeyAdmin(TenantScopedAdmin):
         "last_used_at",
         "revoked_at",
     ]
+    list_select_related = ["created_by"]
     actions = ["revoke"]
     owner_only = True
 

@@ -167,6 +167,26 @@ async def test_an_allowed_origin_gets_a_session_and_the_bots_look(bot):
     await communicator.disconnect()
 
 
+async def test_the_first_visit_from_an_allowed_origin_marks_the_bot_embedded(bot, settings):
+    """The dashboard's setup checklist ticks "on your site" from it: the platform's own
+    pages (the demo page, the test chat) do not count, and later visits change nothing."""
+    settings.ALLOWED_HOSTS = ["platform.example.org"]
+    bot.allowed_origins = [ORIGIN, "https://other.example.com"]
+    await database_sync_to_async(bot.save)()
+    own = socket(bot.public_key, origin="https://platform.example.org")
+    await opened(own)
+    await own.disconnect()
+    await database_sync_to_async(bot.refresh_from_db)()
+    assert bot.embedded_at is None
+
+    for origin in (ORIGIN + "/", "https://other.example.com"):
+        visitor = socket(bot.public_key, origin=origin)
+        await opened(visitor)
+        await visitor.disconnect()
+    await database_sync_to_async(bot.refresh_from_db)()
+    assert bot.embedded_at is not None and bot.embedded_origin == ORIGIN
+
+
 async def test_an_unknown_widget_key_is_told_so(bot):
     frame, code = await refused(socket("nope" + bot.public_key[4:]))
     assert (frame["code"], code) == ("unknown_bot", 4404)
