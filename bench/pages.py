@@ -50,7 +50,7 @@ def fill(conversations: int):
 
     from agents.models import AgentProfile, CannedResponse, HandoffEvent, Team
     from bots.models import Bot
-    from bots.services import bot_launch, bot_publish
+    from bots.services import bot_launch, bot_publish, bot_version_train
     from chattonic.tenancy.models import ApiKey, Invitation, Membership, Tenant
     from conversations.models import (
         Channel,
@@ -76,7 +76,7 @@ def fill(conversations: int):
         Bot.objects.create(tenant=tenant, name=f"Bench bot {i}", allowed_origins=[])
         for i in range(3)
     ]
-    bot_publish(bot=bots[0])
+    bot_version_train(version_id=bot_publish(bot=bots[0]).pk)  # the worker's part, here
     bot_launch(bot=bots[0])
     channels = [
         Channel.objects.create(tenant=tenant, bot=bots[0], kind=kind, name=f"Bench {label}")

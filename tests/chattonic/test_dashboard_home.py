@@ -23,6 +23,7 @@ from tests.factories import (
     TenantFactory,
     TicketFactory,
     launched_bot,
+    trained,
 )
 
 pytestmark = pytest.mark.django_db
@@ -84,7 +85,7 @@ def test_each_step_is_ticked_when_it_is_done_and_links_to_its_page(owner_client,
         reverse("admin:conversations_channel_add"),
     ]
 
-    bot_publish(bot=bot)
+    trained(bot_publish(bot=bot))
     assert [s for s, _ in steps(home(owner_client))] == ["done", "done", "todo", "todo", "todo"]
     bot_launch(bot=bot)
     page = home(owner_client)
@@ -116,7 +117,7 @@ def test_a_connected_channel_also_ticks_the_fourth_step(owner_client, tenant):
 
 def test_another_tenants_progress_does_not_tick_ours(owner_client, other_tenant):
     bot = BotFactory(tenant=other_tenant)
-    bot_publish(bot=bot)
+    trained(bot_publish(bot=bot))
     bot_launch(bot=bot)
     ConversationFactory(tenant=other_tenant, bot=bot)
     assert [s for s, _ in steps(home(owner_client))] == ["todo"] * 5
