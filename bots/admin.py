@@ -24,7 +24,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from bots import hooks, services
-from bots.diagram import flow_svg
+from bots.diagram import NODE_LABELS, flow_svg
 from bots.engine import NODE_TYPES
 from bots.forms import (
     BUILDER_MEDIA,
@@ -149,7 +149,12 @@ class BotAdmin(TenantScopedAdmin):
                     "title": template.title,
                     "summary": template.summary,
                     "steps": len(definition.get("nodes") or {}),
-                    "kinds": sorted({n.get("type") for n in definition["nodes"].values()}),
+                    "kinds": sorted(
+                        {
+                            NODE_LABELS.get(n.get("type"), n.get("type"))
+                            for n in definition["nodes"].values()
+                        }
+                    ),
                 }
             )
         return TemplateResponse(

@@ -324,9 +324,12 @@ def test_the_test_chat_position_is_the_sandbox_conversations_node(staff, tenant)
     assert staff.get(url, {"session": "forged"}).json() == {"node": None}
 
 
-def test_publish_from_the_editor_publishes_the_draft(staff, tenant):
+def test_publish_from_the_editor_publishes_the_draft(
+    staff, tenant, django_capture_on_commit_callbacks
+):
     bot = services.bot_create(tenant=tenant, name="Leads", template="lead_capture")
-    response = staff.post(f"{BOTS}{bot.pk}/publish/", {"note": "First"})
+    with django_capture_on_commit_callbacks(execute=True):  # the worker's training
+        response = staff.post(f"{BOTS}{bot.pk}/publish/", {"note": "First"})
     assert response.status_code == 302 and response["Location"].endswith("/builder/")
     bot.refresh_from_db()
     assert bot.published_version.note == "First"
