@@ -15,7 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import Process, free_port, http_status, test_database_env, uvicorn, wait_for
+from tests.processes import (
+    Process,
+    celery_worker,
+    free_port,
+    http_status,
+    test_database_env,
+    uvicorn,
+    wait_for,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -144,3 +152,13 @@ def assert_accessible(page, include: str | None = None) -> None:
         for v in violations
     ]
     assert not violations, "axe-core found violations:\n" + "\n".join(lines)
+
+
+@pytest.fixture
+def worker(live_server_url, tmp_path):
+    """The worker, as `make run` starts it beside the web process: it trains what is published."""
+    worker = Process(celery_worker("e2e"), test_database_env(), tmp_path / "worker.log")
+    with worker:
+        wait_for(lambda: " ready." in worker.output(), 60, what="the worker")
+        yield worker
+    print(f"--- the worker's log ---\n{worker.output()}")

@@ -14,7 +14,7 @@ import pytest
 from bots.models import Bot
 from tests.e2e.conftest import assert_accessible
 from tests.factories import MembershipFactory, launched_bot
-from tests.processes import Process, celery_worker, test_database_env, wait_for
+from tests.processes import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -41,16 +41,6 @@ def widget_greets(new_context, url: str, greeting: str) -> None:
     page.get_by_role("button", name="Open chat").click()
     expect(page.get_by_text(greeting).first).to_be_visible()
     page.context.close()
-
-
-@pytest.fixture
-def worker(live_server_url, tmp_path):
-    """The worker, as `make run` starts it beside the web process: it trains what is published."""
-    worker = Process(celery_worker("e2e"), test_database_env(), tmp_path / "worker.log")
-    with worker:
-        wait_for(lambda: " ready." in worker.output(), 60, what="the worker")
-        yield worker
-    print(f"--- the worker's log ---\n{worker.output()}")
 
 
 def test_an_owner_makes_a_bot_publishes_it_changes_it_and_rolls_back(

@@ -23,6 +23,7 @@ from chattonic.demo import demo_flow
 from tests.e2e.conftest import assert_accessible
 from tests.e2e.test_bot_pages import sign_in
 from tests.factories import MembershipFactory
+from tests.processes import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -76,7 +77,7 @@ def chat_says(page, text: str) -> None:
 
 
 def test_an_owner_builds_tests_and_publishes_a_flow_in_the_editor(
-    new_context, live_server_url, tenant, tmp_path
+    new_context, live_server_url, tenant, tmp_path, worker
 ):
     from playwright.sync_api import expect
 
@@ -162,8 +163,16 @@ def test_an_owner_builds_tests_and_publishes_a_flow_in_the_editor(
     # Publish from the editor, launch, and the demo page's widget runs the new version.
     page.get_by_label("Note for the new version").fill("Ask the postcode")
     page.get_by_role("button", name="Publish").click()
-    expect(page.get_by_text("Published version 1: new conversations use it now.")).to_be_visible()
+    expect(page.get_by_text("Published version 1: training…")).to_be_visible()
     page.get_by_role("link", name="Lead bot").click()
+    # The worker trains it, and then it is live (the bot's page follows by itself).
+    wait_for(
+        lambda: Bot.objects.filter(name="Lead bot", published_version__isnull=False).exists(),
+        60,
+        interval=0.2,
+        what="the worker to train version 1",
+    )
+    page.reload()
     page.get_by_role("button", name="Launch").click()
     expect(page.get_by_text("The bot is live.")).to_be_visible()
 
