@@ -1,8 +1,28 @@
+import sys
+
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _erasures_reapply(sender, using="default", **kwargs):
+    """After every migrate: a database restored by hand (pg_restore) forgets no erase."""
+    from backups import ledger
+
+    if using == "default":
+        ledger.erasures_reapply_report(kwargs.get("stdout") or sys.stdout)
 
 
 class BackupsConfig(AppConfig):
     name = "backups"
 
     def ready(self):
-        from backups import checks  # noqa: F401 - registers the system checks
+        from backups import (
+            checks,  # noqa: F401 - registers the system checks
+            ledger,
+        )
+        from conversations import privacy
+
+        privacy.erasure_hook_register(ledger.erasure_record)
+        post_migrate.connect(
+            _erasures_reapply, sender=self, dispatch_uid="backups.erasures_reapply"
+        )

@@ -13,8 +13,9 @@ database, times:
 
 Every timed step starts after a CHECKPOINT, and the variants take turns going first, so
 that none pays for the WAL of another. It prints the medians and the ratio ours / raw
-(goal: at most 1.5x). The database is created at the start and dropped at the end
-(``--keep`` keeps it, and a later run with ``--keep`` reuses it instead of filling again).
+(goal: at most 1.5x), and ends with "goal met" or "goal not met". The database is created
+at the start and dropped at the end (``--keep`` keeps it, and a later run with ``--keep``
+reuses it instead of filling again).
 
     .venv/bin/python bench/backup.py [--messages 1000000] [--rounds 5] [--keep]
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/helper_backups_bench (default)
@@ -36,6 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/helper_backups_bench"
+GOAL_RATIO = 1.5
 
 
 def parse_args() -> argparse.Namespace:
@@ -360,6 +362,8 @@ def run(args: argparse.Namespace, url: str, workdir: Path) -> None:
             f"{label + ' total':<68}{med(rows, 'total'):7.1f}s  "
             f"ratio {ratio:.2f}x raw (goal <= 1.5x)"
         )
+    ratio = med(plain, "total") / med(raw, "total")
+    print("goal met" if ratio <= GOAL_RATIO else "goal not met")
 
 
 if __name__ == "__main__":

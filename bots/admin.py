@@ -13,22 +13,33 @@ import json
 
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, HttpResponseRedirect
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from bots import services
-from bots.diagram import flow_svg
-from bots.forms import DASHBOARD_MEDIA, BotForm, FlowForm, ImportForm
+from bots import hooks, services
+from bots.diagram import NODE_LABELS, flow_svg
+from bots.engine import NODE_TYPES
+from bots.forms import (
+    BUILDER_MEDIA,
+    DASHBOARD_MEDIA,
+    BotAddForm,
+    BotForm,
+    FlowForm,
+    ImportForm,
+)
+from bots.gallery import FLOW_TEMPLATES, LANGUAGES
 from bots.models import Bot, BotVersion
 from bots.regions import bots_elsewhere
-from bots.selectors import bot_has_unpublished_changes
-from chattonic.core.errors import ServiceError
+from bots.selectors import bot_has_unpublished_changes, definition_problems
+from chattonic.core import inputs
+from chattonic.core.errors import ServiceError, ValidationFailed
 from chattonic.core.public_urls import absolute_url
 from chattonic.tenancy.admin import TenantScopedAdmin
 
@@ -117,11 +128,71 @@ class BotAdmin(TenantScopedAdmin):
         # A bot's rows are in its region's deployment: a draft changes region by moving there.
         return ["region"] if obj is not None else []
 
+    # --- Adding: the template gallery first, then the form -----------------------------------
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if request.method == "GET" and not request.GET:  # values in the URL: the form itself
+            return self._gallery(request)
+        return super().add_view(request, form_url, extra_context)
+
+    def _gallery(self, request):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        groups = {
+            code: {"code": code, "name": name, "cards": []} for code, name in LANGUAGES.items()
+        }
+        for template in FLOW_TEMPLATES.values():
+            definition = template.definition
+            groups[template.language]["cards"].append(
+                {
+                    "name": template.name,
+                    "title": template.title,
+                    "summary": template.summary,
+                    "steps": len(definition.get("nodes") or {}),
+                    "kinds": sorted(
+                        {
+                            NODE_LABELS.get(n.get("type"), n.get("type"))
+                            for n in definition["nodes"].values()
+                        }
+                    ),
+                }
+            )
+        return TemplateResponse(
+            request,
+            "bots/gallery.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": "Add bot: start from a template",
+                "media": BUILDER_MEDIA,
+                "groups": list(groups.values()),
+            },
+        )
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = BotAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            fieldsets = [(None, {"fields": ["template", "name", "region"]}), *fieldsets[1:]]
+        return fieldsets
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        template = FLOW_TEMPLATES.get(request.GET.get("template", ""))
+        if template is not None:
+            initial.update(template.bot_fields)  # shown, so the owner sees what it sets
+        return initial
+
     # --- Saving through the services --------------------------------------------------------
 
     def create_object(self, request, form):
         data = {k: v for k, v in form.cleaned_data.items() if k in services.EDITABLE_FIELDS}
-        return services.bot_create(tenant=form.instance.tenant, **data)
+        template = form.cleaned_data.get("template") or None
+        return services.bot_create(tenant=form.instance.tenant, template=template, **data)
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -177,6 +248,27 @@ class BotAdmin(TenantScopedAdmin):
                 "<int:object_id>/pause/", wrap(require_POST(self.pause_view)), name="bots_bot_pause"
             ),
             path("<int:object_id>/flow/", wrap(self.flow_view), name="bots_bot_flow"),
+            path("<int:object_id>/builder/", wrap(self.builder_view), name="bots_bot_builder"),
+            path(
+                "<int:object_id>/builder/check/",
+                wrap(require_POST(self.builder_check_view)),
+                name="bots_bot_builder_check",
+            ),
+            path(
+                "<int:object_id>/builder/draft/",
+                wrap(require_POST(self.builder_draft_view)),
+                name="bots_bot_builder_draft",
+            ),
+            path(
+                "<int:object_id>/builder/sandbox/",
+                wrap(self.builder_sandbox_view),
+                name="bots_bot_builder_sandbox",
+            ),
+            path(
+                "<int:object_id>/publish/",
+                wrap(require_POST(self.publish_view)),
+                name="bots_bot_publish",
+            ),
             path("<int:object_id>/export/", wrap(self.export_view), name="bots_bot_export"),
             path("<int:object_id>/import/", wrap(self.import_view), name="bots_bot_import"),
             path("<int:object_id>/test/", wrap(self.test_view), name="bots_bot_test"),
@@ -287,6 +379,68 @@ class BotAdmin(TenantScopedAdmin):
                 return self._back(bot, "flow")
         return self._page(request, bot, "bots/flow.html", f"The flow of {bot}", form=form)
 
+    # --- The flow editor (bots/static/bots/builder.js) ------------------------------------------
+
+    def builder_view(self, request, object_id):
+        bot = self._bot(request, object_id, write=False)
+        return self._page(
+            request,
+            bot,
+            "bots/builder.html",
+            f"Flow editor: {bot}",
+            media=BUILDER_MEDIA,
+            builder={
+                "definition": bot.draft_definition,
+                "based_on": bot.draft_updated_at.isoformat(),
+                "node_types": list(NODE_TYPES),
+                "check_url": reverse("admin:bots_bot_builder_check", args=[bot.pk]),
+                "draft_url": reverse("admin:bots_bot_builder_draft", args=[bot.pk]),
+                "sandbox_url": reverse("admin:bots_bot_builder_sandbox", args=[bot.pk]),
+                "bot_key": bot.public_key,
+                "can_edit": self.has_change_permission(request, bot),
+            },
+        )
+
+    def builder_check_view(self, request, object_id):
+        """The drafts' rules on the editor's definition, without saving it."""
+        self._bot(request, object_id, write=False)
+        try:
+            body = _json_object(request)
+        except ServiceError as exc:
+            return _json_error(exc)
+        return JsonResponse(definition_problems(body.get("definition")))
+
+    def builder_draft_view(self, request, object_id):
+        """Save the editor's definition as the draft (the same service as the API's PATCH),
+        refusing it if the draft changed since the editor loaded it."""
+        bot = self._bot(request, object_id, write=True)
+        try:
+            body = _json_object(request)
+            based_on = body.get("based_on")
+            if based_on is not None:
+                parsed = parse_datetime(based_on) if isinstance(based_on, str) else None
+                if parsed is None:
+                    raise ValidationFailed.for_field("based_on", "A date and time (ISO 8601).")
+                based_on = parsed
+            bot = services.draft_update(
+                bot=bot, definition=body.get("definition"), based_on=based_on
+            )
+        except ServiceError as exc:
+            return _json_error(exc)
+        return JsonResponse({"saved": True, "based_on": bot.draft_updated_at.isoformat()})
+
+    def builder_sandbox_view(self, request, object_id):
+        """Where the staff member's test chat is in the flow (the editor highlights it)."""
+        bot = self._bot(request, object_id, write=False)
+        token = request.GET.get("session", "")[:500]
+        return JsonResponse({"node": hooks.sandbox_node(bot, token) if token else None})
+
+    def publish_view(self, request, object_id):
+        """Publish the saved draft (the editor's "Publish" button), then back to the editor."""
+        bot = self._bot(request, object_id, write=True)
+        self._publish(request, bot, request.POST.get("note", ""))
+        return self._back(bot, "builder")
+
     def export_view(self, request, object_id):
         bot = self._bot(request, object_id, write=False)
         body = json.dumps(bot.draft_definition, indent=2, ensure_ascii=False)
@@ -360,6 +514,23 @@ class BotAdmin(TenantScopedAdmin):
             a=a,
             b=b,
         )
+
+
+def _json_object(request) -> dict:
+    try:
+        body = inputs.loads(request.body or b"{}", field="body")
+    except RequestDataTooBig:
+        raise ValidationFailed.for_field("body", "The flow is too large.") from None
+    if not isinstance(body, dict):
+        raise ValidationFailed.for_field("body", "A JSON object is needed.")
+    return body
+
+
+def _json_error(exc: ServiceError) -> JsonResponse:
+    return JsonResponse(
+        {"error": {"code": exc.code, "message": exc.message, "fields": exc.fields}},
+        status=exc.status,
+    )
 
 
 def _flow_summary(definition: dict) -> str:

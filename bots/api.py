@@ -10,9 +10,11 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
 from bots import services
+from bots.gallery import FLOW_TEMPLATES
 from bots.models import Bot, BotVersion
 from bots.regions import bot_ensure_local
 from chattonic.core.api import TenantScopedMixin
+from chattonic.core.errors import ValidationFailed
 
 WRONG_REGION = OpenApiResponse(
     description="The bot lives in another region: the body names its URL."
@@ -24,6 +26,13 @@ CONFLICT = OpenApiResponse(
 
 class BotSerializer(serializers.ModelSerializer):
     definition = serializers.JSONField(source="draft_definition", required=False)
+    template = serializers.ChoiceField(
+        choices=list(FLOW_TEMPLATES),
+        required=False,
+        write_only=True,
+        help_text="On creation: start from this template (GET /api/v1/bot-templates/) "
+        "instead of a definition.",
+    )
     published_version = serializers.SerializerMethodField()
 
     class Meta:
@@ -34,6 +43,7 @@ class BotSerializer(serializers.ModelSerializer):
             "public_key",
             *services.EDITABLE_FIELDS,
             "definition",
+            "template",
             "published_version",
             "launched_at",
             "created_at",
@@ -93,13 +103,18 @@ class BotViewSet(
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
         definition = data.pop("draft_definition", None)
-        serializer.instance = services.bot_create(tenant=self.tenant, definition=definition, **data)
+        template = data.pop("template", None)
+        serializer.instance = services.bot_create(
+            tenant=self.tenant, definition=definition, template=template, **data
+        )
 
     @transaction.atomic
     def perform_update(self, serializer):
         # Settings and draft change together or not at all (a bad draft undoes the settings).
         data = dict(serializer.validated_data)
         definition = data.pop("draft_definition", None)
+        if "template" in data:
+            raise ValidationFailed.for_field("template", "A template starts a new bot only.")
         bot = serializer.instance
         if data:
             bot = services.bot_update(bot=bot, **data)
@@ -173,3 +188,34 @@ class BotVersionViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
         bot = get_object_or_404(Bot.objects.for_tenant(self.tenant), pk=self.kwargs["bot_pk"])
         bot_ensure_local(bot)
         return super().get_queryset().filter(bot=bot).order_by("-number")
+
+
+class BotTemplateSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    title = serializers.CharField()
+    summary = serializers.CharField()
+    language = serializers.CharField()
+    bot_fields = serializers.DictField(help_text="The bot settings the template sets.")
+    definition = serializers.JSONField()
+
+
+class BotTemplateViewSet(viewsets.ViewSet):
+    """The flow templates a new bot may start from (``POST /api/v1/bots/`` with
+    ``"template": "<name>"``)."""
+
+    serializer_class = BotTemplateSerializer
+
+    @extend_schema(responses={200: BotTemplateSerializer(many=True)})
+    def list(self, request):
+        rows = [
+            {
+                "name": t.name,
+                "title": t.title,
+                "summary": t.summary,
+                "language": t.language,
+                "bot_fields": t.bot_fields,
+                "definition": t.definition,
+            }
+            for t in FLOW_TEMPLATES.values()
+        ]
+        return Response(BotTemplateSerializer(rows, many=True).data)

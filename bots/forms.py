@@ -19,6 +19,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from bots import services
+from bots.gallery import BLANK, FLOW_TEMPLATES
 from bots.hours import MIDNIGHT, WEEKDAY_NAMES, WEEKDAYS, business_hours_normalize
 from bots.models import Bot
 from bots.origins import origin_normalize, origins_normalize
@@ -27,6 +28,11 @@ from chattonic.core.errors import ServiceError
 
 MAX_IMPORT_BYTES = 1024 * 1024
 DASHBOARD_MEDIA = forms.Media(css={"all": ["bots/dashboard.css"]}, js=["bots/dashboard.js"])
+# The flow editor: Drawflow (static/vendor/drawflow, see its README) and our code over it.
+BUILDER_MEDIA = DASHBOARD_MEDIA + forms.Media(
+    css={"all": ["vendor/drawflow/drawflow.min.css", "bots/builder.css"]},
+    js=["vendor/drawflow/drawflow.min.js", "bots/builder.js"],
+)
 
 
 # --- Allowed origins: one URL field a row -----------------------------------------------------
@@ -329,6 +335,18 @@ class BotForm(forms.ModelForm):
             for field, messages in (exc.fields or {None: [exc.message]}).items():
                 self.add_error(field if field in self.fields else None, messages)
         return cleaned
+
+
+class BotAddForm(BotForm):
+    """A new bot: its settings, and the template its flow starts from (the gallery's)."""
+
+    template = forms.ChoiceField(
+        label="Start from",
+        choices=lambda: [(t.name, t.title) for t in FLOW_TEMPLATES.values()],
+        initial=BLANK,
+        required=False,  # none: the starter flow, as the blank template
+        help_text="The flow the bot starts with; change it in the flow editor.",
+    )
 
 
 # --- The flow's raw definition -------------------------------------------------------------------

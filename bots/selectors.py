@@ -6,9 +6,11 @@ import logging
 from dataclasses import dataclass
 from functools import lru_cache
 
+from bots.engine import lint_definition, validate_definition
 from bots.models import Bot, BotVersion
 from bots.nlu import IntentMatcher
-from bots.services import definition_with_settings
+from bots.services import DRAFT_SETTINGS_MESSAGE, definition_with_settings
+from chattonic.core import inputs
 
 logger = logging.getLogger(__name__)
 
@@ -82,3 +84,27 @@ def bot_has_unpublished_changes(bot: Bot) -> bool:
     if bot.published_version_id is None:
         return True
     return definition_with_settings(bot, bot.draft_definition) != bot.published_version.definition
+
+
+def definition_problems(definition) -> dict[str, list[dict]]:
+    """What the drafts' rules say of ``definition``, for the flow editor to show on the node
+    and field each names: ``{"errors": [...], "warnings": [...]}``, each ``{"node", "field",
+    "path", "message"}`` (node None for the parts outside the nodes). The errors are exactly
+    why ``services.draft_update`` would refuse it; the warnings (unreachable nodes, unused
+    intents) come only once there are no errors."""
+    try:
+        inputs.check_depth(definition, field="definition")
+        inputs.nul_free(definition, field="definition")
+    except inputs.InputError as exc:
+        return {"errors": [_problem(None, "", exc.reason)], "warnings": []}
+    if not isinstance(definition, dict):
+        return {"errors": [_problem(None, "", "A definition is a JSON object.")], "warnings": []}
+    errors = [e.as_dict() for e in validate_definition(definition)]
+    if "settings" in definition:
+        errors.insert(0, _problem(None, "settings", DRAFT_SETTINGS_MESSAGE))
+    warnings = [] if errors else [w.as_dict() for w in lint_definition(definition)]
+    return {"errors": errors, "warnings": warnings}
+
+
+def _problem(node: str | None, field: str, message: str) -> dict:
+    return {"node": node, "field": field, "path": field, "message": message}

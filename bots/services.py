@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from datetime import datetime
 from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
@@ -17,6 +18,7 @@ from django.utils.dateparse import parse_datetime
 from bots import tasks
 from bots.engine import DEFAULT_FALLBACK_LIMIT, DEFAULT_INTENT_THRESHOLD, validate_definition
 from bots.engine.templates import template_problem
+from bots.gallery import flow_template
 from bots.hours import business_hours_normalize
 from bots.models import Bot, BotVersion
 from bots.nlu import IntentMatcher
@@ -206,9 +208,28 @@ def _clean_fields(bot: Bot, changes: dict[str, Any]) -> None:
 
 
 @transaction.atomic
-def bot_create(*, tenant: Tenant, name: str, definition: dict | None = None, **fields: Any) -> Bot:
-    """Create a draft bot (its region may still change until it is launched)."""
+def bot_create(
+    *,
+    tenant: Tenant,
+    name: str,
+    definition: dict | None = None,
+    template: str | None = None,
+    **fields: Any,
+) -> Bot:
+    """Create a draft bot (its region may still change until it is launched), with a flow of
+    its own, a template's (``bots.gallery``: its flow and the settings it needs) or the
+    starter flow."""
     bot = Bot(tenant=tenant)
+    if template is not None:
+        chosen = flow_template(template)
+        if chosen is None:
+            raise ValidationFailed.for_field("template", f"There is no template {template!r}.")
+        if definition is not None:
+            raise ValidationFailed.for_field(
+                "template", "Give a template or a definition, not both."
+            )
+        definition = chosen.definition
+        fields = {**chosen.bot_fields, **fields}
     changes = {"name": name, **fields}
     _clean_fields(bot, changes)
     for key, value in changes.items():
@@ -252,10 +273,18 @@ def _ensure_valid_definition(definition: Any) -> None:
 
 
 @transaction.atomic
-def draft_update(*, bot: Bot, definition: dict) -> Bot:
-    """Replace the bot's draft with a valid definition; published versions are untouched."""
+def draft_update(*, bot: Bot, definition: dict, based_on: datetime | None = None) -> Bot:
+    """Replace the bot's draft with a valid definition; published versions are untouched.
+    With ``based_on`` (the ``draft_updated_at`` the editor loaded), a draft saved since by
+    someone else is refused (409 ``draft_changed``) instead of overwritten."""
     _ensure_valid_definition(definition)
     bot = Bot.objects.select_for_update().get(pk=bot.pk)
+    if based_on is not None and bot.draft_updated_at != based_on:
+        raise Conflict(
+            "The draft was changed elsewhere (another tab or person) since you opened it: "
+            "reload to see it; your change was not saved.",
+            code="draft_changed",
+        )
     bot.draft_definition = definition
     bot.draft_updated_at = timezone.now()
     bot.save(update_fields=["draft_definition", "draft_updated_at"])

@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from bots.api import BotVersionViewSet, BotViewSet
+from bots.api import BotTemplateViewSet, BotVersionViewSet, BotViewSet
 from chattonic.core.api import Router
 from chattonic.tenancy.api import TenantView
 from conversations.api import (
@@ -18,6 +18,7 @@ app_name = "api"
 
 router = Router()
 router.register("bots", BotViewSet, basename="bot")
+router.register("bot-templates", BotTemplateViewSet, basename="bot-template")
 router.register("tickets", TicketViewSet, basename="ticket")
 router.register("conversations", ConversationViewSet, basename="conversation")
 router.register("contacts", ContactViewSet, basename="contact")

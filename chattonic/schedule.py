@@ -26,6 +26,12 @@ PERIODIC_TASKS: list[Periodic] = [
         description="Deletes expired sessions, as Django's clearsessions does.",
     ),
     Periodic(
+        name="Send the operators' pending notices",
+        task="chattonic.core.tasks.operator_notices_send",
+        every_seconds=60,
+        description="Breach and backup notices whose mail failed are retried until sent.",
+    ),
+    Periodic(
         name="Purge sandbox conversations",
         task="conversations.tasks.sandbox_purge",
         crontab={"minute": "45", "hour": "4"},

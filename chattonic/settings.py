@@ -543,6 +543,10 @@ except json.JSONDecodeError as exc:
     raise ImproperlyConfigured(f"TRELLO_LISTS must be a JSON object: {exc}") from None
 # Trello allows 100 requests per 10 s per token; stay under it with room for other tools.
 TRELLO_REQUESTS_PER_10S = env_int("TRELLO_REQUESTS_PER_10S", 90)
+# Trello member ids of the developer assigned to a tenant's project and of the project
+# coordinator, for tenants that have none of their own (operators set those per tenant).
+TRELLO_DEVELOPER_ID = env_str("TRELLO_DEVELOPER_ID")
+TRELLO_COORDINATOR_ID = env_str("TRELLO_COORDINATOR_ID")
 
 # --- Logging -------------------------------------------------------------------------------
 LOGGING = {

@@ -532,7 +532,7 @@ def _broadcast(conversation: Conversation, message: Message) -> None:
 
 
 def _asks_something(conversation: Conversation, message: Message) -> bool:
-    from bots.engine.types import DEFAULT_INTENT_THRESHOLD
+    from bots.engine.types import DEFAULT_INTENT_THRESHOLD, RESTART
     from bots.selectors import bot_runtime
 
     if message.kind == Message.Kind.BUTTON:
@@ -542,7 +542,8 @@ def _asks_something(conversation: Conversation, message: Message) -> bool:
     runtime = bot_runtime(conversation.bot, conversation.bot_version_id)
     intent, confidence = runtime.matcher.classify(message.text)
     settings_ = runtime.definition.get("settings") or {}
-    return intent is not None and confidence >= settings_.get(
+    # "Start again" means nothing in a conversation that has just started ("hello again").
+    return intent not in (None, RESTART) and confidence >= settings_.get(
         "intent_threshold", DEFAULT_INTENT_THRESHOLD
     )
 

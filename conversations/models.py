@@ -379,6 +379,7 @@ class PrivacyAudit(TenantOwned):
     class Door(models.TextChoices):
         DASHBOARD = "dashboard", "Dashboard"
         API = "api", "API"
+        RESTORE = "restore", "Restore (re-applied from the erasure ledger)"
 
     action = models.CharField(max_length=6, choices=Action.choices)
     contact_ref = models.PositiveBigIntegerField(help_text="The contact's id at the time.")

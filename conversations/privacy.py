@@ -9,14 +9,41 @@ statistics moves into ``erased`` aggregate rows first, so the numbers stay. Both
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from conversations.models import Contact, Conversation, Lead, Message, PrivacyAudit
 
 ERASED = "[erased]"
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What an erase removed, without anything personal: the tenant, and each contact's id
+    with its creation time (together they name the contact in an older copy of the
+    database, and nothing that a later contact could share)."""
+
+    tenant_id: int
+    contacts: list[tuple[int, datetime]]
+    erased_at: datetime
+
+
+#: Called inside the erase's transaction, before anything is deleted: a failure undoes the
+#: erase. The backups app registers its ledger here (a copy taken before an erase must not
+#: bring the contact back when it is restored).
+_erasure_hooks: list[Callable[[Erasure], None]] = []
+
+
+def erasure_hook_register(hook: Callable[[Erasure], None]) -> None:
+    if hook not in _erasure_hooks:
+        _erasure_hooks.append(hook)
 
 
 def _merged_family(contact: Contact) -> list[int]:
@@ -157,8 +184,12 @@ def contact_export(*, contact: Contact, door: str, actor=None, api_key=None) -> 
 
 
 @transaction.atomic
-def contact_erase(*, contact: Contact, door: str, actor=None, api_key=None) -> PrivacyAudit:
-    """Delete the contact and everything personal about it; keep the statistics."""
+def contact_erase(
+    *, contact: Contact, door: str, actor=None, api_key=None, recorded: bool = False
+) -> PrivacyAudit:
+    """Delete the contact and everything personal about it; keep the statistics. The erase
+    is recorded by the registered hooks (the erasure ledger) unless it is ``recorded``
+    already (re-applied from the ledger after a restore)."""
     from agents.models import HandoffEvent, Note
     from conversations.stats import stats_keep_erased, stats_rebuild
     from support.models import Ticket, TicketComment
@@ -182,6 +213,14 @@ def contact_erase(*, contact: Contact, door: str, actor=None, api_key=None) -> P
         .count(),
         "leads": len(lead_ids),
     }
+    erasure = Erasure(
+        tenant_id=tenant_id,
+        # The erased contact first: erasing it again takes the ones merged into it along.
+        contacts=[(c.pk, c.created_at) for c in sorted(contacts, key=lambda c: c.pk != contact.pk)],
+        erased_at=timezone.now(),
+    )
+    for hook in [] if recorded else _erasure_hooks:
+        hook(erasure)
     days = stats_keep_erased(
         tenant_id=tenant_id, conversation_ids=conversation_ids, lead_ids=lead_ids
     )

@@ -270,7 +270,10 @@ def bot_turn(*, conversation: Conversation, event: Event) -> list[Message]:
     replies = [_bot_reply(conversation, reply) for reply in result.replies]
     for action in result.actions:
         _carry_out(conversation, action)
-    row_update(conversation, ["engine_state", "awaiting_action", "last_message_at", "status"])
+    row_update(
+        conversation,
+        ["engine_state", "awaiting_action", "last_message_at", "status", "resolved_at"],
+    )
     return replies
 
 
@@ -416,7 +419,12 @@ def _carry_out(conversation: Conversation, action: dict) -> None:
             robust=True,  # a broker outage is logged; the commit's other callbacks still run
         )
     elif kind == "end":
-        pass  # the engine's state says the flow ended; the conversation stays open for more
+        # The flow's end ends the conversation: the contact's next message starts a new one,
+        # on the version live then (the web chat and channel doors open a new conversation
+        # when the last one is resolved). A conversation with agents is theirs to resolve.
+        if conversation.status == Conversation.Status.BOT:
+            conversation.status = Conversation.Status.RESOLVED
+            conversation.resolved_at = timezone.now()
     else:
         logger.warning("unknown engine action %r", kind)
 

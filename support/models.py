@@ -78,6 +78,9 @@ class Ticket(TenantOwned):
     # Fixed when the ticket is created (or its severity changes), from the support hours then.
     first_response_due_at = models.DateTimeField(editable=False)
     first_response_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When the status last changed (Trello's time for a move made in Trello): a Trello move
+    # from before it, delivered late or again, changes nothing.
+    status_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Set once by the breach check, which notifies the operators at the same time.
     breach_flagged_at = models.DateTimeField(null=True, blank=True, editable=False)
     resolved_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -161,6 +164,10 @@ class TrelloCard(TenantOwned):
     card_id = models.CharField(max_length=64, db_index=True)
     short_url = models.URLField(blank=True)
     list_id = models.CharField(max_length=64, blank=True)
+    # The Trello members the card carries (the tenant's developer and coordinator).
+    member_ids = models.JSONField(default=list, blank=True)
+    # The last card move applied from Trello's webhook: the same action again changes nothing.
+    last_move_action_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -184,6 +191,7 @@ class TrelloOutbox(TenantOwned):
         CREATE_CARD = "create_card", "Create the card"
         MOVE_CARD = "move_card", "Move the card to the status's list"
         ADD_COMMENT = "add_comment", "Add a comment"
+        STATUS_NOTE = "status_note", "Tell the ticket's people of a status change"
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -204,6 +212,9 @@ class TrelloOutbox(TenantOwned):
     # For moves: the list the card was put in, so that Trello's echo of it is recognised.
     target_list_id = models.CharField(max_length=64, blank=True)
     echo_seen = models.BooleanField(default=False)
+    # For status notes: the status the note tells of, and the comment's action once posted.
+    status = models.CharField(max_length=12, blank=True)
+    trello_action_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     done_at = models.DateTimeField(null=True, blank=True)
 
@@ -231,6 +242,7 @@ class TrelloState(models.Model):
     """The mirror's own record (one row): list ids, the webhook, last sync and last error."""
 
     lists = models.JSONField(default=dict, blank=True)  # list name -> id on the board
+    usernames = models.JSONField(default=dict, blank=True)  # member id -> username (mentions)
     board_id = models.CharField(max_length=64, blank=True)
     webhook_id = models.CharField(max_length=64, blank=True)
     webhook_callback_url = models.URLField(blank=True)

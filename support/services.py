@@ -10,11 +10,11 @@ import logging
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.core.mail import mail_admins
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from chattonic.core import notices
 from chattonic.core.errors import Conflict, ValidationFailed
 from chattonic.tenancy.models import Tenant
 from support import targets
@@ -249,6 +249,7 @@ def _status_set(
     previous = ticket.status
     ticket.status = status
     ticket.updated_at = now
+    ticket.status_changed_at = now
     if status == Status.RESOLVED:
         ticket.resolved_at = now
     elif status == Status.CLOSED:
@@ -258,7 +259,14 @@ def _status_set(
     if answers and status in ANSWERING_STATUSES and ticket.first_response_at is None:
         ticket.first_response_at = now
     ticket.save(
-        update_fields=["status", "updated_at", "resolved_at", "closed_at", "first_response_at"]
+        update_fields=[
+            "status",
+            "updated_at",
+            "status_changed_at",
+            "resolved_at",
+            "closed_at",
+            "first_response_at",
+        ]
     )
     if mirror:
         sync.outbox_add(ticket=ticket, kind=sync.Kind.MOVE_CARD)
@@ -295,7 +303,8 @@ def ticket_severity_change(*, ticket: Ticket, severity: str) -> Ticket:
 
 def sla_breaches_flag(*, now: datetime | None = None) -> list[int]:
     """Flag, once each, the tickets past their first-response due time without an answer;
-    tell the operators by email (ADMINS) and in the log."""
+    tell the operators through the notices outbox (retried until the mail is sent) and in
+    the log. The flags and the notice are written together."""
     now = now or timezone.now()
     candidates = Ticket.objects.filter(
         first_response_at__isnull=True,
@@ -303,32 +312,34 @@ def sla_breaches_flag(*, now: datetime | None = None) -> list[int]:
         first_response_due_at__lt=now,
     ).order_by("first_response_due_at")
     flagged: list[Ticket] = []
-    for ticket in candidates.select_related("tenant")[:500]:
-        # The conditional update makes a concurrent run flag (and tell) each ticket once.
-        won = Ticket.objects.filter(pk=ticket.pk, breach_flagged_at__isnull=True).update(
-            breach_flagged_at=now
-        )
-        if won:
-            flagged.append(ticket)
-            logger.warning(
-                "ticket.breached id=%s tenant=%s severity=%s due=%s",
-                ticket.pk,
-                ticket.tenant_id,
-                ticket.severity,
-                ticket.first_response_due_at.isoformat(),
+    with transaction.atomic():
+        for ticket in candidates.select_related("tenant")[:500]:
+            # The conditional update makes a concurrent run flag (and tell) each ticket once.
+            won = Ticket.objects.filter(pk=ticket.pk, breach_flagged_at__isnull=True).update(
+                breach_flagged_at=now
             )
-    if flagged:
-        lines = [
-            f"#{t.pk} [{t.get_severity_display()}] {t.title} — {t.tenant} — "
-            f"due {targets.format_local(t.first_response_due_at)}\n"
-            f"    {sync.ticket_link(t)}"
-            for t in flagged
-        ]
-        mail_admins(
-            f"{len(flagged)} support ticket(s) breached the first-response target",
-            "These tickets have no first answer and are past their due time:\n\n"
-            + "\n".join(lines),
-        )
+            if won:
+                flagged.append(ticket)
+                logger.warning(
+                    "ticket.breached id=%s tenant=%s severity=%s due=%s",
+                    ticket.pk,
+                    ticket.tenant_id,
+                    ticket.severity,
+                    ticket.first_response_due_at.isoformat(),
+                )
+        if flagged:
+            lines = [
+                f"#{t.pk} [{t.get_severity_display()}] {t.title} — {t.tenant} — "
+                f"due {targets.format_local(t.first_response_due_at)}\n"
+                f"    {sync.ticket_link(t)}"
+                for t in flagged
+            ]
+            notices.notice_queue(
+                key=f"ticket.breach:{now.isoformat()}:{','.join(str(t.pk) for t in flagged)}",
+                subject=f"{len(flagged)} support ticket(s) breached the first-response target",
+                body="These tickets have no first answer and are past their due time:\n\n"
+                + "\n".join(lines),
+            )
     return [t.pk for t in flagged]
 
 
@@ -345,8 +356,17 @@ def trello_action_apply(*, action: CardMoved | CardCommented) -> str:
         return "unknown_card"
     ticket = card.ticket
     if isinstance(action, CardMoved):
+        # The card's row, locked: deliveries of one card are applied one at a time.
+        card = TrelloCard.objects.select_for_update().select_related("ticket").get(pk=card.pk)
+        ticket = card.ticket
+        if card.last_move_action_id == action.action_id:
+            return "duplicate"
+        TrelloCard.objects.filter(pk=card.pk).update(last_move_action_id=action.action_id)
         if sync.move_echo_consume(card=card, list_id=action.list_after_id):
             return "echo"
+        changed_at = ticket.status_changed_at
+        if action.date is not None and changed_at is not None and action.date <= changed_at:
+            return "stale"  # an older move delivered late or again: the later change stands
         status = sync.status_for_list(
             list_id=action.list_after_id, list_name=action.list_after_name
         )
@@ -355,7 +375,9 @@ def trello_action_apply(*, action: CardMoved | CardCommented) -> str:
             return "unmapped_list"
         if ticket.status == status:
             return "unchanged"
-        ticket_status_change(ticket=ticket, status=status, by_support=True, from_trello=True)
+        ticket_status_change(
+            ticket=ticket, status=status, by_support=True, from_trello=True, now=action.date
+        )
         return "status"
     known = (
         TicketComment.objects.for_tenant(ticket.tenant_id)

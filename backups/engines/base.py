@@ -22,12 +22,16 @@ class DumpResult:
     tool_version: str
     dump_format: str
     extra: dict = field(default_factory=dict)
+    checksums: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class Contents:
     row_counts: dict[str, int]
     migrations: list[str]
+    #: Per table, a checksum of its rows' contents (order-free: the sum of each row's hash),
+    #: so that a restore is compared with its copy value by value, not only counted.
+    checksums: dict[str, str] = field(default_factory=dict)
 
 
 class Database:
@@ -59,7 +63,8 @@ class Database:
         raise NotImplementedError
 
     def contents(self) -> Contents:
-        """Row counts per table and applied migrations, read in one snapshot."""
+        """Row counts and content checksums per table, and the applied migrations, read in
+        one snapshot."""
         raise NotImplementedError
 
     def tables(self) -> list[str]:

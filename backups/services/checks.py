@@ -56,6 +56,24 @@ def contents_compare(manifest: dict, contents: Contents) -> Comparison:
             f"row counts: {len(restored)} tables, {sum(restored.values())} rows, "
             "all as the manifest records"
         )
+    sums = manifest.get("table_checksums")
+    if not sums:
+        result.notes.append(
+            "contents: this manifest has no table checksums (an older copy): rows counted only"
+        )
+    else:
+        differ = sorted(
+            t for t in set(sums) & set(contents.checksums) if sums[t] != contents.checksums[t]
+        )
+        for table in differ:
+            result.problems.append(
+                f"table {table}: its contents differ from the copy's (checksum "
+                f"{contents.checksums[table]}, the manifest records {sums[table]})"
+            )
+        if not differ:
+            result.notes.append(
+                f"contents: {len(sums)} table checksums, all as the manifest records"
+            )
     applied, recorded = set(contents.migrations), set(manifest["migrations"])
     if not applied:
         result.problems.append("the restored database has no django_migrations table")
@@ -127,8 +145,8 @@ def restore_check_run(
     report: Report | None = None,
 ) -> RestoreCheck:
     """Restore a copy (the newest by default) into a scratch database, compare its row
-    counts and migrations with the manifest, drop the scratch database; a failure is
-    recorded and alerts the operators."""
+    counts, each table's content checksum and its migrations with the manifest, drop the
+    scratch database; a failure is recorded and alerts the operators."""
     report = report or _quiet
     database = deployment_database()
     _checks_mark_interrupted(database)
@@ -189,5 +207,9 @@ def restore_check_run(
     check.save(update_fields=["status", "finished_at", "duration", "details"])
     report(check.details)
     if problems:
-        _operators_alert(f"Restore check #{check.pk} failed", check.details)
+        _operators_alert(
+            f"Restore check #{check.pk} failed",
+            check.details,
+            key=f"restore_check.failed:{check.pk}",
+        )
     return check

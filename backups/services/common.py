@@ -8,8 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.core.mail import mail_admins
-from django.db import connections, transaction
+from django.db import connections
 from django.utils import timezone
 
 from backups import archive
@@ -17,6 +16,7 @@ from backups.archive import Report
 from backups.engines import Database, database_from_settings
 from backups.errors import BackupError, CopyCorrupted
 from backups.models import BackupRun
+from chattonic.core import notices
 
 logger = logging.getLogger("backups")
 
@@ -53,16 +53,9 @@ def app_version() -> str:
     return "unknown"
 
 
-def _operators_alert(subject: str, body: str) -> None:
-    logger.error("%s\n%s", subject, body)
-
-    def send() -> None:
-        try:
-            mail_admins(f"[{settings.CHATTONIC_REGION}] {subject}", body)
-        except Exception:
-            logger.exception("Could not mail the operators about: %s", subject)
-
-    transaction.on_commit(send)
+def _operators_alert(subject: str, body: str, *, key: str) -> None:
+    """Tell the operators through the notices outbox (retried until the mail is sent)."""
+    notices.notice_queue(key=key, subject=subject, body=body)
 
 
 def _run_copy(run: BackupRun) -> tuple[Path, dict]:
@@ -92,7 +85,11 @@ def _record_verification(run: BackupRun, error: str = "") -> None:
     run.verification_error = error
     run.save(update_fields=["verified", "verified_at", "verification_error"])
     if error:
-        _operators_alert(f"Backup #{run.pk} failed verification", error)
+        _operators_alert(
+            f"Backup #{run.pk} failed verification",
+            error,
+            key=f"backup.verification_failed:{run.pk}:{timezone.now().isoformat()}",
+        )
 
 
 def _copy_restore(

@@ -87,7 +87,7 @@ def backup_create(
             error=exc.message,
         )
         run.refresh_from_db()
-        _operators_alert(f"Backup #{run.pk} failed", exc.message)
+        _operators_alert(f"Backup #{run.pk} failed", exc.message, key=f"backup.failed:{run.pk}")
         return run
     fields = {
         "status": BackupRun.Status.RUNNING,
@@ -119,7 +119,7 @@ def backup_create(
         run.finished_at = timezone.now()
         run.error = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
         run.save(update_fields=["status", "finished_at", "error"])
-        _operators_alert(f"Backup #{run.pk} failed", run.error)
+        _operators_alert(f"Backup #{run.pk} failed", run.error, key=f"backup.failed:{run.pk}")
         return run
     run.status = BackupRun.Status.SUCCEEDED
     run.finished_at = timezone.now()
@@ -161,6 +161,7 @@ def _manifest(run: BackupRun, result) -> dict:
             else None
         ),
         "row_counts": result.row_counts,
+        "table_checksums": result.checksums,
         "migrations": result.migrations,
     }
 

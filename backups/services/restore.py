@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from backups import archive
+from django.conf import settings
+
+from backups import archive, ledger
 from backups.archive import Report
 from backups.engines import database_from_url
 from backups.errors import BackupError, CopyCorrupted
@@ -22,6 +27,7 @@ class RestoreResult:
     seconds: float
     comparison: Comparison
     run_marked: bool
+    erasures: list[str]  # what re-applying the erasure ledger said, line by line
 
 
 def _restore_source(source: str) -> tuple[Path, dict]:
@@ -65,10 +71,45 @@ def backup_restore(
     comparison = contents_compare(manifest, target.contents())
     comparison.problems.extend(target.integrity_problems())
     run_marked = target.mark_run_restored(manifest=manifest) if not comparison.problems else False
+    erasures: list[str] = []
+    if not comparison.problems:
+        report("re-applying the erasure ledger (erases made after the copy was taken)")
+        erasures = erasures_reapply_into(into)
     return RestoreResult(
         manifest=manifest,
         target=target.display,
         seconds=time.monotonic() - clock,
         comparison=comparison,
         run_marked=run_marked,
+        erasures=erasures,
     )
+
+
+def erasures_reapply_into(url: str) -> list[str]:
+    """Erase again, in the database at ``url``, every contact of the erasure ledger that it
+    holds: ``manage.py erasures_reapply`` in a process of its own whose database is that
+    one. Its output, line by line; BackupError if it fails (the restore must not be used)."""
+    path = ledger.ledger_path()
+    env = {**os.environ, "DATABASE_URL": url, "BACKUP_DIR": str(path.parent)}
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(Path(settings.BASE_DIR) / "manage.py"),
+            "erasures_reapply",
+            "--ledger",
+            str(path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    if result.returncode != 0:
+        raise BackupError(
+            "Restored, but re-applying the erasure ledger failed: erased contacts may be back. "
+            "Do not start the platform on this database; run `manage.py erasures_reapply` "
+            f"against it and read its error:\n{result.stderr.strip()[-2000:]}"
+        )
+    return lines

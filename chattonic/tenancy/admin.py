@@ -396,6 +396,12 @@ class TenantAdmin(TenantAwareAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ["created_at"] if request.user.is_superuser else ["slug", "created_at"]
 
+    def get_exclude(self, request, obj=None):
+        # Who is alerted in Trello is the platform's own arrangement: operators set it.
+        if request.user.is_superuser:
+            return super().get_exclude(request, obj)
+        return ["trello_developer_id", "trello_coordinator_id"]
+
     def has_add_permission(self, request, *args, **kwargs):
         return request.user.is_superuser
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.checks import Tags, Warning, register
+from django.core.checks import Error, Tags, Warning, register
 
 # Backends that deliver nothing: the console writes each message (invitation links
 # included) to the web process's log, the others keep or drop it.
@@ -31,15 +31,18 @@ def mail_delivery_check(app_configs=None, **kwargs) -> list[Warning]:
     ]
 
 
-@register(Tags.security, deploy=True)
-def operator_emails_check(app_configs=None, **kwargs) -> list[Warning]:
-    if settings.ADMINS:
+@register(Tags.security)
+def operator_emails_check(app_configs=None, **kwargs) -> list[Error]:
+    """Not only at deployment: every command that runs the checks (migrate, runserver,
+    check) refuses to go on, since a breach or a failed backup would reach no one."""
+    if settings.DEBUG or settings.ADMINS:
         return []
     return [
-        Warning(
-            "OPERATOR_EMAILS is empty: failed backups and restore checks, support tickets past "
-            "their response target and server errors reach no one.",
+        Error(
+            "OPERATOR_EMAILS is empty with DEBUG off: failed backups and restore checks, "
+            "support tickets past their response target and server errors would reach no one "
+            "(their notices would wait, unsent, in the outbox).",
             hint="Set OPERATOR_EMAILS to the operators' addresses, comma-separated.",
-            id="tenancy.W002",
+            id="tenancy.E002",
         )
     ]

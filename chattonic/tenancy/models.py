@@ -25,6 +25,22 @@ class Tenant(models.Model):
     # The region whose deployment keeps the tenant's identity (its staff and memberships):
     # the other regions hold copies of it from the exchange (chattonic.regions.exchange).
     region = models.CharField(max_length=40, default=this_region, editable=False)
+    # Who Trello alerts of every change to this tenant's tickets (members of their cards);
+    # blank: the deployment's TRELLO_DEVELOPER_ID / TRELLO_COORDINATOR_ID. Operators only.
+    trello_developer_id = models.CharField(
+        "developer's Trello member id",
+        max_length=64,
+        blank=True,
+        help_text="The developer assigned to this tenant's project. Blank: the deployment's "
+        "default (TRELLO_DEVELOPER_ID).",
+    )
+    trello_coordinator_id = models.CharField(
+        "coordinator's Trello member id",
+        max_length=64,
+        blank=True,
+        help_text="The project coordinator. Blank: the deployment's default "
+        "(TRELLO_COORDINATOR_ID).",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -9,6 +9,7 @@ have reached Trello (a read time-out, a 5xx) so that a retry must look before it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +73,8 @@ class TrelloClient:
     def __init__(self, config: TrelloConfig):
         self.config = config
         self.session = outbound.session()  # guarded: TRELLO_API_BASE may not point inside
+        #: Called before every request (the outbox renews its lease there; it may raise).
+        self.before_request: Callable[[], None] | None = None
 
     def redact(self, text: str) -> str:
         """``text`` without the key and the token (for errors stored or logged)."""
@@ -96,15 +99,23 @@ class TrelloClient:
         return self._call(
             "GET",
             f"/1/boards/{self.config.board_id}/cards/all",
-            params={"fields": "id,name,desc,idList,shortUrl,closed"},
+            params={"fields": "id,name,desc,idList,idMembers,shortUrl,closed"},
         )
 
-    def create_card(self, *, list_id: str, name: str, desc: str) -> dict:
-        return self._call(
-            "POST",
-            "/1/cards",
-            json={"idList": list_id, "name": name, "desc": desc, "pos": "bottom"},
-        )
+    def create_card(
+        self, *, list_id: str, name: str, desc: str, member_ids: list[str] = ()
+    ) -> dict:
+        body = {"idList": list_id, "name": name, "desc": desc, "pos": "bottom"}
+        if member_ids:
+            body["idMembers"] = ",".join(member_ids)
+        return self._call("POST", "/1/cards", json=body)
+
+    def set_members(self, card_id: str, *, member_ids: list[str]) -> dict:
+        """Make ``member_ids`` the card's members (Trello alerts members of every change)."""
+        return self._call("PUT", f"/1/cards/{card_id}", json={"idMembers": ",".join(member_ids)})
+
+    def member(self, member_id: str) -> dict:
+        return self._call("GET", f"/1/members/{member_id}", params={"fields": "id,username"})
 
     def move_card(self, card_id: str, *, list_id: str) -> dict:
         return self._call("PUT", f"/1/cards/{card_id}", json={"idList": list_id})
@@ -137,6 +148,8 @@ class TrelloClient:
             raise
 
     def _request(self, method: str, path: str, **kwargs) -> Any:
+        if self.before_request is not None:
+            self.before_request()
         try:
             ratelimit.take(
                 self.config.token, limit=self.config.requests_per_window, max_wait=self.max_wait

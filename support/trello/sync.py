@@ -10,13 +10,21 @@
 A card is never created twice for a ticket: the mapping (``TrelloCard``) is unique per
 ticket, an entry that finds it does nothing, and an entry whose earlier attempt may have
 reached Trello (a time-out, a dropped connection, a 5xx, a crashed worker) first looks for
-its card on the board by the link back in the card's description.
+its card on the board by the link back in the card's description. A worker renews its
+lease on the entry before every request to Trello, so a slow Trello never lets a second
+worker claim an entry that the first is still carrying; a worker that finds its lease taken
+stops without sending anything more.
+
+Each card carries the tenant's developer and project coordinator as members (Trello alerts
+members of every change to a card); a change of status and a tenant's comment mention them.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -84,22 +92,51 @@ def status_for_list(*, list_id: str, list_name: str = "") -> str | None:
     return None
 
 
-def comment_text(comment: TicketComment) -> str:
-    """How one of our comments reads on the card."""
+def ticket_member_ids(ticket: Ticket) -> list[str]:
+    """The Trello members of the ticket's card: the tenant's developer and coordinator (the
+    deployment's defaults where the tenant has none)."""
+    tenant = ticket.tenant
+    ids = [
+        tenant.trello_developer_id or settings.TRELLO_DEVELOPER_ID,
+        tenant.trello_coordinator_id or settings.TRELLO_COORDINATOR_ID,
+    ]
+    return list(dict.fromkeys(i.strip() for i in ids if i and i.strip()))
+
+
+def comment_text(comment: TicketComment, *, mentions: str = "") -> str:
+    """How one of our comments reads on the card (a tenant's starts with the mentions)."""
     who = comment.author_name or "Someone"
     where = "support" if comment.origin == TicketComment.Origin.SUPPORT else comment.tenant.name
     text = f"{who} ({where}) wrote:\n\n{comment.body}"
-    return f"{INTERNAL_PREFIX} {text}" if comment.is_internal else text
+    if comment.is_internal:
+        return f"{INTERNAL_PREFIX} {text}"
+    return f"{mentions} {text}" if mentions else text
+
+
+def status_note_text(status: str, *, mentions: str) -> str:
+    return f"{mentions} Chat-Tonic: the ticket is now {Ticket.Status(status).label.lower()}."
+
+
+_MENTIONS = re.compile(r"^(?:@[A-Za-z0-9_]+ )+")
+_STATUS_NOTE = re.compile(r"^Chat-Tonic: the ticket is now [a-z ]+\.$")
+
+
+def _without_mentions(text: str) -> str:
+    return _MENTIONS.sub("", text, count=1)
 
 
 def is_comment_echo(*, ticket: Ticket, text: str) -> bool:
-    """Whether a card comment is one of ours coming back (before its action id was stored)."""
+    """Whether a card comment is one of ours coming back (before its action id was stored):
+    a ticket comment of ours, or a status note."""
+    bare = _without_mentions(text)
+    if text != bare and _STATUS_NOTE.match(bare):
+        return True
     ours = (
         TicketComment.objects.for_tenant(ticket.tenant_id)
         .filter(ticket=ticket)
         .exclude(origin=TicketComment.Origin.TRELLO)
     )
-    return any(comment_text(c) == text for c in ours.select_related("tenant"))
+    return any(comment_text(c) == bare for c in ours.select_related("tenant"))
 
 
 def move_echo_consume(*, card: TrelloCard, list_id: str) -> bool:
@@ -138,6 +175,10 @@ def outbox_add(*, ticket: Ticket, kind: str, comment: TicketComment | None = Non
     TrelloOutbox.objects.create(
         tenant_id=ticket.tenant_id, ticket=ticket, kind=kind, comment=comment
     )
+    if kind == Kind.MOVE_CARD and ticket_member_ids(ticket):
+        TrelloOutbox.objects.create(
+            tenant_id=ticket.tenant_id, ticket=ticket, kind=Kind.STATUS_NOTE, status=ticket.status
+        )
     ticket_id = ticket.pk
 
     def queue():
@@ -150,6 +191,10 @@ def outbox_add(*, ticket: Ticket, kind: str, comment: TicketComment | None = Non
 
 
 # --- Carrying them ----------------------------------------------------------------------------
+
+
+class LeaseLost(Exception):
+    """Another worker holds the entry now (this one was too slow): stop, send nothing."""
 
 
 @dataclass
@@ -179,12 +224,18 @@ def outbox_drain(
         if entry.next_attempt_at > moment:
             result.stopped = "waiting"
             return result
-        if not _claim(entry, moment):
+        token = _claim(entry, moment)
+        if token is None:
             result.stopped = "busy"
             return result
         entry.refresh_from_db()
+        client.before_request = functools.partial(_renew, entry, token, moment)
         try:
             _carry(entry, client)
+        except LeaseLost:
+            logger.warning("trello.outbox entry=%s: lease taken by another worker", entry.pk)
+            result.stopped = "busy"
+            return result
         except TrelloError as exc:
             _record_failure(entry, exc, moment, client)
             result.stopped = "retry" if exc.retryable else "failed"
@@ -197,7 +248,9 @@ def outbox_drain(
             _record_failure(entry, error, moment, client)
             result.stopped = "retry"
             return result
-        TrelloOutbox.objects.filter(pk=entry.pk).update(
+        finally:
+            client.before_request = None
+        TrelloOutbox.objects.filter(pk=entry.pk, attempts=token).update(
             state=State.DONE, done_at=timezone.now(), locked_until=None, last_error=""
         )
         _state_update(last_success_at=timezone.now())
@@ -233,14 +286,28 @@ def outbox_catch_up(*, now: datetime | None = None) -> dict:
     return summary
 
 
-def _claim(entry: TrelloOutbox, now: datetime) -> bool:
-    """Take the entry for this worker (a lease), counting the attempt; False if taken."""
+def _claim(entry: TrelloOutbox, now: datetime) -> int | None:
+    """Take the entry for this worker (a lease), counting the attempt; the attempt's number
+    (the lease's token), or None if another worker holds it."""
     claimed = (
         TrelloOutbox.objects.filter(pk=entry.pk, state=State.PENDING)
         .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
         .update(locked_until=now + LEASE, attempts=F("attempts") + 1)
     )
-    return claimed == 1
+    if claimed != 1:
+        return None
+    return TrelloOutbox.objects.values_list("attempts", flat=True).get(pk=entry.pk)
+
+
+def _renew(entry: TrelloOutbox, token: int, moment: datetime) -> None:
+    """Extend this worker's lease before a request to Trello; LeaseLost if another worker
+    claimed the entry meanwhile (its attempt count moved on)."""
+    until = max(timezone.now(), moment) + LEASE
+    renewed = TrelloOutbox.objects.filter(pk=entry.pk, state=State.PENDING, attempts=token).update(
+        locked_until=until
+    )
+    if renewed != 1:
+        raise LeaseLost
 
 
 def _carry(entry: TrelloOutbox, client: TrelloClient) -> None:
@@ -251,7 +318,18 @@ def _carry(entry: TrelloOutbox, client: TrelloClient) -> None:
     card = TrelloCard.objects.filter(ticket=ticket).first()
     if card is None:
         raise TrelloError("The ticket has no card (its creation failed).")
-    if entry.kind == Kind.MOVE_CARD:
+    _card_members_ensure(card, ticket, client)
+    if entry.kind == Kind.STATUS_NOTE:
+        if entry.trello_action_id:
+            return
+        mentions = _mentions(client, card.member_ids)
+        if not mentions:
+            return
+        action = client.add_comment(
+            card.card_id, text=status_note_text(entry.status or ticket.status, mentions=mentions)
+        )
+        TrelloOutbox.objects.filter(pk=entry.pk).update(trello_action_id=str(action["id"]))
+    elif entry.kind == Kind.MOVE_CARD:
         target = _list_id(client, status_list_name(ticket.status))
         if card.list_id == target:
             return  # already there: nothing to send, no echo to expect
@@ -263,7 +341,10 @@ def _carry(entry: TrelloOutbox, client: TrelloClient) -> None:
         comment = TicketComment.objects.select_related("tenant").get(pk=entry.comment_id)
         if comment.trello_action_id:
             return
-        action = client.add_comment(card.card_id, text=comment_text(comment))
+        mentions = ""
+        if comment.origin == TicketComment.Origin.TENANT:
+            mentions = _mentions(client, card.member_ids)
+        action = client.add_comment(card.card_id, text=comment_text(comment, mentions=mentions))
         TicketComment.objects.filter(pk=comment.pk).update(trello_action_id=str(action["id"]))
 
 
@@ -301,8 +382,34 @@ def _create_card(entry: TrelloOutbox, ticket: Ticket, client: TrelloClient) -> N
                 _card_store(ticket, card)
                 return
     list_id = _list_id(client, status_list_name(ticket.status))
-    card = client.create_card(list_id=list_id, name=_card_name(ticket), desc=_card_desc(ticket))
+    card = client.create_card(
+        list_id=list_id,
+        name=_card_name(ticket),
+        desc=_card_desc(ticket),
+        member_ids=ticket_member_ids(ticket),
+    )
     _card_store(ticket, card)
+
+
+def _card_members_ensure(card: TrelloCard, ticket: Ticket, client: TrelloClient) -> None:
+    """Make the card carry the tenant's people of now (an operator may have changed them)."""
+    wanted = ticket_member_ids(ticket)
+    if sorted(card.member_ids or []) == sorted(wanted):
+        return
+    client.set_members(card.card_id, member_ids=wanted)
+    TrelloCard.objects.filter(pk=card.pk).update(member_ids=wanted)
+    card.member_ids = wanted
+
+
+def _mentions(client: TrelloClient, member_ids: list[str]) -> str:
+    """``@username`` of each member (looked up once, then kept), for comments."""
+    known = dict(_state().usernames or {})
+    missing = [i for i in member_ids if i not in known]
+    for member_id in missing:
+        known[member_id] = str(client.member(member_id).get("username") or "")
+    if missing:
+        _state_update(usernames=known)
+    return " ".join(f"@{known[i]}" for i in member_ids if known.get(i))
 
 
 def _card_store(ticket: Ticket, card: dict) -> None:
@@ -314,6 +421,7 @@ def _card_store(ticket: Ticket, card: dict) -> None:
                 card_id=str(card["id"]),
                 short_url=card.get("shortUrl") or card.get("url") or "",
                 list_id=str(card.get("idList") or ""),
+                member_ids=list(card.get("idMembers") or []),
             )
     except IntegrityError:
         logger.warning("trello.card ticket=%s already mapped; card %s", ticket.pk, card.get("id"))

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 SIGNATURE_HEADER = "X-Trello-Webhook"
 
@@ -55,6 +56,7 @@ class CardMoved:
     list_before_id: str
     list_after_id: str
     list_after_name: str
+    date: datetime | None = None  # when the person moved it (Trello's clock)
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ def parse(body: bytes) -> CardMoved | CardCommented | None:
             list_before_id=str(data["listBefore"].get("id", "")),
             list_after_id=str(data["listAfter"].get("id", "")),
             list_after_name=str(data["listAfter"].get("name", "")),
+            date=_date(action.get("date")),
         )
     if kind == "commentCard" and isinstance(data.get("text"), str):
         member = action.get("memberCreator") or {}
@@ -100,3 +103,14 @@ def parse(body: bytes) -> CardMoved | CardCommented | None:
             author_name=str(member.get("fullName") or member.get("username") or "Trello"),
         )
     return None
+
+
+def _date(value) -> datetime | None:
+    """An action's ``date`` (ISO 8601, ``Z`` for UTC), or None when absent or unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None

@@ -18,7 +18,7 @@ from backups.engines import database_from_url
 from backups.errors import BackupError, TargetNotEmpty
 from backups.models import BackupRun, RestoreCheck
 from chattonic.tenancy.models import ApiKey, Tenant
-from tests.backups.helpers import OTHER_KEY, TEST_KEY, query, table_rows
+from tests.backups.helpers import OTHER_KEY, TEST_KEY, query, raw_connection, table_rows
 from tests.factories import ApiKeyFactory, MembershipFactory, TenantFactory
 from tests.processes import wait_for
 
@@ -297,6 +297,34 @@ def test_a_restore_check_compares_row_counts_with_the_manifest(data):
 
     assert check.status == RestoreCheck.Status.FAILED
     assert "table tenancy_tenant has 3 rows, the manifest records 4" in check.details
+
+
+def test_a_restore_is_compared_with_its_copy_value_by_value_not_only_counted(data, restore_url):
+    """Each table's content checksum is in the manifest: one changed value, the row count
+    unchanged, is found and named."""
+    run = take_backup()
+    manifest = archive.manifest_read(archive.manifest_path_for(Path(run.file_path)))
+    assert set(manifest["table_checksums"]) == set(manifest["row_counts"])
+    result = services.backup_restore(source=str(run.pk), into=restore_url)
+    assert result.comparison.problems == []
+    assert any("table checksums, all as the manifest records" in n for n in result.comparison.notes)
+
+    target = database_from_url(restore_url)
+    mark = "%s" if restore_url.startswith("postgres") else "?"
+    with raw_connection(restore_url) as conn:
+        conn.execute(
+            f"UPDATE tenancy_tenant SET name = {mark} WHERE id = {mark}",  # noqa: S608
+            ("Renamed", data[0].pk),
+        )
+        conn.commit()
+    comparison = services.contents_compare(manifest, target.contents())
+    # (The restore itself marked its run "restored" in backups_backuprun, after comparing.)
+    problems = [p for p in comparison.problems if "backups_backuprun" not in p]
+    assert problems == [
+        "table tenancy_tenant: its contents differ from the copy's (checksum "
+        f"{target.contents().checksums['tenancy_tenant']}, the manifest records "
+        f"{manifest['table_checksums']['tenancy_tenant']})"
+    ]
 
 
 def test_a_restore_check_without_any_copy_fails_loudly():

@@ -23,7 +23,16 @@ pytestmark = pytest.mark.django_db
 
 START = "/dashboard/bots/"
 # Actions that change something: POST only, each its own form on its page.
-POST_ONLY = {"bots_bot_launch", "bots_bot_pause", "bots_bot_rollback"}
+POST_ONLY = {
+    "bots_bot_launch",
+    "bots_bot_pause",
+    "bots_bot_rollback",
+    "bots_bot_publish",
+    "bots_bot_builder_check",
+    "bots_bot_builder_draft",
+}
+# What the flow editor's script reads (JSON), not a page to link to.
+SCRIPT_ONLY = {"bots_bot_builder_sandbox"}
 # Pages an owner has no permission for (versions never change), so no link leads there.
 FORBIDDEN = {"bots_botversion_add", "bots_botversion_delete"}
 CODES = ("us-central", "eu-frankfurt")
@@ -146,5 +155,7 @@ def test_an_owner_walks_every_bots_page(owner_client, tenant):
     for name, url in named_pages(bot, version).items():
         if name in POST_ONLY:
             assert owner_client.get(url).status_code == 405, name
+        elif name in SCRIPT_ONLY:
+            assert owner_client.get(url)["Content-Type"] == "application/json", name
         elif name not in FORBIDDEN:
             assert url in reached, f"no link leads to {name} ({url})"

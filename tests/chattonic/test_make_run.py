@@ -4,6 +4,8 @@ Ctrl-C stops web, worker, beat and the embedded Redis."""
 import os
 import signal
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
@@ -43,3 +45,72 @@ def test_runplatform_serves_the_dashboard_and_is_ready(tmp_path):
     assert "worker | " in platform.output() and "beat   | " in platform.output()
     assert http_status(f"{base}/healthz") is None
     assert not embedded.ping(tmp_path / "redis.sock")
+
+
+def _children_of(pid: int) -> set[int]:
+    """Every live descendant of ``pid`` (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if fields[0] != "Z":
+                parents[int(entry)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")[:120]
+    except OSError:
+        return "?"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("how", ["sigterm_then_sigkill", "sigkill"])
+def test_runplatforms_children_die_with_it_whatever_signal_ends_it(tmp_path, how):
+    """SIGTERM then SIGKILL 2 s later (a supervisor that gives up), or SIGKILL alone: no
+    web, worker, beat or embedded Redis survives."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(DEBUG="1", CHATTONIC_VAR_DIR=str(tmp_path), PYTHONUNBUFFERED="1")
+    migrate = subprocess.run(
+        python("manage.py", "migrate", "--noinput"), cwd=ROOT, env=env, capture_output=True
+    )
+    assert migrate.returncode == 0, migrate.stderr
+    port = free_port()
+    platform = Process(
+        python("manage.py", "runplatform", "--port", str(port)), env, tmp_path / "run.log"
+    )
+    with platform:
+        wait_for(lambda: "Chat-Tonic is running" in platform.output(), 60, what="the banner")
+        wait_for(lambda: "beat   | " in platform.output(), 30, what="beat's output")
+        children = _children_of(platform.popen.pid)
+        commands = {Path(f"/proc/{p}/cmdline").read_text() for p in children}
+        assert any("redis-server" in c for c in commands), commands
+        assert any("beat" in c for c in commands) and any("worker" in c for c in commands)
+        if how == "sigterm_then_sigkill":
+            platform.popen.send_signal(signal.SIGTERM)
+            time.sleep(2)  # the scenario itself: a supervisor's grace of 2 s, then SIGKILL
+        platform.popen.kill()
+        platform.popen.wait(timeout=10)
+        wait_for(
+            lambda: not any(_alive(p) for p in children),
+            60,
+            what=f"every child gone: {[(p, _command(p)) for p in children if _alive(p)]}",
+        )
+    assert not embedded.ping(tmp_path / "redis.sock")
+    assert http_status(f"http://127.0.0.1:{port}/healthz") is None

@@ -77,14 +77,24 @@ def deploy_check_ids() -> set[str]:
 
 @override_settings(DEBUG=False, EMAIL_BACKEND=CONSOLE_MAIL, ADMINS=[])
 def test_check_deploy_warns_of_mail_to_the_console_and_no_operators():
-    assert {"tenancy.W001", "tenancy.W002"} <= deploy_check_ids()
-    # Deployment checks only: a development `manage.py check` stays quiet.
-    assert not {"tenancy.W001", "tenancy.W002"} & {m.id for m in checks.run_checks()}
+    assert {"tenancy.W001", "tenancy.E002"} <= deploy_check_ids()
+    # No operator address is an error of every `manage.py check`, not only at deployment.
+    assert "tenancy.E002" in {m.id for m in checks.run_checks()}
+    assert "tenancy.W001" not in {m.id for m in checks.run_checks()}
 
 
 @override_settings(DEBUG=False, EMAIL_BACKEND=SMTP_MAIL, ADMINS=[("Operators", "ops@x.example")])
 def test_check_deploy_is_quiet_with_mail_delivered_and_operators_named():
-    assert not {"tenancy.W001", "tenancy.W002"} & deploy_check_ids()
+    assert not {"tenancy.W001", "tenancy.E002"} & deploy_check_ids()
+
+
+def test_without_operator_addresses_and_debug_off_the_checks_fail_loudly(tmp_path):
+    env = {**PRODUCTION_ENV, "OPERATOR_EMAILS": "", "CHATTONIC_VAR_DIR": str(tmp_path)}
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    assert "tenancy.E002" in result.stderr and "OPERATOR_EMAILS is empty" in result.stderr
+    # With DEBUG on (development), nobody is expected to be told: it passes.
+    assert manage("check", env={**env, "DEBUG": "1"}).returncode == 0
 
 
 @override_settings(DEBUG=True, EMAIL_BACKEND=CONSOLE_MAIL, ADMINS=[("Operators", "ops@x.example")])

@@ -75,6 +75,8 @@ def test_frames_are_compact_json_and_bad_json_is_a_value_error():
         frame_loads("{not json")
 
 
+# Channels closes old database connections around each frame (a thread of this run may hold one).
+@pytest.mark.django_db
 async def test_a_client_gone_mid_send_ends_the_socket_quietly_and_releases_it(caplog):
     """A send to a client that has gone raises an OSError (the ASGI spec; uvicorn's
     ``ClientDisconnected``): the socket ends, its ``disconnect`` runs, and nothing is logged

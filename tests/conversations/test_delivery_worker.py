@@ -12,15 +12,11 @@ the message ends up sent with one accepted send on the platform.
 
 from __future__ import annotations
 
-import os
-import signal
-from pathlib import Path
-
 import pytest
 
 from conversations.models import DeliveryAttempt, Message
 from conversations.tasks import message_send
-from tests.conversations.faults import sweep_beat
+from tests.conversations.faults import descendants, kill_hard, sweep_beat
 from tests.conversations.test_delivery import pending_reply
 from tests.fakes import HANG, FakeWhatsApp
 from tests.fakes.channels import make_channel
@@ -51,37 +47,6 @@ def worker(name: str) -> list[str]:
     return python("-c", code)
 
 
-def descendants(pid: int) -> list[int]:
-    """The process's children, grandchildren... (Linux /proc)."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            children = (task / "children").read_text().split()
-        except OSError:
-            continue
-        for child in map(int, children):
-            found += [child, *descendants(child)]
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")  # a zombie is dead, only not yet reaped
-
-
-def kill_hard(process: Process) -> None:
-    """SIGKILL the worker and its pool processes, as a crashed host would lose them."""
-    family = [*descendants(process.popen.pid), process.popen.pid]
-    assert len(family) >= 2, "the worker's pool process was not found"
-    for pid in family:
-        os.kill(pid, signal.SIGKILL)
-    process.popen.wait(timeout=10)
-    wait_for(lambda: not any(alive(pid) for pid in family), 10, what="the worker's processes")
-
-
 def test_a_worker_killed_mid_send_then_restarted_delivers_exactly_once(tmp_path, settings):
     with FakeWhatsApp() as fake:
         settings.WHATSAPP_API_BASE = fake.allow(settings).base_url
@@ -103,6 +68,7 @@ def test_a_worker_killed_mid_send_then_restarted_delivers_exactly_once(tmp_path,
             message_send.delay(message.pk)
             fake.wait_for_requests(1, timeout=60)
             assert DeliveryAttempt.objects.get(message=message).outcome == "sending"
+            assert descendants(first.popen.pid), "the worker's pool process was not found"
             kill_hard(first)
         finally:
             first.stop()

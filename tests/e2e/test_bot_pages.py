@@ -64,6 +64,7 @@ def test_an_owner_makes_a_bot_publishes_it_changes_it_and_rolls_back(
 
     # A new bot: its name and its welcome text, typed into the add form.
     page.get_by_role("link", name="Add bot").click()
+    page.get_by_role("link", name="Start from “Blank bot”").click()
     page.get_by_label("Name").fill("Shop helper")
     page.get_by_label("Welcome text").fill(HELLO_V1)
     page.get_by_role("button", name="Save and continue editing").click()

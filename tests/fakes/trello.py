@@ -7,7 +7,11 @@ webhooks (``POST /1/webhooks``, ``GET /1/tokens/{token}/webhooks``), the key and
 the query or in ``Authorization: OAuth oauth_consumer_key="...", oauth_token="..."``
 (401 ``invalid key`` / ``invalid token`` otherwise), and the rate limit per token: past
 ``limit`` requests in ``window`` seconds, 429 with ``{"error": "API_TOKEN_LIMIT_EXCEEDED",
-"message": "Rate limit exceeded"}`` and no ``Retry-After`` (as Trello does).
+"message": "Rate limit exceeded"}`` and no ``Retry-After`` (as Trello does). Members:
+``GET /1/members/{id}``, and a card's ``idMembers`` (a comma-separated list of member ids)
+on ``POST /1/cards`` and ``PUT /1/cards/{id}``; an unknown member is a 400 ``invalid value
+for idMembers``. A slow Trello: :attr:`FakeTrello.latency` seconds before each API answer,
+the change already made (as a slow Trello answers late).
 
 Every change on a watched board makes a webhook delivery, as Trello would POST it to the
 callback URL: the action and the model as JSON, signed in ``X-Trello-Webhook`` (base64
@@ -84,6 +88,8 @@ class FakeTrello(FakeServer):
         self.rate_limited_count = 0
         self._short = itertools.count(1)
         self.outage: Answer | None = None
+        self.members: dict[str, dict] = {m["id"]: dict(m) for m in (API_MEMBER, PERSON)}
+        self.latency = 0.0
 
     # --- set-up and inspection ------------------------------------------------------------
 
@@ -94,6 +100,13 @@ class FakeTrello(FakeServer):
             for list_name in lists:
                 self._new_list(board_id, list_name)
         return board_id
+
+    def add_member(self, username: str, full_name: str) -> str:
+        """A Trello account that cards can carry (a developer, a coordinator)."""
+        member = {"id": trello_id(), "username": username, "fullName": full_name}
+        with self.data_lock:
+            self.members[member["id"]] = member
+        return member["id"]
 
     def list_named(self, name: str) -> dict:
         return next(item for item in self.lists.values() if item["name"] == name)
@@ -152,7 +165,10 @@ class FakeTrello(FakeServer):
             return rate_limited()
         params = self._params(request)
         with self.data_lock:
-            return self._route(request.method, request.path, params)
+            answer = self._route(request.method, request.path, params)
+        if self.latency:
+            answer.delay = max(answer.delay, self.latency)
+        return answer
 
     def _route(self, method: str, path: str, params: dict) -> Answer:
         parts = path.strip("/").split("/")[1:]  # without "1"
@@ -184,7 +200,17 @@ class FakeTrello(FakeServer):
                 lst = self.lists.get(params.get("idList", ""))
                 if lst is None:
                     return Answer(400, "invalid value for idList")
-                return Answer(200, self._new_card(lst, params))
+                members = self._member_ids(params)
+                if members is None:
+                    return Answer(400, "invalid value for idMembers")
+                return Answer(200, self._new_card(lst, params, members))
+            case ("GET", ["members", member_id]):
+                member = self.members.get(member_id) or next(
+                    (m for m in self.members.values() if m["username"] == member_id), None
+                )
+                if member is None:
+                    return Answer(404, "The requested resource was not found.")
+                return Answer(200, member)
             case ("GET", ["cards", card_id]):
                 card = self.cards.get(card_id)
                 return (
@@ -196,9 +222,14 @@ class FakeTrello(FakeServer):
                 card = self.cards.get(card_id)
                 if card is None:
                     return Answer(404, "The requested resource was not found.")
+                if "idList" in params and params["idList"] not in self.lists:
+                    return Answer(400, "invalid value for idList")
+                if "idMembers" in params:
+                    members = self._member_ids(params)
+                    if members is None:
+                        return Answer(400, "invalid value for idMembers")
+                    card["idMembers"] = members
                 if "idList" in params:
-                    if params["idList"] not in self.lists:
-                        return Answer(400, "invalid value for idList")
                     self._move(card, params["idList"], API_MEMBER)
                 return Answer(200, card)
             case ("POST", ["cards", card_id, "actions", "comments"]):
@@ -243,7 +274,16 @@ class FakeTrello(FakeServer):
         self.lists[lst["id"]] = lst
         return lst
 
-    def _new_card(self, lst: dict, params: dict) -> dict:
+    def _member_ids(self, params: dict) -> list[str] | None:
+        """The card's members from ``idMembers``; None when one is not a member."""
+        value = params.get("idMembers") or []
+        ids = value.split(",") if isinstance(value, str) else list(value)
+        ids = [str(i).strip() for i in ids if str(i).strip()]
+        if any(i not in self.members for i in ids):
+            return None
+        return list(dict.fromkeys(ids))
+
+    def _new_card(self, lst: dict, params: dict, members: list[str]) -> dict:
         short = f"s{next(self._short):07d}"
         card = {
             "id": trello_id(),
@@ -252,6 +292,7 @@ class FakeTrello(FakeServer):
             "idList": lst["id"],
             "idBoard": lst["idBoard"],
             "closed": False,
+            "idMembers": members,
             "idShort": len(self.cards) + 1,
             "shortLink": short,
             "shortUrl": f"https://trello.com/c/{short}",

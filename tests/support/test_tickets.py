@@ -285,7 +285,9 @@ def test_the_response_state_counts_down_then_breaches(tenant):
     assert targets.response_state(ticket, now=at(2026, 3, 5, 9, 0)).label == "Breached"
 
 
-def test_breaches_are_flagged_once_and_the_operators_told(tenant, caplog):
+def test_breaches_are_flagged_once_and_the_operators_told(
+    tenant, caplog, django_capture_on_commit_callbacks
+):
     now = at(2026, 3, 9, 12, 0)
     late = TicketFactory(
         tenant=tenant, title="Late one", first_response_due_at=now - timedelta(minutes=1)
@@ -300,7 +302,10 @@ def test_breaches_are_flagged_once_and_the_operators_told(tenant, caplog):
         tenant=tenant, first_response_due_at=now - timedelta(hours=1), first_response_at=now
     )
 
-    with caplog.at_level(logging.WARNING, logger="support.services"):
+    with (
+        caplog.at_level(logging.WARNING, logger="support.services"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         flagged = services.sla_breaches_flag(now=now)
 
     assert sorted(flagged) == sorted([late.pk, other.pk])
@@ -314,12 +319,14 @@ def test_breaches_are_flagged_once_and_the_operators_told(tenant, caplog):
     assert sum(f"ticket.breached id={late.pk}" in r.getMessage() for r in caplog.records) == 1
 
     # The next run flags and tells nothing new.
-    assert services.sla_breaches_flag(now=now + timedelta(seconds=30)) == []
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.sla_breaches_flag(now=now + timedelta(seconds=30)) == []
     assert len(mail.outbox) == 1
 
 
-def test_the_periodic_task_flags_breaches(tenant):
+def test_the_periodic_task_flags_breaches(tenant, django_capture_on_commit_callbacks):
     TicketFactory(tenant=tenant, first_response_due_at=datetime(2020, 1, 1, tzinfo=UTC))
-    support_breaches_flag.delay()
+    with django_capture_on_commit_callbacks(execute=True):
+        support_breaches_flag.delay()
     assert Ticket.objects.filter(breach_flagged_at__isnull=False).count() == 1
     assert len(mail.outbox) == 1

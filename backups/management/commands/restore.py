@@ -40,6 +40,8 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Restored into {result.target}, but it does not match the manifest:\n{problems}"
             )
+        for line in result.erasures:
+            self.stdout.write(f"  {line}")
         self.stdout.write(
             self.style.SUCCESS(
                 f"Restored backup #{manifest.get('run_id')} (taken {manifest.get('started_at')}, "

@@ -1,5 +1,13 @@
 """Start the whole platform in the foreground: web, worker and beat (and, on the embedded
-defaults, the embedded Redis). Ctrl-C stops everything."""
+defaults, the embedded Redis). Ctrl-C stops everything.
+
+The children die with it whatever ends it: Ctrl-C or SIGTERM stop them in order (web, worker
+and beat, then Redis), and each child asks the kernel for SIGTERM when its parent dies
+(``PR_SET_PDEATHSIG``), so a SIGKILL of this process, or one that cuts a SIGTERM's clean-up
+short, leaves nothing running either. Beat gets SIGKILL instead: once the embedded Redis has
+gone with this process, beat's own clean shutdown retries the broker for ever (its schedule
+lives in the database; nothing is lost). The worker's pool processes die with the worker
+(billiard sets their parent-death signal), uvicorn's with uvicorn."""
 
 from __future__ import annotations
 
@@ -15,6 +23,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from chattonic.core import embedded
+from chattonic.core.embedded import die_with_parent
 from chattonic.core.webserver import uvicorn_command
 from chattonic.demo import demo_load, demo_urls
 
@@ -38,6 +47,7 @@ class Command(BaseCommand):
             "worker": [python, "-m", "celery", "-A", "chattonic", "worker", "-l", "INFO"],
             "beat": [python, "-m", "celery", "-A", "chattonic", "beat", "-l", "INFO"],
         }
+        death_signals = {"beat": signal.SIGKILL}
         processes: dict[str, subprocess.Popen] = {}
         stopping = threading.Event()
 
@@ -54,7 +64,12 @@ class Command(BaseCommand):
                     stderr=subprocess.STDOUT,
                     text=True,
                     bufsize=1,
+                    # Its own session (a Ctrl-C reaches this process only, which stops the
+                    # children in order), and a SIGTERM from the kernel if this one dies.
                     start_new_session=True,
+                    preexec_fn=die_with_parent(
+                        os.getpid(), death_signals.get(name, signal.SIGTERM)
+                    ),
                 )
                 threading.Thread(
                     target=self._relay, args=(name, processes[name]), daemon=True
