@@ -19,6 +19,7 @@ from tests.factories import (
     MessageFactory,
     TicketFactory,
     launched_bot,
+    trained,
 )
 from tests.fakes.channels import make_channel
 
@@ -49,7 +50,7 @@ def seed_home(origins: list[str]) -> None:
     LeadFactory(tenant=tenant, contact=contact)
     TicketFactory(tenant=tenant)
     draft = BotFactory(tenant=tenant, name="Draft")
-    bot_publish(bot=draft, note="first")
+    trained(bot_publish(bot=draft, note="first"))  # as the worker would
     print(json.dumps({"api_key": key, "bot": live, "draft": draft.pk}))
 
 

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("agents", "0004_conversation_seen"),
         ("bots", "0007_bot_embedded"),
-        ("conversations", "0010_privacy_audit_restore_door"),
+        ("conversations", "0009_delivery_possibly_sent"),
         ("tenancy", "0003_invitations_account_ownership"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

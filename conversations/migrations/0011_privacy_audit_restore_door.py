@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("conversations", "0009_delivery_possibly_sent"),
+        ("conversations", "0010_dashboard_labels_and_lists"),
     ]
 
     operations = [
