@@ -381,9 +381,12 @@
 
   // A change is made: remember it (unless it came from undo/redo), check it and save it.
   var checkTimer = null;
+  // Every edit counts: a save that ends after a later edit does not say "Saved".
+  var edits = 0;
   function changed(record) {
     if (record !== false) remember();
     dirty = true;
+    edits++;
     setStatus("Checking…");
     clearTimeout(checkTimer);
     checkTimer = setTimeout(function () { checkAndSave(false); }, 400);
@@ -392,6 +395,7 @@
   // Typing in the side panel: the definition changes at once, history once typing pauses.
   var typingTimer = null;
   function typed(structural) {
+    edits++;
     if (structural) render(); else if (selected) redrawNode(selected);
     clearTimeout(typingTimer);
     typingTimer = setTimeout(function () { changed(); }, 350);
@@ -431,6 +435,8 @@
   function checkAndSaveNow(force) {
     var definition = serialise();
     var text = JSON.stringify(definition);
+    var asOf = edits;
+    function saved() { if (asOf === edits) setStatus("Saved", "ok"); }
     var run = post(CONFIG.check_url, { definition: definition }).then(function (r) {
       if (r.status !== 200) throw new Error((r.body.error || {}).message || "The check failed.");
       var before = JSON.stringify(problems);
@@ -440,7 +446,7 @@
       var n = problems.errors.length;
       if (n) { setStatus("Not saved: " + n + " problem" + (n > 1 ? "s" : "") + " to fix.", "error"); return; }
       if (!CAN_EDIT) { setStatus(""); return; }
-      if (!force && text === lastSaved) { dirty = false; setStatus("Saved", "ok"); return; }
+      if (!force && text === lastSaved) { dirty = false; saved(); return; }
       setStatus("Saving…");
       saving = true;
       return post(CONFIG.draft_url, { definition: definition, based_on: basedOn }).then(function (s) {
@@ -448,7 +454,7 @@
         if (s.status === 200) {
           basedOn = s.body.based_on; lastSaved = text;
           if (JSON.stringify(serialise()) === text) dirty = false;
-          setStatus("Saved", "ok");
+          saved();
         } else {
           setStatus("Not saved: " + ((s.body.error || {}).message || "the server refused it."), "error");
         }
