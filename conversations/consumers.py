@@ -10,25 +10,25 @@ a new one). Frames in: ``start``, ``message``, ``quick_reply``, ``typing``, ``re
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs
 
-from asgiref.sync import SyncToAsync
-from channels.consumer import get_handler_name
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connections
 
 from bots.models import Bot
 from bots.regions import region_refusal
-from bots.selectors import bot_by_public_key
 from bots.services import bot_embedded
 from chattonic import regions
 from chattonic.core import ratelimit
 from chattonic.core.errors import ServiceError
-from chattonic.core.sockets import JsonSocket, frame_loads
+from chattonic.core.sockets import JsonSocket, frame_loads, session_user
 from chattonic.tenancy.models import Membership
 from conversations import lane, realtime, selectors, services, webchat
 from conversations.models import Conversation, Message
@@ -65,26 +65,29 @@ def _tidy_connections() -> None:
                 conn.close()
 
 
-class SocketDatabaseSyncToAsync(SyncToAsync):
-    """``database_sync_to_async`` for socket frames, without its connection per call.
+def _tidied(func):
+    """``func`` with the sockets' connection care around it, in the thread that runs it.
 
-    Channels' helper closes the connection after each call when CONN_MAX_AGE is 0 (as it
-    must be for Django's ASGI requests); a frame then pays for a new connection, which costs
-    more than the frame's own queries (measured: 2 ms on SQLite, 11 ms on PostgreSQL). Each
-    thread that runs these calls (the one thread-sensitive thread; on PostgreSQL also the
-    loop's default executor, for visitors' messages) keeps its connection, replaced when it
-    fails or ages (``_tidy_connections``)."""
+    Channels' ``database_sync_to_async`` closes the connection after each call when
+    CONN_MAX_AGE is 0 (as it must be for Django's ASGI requests); a frame then pays for a new
+    connection, which costs more than the frame's own queries (measured: 2 ms on SQLite,
+    11 ms on PostgreSQL). Each thread that runs these calls keeps its connection, replaced
+    when it fails or ages (``_tidy_connections``)."""
 
-    def thread_handler(self, loop, *args, **kwargs):
+    @functools.wraps(func)
+    def run(*args, **kwargs):
         _tidy_connections()
         try:
-            return super().thread_handler(loop, *args, **kwargs)
+            return func(*args, **kwargs)
         finally:
             _tidy_connections()
 
+    return run
+
 
 def database_sync_to_async(func):
-    return SocketDatabaseSyncToAsync(func, thread_sensitive=True)
+    """A socket frame's database work, in the one thread-sensitive thread."""
+    return sync_to_async(_tidied(func), thread_sensitive=True)
 
 
 def _parallel_database() -> bool:
@@ -99,11 +102,62 @@ def _parallel_database() -> bool:
 # loop's own default executor would take fresh threads, and connections, for every loop).
 _MESSAGE_THREADS = ThreadPoolExecutor(max_workers=lane.IN_FLIGHT, thread_name_prefix="webchat-db")
 
+# Sockets opening on PostgreSQL read what they need (one query) from these threads, not
+# from the one thread-sensitive thread that every frame's other database work queues for:
+# after a deploy or a network blip every visitor reconnects at once.
+OPENING_THREADS = 2
+_OPENING_THREADS = ThreadPoolExecutor(
+    max_workers=OPENING_THREADS, thread_name_prefix="webchat-open"
+)
+
 
 def message_sync_to_async(func):
     if _parallel_database():
-        return SocketDatabaseSyncToAsync(func, thread_sensitive=False, executor=_MESSAGE_THREADS)
-    return SocketDatabaseSyncToAsync(func, thread_sensitive=True)
+        return sync_to_async(_tidied(func), thread_sensitive=False, executor=_MESSAGE_THREADS)
+    return database_sync_to_async(func)
+
+
+def opening_sync_to_async(func):
+    """A socket's opening read: read-only, so on PostgreSQL from its own threads."""
+    if _parallel_database():
+        return sync_to_async(_tidied(func), thread_sensitive=False, executor=_OPENING_THREADS)
+    return database_sync_to_async(func)
+
+
+# The bots of the sockets open in this process, one object for all the sockets of a bot (a
+# bot's row with its tenant's is some kilobytes; 8,000 idle visitors of one bot held 8,000
+# copies). A socket keeps the bot as it was when it opened, so sharing is only between equal
+# rows; a changed bot gets a new object for the sockets that open after the change.
+_BOTS: weakref.WeakValueDictionary[int, Bot] = weakref.WeakValueDictionary()
+
+
+def _row(instance) -> dict:
+    return {k: v for k, v in instance.__dict__.items() if not k.startswith("_")}
+
+
+def _shared_bot(bot: Bot) -> Bot:
+    """The process's object for this bot's row as just read (on the event loop only)."""
+    known = _BOTS.get(bot.pk)
+    if known is not None and _row(known) == _row(bot) and _row(known.tenant) == _row(bot.tenant):
+        return known
+    _BOTS[bot.pk] = bot
+    return bot
+
+
+def _may_test(bot: Bot, user) -> bool:
+    """The sandbox is the dashboard's: the bot's tenant's owners and admins (and the
+    platform's superusers), signed in to the dashboard."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    membership = Membership.objects.filter(user=user).first()
+    return bool(
+        user.is_staff
+        and membership
+        and membership.tenant_id == bot.tenant_id
+        and membership.is_staff_role
+    )
 
 
 def _header(scope, name: bytes) -> str | None:
@@ -125,15 +179,6 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
     sandbox = False
     ip_slot: str | None = None
 
-    async def dispatch(self, message):
-        # Channels (4.2+) hops to the database thread before every frame and every group
-        # event to close old connections: a thread hop each, and the end of the kept
-        # connection. This consumer's database calls tidy the connection themselves.
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
-
     # --- Connect and disconnect ------------------------------------------------------------
 
     async def connect(self):
@@ -143,7 +188,13 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
             await self._deny_handshake(regions.refusal(region))
             return
         query = parse_qs(self.scope.get("query_string", b"").decode())
-        bot = await database_sync_to_async(bot_by_public_key)(key)
+        self.sandbox = query.get("sandbox", [""])[0] == "1"
+        claim = webchat.visitor_claim(query.get("session", [""])[0])
+        # One query (the bot, and the visitor's current conversation), off the one
+        # thread-sensitive thread on PostgreSQL: after a deploy every visitor reconnects.
+        bot, conversation_id, status, may_test = await opening_sync_to_async(self._opening)(
+            key, claim
+        )
         origin = _header(self.scope, b"origin")
         # Every refusal is accepted, said in an error frame and closed with 4000 + its status
         # (conversations.webchat): nothing of a visitor or a conversation is read before it.
@@ -154,10 +205,9 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
         if not webchat.origin_allowed(bot.allowed_origins, origin):
             await self._refuse(webchat.origin_refusal(origin))
             return
-        self.bot = bot
+        self.bot = bot = _shared_bot(bot)
         self._lane = lane.lane(message_sync_to_async, self.channel_layer)
-        self.sandbox = query.get("sandbox", [""])[0] == "1"
-        refusal = await self._refusal()
+        refusal = self._refusal(may_test)
         if refusal:
             await self._refuse(refusal)
             return
@@ -176,24 +226,35 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
         if bot.embedded_at is None and not self.sandbox and not webchat.is_own_origin(origin):
             # The first visit from the tenant's own site: the dashboard's checklist ticks it.
             await database_sync_to_async(bot_embedded)(bot=bot, origin=origin)
-        token = query.get("session", [""])[0]
-        self.visitor_id = webchat.visitor_from_token(token, bot.pk) or webchat.new_visitor_id()
+        if claim is not None and claim[0] == bot.pk:
+            self.visitor_id = claim[1]
+        else:  # no token, or one signed for another bot: a new visitor
+            self.visitor_id = webchat.new_visitor_id()
+            conversation_id = None
         self.language = (query.get("lang", [""])[0] or "")[:2]
         await self.channel_layer.group_add(
             realtime.visitor_group(self.visitor_id), self.channel_name
         )
-        conversation = await database_sync_to_async(self._current_conversation)()
         await self.send_json(
             {
                 "type": "session",
                 "token": webchat.visitor_token(bot.pk, self.visitor_id),
-                "conversation": conversation.pk if conversation else None,
+                "conversation": conversation_id,
                 "bot": self._bot_info(),
             }
         )
-        if conversation is not None:
-            await self._watch(conversation.pk)
-            await self._send_history()
+        if conversation_id is not None:
+            await self._watch(conversation_id)
+            await self._send_history(status=status)
+
+    def _opening(self, key: str, claim: tuple[int, str] | None):
+        """The bot, the visitor's current conversation (id, status) and, for the sandbox,
+        whether the dashboard's user may test the bot."""
+        bot, conversation_id, status = selectors.webchat_opening(
+            public_key=key, visitor_id=claim[1] if claim else None, sandbox=self.sandbox
+        )
+        may_test = bot is not None and self.sandbox and _may_test(bot, session_user(self.scope))
+        return bot, conversation_id, status, may_test
 
     async def _deny_handshake(self, refusal: dict) -> None:
         """Refuse the handshake itself with the refusal's HTTP status and JSON body (the ASGI
@@ -219,13 +280,13 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
         await self.send_json({"type": "error", **refusal})
         await self.close(code=4000 + refusal["status"])
 
-    async def _refusal(self) -> dict | None:
+    def _refusal(self, may_test: bool) -> dict | None:
         bot = self.bot
         refusal = region_refusal(bot)
         if refusal is not None:
             return refusal
         if self.sandbox:
-            if not await database_sync_to_async(self._may_test)():
+            if not may_test:
                 return {"code": "forbidden", "status": 403, "message": "Sign in to test this bot."}
         elif bot.status != Bot.Status.LAUNCHED:
             return {
@@ -234,22 +295,6 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
                 "message": "This chat is not available.",
             }
         return None
-
-    def _may_test(self) -> bool:
-        """The sandbox is the dashboard's: the bot's tenant's owners and admins (and the
-        platform's superusers), signed in to the dashboard."""
-        user = self.scope.get("user")
-        if not getattr(user, "is_authenticated", False) or not user.is_active:
-            return False
-        if user.is_superuser:
-            return True
-        membership = Membership.objects.filter(user=user).first()
-        return bool(
-            user.is_staff
-            and membership
-            and membership.tenant_id == self.bot.tenant_id
-            and membership.is_staff_role
-        )
 
     def _bot_info(self) -> dict:
         bot = self.bot
@@ -468,13 +513,20 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
     def _conversation(self) -> Conversation:
         return Conversation.objects.for_tenant(self.bot.tenant_id).get(pk=self.conversation_id)
 
-    async def _send_history(self, before: int | None = None) -> None:
+    async def _send_history(self, before: int | None = None, status: str | None = None) -> None:
+        """The conversation's newest page (older than ``before``); with its ``status`` known
+        (a socket opening), the page is the one query."""
         if not self.conversation_id:
             await self.send_json({"type": "history", "conversation": None, "messages": []})
             return
 
         def load():
-            conversation = self._conversation()
+            if status is None:
+                conversation = self._conversation()
+            else:
+                conversation = Conversation(
+                    pk=self.conversation_id, tenant_id=self.bot.tenant_id, status=status
+                )
             messages = selectors.conversation_history(conversation=conversation, before=before)
             return conversation, [realtime.message_payload(m) for m in messages]
 

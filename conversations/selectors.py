@@ -5,10 +5,59 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db.models import OuterRef, Subquery
+
+from bots.models import Bot
 from chattonic.tenancy.selectors import staff_public_name
-from conversations.models import Conversation, Message
+from conversations.models import ChannelKind, Conversation, Message
 
 HISTORY_PAGE = 50
+
+
+def webchat_current(*, tenant_id: int, bot, visitor_id: str, sandbox: bool):
+    """The web chat visitor's open conversations with this bot, newest first (the first is
+    the current one). A visitor's conversations are those their session token opened
+    (``recipient_id``), never those of whoever shares their contact."""
+    return (
+        # tenant_id is the tenant's id, or the outer query's (``webchat_opening``).
+        Conversation.objects.filter(
+            tenant_id=tenant_id,
+            channel__isnull=True,  # the (channel, recipient_id) index
+            recipient_id=visitor_id,
+            channel_kind=ChannelKind.WEBCHAT,
+            bot=bot,
+            is_sandbox=sandbox,
+        )
+        .exclude(status=Conversation.Status.RESOLVED)
+        .order_by("-created_at")
+    )
+
+
+def webchat_opening(
+    *, public_key: str, visitor_id: str | None, sandbox: bool
+) -> tuple[Bot | None, int | None, str | None]:
+    """What a widget socket needs to open, in one query: the bot of this public key (with its
+    tenant), and the visitor's current conversation with it (its id and status), if any.
+    The caller checks that the visitor's token was signed for this bot."""
+    bots = Bot.objects.filter(public_key=public_key).select_related("tenant")
+    if visitor_id:
+        current = webchat_current(
+            tenant_id=OuterRef("tenant_id"),
+            bot=OuterRef("pk"),
+            visitor_id=visitor_id,
+            sandbox=sandbox,
+        )
+        bots = bots.annotate(
+            current_id=Subquery(current.values("pk")[:1]),
+            current_status=Subquery(current.values("status")[:1]),
+        )
+    bot = next(iter(bots[:1]), None)
+    if bot is None:
+        return None, None, None
+    conversation = getattr(bot, "current_id", None), getattr(bot, "current_status", None)
+    bot.__dict__.pop("current_id", None)
+    bot.__dict__.pop("current_status", None)
+    return bot, *conversation
 
 
 def conversation_history(

@@ -27,16 +27,25 @@ def visitor_token(bot_id: int, visitor_id: str) -> str:
 
 def visitor_from_token(token: str, bot_id: int) -> str | None:
     """The visitor id inside a token signed for this bot, or None."""
+    claim = visitor_claim(token)
+    return claim[1] if claim is not None and claim[0] == bot_id else None
+
+
+def visitor_claim(token: str) -> tuple[int, str] | None:
+    """(bot id, visitor id) of a well-signed token, for any bot; None for a bad token. The
+    caller checks the bot (``visitor_from_token``)."""
     if not token:
         return None
     try:
         data = signing.loads(token, salt=TOKEN_SALT)
     except signing.BadSignature:
         return None
-    if not isinstance(data, dict) or data.get("b") != bot_id:
+    if not isinstance(data, dict):
         return None
-    visitor = data.get("v")
-    return visitor if isinstance(visitor, str) and len(visitor) == 32 else None
+    bot, visitor = data.get("b"), data.get("v")
+    if type(bot) is not int or not isinstance(visitor, str) or len(visitor) != 32:
+        return None
+    return bot, visitor
 
 
 def new_visitor_id() -> str:

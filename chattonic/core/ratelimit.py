@@ -45,7 +45,7 @@ def client() -> aioredis.Redis:
         for old in [lp for lp in _clients if lp.is_closed()]:
             del _clients[old]
             _scripts.pop(old, None)
-            _acquire_scripts.pop(old, None)
+            _gathers.pop(old, None)
         redis = aioredis.from_url(_redis_url(), socket_timeout=5, max_connections=1000)
         _clients[loop] = redis
     return redis
@@ -93,30 +93,85 @@ def hit_many_blocking(names: list[str], *, limit: int, window: int) -> list[bool
 
 # Take a slot only while fewer than the limit are taken, and only then (re)start the slots'
 # expiry (a safety net for slots of a process that died before giving them back). A refused
-# attempt changes nothing: retrying never extends anyone's wait.
+# attempt changes nothing: retrying never extends anyone's wait. Any number of attempts in
+# one round trip, in order (ARGV: limit and ttl of each).
 _ACQUIRE = """
-local count = tonumber(redis.call('GET', KEYS[1]) or '0')
-if count >= tonumber(ARGV[1]) then
-    return 0
+local taken = {}
+for i, key in ipairs(KEYS) do
+    local limit = tonumber(ARGV[2 * i - 1])
+    local count = tonumber(redis.call('GET', key) or '0')
+    if count >= limit then
+        taken[i] = 0
+    else
+        redis.call('INCR', key)
+        redis.call('EXPIRE', key, ARGV[2 * i])
+        taken[i] = 1
+    end
 end
-redis.call('INCR', KEYS[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return 1
+return taken
 """
-_acquire_scripts: dict[asyncio.AbstractEventLoop, object] = {}
+
+
+class _Gather:
+    """Attempts made while one round trip is under way go together in the next: 500
+    sockets opening at once cost a few round trips on one connection, not 500 of them on
+    500 connections (the client's pool would open one per attempt waiting)."""
+
+    def __init__(self, script):
+        self.script = script
+        self.waiting: list[tuple[str, int, int, asyncio.Future]] = []
+        self.busy = False
+        self.task: asyncio.Task | None = None
+
+    async def acquire(self, key: str, limit: int, ttl: int) -> bool:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append((key, limit, ttl, future))
+        if not self.busy:
+            self.busy = True
+            self.task = asyncio.create_task(self._run())
+        return await future
+
+    async def _run(self) -> None:
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting, []
+                args: list[int] = []
+                for _, limit, ttl, _ in batch:
+                    args += [limit, ttl]
+                try:
+                    taken = await self.script(keys=[key for key, *_ in batch], args=args)
+                except Exception as exc:  # noqa: BLE001 (each attempt raises it)
+                    for *_, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (key, _, _, future), one in zip(batch, taken, strict=True):
+                    if not future.done():
+                        future.set_result(bool(one))
+                    elif one:  # its socket went away meanwhile: the slot goes back
+                        await _release_key(key)
+        finally:
+            self.busy = False
+
+
+_gathers: dict[asyncio.AbstractEventLoop, _Gather] = {}
 
 
 async def acquire(name: str, *, limit: int, ttl: int = 3600) -> bool:
     """Take one of ``limit`` concurrent slots (e.g. open sockets of one IP); False when all
-    are taken. Give it back with ``release``."""
+    are taken. Give it back with ``release``. Attempts at the same moment share a round
+    trip."""
     loop = asyncio.get_running_loop()
-    script = _acquire_scripts.get(loop)
-    if script is None:
-        script = _acquire_scripts[loop] = client().register_script(_ACQUIRE)
-    return bool(await script(keys=[_key(name)], args=[limit, ttl]))
+    gather = _gathers.get(loop)
+    if gather is None:
+        gather = _gathers[loop] = _Gather(client().register_script(_ACQUIRE))
+    return await gather.acquire(_key(name), limit, ttl)
 
 
 async def release(name: str) -> None:
-    key = _key(name)
+    await _release_key(_key(name))
+
+
+async def _release_key(key: str) -> None:
     if await client().decr(key) < 0:
         await client().set(key, 0, ex=60)

@@ -152,7 +152,7 @@ async def test_a_socket_that_dies_in_connect_gives_its_slot_back(bot, settings, 
     def broken(self):
         raise RuntimeError("a bug after the slot was taken")
 
-    monkeypatch.setattr(WebchatConsumer, "_current_conversation", broken)
+    monkeypatch.setattr(WebchatConsumer, "_bot_info", broken)  # read for the session frame
     for _ in range(5):
         communicator = widget(bot)
         await communicator.connect(timeout=TIMEOUT)
