@@ -1,7 +1,12 @@
-"""What the socket tests share: reading a communicator's frames until one matches, and the
-messages a frame brings."""
+"""What the socket tests share: reading a communicator's frames until one matches, the
+messages a frame brings, and the Redis commands a block of a test sends."""
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+import shlex
+import uuid
 
 from channels.testing import WebsocketCommunicator
 
@@ -35,3 +40,33 @@ def says(sender: str, text: str | None = None):
     return lambda f: any(
         m["sender"] == sender and (text is None or m["text"] == text) for m in said(f)
     )
+
+
+@contextlib.asynccontextmanager
+async def redis_commands():
+    """The commands this run's Redis database receives inside the block, as lists of their
+    words (``["EVALSHA", sha, ...]``), seen by ``MONITOR``: whichever client sends them (the
+    rate limit's, the channel layer's), not those a script runs. Other databases of a shared
+    server are left out."""
+    from redis import asyncio as aioredis
+
+    from chattonic.core import ratelimit
+
+    url = ratelimit._redis_url()
+    seen: list[list[str]] = []
+    client = aioredis.from_url(url)
+    db = client.connection_pool.connection_kwargs.get("db", 0)
+    marker = f"end-of-block-{uuid.uuid4().hex}"
+    try:
+        async with client.monitor() as monitor:
+            yield seen
+            await client.echo(marker)
+            while True:
+                command = await asyncio.wait_for(monitor.next_command(), TIMEOUT)
+                if marker in command["command"]:
+                    break
+                # What a script runs shows too, as from "lua": part of its one command.
+                if int(command["db"]) == int(db) and command.get("client_type") != "lua":
+                    seen.append(shlex.split(command["command"]))
+    finally:
+        await client.aclose()

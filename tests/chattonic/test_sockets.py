@@ -1,5 +1,7 @@
-"""The sockets' dispatch loop (chattonic.core.sockets.dispatch_in_turn): one message at a time,
-in the order they come, errors raised; and orjson frames."""
+"""The sockets' own layer (chattonic.core.sockets): the dispatch loop (one message at a time,
+in the order they come, errors raised), orjson frames, and the public contracts of Channels,
+channels-redis, asgiref and uvicorn that it relies on, so that an upgrade that changes one of
+them fails here rather than in production."""
 
 from __future__ import annotations
 
@@ -9,7 +11,13 @@ import logging
 import pytest
 from channels.exceptions import StopConsumer
 
-from chattonic.core.sockets import JsonSocket, dispatch_in_turn, frame_dumps, frame_loads
+from chattonic.core.sockets import (
+    JsonSocket,
+    dispatch_in_turn,
+    frame_dumps,
+    frame_loads,
+    handler_name,
+)
 
 
 async def test_messages_are_dispatched_one_at_a_time_in_the_order_they_came():
@@ -116,3 +124,97 @@ async def test_a_client_gone_mid_send_ends_the_socket_quietly_and_releases_it(ca
         await asyncio.wait_for(Echo()({"type": "websocket"}, receive, send), timeout=5)
     assert released == [1006]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+# --- What the layer relies on ------------------------------------------------------------------
+
+
+class Greeter(JsonSocket):
+    """Says hello with the route's name, echoes frames, passes ``note.added`` events on, and
+    joins the group ``?group=`` names."""
+
+    async def connect(self):
+        if self.scope["url_route"]["kwargs"]["name"] == "nobody":
+            await self.close()  # before accept: the handshake is refused
+            return
+        await self.accept()
+        await self.channel_layer.group_add("greeters", self.channel_name)
+        await self.send_json({"hello": self.scope["url_route"]["kwargs"]["name"]})
+
+    async def receive_json(self, content):
+        await self.send_json({"echo": content})
+
+    async def note_added(self, event):
+        await self.send_json({"note": event["text"]})
+
+    async def disconnect(self, code):
+        await self.channel_layer.group_discard("greeters", self.channel_name)
+
+
+def greeter(name: str):
+    from channels.routing import URLRouter
+    from channels.testing import WebsocketCommunicator
+    from django.urls import path
+
+    router = URLRouter([path("ws/greet/<str:name>/", Greeter.as_asgi())])
+    return WebsocketCommunicator(router, f"/ws/greet/{name}/")
+
+
+async def test_a_socket_on_channels_routing_and_layer_greets_echoes_and_hears_its_group():
+    """Channels' URLRouter gives a plain ASGI app its route (``url_route``); the layer's
+    documented API (new_channel, receive, group_add, group_send, group_discard) carries an
+    event to a socket's method named after its type."""
+    from channels.layers import get_channel_layer
+
+    communicator = greeter("ana")
+    connected, _ = await communicator.connect(timeout=5)
+    assert connected
+    assert await communicator.receive_json_from(timeout=5) == {"hello": "ana"}
+    await communicator.send_json_to({"n": 1})
+    assert await communicator.receive_json_from(timeout=5) == {"echo": {"n": 1}}
+    await get_channel_layer().group_send("greeters", {"type": "note.added", "text": "hi"})
+    assert await communicator.receive_json_from(timeout=5) == {"note": "hi"}
+    await communicator.disconnect()
+
+
+async def test_a_close_before_accept_refuses_the_handshake():
+    communicator = greeter("nobody")
+    connected, _ = await communicator.connect(timeout=5)
+    assert not connected
+
+
+def test_an_event_type_never_names_a_private_method():
+    assert handler_name({"type": "message.created"}) == "message_created"
+    for bad in ("_release", ".release", "", None, 5):
+        with pytest.raises(ValueError):
+            handler_name({"type": bad})
+
+
+def test_no_channel_layer_of_an_unknown_alias():
+    from channels.layers import get_channel_layer
+
+    assert get_channel_layer("none-here") is None
+
+
+def test_uvicorns_send_to_a_gone_client_raises_an_os_error():
+    """``send_json`` ends a socket quietly on OSError: uvicorn's ``ClientDisconnected`` (what
+    its WebSocket protocols raise on a send to a closed connection, ASGI spec 2.4) must be
+    one."""
+    from uvicorn.protocols.utils import ClientDisconnected
+
+    assert issubclass(ClientDisconnected, OSError)
+
+
+async def test_asgirefs_sync_to_async_runs_in_the_executor_it_is_given():
+    """The sockets' opening reads and lane batches run in pools of their own on PostgreSQL
+    (conversations.consumers), through ``sync_to_async``'s public ``executor``."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from asgiref.sync import sync_to_async
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="own-pool") as pool:
+        name = await sync_to_async(
+            lambda: threading.current_thread().name, thread_sensitive=False, executor=pool
+        )()
+    assert name.startswith("own-pool")
