@@ -3,7 +3,9 @@
 - ``staff_socket``: our own pages (the agent console). The ``Origin`` must be one of our
   hosts and the user comes from the dashboard session.
 - Public sockets (the web chat widget) are opened from the tenants' own sites, whose
-  origins are not our hosts: their consumer checks the bot's allowed origins itself.
+  origins are not our hosts: their consumer checks the bot's allowed origins itself, and
+  they have no session middleware (visitors are anonymous; the widget's sandbox reads the
+  dashboard's session itself, ``chattonic.core.sockets.session_user``).
 """
 
 from channels.auth import AuthMiddleware
