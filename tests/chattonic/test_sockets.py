@@ -218,3 +218,24 @@ async def test_asgirefs_sync_to_async_runs_in_the_executor_it_is_given():
             lambda: threading.current_thread().name, thread_sensitive=False, executor=pool
         )()
     assert name.startswith("own-pool")
+
+
+async def test_a_sockets_channel_keeps_only_its_newest_events():
+    """A socket that cannot keep up (a stalled network) holds at most ``capacity`` events:
+    chattonic.core.layers bounds each channel's queue through channels-redis's
+    ``_subscribe_to_channel`` (not a public API). If an upgrade stops calling it, the oldest
+    events are no longer dropped and this fails."""
+    from channels.layers import get_channel_layer
+
+    from chattonic.core.layers import DEFAULT_CAPACITY
+
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    queue = layer.loop_layer().channels[channel]
+    for n in range(DEFAULT_CAPACITY + 3):
+        await layer.send(channel, {"type": "test.event", "n": n})
+    async with asyncio.timeout(10):
+        while queue.dropped < 3:  # the publishes come back through Redis
+            await asyncio.sleep(0.01)
+    assert (await layer.receive(channel))["n"] == 3
+    assert queue.qsize() == DEFAULT_CAPACITY - 1
