@@ -54,11 +54,12 @@ async def redis_commands():
 
     url = ratelimit._redis_url()
     seen: list[list[str]] = []
-    client = aioredis.from_url(url)
+    client, watcher = aioredis.from_url(url), aioredis.from_url(url)
     db = client.connection_pool.connection_kwargs.get("db", 0)
     marker = f"end-of-block-{uuid.uuid4().hex}"
     try:
-        async with client.monitor() as monitor:
+        await client.ping()  # the marker's connection is ready (its SELECT) before the block
+        async with watcher.monitor() as monitor:
             yield seen
             await client.echo(marker)
             while True:
@@ -70,3 +71,4 @@ async def redis_commands():
                     seen.append(shlex.split(command["command"]))
     finally:
         await client.aclose()
+        await watcher.aclose()
