@@ -70,10 +70,12 @@ def frame_dumps(content) -> str:
 
 
 async def dispatch_in_turn(sources, dispatch) -> None:
-    """Read from every source, dispatch one message at a time: a long-lived task per source
-    reads a message, dispatches it once no other is being dispatched (a first-come,
-    first-served lock), and only then reads the next. A source's error, or the dispatch's
-    (``StopConsumer`` at the end), is raised here."""
+    """Read from every source, dispatch one message at a time: a reader per source takes a
+    message, dispatches it once no other is being dispatched (a first-come, first-served
+    lock), and only then reads the next. The first source is read in the calling task, each
+    other one in a task of its own (an idle socket holds one task beside its own: the one
+    waiting for the channel layer). A source's error, or the dispatch's (``StopConsumer`` at
+    the end), is raised here."""
     lock = asyncio.Lock()
 
     async def pump(source) -> None:
@@ -82,12 +84,29 @@ async def dispatch_in_turn(sources, dispatch) -> None:
             async with lock:
                 await dispatch(message)
 
-    tasks = [asyncio.create_task(pump(source)) for source in sources]
+    first, *others = sources
+    here = asyncio.current_task()
+    failed: list[BaseException] = []
+    finishing = False
+
+    def ended(task: asyncio.Task) -> None:
+        # Another reader ended (its source's error, or the dispatch's): stop this one too.
+        if not finishing and not task.cancelled() and not failed:
+            failed.append(task.exception())
+            here.cancel()
+
+    tasks = [asyncio.create_task(pump(source)) for source in others]
+    for task in tasks:
+        task.add_done_callback(ended)
     try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        for task in done:
-            task.result()
+        await pump(first)
+    except asyncio.CancelledError:
+        if not failed:
+            raise
+        here.uncancel()
+        raise failed[0] from None
     finally:
+        finishing = True
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

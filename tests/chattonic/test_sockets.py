@@ -239,3 +239,18 @@ async def test_a_sockets_channel_keeps_only_its_newest_events():
             await asyncio.sleep(0.01)
     assert (await layer.receive(channel))["n"] == 3
     assert queue.qsize() == DEFAULT_CAPACITY - 1
+
+
+async def test_an_idle_socket_holds_one_task_beside_its_own():
+    """What 8,000 idle visitors cost is mostly what each socket holds while it waits: its own
+    task (the server's) reads its frames, and one more waits for the channel layer."""
+    warm = greeter("warm")  # the layer's connection and its reader, shared by every socket
+    await warm.connect(timeout=5)
+    await warm.receive_json_from(timeout=5)
+    before = len(asyncio.all_tasks())
+    idle = greeter("idle")
+    await idle.connect(timeout=5)
+    await idle.receive_json_from(timeout=5)
+    assert len(asyncio.all_tasks()) - before == 2  # the socket's own (the communicator's) + 1
+    for communicator in (warm, idle):
+        await communicator.disconnect()
