@@ -20,8 +20,9 @@ Channels' internals; this class owns them instead. What a consumer writes is the
 Channels: ``connect``/``accept``/``close``, ``receive_json``/``send_json``, ``disconnect``,
 and a method per channel-layer event type (``message.created`` -> ``message_created``).
 
-- What comes in (frames, channel-layer events) is dispatched one at a time, in order, by one
-  long-lived task per source (``dispatch_in_turn``).
+- What comes in (frames, channel-layer events) is dispatched one at a time, in order: frames
+  read in the socket's own task, events in one long-lived task beside it
+  (``dispatch_in_turn``).
 - Whatever ends a socket (the client leaving, a bug, the server stopping), its ``disconnect``
   runs once, so the slots it took (``chattonic.core.ratelimit.acquire``) go back; an
   unexpected error while handling one frame is logged and answered with a ``server_error``
