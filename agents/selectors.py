@@ -6,7 +6,15 @@ from __future__ import annotations
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from agents.models import AgentProfile, CannedResponse, ConversationSeen, Note, Team
+from agents.models import (
+    AgentProfile,
+    CannedResponse,
+    ConversationSeen,
+    HandoffEvent,
+    Note,
+    Team,
+)
+from bots.selectors import bot_runtime
 from conversations import realtime
 from conversations.models import Conversation, Lead, Message
 from conversations.selectors import conversation_history
@@ -196,8 +204,6 @@ def note_payload(note: Note) -> dict:
 
 def conversation_detail(*, conversation: Conversation) -> dict:
     """A conversation's full history (bot messages included), notes, contact and flow."""
-    from bots.selectors import bot_runtime
-
     messages = conversation_history(conversation=conversation, limit=500)
     notes = Note.objects.for_tenant(conversation.tenant_id).filter(conversation=conversation)
     contact = conversation.contact
@@ -219,3 +225,29 @@ def conversation_detail(*, conversation: Conversation) -> dict:
         },
         "nodes": [{"id": node_id, "type": node.get("type")} for node_id, node in nodes.items()],
     }
+
+
+def conversations_records_export(
+    *, tenant_id: int, conversation_ids: list[int]
+) -> dict[int, dict[str, list[dict]]]:
+    """A contact's export (``conversations.hooks.contact_exporting``): each conversation's
+    notes and handoff history, JSON-ready."""
+    records: dict[int, dict[str, list[dict]]] = {
+        pk: {"notes": [], "handoffs": []} for pk in conversation_ids
+    }
+    for note in Note.objects.for_tenant(tenant_id).filter(conversation_id__in=conversation_ids):
+        records[note.conversation_id]["notes"].append(
+            {"text": note.text, "created_at": _iso(note.created_at)}
+        )
+    for event in HandoffEvent.objects.for_tenant(tenant_id).filter(
+        conversation_id__in=conversation_ids
+    ):
+        records[event.conversation_id]["handoffs"].append(
+            {
+                "from": event.from_status,
+                "to": event.to_status,
+                "reason": event.reason,
+                "created_at": _iso(event.created_at),
+            }
+        )
+    return records
