@@ -15,6 +15,8 @@ from agents.models import (
     Team,
 )
 from bots.selectors import bot_runtime
+from chattonic.core.errors import NotFound
+from chattonic.tenancy.models import Membership
 from conversations import realtime
 from conversations.models import Conversation, Lead, Message
 from conversations.selectors import conversation_history
@@ -251,3 +253,43 @@ def conversations_records_export(
             }
         )
     return records
+
+
+# --- Lookups for the doors --------------------------------------------------------------------
+
+
+def conversation_for_agent(*, tenant_id: int, conversation_id: int) -> Conversation:
+    """The tenant's conversation with its bot and contact; NotFound for another's or none."""
+    found = (
+        Conversation.objects.for_tenant(tenant_id)
+        .select_related("bot", "contact")
+        .filter(pk=conversation_id)
+        .first()
+    )
+    if found is None:
+        raise NotFound("No such conversation.")
+    return found
+
+
+def tenant_agent(*, tenant_id: int, user_id: int):
+    """The active staff member of the tenant with this user id (any role may answer), or
+    None."""
+    membership = (
+        Membership.objects.for_tenant(tenant_id)
+        .select_related("user")
+        .filter(user_id=user_id, user__is_active=True)
+        .first()
+    )
+    return membership.user if membership is not None else None
+
+
+def team_named(*, tenant_id: int, name: str) -> Team | None:
+    """The tenant's team with this name (any case), or None."""
+    if not name:
+        return None
+    return Team.objects.for_tenant(tenant_id).filter(name__iexact=name).first()
+
+
+def team_for_id(*, tenant_id: int, team_id: int) -> Team | None:
+    """The tenant's team with this id, or None."""
+    return Team.objects.for_tenant(tenant_id).filter(pk=team_id).first()

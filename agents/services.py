@@ -17,6 +17,7 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from agents import realtime as agents_realtime
+from agents import selectors
 from agents.models import (
     AgentProfile,
     CannedResponse,
@@ -113,12 +114,11 @@ def _locked(conversation: Conversation) -> Conversation:
     )
 
 
-def _team_named(tenant_id: int, team: Team | str | None) -> Team | None:
+def _team(tenant_id: int, team: Team | str | None) -> Team | None:
+    """A team, or the tenant's team with this name (None when there is none)."""
     if isinstance(team, Team) or team is None:
         return team
-    if not team:
-        return None
-    return Team.objects.for_tenant(tenant_id).filter(name__iexact=team).first()
+    return selectors.team_named(tenant_id=tenant_id, name=team)
 
 
 @transaction.atomic
@@ -137,7 +137,7 @@ def conversation_hand_off(
         return conversation  # already with the humans
     previous = conversation.status
     conversation.status = Status.QUEUED
-    conversation.team = _team_named(conversation.tenant_id, team)
+    conversation.team = _team(conversation.tenant_id, team)
     conversation.handoff_reason = reason
     conversation.assigned_agent = None
     _new_episode(conversation)
@@ -394,6 +394,15 @@ def agent_reply(
         fields.append("first_agent_response_at")
     conversation.save(update_fields=fields)
     return message
+
+
+@transaction.atomic
+def agent_send(*, conversation: Conversation, agent, text: str) -> Message:
+    """An agent's message from the tenant's own system (the REST API): the agent takes the
+    conversation over first when the bot or the queue has it, then replies."""
+    if conversation.status in (Status.BOT, Status.QUEUED):
+        conversation = conversation_take_over(conversation=conversation, agent=agent)
+    return agent_reply(conversation=conversation, agent=agent, text=text)
 
 
 @transaction.atomic

@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
+from bots.models import Bot
 from chattonic.core.errors import ServiceError
 from chattonic.tenancy.admin import TenantScopedAdmin
 from conversations import leads
@@ -25,6 +26,7 @@ from conversations.models import (
     PrivacyAudit,
 )
 from conversations.selectors import conversation_transcript
+from conversations.stats import stats_dashboard
 
 
 class SandboxFilter(admin.BooleanFieldListFilter):
@@ -382,8 +384,6 @@ class StatsFilterForm(forms.Form):
 
     def __init__(self, *args, tenant=None, **kwargs):
         super().__init__(*args, **kwargs)
-        from bots.models import Bot
-
         bots = Bot.objects.all() if tenant is None else Bot.objects.for_tenant(tenant)
         self.fields["bot"].queryset = bots.order_by("name")
 
@@ -401,64 +401,22 @@ class StatsFilterForm(forms.Form):
 
 def stats_view(model_admin, request):
     """The dashboard's statistics: totals, charts per day (inline SVG), per bot and channel."""
-    from conversations.charts import bar_chart, line_chart
-    from conversations.stats import stats_report
-
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
     tenant = getattr(request, "tenant", None)
     if tenant is None:
         raise PermissionDenied  # operators look at a tenant's numbers through its staff
     form = StatsFilterForm(request.GET, tenant=tenant)
-    report = None
-    charts = {}
+    report, charts = None, {}
     if form.is_valid():
         data = form.cleaned_data
-        bot = data.get("bot")
-        report = stats_report(
+        report, charts = stats_dashboard(
             tenant=tenant,
             start=data["start"],
             end=data["end"],
-            bot_id=bot.pk if bot else None,
+            bot_id=data["bot"].pk if data.get("bot") else None,
             channel_kind=data.get("channel") or None,
         )
-        days = report["days"]
-        labels = [d["day"].strftime("%m-%d") for d in days]
-        charts = {
-            "conversations": bar_chart(
-                labels, [d["conversations"] for d in days], title="Conversations per day"
-            ),
-            "messages": line_chart(
-                labels,
-                {
-                    "in": [d["messages_in"] for d in days],
-                    "out": [d["messages_out"] for d in days],
-                },
-                title="Messages in and out per day",
-            ),
-            "rates": line_chart(
-                labels,
-                {
-                    "contained %": [_pct(d["contained_rate"]) for d in days],
-                    "handoff %": [_pct(d["handoff_rate"]) for d in days],
-                },
-                title="Contained and handoff rates (%)",
-            ),
-            "leads": bar_chart(labels, [d["leads"] for d in days], title="Leads per day"),
-        }
-    bot_names = {}
-    if report:
-        from bots.models import Bot
-
-        ids = [row["bot"] for row in report["bots"] if row["bot"]]
-        bot_names = dict(
-            Bot.objects.for_tenant(tenant).filter(pk__in=ids).values_list("pk", "name")
-        )
-        for row in report["bots"]:
-            row["name"] = bot_names.get(row["bot"], "(no bot)")
-        kinds = dict(ChannelKind.choices)
-        for row in report["channels"]:
-            row["name"] = kinds.get(row["channel_kind"], row["channel_kind"]) or "—"
     return TemplateResponse(
         request,
         "conversations/stats.html",
@@ -471,10 +429,6 @@ def stats_view(model_admin, request):
             "charts": charts,
         },
     )
-
-
-def _pct(rate):
-    return None if rate is None else round(rate * 100, 1)
 
 
 # Channels and their delivery log live in their own module (issue 6).
