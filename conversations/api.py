@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.contrib.auth import get_user_model
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -39,7 +38,6 @@ from conversations.models import (
     PrivacyAudit,
 )
 
-User = get_user_model()
 CONFLICT = OpenApiResponse(description="Not allowed in the conversation's state.")
 MESSAGES_INLINE = 200
 
