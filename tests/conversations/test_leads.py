@@ -33,12 +33,15 @@ def test_status_and_fields_are_validated(tenant):
         ({"status": "maybe"}, "status"),
         ({"fields": ["x"]}, "fields"),
         ({"fields": {"a": "x" * 1001}}, "fields"),
+        ({"fields": {f"k{i}": "v" for i in range(51)}}, "fields"),  # docs: at most 50 fields
     ):
         with pytest.raises(ValidationFailed) as error:
             leads.lead_update(lead=lead, **kwargs)
         assert field in error.value.fields
     lead.refresh_from_db()
     assert lead.status == "qualified"
+    fifty = {f"k{i}": "v" for i in range(50)}
+    assert leads.lead_update(lead=lead, fields=fifty).fields == fifty
 
 
 def test_the_csv_has_every_lead_and_defuses_formulas(tenant):
