@@ -7,6 +7,8 @@ the consumer's database work runs in its own thread, hence transactional test da
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -282,6 +284,24 @@ async def test_bad_and_oversized_frames_get_error_frames_and_store_nothing(bot):
     ack = await say(communicator, "c-good")
     assert ack["duplicate"] is False
     await heard(communicator, ack, PRICES)
+    await communicator.disconnect()
+
+
+async def test_a_4096_character_message_in_any_script_fits_a_frame(bot):
+    """docs/webchat.md: frames of 20 KiB, "a 4,096-character message in any script fits";
+    a ``client_id`` has 1 to 64 characters."""
+    assert webchat.MAX_FRAME_BYTES == 20 * 1024
+    communicator = socket(bot.public_key)
+    await opened(communicator)
+    for client_id, letter in (("c" * 64, "😀"), ("c-cjk", "字")):
+        frame = {"type": "message", "client_id": client_id, "text": letter * 4096}
+        await communicator.send_to(text_data=json.dumps(frame, ensure_ascii=False))
+        ack, _ = await until(communicator, of_type("ack", client_id=client_id))
+        assert ack["message"]["text"] == letter * 4096
+    await communicator.send_json_to({"type": "message", "client_id": "c" * 65, "text": "hi"})
+    error, _ = await until(communicator, of_type("error"))
+    assert error["code"] == "invalid" and "client_id" in error["message"]
+    assert await count(Message, direction="in") == 2
     await communicator.disconnect()
 
 
