@@ -86,3 +86,32 @@ def test_an_agent_takes_five_conversations_unless_told_otherwise():
     from agents.models import AgentProfile
 
     assert AgentProfile._meta.get_field("capacity").default == 5
+
+
+# task -> (seconds between runs, where the docs say it)
+DOCUMENTED_PERIODS = {
+    "agents.tasks.presence_sweep": (30, "agents.md: the presence sweep, every 30 s"),
+    "support.tasks.support_breaches_flag": (300, "support.md: every 5 minutes"),
+    "support.tasks.trello_outbox_catch_up": (30, "support.md: every 30 seconds"),
+    "chattonic.core.tasks.operator_notices_send": (60, "support.md, security.md: every minute"),
+    "conversations.jobs.stats_rebuild_recent": (300, "api.md: every 5 min"),
+    "chattonic.regions.tasks.identities_pull": (300, "regions.md: every 5 minutes"),
+}
+
+
+@pytest.mark.django_db
+def test_the_periodic_tasks_run_as_often_as_the_docs_say():
+    from django_celery_beat.models import PeriodicTask
+
+    installed = {
+        task.task: task.interval.every * {"seconds": 1, "minutes": 60}[task.interval.period]
+        for task in PeriodicTask.objects.filter(task__in=DOCUMENTED_PERIODS).select_related(
+            "interval"
+        )
+    }
+    wrong = {
+        task: f"every {installed.get(task)} s, the docs say {seconds} s ({where})"
+        for task, (seconds, where) in DOCUMENTED_PERIODS.items()
+        if installed.get(task) != seconds
+    }
+    assert not wrong, wrong
