@@ -391,6 +391,38 @@ async def test_the_session_token_resumes_the_same_conversation_with_its_history(
         await stranger.disconnect()
 
 
+async def test_history_pages_by_50_before_a_message(bot):
+    """docs/webchat.md: ``history`` answers the 50 messages before ``before`` (or the newest
+    50), oldest first."""
+    communicator = socket(bot.public_key)
+    await opened(communicator)
+    ack = await say(communicator, "c1")
+    await heard(communicator, ack, PRICES)
+
+    @database_sync_to_async
+    def fill() -> list[int]:
+        from tests.factories import MessageFactory
+
+        conversation = Message.objects.get(pk=ack["id"]).conversation
+        for n in range(110):
+            MessageFactory(tenant=conversation.tenant, conversation=conversation, text=f"h{n}")
+        return list(
+            Message.objects.filter(conversation=conversation)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+
+    every = await fill()
+    assert len(every) > 100
+    await communicator.send_json_to({"type": "history"})
+    newest, _ = await until(communicator, of_type("history"))
+    assert [m["id"] for m in newest["messages"]] == every[-50:]
+    await communicator.send_json_to({"type": "history", "before": every[-50]})
+    older, _ = await until(communicator, of_type("history"))
+    assert [m["id"] for m in older["messages"]] == every[-100:-50]
+    await communicator.disconnect()
+
+
 async def test_a_resend_with_the_same_client_id_is_stored_once(bot):
     first = socket(bot.public_key)
     token = (await opened(first))["token"]
