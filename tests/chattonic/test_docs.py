@@ -253,3 +253,22 @@ def test_every_link_between_pages_lands(page):
         if not (page.parent / target).exists():
             missing.append(target)
     assert not missing, missing
+
+
+def test_every_migration_named_in_the_docs_exists():
+    """`bots.0004`, `tenancy.0003`: an app label and a migration number."""
+    from django.apps import apps
+
+    named = sorted({s for _, s in _spans() if re.fullmatch(r"[a-z_]+\.\d{4}", s)})
+    assert named, "the pattern finds no migration: it is broken"
+    missing = []
+    for name in named:
+        label, number = name.split(".")
+        try:
+            folder = Path(apps.get_app_config(label).path) / "migrations"
+        except LookupError:
+            missing.append(name)
+            continue
+        if not any(folder.glob(f"{number}_*.py")):
+            missing.append(name)
+    assert not missing, missing
