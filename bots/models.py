@@ -225,7 +225,7 @@ class UnmatchedPhrase(TenantOwned):
     bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="unmatched_phrases")
     text = models.CharField(max_length=200)
     key = models.CharField(max_length=200)  # the folded text (bots.engine.text.fold)
-    language = models.CharField(max_length=2, blank=True)
+    language = models.CharField(max_length=2, choices=Bot.Language.choices, blank=True)
     count = models.PositiveIntegerField(default=1)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
     intent = models.CharField(max_length=100, blank=True)  # the intent it was added to
