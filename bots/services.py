@@ -5,7 +5,8 @@ from __future__ import annotations
 import copy
 import logging
 import re
-from datetime import datetime
+import threading
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
@@ -326,10 +327,55 @@ def _publish(bot: Bot, definition: dict, *, note: str, published_by) -> BotVersi
 
 def _queue_training(version_id: int) -> None:
     """After the publish commits: the worker's turn to train the version, unless the caller
-    trained it already, in the same transaction (`demo_load`, which runs before any broker)."""
+    trained it already, in the same transaction (`demo_load`, which runs before any broker).
+    A broker that does not take the task (down, unreachable) must not leave the version
+    training for ever: this process trains it in a thread of its own instead, and
+    `bot_versions_train_stuck` (beat) queues again any version still training after that."""
     untrained = BotVersion.objects.filter(pk=version_id, training=BotVersion.Training.TRAINING)
-    if untrained.exists():
+    if not untrained.exists():
+        return
+    try:
         tasks.bot_version_train.delay(version_id)
+    except Exception:  # kombu's OperationalError, a socket's error, a time-out: any of them
+        logger.warning(
+            "bot version %s: the broker did not take its training; training it here",
+            version_id,
+            exc_info=True,
+        )
+        thread = threading.Thread(
+            target=_train_in_thread, args=(version_id,), name=f"train-{version_id}", daemon=True
+        )
+        thread.start()
+
+
+def _train_in_thread(version_id: int) -> None:
+    from django.db import connection
+
+    try:
+        bot_version_train(version_id=version_id)
+    except Exception:
+        logger.exception("bot version %s: training in the web process failed", version_id)
+    finally:
+        connection.close()  # this thread's own connection
+
+
+# A version still training this long after it was published lost its task (a broker that was
+# down, a process that died while training in a thread): beat queues it again.
+STUCK_TRAINING_SECONDS = 120
+
+
+def bot_versions_train_stuck(*, older_than_seconds: int = STUCK_TRAINING_SECONDS) -> list[int]:
+    """Queue the training of every version still training since longer than
+    ``older_than_seconds`` (training twice is harmless); the ids queued."""
+    since = timezone.now() - timedelta(seconds=older_than_seconds)
+    stuck = list(
+        BotVersion.objects.filter(
+            training=BotVersion.Training.TRAINING, published_at__lt=since
+        ).values_list("pk", flat=True)[:100]
+    )
+    for version_id in stuck:
+        tasks.bot_version_train.delay(version_id)
+    return stuck
 
 
 def bot_version_train(*, version_id: int) -> BotVersion | None:
