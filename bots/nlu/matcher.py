@@ -282,7 +282,7 @@ class IntentMatcher:
         weights, inverse = _fit_ridge(self._embeddings, self._labels, len(self._classes))
         x = self._embeddings.astype(np.float64)
         fitted = x @ weights
-        leverage = np.einsum("ij,jk,ik->i", x, inverse, x)
+        leverage = ((x @ inverse) * x).sum(axis=1)
         fitted[rows, self._labels] -= leverage
         readout = fitted / np.maximum(1.0 - leverage, 1e-6)[:, None]
         return (
