@@ -350,6 +350,17 @@ def main(argv: list[str] | None = None) -> None:
             for key, goal in GOALS.items():
                 row(f"  {key}", f"{old_scores[key]:9.3f}{new_scores[key]:9.3f}", f">= {goal}")
                 met = met and new_scores[key] >= goal
+        kinds = sorted({s.get("kind", "") for s in data["test"]} - {""})
+        if kinds:
+            parts = []
+            for kind in kinds:
+                samples = [s for s in data["test"] if s.get("kind") == kind]
+                top = sum(
+                    (matcher.rank(s["text"], 1) or [(None, 0)])[0][0] == s["intent"]
+                    for s in samples
+                )
+                parts.append(f"{kind} {top / len(samples):.3f} ({len(samples)})")
+            print(f"  new top-1 by kind: {', '.join(parts)}")
     print("goal met" if met else "goal not met")
 
 
