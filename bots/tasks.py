@@ -112,3 +112,11 @@ def bot_version_train(version_id: int) -> None:
     from bots.services import bot_version_train as train
 
     train(version_id=version_id)
+
+
+@shared_task
+def bot_versions_train_stuck() -> None:
+    """Queue again the training of versions whose task was lost (beat, every minute)."""
+    from bots.services import bot_versions_train_stuck as sweep
+
+    sweep()

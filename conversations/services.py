@@ -425,6 +425,17 @@ def _carry_out(conversation: Conversation, action: dict) -> None:
         if conversation.status == Conversation.Status.BOT:
             conversation.status = Conversation.Status.RESOLVED
             conversation.resolved_at = timezone.now()
+    elif kind == "unmatched":
+        # Kept for the bot's owner to teach to an intent; the sandbox's tests are not visitors.
+        if not conversation.is_sandbox:
+            from bots.services import unmatched_phrase_record
+
+            unmatched_phrase_record(
+                tenant_id=conversation.tenant_id,
+                bot_id=conversation.bot_id,
+                text=action.get("text") or "",
+                language=action.get("language") or "",
+            )
     else:
         logger.warning("unknown engine action %r", kind)
 
