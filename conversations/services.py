@@ -15,6 +15,7 @@ from bots.engine.templates import render
 from bots.hours import within_business_hours
 from bots.models import Bot, BotVersion
 from bots.selectors import bot_refresh, bot_runtime
+from bots.services import unmatched_phrase_record
 from chattonic.core.errors import Conflict, ValidationFailed
 from chattonic.tenancy.models import Tenant
 from conversations import realtime
@@ -428,8 +429,6 @@ def _carry_out(conversation: Conversation, action: dict) -> None:
     elif kind == "unmatched":
         # Kept for the bot's owner to teach to an intent; the sandbox's tests are not visitors.
         if not conversation.is_sandbox:
-            from bots.services import unmatched_phrase_record
-
             unmatched_phrase_record(
                 tenant_id=conversation.tenant_id,
                 bot_id=conversation.bot_id,
