@@ -15,7 +15,6 @@ from conversations import webhooks as channel_webhooks
 from support import views as support_views
 
 
-
 class FaviconView(RedirectView):
     """Browsers ask every site for /favicon.ico: the platform's icon, not a 404 in the console of
     every page (the dashboard, the console, the demo page)."""
