@@ -288,6 +288,8 @@
     var text = input.value.trim();
     if (!text || state.unavailable) return;
     input.value = "";
+    // Sent: no longer typing (else the agent reads "Visitor is typing…" under the message).
+    if (typingSent) { clearTimeout(typingTimer); send({ type: "typing", on: false }); typingSent = false; }
     queue({ type: "message", client_id: newClientId(), text: text }, text);
   }
 
