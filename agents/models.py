@@ -82,7 +82,11 @@ class HandoffEvent(TenantOwned):
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
-        return f"{self.from_status} → {self.to_status} ({self.get_reason_display()})"
+        from conversations.models import Conversation
+
+        labels = dict(Conversation.Status.choices)
+        moved = f"{labels.get(self.from_status, self.from_status)} → "
+        return f"{moved}{labels.get(self.to_status, self.to_status)} ({self.get_reason_display()})"
 
 
 class CannedResponse(TenantOwned):
