@@ -333,7 +333,8 @@ class ChannelForm(forms.ModelForm):
 @admin.register(Channel)
 class ChannelAdmin(TenantScopedAdmin):
     """A channel's page: its name, bot and kind, the set-up steps and webhook URL of its kind
-    (on the add page too: the number in the URL is the channel's, given when it is saved),
+    (on the add page too, whole: the channel's id is reserved when the page is made and the
+    channel is saved under it),
     and its kind's credentials as separate inputs. Then its last error."""
 
     form = ChannelForm
