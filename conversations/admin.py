@@ -1,7 +1,7 @@
 """The dashboard's conversations, contacts, leads and channels."""
 
 import json
-from datetime import UTC, timedelta
+from datetime import UTC, date, timedelta
 
 from django import forms
 from django.contrib import admin, messages
@@ -49,7 +49,7 @@ class ConversationAdmin(TenantScopedAdmin):
         "bot",
         "channel_kind",
         "status",
-        "assigned_agent",
+        "agent",
         "last_message_at",
     ]
     list_select_related = ["contact", "bot", "assigned_agent"]
@@ -75,7 +75,7 @@ class ConversationAdmin(TenantScopedAdmin):
         "agent",
         "team",
         "handoff_reason",
-        "language",
+        "language_name",
         "is_sandbox",
         "created_at",
         "last_message_at",
@@ -83,9 +83,17 @@ class ConversationAdmin(TenantScopedAdmin):
         "assigned_at",
         "first_agent_response_at",
         "resolved_at",
-        "csat",
+        "rating",
     ]
     readonly_fields = fields
+
+    @admin.display(description="language")
+    def language_name(self, obj):
+        return dict(Bot.Language.choices).get(obj.language, obj.language)
+
+    @admin.display(description="satisfaction (CSAT)")
+    def rating(self, obj):
+        return "-" if obj.csat is None else f"{obj.csat} / 5"
 
     @admin.display(description="channel")
     def channel_name(self, obj):
@@ -93,7 +101,7 @@ class ConversationAdmin(TenantScopedAdmin):
             return f"{obj.channel.name} ({obj.get_channel_kind_display()})"
         return obj.get_channel_kind_display()
 
-    @admin.display(description="agent")
+    @admin.display(description="agent", ordering="assigned_agent")
     def agent(self, obj):
         if obj.assigned_agent is None:
             return "-"
@@ -399,6 +407,14 @@ class StatsFilterForm(forms.Form):
         return data
 
 
+def _is_date(value: str) -> bool:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
 def stats_view(model_admin, request):
     """The dashboard's statistics: totals, charts per day (inline SVG), per bot and channel."""
     if not model_admin.has_view_permission(request):
@@ -406,7 +422,14 @@ def stats_view(model_admin, request):
     tenant = getattr(request, "tenant", None)
     if tenant is None:
         raise PermissionDenied  # operators look at a tenant's numbers through its staff
-    form = StatsFilterForm(request.GET, tenant=tenant)
+    # The period shown is in the date inputs, also when none was asked (the last 30 days).
+    query = request.GET.copy()
+    today = timezone.now().astimezone(UTC).date()
+    if not query.get("end"):
+        query["end"] = today.isoformat()
+    if not query.get("start") and _is_date(query["end"]):
+        query["start"] = (date.fromisoformat(query["end"]) - timedelta(days=29)).isoformat()
+    form = StatsFilterForm(query, tenant=tenant)
     report, charts = None, {}
     if form.is_valid():
         data = form.cleaned_data
