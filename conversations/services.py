@@ -15,6 +15,7 @@ from bots.engine.templates import render
 from bots.hours import within_business_hours
 from bots.models import Bot, BotVersion
 from bots.selectors import bot_refresh, bot_runtime
+from bots.services import unmatched_phrase_record
 from chattonic.core.errors import Conflict, ValidationFailed
 from chattonic.tenancy.models import Tenant
 from conversations import realtime
@@ -425,6 +426,15 @@ def _carry_out(conversation: Conversation, action: dict) -> None:
         if conversation.status == Conversation.Status.BOT:
             conversation.status = Conversation.Status.RESOLVED
             conversation.resolved_at = timezone.now()
+    elif kind == "unmatched":
+        # Kept for the bot's owner to teach to an intent; the sandbox's tests are not visitors.
+        if not conversation.is_sandbox:
+            unmatched_phrase_record(
+                tenant_id=conversation.tenant_id,
+                bot_id=conversation.bot_id,
+                text=action.get("text") or "",
+                language=action.get("language") or "",
+            )
     else:
         logger.warning("unknown engine action %r", kind)
 
