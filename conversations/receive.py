@@ -1263,36 +1263,38 @@ def messages_answer(*, message_id: int) -> list[Message]:
             conversation = Conversation.objects.select_related("bot").get(pk=conversation.pk)
             plan = _Conversation.of(conversation)
             plan.changed = True
-        values = {f: getattr(message, f) for f in ("direction", "sender", "agent_id", "kind")}
-        values.update(
-            text=message.text,
-            data=message.data,
-            external_id=message.external_id,
-            channel_id=message.channel_id,
-            status=message.status,
-            created_at=message.created_at,
-        )
-        plan.messages.append([None, values, message.pk])  # stored: announced, not inserted
-        plan.last_message_at = now
         if message.data.get("reply_type") == "callback_query" and message.data.get(
             "callback_query_id"
         ):
             _answer_callback_query(message)
-        if plan.status == _BOT_MODE and _bot_ready(plan):
-            if plan.engine_state is None:
-                # A first message opens the conversation with the bot's greeting; it is also
-                # answered when it asks for something the bot knows ("how much is it?"),
-                # not when it is only a hello.
-                _turn(plan, None, Event(type="start"), now)
-                if not _asks_something(plan, message):
-                    continue
-            if plan.blocked:
-                continue
+        answering = plan.status == _BOT_MODE and _bot_ready(plan)
+        if answering and plan.engine_state is None:
+            # A first message opens the conversation with the bot's greeting (told before
+            # the message, as the web chat tells it); it is also answered when it asks for
+            # something the bot knows ("how much is it?"), not when it is only a hello.
+            _turn(plan, None, Event(type="start"), now)
+            answering = _asks_something(plan, message)
+        plan.messages.append([None, _stored(message), message.pk])  # announced, not inserted
+        plan.last_message_at = now
+        if answering and plan.blocked:
+            # The start's effects first (a handoff): then the message, on what they left.
+            _write([plan], now)
+            replies += _messages(plan)
+            conversation = Conversation.objects.select_related("bot").get(pk=conversation.pk)
+            plan = _Conversation.of(conversation)
+            plan.changed = True
+            answering = plan.status == _BOT_MODE
+        if answering:
             _turn(plan, None, _channel_event(plan, message), now)
     _write([plan], now)
     replies += _messages(plan)
     Message.objects.filter(pk__in=[m.pk for m in pending]).update(handled_at=timezone.now())
     return replies
+
+
+def _stored(message: Message) -> dict:
+    """A stored message's row (for its announcement)."""
+    return {f.attname: getattr(message, f.attname) for f in Message._meta.concrete_fields}
 
 
 def messages_answer_failed(*, message_id: int, max_failures: int) -> bool:
