@@ -362,7 +362,9 @@ def test_every_door_stores_and_emits_the_same(client, settings, shop, emitted):
     assert [_fields_apart(d) for d in differences] == []
     for door in DOORS[1:]:
         apart = [
-            (n, a, b) for n, (a, b) in enumerate(zip(events[door], events["webchat"])) if a != b
+            (n, a, b)
+            for n, (a, b) in enumerate(zip(events[door], events["webchat"], strict=False))
+            if a != b
         ]
         assert (door, len(events[door]), apart[:3]) == (door, len(events["webchat"]), [])
 
