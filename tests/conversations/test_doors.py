@@ -24,7 +24,8 @@ from django.db import connections, models, transaction
 from chattonic.asgi import application
 from chattonic.tenancy.models import TenantOwned
 from chattonic.tenancy.services import api_key_create
-from conversations import realtime, receive
+from conversations import realtime
+from conversations.receive import write
 from tests.conversations.payloads import raw
 from tests.conversations.writers import only_the_receive_service_writes_messages
 from tests.factories import launched_bot
@@ -328,7 +329,7 @@ def emitted(monkeypatch):
 
     monkeypatch.setattr(realtime, "send_on_commit", recording)
     # A platform's replies are sent by the delivery worker, not the receive service.
-    monkeypatch.setattr(receive, "_send_later", lambda message_id: None)
+    monkeypatch.setattr(write, "_send_later", lambda message_id: None)
     return sent
 
 

@@ -10,6 +10,7 @@ import pytest
 from conversations import receive
 from conversations.channels import unhandled_messages_requeue
 from conversations.models import Conversation, Message
+from conversations.receive import platforms
 from conversations.tasks import conversation_handle, conversations_handle
 from tests.fakes.channels import make_channel, signed_post, text_body
 
@@ -79,7 +80,7 @@ def test_a_turn_that_keeps_crashing_goes_to_a_person_and_leaves_the_sweep(
     def broken(*args, **kwargs):
         raise RuntimeError("a bug in a flow's node")
 
-    monkeypatch.setattr(receive, "_turn", broken)
+    monkeypatch.setattr(platforms, "_turn", broken)
     for attempt in (1, 2):
         with pytest.raises(RuntimeError):
             conversation_handle(message_id)
@@ -107,7 +108,7 @@ def test_a_bursts_crash_counts_once_for_its_conversation(
     def broken(*args, **kwargs):
         raise RuntimeError("a bug in a flow's node")
 
-    monkeypatch.setattr(receive, "_turn", broken)
+    monkeypatch.setattr(platforms, "_turn", broken)
     conversations_handle(ids)  # three messages of one conversation: one failed turn
 
     failures = set(Message.objects.filter(pk__in=ids).values_list("handle_failures", flat=True))

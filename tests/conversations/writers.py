@@ -34,7 +34,7 @@ def _through_the_service() -> str | None:
     caller = None
     while frame is not None:
         module = frame.f_globals.get("__name__", "")
-        if module == SERVICE:
+        if module == SERVICE or module.startswith(SERVICE + "."):
             return None
         if caller is None and not module.startswith(("django.", "factory.", __name__)):
             caller = f"{module}:{frame.f_lineno}"
@@ -74,12 +74,12 @@ _PATTERNS = [
 
 def message_writers() -> list[str]:
     """``path:line`` of every line of the apps' source that inserts a message, outside the
-    service's module and the migrations."""
+    service's package and the migrations."""
     found = []
-    service = ROOT / (SERVICE.replace(".", "/") + ".py")
+    service = ROOT / SERVICE.replace(".", "/")
     for app in APPS:
         for path in sorted((ROOT / app).rglob("*.py")):
-            if path == service or "migrations" in path.parts:
+            if path.is_relative_to(service) or "migrations" in path.parts:
                 continue
             for number, line in enumerate(path.read_text().splitlines(), 1):
                 if any(pattern.search(line) for pattern in _PATTERNS):
