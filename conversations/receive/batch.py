@@ -43,6 +43,7 @@ from conversations.sql import (
     execute,
     found_statements,
 )
+from conversations.turns import in_one_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +63,6 @@ def messages_receive(arrivals: list[Arrival]) -> list[Arrival]:
     each runs alone, so that only a failing one is lost. An invalid message gets its
     ``error`` (a ServiceError) and stores nothing. What each caused is broadcast after the
     commit (collected in its ``events`` when it came from a socket)."""
-    from conversations.turns import in_one_transaction
-
     results, error = in_one_transaction([lambda: _receive(arrivals)])
     if results is not None:
         return arrivals
