@@ -18,25 +18,31 @@ def row(model, **values) -> dict:
     attribute name: ``conversation_id``) or else the field's default. The one way the hot
     paths build rows: a name the model lacks raises, and a field added to the model takes
     its default here without anyone listing it."""
-    fields = _fields(model)
-    unknown = set(values) - fields.keys()
-    if unknown:
-        raise TypeError(f"{model.__name__} has no field {sorted(unknown)}")
-    return {
-        name: values[name] if name in values else field.get_default()
-        for name, field in fields.items()
-    }
+    fields, constant, computed = _fields(model)
+    if not values.keys() <= fields.keys():
+        unknown = sorted(set(values) - fields.keys())
+        raise TypeError(f"{model.__name__} has no field {unknown}")
+    built = {**constant, **values}
+    for name in computed:
+        if name not in values:
+            built[name] = fields[name].get_default()
+    return built
 
 
 _FIELDS: dict = {}
 
 
-def _fields(model) -> dict:
+def _fields(model) -> tuple[dict, dict, list]:
+    """The model's fields by attribute name (the id left out, the order the model's), the
+    constant defaults, and the names whose default is computed for each row."""
     found = _FIELDS.get(model)
     if found is None:
-        found = _FIELDS[model] = {
-            f.attname: f for f in model._meta.concrete_fields if not f.primary_key
+        fields = {f.attname: f for f in model._meta.concrete_fields if not f.primary_key}
+        computed = [name for name, f in fields.items() if f.has_default() and callable(f.default)]
+        constant = {
+            name: (None if name in computed else f.get_default()) for name, f in fields.items()
         }
+        found = _FIELDS[model] = (fields, constant, computed)
     return found
 
 
@@ -57,7 +63,7 @@ def row_insert(
     refused INSERT leaves the transaction usable (a skipped row needs none)."""
     connection = transaction.get_connection()
     quote = connection.ops.quote_name
-    fields = _fields(model)
+    fields = _fields(model)[0]
     columns, marks, params = [], [], []
     for name, value in values.items():
         field = fields[name]

@@ -5,7 +5,7 @@ the messages and the leads they leave (conversations.receive)."""
 from __future__ import annotations
 
 import logging
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -167,20 +167,26 @@ def _announce(conversation: _Conversation) -> None:
                 {"type": "conversation.started", "conversation": conversation.id},
             )
     platform = conversation.channel_kind != _WEBCHAT
-    for arrival, values, pk in conversation.messages:
-        payload = _payload(conversation, values, pk)
-        event = {"type": "message.created", "message": payload}
-        inbound = values["direction"] == _IN
-        if arrival is not None:
-            if inbound:
-                arrival.message = payload
-            else:
-                arrival.replies.append(payload)
-            if arrival.origin is not None:
-                event["origin"] = arrival.origin
-        with _collected(arrival):
+    activity = conversation.status != _BOT_MODE and not conversation.is_sandbox
+    with ExitStack() as scope:
+        current: object = ()  # the arrival whose broadcasts are collected now
+        for arrival, values, pk in conversation.messages:
+            payload = _payload(conversation, values, pk)
+            event = {"type": "message.created", "message": payload}
+            inbound = values["direction"] == _IN
+            if arrival is not None:
+                if inbound:
+                    arrival.message = payload
+                else:
+                    arrival.replies.append(payload)
+                if arrival.origin is not None:
+                    event["origin"] = arrival.origin
+            if arrival is not current:  # one collector per arrival's run of messages
+                scope.close()
+                scope.enter_context(_collected(arrival))
+                current = arrival
             realtime.send_on_commit(group, event)
-            if inbound and conversation.status != _BOT_MODE and not conversation.is_sandbox:
+            if inbound and activity:
                 # The console lists it as new activity even where nobody has it open.
                 realtime.send_on_commit(
                     realtime.agents_group(conversation.tenant_id),
@@ -189,8 +195,8 @@ def _announce(conversation: _Conversation) -> None:
                         "conversation": {"id": conversation.id, "message": payload},
                     },
                 )
-        if platform and not inbound:
-            _send_later(pk)
+            if platform and not inbound:
+                _send_later(pk)
 
 
 def message_deliver(*, message: Message) -> None:
