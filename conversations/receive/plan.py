@@ -71,12 +71,14 @@ class Arrival:
     replies: list[dict] = field(default_factory=list)  # what the turn said, in order
     events: list = field(default_factory=list)  # (group, event), with ``origin``
     error: Exception | None = None
+    pending: list = field(default_factory=list)  # events of the transaction under way
 
     def reset(self) -> None:
         self.conversation = self.message = self.error = None
         self.duplicate = False
         self.replies = []
         self.events = []
+        self.pending = []
 
 
 # --- The plan ------------------------------------------------------------------------------------
@@ -145,6 +147,14 @@ class _Conversation:
             "status": self.status,
             "resolved_at": self.resolved_at,
         }
+
+    def arrivals_announced(self) -> list[Arrival]:
+        """The socket arrivals with events waiting for the commit, in order, once each."""
+        found: dict[int, Arrival] = {}
+        for arrival, _, _ in self.messages:
+            if arrival is not None and arrival.pending:
+                found.setdefault(id(arrival), arrival)
+        return list(found.values())
 
     def copy_to(self, conversation: Conversation) -> None:
         """The caller's model instance, as the plan left it."""

@@ -5,7 +5,7 @@ the messages and the leads they leave (conversations.receive)."""
 from __future__ import annotations
 
 import logging
-from contextlib import ExitStack, nullcontext
+from contextlib import nullcontext
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -168,35 +168,48 @@ def _announce(conversation: _Conversation) -> None:
             )
     platform = conversation.channel_kind != _WEBCHAT
     activity = conversation.status != _BOT_MODE and not conversation.is_sandbox
-    with ExitStack() as scope:
-        current: object = ()  # the arrival whose broadcasts are collected now
-        for arrival, values, pk in conversation.messages:
-            payload = _payload(conversation, values, pk)
-            event = {"type": "message.created", "message": payload}
-            inbound = values["direction"] == _IN
-            if arrival is not None:
-                if inbound:
-                    arrival.message = payload
-                else:
-                    arrival.replies.append(payload)
-                if arrival.origin is not None:
-                    event["origin"] = arrival.origin
-            if arrival is not current:  # one collector per arrival's run of messages
-                scope.close()
-                scope.enter_context(_collected(arrival))
-                current = arrival
-            realtime.send_on_commit(group, event)
-            if inbound and activity:
-                # The console lists it as new activity even where nobody has it open.
-                realtime.send_on_commit(
+    for arrival, values, pk in conversation.messages:
+        payload = _payload(conversation, values, pk)
+        event = {"type": "message.created", "message": payload}
+        inbound = values["direction"] == _IN
+        events = [(group, event)]
+        if inbound and activity:
+            # The console lists it as new activity even where nobody has it open.
+            events.append(
+                (
                     realtime.agents_group(conversation.tenant_id),
                     {
                         "type": "conversation.activity",
                         "conversation": {"id": conversation.id, "message": payload},
                     },
                 )
-            if platform and not inbound:
-                _send_later(pk)
+            )
+        if arrival is not None and arrival.origin is not None:
+            event["origin"] = arrival.origin
+            if inbound:
+                arrival.message = payload
+            else:
+                arrival.replies.append(payload)
+            arrival.pending += events  # its socket sends them: after the commit, below
+        else:
+            if arrival is not None:
+                if inbound:
+                    arrival.message = payload
+                else:
+                    arrival.replies.append(payload)
+            for pair in events:
+                realtime.send_on_commit(*pair)
+        if platform and not inbound:
+            _send_later(pk)
+    for arrival in conversation.arrivals_announced():
+        _collect_on_commit(arrival.events, arrival.pending)
+        arrival.pending = []
+
+
+def _collect_on_commit(into: list, events: list) -> None:
+    """``events`` handed to a socket's list once the transaction commits (one callback for
+    an arrival's messages, not one for each: ``realtime.send_on_commit`` in a collector)."""
+    transaction.on_commit(lambda: into.extend(events))
 
 
 def message_deliver(*, message: Message) -> None:
