@@ -116,6 +116,7 @@ class _Conversation:
     blocked: bool = False  # an effect changes it: its next messages wait for another round
     handing_off: bool = False
     changed: bool = False  # its state is written
+    moved: bool = False  # ... with its status or version
     new: bool = False
 
     @classmethod
@@ -138,15 +139,22 @@ class _Conversation:
         )
 
     def state(self) -> dict:
-        return {
+        """What a turn changes of its row. The status, its end and the version only when the
+        plan changed them (``moved``): an UPDATE that sets an indexed column costs index
+        work on SQLite even when the value stays."""
+        state = {
             "id": self.id,
-            "bot_version_id": self.bot_version_id,
             "engine_state": self.engine_state,
             "awaiting_action": self.awaiting_action,
             "last_message_at": self.last_message_at,
-            "status": self.status,
-            "resolved_at": self.resolved_at,
         }
+        if self.moved:
+            state.update(
+                bot_version_id=self.bot_version_id,
+                status=self.status,
+                resolved_at=self.resolved_at,
+            )
+        return state
 
     def arrivals_announced(self) -> list[Arrival]:
         """The socket arrivals with events waiting for the commit, in order, once each."""
@@ -158,8 +166,9 @@ class _Conversation:
 
     def copy_to(self, conversation: Conversation) -> None:
         """The caller's model instance, as the plan left it."""
-        for name, value in self.state().items():
-            setattr(conversation, name, value)
+        for name in ("engine_state", "awaiting_action", "last_message_at", "bot_version_id"):
+            setattr(conversation, name, getattr(self, name))
+        conversation.status, conversation.resolved_at = self.status, self.resolved_at
 
 
 # Per bot: (the batch's time, the bot's stamp, whether it is open then), so that a batch
@@ -234,6 +243,7 @@ def _turn(conversation: _Conversation, arrival: Arrival | None, event: Event, no
             # one, on the version live then. A conversation with agents is theirs to resolve.
             if conversation.status == _BOT_MODE and not conversation.handing_off:
                 conversation.status = _RESOLVED
+                conversation.moved = True
                 conversation.resolved_at = now
                 conversation.blocked = True
         else:

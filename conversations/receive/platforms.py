@@ -305,6 +305,7 @@ def _bot_ready(plan: _Conversation) -> bool:
         logger.warning("bot %s has no published version: not answering", plan.bot.pk)
         return False
     plan.bot_version_id = version
+    plan.moved = True
     return True
 
 

@@ -71,7 +71,8 @@ def _persist(conversations: list[_Conversation], now) -> None:
     states = [c.state() for c in conversations if c.changed and not c.new]
     ids, _ = execute(  # one round trip on PostgreSQL
         insert_statements(Message, [values for _, values, _ in new]),
-        update_statements(Conversation, states),
+        update_statements(Conversation, [state for state in states if len(state) == 4])
+        + update_statements(Conversation, [state for state in states if len(state) > 4]),
     )
     for entry, (pk,) in zip(new, ids, strict=True):
         entry[2] = pk
