@@ -162,11 +162,11 @@ def _announce(conversation: _Conversation) -> None:
     group = realtime.conversation_group(conversation.id)
     opener = conversation.opened_by
     if opener is not None and conversation.new:
-        with _collected(opener):
-            realtime.send_on_commit(
-                realtime.visitor_group(opener.visitor_id),
-                {"type": "conversation.started", "conversation": conversation.id},
-            )
+        started = {"type": "conversation.started", "conversation": conversation.id}
+        if opener.origin is not None:
+            opener.pending.append((realtime.visitor_group(opener.visitor_id), started))
+        else:
+            realtime.send_on_commit(realtime.visitor_group(opener.visitor_id), started)
     platform = conversation.channel_kind != _WEBCHAT
     activity = conversation.status != _BOT_MODE and not conversation.is_sandbox
     for arrival, values, pk in conversation.messages:
@@ -191,7 +191,7 @@ def _announce(conversation: _Conversation) -> None:
                 arrival.message = payload
             else:
                 arrival.replies.append(payload)
-            arrival.pending += events  # its socket sends them: after the commit, below
+            arrival.pending += events  # its socket sends them, below
         else:
             if arrival is not None:
                 if inbound:
@@ -203,14 +203,15 @@ def _announce(conversation: _Conversation) -> None:
         if platform and not inbound:
             _send_later(pk)
     for arrival in conversation.arrivals_announced():
-        _collect_on_commit(arrival.events, arrival.pending)
+        _collect(arrival.events, arrival.pending)
         arrival.pending = []
 
 
-def _collect_on_commit(into: list, events: list) -> None:
-    """``events`` handed to a socket's list once the transaction commits (one callback for
-    an arrival's messages, not one for each: ``realtime.send_on_commit`` in a collector)."""
-    transaction.on_commit(lambda: into.extend(events))
+def _collect(into: list, events: list) -> None:
+    """``events`` handed to a socket's list at once, not on commit: a socket's arrivals come
+    through ``messages_receive`` only, which clears them (``Arrival.reset``) when their
+    transaction rolls back, and hands them over only once it committed."""
+    into.extend(events)
 
 
 def message_deliver(*, message: Message) -> None:

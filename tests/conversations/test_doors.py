@@ -328,13 +328,13 @@ def emitted(monkeypatch):
         original(group, event)
 
     monkeypatch.setattr(realtime, "send_on_commit", recording)
-    original_collect = write._collect_on_commit
+    original_collect = write._collect
 
     def collecting(into, events):
         transaction.on_commit(lambda: sent.extend(copy.deepcopy(events)))
         original_collect(into, events)
 
-    monkeypatch.setattr(write, "_collect_on_commit", collecting)
+    monkeypatch.setattr(write, "_collect", collecting)
     # A platform's replies are sent by the delivery worker, not the receive service.
     monkeypatch.setattr(write, "_send_later", lambda message_id: None)
     return sent
