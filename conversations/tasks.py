@@ -31,7 +31,7 @@ def conversation_handle(message_id: int) -> int:
 
 
 def _count_failure(message_id: int) -> None:
-    """conversation_handle_failed, never hiding the turn's own error behind its own. Not for
+    """receive.messages_answer_failed, never hiding the turn's own error behind its own. Not for
     a database that is away (OperationalError): that is no fault of the conversation's, and
     the sweep tries again."""
     import sys
