@@ -29,6 +29,8 @@ test: export CHATTONIC_VAR_DIR ?= $(CURDIR)/var/test
 test: venv lint
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
+	# The apps' floors (pyproject.toml [tool.importlinter]; docs/architecture.md).
+	$(VENV)/bin/lint-imports --no-cache
 	# pytest's exit code 5 means "no tests collected": not a failure of the suite.
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
 

@@ -56,6 +56,13 @@ class CannedResponseAdmin(TenantScopedAdmin):
 STATUS_LABELS = dict(Conversation.Status.choices)
 
 
+def _person(user) -> str:
+    """A staff member as the dashboard names them: their name, else their sign-in."""
+    if user is None:
+        return "-"
+    return user.get_full_name() or user.get_username()
+
+
 @admin.register(HandoffEvent)
 class HandoffEventAdmin(TenantScopedAdmin):
     list_display = [
@@ -63,8 +70,8 @@ class HandoffEventAdmin(TenantScopedAdmin):
         "from_state",
         "to_state",
         "reason",
-        "actor",
-        "agent",
+        "actor_name",
+        "agent_name",
         "created_at",
     ]
     list_filter = ["reason", ("to_status", ConversationStatusFilter)]
@@ -77,12 +84,22 @@ class HandoffEventAdmin(TenantScopedAdmin):
         "from_state",
         "to_state",
         "reason",
-        "actor",
-        "agent",
+        "actor_name",
+        "agent_name",
         "team",
         "detail",
         "created_at",
     ]
+    # These only: the model's own status fields hold codes ("assigned"), told above in words.
+    fields = readonly_fields
+
+    @admin.display(description="actor", ordering="actor")
+    def actor_name(self, obj):
+        return _person(obj.actor)
+
+    @admin.display(description="agent", ordering="agent")
+    def agent_name(self, obj):
+        return _person(obj.agent)
 
     @admin.display(description="from", ordering="from_status")
     def from_state(self, obj):

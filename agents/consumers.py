@@ -12,10 +12,9 @@ from __future__ import annotations
 import logging
 
 from channels.db import database_sync_to_async
-from django.contrib.auth import get_user_model
 
 from agents import selectors, services
-from agents.models import AgentProfile, Team
+from agents.models import AgentProfile
 from chattonic.core import inputs
 from chattonic.core.errors import NotFound, ServiceError, ValidationFailed
 from chattonic.core.sockets import JsonSocket, frame_loads
@@ -216,20 +215,14 @@ class AgentConsumer(realtime.MessageEvents, JsonSocket):
         def transfer():
             to_agent = to_team = None
             if content.get("agent") is not None:
-                to_agent = (
-                    get_user_model()
-                    .objects.filter(
-                        pk=_int(content["agent"], "agent"), membership__tenant_id=self.tenant_id
-                    )
-                    .first()
+                to_agent = selectors.tenant_agent(
+                    tenant_id=self.tenant_id, user_id=_int(content["agent"], "agent")
                 )
                 if to_agent is None:
                     raise NotFound("No such agent.")
             if content.get("team") is not None:
-                to_team = (
-                    Team.objects.for_tenant(self.tenant_id)
-                    .filter(pk=_int(content["team"], "team"))
-                    .first()
+                to_team = selectors.team_for_id(
+                    tenant_id=self.tenant_id, team_id=_int(content["team"], "team")
                 )
                 if to_team is None:
                     raise NotFound("No such team.")
@@ -256,20 +249,10 @@ class AgentConsumer(realtime.MessageEvents, JsonSocket):
         await self._ack(content)
 
     async def _conversation(self, content) -> Conversation:
-        conversation_id = _int(content.get("conversation"), "conversation")
-
-        def load():
-            found = (
-                Conversation.objects.for_tenant(self.tenant_id)
-                .select_related("bot", "contact")
-                .filter(pk=conversation_id)
-                .first()
-            )
-            if found is None:
-                raise NotFound("No such conversation.")
-            return found
-
-        return await database_sync_to_async(load)()
+        return await database_sync_to_async(selectors.conversation_for_agent)(
+            tenant_id=self.tenant_id,
+            conversation_id=_int(content.get("conversation"), "conversation"),
+        )
 
     # --- Group events out ------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from django.db import models
 from django.utils import timezone
 
 from chattonic.tenancy.models import TenantOwned
-from conversations.models import HandoffReason
+from conversations.models import Conversation, HandoffReason
 
 
 class Team(TenantOwned):
@@ -82,7 +82,9 @@ class HandoffEvent(TenantOwned):
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
-        return f"{self.from_status} → {self.to_status} ({self.get_reason_display()})"
+        labels = dict(Conversation.Status.choices)
+        moved = f"{labels.get(self.from_status, self.from_status)} → "
+        return f"{moved}{labels.get(self.to_status, self.to_status)} ({self.get_reason_display()})"
 
 
 class CannedResponse(TenantOwned):

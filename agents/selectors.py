@@ -6,7 +6,17 @@ from __future__ import annotations
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from agents.models import AgentProfile, CannedResponse, ConversationSeen, Note, Team
+from agents.models import (
+    AgentProfile,
+    CannedResponse,
+    ConversationSeen,
+    HandoffEvent,
+    Note,
+    Team,
+)
+from bots.selectors import bot_runtime
+from chattonic.core.errors import NotFound
+from chattonic.tenancy.models import Membership
 from conversations import realtime
 from conversations.models import Conversation, Lead, Message
 from conversations.selectors import conversation_history
@@ -196,8 +206,6 @@ def note_payload(note: Note) -> dict:
 
 def conversation_detail(*, conversation: Conversation) -> dict:
     """A conversation's full history (bot messages included), notes, contact and flow."""
-    from bots.selectors import bot_runtime
-
     messages = conversation_history(conversation=conversation, limit=500)
     notes = Note.objects.for_tenant(conversation.tenant_id).filter(conversation=conversation)
     contact = conversation.contact
@@ -219,3 +227,69 @@ def conversation_detail(*, conversation: Conversation) -> dict:
         },
         "nodes": [{"id": node_id, "type": node.get("type")} for node_id, node in nodes.items()],
     }
+
+
+def conversations_records_export(
+    *, tenant_id: int, conversation_ids: list[int]
+) -> dict[int, dict[str, list[dict]]]:
+    """A contact's export (``conversations.hooks.contact_exporting``): each conversation's
+    notes and handoff history, JSON-ready."""
+    records: dict[int, dict[str, list[dict]]] = {
+        pk: {"notes": [], "handoffs": []} for pk in conversation_ids
+    }
+    for note in Note.objects.for_tenant(tenant_id).filter(conversation_id__in=conversation_ids):
+        records[note.conversation_id]["notes"].append(
+            {"text": note.text, "created_at": _iso(note.created_at)}
+        )
+    for event in HandoffEvent.objects.for_tenant(tenant_id).filter(
+        conversation_id__in=conversation_ids
+    ):
+        records[event.conversation_id]["handoffs"].append(
+            {
+                "from": event.from_status,
+                "to": event.to_status,
+                "reason": event.reason,
+                "created_at": _iso(event.created_at),
+            }
+        )
+    return records
+
+
+# --- Lookups for the doors --------------------------------------------------------------------
+
+
+def conversation_for_agent(*, tenant_id: int, conversation_id: int) -> Conversation:
+    """The tenant's conversation with its bot and contact; NotFound for another's or none."""
+    found = (
+        Conversation.objects.for_tenant(tenant_id)
+        .select_related("bot", "contact")
+        .filter(pk=conversation_id)
+        .first()
+    )
+    if found is None:
+        raise NotFound("No such conversation.")
+    return found
+
+
+def tenant_agent(*, tenant_id: int, user_id: int):
+    """The active staff member of the tenant with this user id (any role may answer), or
+    None."""
+    membership = (
+        Membership.objects.for_tenant(tenant_id)
+        .select_related("user")
+        .filter(user_id=user_id, user__is_active=True)
+        .first()
+    )
+    return membership.user if membership is not None else None
+
+
+def team_named(*, tenant_id: int, name: str) -> Team | None:
+    """The tenant's team with this name (any case), or None."""
+    if not name:
+        return None
+    return Team.objects.for_tenant(tenant_id).filter(name__iexact=name).first()
+
+
+def team_for_id(*, tenant_id: int, team_id: int) -> Team | None:
+    """The tenant's team with this id, or None."""
+    return Team.objects.for_tenant(tenant_id).filter(pk=team_id).first()

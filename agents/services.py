@@ -17,6 +17,7 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from agents import realtime as agents_realtime
+from agents import selectors
 from agents.models import (
     AgentProfile,
     CannedResponse,
@@ -27,10 +28,14 @@ from agents.models import (
 )
 from bots.engine import Event
 from bots.hours import within_business_hours
+from bots.selectors import bot_runtime
 from chattonic.core.errors import Conflict, NotFound, ValidationFailed
 from chattonic.tenancy.models import Membership, Tenant
 from chattonic.tenancy.services import staff_name_set
+from conversations.hooks import ContactErasing
 from conversations.models import Conversation, Lead, Message
+from conversations.services import bot_turn, lead_capture, outbound_message, system_message
+from support.services import ticket_from_away_form
 
 Status = Conversation.Status
 Reason = HandoffEvent.Reason
@@ -109,12 +114,11 @@ def _locked(conversation: Conversation) -> Conversation:
     )
 
 
-def _team_named(tenant_id: int, team: Team | str | None) -> Team | None:
+def _team(tenant_id: int, team: Team | str | None) -> Team | None:
+    """A team, or the tenant's team with this name (None when there is none)."""
     if isinstance(team, Team) or team is None:
         return team
-    if not team:
-        return None
-    return Team.objects.for_tenant(tenant_id).filter(name__iexact=team).first()
+    return selectors.team_named(tenant_id=tenant_id, name=team)
 
 
 @transaction.atomic
@@ -133,7 +137,7 @@ def conversation_hand_off(
         return conversation  # already with the humans
     previous = conversation.status
     conversation.status = Status.QUEUED
-    conversation.team = _team_named(conversation.tenant_id, team)
+    conversation.team = _team(conversation.tenant_id, team)
     conversation.handoff_reason = reason
     conversation.assigned_agent = None
     _new_episode(conversation)
@@ -163,8 +167,6 @@ def _policy(tenant_id: int) -> str:
 
 
 def _away(conversation: Conversation) -> None:
-    from conversations.services import system_message
-
     system_message(conversation=conversation, text=conversation.bot.away_message, away=True)
 
 
@@ -333,8 +335,6 @@ def conversation_hand_back(
     *, conversation: Conversation, actor, node: str | None = None
 ) -> list[Message]:
     """Give the conversation back to the bot, resuming the flow at ``node`` (or its start)."""
-    from conversations.services import bot_turn
-
     agent_profile(tenant_id=conversation.tenant_id, user=actor)
     conversation = _locked(conversation)
     _held_by(conversation, actor)
@@ -355,8 +355,6 @@ def conversation_hand_back(
 
 
 def _definition_nodes(conversation: Conversation) -> dict:
-    from bots.selectors import bot_runtime
-
     return bot_runtime(conversation.bot, conversation.bot_version_id).definition.get("nodes", {})
 
 
@@ -370,8 +368,6 @@ def agent_reply(
     """An agent's answer: stored, then sent through the conversation's channel. With
     ``expand_canned`` (the console), a reply that is only ``/shortcut`` is the tenant's canned
     response, and an unknown shortcut is refused (``unknown_shortcut``), never sent."""
-    from conversations.services import outbound_message
-
     text = (text or "").strip()
     if not text:
         raise ValidationFailed.for_field("text", "A reply needs some text.")
@@ -398,6 +394,15 @@ def agent_reply(
         fields.append("first_agent_response_at")
     conversation.save(update_fields=fields)
     return message
+
+
+@transaction.atomic
+def agent_send(*, conversation: Conversation, agent, text: str) -> Message:
+    """An agent's message from the tenant's own system (the REST API): the agent takes the
+    conversation over first when the bot or the queue has it, then replies."""
+    if conversation.status in (Status.BOT, Status.QUEUED):
+        conversation = conversation_take_over(conversation=conversation, agent=agent)
+    return agent_reply(conversation=conversation, agent=agent, text=text)
 
 
 @transaction.atomic
@@ -588,8 +593,6 @@ def away_contact_leave(*, conversation: Conversation, fields: dict) -> Lead:
     bot says so, a support ticket). Only while the away form is on offer (the conversation
     waits for an agent after the away message), and once per handoff: leaving the details
     again updates the same lead (and its one ticket)."""
-    from conversations.services import lead_capture
-
     clean = {
         k: str(v).strip()[:1000]
         for k, v in fields.items()
@@ -623,7 +626,16 @@ def away_contact_leave(*, conversation: Conversation, fields: dict) -> Lead:
     else:
         lead = lead_capture(conversation=conversation, fields=clean, source=Lead.Source.AWAY_FORM)
     if conversation.bot.ticket_after_hours:
-        from support.services import ticket_from_away_form
-
         ticket_from_away_form(conversation=conversation, lead=lead)
     return lead
+
+
+# --- Privacy ----------------------------------------------------------------------------------
+
+
+def conversations_records_erase(*, erasing: ContactErasing) -> None:
+    """An erase (``conversations.hooks.contact_erasing``): the notes and the handoff history
+    of the erased contacts' conversations go."""
+    tenant_id, ids = erasing.tenant_id, erasing.conversation_ids
+    Note.objects.for_tenant(tenant_id).filter(conversation_id__in=ids).delete()
+    HandoffEvent.objects.for_tenant(tenant_id).filter(conversation_id__in=ids).delete()

@@ -16,13 +16,14 @@ class BackupsConfig(AppConfig):
     name = "backups"
 
     def ready(self):
+        # why: ready() runs once every app's models are loaded, which these modules import.
         from backups import (
             checks,  # noqa: F401 - registers the system checks
             ledger,
         )
-        from conversations import privacy
+        from conversations import hooks  # why: as above (registers this app's answers)
 
-        privacy.erasure_hook_register(ledger.erasure_record)
+        hooks.erasure_recorded_register(ledger.erasure_record)
         post_migrate.connect(
             _erasures_reapply, sender=self, dispatch_uid="backups.erasures_reapply"
         )

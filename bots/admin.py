@@ -14,7 +14,7 @@ import json
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
-from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -35,7 +35,7 @@ from bots.forms import (
     ImportForm,
 )
 from bots.gallery import FLOW_TEMPLATES, LANGUAGES
-from bots.models import Bot, BotVersion
+from bots.models import Bot, BotVersion, UnmatchedPhrase
 from bots.regions import bots_elsewhere
 from bots.selectors import bot_has_unpublished_changes, definition_problems
 from chattonic.core import inputs
@@ -229,6 +229,9 @@ class BotAdmin(TenantScopedAdmin):
             # The live matcher's own estimates, from its training phrases left out one at a time.
             "understanding": ((live.nlu_model or {}).get("report") if live else None) or None,
             "unpublished": bot_has_unpublished_changes(bot),
+            "unmatched_new": UnmatchedPhrase.objects.for_tenant(bot.tenant_id)
+            .filter(bot=bot, status=UnmatchedPhrase.Status.NEW)
+            .count(),
             "embed_code": widget_embed_code(bot, request),
             "demo_url": absolute_url(reverse("webchat-demo", args=[bot.public_key]), request),
             "flow_summary": _flow_summary(bot.draft_definition),
@@ -278,6 +281,14 @@ class BotAdmin(TenantScopedAdmin):
                 "<int:object_id>/versions/<int:number>/rollback/",
                 wrap(require_POST(self.rollback_view)),
                 name="bots_bot_rollback",
+            ),
+            path(
+                "<int:object_id>/unmatched/", wrap(self.unmatched_view), name="bots_bot_unmatched"
+            ),
+            path(
+                "<int:object_id>/unmatched/<int:phrase_id>/<str:verb>/",
+                wrap(require_POST(self.unmatched_act_view)),
+                name="bots_bot_unmatched_act",
             ),
             *super().get_urls(),
         ]
@@ -485,6 +496,59 @@ class BotAdmin(TenantScopedAdmin):
             .filter(bot=bot)
             .order_by("-number"),
         )
+
+    def unmatched_view(self, request, object_id):
+        """What visitors wrote that the bot did not understand, the most recent first: each
+        with "Add to intent" (the draft's intents to choose from) and "Dismiss"."""
+        bot = self._bot(request, object_id, write=False)
+        showing = request.GET.get("status") or UnmatchedPhrase.Status.NEW
+        if showing not in UnmatchedPhrase.Status.values:
+            showing = UnmatchedPhrase.Status.NEW
+        phrases = list(
+            UnmatchedPhrase.objects.for_tenant(bot.tenant_id)
+            .filter(bot=bot, status=showing)
+            .order_by("-last_seen")[:200]
+        )
+        intents = [
+            str(i.get("name"))
+            for i in (bot.draft_definition or {}).get("intents") or []
+            if i.get("name")
+        ]
+        return self._page(
+            request,
+            bot,
+            "bots/unmatched.html",
+            f"Unmatched phrases of {bot}",
+            phrases=phrases,
+            intents=intents,
+            showing=showing,
+            statuses=UnmatchedPhrase.Status.choices,
+        )
+
+    def unmatched_act_view(self, request, object_id, phrase_id, verb):
+        bot = self._bot(request, object_id, write=True)
+        phrase = get_object_or_404(
+            UnmatchedPhrase.objects.for_tenant(bot.tenant_id), bot=bot, pk=phrase_id
+        )
+        if verb == "add":
+            intent = request.POST.get("intent", "")
+            return self._run(
+                request,
+                bot,
+                lambda: services.unmatched_phrase_add_to_intent(phrase=phrase, intent=intent),
+                f"“{phrase.text}” is now a training phrase of {intent} in the draft: publish "
+                "to make the bot understand it.",
+                page="unmatched",
+            )
+        if verb == "dismiss":
+            return self._run(
+                request,
+                bot,
+                lambda: services.unmatched_phrase_dismiss(phrase=phrase),
+                f"“{phrase.text}” is dismissed.",
+                page="unmatched",
+            )
+        raise Http404
 
     def versions_view(self, request, object_id):
         bot = self._bot(request, object_id, write=False)

@@ -210,3 +210,36 @@ class BotVersion(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.bot} v{self.number}"
+
+
+class UnmatchedPhrase(TenantOwned):
+    """A visitor's text the bot did not understand (its fallback answered it), kept for the
+    bot's owner to add to an intent or dismiss. The same text typed again (case, accents and
+    punctuation aside) counts once more; sandbox chats record none."""
+
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        ADDED = "added", "Added to an intent"
+        DISMISSED = "dismissed", "Dismissed"
+
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="unmatched_phrases")
+    text = models.CharField(max_length=200)
+    key = models.CharField(max_length=200)  # the folded text (bots.engine.text.fold)
+    language = models.CharField(max_length=2, choices=Bot.Language.choices, blank=True)
+    count = models.PositiveIntegerField(default=1)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
+    intent = models.CharField(max_length=100, blank=True)  # the intent it was added to
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-last_seen"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "bot", "key"], name="unmatchedphrase_tenant_bot_key_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["bot", "status", "-last_seen"])]
+
+    def __str__(self) -> str:
+        return self.text

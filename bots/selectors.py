@@ -54,14 +54,19 @@ def bot_runtime(bot: Bot, version_id: int | None, published_at=None) -> Runtime:
     key = (
         bot.draft_updated_at,
         repr(definition.get("intents")),
+        repr(
+            {
+                lang: (t or {}).get("intents")
+                for lang, t in (definition.get("translations") or {}).items()
+            }
+        ),
         definition["settings"]["language"],
     )
     cached = _draft_cache.get(bot.pk)
     if cached and cached[0] == key:
         return Runtime(definition, cached[1].matcher)
-    runtime = Runtime(
-        definition, IntentMatcher.train(definition.get("intents", []), bot.default_language)
-    )
+    # As publishing trains it: the intents' phrases in every language of the definition.
+    runtime = Runtime(definition, IntentMatcher.from_definition(definition))
     _draft_cache[bot.pk] = (key, runtime)
     return runtime
 

@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import copy
 import logging
-from datetime import datetime
+import re
+import threading
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Max
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from bots import tasks
 from bots.engine import DEFAULT_FALLBACK_LIMIT, DEFAULT_INTENT_THRESHOLD, validate_definition
 from bots.engine.templates import template_problem
+from bots.engine.text import fold
 from bots.gallery import flow_template
 from bots.hours import business_hours_normalize
-from bots.models import Bot, BotVersion
+from bots.models import Bot, BotVersion, UnmatchedPhrase
 from bots.nlu import IntentMatcher
 from bots.origins import origins_normalize
 from chattonic.core import inputs
@@ -324,10 +327,55 @@ def _publish(bot: Bot, definition: dict, *, note: str, published_by) -> BotVersi
 
 def _queue_training(version_id: int) -> None:
     """After the publish commits: the worker's turn to train the version, unless the caller
-    trained it already, in the same transaction (`demo_load`, which runs before any broker)."""
+    trained it already, in the same transaction (`demo_load`, which runs before any broker).
+    A broker that does not take the task (down, unreachable) must not leave the version
+    training for ever: this process trains it in a thread of its own instead, and
+    `bot_versions_train_stuck` (beat) queues again any version still training after that."""
     untrained = BotVersion.objects.filter(pk=version_id, training=BotVersion.Training.TRAINING)
-    if untrained.exists():
+    if not untrained.exists():
+        return
+    try:
         tasks.bot_version_train.delay(version_id)
+    except Exception:  # kombu's OperationalError, a socket's error, a time-out: any of them
+        logger.warning(
+            "bot version %s: the broker did not take its training; training it here",
+            version_id,
+            exc_info=True,
+        )
+        thread = threading.Thread(
+            target=_train_in_thread, args=(version_id,), name=f"train-{version_id}", daemon=True
+        )
+        thread.start()
+
+
+def _train_in_thread(version_id: int) -> None:
+    from django.db import connection
+
+    try:
+        bot_version_train(version_id=version_id)
+    except Exception:
+        logger.exception("bot version %s: training in the web process failed", version_id)
+    finally:
+        connection.close()  # this thread's own connection
+
+
+# A version still training this long after it was published lost its task (a broker that was
+# down, a process that died while training in a thread): beat queues it again.
+STUCK_TRAINING_SECONDS = 120
+
+
+def bot_versions_train_stuck(*, older_than_seconds: int = STUCK_TRAINING_SECONDS) -> list[int]:
+    """Queue the training of every version still training since longer than
+    ``older_than_seconds`` (training twice is harmless); the ids queued."""
+    since = timezone.now() - timedelta(seconds=older_than_seconds)
+    stuck = list(
+        BotVersion.objects.filter(
+            training=BotVersion.Training.TRAINING, published_at__lt=since
+        ).values_list("pk", flat=True)[:100]
+    )
+    for version_id in stuck:
+        tasks.bot_version_train.delay(version_id)
+    return stuck
 
 
 def bot_version_train(*, version_id: int) -> BotVersion | None:
@@ -511,3 +559,68 @@ def bot_embedded(*, bot: Bot, origin: str) -> None:
         embedded_at=now, embedded_origin=origin
     ):
         bot.embedded_at, bot.embedded_origin = now, origin
+
+
+# --- Unmatched phrases -----------------------------------------------------------------------
+
+# A text longer than this is no training phrase (a story, a pasted page): not kept.
+MAX_UNMATCHED_LENGTH = 200
+# Personal data has no place in training phrases: a text with an email address or a long
+# number (a phone, an order, a card) is not kept.
+_PERSONAL = re.compile(r"\S@\S|\d[\d\s().-]{5,}\d")
+
+
+def unmatched_phrase_record(
+    *, tenant_id: int, bot_id: int, text: str, language: str = ""
+) -> UnmatchedPhrase | None:
+    """Count a visitor's text that the bot's published version did not understand (its
+    fallback answered it): a new row, or one more time for the same text folded. None for
+    a text too long, empty, or with personal data in it. The caller leaves out the sandbox."""
+    text = " ".join(str(text or "").split())
+    key = fold(text)[:MAX_UNMATCHED_LENGTH]
+    if not key or len(text) > MAX_UNMATCHED_LENGTH or _PERSONAL.search(text):
+        return None
+    language = language if language in Bot.Language.values else ""
+    now = timezone.now()
+    rows = UnmatchedPhrase.objects.for_tenant(tenant_id).filter(bot_id=bot_id, key=key)
+    if rows.update(count=F("count") + 1, last_seen=now):
+        return rows.first()
+    try:
+        with transaction.atomic():
+            return UnmatchedPhrase.objects.create(
+                tenant_id=tenant_id,
+                bot_id=bot_id,
+                text=text,
+                key=key,
+                language=language,
+                first_seen=now,
+                last_seen=now,
+            )
+    except IntegrityError:  # the same text, recorded meanwhile by another process
+        rows.update(count=F("count") + 1, last_seen=now)
+        return rows.first()
+
+
+@transaction.atomic
+def unmatched_phrase_add_to_intent(*, phrase: UnmatchedPhrase, intent: str) -> Bot:
+    """Append the phrase to the training phrases of one of the draft's intents (the owner
+    publishes to make it count) and mark it added. An intent the draft does not have is
+    refused (400 naming ``intent``)."""
+    bot = Bot.objects.select_for_update().get(pk=phrase.bot_id, tenant_id=phrase.tenant_id)
+    definition = copy.deepcopy(bot.draft_definition)
+    chosen = next((i for i in definition.get("intents") or [] if i.get("name") == intent), None)
+    if chosen is None:
+        raise ValidationFailed.for_field("intent", f"The draft has no intent {intent!r}.")
+    phrases = chosen.setdefault("phrases", [])
+    if fold(phrase.text) not in {fold(p) for p in phrases}:
+        phrases.append(phrase.text)
+        bot = draft_update(bot=bot, definition=definition)
+    UnmatchedPhrase.objects.filter(pk=phrase.pk).update(
+        status=UnmatchedPhrase.Status.ADDED, intent=intent
+    )
+    return bot
+
+
+def unmatched_phrase_dismiss(*, phrase: UnmatchedPhrase) -> None:
+    """Set the phrase aside: it leaves the list of new ones, and stays aside if typed again."""
+    UnmatchedPhrase.objects.filter(pk=phrase.pk).update(status=UnmatchedPhrase.Status.DISMISSED)

@@ -11,6 +11,7 @@ import urllib3
 from celery import shared_task
 from urllib3.util import Timeout
 
+from bots import hooks
 from chattonic.core import outbound
 from chattonic.core.redact import redact
 
@@ -95,16 +96,13 @@ def bot_http_request(
     conversation_id: int, action_id: str, request: dict, request_id: int | None = None
 ) -> None:
     """Perform a flow's HTTP request node and resume the conversation with its outcome
-    (``request_id`` is the engine's number for the request, handed back with the answer)."""
-    from conversations.models import Conversation
-    from conversations.services import bot_http_resume
-
-    conversation = Conversation.objects.filter(pk=conversation_id).first()
-    if conversation is None or conversation.awaiting_action != action_id:
+    (``request_id`` is the engine's number for the request, handed back with the answer).
+    The conversation is the conversations app's: reached through ``bots.hooks``."""
+    if not hooks.http_action_awaited(conversation_id=conversation_id, action_id=action_id):
         return  # gone, or already resumed by an earlier run of this task
     outcome = perform_http_request(request)
-    bot_http_resume(
-        conversation=conversation, action_id=action_id, http=outcome, request_id=request_id
+    hooks.http_action_resume(
+        conversation_id=conversation_id, action_id=action_id, outcome=outcome, request_id=request_id
     )
 
 
@@ -114,3 +112,11 @@ def bot_version_train(version_id: int) -> None:
     from bots.services import bot_version_train as train
 
     train(version_id=version_id)
+
+
+@shared_task
+def bot_versions_train_stuck() -> None:
+    """Queue again the training of versions whose task was lost (beat, every minute)."""
+    from bots.services import bot_versions_train_stuck as sweep
+
+    sweep()

@@ -41,6 +41,9 @@ class DashboardSite(admin.AdminSite):
     site_header = "Chat-Tonic dashboard"
     site_title = "Chat-Tonic"
     index_title = "Dashboard"
+    # Django's "View site" led back here ("/" is the dashboard): the header links the agent
+    # console instead (templates/admin/base_site.html).
+    site_url = None
 
     def has_permission(self, request):
         user = request.user

@@ -2,16 +2,11 @@
 
 from django.urls import include, path
 
+from agents.api import ConversationViewSet
 from bots.api import BotTemplateViewSet, BotVersionViewSet, BotViewSet
 from chattonic.core.api import Router
 from chattonic.tenancy.api import TenantView
-from conversations.api import (
-    ContactViewSet,
-    ConversationViewSet,
-    LeadExportView,
-    LeadViewSet,
-    StatsView,
-)
+from conversations.api import ContactViewSet, LeadExportView, LeadViewSet, StatsView
 from support.api import TicketViewSet
 
 app_name = "api"
@@ -20,6 +15,7 @@ router = Router()
 router.register("bots", BotViewSet, basename="bot")
 router.register("bot-templates", BotTemplateViewSet, basename="bot-template")
 router.register("tickets", TicketViewSet, basename="ticket")
+# The conversations app's reads with the agents' actions (send, hand off, resolve).
 router.register("conversations", ConversationViewSet, basename="conversation")
 router.register("contacts", ContactViewSet, basename="contact")
 router.register("leads", LeadViewSet, basename="lead")

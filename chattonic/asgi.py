@@ -9,12 +9,14 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from chattonic.routing import websocket_urlpatterns  # noqa: E402
+from agents.routing import websocket_urlpatterns as console  # noqa: E402
+from conversations.routing import websocket_urlpatterns as webchat  # noqa: E402
 
+# Every app's WebSocket routes (their guards are in chattonic/routing.py).
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": URLRouter(websocket_urlpatterns()),
+        "websocket": URLRouter([*webchat, *console]),
     }
 )
 

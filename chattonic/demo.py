@@ -9,6 +9,10 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from agents.models import AgentProfile, CannedResponse, Team
+from bots import services as bot_services
+from bots.models import Bot
+from bots.selectors import bot_has_unpublished_changes
 from chattonic.tenancy import services as tenancy_services
 from chattonic.tenancy.models import Membership, Tenant
 
@@ -63,8 +67,6 @@ DEMO_CANNED = {
 
 
 def _demo_agent(tenant: Tenant):
-    from agents.models import AgentProfile, CannedResponse, Team
-
     user_model = get_user_model()
     user = user_model.objects.filter(username=DEMO_AGENT_EMAIL).first()
     if user is None:
@@ -88,10 +90,6 @@ def _demo_agent(tenant: Tenant):
 
 
 def _demo_bot(tenant: Tenant, base_url: str):
-    from bots import services as bot_services
-    from bots.models import Bot
-    from bots.selectors import bot_has_unpublished_changes
-
     definition = demo_flow(base_url)
     bot = Bot.objects.for_tenant(tenant).filter(name=DEMO_BOT_NAME).first()
     if bot is None:

@@ -1,4 +1,5 @@
-"""WebSocket routes of every app, and how a socket of our own pages is guarded.
+"""How a WebSocket is guarded (the apps' ``routing.py`` use these; ``chattonic/asgi.py``
+gathers their routes).
 
 - ``staff_socket``: our own pages (the agent console). The ``Origin`` must be one of our
   hosts and the user comes from the dashboard session.
@@ -19,10 +20,3 @@ def signed_in(app):
 
 def staff_socket(app):
     return AllowedHostsOriginValidator(signed_in(app))
-
-
-def websocket_urlpatterns() -> list:
-    from agents.routing import websocket_urlpatterns as console
-    from conversations.routing import websocket_urlpatterns as webchat
-
-    return [*webchat, *console]

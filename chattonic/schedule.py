@@ -87,6 +87,13 @@ PERIODIC_TASKS: list[Periodic] = [
         description="Tenants, staff, memberships and API keys' public parts; nothing else.",
     ),
     Periodic(
+        name="Bots: train again the versions whose training was lost",
+        task="bots.tasks.bot_versions_train_stuck",
+        every_seconds=60,
+        description="A version still training two minutes after it was published (its task "
+        "never reached a worker) is queued again.",
+    ),
+    Periodic(
         name="Statistics: rebuild today and yesterday",
         task="conversations.jobs.stats_rebuild_recent",
         every_seconds=300,

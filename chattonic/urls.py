@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -13,8 +14,20 @@ from conversations import views as webchat_views
 from conversations import webhooks as channel_webhooks
 from support import views as support_views
 
+
+class FaviconView(RedirectView):
+    """Browsers ask every site for /favicon.ico: the platform's icon, not a 404 in the console of
+    every page (the dashboard, the console, the demo page)."""
+
+    permanent = True
+
+    def get_redirect_url(self, *args, **kwargs) -> str:
+        return static("chattonic/favicon.svg")
+
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/dashboard/", permanent=False)),
+    path("favicon.ico", FaviconView.as_view(), name="favicon"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("dashboard/", admin.site.urls),

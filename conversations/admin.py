@@ -1,7 +1,7 @@
 """The dashboard's conversations, contacts, leads and channels."""
 
 import json
-from datetime import UTC, timedelta
+from datetime import UTC, date, timedelta
 
 from django import forms
 from django.contrib import admin, messages
@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
+from bots.models import Bot
 from chattonic.core.errors import ServiceError
 from chattonic.tenancy.admin import TenantScopedAdmin
 from conversations import leads
@@ -25,6 +26,7 @@ from conversations.models import (
     PrivacyAudit,
 )
 from conversations.selectors import conversation_transcript
+from conversations.stats import stats_dashboard
 
 
 class SandboxFilter(admin.BooleanFieldListFilter):
@@ -47,7 +49,7 @@ class ConversationAdmin(TenantScopedAdmin):
         "bot",
         "channel_kind",
         "status",
-        "assigned_agent",
+        "agent",
         "last_message_at",
     ]
     list_select_related = ["contact", "bot", "assigned_agent"]
@@ -73,7 +75,7 @@ class ConversationAdmin(TenantScopedAdmin):
         "agent",
         "team",
         "handoff_reason",
-        "language",
+        "language_name",
         "is_sandbox",
         "created_at",
         "last_message_at",
@@ -81,9 +83,17 @@ class ConversationAdmin(TenantScopedAdmin):
         "assigned_at",
         "first_agent_response_at",
         "resolved_at",
-        "csat",
+        "rating",
     ]
     readonly_fields = fields
+
+    @admin.display(description="language")
+    def language_name(self, obj):
+        return dict(Bot.Language.choices).get(obj.language, obj.language)
+
+    @admin.display(description="satisfaction (CSAT)")
+    def rating(self, obj):
+        return "-" if obj.csat is None else f"{obj.csat} / 5"
 
     @admin.display(description="channel")
     def channel_name(self, obj):
@@ -91,7 +101,7 @@ class ConversationAdmin(TenantScopedAdmin):
             return f"{obj.channel.name} ({obj.get_channel_kind_display()})"
         return obj.get_channel_kind_display()
 
-    @admin.display(description="agent")
+    @admin.display(description="agent", ordering="assigned_agent")
     def agent(self, obj):
         if obj.assigned_agent is None:
             return "-"
@@ -382,8 +392,6 @@ class StatsFilterForm(forms.Form):
 
     def __init__(self, *args, tenant=None, **kwargs):
         super().__init__(*args, **kwargs)
-        from bots.models import Bot
-
         bots = Bot.objects.all() if tenant is None else Bot.objects.for_tenant(tenant)
         self.fields["bot"].queryset = bots.order_by("name")
 
@@ -399,66 +407,39 @@ class StatsFilterForm(forms.Form):
         return data
 
 
+def _is_date(value: str) -> bool:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
 def stats_view(model_admin, request):
     """The dashboard's statistics: totals, charts per day (inline SVG), per bot and channel."""
-    from conversations.charts import bar_chart, line_chart
-    from conversations.stats import stats_report
-
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
     tenant = getattr(request, "tenant", None)
     if tenant is None:
         raise PermissionDenied  # operators look at a tenant's numbers through its staff
-    form = StatsFilterForm(request.GET, tenant=tenant)
-    report = None
-    charts = {}
+    # The period shown is in the date inputs, also when none was asked (the last 30 days).
+    query = request.GET.copy()
+    today = timezone.now().astimezone(UTC).date()
+    if not query.get("end"):
+        query["end"] = today.isoformat()
+    if not query.get("start") and _is_date(query["end"]):
+        query["start"] = (date.fromisoformat(query["end"]) - timedelta(days=29)).isoformat()
+    form = StatsFilterForm(query, tenant=tenant)
+    report, charts = None, {}
     if form.is_valid():
         data = form.cleaned_data
-        bot = data.get("bot")
-        report = stats_report(
+        report, charts = stats_dashboard(
             tenant=tenant,
             start=data["start"],
             end=data["end"],
-            bot_id=bot.pk if bot else None,
+            bot_id=data["bot"].pk if data.get("bot") else None,
             channel_kind=data.get("channel") or None,
         )
-        days = report["days"]
-        labels = [d["day"].strftime("%m-%d") for d in days]
-        charts = {
-            "conversations": bar_chart(
-                labels, [d["conversations"] for d in days], title="Conversations per day"
-            ),
-            "messages": line_chart(
-                labels,
-                {
-                    "in": [d["messages_in"] for d in days],
-                    "out": [d["messages_out"] for d in days],
-                },
-                title="Messages in and out per day",
-            ),
-            "rates": line_chart(
-                labels,
-                {
-                    "contained %": [_pct(d["contained_rate"]) for d in days],
-                    "handoff %": [_pct(d["handoff_rate"]) for d in days],
-                },
-                title="Contained and handoff rates (%)",
-            ),
-            "leads": bar_chart(labels, [d["leads"] for d in days], title="Leads per day"),
-        }
-    bot_names = {}
-    if report:
-        from bots.models import Bot
-
-        ids = [row["bot"] for row in report["bots"] if row["bot"]]
-        bot_names = dict(
-            Bot.objects.for_tenant(tenant).filter(pk__in=ids).values_list("pk", "name")
-        )
-        for row in report["bots"]:
-            row["name"] = bot_names.get(row["bot"], "(no bot)")
-        kinds = dict(ChannelKind.choices)
-        for row in report["channels"]:
-            row["name"] = kinds.get(row["channel_kind"], row["channel_kind"]) or "—"
     return TemplateResponse(
         request,
         "conversations/stats.html",
@@ -471,10 +452,6 @@ def stats_view(model_admin, request):
             "charts": charts,
         },
     )
-
-
-def _pct(rate):
-    return None if rate is None else round(rate * 100, 1)
 
 
 # Channels and their delivery log live in their own module (issue 6).

@@ -1,8 +1,8 @@
 """``/api/v1/conversations/``, ``/contacts/``, ``/leads/`` and ``/stats/``.
 
-Sandbox conversations (the dashboard's test chats) never show here. Actions that act as an
-agent (send, resolve) name the agent: a user id of the tenant's staff, by default the user
-who created the API key.
+Sandbox conversations (the dashboard's test chats) never show here. The actions that act as
+an agent on a conversation (send, hand off, resolve) are the agents app's: ``agents/api.py``
+adds them to :class:`ConversationViewSet` (conversations imports no app above it).
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -26,10 +24,9 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agents import services as agent_services
 from bots.models import Bot
 from chattonic.core.api import KeyField, KeyRelatedField, TenantScopedMixin
-from chattonic.tenancy.models import ApiKey, Membership
+from chattonic.tenancy.models import ApiKey
 from conversations import contacts, leads, privacy, selectors, stats
 from conversations.models import (
     ChannelKind,
@@ -41,7 +38,6 @@ from conversations.models import (
     PrivacyAudit,
 )
 
-User = get_user_model()
 CONFLICT = OpenApiResponse(description="Not allowed in the conversation's state.")
 MESSAGES_INLINE = 200
 
@@ -138,45 +134,8 @@ class ConversationFilterSerializer(serializers.Serializer):
     )
 
 
-class AgentSerializer(serializers.Serializer):
-    agent = KeyField(
-        required=False,
-        help_text="The agent's user id; by default the user who created the API key.",
-    )
-
-
-class SendSerializer(AgentSerializer):
-    text = serializers.CharField(max_length=agent_services.MAX_REPLY)
-
-
-class HandOffSerializer(serializers.Serializer):
-    team = serializers.CharField(
-        required=False, allow_blank=True, default="", max_length=80, help_text="A team's name."
-    )
-    reason = serializers.CharField(required=False, default="api", max_length=20)
-
-
 class RateSerializer(serializers.Serializer):
     score = serializers.IntegerField(min_value=1, max_value=5)
-
-
-def _agent(request, data: dict):
-    """The user acting as the agent: a staff member of the key's tenant."""
-    api_key: ApiKey = request.auth
-    user_id = data.get("agent") or api_key.created_by_id
-    if user_id is None:
-        raise serializers.ValidationError(
-            {"agent": ["Name the agent: a user id of your tenant's staff."]}
-        )
-    membership = (
-        Membership.objects.for_tenant(api_key.tenant_id)
-        .select_related("user")
-        .filter(user_id=user_id, user__is_active=True)
-        .first()
-    )
-    if membership is None:
-        raise serializers.ValidationError({"agent": ["No such agent in your tenant."]})
-    return membership.user
 
 
 def _filter_params(serializer_class, request) -> dict:
@@ -223,69 +182,18 @@ class ConversationViewSet(
         return queryset
 
     @extend_schema(
-        methods=["GET"],
         request=None,
         responses={200: MessageSerializer(many=True)},
         summary="A conversation's messages, oldest first",
     )
-    @extend_schema(
-        methods=["POST"],
-        request=SendSerializer,
-        responses={201: MessageSerializer, 409: CONFLICT},
-        summary="Send a message as an agent (taking the conversation over if needed)",
-    )
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get"])
     def messages(self, request, pk=None):
-        conversation = self.get_object()
-        if request.method == "GET":
-            queryset = Message.objects.for_tenant(self.tenant).filter(conversation=conversation)
-            page = self.paginate_queryset(queryset.order_by("created_at", "id"))
-            return self.get_paginated_response(MessageSerializer(page, many=True).data)
-        params = SendSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
-        agent = _agent(request, params.validated_data)
-        with transaction.atomic():
-            if conversation.status in (Conversation.Status.BOT, Conversation.Status.QUEUED):
-                conversation = agent_services.conversation_take_over(
-                    conversation=conversation, agent=agent
-                )
-            message = agent_services.agent_reply(
-                conversation=conversation, agent=agent, text=params.validated_data["text"]
-            )
-        return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+        return self.messages_list(self.get_object())
 
-    @extend_schema(
-        request=HandOffSerializer,
-        responses={200: ConversationSerializer, 409: CONFLICT},
-        summary="Hand the conversation off to the agents' queue",
-    )
-    @action(detail=True, methods=["post"], url_path="hand-off")
-    def hand_off(self, request, pk=None):
-        conversation = self.get_object()
-        params = HandOffSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
-        data = params.validated_data
-        team = data["team"]
-        if team and not agent_services._team_named(self.tenant.pk, team):
-            raise serializers.ValidationError({"team": ["No such team."]})
-        conversation = agent_services.conversation_hand_off(
-            conversation=conversation, reason=data["reason"] or "api", team=team or None
-        )
-        return Response(ConversationSerializer(self._fresh(conversation)).data)
-
-    @extend_schema(
-        request=AgentSerializer,
-        responses={200: ConversationSerializer, 409: CONFLICT},
-        summary="Resolve the conversation",
-    )
-    @action(detail=True, methods=["post"])
-    def resolve(self, request, pk=None):
-        conversation = self.get_object()
-        params = AgentSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
-        agent = _agent(request, params.validated_data)
-        conversation = agent_services.conversation_resolve(conversation=conversation, actor=agent)
-        return Response(ConversationSerializer(self._fresh(conversation)).data)
+    def messages_list(self, conversation):
+        queryset = Message.objects.for_tenant(self.tenant).filter(conversation=conversation)
+        page = self.paginate_queryset(queryset.order_by("created_at", "id"))
+        return self.get_paginated_response(MessageSerializer(page, many=True).data)
 
     @extend_schema(
         request=RateSerializer,
@@ -556,27 +464,17 @@ class LeadViewSet(
         params.is_valid(raise_exception=True)
         data = params.validated_data
         conversation = data.get("conversation")
-        with transaction.atomic():
-            if (
-                "contact" not in data
-                and conversation
-                and not (data.get("email") or data.get("phone"))
-            ):
-                data["contact"] = conversation.contact  # the conversation's own contact
-            contact = data.get("contact") or contacts.contact_for_details(
-                tenant_id=self.tenant.pk,
-                name=data.get("name", ""),
-                email=data.get("email", ""),
-                phone=data.get("phone", ""),
-            )
-            lead = leads.lead_create(
-                tenant=self.tenant,
-                contact=contact,
-                conversation=conversation,
-                fields=data.get("fields") or {},
-                status=data.get("status", Lead.Status.NEW),
-                source=Lead.Source.API,
-            )
+        lead = leads.lead_create(
+            tenant=self.tenant,
+            contact=data.get("contact"),
+            conversation=conversation,
+            name=data.get("name", ""),
+            email=data.get("email", ""),
+            phone=data.get("phone", ""),
+            fields=data.get("fields") or {},
+            status=data.get("status", Lead.Status.NEW),
+            source=Lead.Source.API,
+        )
         return Response(LeadSerializer(lead).data, status=status.HTTP_201_CREATED)
 
     def update(self, request, pk=None, partial=False):

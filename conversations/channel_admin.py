@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.core import signing
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import conditional_escape, format_html, format_html_join
 
 from chattonic.core.errors import ValidationFailed
-from chattonic.core.public_urls import public_base_url
 from chattonic.tenancy.admin import TenantScopedAdmin
 from conversations import channels, delivery
 from conversations.connectors import CONNECTORS, get_connector
@@ -92,18 +92,21 @@ CREDENTIAL_FIELDS: dict[str, tuple[str, str]] = {
 
 SETUP_STEPS = {
     "whatsapp": [
+        "Fill in the access token, app secret and phone number ID from your app below, choose "
+        "a verify token, and save.",
         "In Meta for Developers, open your app → WhatsApp → Configuration → Webhook → Edit.",
-        "Callback URL: the webhook URL; Verify token: the same text as below.",
+        "Callback URL: the webhook URL; Verify token: the same text as below. Verify and save "
+        "(Meta calls the URL then: it answers once this channel is saved).",
         "Under Webhook fields, subscribe to messages.",
-        "Fill in the access token, app secret and phone number ID from your app below.",
     ],
     "messenger": [
+        "Fill in the page access token and the app secret below, choose a verify token, and save.",
         "In Meta for Developers, open your app → Messenger → Messenger API Settings → "
         "Configure webhooks.",
-        "Callback URL: the webhook URL; Verify token: the same text as below.",
+        "Callback URL: the webhook URL; Verify token: the same text as below. Verify and save "
+        "(Meta calls the URL then: it answers once this channel is saved).",
         "Subscribe the page to messages, messaging_postbacks, message_deliveries and "
         "message_reads.",
-        "Fill in the page access token and the app secret below.",
     ],
     "telegram": [
         "Create a bot with @BotFather and copy its token into Bot token below.",
@@ -183,6 +186,27 @@ def _stored_hint(value: str) -> str:
     return f"A value is stored{end}: leave this empty to keep it."
 
 
+# The add page's webhook URL names the channel's id before the channel exists: the id is
+# reserved when the page is made (``channels.channel_id_reserve``) and travels, signed, in a
+# hidden input, so that the channel saved is the one whose URL was shown (and perhaps already
+# given to the platform), even after the form is shown again with an error.
+RESERVATION = "webhook_reservation"
+_RESERVATION_SALT = "conversations.channel-id"
+
+
+def reservation_sign(channel_id: int) -> str:
+    return signing.dumps(channel_id, salt=_RESERVATION_SALT)
+
+
+def reservation_read(value: str | None) -> int | None:
+    """The channel id a signed reservation names, or None (missing, altered)."""
+    try:
+        channel_id = signing.loads(value or "", salt=_RESERVATION_SALT)
+    except signing.BadSignature:
+        return None
+    return channel_id if isinstance(channel_id, int) and not isinstance(channel_id, bool) else None
+
+
 class ChannelForm(forms.ModelForm):
     """A channel's name, bot and kind, and the credentials of its kind, each in its own input.
 
@@ -194,6 +218,10 @@ class ChannelForm(forms.ModelForm):
     """
 
     use_required_attribute = False  # the other kinds' inputs are on the add page too
+    # The add page's channel id (ChannelAdmin.get_form sets it): its webhook URL is shown.
+    reserved_id: int | None = None
+    # Why the posted reservation was replaced by a new one (then the form is shown again).
+    reservation_problem: str | None = None
 
     class Meta:
         model = Channel
@@ -209,6 +237,14 @@ class ChannelForm(forms.ModelForm):
                 "The platform: its set-up steps and credentials show below. The web chat "
                 "needs no channel (the bot's page has its embed code)."
             )
+        if not self.instance.pk and self.reserved_id is not None:
+            self.fields[RESERVATION] = forms.CharField(
+                widget=forms.HiddenInput, required=False, initial=reservation_sign(self.reserved_id)
+            )
+            if self.is_bound and reservation_read(self.data.get(RESERVATION)) != self.reserved_id:
+                # Shown again with the new reservation, not the one posted.
+                self.data = self.data.copy()
+                self.data[RESERVATION] = reservation_sign(self.reserved_id)
         self.stored = stored_credentials(self.instance)
         posted_kind = self.instance.kind if self.instance.pk else self.data.get("kind")
         for kind in self.kinds():
@@ -271,6 +307,8 @@ class ChannelForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
+        if self.reservation_problem:
+            raise forms.ValidationError(self.reservation_problem)
         kind = self.chosen_kind()
         if kind not in KINDS:
             return data  # the kind's own error says so
@@ -295,7 +333,8 @@ class ChannelForm(forms.ModelForm):
 @admin.register(Channel)
 class ChannelAdmin(TenantScopedAdmin):
     """A channel's page: its name, bot and kind, the set-up steps and webhook URL of its kind
-    (on the add page too: the number in the URL is the channel's, given when it is saved),
+    (on the add page too, whole: the channel's id is reserved when the page is made and the
+    channel is saved under it),
     and its kind's credentials as separate inputs. Then its last error."""
 
     form = ChannelForm
@@ -317,10 +356,42 @@ class ChannelAdmin(TenantScopedAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         # The model's fields; the credential inputs are the form's own, made per kind.
         kwargs["fields"] = self._model_fields(request, obj)
-        return super().get_form(request, obj, change=change, **kwargs)
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is not None:
+            return form
+        channel_id, problem = self._reservation(request)
+        return type(
+            form.__name__, (form,), {"reserved_id": channel_id, "reservation_problem": problem}
+        )
+
+    def _reservation(self, request) -> tuple[int, str | None]:
+        """The add page's channel id: the one its form posted back, else a new one (and why
+        the posted one was not kept). Once per request: the fieldsets' URL and the form agree.
+        A form posted without one (made before the page showed the URL) gets a new id."""
+        if not hasattr(request, "_ct_channel_reservation"):
+            posted = request.POST.get(RESERVATION) if request.method == "POST" else None
+            channel_id, problem = reservation_read(posted), None
+            if posted and channel_id is None:
+                problem = (
+                    "This page's webhook URL could not be confirmed: it has a new one, below. "
+                    "Give that one to the platform, and save again."
+                )
+            elif channel_id is not None and Channel.objects.filter(pk=channel_id).exists():
+                channel_id, problem = (
+                    None,
+                    (
+                        "A channel was already saved with this page's webhook URL (was the form "
+                        "sent twice?): this one has a new URL, below. Check it, and save again."
+                    ),
+                )
+            if channel_id is None:
+                channel_id = channels.channel_id_reserve()
+            request._ct_channel_reservation = (channel_id, problem)
+        return request._ct_channel_reservation
 
     def get_fieldsets(self, request, obj=None):
-        fieldsets = [(None, {"fields": self._model_fields(request, obj)})]
+        fields = self._model_fields(request, obj)
+        fieldsets = [(None, {"fields": fields + ([] if obj is not None else [RESERVATION])})]
         stored = stored_credentials(obj)
         for kind in [obj.kind] if obj is not None else KINDS:
             fieldsets.append(
@@ -338,21 +409,25 @@ class ChannelAdmin(TenantScopedAdmin):
         return fieldsets
 
     def _setup(self, kind: str, obj, request) -> str:
+        # The add page has a group per kind: each its own ids.
+        code_id = "ct-webhook-url" if obj is not None else f"ct-webhook-url-{kind}"
         if obj is not None:
-            url = format_html(
-                '<code id="ct-webhook-url">{}</code> '
-                '<button type="button" class="button" data-ct-copy="ct-webhook-url" '
-                'aria-describedby="ct-webhook-copied" hidden>Copy</button> '
-                '<span id="ct-webhook-copied" role="status"></span>',
-                channels.webhook_url(obj, request),
-            )
+            address = channels.webhook_url(obj, request)
         else:
-            url = format_html(
-                "<code>{}/hooks/{}/<var>number</var>/</code> (the number is the channel's, "
-                "given when you save it: its page then shows the whole URL)",
-                public_base_url(request),
-                kind,
-            )
+            address = channels.webhook_url_for(kind, self._reservation(request)[0], request)
+        url = format_html(
+            '<code id="{}">{}</code> '
+            '<button type="button" class="button" data-ct-copy="{}" '
+            'aria-describedby="{}-copied" hidden>Copy</button> '
+            '<span id="{}-copied" role="status"></span>',
+            code_id,
+            address,
+            code_id,
+            code_id,
+            code_id,
+        )
+        if obj is None:
+            url = format_html("{} (this channel's, once you save it)", url)
         steps = format_html_join("", "<li>{}</li>", ((step,) for step in SETUP_STEPS[kind]))
         return format_html(
             '<p class="ct-webhook">Webhook URL: {}</p><ol class="ct-steps">{}</ol>', url, steps
@@ -367,6 +442,7 @@ class ChannelAdmin(TenantScopedAdmin):
             kind=form.cleaned_data["kind"],
             name=form.cleaned_data["name"],
             credentials=given,
+            channel_id=form.reserved_id,
         )
         if channel.kind == ChannelKind.API and not given.get("signing_secret"):
             secret = channels.channel_credentials(channel)["signing_secret"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.http import HttpRequest
@@ -31,6 +31,7 @@ from chattonic.core.errors import ValidationFailed
 from chattonic.core.public_urls import absolute_url
 from chattonic.core.publish import Batcher
 from chattonic.core.redact import redact
+from chattonic.regions import sequences
 from chattonic.tenancy.models import Tenant
 from conversations import credentials as vault
 from conversations.connectors import (
@@ -64,8 +65,19 @@ def webhook_url(channel: Channel, request: HttpRequest | None = None) -> str:
     """The public URL the platform must call for this channel: on ``PUBLIC_BASE_URL``, or,
     when none is configured, on the host the dashboard was asked on (``request``); a task
     (Twilio's status callback) uses the configured or guessed base."""
-    path = reverse("channel-webhook", kwargs={"kind": channel.kind, "channel_id": channel.pk})
+    return webhook_url_for(channel.kind, channel.pk, request)
+
+
+def webhook_url_for(kind: str, channel_id: int, request: HttpRequest | None = None) -> str:
+    """``webhook_url`` of a channel of ``kind`` with this id, saved or only reserved."""
+    path = reverse("channel-webhook", kwargs={"kind": kind, "channel_id": channel_id})
     return absolute_url(path, request)
+
+
+def channel_id_reserve() -> int:
+    """A new channel's id, taken before the channel is saved, so that the add page shows the
+    webhook URL it will have (``channel_create(channel_id=...)``). An id never used is a gap."""
+    return sequences.id_reserve(Channel)
 
 
 # The channels webhooks found, per process, for CHANNEL_CACHE_SECONDS: a webhook then makes
@@ -175,8 +187,17 @@ def channel_credentials_check(*, kind: str, credentials: dict, creating: bool = 
 
 
 @transaction.atomic
-def channel_create(*, tenant: Tenant, bot: Bot, kind: str, name: str, credentials: dict) -> Channel:
-    """Create a channel of the bot with its credentials encrypted."""
+def channel_create(
+    *,
+    tenant: Tenant,
+    bot: Bot,
+    kind: str,
+    name: str,
+    credentials: dict,
+    channel_id: int | None = None,
+) -> Channel:
+    """Create a channel of the bot with its credentials encrypted; with ``channel_id`` (from
+    ``channel_id_reserve``), under that id, so that a webhook URL shown before is its own."""
     if kind not in CONNECTORS:
         raise ValidationFailed.for_field("kind", f"Must be one of {sorted(CONNECTORS)}.")
     if bot.tenant_id != tenant.pk:
@@ -188,15 +209,28 @@ def channel_create(*, tenant: Tenant, bot: Bot, kind: str, name: str, credential
     if kind == ChannelKind.API and not str(credentials.get("signing_secret") or "").strip():
         # Ours to choose: the dashboard shows it once, the tenant checks our signatures with it.
         credentials["signing_secret"] = secrets.token_urlsafe(32)
-    return Channel.objects.create(
-        tenant=tenant,
-        bot=bot,
-        kind=kind,
-        name=name[:120],
-        credentials_encrypted=vault.encrypt(
-            channel_credentials_check(kind=kind, credentials=credentials)
-        ),
-    )
+    encrypted = vault.encrypt(channel_credentials_check(kind=kind, credentials=credentials))
+    if channel_id is not None and Channel.objects.filter(pk=channel_id).exists():
+        raise ValidationFailed.for_field(
+            "webhook", "A channel was already saved with this webhook URL."
+        )
+    try:
+        with transaction.atomic():
+            return Channel.objects.create(
+                pk=channel_id,
+                tenant=tenant,
+                bot=bot,
+                kind=kind,
+                name=name[:120],
+                credentials_encrypted=encrypted,
+            )
+    except IntegrityError:
+        if channel_id is None:
+            raise
+        # Saved twice at once with the same reserved id: the other one has it.
+        raise ValidationFailed.for_field(
+            "webhook", "A channel was already saved with this webhook URL."
+        ) from None
 
 
 @transaction.atomic

@@ -30,7 +30,7 @@ from chattonic.core import ratelimit
 from chattonic.core.errors import ServiceError
 from chattonic.core.sockets import JsonSocket, frame_loads
 from chattonic.tenancy.models import Membership
-from conversations import lane, realtime, receive, selectors, services, webchat
+from conversations import hooks, lane, realtime, receive, selectors, services, webchat
 from conversations.models import Conversation, Message
 
 logger = logging.getLogger(__name__)
@@ -403,15 +403,13 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
 
     async def frame_contact(self, frame):
         """The away form: the visitor's details while nobody can answer become a lead (and,
-        where the bot says so, a support ticket)."""
-        from agents.services import away_contact_leave
-
+        where the bot says so, a support ticket), through the agents' hook."""
         if not self.conversation_id:
             await self._error("no_conversation", "Start the chat first.")
             return
 
         def leave():
-            away_contact_leave(conversation=self._conversation(), fields=frame.fields or {})
+            hooks.away_contact_leave(conversation=self._conversation(), fields=frame.fields or {})
 
         await database_sync_to_async(leave)()
         await self.send_json({"type": "contact_saved"})

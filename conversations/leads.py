@@ -26,6 +26,7 @@ from conversations.connectors.api import (
     USER_AGENT,
     sign,
 )
+from conversations.contacts import contact_for_details
 from conversations.credentials import decrypt_secret, encrypt_secret
 from conversations.models import Contact, Conversation, Lead, LeadWebhook
 
@@ -81,13 +82,24 @@ def lead_created(*, lead: Lead) -> None:
 def lead_create(
     *,
     tenant: Tenant,
-    contact: Contact,
     fields: dict,
+    contact: Contact | None = None,
     conversation: Conversation | None = None,
+    name: str = "",
+    email: str = "",
+    phone: str = "",
     status: str = Lead.Status.NEW,
     source: str = Lead.Source.API,
 ) -> Lead:
-    """A lead recorded by an agent or the tenant's system (sandbox conversations: none)."""
+    """A lead recorded by an agent or the tenant's system (sandbox conversations: none).
+
+    Its contact is ``contact``; without one, the conversation's own contact unless an email
+    or a phone is given; else the tenant's contact with that email or phone, or a new one."""
+    if contact is None:
+        if conversation is not None and not (email or phone):
+            contact = conversation.contact
+        else:
+            contact = contact_for_details(tenant_id=tenant.pk, name=name, email=email, phone=phone)
     if contact.tenant_id != tenant.pk:
         raise NotFound("No such contact.")
     if conversation is not None:

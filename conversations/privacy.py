@@ -1,49 +1,29 @@
 """Privacy: export everything held about a contact (JSON), and erase a contact.
 
 Erasing deletes the contact (and contacts merged into it), its identities, conversations,
-messages, leads, notes and handoff history, scrubs the support tickets that came from it,
-and drops the dashboard's change log of those objects. What the contact added to the
+messages and leads, has the apps above delete or scrub what they hold about it (agents' notes
+and handoff history, support's tickets: ``conversations.hooks.contact_erasing``), and drops
+the dashboard's change log of those objects. What the contact added to the
 statistics moves into ``erased`` aggregate rows first, so the numbers stay. Both leave a
 ``PrivacyAudit`` record that holds the contact's former id only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
-
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
+from conversations import hooks
+from conversations.hooks import ContactErasing, Erasure
 from conversations.models import Contact, Conversation, Lead, Message, PrivacyAudit
+from conversations.stats import stats_keep_erased, stats_rebuild
 
+__all__ = ["ERASED", "Erasure", "contact_erase", "contact_export", "contact_export_data"]
+
+#: What erased text is replaced with (here and by the apps that listen to the erase).
 ERASED = "[erased]"
-
-
-@dataclass(frozen=True)
-class Erasure:
-    """What an erase removed, without anything personal: the tenant, and each contact's id
-    with its creation time (together they name the contact in an older copy of the
-    database, and nothing that a later contact could share)."""
-
-    tenant_id: int
-    contacts: list[tuple[int, datetime]]
-    erased_at: datetime
-
-
-#: Called inside the erase's transaction, before anything is deleted: a failure undoes the
-#: erase. The backups app registers its ledger here (a copy taken before an erase must not
-#: bring the contact back when it is restored).
-_erasure_hooks: list[Callable[[Erasure], None]] = []
-
-
-def erasure_hook_register(hook: Callable[[Erasure], None]) -> None:
-    if hook not in _erasure_hooks:
-        _erasure_hooks.append(hook)
 
 
 def _merged_family(contact: Contact) -> list[int]:
@@ -66,9 +46,8 @@ def _iso(value):
 
 
 def contact_export_data(*, contact: Contact) -> dict:
-    """Everything we hold about the contact, as JSON-ready data."""
-    from agents.models import HandoffEvent, Note
-
+    """Everything we hold about the contact, as JSON-ready data (what the apps above hold
+    about its conversations, such as agents' notes, through ``hooks.contact_exporting``)."""
     tenant_id = contact.tenant_id
     family = _merged_family(contact)
     conversations = list(
@@ -96,21 +75,7 @@ def contact_export_data(*, contact: Contact) -> dict:
                 "created_at": _iso(m.created_at),
             }
         )
-    notes: dict[int, list] = {pk: [] for pk in conversation_ids}
-    for note in Note.objects.for_tenant(tenant_id).filter(conversation_id__in=conversation_ids):
-        notes[note.conversation_id].append({"text": note.text, "created_at": _iso(note.created_at)})
-    handoffs: dict[int, list] = {pk: [] for pk in conversation_ids}
-    for event in HandoffEvent.objects.for_tenant(tenant_id).filter(
-        conversation_id__in=conversation_ids
-    ):
-        handoffs[event.conversation_id].append(
-            {
-                "from": event.from_status,
-                "to": event.to_status,
-                "reason": event.reason,
-                "created_at": _iso(event.created_at),
-            }
-        )
+    elsewhere = hooks.contact_exporting(tenant_id=tenant_id, conversation_ids=conversation_ids)
     return {
         "contact": {
             "id": contact.pk,
@@ -143,8 +108,7 @@ def contact_export_data(*, contact: Contact) -> dict:
                 "created_at": _iso(c.created_at),
                 "resolved_at": _iso(c.resolved_at),
                 "messages": messages[c.pk],
-                "notes": notes[c.pk],
-                "handoffs": handoffs[c.pk],
+                **elsewhere[c.pk],
             }
             for c in conversations
         ],
@@ -188,11 +152,9 @@ def contact_erase(
     *, contact: Contact, door: str, actor=None, api_key=None, recorded: bool = False
 ) -> PrivacyAudit:
     """Delete the contact and everything personal about it; keep the statistics. The erase
-    is recorded by the registered hooks (the erasure ledger) unless it is ``recorded``
-    already (re-applied from the ledger after a restore)."""
-    from agents.models import HandoffEvent, Note
-    from conversations.stats import stats_keep_erased, stats_rebuild
-    from support.models import Ticket, TicketComment
+    is recorded (``hooks.erasure_recorded``: the erasure ledger) unless it is ``recorded``
+    already (re-applied from the ledger after a restore); the apps above delete or scrub
+    what they hold about it (``hooks.contact_erasing``: notes, handoff history, tickets)."""
 
     tenant_id = contact.tenant_id
     contact = Contact.objects.select_for_update().get(pk=contact.pk, tenant_id=tenant_id)
@@ -219,33 +181,22 @@ def contact_erase(
         contacts=[(c.pk, c.created_at) for c in sorted(contacts, key=lambda c: c.pk != contact.pk)],
         erased_at=timezone.now(),
     )
-    for hook in [] if recorded else _erasure_hooks:
-        hook(erasure)
+    if not recorded:
+        hooks.erasure_recorded(erasure)
     days = stats_keep_erased(
         tenant_id=tenant_id, conversation_ids=conversation_ids, lead_ids=lead_ids
     )
 
-    # Text that may quote the contact elsewhere: tickets opened from its conversations.
-    needles = sorted(
-        {v for c in contacts for v in (c.email, c.phone, c.name) if v and len(v) >= 3}, key=len
+    # What the apps above hold about these conversations and leads (notes, handoff history,
+    # tickets that quote the contact) goes first: it may point to the rows deleted below.
+    hooks.contact_erasing(
+        erasing=ContactErasing(
+            tenant_id=tenant_id,
+            contacts=contacts,
+            conversation_ids=conversation_ids,
+            lead_ids=lead_ids,
+        )
     )
-    tickets = Ticket.objects.for_tenant(tenant_id).filter(
-        Q(conversation_id__in=conversation_ids)
-        | Q(lead_id__in=lead_ids)
-        | Q(reporter_email__in=[c.email for c in contacts if c.email])
-    )
-    ticket_ids = list(tickets.values_list("pk", flat=True))
-    tickets.update(title=f"Request from an {ERASED} contact", description=ERASED)
-    Ticket.objects.filter(pk__in=ticket_ids).update(reporter_name="", reporter_email="")
-    for comment in TicketComment.objects.for_tenant(tenant_id).filter(ticket_id__in=ticket_ids):
-        body = comment.body
-        for needle in reversed(needles):
-            body = _replace_folded(body, needle, ERASED)
-        if body != comment.body:
-            TicketComment.objects.filter(pk=comment.pk).update(body=body)
-
-    Note.objects.for_tenant(tenant_id).filter(conversation_id__in=conversation_ids).delete()
-    HandoffEvent.objects.for_tenant(tenant_id).filter(conversation_id__in=conversation_ids).delete()
     Message.objects.for_tenant(tenant_id).filter(conversation_id__in=conversation_ids).delete()
     Lead.objects.for_tenant(tenant_id).filter(pk__in=lead_ids).delete()
     Conversation.objects.for_tenant(tenant_id).filter(pk__in=conversation_ids).delete()
@@ -274,10 +225,3 @@ def contact_erase(
         api_key=api_key,
         summary=summary,
     )
-
-
-def _replace_folded(text: str, needle: str, replacement: str) -> str:
-    """``text`` with every occurrence of ``needle`` replaced, ignoring case."""
-    import re
-
-    return re.sub(re.escape(needle), replacement, text, flags=re.IGNORECASE)

@@ -27,9 +27,11 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from bots.models import Bot
 from chattonic.core.errors import Conflict, ValidationFailed
 from chattonic.tenancy.models import Tenant
-from conversations.models import Conversation, DailyStat, Lead, Message
+from conversations.charts import bar_chart, line_chart
+from conversations.models import ChannelKind, Conversation, DailyStat, Lead, Message
 
 MAX_RANGE_DAYS = 366
 Key = tuple[int, date, int | None, str]  # tenant, day, bot, kind of channel
@@ -359,3 +361,53 @@ def stats_report(
             {"channel_kind": kind, **_summary(b)} for kind, b in sorted(by_channel.items())
         ],
     }
+
+
+def stats_dashboard(
+    *,
+    tenant: Tenant,
+    start: date,
+    end: date,
+    bot_id: int | None = None,
+    channel_kind: str | None = None,
+) -> tuple[dict, dict[str, str]]:
+    """The dashboard's statistics page: :func:`stats_report` with each bot's and channel's
+    name, and its charts per day as inline SVG (conversations, messages in and out, the
+    contained and handoff rates, leads)."""
+    report = stats_report(
+        tenant=tenant, start=start, end=end, bot_id=bot_id, channel_kind=channel_kind
+    )
+    ids = [row["bot"] for row in report["bots"] if row["bot"]]
+    bot_names = dict(Bot.objects.for_tenant(tenant).filter(pk__in=ids).values_list("pk", "name"))
+    for row in report["bots"]:
+        row["name"] = bot_names.get(row["bot"], "(no bot)")
+    kinds = dict(ChannelKind.choices)
+    for row in report["channels"]:
+        row["name"] = kinds.get(row["channel_kind"], row["channel_kind"]) or "—"
+
+    days = report["days"]
+    labels = [d["day"].strftime("%m-%d") for d in days]
+    charts = {
+        "conversations": bar_chart(
+            labels, [d["conversations"] for d in days], title="Conversations per day"
+        ),
+        "messages": line_chart(
+            labels,
+            {"in": [d["messages_in"] for d in days], "out": [d["messages_out"] for d in days]},
+            title="Messages in and out per day",
+        ),
+        "rates": line_chart(
+            labels,
+            {
+                "contained %": [_percent(d["contained_rate"]) for d in days],
+                "handoff %": [_percent(d["handoff_rate"]) for d in days],
+            },
+            title="Contained and handoff rates (%)",
+        ),
+        "leads": bar_chart(labels, [d["leads"] for d in days], title="Leads per day"),
+    }
+    return report, charts
+
+
+def _percent(rate: float | None) -> float | None:
+    return None if rate is None else round(rate * 100, 1)

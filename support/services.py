@@ -7,16 +7,20 @@ Every change that Trello should see adds an outbox entry in the same transaction
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from chattonic.core import notices
 from chattonic.core.errors import Conflict, ValidationFailed
 from chattonic.tenancy.models import Tenant
+from conversations.hooks import ContactErasing
+from conversations.privacy import ERASED
 from support import targets
 from support.models import Ticket, TicketComment, TrelloCard
 from support.trello import sync
@@ -407,3 +411,31 @@ def trello_action_apply(*, action: CardMoved | CardCommented) -> str:
     except ValidationFailed:
         return "ignored"  # an empty comment, say
     return "comment"
+
+
+# --- Privacy ----------------------------------------------------------------------------------
+
+
+def tickets_scrub_erased(*, erasing: ContactErasing) -> None:
+    """An erase (``conversations.hooks.contact_erasing``): tickets opened from the erased
+    contacts' conversations or leads, or reported from their email, lose their title, text and
+    reporter, and their comments lose every quote of the contacts' names, emails and phones."""
+    tenant_id = erasing.tenant_id
+    contacts = erasing.contacts
+    needles = sorted(
+        {v for c in contacts for v in (c.email, c.phone, c.name) if v and len(v) >= 3}, key=len
+    )
+    tickets = Ticket.objects.for_tenant(tenant_id).filter(
+        Q(conversation_id__in=erasing.conversation_ids)
+        | Q(lead_id__in=erasing.lead_ids)
+        | Q(reporter_email__in=[c.email for c in contacts if c.email])
+    )
+    ticket_ids = list(tickets.values_list("pk", flat=True))
+    tickets.update(title=f"Request from an {ERASED} contact", description=ERASED)
+    Ticket.objects.filter(pk__in=ticket_ids).update(reporter_name="", reporter_email="")
+    for comment in TicketComment.objects.for_tenant(tenant_id).filter(ticket_id__in=ticket_ids):
+        body = comment.body
+        for needle in reversed(needles):  # the longest first: a name inside an email stays whole
+            body = re.sub(re.escape(needle), ERASED, body, flags=re.IGNORECASE)
+        if body != comment.body:
+            TicketComment.objects.filter(pk=comment.pk).update(body=body)

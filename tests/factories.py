@@ -22,7 +22,7 @@ from agents.models import (
     Team,
 )
 from backups.models import BackupRun, RestoreCheck
-from bots.models import Bot, BotVersion
+from bots.models import Bot, BotVersion, UnmatchedPhrase
 from chattonic.tenancy.models import ApiKey, Invitation, Membership, Tenant
 from conversations.credentials import encrypt_secret
 from conversations.models import (
@@ -169,6 +169,16 @@ class BotVersionFactory(factory.django.DjangoModelFactory):
     bot = factory.SubFactory(BotFactory, tenant=factory.SelfAttribute("..tenant"))
     number = factory.Sequence(lambda n: n + 1)
     definition = factory.LazyFunction(simple_definition)
+
+
+class UnmatchedPhraseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = UnmatchedPhrase
+
+    tenant = factory.SubFactory(TenantFactory)
+    bot = factory.SubFactory(BotFactory, tenant=factory.SelfAttribute("..tenant"))
+    text = factory.Sequence(lambda n: f"where do penguins live {n}")
+    key = factory.LazyAttribute(lambda o: o.text)
 
 
 # --- Conversations --------------------------------------------------------------------------

@@ -317,9 +317,20 @@ class _Run:
     ) -> None:
         self.replies.append({"text": text, "quick_replies": quick_replies or [], "media": media})
 
-    def _fallback(self, state: State, node: Node) -> None:
+    def _fallback(self, state: State, node: Node, inbound: Inbound) -> None:
         """The visitor was not understood: hand off past the limit, else the router's fallback
-        node, else the fallback text (and the same buttons again), still waiting here."""
+        node, else the fallback text (and the same buttons again), still waiting here. A typed
+        text is also handed out as an "unmatched" action: the bot's owner may teach it to an
+        intent (bots.services.unmatched_phrase_record)."""
+        if inbound.kind == "message" and inbound.text.strip():
+            self.actions.append(
+                {
+                    "type": "unmatched",
+                    "text": inbound.text,
+                    "language": self.language,
+                    "node": state.node,
+                }
+            )
         state.fallbacks += 1
         if self.fallback_limit is not None and state.fallbacks > self.fallback_limit:
             self._handoff(state, None, reason=REASON_FALLBACK_LIMIT, team=None, text=None)
@@ -474,7 +485,7 @@ class _Run:
         elif node.get("other"):
             self._deliver(state, node["other"], inbound)
         else:
-            self._fallback(state, node)
+            self._fallback(state, node, inbound)
 
     def _receive_question(self, state: State, node: Node, inbound: Inbound) -> None:
         answer = (
@@ -506,7 +517,7 @@ class _Run:
             state.fallbacks = 0
             self._go(state, node["routes"][intent])
         else:
-            self._fallback(state, node)
+            self._fallback(state, node, inbound)
 
     # -- the visitor's language ------------------------------------------------------------
 

@@ -26,6 +26,9 @@ class SentenceEncoder(Protocol):
     def encode(self, texts: list[str]) -> np.ndarray:
         """One L2-normalised float32 row per text."""
 
+    def knows(self, word: str) -> bool:
+        """Whether the model reads the word as a whole (one token of its vocabulary)."""
+
 
 class UniversalSentenceEncoder:
     """USE multilingual v3: 512 dimensions; ~2 ms a sentence, ~0.5 ms in batches, one core."""
@@ -48,6 +51,7 @@ class UniversalSentenceEncoder:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(limits=1, user_api="blas")
+        self._tokenizer = tokenizer
         self._backend = NumpyBackend(os.path.join(resources, "weights.npz"), tokenizer, threads=1)
         self._lock = threading.Lock()  # the backend reuses buffers between calls
 
@@ -58,6 +62,9 @@ class UniversalSentenceEncoder:
             vectors = self._backend._encode([text or " " for text in texts])
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return (vectors / np.maximum(norms, 1e-9)).astype(np.float32)
+
+    def knows(self, word: str) -> bool:
+        return len(self._tokenizer.encode(word)) == 1
 
 
 _encoder: SentenceEncoder | None = None

@@ -4,12 +4,15 @@ id in a URL (a bot, a webhook's channel, a conversation) names its region withou
 After every ``migrate``, the next id of every table with a 64-bit key is raised into this
 region's block when it is below it; ids already given are untouched. Tables with 32-bit keys
 (Django's own: users, content types, …) never reach a door by id and stay as they are.
+
+``id_reserve`` takes a table's next id ahead of its row: the channel's add page shows the
+webhook URL (which names the channel's id) before the channel is saved.
 """
 
 from __future__ import annotations
 
 from django.apps import apps
-from django.db import connections
+from django.db import connections, transaction
 
 from chattonic.regions import here
 
@@ -75,3 +78,39 @@ def _sqlite_raise(cursor, table: str, column: str, floor: int) -> bool:
 
 
 _RAISERS = {"postgresql": _postgres_raise, "sqlite": _sqlite_raise}
+
+
+def id_reserve(model, *, using: str = "default") -> int:
+    """Take the next id of ``model``'s table before its row exists (a page shows an address
+    that names it, then the row is created with it): later rows never get it, and an id
+    taken and never used is a gap. In this region's block like every id of the table."""
+    connection = connections[using]
+    reserve = _RESERVERS.get(connection.vendor)
+    if reserve is None:
+        raise NotImplementedError(f"No id reservation on {connection.vendor}.")
+    table, column = model._meta.db_table, model._meta.pk.column
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        return reserve(cursor, table, column)
+
+
+def _postgres_reserve(cursor, table: str, column: str) -> int:
+    cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s))", [table, column])
+    return cursor.fetchone()[0]
+
+
+def _sqlite_reserve(cursor, table: str, column: str) -> int:
+    # The next AUTOINCREMENT id is one more than the larger of sqlite_sequence's entry and the
+    # table's largest id: raising the entry to the id taken keeps it from any later row.
+    cursor.execute(f'SELECT MAX("{column}") FROM "{table}"')  # noqa: S608
+    largest = cursor.fetchone()[0] or 0
+    cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
+    row = cursor.fetchone()
+    reserved = max(largest, row[0] if row else 0) + 1
+    if row:
+        cursor.execute("UPDATE sqlite_sequence SET seq = %s WHERE name = %s", [reserved, table])
+    else:
+        cursor.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (%s, %s)", [table, reserved])
+    return reserved
+
+
+_RESERVERS = {"postgresql": _postgres_reserve, "sqlite": _sqlite_reserve}

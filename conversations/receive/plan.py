@@ -15,6 +15,7 @@ from bots.hours import within_business_hours
 from bots.models import Bot
 from bots.selectors import bot_runtime
 from chattonic.core.errors import ValidationFailed
+from chattonic.tenancy.selectors import staff_public_name
 from conversations.models import (
     ChannelKind,
     Conversation,
@@ -246,6 +247,11 @@ def _turn(conversation: _Conversation, arrival: Arrival | None, event: Event, no
                 conversation.moved = True
                 conversation.resolved_at = now
                 conversation.blocked = True
+        elif kind == "unmatched":
+            # Kept for the bot's owner to teach to an intent; the sandbox's tests are not
+            # visitors. Not an effect that changes the conversation: its next turns go on.
+            if not conversation.is_sandbox:
+                conversation.effects.append((arrival, ("unmatched", action)))
         else:
             logger.warning("unknown engine action %r", kind)
 
@@ -283,8 +289,6 @@ def _outbound(conversation: _Conversation, arrival, now, *, sender, text, data, 
         created_at=now,
     )
     if agent is not None:
-        from chattonic.tenancy.selectors import staff_public_name
-
         conversation.agents[agent.pk] = staff_public_name(agent)
     conversation.messages.append([arrival, values, None])
     conversation.last_message_at = now

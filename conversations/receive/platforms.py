@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from bots.engine import Event
+from bots.engine.types import DEFAULT_INTENT_THRESHOLD, RESTART
 from bots.models import Bot
 from bots.selectors import bot_runtime
 from conversations.models import (
@@ -282,8 +283,6 @@ def _answer_callback_query(message: Message) -> None:
 
 
 def _asks_something(plan: _Conversation, message: Message) -> bool:
-    from bots.engine.types import DEFAULT_INTENT_THRESHOLD, RESTART
-
     if message.kind == Message.Kind.BUTTON:
         return True
     if message.kind != Message.Kind.TEXT or not message.text:

@@ -12,9 +12,10 @@ from django.utils import timezone
 
 from bots.engine import Event
 from bots.models import Bot
+from bots.services import unmatched_phrase_record
 from chattonic.core.errors import Conflict
 from chattonic.tenancy.models import Tenant
-from conversations import realtime
+from conversations import hooks, realtime
 from conversations.models import (
     Channel,
     ChannelKind,
@@ -235,11 +236,9 @@ def _send_later(message_id: int) -> None:
 
 def _effects_apply(conversation: _Conversation) -> None:
     """What the conversation's turns caused, in order: the one place a turn reaches leads,
-    the agents' handoff and the HTTP node's task."""
+    the handoff (the agents' hook), the HTTP node's task and the unmatched phrases."""
     if not conversation.effects:
         return
-    from agents.services import conversation_hand_off  # the room above: ARCHITECTURE.md
-
     instance = Conversation.objects.select_related("bot", "contact").get(pk=conversation.id)
     instance.bot = conversation.bot
     for arrival, effect in conversation.effects:
@@ -249,14 +248,22 @@ def _effects_apply(conversation: _Conversation) -> None:
                 lead_capture(conversation=instance, fields=effect[1])
             elif kind == "hand_off":
                 if instance.status == Conversation.Status.BOT:
-                    conversation_hand_off(conversation=instance, reason=effect[1], team=effect[2])
+                    hooks.hand_off(conversation=instance, reason=effect[1], team=effect[2])
             elif kind == "http_request":
                 _http_request(instance, effect[1], effect[2])
+            elif kind == "unmatched":
+                unmatched_phrase_record(
+                    tenant_id=instance.tenant_id,
+                    bot_id=instance.bot_id,
+                    text=effect[1].get("text") or "",
+                    language=effect[1].get("language") or "",
+                )
     conversation.status = instance.status
 
 
 def _http_request(conversation: Conversation, action_id: str, action: dict) -> None:
-    from bots.tasks import bot_http_request  # bots' tasks call back into this app
+    # why: bots.tasks imports this app's services (the HTTP node's response comes back here)
+    from bots.tasks import bot_http_request
 
     request = {k: action.get(k) for k in ("method", "url", "headers", "body", "timeout")}
     request_id = action.get("request_id")

@@ -136,6 +136,27 @@
     return node;
   }
 
+  // The launcher's pictures are drawn, not an emoji: a system without an emoji font (many
+  // Linux desktops, older Windows) would show an empty box on every tenant's site.
+  var ICONS = {
+    chat: "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H10l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z",
+    close: "M6.4 5 5 6.4 10.6 12 5 17.6 6.4 19 12 13.4 17.6 19 19 17.6 13.4 12 19 6.4 17.6 5 12 10.6z"
+  };
+  function icon(name) {
+    var svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("width", "26");
+    svg.setAttribute("height", "26");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    svg.setAttribute("data-icon", name);
+    var path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+    path.setAttribute("d", ICONS[name]);
+    path.setAttribute("fill", "currentColor");
+    svg.appendChild(path);
+    return svg;
+  }
+
   function storageGet(key) { try { return window.localStorage.getItem(key); } catch (e) { return null; } }
   function storageSet(key, value) { try { window.localStorage.setItem(key, value); } catch (e) { /* private mode */ } }
 
@@ -181,7 +202,7 @@
   var panel = el("div", { class: "panel", role: "dialog", "aria-labelledby": "ct-title", "aria-modal": "false" }, [
     el("div", { class: "header" }, [title, stateLabel, retryButton, closeButton]), log, typingLine, composer
   ]);
-  var launcher = el("button", { class: "launcher", type: "button", "aria-label": T.open, "aria-expanded": "false", text: "💬" });
+  var launcher = el("button", { class: "launcher", type: "button", "aria-label": T.open, "aria-expanded": "false" }, [icon("chat")]);
   var root = el("div", { class: "ct" }, [panel, launcher]);
   shadow.appendChild(style);
   shadow.appendChild(root);
@@ -200,7 +221,7 @@
     panel.setAttribute("aria-modal", String(open && narrow.matches));
     launcher.setAttribute("aria-expanded", String(open));
     launcher.setAttribute("aria-label", open ? T.close : T.open);
-    launcher.textContent = open ? "×" : "💬";
+    launcher.replaceChildren(icon(open ? "close" : "chat"));
     if (open) {
       ensureStarted();
       setTimeout(focusPanel, 0);
@@ -267,6 +288,8 @@
     var text = input.value.trim();
     if (!text || state.unavailable) return;
     input.value = "";
+    // Sent: no longer typing (else the agent reads "Visitor is typing…" under the message).
+    if (typingSent) { clearTimeout(typingTimer); send({ type: "typing", on: false }); typingSent = false; }
     queue({ type: "message", client_id: newClientId(), text: text }, text);
   }
 

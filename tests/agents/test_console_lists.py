@@ -164,3 +164,15 @@ def test_a_list_takes_a_fixed_number_of_queries(tenant, ana, django_assert_num_q
         MessageFactory(tenant=tenant, conversation=conversation)
     with django_assert_num_queries(2):
         assert len(console_conversations(profile=ana, view="all")) == 5
+
+
+def test_a_view_lists_at_most_200_conversations_first_in_first_out(tenant, ana):
+    """docs/agents.md: each view at most 200 items; the queue first in, first out."""
+    start = timezone.now() - timedelta(hours=1)
+    queued = [
+        ConversationFactory(
+            tenant=tenant, status=Status.QUEUED, queued_at=start + timedelta(seconds=n)
+        ).pk
+        for n in range(201)
+    ]
+    assert ids(ana, "unassigned") == queued[:200]

@@ -334,6 +334,13 @@ async def test_bad_frames_get_an_error_frame_naming_the_field_and_write_nothing(
     assert (await refused(agent, json.dumps({"type": "note", "text": "x" * 20000})))[
         "code"
     ] == "bad_frame"
+    # docs/agents.md: a frame over 16 KiB is bad_frame; one of 16 KiB is read (and its text,
+    # over 4096 characters, refused naming it).
+    for size, code in ((16 * 1024, "invalid"), (16 * 1024 + 1, "bad_frame")):
+        frame = json.dumps({"type": "note", "conversation": cid, "text": ""})
+        frame = frame.replace('"text": ""', '"text": "' + "x" * (size - len(frame)) + '"')
+        assert len(frame.encode()) == size
+        assert (await refused(agent, frame))["code"] == code
     for frame in (
         {"type": "open", "conversation": 10**9},
         {"type": "transfer", "conversation": cid, "agent": 10**9},

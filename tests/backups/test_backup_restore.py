@@ -327,6 +327,20 @@ def test_a_restore_is_compared_with_its_copy_value_by_value_not_only_counted(dat
     ]
 
 
+def test_an_older_manifest_is_compared_by_row_counts_only():
+    """docs/restore.md: "this manifest has no table checksums" (an older copy: compared by
+    row counts only), and a count that differs names its table."""
+    from backups.engines.base import Contents
+
+    migrations = ["tenancy.0001_initial"]
+    manifest = {"row_counts": {"t": 2, "u": 1}, "migrations": migrations}
+    same = services.contents_compare(manifest, Contents({"t": 2, "u": 1}, migrations))
+    assert same.problems == []
+    assert any("this manifest has no table checksums" in n for n in same.notes)
+    fewer = services.contents_compare(manifest, Contents({"t": 1, "u": 1}, migrations))
+    assert fewer.problems == ["table t has 1 rows, the manifest records 2"]
+
+
 def test_a_restore_check_without_any_copy_fails_loudly():
     check = services.restore_check_run()
     assert check.status == RestoreCheck.Status.FAILED

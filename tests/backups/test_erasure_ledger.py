@@ -7,7 +7,7 @@ import io
 import json
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from backups import ledger
 from backups.models import BackupRun
@@ -68,6 +68,23 @@ def test_a_contact_erased_after_a_backup_stays_erased_after_restoring_it(
     ]
     audits = restored("SELECT door FROM conversations_privacyaudit WHERE contact_ref = ?", erin.pk)
     assert ("restore",) in audits
+
+
+def test_a_restore_whose_ledger_cannot_be_re_applied_fails_saying_not_to_start(
+    erin,  # noqa: F811 - the fixture
+    api,
+    restore_url,
+    monkeypatch,
+):
+    """docs/restore.md: "Restored, but re-applying the erasure ledger failed": the command
+    exits with an error. (Here the re-applying process cannot even start: its settings name
+    a region that does not exist.)"""
+    run_command("backup")
+    run = BackupRun.objects.get()
+    assert api.post(f"{URL}{erin.pk}/erase/", {}, format="json").status_code == 200
+    monkeypatch.setenv("CHATTONIC_REGION", "nowhere")
+    with pytest.raises(CommandError, match="Restored, but re-applying the erasure ledger failed"):
+        run_command("restore", str(run.pk), "--into", restore_url)
 
 
 def test_migrate_re_applies_the_ledger_too_and_a_new_contact_with_a_reused_id_is_kept(

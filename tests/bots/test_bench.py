@@ -32,7 +32,9 @@ def test_the_engine_benchmark_prints_engine_and_matcher_beside_their_baselines_a
     baseline, engine = number("no-op step (baseline)"), number("engine step")
     assert baseline > 0 and engine > 0
     assert abs(number("ratio engine / baseline") - engine / baseline) <= 0.001
-    assert "3 intents + built-ins, en/es/pt" in out
+    # Both held-out sets, each with its figures.
+    assert "multilingual_eval.json: 3 intents + built-ins" in out
+    assert "multilingual_eval_2.json: 3 intents + built-ins" in out
     assert number("model load (encoder + language id)") > 0
     old, new = number("old matcher (baseline) on one core"), number("classifications on one core")
     assert old > 0 and new > 0 and number("the same texts again") > 0
@@ -40,9 +42,10 @@ def test_the_engine_benchmark_prints_engine_and_matcher_beside_their_baselines_a
     assert "goal >= 5,000" in out and "goal >= 300, each text new" in out
     # Per language and overall: the old matcher's figure and the new one's, beside the goal.
     for language in ("all", "en", "es", "pt"):
-        assert re.search(rf"^  {language} \(\d+ in scope, \d+ out of scope\)$", out, re.M)
+        found = re.findall(rf"^  {language} \(\d+ in scope, \d+ out of scope\)$", out, re.M)
+        assert len(found) == 2
     for label in ("top-1", "right and accepted", "out of scope rejected"):
         rows = re.findall(rf"^    {label}\s+([\d.]+)\s+([\d.]+)\s+>= 0\.\d+$", out, re.M)
-        assert len(rows) == 4, out
+        assert len(rows) == 8, out  # four rows (all, en, es, pt) for each of the two sets
         assert all(0.0 <= float(v) <= 1.0 for pair in rows for v in pair)
     assert out.rstrip().splitlines()[-1] in ("goal met", "goal not met")

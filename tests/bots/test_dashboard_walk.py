@@ -15,9 +15,9 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from bots.models import Bot, BotVersion
+from bots.models import Bot, BotVersion, UnmatchedPhrase
 from bots.services import bot_publish, bot_update
-from tests.factories import BotFactory, launched_bot, trained
+from tests.factories import BotFactory, UnmatchedPhraseFactory, launched_bot, trained
 
 pytestmark = pytest.mark.django_db
 
@@ -30,6 +30,7 @@ POST_ONLY = {
     "bots_bot_publish",
     "bots_bot_builder_check",
     "bots_bot_builder_draft",
+    "bots_bot_unmatched_act",
 }
 # What the flow editor's script reads (JSON), not a page to link to.
 SCRIPT_ONLY = {"bots_bot_builder_sandbox"}
@@ -91,8 +92,9 @@ def holds_json(text: str) -> bool:
         return False
 
 
-def named_pages(bot: Bot, version: BotVersion) -> dict[str, str]:
-    """Every named URL of the bots app's admins, with this bot's and version's ids."""
+def named_pages(bot: Bot, version: BotVersion, phrase: UnmatchedPhrase) -> dict[str, str]:
+    """Every named URL of the bots app's admins, with this bot's, version's and unmatched
+    phrase's ids."""
     pages = {}
     for model, ids in (
         (Bot, {"object_id": bot.pk}),
@@ -102,7 +104,8 @@ def named_pages(bot: Bot, version: BotVersion) -> dict[str, str]:
             if not pattern.name:
                 continue  # the bare <id>/ that redirects to change/
             kwargs = {
-                name: {**ids, "number": version.number}[name] for name in pattern.pattern.converters
+                name: {**ids, "number": version.number, "phrase_id": phrase.pk, "verb": "add"}[name]
+                for name in pattern.pattern.converters
             }
             pages[pattern.name] = reverse(f"admin:{pattern.name}", kwargs=kwargs)
     return pages
@@ -117,6 +120,7 @@ def test_an_owner_walks_every_bots_page(owner_client, tenant):
     bot_update(bot=bot, welcome_text="Hello again")
     version = trained(bot_publish(bot=bot))
     BotFactory(tenant=tenant, name="A draft")
+    phrase = UnmatchedPhraseFactory(tenant=tenant, bot=bot)  # a visitor's text not understood
 
     seen: dict[str, int] = {}
     queries: dict[str, int] = defaultdict(int)
@@ -152,7 +156,7 @@ def test_an_owner_walks_every_bots_page(owner_client, tenant):
             queue.append(target.path + (f"?{target.query}" if target.query else ""))
 
     reached = {urlsplit(url).path for url in seen}
-    for name, url in named_pages(bot, version).items():
+    for name, url in named_pages(bot, version, phrase).items():
         if name in POST_ONLY:
             assert owner_client.get(url).status_code == 405, name
         elif name in SCRIPT_ONLY:

@@ -565,6 +565,7 @@ def test_after_fallback_limit_fallbacks_the_next_one_hands_off():
     assert chat.say("blah blah") == ["Pardon?"]
     assert chat.say("blah blah blah") == ["A human is coming."]
     assert chat.actions == [
+        {"type": "unmatched", "text": "blah blah blah", "language": "en", "node": "router"},
         {
             "type": "handoff",
             "reason": "fallback_limit",
@@ -572,9 +573,25 @@ def test_after_fallback_limit_fallbacks_the_next_one_hands_off():
             "message": "A human is coming.",
             "node": None,
             "within_business_hours": True,
-        }
+        },
     ]
     assert chat.status == "handoff"
+
+
+def test_a_text_that_falls_back_is_handed_out_as_unmatched_and_a_button_is_not():
+    chat = Chat(routed(fallback_text="Pardon?"))
+    chat.start()
+    assert chat.say("where do penguins live") == ["Pardon?"]
+    assert chat.actions == [
+        {
+            "type": "unmatched",
+            "text": "where do penguins live",
+            "language": "en",
+            "node": "router",
+        }
+    ]
+    assert chat.press("no_such_route", "Stale") == ["Pardon?"]
+    assert [a for a in chat.actions if a["type"] == "unmatched"] == []
 
 
 def test_an_understood_message_resets_the_fallback_count():

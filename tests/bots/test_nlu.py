@@ -245,3 +245,17 @@ def test_a_web_process_loads_the_models_before_its_first_visitor():
     assert encoder._encoder is not None and language._identifier is not None
     asgi = (Path(__file__).parents[2] / "chattonic" / "asgi.py").read_text()
     assert "\nwarm_up_in_background()" in asgi
+
+
+@pytest.mark.django_db
+def test_the_sandbox_trains_the_drafts_phrases_in_every_language(tenant):
+    """The test chat runs the draft as publishing would train it: its translations' phrases
+    too (a phrase it was trained on is certain: confidence 1)."""
+    from bots.selectors import bot_runtime
+    from bots.services import bot_create
+
+    definition = copy.deepcopy(SHOP_FLOW)
+    del definition["settings"]
+    bot = bot_create(tenant=tenant, name="Shop", definition=definition)
+    runtime = bot_runtime(bot, None)
+    assert runtime.matcher.rank("dónde está mi pedido", 1) == [("order_status", 1.0)]

@@ -161,7 +161,11 @@ def test_a_rollback_to_a_version_published_without_a_setting_takes_the_engines_d
 @pytest.mark.parametrize(
     "changes,field",
     [
-        ({"fallback_limit": 21}, "fallback_limit"),
+        ({"fallback_limit": 21}, "fallback_limit"),  # docs/bots.md: 0 to 20 or empty
+        ({"fallback_limit": -1}, "fallback_limit"),
+        ({"intent_threshold": 1.01}, "intent_threshold"),  # docs/bots.md: 0 to 1
+        ({"intent_threshold": -0.01}, "intent_threshold"),
+        ({"allowed_origins": [f"https://s{n}.example.com" for n in range(51)]}, "allowed_origins"),
         ({"fallback_limit": True}, "fallback_limit"),
         ({"intent_threshold": "high"}, "intent_threshold"),
         ({"welcome_text": "Hi {{"}, "welcome_text"),
@@ -176,6 +180,23 @@ def test_bad_conversation_settings_are_refused_naming_the_field(tenant, changes,
         services.bot_update(bot=bot, **changes)
     assert field in refused.value.fields
     assert Bot.objects.filter(pk=bot.pk).values().get() == before
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"fallback_limit": 0},
+        {"fallback_limit": 20},
+        {"fallback_limit": None},
+        {"intent_threshold": 0},
+        {"intent_threshold": 1},
+        {"allowed_origins": [f"https://s{n}.example.com" for n in range(50)]},
+    ],
+)
+def test_the_documented_bounds_of_the_settings_are_taken(tenant, changes):
+    bot = services.bot_update(bot=BotFactory(tenant=tenant), **changes)
+    bot.refresh_from_db()
+    assert {name: getattr(bot, name) for name in changes} == changes
 
 
 def test_the_api_reads_and_writes_the_settings_as_bot_fields(api, tenant):

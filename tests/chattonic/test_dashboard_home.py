@@ -171,6 +171,14 @@ def test_the_navigation_groups_pages_under_human_names_with_the_statistics(owner
     assert ">Statistics</a>" in sidebar and ">Bots and channels</span>" in sidebar
 
 
+def test_the_header_links_the_agent_console_not_a_view_site_back_here(owner_client):
+    page = home(owner_client)
+    tools = page[page.index('id="user-tools"') :]
+    tools = tools[: tools.index("</div>")]
+    assert '<a href="/console/">Agent console</a>' in tools
+    assert "View site" not in tools
+
+
 def test_an_operator_gets_the_platforms_figures_and_every_app(client, tenant):
     TenantFactory()
     BotFactory(tenant=tenant)

@@ -230,6 +230,28 @@ def test_the_handoff_log_reads_states_and_reasons_by_their_names(owner_client, t
     assert [event.pk for event in filtered.context["cl"].result_list] == [queued.pk]
 
 
+def test_a_handoff_events_page_reads_as_words_and_names_people(owner_client, tenant):
+    agent = factories.MembershipFactory(tenant=tenant, role="agent").user
+    agent.first_name, agent.last_name = "Maya", "Lopez"
+    agent.save()
+    event = factories.HandoffEventFactory(
+        tenant=tenant,
+        from_status="queued",
+        to_status="assigned",
+        reason=HandoffEvent.Reason.CLAIM,
+        actor=agent,
+        agent=agent,
+    )
+    page = owner_client.get(reverse("admin:agents_handoffevent_change", args=[event.pk]))
+    body = page.content.decode()
+    assert "Waiting for an agent → With an agent (Claimed from the queue)" in body  # its title
+    assert "From status" not in body and '<div class="readonly">assigned</div>' not in body
+    assert '<div class="readonly">Maya Lopez</div>' in body and agent.username not in body
+    listed = owner_client.get(reverse("admin:agents_handoffevent_changelist")).content.decode()
+    assert '<td class="field-agent_name">Maya Lopez</td>' in listed
+    assert agent.username not in listed
+
+
 def test_list_filters_and_states_read_as_words(owner_client, tenant):
     factories.InvitationFactory(tenant=tenant)
     conversations = owner_client.get(reverse("admin:conversations_conversation_changelist"))
@@ -238,6 +260,11 @@ def test_list_filters_and_states_read_as_words(owner_client, tenant):
     assert "Waiting for an agent" in body and "Web chat" in body  # the filters' choices
     invitations = owner_client.get(reverse("admin:tenancy_invitation_changelist"))
     assert '<td class="field-status">Pending</td>' in invitations.content.decode()
+    # The breadcrumbs name the group of pages in words, not the word "Tenant".
+    body = invitations.content.decode()
+    crumbs = body[body.index('class="breadcrumbs"') :]
+    crumbs = crumbs[: crumbs.index("</div>")]
+    assert ">Company and team</a>" in crumbs and "Tenant" not in crumbs
 
 
 def test_a_lists_filter_by_a_related_object_offers_the_tenants_own(

@@ -138,7 +138,26 @@ def test_deep_json_is_a_400_at_the_webhook_and_the_api(client, api, depth):
     assert list(answer.json()["error"]["fields"]) == ["body"]
 
 
-@pytest.mark.parametrize("count", ["2e7", "20000000", "1000000000", "-1", "٣"])
+@pytest.mark.parametrize(("depth", "refused"), [(32, False), (33, True)])
+def test_json_nests_at_most_32_levels(api, depth, refused):
+    """docs/api.md: bodies nested at most 32 levels; one more is a 400 ``too_deep``."""
+    body = json.dumps({"title": "t", "description": "d", "extra": nested(depth - 1)})
+    answer = api.post("/api/v1/tickets/", body, content_type="application/json")
+    if refused:
+        assert answer.status_code == 400 and answer.json()["error"]["code"] == "too_deep"
+        assert list(answer.json()["error"]["fields"]) == ["body"]
+    else:
+        assert answer.status_code == 201, answer.content
+
+
+def nested(depth: int) -> object:
+    value: object = "x"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("count", ["11", "2e7", "20000000", "1000000000", "-1", "٣"])  # docs: 0-10
 def test_twilio_num_media_is_bounded(client, count):
     channel = make_channel("twilio")
     form = {"MessageSid": "SM1", "From": "+14155550123", "Body": "hi", "NumMedia": count}

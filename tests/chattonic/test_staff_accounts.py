@@ -354,3 +354,21 @@ def test_the_migration_gives_memberships_the_accounts_they_made_and_operators_th
     owned = dict(Membership.objects.values_list("pk", "owns_account"))
     assert owned == {invited.pk: True, taken.pk: False, reused.pk: False}
     assert User.objects.get(pk=demoted.pk).is_staff
+
+
+def test_memberships_are_not_reachable_through_the_rest_api():
+    """docs/security.md: the dashboard's staff pages are the owners' only door to members."""
+    from django.urls import get_resolver
+
+    def walk(patterns, prefix=""):
+        for p in patterns:
+            here = prefix + str(p.pattern)
+            if hasattr(p, "url_patterns"):
+                yield from walk(p.url_patterns, here)
+            else:
+                yield here
+
+    api = [route for route in walk(get_resolver().url_patterns) if route.startswith("api/")]
+    assert any("contacts" in route for route in api)  # the walk sees the API
+    doors = [r for r in api if any(w in r for w in ("member", "invitation", "user", "staff"))]
+    assert doors == []

@@ -61,6 +61,8 @@ def test_a_deployed_web_process_serves_the_widget_with_brotli_or_gzip(tmp_path):
         assert headers["Content-Type"].startswith("text/javascript")
         assert brotli.decompress(body) == source
         assert len(body) < len(source) / 3
+        # docs/webchat.md: its address has no version in it, so it is kept for a minute.
+        assert "max-age=60" in headers["Cache-Control"]
 
         headers, body = get(url, **{"Accept-Encoding": "gzip"})
         assert headers["Content-Encoding"] == "gzip"

@@ -3,7 +3,10 @@ off, resolve, rate; each auth failure; another tenant's conversation; invalid in
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from agents.models import HandoffEvent
 from conversations.models import Conversation, Message
@@ -16,7 +19,7 @@ from tests.conversations.insight import (
     snapshot_rows,
     staff,
 )
-from tests.factories import BotFactory, ConversationFactory
+from tests.factories import BotFactory, ConversationFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/conversations/"
@@ -76,6 +79,29 @@ def test_read_has_the_messages(api, tenant):
     assert [m["direction"] for m in body["messages"]] == ["in", "in", "out"]
     page = api.get(f"{URL}{conversation.pk}/messages/").json()
     assert page["count"] == 3
+
+
+def test_read_has_the_newest_200_messages_and_the_list_has_every_one_oldest_first(api, tenant):
+    """docs/api.md: the conversation with its newest 200 messages; /messages/ every message,
+    paginated, oldest first."""
+    conversation = ConversationFactory(tenant=tenant)
+    start = timezone.now() - timedelta(days=1)
+    for n in range(203):
+        MessageFactory(
+            tenant=tenant,
+            conversation=conversation,
+            text=f"m{n}",
+            created_at=start + timedelta(seconds=n),
+        )
+    inline = [m["text"] for m in api.get(f"{URL}{conversation.pk}/").json()["messages"]]
+    assert inline == [f"m{n}" for n in range(3, 203)]
+    texts, url = [], f"{URL}{conversation.pk}/messages/"
+    while url:
+        page = api.get(url).json()
+        assert page["count"] == 203
+        texts += [m["text"] for m in page["results"]]
+        url = page["next"]
+    assert texts == [f"m{n}" for n in range(203)]
 
 
 def test_send_as_agent_takes_over_and_replies(api_as_agent, tenant, agent):

@@ -9,9 +9,9 @@ import re
 import pytest
 
 from conversations.channels import channel_credentials
-from conversations.models import Channel
+from conversations.models import Channel, Message
 from tests.factories import launched_bot
-from tests.fakes.channels import CREDENTIALS, make_channel
+from tests.fakes.channels import CREDENTIALS, make_channel, text_body
 
 pytestmark = pytest.mark.django_db
 
@@ -216,3 +216,90 @@ def test_unreadable_credentials_are_typed_in_again(settings, owner_client, tenan
     page = owner_client.get(change_url(channel))
     assert page.status_code == 200
     assert form_of(page).fields["telegram__bot_token"].required
+
+
+def shown(html: str, kind: str) -> tuple[str, str]:
+    """The add page's webhook URL of ``kind`` and its hidden reservation."""
+    url = re.search(rf'<code id="ct-webhook-url-{kind}">([^<]+)</code>', html).group(1)
+    reservation = re.search(r'name="webhook_reservation" value="([^"]+)"', html).group(1)
+    return url, reservation
+
+
+def telegram_form(bot, reservation: str, **changes) -> dict:
+    return {
+        "name": "Support on Telegram",
+        "bot": bot.pk,
+        "kind": "telegram",
+        "webhook_reservation": reservation,
+        **{f"telegram__{key}": value for key, value in CREDENTIALS["telegram"].items()},
+        **changes,
+    }
+
+
+def test_the_webhook_url_shown_before_saving_is_the_channels_and_takes_its_webhooks(
+    owner_client, tenant
+):
+    bot = launched_bot(tenant=tenant)
+    page = owner_client.get(ADD).content.decode()
+    url, reservation = shown(page, "telegram")
+    assert re.fullmatch(r"http://testserver/hooks/telegram/\d+/", url)
+    # Every kind's group names the same channel.
+    assert shown(page, "whatsapp")[0] == url.replace("/telegram/", "/whatsapp/")
+
+    # Shown again with an error: the same URL (it may be in the platform already).
+    again = owner_client.post(ADD, telegram_form(bot, reservation, telegram__secret_token=""))
+    assert list(form_of(again).errors) == ["telegram__secret_token"]
+    assert shown(again.content.decode(), "telegram") == (url, reservation)
+    assert not Channel.objects.exists()
+
+    saved = owner_client.post(ADD, telegram_form(bot, reservation), follow=True)
+    channel = Channel.objects.get(name="Support on Telegram")
+    assert f'<code id="ct-webhook-url">{url}</code>' in saved.content.decode()
+
+    # The platform posts to exactly the URL shown before saving: taken.
+    body = text_body("telegram")
+    answer = owner_client.generic(
+        "POST",
+        url.removeprefix("http://testserver"),
+        body,
+        content_type="application/json",
+        HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN=CREDENTIALS["telegram"]["secret_token"],
+    )
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["received"] == 1
+    assert Message.objects.get(conversation__channel=channel).direction == "in"
+
+
+def test_each_add_page_names_its_own_channel_and_others_never_take_it(owner_client, tenant):
+    bot = launched_bot(tenant=tenant)
+    first_url, first = shown(owner_client.get(ADD).content.decode(), "telegram")
+    second_url, _ = shown(owner_client.get(ADD).content.decode(), "telegram")
+    assert first_url != second_url
+    # A channel made meanwhile (the API, another page) gets another id.
+    other = make_channel("whatsapp", bot=bot)
+    assert str(other.pk) not in (first_url.split("/")[-2], second_url.split("/")[-2])
+
+    owner_client.post(ADD, telegram_form(bot, first))
+    channel = Channel.objects.get(name="Support on Telegram")
+    assert first_url == f"http://testserver/hooks/telegram/{channel.pk}/"
+
+
+def test_an_altered_or_used_reservation_saves_nothing_and_shows_a_new_url(owner_client, tenant):
+    bot = launched_bot(tenant=tenant)
+    url, reservation = shown(owner_client.get(ADD).content.decode(), "telegram")
+    forged = reservation.replace(reservation.split(":")[0], str(int(url.split("/")[-2]) + 7))
+
+    refused = owner_client.post(ADD, telegram_form(bot, forged))
+    assert refused.status_code == 200
+    assert "could not be confirmed" in refused.content.decode()
+    assert not Channel.objects.exists()
+    new_url, new_reservation = shown(refused.content.decode(), "telegram")
+    assert new_url != url
+    assert 'value="Support on Telegram"' in refused.content.decode()  # the rest is kept
+
+    # The new one saves; sent twice, the second is refused and nothing is doubled.
+    owner_client.post(ADD, telegram_form(bot, new_reservation))
+    twice = owner_client.post(ADD, telegram_form(bot, new_reservation))
+    assert "was the form sent twice?" in twice.content.decode()
+    assert Channel.objects.count() == 1
+    assert shown(twice.content.decode(), "telegram")[0] not in (url, new_url)

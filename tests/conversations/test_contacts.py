@@ -130,6 +130,16 @@ def test_update_validates_and_merges_on_a_known_email(tenant):
     assert live.pk == older.pk
 
 
+def test_update_merges_on_a_known_phone_compared_by_its_digits(tenant):
+    """docs/api.md: phones compare by digits (``+44 20…``, ``0044 20…``)."""
+    older = ContactFactory(tenant=tenant, email="", phone="+442079460958")
+    newer = ContactFactory(tenant=tenant, email="", phone="")
+    live = contacts.contact_update(contact=newer, phone="0044 20 7946-0958")
+    assert live.pk == older.pk
+    newer.refresh_from_db()
+    assert newer.merged_into_id == older.pk
+
+
 def test_dashboard_merges_the_selected_contacts_into_the_oldest(owner_client, tenant):
     first = ContactFactory(tenant=tenant)
     second = ContactFactory(tenant=tenant)

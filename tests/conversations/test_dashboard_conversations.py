@@ -4,6 +4,8 @@ hides what is internal (the recipient's id on the platform)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from conversations.models import ChannelKind, Message
@@ -123,6 +125,19 @@ def test_the_list_links_each_conversation_by_its_contact(owner_client, conversat
     link = f'href="/dashboard/conversations/conversation/{conversation.pk}/change/'
     assert link in page.content.decode()
     assert f"Conversation #{conversation.pk} with Zoe Visitor" in page.content.decode()
+    # The agent by their name, as on the conversation's page, not their sign-in.
+    agent = conversation.assigned_agent
+    assert '<td class="field-agent">Maya Lopez</td>' in page.content.decode()
+    assert agent.username not in page.content.decode()
+
+
+def test_codes_read_as_words(owner_client, conversation):
+    conversation.language, conversation.csat = "es", 4
+    conversation.save()
+    html = page_of(owner_client, conversation).content.decode()
+    assert re.search(r"Language:</label>\s*<div class=\"readonly\">Spanish</div>", html)
+    assert re.search(r"Satisfaction \(CSAT\):</label>\s*<div class=\"readonly\">4 / 5</div>", html)
+    assert ">es<" not in html and "Csat" not in html
 
 
 def test_an_owner_sees_a_contacts_identities(owner_client, tenant):

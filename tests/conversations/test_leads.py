@@ -33,12 +33,15 @@ def test_status_and_fields_are_validated(tenant):
         ({"status": "maybe"}, "status"),
         ({"fields": ["x"]}, "fields"),
         ({"fields": {"a": "x" * 1001}}, "fields"),
+        ({"fields": {f"k{i}": "v" for i in range(51)}}, "fields"),  # docs: at most 50 fields
     ):
         with pytest.raises(ValidationFailed) as error:
             leads.lead_update(lead=lead, **kwargs)
         assert field in error.value.fields
     lead.refresh_from_db()
     assert lead.status == "qualified"
+    fifty = {f"k{i}": "v" for i in range(50)}
+    assert leads.lead_update(lead=lead, fields=fifty).fields == fifty
 
 
 def test_the_csv_has_every_lead_and_defuses_formulas(tenant):
@@ -98,6 +101,39 @@ def test_a_new_lead_is_posted_signed_to_the_tenants_webhook(
     assert event["data"]["contact"]["id"] == conversation.contact_id
     hook.refresh_from_db()
     assert hook.last_status == "HTTP 200"
+
+
+def test_a_429_or_5xx_is_retried_with_the_same_event_id_and_a_4xx_is_not(
+    tenant, settings, django_capture_on_commit_callbacks, monkeypatch
+):
+    """docs/api.md: retried on 429 and 5xx; the event id (``lead-<lead>-<webhook>``) is the
+    same on every retry. Tasks run eagerly here and, with eager errors not propagated, Celery
+    runs each retry at once: they have all happened when the commit's callbacks return."""
+    from chattonic.celery import app
+
+    monkeypatch.setitem(app.conf, "task_eager_propagates", False)
+    with FakeServer() as crm:
+        crm.allow(settings)
+        crm.script(Answer(503, {}), Answer(429, {}), Answer(200, {}))
+        hook, _ = leads.lead_webhook_create(tenant=tenant, url=crm.base_url + "/leads")
+        with django_capture_on_commit_callbacks(execute=True):
+            lead = lead_capture(
+                conversation=ConversationFactory(tenant=tenant), fields={"email": "r@example.com"}
+            )
+        retried = crm.requests
+        crm.script(Answer(400, {}))
+        with django_capture_on_commit_callbacks(execute=True):
+            lead_capture(
+                conversation=ConversationFactory(tenant=tenant), fields={"email": "s@example.com"}
+            )
+        refused = crm.requests[len(retried) :]
+    assert len(retried) == 3
+    expected = f"lead-{lead.pk}-{hook.pk}"
+    assert {r.headers["X-ChatTonic-Event-Id"] for r in retried} == {expected}
+    assert {r.json["id"] for r in retried} == {expected}
+    assert len(refused) == 1
+    hook.refresh_from_db()
+    assert hook.last_status == "HTTP 400"
 
 
 # --- The signing secret: encrypted at rest, shown once ----------------------------------------

@@ -185,6 +185,23 @@ def test_the_dashboard_page_draws_charts_for_a_date_range(owner_client, tenant, 
     assert "The end is before the start." in bad.content.decode()
 
 
+def test_the_dashboard_page_names_the_period_it_shows_in_its_date_inputs(owner_client, tenant):
+    from datetime import UTC, timedelta
+
+    from django.utils import timezone
+
+    today = timezone.now().astimezone(UTC).date()
+    body = owner_client.get("/dashboard/conversations/conversation/stats/").content.decode()
+    start = (today - timedelta(days=29)).isoformat()
+    assert re.search(rf'<input type="date" name="start" value="{start}"', body)
+    assert re.search(rf'<input type="date" name="end" value="{today.isoformat()}"', body)
+    # Only an end asked: the 30 days before it.
+    body = owner_client.get(
+        "/dashboard/conversations/conversation/stats/", {"end": "2030-03-30"}
+    ).content.decode()
+    assert re.search(r'<input type="date" name="start" value="2030-03-01"', body)
+
+
 def test_the_dashboard_page_is_for_staff_only(client, tenant):
     assert client.get("/dashboard/conversations/conversation/stats/").status_code == 302
 

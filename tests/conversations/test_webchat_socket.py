@@ -7,6 +7,8 @@ the consumer's database work runs in its own thread, hence transactional test da
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -285,6 +287,24 @@ async def test_bad_and_oversized_frames_get_error_frames_and_store_nothing(bot):
     await communicator.disconnect()
 
 
+async def test_a_4096_character_message_in_any_script_fits_a_frame(bot):
+    """docs/webchat.md: frames of 20 KiB, "a 4,096-character message in any script fits";
+    a ``client_id`` has 1 to 64 characters."""
+    assert webchat.MAX_FRAME_BYTES == 20 * 1024
+    communicator = socket(bot.public_key)
+    await opened(communicator)
+    for client_id, letter in (("c" * 64, "😀"), ("c-cjk", "字")):
+        frame = {"type": "message", "client_id": client_id, "text": letter * 4096}
+        await communicator.send_to(text_data=json.dumps(frame, ensure_ascii=False))
+        ack, _ = await until(communicator, of_type("ack", client_id=client_id))
+        assert ack["message"]["text"] == letter * 4096
+    await communicator.send_json_to({"type": "message", "client_id": "c" * 65, "text": "hi"})
+    error, _ = await until(communicator, of_type("error"))
+    assert error["code"] == "invalid" and "client_id" in error["message"]
+    assert await count(Message, direction="in") == 2
+    await communicator.disconnect()
+
+
 async def test_the_per_visitor_rate_limit_answers_with_an_error_and_keeps_the_socket(bot, settings):
     settings.WEBCHAT_MESSAGES_PER_10S = 3
     communicator = socket(bot.public_key)
@@ -369,6 +389,38 @@ async def test_the_session_token_resumes_the_same_conversation_with_its_history(
         stranger = socket(key, query=f"session={bad}")
         assert (await opened(stranger))["conversation"] is None
         await stranger.disconnect()
+
+
+async def test_history_pages_by_50_before_a_message(bot):
+    """docs/webchat.md: ``history`` answers the 50 messages before ``before`` (or the newest
+    50), oldest first."""
+    communicator = socket(bot.public_key)
+    await opened(communicator)
+    ack = await say(communicator, "c1")
+    await heard(communicator, ack, PRICES)
+
+    @database_sync_to_async
+    def fill() -> list[int]:
+        from tests.factories import MessageFactory
+
+        conversation = Message.objects.get(pk=ack["id"]).conversation
+        for n in range(110):
+            MessageFactory(tenant=conversation.tenant, conversation=conversation, text=f"h{n}")
+        return list(
+            Message.objects.filter(conversation=conversation)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+
+    every = await fill()
+    assert len(every) > 100
+    await communicator.send_json_to({"type": "history"})
+    newest, _ = await until(communicator, of_type("history"))
+    assert [m["id"] for m in newest["messages"]] == every[-50:]
+    await communicator.send_json_to({"type": "history", "before": every[-50]})
+    older, _ = await until(communicator, of_type("history"))
+    assert [m["id"] for m in older["messages"]] == every[-100:-50]
+    await communicator.disconnect()
 
 
 async def test_a_resend_with_the_same_client_id_is_stored_once(bot):

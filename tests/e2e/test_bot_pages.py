@@ -31,6 +31,28 @@ def sign_in(page, username: str, then: str) -> None:
     page.wait_for_url(f"**{then}")
 
 
+def status_panel_fits(page, status: str) -> None:
+    """The status panel reads as label / value rows: each value beside its label and inside
+    the panel (the status sentence among them), and the page does not scroll sideways."""
+    from playwright.sync_api import expect
+
+    panel = page.get_by_role("region", name="Status")
+    expect(panel.get_by_text(status)).to_be_visible()
+    rows = panel.evaluate(
+        """panel => [...panel.querySelectorAll("dt")].map(dt => {
+            const dd = dt.nextElementSibling, box = panel.getBoundingClientRect();
+            const label = dt.getBoundingClientRect(), value = dd.getBoundingClientRect();
+            return {label: dt.textContent.trim(),
+                    beside: value.top < label.bottom && label.top < value.bottom
+                            && value.left >= label.right,
+                    inside: value.right <= box.right + 1};
+        })"""
+    )
+    assert [r["label"] for r in rows][:2] == ["Status", "Live version"]
+    assert [r for r in rows if not (r["beside"] and r["inside"])] == []
+    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+
+
 def widget_greets(new_context, url: str, greeting: str) -> None:
     """A new visitor (a new browser context: a new conversation) opens the chat on ``url``
     and the bot greets them with ``greeting``."""
@@ -70,6 +92,7 @@ def test_an_owner_makes_a_bot_publishes_it_changes_it_and_rolls_back(
     expect(page.get_by_text("The same as the live version.")).to_be_visible()
     page.get_by_role("button", name="Launch").click()
     expect(page.get_by_text("The bot is live.")).to_be_visible()
+    status_panel_fits(page, "Launched: answering on your sites and channels.")
     bot = Bot.objects.get(tenant=tenant, name="Shop helper")
     demo = f"/demo/{bot.public_key}/"
     widget_greets(new_context, demo, HELLO_V1)

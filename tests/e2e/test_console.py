@@ -6,6 +6,7 @@ the agent clicks and types in the console. Nothing is posted or sent by hand.
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -89,9 +90,9 @@ def _sign_in(page, user) -> None:
     expect(page.locator("#connection")).to_have_text("Connected")
 
 
-def _visitor(new_context, bot, received: list[str] | None = None):
+def _visitor(new_context, bot, received: list[str] | None = None, sent: list[str] | None = None):
     """The visitor on the demo page, the chat open; every socket frame they receive is kept
-    in ``received``."""
+    in ``received``, every one they send in ``sent``."""
     from playwright.sync_api import expect
 
     page = new_context().new_page()
@@ -99,6 +100,11 @@ def _visitor(new_context, bot, received: list[str] | None = None):
         page.on(
             "websocket",
             lambda socket: socket.on("framereceived", lambda frame: received.append(str(frame))),
+        )
+    if sent is not None:
+        page.on(
+            "websocket",
+            lambda socket: socket.on("framesent", lambda frame: sent.append(str(frame))),
         )
     page.goto(f"/demo/{bot.public_key}/")
     _widget(page, "button.launcher").click()
@@ -132,7 +138,8 @@ def test_visitor_and_agent_handoff_claim_chat_note_and_hand_back(new_context, te
 
     # The visitor, whose every received socket frame is kept to prove what never reached them.
     received: list[str] = []
-    visitor = _visitor(new_context, bot, received)
+    sent: list[str] = []
+    visitor = _visitor(new_context, bot, received, sent)
     _say(visitor, "talk to a person")
     expect(_widget(visitor, ".msg.out").last).to_contain_text(HANDOFF)
 
@@ -161,6 +168,12 @@ def test_visitor_and_agent_handoff_claim_chat_note_and_hand_back(new_context, te
     expect(from_agent.locator(".who")).to_have_text("Maya")
     _say(visitor, "My parcel is late")
     expect(timeline.locator(".bubble--contact").last).to_contain_text("My parcel is late")
+    # Sent, so no longer typing: the widget says so with the message, not 1.5 s later (the
+    # agent read "Visitor is typing…" under it meanwhile).
+    frames = [json.loads(frame) for frame in sent]
+    said = next(i for i, f in enumerate(frames) if f.get("text") == "My parcel is late")
+    typing = [f["on"] for f in frames[:said] if f.get("type") == "typing"]
+    assert typing and typing[-1] is False, frames[:said]
     expect(timeline.locator(".bubble--agent")).to_contain_text(["Hi, I'm Maya. How can I help?"])
 
     # A private note: in the console's timeline, nowhere near the visitor.

@@ -51,6 +51,13 @@ def test_an_owner_signs_in_reads_the_home_and_opens_the_statistics(
     expect(embed.locator(".ct-step-state")).to_have_text("To do:")
     expect(embed).to_contain_text("Put it on your site or connect a channel")
     assert_accessible(page)
+    # The header's regions: each name whole, no list marker drawn over the one before.
+    regions = page.get_by_role("navigation", name="Regions").get_by_role("listitem")
+    expect(regions).to_have_text(["US Central", "EU Frankfurt"])
+    assert regions.evaluate_all("items => items.map(i => getComputedStyle(i).listStyleType)") == [
+        "none",
+        "none",
+    ]
 
     # "Statistics" in the navigation: the statistics page, its totals and charts.
     navigation = page.get_by_role("navigation", name="Pages")

@@ -7,7 +7,10 @@ contact's attribute as a new row. axe-core finds nothing on these pages."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
+import requests
 
 from conversations.channels import channel_credentials
 from conversations.models import Channel, ChannelKind, Message
@@ -20,6 +23,7 @@ from tests.factories import (
     MessageFactory,
     launched_bot,
 )
+from tests.fakes.channels import text_body
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -103,7 +107,11 @@ def test_an_owner_adds_a_telegram_channel_from_its_inputs(new_context, live_serv
     ).to_be_hidden()
     # The steps and the webhook URL, on the address the platform really answers at.
     expect(telegram.get_by_text("Create a bot with @BotFather")).to_be_visible()
-    expect(telegram.get_by_text(f"{live_server_url}/hooks/telegram/")).to_be_visible()
+    shown_url = telegram.locator("code").first
+    expect(shown_url).to_have_text(
+        re.compile(rf"^{re.escape(live_server_url)}/hooks/telegram/\d+/$")
+    )
+    url = shown_url.inner_text()
     assert_accessible(page)
 
     # One credential missing: named beside its input; the rest is kept as typed.
@@ -116,15 +124,17 @@ def test_an_owner_adds_a_telegram_channel_from_its_inputs(new_context, live_serv
         "Acme assistant"
     )
     assert not Channel.objects.exists()
-
-    # Both typed: saved, and the channel's page gives the whole webhook URL.
+    # The URL shown is still the same: it may be in the platform already.
     telegram = page.get_by_role("group", name="Telegram: set-up and credentials")
+    expect(telegram.locator("code").first).to_have_text(url)
+
+    # Both typed: saved, and the channel's page gives the same webhook URL.
     telegram.get_by_label("Bot token").fill("123456:AAsecret-bot-token")
     telegram.get_by_label("Secret token").fill("my_secret-token")
     page.get_by_role("button", name="Save", exact=True).click()
-    channel = Channel.objects.get(name="Support on Telegram")
-    url = f"{live_server_url}/hooks/telegram/{channel.pk}/"
     expect(page.locator("#ct-webhook-url")).to_have_text(url)
+    channel = Channel.objects.get(name="Support on Telegram")
+    assert url == f"{live_server_url}/hooks/telegram/{channel.pk}/"
     expect(page.get_by_text(f"Its webhook URL is {url}")).to_be_visible()
     assert channel.kind == ChannelKind.TELEGRAM and channel.tenant == tenant
     assert channel_credentials(channel) == {
@@ -134,6 +144,20 @@ def test_an_owner_adds_a_telegram_channel_from_its_inputs(new_context, live_serv
     html = page.content()
     assert "AAsecret-bot-token" not in html and "my_secret-token" not in html
     assert_accessible(page)
+
+    # Telegram posts an update to the URL shown before saving: it is this channel's.
+    answer = requests.post(
+        url,
+        data=text_body("telegram"),
+        headers={
+            "Content-Type": "application/json",
+            "X-Telegram-Bot-Api-Secret-Token": "my_secret-token",
+        },
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["received"] == 1
+    assert Message.objects.filter(conversation__channel=channel, direction="in").count() == 1
 
 
 def test_an_owner_adds_a_contacts_attribute_as_a_row(new_context, tenant):

@@ -127,10 +127,17 @@ def test_widget_flow_keyboard_history_and_host_css(new_context, tenant):
     # puts the focus in the message box.
     launcher = page.locator("chattonic-widget button.launcher")
     expect(launcher).to_have_attribute("aria-expanded", "false")
+    # A drawn picture, white on the theme colour, not an emoji (an empty box without an emoji
+    # font, as on this machine).
+    expect(launcher).to_have_text("")
+    chat_icon = launcher.locator("svg[data-icon=chat]")
+    expect(chat_icon).to_be_visible()
+    assert chat_icon.evaluate("e => getComputedStyle(e.firstChild).fill") == "rgb(255, 255, 255)"
     page.keyboard.press("Tab")
     expect(launcher).to_be_focused()
     page.keyboard.press("Enter")
     expect(launcher).to_have_attribute("aria-expanded", "true")
+    expect(launcher.locator("svg[data-icon=close]")).to_be_visible()
     expect(page.get_by_role("dialog")).to_be_visible()
     expect(_widget_input(page)).to_be_focused()
     expect(page.locator("chattonic-widget .title")).to_have_text("Acme help")

@@ -41,6 +41,8 @@ def refused_with(response, url: str) -> dict:
     error = response.json()["error"]
     assert (error["code"], error["url"]) == ("wrong_region", url)
     assert url in error["message"]
+    # docs/regions.md: it names nothing but a public URL, so any origin may read it.
+    assert response["Access-Control-Allow-Origin"] == "*"
     return error
 
 

@@ -28,6 +28,7 @@ from chattonic.tenancy.selectors import api_key_from_token
 from chattonic.tenancy.services import api_key_create, tenant_create
 from tests.conftest import api_client_for
 from tests.factories import BotFactory, MembershipFactory, UserFactory
+from tests.fakes.server import HANG, FakeServer
 from tests.processes import free_port
 from tests.regions.config import REGIONS, regions_configure
 
@@ -223,6 +224,23 @@ def test_the_bots_list_names_a_region_that_does_not_answer_and_lists_nothing_whe
     assert f'href="{unreachable["eu-frankfurt"]["url"]}/dashboard/"' in page  # the switcher
     settings.CHATTONIC_REGIONS_SECRET = ""
     assert "In EU Frankfurt" not in client.get("/dashboard/bots/bot/").content.decode()
+
+
+def test_the_bots_list_waits_at_most_3_seconds_for_a_region(regions, settings, client, tenant):
+    """docs/regions.md: a region that does not answer within 3 seconds is named with its
+    error. (A region that hangs, reached for real: the fake records the request.)"""
+    with FakeServer() as eu:
+        eu.allow(settings)
+        eu.script(HANG)
+        hanging = {**REGIONS, "eu-frankfurt": {**REGIONS["eu-frankfurt"], "url": eu.root_url}}
+        regions_configure(settings, "us-central", hanging)
+        client.force_login(MembershipFactory(tenant=tenant, role="owner").user)
+        start = time.monotonic()
+        page = client.get("/dashboard/bots/bot/").content.decode()
+        waited = time.monotonic() - start
+        assert eu.requests, "the request never reached the hanging region"
+    assert "EU Frankfurt did not answer" in page
+    assert 2.9 <= waited < 10, waited  # 3 s, and the page itself on a loaded machine
 
 
 def unreachable_eu(settings) -> None:

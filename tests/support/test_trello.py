@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from chattonic.core.outbound import REFUSED
@@ -414,6 +416,57 @@ def test_consecutive_429s_double_the_wait_up_to_a_cap(trello, tenant):
     assert all(
         base <= wait <= base * 1.1 + 0.01 for base, wait in zip(bases, waits, strict=True)
     ), waits
+
+
+def test_consecutive_outages_double_the_wait_from_15_seconds_up_to_15_minutes(trello, tenant):
+    """docs/support.md: outages back off 15 s doubling up to 15 minutes."""
+    ticket = TicketFactory(tenant=tenant)
+    entry = TrelloOutbox.objects.create(tenant=tenant, ticket=ticket, kind="create_card")
+    client = TrelloClient(TrelloConfig.from_settings())
+    waits = []
+    for _ in range(8):
+        trello.script(Answer(503, {"message": "Service Unavailable"}))
+        moment = timezone.now() + timedelta(days=len(waits))
+        sync.outbox_drain(ticket_id=ticket.pk, now=moment, client=client)
+        entry.refresh_from_db()
+        waits.append((entry.next_attempt_at - moment).total_seconds())
+    bases = [15, 30, 60, 120, 240, 480, 900, 900]
+    assert all(
+        base <= wait <= base * 1.1 + 0.01 for base, wait in zip(bases, waits, strict=True)
+    ), waits
+
+
+def test_carried_entries_are_deleted_after_30_days_by_the_catch_up(trello, tenant):
+    """docs/support.md: the catch-up deletes carried entries after 30 days."""
+    now = timezone.now()
+    rows = {
+        age: TrelloOutbox.objects.create(
+            tenant=tenant,
+            ticket=TicketFactory(tenant=tenant),
+            kind="create_card",
+            state=TrelloOutbox.State.DONE,
+            done_at=now - timedelta(days=age),
+        )
+        for age in (29, 31)
+    }
+    sync.outbox_catch_up(now=now)
+    assert TrelloOutbox.objects.filter(pk=rows[29].pk).exists()
+    assert not TrelloOutbox.objects.filter(pk=rows[31].pk).exists()
+
+
+def test_the_status_command_reports_the_mirror_and_sync_carries_what_waits(
+    trello, tenant, reporter
+):
+    """docs/support.md: ``python manage.py trello_status`` (``--sync`` runs the catch-up)."""
+    ticket = TicketFactory(tenant=tenant)
+    TrelloOutbox.objects.create(tenant=tenant, ticket=ticket, kind="create_card")
+    out = io.StringIO()
+    call_command("trello_status", stdout=out)
+    assert "Waiting: 1 " in out.getvalue() and not trello.cards
+    out = io.StringIO()
+    call_command("trello_status", "--sync", stdout=out)
+    assert "Carried 1 change(s) for 1 ticket(s)." in out.getvalue()
+    assert "Waiting: 0 " in out.getvalue() and len(trello.cards) == 1
 
 
 def test_the_mirror_stays_under_trellos_request_rate(

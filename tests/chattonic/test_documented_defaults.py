@@ -1,0 +1,117 @@
+"""The defaults the pages give (docs/*.md) are the ones a deployment gets when its environment
+says nothing: the settings are read in a fresh process with an empty environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+
+# setting (as Python reads it) -> (the documented value, where the docs say it)
+DOCUMENTED = {
+    "AXES_FAILURE_LIMIT": (5, "security.md: LOGIN_FAILURE_LIMIT (5)"),
+    "AXES_COOLOFF_TIME": (15 * 60, "security.md: LOGIN_COOLOFF_MINUTES (15)"),
+    "AXES_DISABLE_ACCESS_LOG": (True, "security.md: sign-ins are not recorded row by row"),
+    "SESSION_COOKIE_AGE": (14 * 24 * 3600, "security.md: the session lifetime, two weeks"),
+    "DATA_UPLOAD_MAX_MEMORY_SIZE": (int(2.5 * 1024 * 1024), "api.md, security.md: 2.5 MB"),
+    "AGENT_HEARTBEAT_TIMEOUT": (60, "agents.md: AGENT_HEARTBEAT_TIMEOUT (60 s)"),
+    "BACKUP_KEEP": (30, "restore.md: BACKUP_KEEP (30)"),
+    "BACKUP_DIR": ("<var>/backups", "restore.md: the default, var/backups"),
+    "WEBCHAT_MESSAGES_PER_10S": (10, "webchat.md"),
+    "WEBCHAT_MAX_CONNECTIONS_PER_IP": (50, "webchat.md"),
+    "SUPPORT_DAYS": (["mon", "tue", "wed", "thu", "fri"], "support.md"),
+    "SUPPORT_HOURS_START": ("09:00", "support.md"),
+    "SUPPORT_HOURS_END": ("18:00", "support.md"),
+    "SUPPORT_TIME_ZONE": ("-03:00", "support.md"),
+    "SUPPORT_HOLIDAYS": ([], "support.md"),
+    "SUPPORT_INTERRUPTION_TARGET_HOURS": (6, "support.md"),
+    "SUPPORT_RESPONSE_TARGET_HOURS": (6, "support.md"),
+    "TRELLO_REQUESTS_PER_10S": (90, "support.md"),
+    "TRELLO_API_BASE": ("https://api.trello.com", "support.md"),
+    "CHATTONIC_REGION": ("us-central", "regions.md"),
+}
+
+READ = """
+import json
+from datetime import timedelta
+from django.conf import settings
+def plain(value):
+    if isinstance(value, timedelta):
+        return int(value.total_seconds())
+    if str(value).startswith(str(settings.VAR_DIR)):
+        return "<var>" + str(value)[len(str(settings.VAR_DIR)):]
+    return value
+print(json.dumps({name: plain(getattr(settings, name)) for name in %r}))
+"""
+
+
+def fresh_process(tmp_path, **env) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", READ % sorted(DOCUMENTED)],
+        cwd=settings.BASE_DIR,
+        env={"PATH": os.environ["PATH"], "DEBUG": "1", "CHATTONIC_VAR_DIR": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_an_empty_environment_gets_the_documented_defaults(tmp_path):
+    result = fresh_process(tmp_path)
+    assert result.returncode == 0, result.stderr
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    wrong = {
+        name: f"{got[name]!r}, the docs say {value!r} ({where})"
+        for name, (value, where) in DOCUMENTED.items()
+        if got[name] != value
+    }
+    assert not wrong, wrong
+
+
+@pytest.mark.parametrize("old", ["BOT_HTTP_ALLOW_PRIVATE", "API_CHANNEL_ALLOW_PRIVATE_WEBHOOKS"])
+def test_a_former_private_address_switch_stops_the_start(tmp_path, old):
+    """security.md: the switches are gone; one still set to true fails the start, pointing to
+    OUTBOUND_ALLOWED_HOSTS."""
+    result = fresh_process(tmp_path, **{old: "true"})
+    assert result.returncode != 0
+    assert f"{old} is gone" in result.stderr and "OUTBOUND_ALLOWED_HOSTS" in result.stderr
+
+
+def test_an_agent_takes_five_conversations_unless_told_otherwise():
+    """agents.md: capacity (default 5)."""
+    from agents.models import AgentProfile
+
+    assert AgentProfile._meta.get_field("capacity").default == 5
+
+
+# task -> (seconds between runs, where the docs say it)
+DOCUMENTED_PERIODS = {
+    "agents.tasks.presence_sweep": (30, "agents.md: the presence sweep, every 30 s"),
+    "support.tasks.support_breaches_flag": (300, "support.md: every 5 minutes"),
+    "support.tasks.trello_outbox_catch_up": (30, "support.md: every 30 seconds"),
+    "chattonic.core.tasks.operator_notices_send": (60, "support.md, security.md: every minute"),
+    "conversations.jobs.stats_rebuild_recent": (300, "api.md: every 5 min"),
+    "chattonic.regions.tasks.identities_pull": (300, "regions.md: every 5 minutes"),
+}
+
+
+@pytest.mark.django_db
+def test_the_periodic_tasks_run_as_often_as_the_docs_say():
+    from django_celery_beat.models import PeriodicTask
+
+    installed = {
+        task.task: task.interval.every * {"seconds": 1, "minutes": 60}[task.interval.period]
+        for task in PeriodicTask.objects.filter(task__in=DOCUMENTED_PERIODS).select_related(
+            "interval"
+        )
+    }
+    wrong = {
+        task: f"every {installed.get(task)} s, the docs say {seconds} s ({where})"
+        for task, (seconds, where) in DOCUMENTED_PERIODS.items()
+        if installed.get(task) != seconds
+    }
+    assert not wrong, wrong

@@ -1,0 +1,50 @@
+"""A new agent's first steps in a real browser, through the visible controls only: the owner
+invites them from the dashboard; they open the emailed link, choose their name and password,
+and land in the console, signed in and connected, under the name they chose."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.e2e.conftest import assert_accessible
+from tests.e2e.test_bot_pages import sign_in
+from tests.factories import MembershipFactory
+from tests.processes import wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_an_invited_agent_joins_from_the_emailed_link(new_context, tenant, tmp_path):
+    from playwright.sync_api import expect
+
+    owner = MembershipFactory(tenant=tenant, role="owner").user
+    page = new_context().new_page()
+    sign_in(page, owner.username, "/dashboard/tenancy/invitation/")
+    page.get_by_role("link", name="Add invitation").click()
+    page.get_by_label("Email").fill("nina@example.com")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_text("Invitation sent to nina@example.com.")).to_be_visible()
+
+    # The email (the web process's console backend writes it to its log).
+    log = tmp_path / "web.log"
+    link = wait_for(
+        lambda: re.search(r"http://\S+/accounts/invitation/\S+/", log.read_text(errors="replace")),
+        10,
+        what="the invitation's email",
+    ).group(0)
+
+    nina = new_context().new_page()
+    nina.goto(link)
+    expect(nina.get_by_role("heading", name=f"Join {tenant.name}")).to_be_visible()
+    assert_accessible(nina)
+    nina.get_by_label("Your name").fill("Nina")
+    nina.get_by_label("Password", exact=True).fill("a-long-pass-phrase-42")
+    nina.get_by_label("Password again").fill("a-long-pass-phrase-42")
+    # The page keeps its link out of other sites' Referer, and its form still passes the
+    # CSRF check (a no-referrer policy made Chromium send "Origin: null": a 403).
+    nina.get_by_role("button", name="Create my account").click()
+    expect(nina).to_have_url(re.compile(r"/console/$"))
+    expect(nina.locator("#connection")).to_have_text("Connected")
+    expect(nina.get_by_text("Nina", exact=True).first).to_be_visible()
