@@ -1,11 +1,12 @@
 """Messaging channels: set-up (credentials encrypted at rest), and what their webhooks bring in.
 
 A webhook is verified and parsed by its connector (``conversations/connectors/``); the view
-then calls :func:`webhook_receive`, which stores every message of the batch idempotently
-(the unique constraint on (tenant, channel, external id) makes a redelivery a no-op, however
-many arrive at once), applies every status without ever moving one backwards, and queues the
-bot's turn in a Celery task after the commit, so that the platform gets its 200 quickly and
-only once the message is durable.
+then calls :func:`webhook_receive`, which has the receive service store every message of the
+batch idempotently (``conversations.receive.channel_messages_receive``: the unique constraint
+on (tenant, channel, external id) makes a redelivery a no-op, however many arrive at once),
+applies every status without ever moving one backwards, and queues the bot's turn
+(``receive.messages_answer``) in a Celery task after the commit, so that the platform gets
+its 200 quickly and only once the message is durable.
 """
 
 from __future__ import annotations
@@ -18,14 +19,12 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
-from bots.engine import Event
 from bots.models import Bot
 from chattonic.core import outbound
 from chattonic.core.errors import ValidationFailed
@@ -35,28 +34,22 @@ from chattonic.core.redact import redact
 from chattonic.regions import sequences
 from chattonic.tenancy.models import Tenant
 from conversations import credentials as vault
-from conversations import realtime
 from conversations.connectors import (
     CONNECTORS,
-    InboundMessage,
     ParsedWebhook,
     StatusUpdate,
     get_connector,
-    resolve_numbered_reply,
 )
 from conversations.models import (
     Channel,
     ChannelKind,
-    Contact,
-    Conversation,
     LeadWebhook,
     Message,
 )
-from conversations.sql import message_insert
+from conversations.receive import channel_messages_receive
 
 logger = logging.getLogger(__name__)
 
-MAX_TEXT = 4096
 STATUS_MAP = {
     "sent": Message.Status.SENT,
     "delivered": Message.Status.DELIVERED,
@@ -280,51 +273,19 @@ class WebhookOutcome:
 
 
 def webhook_receive(*, channel: Channel, parsed: ParsedWebhook) -> WebhookOutcome:
-    """Store every message of a webhook once and apply its statuses. Each message commits
-    on its own, so that one bad message never costs the others."""
+    """Store every message of a webhook once (conversations.receive) and queue the bot's
+    turns after the commit; apply its statuses. Each message commits on its own, so that
+    one bad message never costs the others."""
     outcome = WebhookOutcome()
-    for inbound in parsed.messages:
-        _, created = channel_message_receive(channel=channel, inbound=inbound)
+    for message_id, created in channel_messages_receive(channel=channel, inbound=parsed.messages):
         if created:
             outcome.received += 1
+            transaction.on_commit(lambda message_id=message_id: handle_later.submit(message_id))
         else:
             outcome.duplicates += 1
     for status in parsed.statuses:
         outcome.statuses += channel_status_apply(channel=channel, status=status)
     return outcome
-
-
-def channel_message_receive(*, channel: Channel, inbound: InboundMessage) -> tuple[int, bool]:
-    """Store a platform message once (a redelivery is a no-op, even concurrently) and queue
-    the bot's turn after the commit. Returns the message's id and whether it is new."""
-    try:
-        return _store(channel, inbound), True
-    except IntegrityError:
-        # Stored already (a redelivery): the unique constraint on (tenant, channel, external
-        # id) refused the insert, whatever the race, and nothing of this request stays.
-        existing = _existing(channel, inbound.external_id) if inbound.external_id else None
-        if existing is None:
-            raise
-        return existing.pk, False
-
-
-def _store(channel: Channel, inbound: InboundMessage) -> int:
-    """Usually one statement: the message is inserted into the sender's open conversation on
-    the channel, found by a subquery of the INSERT (the conversation's recipient on the channel
-    is the sender). Without one, the INSERT fails on its NOT NULL conversation and the slow
-    path creates the contact and the conversation. Broadcasting and touching the conversation
-    happen in the task: the acknowledgement waits for nothing else."""
-    message = _message(channel, inbound, None)
-    try:
-        _insert_into_open_conversation(message, inbound.sender_id)
-    except IntegrityError:
-        if inbound.external_id and _existing(channel, inbound.external_id) is not None:
-            raise  # a redelivery
-        message = _message(channel, inbound, _open_conversation(channel, inbound))
-        message_insert(message, savepoint=True)
-    message_id = message.pk
-    transaction.on_commit(lambda: handle_later.submit(message_id))
-    return message_id
 
 
 def _handle_published(message_ids: list[int]) -> None:
@@ -339,146 +300,6 @@ def _handle_published(message_ids: list[int]) -> None:
 # The bot's turns for stored channel messages, published off the webhook's thread (one task
 # call per burst); what a dying process had not published yet, channel_sweep finds again.
 handle_later = Batcher("conversation-handle", _handle_published, max_batch=20, linger=0.01)
-
-
-def _message(channel: Channel, inbound: InboundMessage, conversation_id) -> Message:
-    data = dict(inbound.data)
-    if inbound.payload is not None:
-        data["payload"] = inbound.payload
-    return Message(
-        tenant_id=channel.tenant_id,
-        conversation_id=conversation_id,
-        channel=channel,
-        direction=Message.Direction.IN,
-        sender=Message.Sender.CONTACT,
-        kind=inbound.kind if inbound.kind in Message.Kind.values else Message.Kind.UNSUPPORTED,
-        text=(inbound.text or "")[:MAX_TEXT],
-        data=data,
-        external_id=inbound.external_id[:200],
-        status=Message.Status.RECEIVED,
-        created_at=inbound.timestamp or timezone.now(),
-    )
-
-
-def _insert_into_open_conversation(message: Message, sender_id: str) -> None:
-    """INSERT the message (its conversation left empty) into the sender's open conversation on
-    its channel, found by a subquery; IntegrityError when there is none (conversation_id is
-    NOT NULL) or the message is stored already."""
-    params = [message.tenant_id, message.channel_id, sender_id, Conversation.Status.RESOLVED]
-    message_insert(message, conversation=(_OPEN_CONVERSATION_SQL, params), savepoint=True)
-
-
-_OPEN_CONVERSATION_SQL = (
-    f"(SELECT id FROM {Conversation._meta.db_table} "  # noqa: S608 - names, not input
-    "WHERE tenant_id = %s AND channel_id = %s AND recipient_id = %s AND NOT is_sandbox "
-    "AND status <> %s ORDER BY created_at DESC LIMIT 1)"
-)
-
-
-def _existing(channel: Channel, external_id: str) -> Message | None:
-    return (
-        Message.objects.for_tenant(channel.tenant_id)
-        .filter(channel=channel, external_id=external_id[:200])
-        .first()
-    )
-
-
-def _contact(channel: Channel, inbound: InboundMessage) -> Contact:
-    from conversations.services import contact_for_identity
-
-    return contact_for_identity(
-        tenant=channel.tenant_id,
-        kind=channel.kind,
-        external_id=inbound.sender_id,
-        channel=channel,
-        name=inbound.sender_name or "",
-    )
-
-
-def _open_conversation(channel: Channel, inbound: InboundMessage) -> int:
-    """The id of the sender's open conversation on the channel, or of a new one (the
-    greeting runs with the bot's first turn, in the task). One small query when it exists:
-    the conversation's recipient on the channel is the sender."""
-
-    def current() -> int | None:
-        return (
-            Conversation.objects.for_tenant(channel.tenant_id)
-            .filter(channel=channel, recipient_id=inbound.sender_id, is_sandbox=False)
-            .exclude(status=Conversation.Status.RESOLVED)
-            .order_by("-created_at")
-            .values_list("pk", flat=True)
-            .first()
-        )
-
-    conversation_id = current()
-    if conversation_id is not None:
-        return conversation_id
-    with transaction.atomic():
-        return _new_conversation(channel, inbound, current)
-
-
-def _new_conversation(channel: Channel, inbound: InboundMessage, current) -> int:
-    contact = _contact(channel, inbound)
-    # Two first messages of a new contact at once: one conversation (serialise on the contact).
-    Contact.objects.select_for_update().filter(pk=contact.pk).first()
-    conversation_id = current()
-    if conversation_id is not None:
-        return conversation_id
-    bot = Bot.objects.get(pk=channel.bot_id)  # fresh: the channel may come from the cache
-    return Conversation.objects.create(
-        tenant_id=channel.tenant_id,
-        bot=bot,
-        bot_version_id=bot.published_version_id,
-        contact=contact,
-        channel_kind=channel.kind,
-        channel=channel,
-        recipient_id=inbound.sender_id,
-        language=bot.default_language,
-    ).pk
-
-
-@transaction.atomic
-def conversation_handle(*, message_id: int) -> list[Message]:
-    """Hand the unhandled inbound messages of the message's conversation, in order, to the
-    agents watching and, in bot mode, to the bot. Safe to run twice: handled messages are
-    skipped."""
-    from conversations.services import bot_turn
-
-    conversation_id = (
-        Message.objects.filter(pk=message_id).values_list("conversation_id", flat=True).first()
-    )
-    conversation = (
-        Conversation.objects.select_for_update().select_related("bot").filter(pk=conversation_id)
-    ).first()
-    if conversation is None:
-        return []
-    pending = list(
-        Message.objects.for_tenant(conversation.tenant_id)
-        .filter(conversation=conversation, direction=Message.Direction.IN, handled_at=None)
-        .order_by("created_at", "id")
-    )
-    replies: list[Message] = []
-    if pending:
-        conversation.last_message_at = timezone.now()
-        conversation.save(update_fields=["last_message_at"])
-    for message in pending:
-        _broadcast(conversation, message)
-        if message.data.get("reply_type") == "callback_query" and message.data.get(
-            "callback_query_id"
-        ):
-            _answer_callback_query(message)
-        if conversation.status == Conversation.Status.BOT and _bot_ready(conversation):
-            if conversation.engine_state is None:
-                # A first message opens the conversation with the bot's greeting; it is also
-                # answered when it asks for something the bot knows ("how much is it?"),
-                # not when it is only a hello.
-                replies += bot_turn(conversation=conversation, event=Event(type="start"))
-                if not _asks_something(conversation, message):
-                    continue
-            replies += bot_turn(conversation=conversation, event=_event(conversation, message))
-    if pending:
-        Message.objects.filter(pk__in=[m.pk for m in pending]).update(handled_at=timezone.now())
-    return replies
 
 
 def unhandled_messages_requeue(*, older_than_seconds: int = 60, max_age_hours: int = 24) -> int:
@@ -501,116 +322,6 @@ def unhandled_messages_requeue(*, older_than_seconds: int = 60, max_age_hours: i
     for message_id in queued.values():
         conversation_handle.delay(message_id)
     return len(queued)
-
-
-def conversation_handle_failed(*, message_id: int) -> bool:
-    """Count a crashed bot turn against the unhandled messages of the message's conversation.
-    At CHANNEL_HANDLE_MAX_FAILURES the retries stop: those messages are marked handled and
-    the conversation goes to a person (reason ``bot_error``), so that a bug costs the contact
-    a wait for an agent, not a day of silence and a crash a minute. Returns whether it did."""
-    from agents.services import conversation_hand_off
-    from conversations.services import BOT_ERROR_REASON
-
-    with transaction.atomic():
-        conversation_id = (
-            Message.objects.filter(pk=message_id).values_list("conversation_id", flat=True).first()
-        )
-        conversation = (
-            Conversation.objects.select_for_update()
-            .select_related("bot")
-            .filter(pk=conversation_id)
-        ).first()
-        if conversation is None:
-            return False
-        pending = Message.objects.filter(
-            conversation=conversation, direction=Message.Direction.IN, handled_at=None
-        )
-        pending.update(handle_failures=F("handle_failures") + 1)
-        failures = pending.aggregate(most=Max("handle_failures"))["most"] or 0
-        if failures < settings.CHANNEL_HANDLE_MAX_FAILURES:
-            return False
-        pending.update(handled_at=timezone.now())
-        logger.error(
-            "conversation %s: the bot's turn crashed %d times; handed to a person",
-            conversation.pk,
-            failures,
-        )
-        if conversation.status == Conversation.Status.BOT:
-            conversation_hand_off(conversation=conversation, reason=BOT_ERROR_REASON)
-        return True
-
-
-def _answer_callback_query(message: Message) -> None:
-    """Telegram shows a spinner on a tapped inline button until the bot answers the query."""
-    from conversations.tasks import telegram_callback_answer
-
-    channel_id, query_id = message.channel_id, str(message.data["callback_query_id"])
-    transaction.on_commit(lambda: telegram_callback_answer.delay(channel_id, query_id))
-
-
-def _broadcast(conversation: Conversation, message: Message) -> None:
-    payload = realtime.message_payload(message)
-    realtime.send_on_commit(
-        realtime.conversation_group(conversation.pk),
-        {"type": "message.created", "message": payload},
-    )
-    if conversation.status != Conversation.Status.BOT:
-        # The console lists it as new activity even where nobody has it open.
-        realtime.send_on_commit(
-            realtime.agents_group(conversation.tenant_id),
-            {
-                "type": "conversation.activity",
-                "conversation": {"id": conversation.pk, "message": payload},
-            },
-        )
-
-
-def _asks_something(conversation: Conversation, message: Message) -> bool:
-    from bots.engine.types import DEFAULT_INTENT_THRESHOLD, RESTART
-    from bots.selectors import bot_runtime
-
-    if message.kind == Message.Kind.BUTTON:
-        return True
-    if message.kind != Message.Kind.TEXT or not message.text:
-        return False
-    runtime = bot_runtime(conversation.bot, conversation.bot_version_id)
-    intent, confidence = runtime.matcher.classify(message.text)
-    settings_ = runtime.definition.get("settings") or {}
-    # "Start again" means nothing in a conversation that has just started ("hello again").
-    return intent not in (None, RESTART) and confidence >= settings_.get(
-        "intent_threshold", DEFAULT_INTENT_THRESHOLD
-    )
-
-
-def _bot_ready(conversation: Conversation) -> bool:
-    if conversation.bot_version_id is not None:
-        return True
-    version = conversation.bot.published_version_id
-    if version is None:
-        logger.warning("bot %s has no published version: not answering", conversation.bot_id)
-        return False
-    conversation.bot_version_id = version
-    conversation.save(update_fields=["bot_version"])
-    return True
-
-
-def _event(conversation: Conversation, message: Message) -> Event:
-    payload = message.data.get("payload")
-    if message.kind == Message.Kind.BUTTON and payload is not None:
-        return Event(type="quick_reply", text=message.text, payload=str(payload))
-    if conversation.channel_kind == ChannelKind.TWILIO and message.kind == Message.Kind.TEXT:
-        # SMS shows quick replies as numbered options: "2" answers the second one.
-        offered = (
-            Message.objects.for_tenant(conversation.tenant_id)
-            .filter(conversation=conversation, direction=Message.Direction.OUT, pk__lt=message.pk)
-            .order_by("-created_at", "-id")
-            .values_list("data", flat=True)
-            .first()
-        )
-        chosen = resolve_numbered_reply(message.text, (offered or {}).get("quick_replies") or [])
-        if chosen is not None and chosen.get("payload") is not None:
-            return Event(type="quick_reply", text=chosen["title"], payload=str(chosen["payload"]))
-    return Event(type="message", text=message.text)
 
 
 def channel_status_apply(*, channel: Channel, status: StatusUpdate, retry: bool = True) -> int:

@@ -30,7 +30,7 @@ from chattonic.core import ratelimit
 from chattonic.core.errors import ServiceError
 from chattonic.core.sockets import JsonSocket, frame_loads, session_user
 from chattonic.tenancy.models import Membership
-from conversations import hooks, lane, realtime, selectors, services, webchat
+from conversations import hooks, lane, realtime, receive, selectors, services, webchat
 from conversations.models import Conversation, Message
 
 logger = logging.getLogger(__name__)
@@ -380,38 +380,41 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
             await realtime.broadcast(self.channel_layer, events)
 
     async def frame_message(self, frame):
-        # The lane (conversations.lane): the rate limit, then one transaction shared with
-        # the other sockets' messages waiting at the same time. A new conversation's group
-        # is joined before its events go out, so this socket hears what others say there.
-        turn = lane.Turn(
+        # The lane (conversations.lane): the rate limit, then the receive service, in one
+        # transaction shared with the other sockets' messages waiting at the same time. A new
+        # conversation's group is joined before its events go out, so this socket hears what
+        # others say there.
+        arrival = receive.Arrival(
             bot=self.bot,
             visitor_id=self.visitor_id,
+            inbound=receive.Inbound(
+                text=frame.text,
+                kind=Message.Kind.BUTTON if frame.type == "quick_reply" else Message.Kind.TEXT,
+                payload=frame.payload if frame.type == "quick_reply" else None,
+                external_id=frame.client_id,
+            ),
             conversation_id=self.conversation_id,
             sandbox=self.sandbox,
             language=self.language,
-            channel=self.channel_name,
-            kind=Message.Kind.BUTTON if frame.type == "quick_reply" else Message.Kind.TEXT,
-            text=frame.text,
-            payload=frame.payload if frame.type == "quick_reply" else None,
-            client_id=frame.client_id,
+            origin=self.channel_name,
         )
         try:
-            await self._lane.run(turn, key=self.conversation_id or 0)
-            if turn.conversation != self.conversation_id:
-                await self._watch(turn.conversation)
+            await self._lane.run(arrival, key=self.conversation_id or 0)
+            if arrival.conversation != self.conversation_id:
+                await self._watch(arrival.conversation)
         finally:
-            if turn.events:
-                await realtime.broadcast(self.channel_layer, turn.events)
+            if arrival.events:
+                await realtime.broadcast(self.channel_layer, arrival.events)
         await self.send_json(
             {
                 "type": "ack",
                 "client_id": frame.client_id,
-                "id": turn.message["id"],
-                "duplicate": turn.duplicate,
-                "message": turn.message,
+                "id": arrival.message["id"],
+                "duplicate": arrival.duplicate,
+                "message": arrival.message,
                 # The bot's replies that were ready with it (the other sockets get them as
                 # ``message`` frames, and so does this one when they come later).
-                "replies": turn.replies,
+                "replies": arrival.replies,
             }
         )
 

@@ -12,73 +12,79 @@ import orjson
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
-from conversations.models import Message
+
+def row(model, **values) -> dict:
+    """One row of ``model``, named: every concrete field but the id, from ``values`` (by
+    attribute name: ``conversation_id``) or else the field's default. The one way the hot
+    paths build rows: a name the model lacks raises, and a field added to the model takes
+    its default here without anyone listing it."""
+    fields, constant, computed = _fields(model)
+    if not values.keys() <= fields.keys():
+        unknown = sorted(set(values) - fields.keys())
+        raise TypeError(f"{model.__name__} has no field {unknown}")
+    built = {**constant, **values}
+    for name in computed:
+        if name not in values:
+            built[name] = fields[name].get_default()
+    return built
 
 
-def message_insert(
-    message: Message,
+_FIELDS: dict = {}
+
+
+def _fields(model) -> tuple[dict, dict, list]:
+    """The model's fields by attribute name (the id left out, the order the model's), the
+    constant defaults, and the names whose default is computed for each row."""
+    found = _FIELDS.get(model)
+    if found is None:
+        fields = {f.attname: f for f in model._meta.concrete_fields if not f.primary_key}
+        computed = [name for name, f in fields.items() if f.has_default() and callable(f.default)]
+        constant = {
+            name: (None if name in computed else f.get_default()) for name, f in fields.items()
+        }
+        found = _FIELDS[model] = (fields, constant, computed)
+    return found
+
+
+def row_insert(
+    model,
+    values: dict,
     *,
-    conversation: tuple[str, list] | None = None,
+    subquery: tuple[str, str, list] | None = None,
     skip_conflicts: bool = False,
     savepoint: bool = False,
 ) -> int | None:
-    """INSERT ``message`` in one statement and set its id, which it returns.
+    """INSERT one named row (``row``) and return its id.
 
-    ``conversation``: a subquery (SQL in parentheses, its parameters) for the conversation
-    column, instead of ``message.conversation_id``. ``skip_conflicts``: a row a unique
-    constraint refuses is skipped (``ON CONFLICT DO NOTHING``) and None returned; without
-    it the refusal raises IntegrityError. ``savepoint``: inside a transaction, run in a
-    savepoint, so that a refused INSERT leaves the transaction usable (a skipped row needs
-    none)."""
+    ``subquery``: (attribute name, SQL in parentheses, its parameters) for one column,
+    instead of its value. ``skip_conflicts``: a row a unique constraint refuses is skipped
+    (``ON CONFLICT DO NOTHING``) and None returned; without it the refusal raises
+    IntegrityError. ``savepoint``: inside a transaction, run in a savepoint, so that a
+    refused INSERT leaves the transaction usable (a skipped row needs none)."""
     connection = transaction.get_connection()
     quote = connection.ops.quote_name
-    columns, values, params = [], [], []
-    for field in Message._meta.concrete_fields:
-        if field.primary_key:
-            continue
+    fields = _fields(model)[0]
+    columns, marks, params = [], [], []
+    for name, value in values.items():
+        field = fields[name]
         columns.append(quote(field.column))
-        if field.attname == "conversation_id" and conversation is not None:
-            values.append(conversation[0])
-            params.extend(conversation[1])
+        if subquery is not None and name == subquery[0]:
+            marks.append(subquery[1])
+            params.extend(subquery[2])
         else:
-            values.append("%s")
-            params.append(field.get_db_prep_save(getattr(message, field.attname), connection))
+            marks.append("%s")
+            params.append(field.get_db_prep_save(value, connection))
     sql = (
-        f"INSERT INTO {quote(Message._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
-        f"VALUES ({', '.join(values)})"
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
+        f"VALUES ({', '.join(marks)})"
         f"{' ON CONFLICT DO NOTHING' if skip_conflicts else ''} "
-        f"RETURNING {quote(Message._meta.pk.column)}"
+        f"RETURNING {quote(model._meta.pk.column)}"
     )
     inner = savepoint and connection.in_atomic_block and not skip_conflicts
     with transaction.atomic() if inner else contextlib.nullcontext(), connection.cursor() as cursor:
         cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    message.pk = row[0]
-    message._state.adding = False
-    message._state.db = connection.alias
-    return message.pk
-
-
-def row_update(instance, fields: list[str]) -> None:
-    """``instance.save(update_fields=fields)`` as one plain ``UPDATE`` (no signals: for models
-    that have none, on hot paths)."""
-    connection = transaction.get_connection()
-    quote = connection.ops.quote_name
-    meta = type(instance)._meta
-    sets, params = [], []
-    for name in fields:
-        field = meta.get_field(name)
-        sets.append(f"{quote(field.column)} = %s")
-        params.append(field.get_db_prep_save(getattr(instance, field.attname), connection))
-    params.append(instance.pk)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {quote(meta.db_table)} SET {', '.join(sets)} "  # noqa: S608 - names
-            f"WHERE {quote(meta.pk.column)} = %s",
-            params,
-        )
+        found = cursor.fetchone()
+    return None if found is None else found[0]
 
 
 # Rows per statement on SQLite: well under its 32,766 parameters and its 500 terms of a
@@ -187,22 +193,19 @@ def execute(*groups: list[Statement]) -> list[list[tuple]]:
     return results
 
 
-def insert_statements(model, columns: tuple[str, ...], rows: list[tuple]) -> list[Statement]:
-    """INSERT ``rows`` (tuples of values of ``columns``, attribute names; the other fields
-    take their defaults), returning their new ids in the rows' order (RETURNING's, as
-    Django's ``bulk_create`` relies on too): one statement (per MAX_PARAMETERS on SQLite),
-    plain SQL, no model instances."""
+def insert_statements(model, rows: list[dict]) -> list[Statement]:
+    """INSERT named ``rows`` (``row``'s, all of the same fields), returning their new ids in
+    the rows' order (RETURNING's, as Django's ``bulk_create`` relies on too): one statement
+    (per MAX_PARAMETERS on SQLite), plain SQL, no model instances."""
     if not rows:
         return []
     connection = transaction.get_connection()
     meta = model._meta
-    others = [f for f in meta.concrete_fields if not f.primary_key and f.attname not in columns]
-    names = (*columns, *(f.attname for f in others))
-    constant = tuple(f.get_default() for f in others)
+    names = tuple(rows[0])
     table = _Columns(model, names, connection)
     head = f"INSERT INTO {table.table} ({', '.join(table.names)}) "
     returning = f" RETURNING {table.quote(meta.pk.column)}"
-    full = [row + constant for row in rows]
+    full = [tuple(values.values()) for values in rows]
     if table.postgresql:
         select, params = table.document(full)
         return [Statement(f"{head}{select}{returning}", params)]
@@ -216,22 +219,22 @@ def insert_statements(model, columns: tuple[str, ...], rows: list[tuple]) -> lis
     return statements
 
 
-def rows_insert(model, columns: tuple[str, ...], rows: list[tuple]) -> list[int]:
+def rows_insert(model, rows: list[dict]) -> list[int]:
     """``insert_statements`` run: the new ids, in the rows' order."""
-    return [row[0] for row in execute(insert_statements(model, columns, rows))[0]]
+    return [found[0] for found in execute(insert_statements(model, rows))[0]]
 
 
-def update_statements(
-    model, key: str, columns: tuple[str, ...], rows: list[tuple]
-) -> list[Statement]:
-    """UPDATE the rows whose ``key`` column is each row's first value, setting ``columns``
-    to the rest: one statement (PostgreSQL), or one prepared statement run for each."""
+def update_statements(model, rows: list[dict]) -> list[Statement]:
+    """UPDATE the rows named by each dict's ``id``, setting its other keys (the same in
+    every dict): one statement (PostgreSQL), or one prepared statement run for each."""
     if not rows:
         return []
+    columns = tuple(name for name in rows[0] if name != "id")
+    values = [(changes["id"], *(changes[name] for name in columns)) for changes in rows]
     connection = transaction.get_connection()
-    table = _Columns(model, (key, *columns), connection)
+    table = _Columns(model, (model._meta.pk.attname, *columns), connection)
     if table.postgresql:
-        select, params = table.document(rows)
+        select, params = table.document(values)
         sets = ", ".join(f"{name} = v.c{n + 1}" for n, name in enumerate(table.names[1:]))
         sql = (
             f"UPDATE {table.table} SET {sets} FROM ({select}) AS v "  # noqa: S608 - names
@@ -241,7 +244,7 @@ def update_statements(
     mark = _mark(connection)
     sets = ", ".join(f"{name} = {mark}" for name in table.names[1:])
     sql = f"UPDATE {table.table} SET {sets} WHERE {table.names[0]} = {mark}"  # noqa: S608
-    return [Statement(sql, [row[1:] + row[:1] for row in table.values(rows)], many=True)]
+    return [Statement(sql, [row[1:] + row[:1] for row in table.values(values)], many=True)]
 
 
 def found_statements(

@@ -21,29 +21,32 @@ def sandbox_purge() -> int:
 def conversation_handle(message_id: int) -> int:
     """Let the bot answer the new inbound messages of a channel message's conversation
     (stored by the webhook); sends its replies through message_send. Safe to run twice."""
-    from conversations.channels import conversation_handle as handle
+    from conversations.receive import messages_answer
 
     try:
-        return len(handle(message_id=message_id))
+        return len(messages_answer(message_id=message_id))
     except Exception:
         _count_failure(message_id)
         raise
 
 
 def _count_failure(message_id: int) -> None:
-    """conversation_handle_failed, never hiding the turn's own error behind its own. Not for
+    """receive.messages_answer_failed, never hiding the turn's own error behind its own. Not for
     a database that is away (OperationalError): that is no fault of the conversation's, and
     the sweep tries again."""
     import sys
 
+    from django.conf import settings
     from django.db import OperationalError
 
-    from conversations.channels import conversation_handle_failed
+    from conversations.receive import messages_answer_failed
 
     if isinstance(sys.exc_info()[1], OperationalError):
         return
     try:
-        conversation_handle_failed(message_id=message_id)
+        messages_answer_failed(
+            message_id=message_id, max_failures=settings.CHANNEL_HANDLE_MAX_FAILURES
+        )
     except Exception:
         logger.exception("message %s: the failed turn could not be counted", message_id)
 
@@ -52,9 +55,9 @@ def _count_failure(message_id: int) -> None:
 def conversations_handle(message_ids: list[int]) -> int:
     """conversation_handle for each message of a burst a web process stored (one task call
     per batch, see channels.handle_later). A message whose turn fails is logged, counted
-    (channels.conversation_handle_failed) and left to the channel sweep; the others go on."""
-    from conversations.channels import conversation_handle as handle
+    (receive.messages_answer_failed) and left to the channel sweep; the others go on."""
     from conversations.models import Message
+    from conversations.receive import messages_answer
 
     replies = 0
     failed: set[int] = set()  # conversations whose turn failed: their other ids would again
@@ -65,7 +68,7 @@ def conversations_handle(message_ids: list[int]) -> int:
         if conversation_id in failed:
             continue
         try:
-            replies += len(handle(message_id=message_id))
+            replies += len(messages_answer(message_id=message_id))
         except Exception:
             logger.exception("message %s: the bot's turn failed; the sweep retries it", message_id)
             failed.add(conversation_id)

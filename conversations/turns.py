@@ -10,8 +10,8 @@ If any message of a batch fails, the batch is rolled back and each of its messag
 in its own transaction, so one bad message costs only itself (its caller gets its error).
 Each message's broadcasts are collected on commit, so a rolled-back run sends nothing.
 
-``TurnBatcher`` runs any sync works this way; the web chat's lane (conversations.lane) is one,
-whose batches also count the rate limit and write their plain turns together.
+``TurnBatcher`` gathers the works; the web chat's lane (conversations.lane) is one, whose
+batches count the rate limit and hand their messages to the receive service together.
 """
 
 from __future__ import annotations
@@ -79,21 +79,9 @@ class TurnBatcher:
             self._start_batches()
 
     async def _process(self, works: list) -> list[tuple[bool, Any]]:
-        """(True, result) or (False, error) for each of ``works``, in order."""
-        return await self._to_thread(_run_batch)(works)
-
-
-def _run_batch(works: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:
-    if len(works) > 1:
-        results, _ = in_one_transaction(works)
-        if results is not None:
-            return [(True, result) for result in results]
-        logger.debug("a batch of %d messages failed; each runs alone", len(works))
-    outcomes = []
-    for work in works:
-        results, error = in_one_transaction([work])
-        outcomes.append((True, results[0]) if results is not None else (False, error))
-    return outcomes
+        """(True, result) or (False, error) for each of ``works``, in order: the subclass's
+        batch (the web chat's lane)."""
+        raise NotImplementedError
 
 
 def in_one_transaction(works: list) -> tuple[list | None, Exception | None]:

@@ -11,11 +11,11 @@ from django.core import signing
 from django.http.request import validate_host
 
 from chattonic.core import inputs
+from conversations.receive import MAX_TEXT
 
 TOKEN_SALT = "chattonic.webchat.visitor"  # noqa: S105 (a salt, not a secret)
 # A frame holds one message of at most MAX_TEXT characters, whatever their encoding
 # (4 bytes a character in UTF-8) plus the frame's other fields.
-MAX_TEXT = 4096  # as conversations.services.MAX_TEXT
 MAX_FRAME_BYTES = 20 * 1024
 MAX_CLIENT_ID = 64
 

@@ -22,6 +22,45 @@ logger = logging.getLogger(__name__)
 DEFAULT_CAPACITY = 1000
 
 
+# --- What this module relies on in channels-redis beyond its public API ---------------------------
+#
+# channels-redis has no public way to ask who listens to a group, nor to bound a consumer's
+# queue. These few functions are the only places that read its internals (channels-redis
+# 4.3, pinned in requirements.txt); tests/chattonic/test_layer_internals.py checks each of
+# them against the installed version, so an upgrade that changes one fails there, by name,
+# rather than silently in the web chat's lane. Each says what it assumes.
+
+
+def group_channel_name(loop_layer: RedisPubSubLoopLayer, group: str) -> str:
+    """The Redis pub/sub channel a group's messages are published on (``<prefix>__group__
+    <group>``: ``RedisPubSubLoopLayer._get_group_channel_name``)."""
+    return loop_layer._get_group_channel_name(group)
+
+
+def local_members(loop_layer: RedisPubSubLoopLayer, group_channel: str) -> set[str]:
+    """This process's channels in a group (``RedisPubSubLoopLayer.groups``: group channel
+    name -> set of channel names; read only, in one step)."""
+    return loop_layer.groups.get(group_channel, set())
+
+
+def shard_of(loop_layer: RedisPubSubLoopLayer, name: str):
+    """The shard (one Redis server) a channel or group channel lives on
+    (``RedisPubSubLoopLayer._get_shard``)."""
+    return loop_layer._get_shard(name)
+
+
+def shard_host(shard) -> dict:
+    """The shard's host as configured (``{"address": ...}`` and redis-py options:
+    ``RedisSingleShardConnection.host``)."""
+    return shard.host
+
+
+def shard_subscribed(shard, name: str) -> bool:
+    """Whether this process is subscribed to ``name`` on the shard (``RedisSingleShard
+    Connection._subscribed_to``: a set of channel names)."""
+    return name in shard._subscribed_to
+
+
 class DropOldestQueue(asyncio.Queue):
     """A bounded queue whose ``put_nowait`` drops the oldest item instead of raising."""
 
@@ -47,7 +86,8 @@ class BoundedPubSubLoopLayer(RedisPubSubLoopLayer):
     def others_listening(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
         """Those of the (group, channel) pairs whose group someone other than the channel
         hears: another channel of this process, or another process (``PUBSUB NUMSUB``
-        counts one subscription per process). One round trip per shard for all of them. A
+        counts one subscription per process; the internals it reads are those above). One
+        round trip per shard for all of them. A
         subscription under way may be missed, as a ``group_send`` at that moment would.
 
         Blocking, for a thread (the web chat lane's database thread asks right after its
@@ -56,19 +96,19 @@ class BoundedPubSubLoopLayer(RedisPubSubLoopLayer):
         found: set[tuple[str, str]] = set()
         remote: dict[object, dict[str, list[tuple[str, str]]]] = {}
         for group, channel in pairs:
-            name = self._get_group_channel_name(group)
-            if self.groups.get(name, set()) - {channel}:
+            name = group_channel_name(self, group)
+            if local_members(self, name) - {channel}:
                 found.add((group, channel))
             else:
-                shard = self._get_shard(name)
+                shard = shard_of(self, name)
                 remote.setdefault(shard, {}).setdefault(name, []).append((group, channel))
         for shard, names in remote.items():
             counts = {
                 (key.decode() if isinstance(key, bytes) else key): count
-                for key, count in _blocking_client(shard.host).pubsub_numsub(*names)
+                for key, count in _blocking_client(shard_host(shard)).pubsub_numsub(*names)
             }
             for name, waiting in names.items():
-                mine = 1 if name in shard._subscribed_to else 0
+                mine = 1 if shard_subscribed(shard, name) else 0
                 if counts.get(name, 0) > mine:
                     found.update(waiting)
         return found

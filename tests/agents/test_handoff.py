@@ -323,9 +323,9 @@ def test_members_of_any_role_can_be_agents(tenant):
 
 
 def visitor_says(conversation, text):
-    from conversations.services import Inbound, message_receive
+    from tests.conversations.receiving import visitor_says as says
 
-    return message_receive(conversation=conversation, inbound=Inbound(text=text))
+    return says(conversation, text)
 
 
 def test_the_visitor_asking_for_a_human_queues_the_conversation(conversation, agent):

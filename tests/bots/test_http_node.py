@@ -11,7 +11,8 @@ import pytest
 from bots.tasks import bot_http_request, perform_http_request
 from chattonic.core.outbound import REFUSED
 from conversations.models import Conversation, Message
-from conversations.services import Inbound, bot_http_resume, message_receive, webchat_open
+from conversations.services import bot_http_resume, webchat_open
+from tests.conversations.receiving import visitor_says
 from tests.factories import BotFactory
 from tests.fakes.server import DROP, HANG, Answer, FakeServer, Recorded
 
@@ -87,9 +88,7 @@ def chat(base_url: str, **kwargs) -> Conversation:
 
 
 def say(conversation: Conversation, text: str) -> None:
-    message_receive(
-        conversation=Conversation.objects.get(pk=conversation.pk), inbound=Inbound(text=text)
-    )
+    visitor_says(conversation, text)
 
 
 def bot_texts(conversation: Conversation) -> list[str]:

@@ -18,9 +18,10 @@ from bots.selectors import bot_runtime
 from chattonic.core.errors import Conflict, ValidationFailed
 from conversations.leads import leads_csv, leads_for_export
 from conversations.models import Conversation, Lead, Message
-from conversations.services import Inbound, message_receive, sandbox_purge, webchat_open
+from conversations.services import sandbox_purge, webchat_open
 from conversations.stats import stats_rebuild, stats_report
 from tests.bots.flows import SIMPLE_FLOW
+from tests.conversations.receiving import visitor_says
 from tests.factories import BotFactory, BotVersionFactory, LeadFactory, launched_bot, trained
 
 pytestmark = pytest.mark.django_db
@@ -47,10 +48,7 @@ def open_chat(bot: Bot, visitor: str, *, sandbox: bool = False) -> Conversation:
 
 def say(conversation: Conversation, text: str) -> list[str]:
     """The visitor's message; the texts the bot answered with."""
-    received = message_receive(
-        conversation=Conversation.objects.get(pk=conversation.pk), inbound=Inbound(text=text)
-    )
-    return [reply.text for reply in received.replies]
+    return [reply["text"] for reply in visitor_says(conversation, text).replies]
 
 
 def bot_texts(conversation: Conversation) -> list[str]:

@@ -9,8 +9,8 @@ from django.urls import reverse
 
 from bots import services
 from bots.models import Bot, UnmatchedPhrase
-from conversations.models import Conversation
-from conversations.services import Inbound, message_receive, webchat_open
+from conversations.services import webchat_open
+from tests.conversations.receiving import visitor_says
 from tests.factories import MembershipFactory, trained
 
 pytestmark = pytest.mark.django_db
@@ -43,10 +43,7 @@ def say(bot: Bot, visitor: str, text: str, *, sandbox: bool = False) -> list[str
     conversation, _ = webchat_open(
         bot=Bot.objects.get(pk=bot.pk), visitor_id=visitor.ljust(32, "0"), sandbox=sandbox
     )
-    received = message_receive(
-        conversation=Conversation.objects.get(pk=conversation.pk), inbound=Inbound(text=text)
-    )
-    return [reply.text for reply in received.replies]
+    return [reply["text"] for reply in visitor_says(conversation, text).replies]
 
 
 def page(bot: Bot) -> str:

@@ -22,15 +22,7 @@ MARK = "why:"
 
 #: Function-local imports across apps in modules that another branch is rewriting now.
 #: (path, imported module): remove each entry when that code calls the hook instead.
-PENDING = {
-    # TODO(receive): switch to hooks.hand_off
-    ("conversations/services.py", "agents.services"),
-    ("conversations/channels.py", "agents.services"),
-    # TODO(receive): top-level imports (conversations may import bots), or a why: comment
-    ("conversations/services.py", "bots.tasks"),
-    ("conversations/channels.py", "bots.engine.types"),
-    ("conversations/channels.py", "bots.selectors"),
-}
+PENDING: set[tuple[str, str]] = set()
 
 
 def local_cross_app_imports(root: Path = ROOT) -> list[tuple[str, int, str, bool]]:

@@ -12,6 +12,7 @@ from bots.services import bot_launch, bot_publish, draft_update
 from conversations import services
 from conversations.models import Conversation, Message
 from tests.conversations.payloads import raw
+from tests.conversations.receiving import webchat_says
 from tests.factories import BotFactory, trained
 from tests.fakes import FakeTelegram
 from tests.fakes.channels import make_channel, point_settings_at, signed_post
@@ -50,9 +51,7 @@ def texts(conversation: Conversation) -> list[str]:
 
 
 def test_a_web_chat_message_after_the_end_starts_a_new_conversation_on_the_live_version(bot):
-    first, _ = services.webchat_receive(
-        bot=bot, visitor_id="vis-1", inbound=services.Inbound(text="Ann", external_id="m1")
-    )
+    first, _ = webchat_says(bot, "vis-1", "Ann", external_id="m1")
     first.refresh_from_db()
     assert texts(first) == ["Your name?", "Ann", "Bye from v1, Ann."]
     assert first.status == Conversation.Status.RESOLVED and first.resolved_at is not None
@@ -60,12 +59,7 @@ def test_a_web_chat_message_after_the_end_starts_a_new_conversation_on_the_live_
 
     v2 = publish_v2(bot)
     # The socket still watches the ended conversation; the message goes to a new one.
-    second, _ = services.webchat_receive(
-        bot=bot,
-        visitor_id="vis-1",
-        inbound=services.Inbound(text="Bea", external_id="m2"),
-        conversation_id=first.pk,
-    )
+    second, _ = webchat_says(bot, "vis-1", "Bea", external_id="m2", conversation_id=first.pk)
     assert second.pk != first.pk
     assert second.bot_version_id == v2.pk != v1
     assert texts(second) == ["Your name?", "Bea", "Bye from v2, Bea."]
@@ -106,9 +100,7 @@ def test_a_channel_message_after_the_end_starts_a_new_conversation_on_the_live_v
 
 
 def test_an_end_while_agents_hold_the_conversation_leaves_it_to_them(bot):
-    conversation, _ = services.webchat_receive(
-        bot=bot, visitor_id="vis-2", inbound=services.Inbound(text="hi", external_id="x1")
-    )
+    conversation, _ = webchat_says(bot, "vis-2", "hi", external_id="x1")
     Conversation.objects.filter(pk=conversation.pk).update(
         status=Conversation.Status.ASSIGNED, resolved_at=None
     )

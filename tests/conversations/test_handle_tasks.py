@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from conversations import channels
+from conversations import receive
 from conversations.channels import unhandled_messages_requeue
 from conversations.models import Conversation, Message
+from conversations.receive import platforms
 from conversations.tasks import conversation_handle, conversations_handle
 from tests.fakes.channels import make_channel, signed_post, text_body
 
@@ -43,14 +44,14 @@ def test_a_failing_turn_is_left_for_the_sweep_and_the_others_are_answered(
 ):
     settings.CHANNEL_RATE_LIMITS = False
     first, failing, last = stored_unhandled(client, django_capture_on_commit_callbacks, 3)
-    handle = channels.conversation_handle
+    handle = receive.messages_answer
 
     def crashing(*, message_id):
         if message_id == failing:
             raise RuntimeError("the bot's turn crashed")
         return handle(message_id=message_id)
 
-    monkeypatch.setattr(channels, "conversation_handle", crashing)
+    monkeypatch.setattr(receive, "messages_answer", crashing)
     with django_capture_on_commit_callbacks(execute=False):  # the replies' sends: not here
         conversations_handle([first, failing, last])
 
@@ -71,17 +72,15 @@ def test_a_failing_turn_is_left_for_the_sweep_and_the_others_are_answered(
 def test_a_turn_that_keeps_crashing_goes_to_a_person_and_leaves_the_sweep(
     client, django_capture_on_commit_callbacks, monkeypatch, settings
 ):
-    from conversations import services
-
     settings.CHANNEL_RATE_LIMITS = False
     settings.CHANNEL_HANDLE_MAX_FAILURES = 3
     (message_id,) = stored_unhandled(client, django_capture_on_commit_callbacks, 1)
     conversation = Message.objects.get(pk=message_id).conversation
 
-    def broken(**kwargs):
+    def broken(*args, **kwargs):
         raise RuntimeError("a bug in a flow's node")
 
-    monkeypatch.setattr(services, "bot_turn", broken)
+    monkeypatch.setattr(platforms, "_turn", broken)
     for attempt in (1, 2):
         with pytest.raises(RuntimeError):
             conversation_handle(message_id)
@@ -103,15 +102,13 @@ def test_a_turn_that_keeps_crashing_goes_to_a_person_and_leaves_the_sweep(
 def test_a_bursts_crash_counts_once_for_its_conversation(
     client, django_capture_on_commit_callbacks, monkeypatch, settings
 ):
-    from conversations import services
-
     settings.CHANNEL_RATE_LIMITS = False
     ids = stored_unhandled(client, django_capture_on_commit_callbacks, 3, one_sender=True)
 
-    def broken(**kwargs):
+    def broken(*args, **kwargs):
         raise RuntimeError("a bug in a flow's node")
 
-    monkeypatch.setattr(services, "bot_turn", broken)
+    monkeypatch.setattr(platforms, "_turn", broken)
     conversations_handle(ids)  # three messages of one conversation: one failed turn
 
     failures = set(Message.objects.filter(pk__in=ids).values_list("handle_failures", flat=True))

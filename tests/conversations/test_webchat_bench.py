@@ -1,6 +1,6 @@
 """bench/webchat.py still runs and prints its three phases (echo, stored echo, web chat), in
-alternating rounds with their medians: a tiny run against this test run's database and
-Redis."""
+alternating rounds with their medians, its ratios against the goals and its verdict: its smoke
+run against this test run's database and Redis."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
 def test_the_webchat_bench_runs_and_stores_every_message_once():
     result = subprocess.run(
-        processes.python("bench/webchat.py", "--visitors", "3", "--messages", "2", "--rounds", "2"),
+        processes.python("bench/webchat.py", "--smoke"),
         cwd=processes.ROOT,
         env=processes.test_database_env(),
         capture_output=True,
@@ -31,6 +31,11 @@ def test_the_webchat_bench_runs_and_stores_every_message_once():
     assert re.search(r"^median echo consumer\s+\d+", out, re.M), out
     assert re.search(r"^median web chat \+ bot\s+\d+", out, re.M), out
     assert re.search(r"each round's ratios \(throughput; p99\): [\d.]+; [\d.]+, [\d.]+; ", out)
-    assert "ratio web chat / echo (medians): throughput" in out
+    assert re.search(
+        r"ratio web chat / echo \(medians\): throughput [\d.]+ \(goal >= 0\.60\), "
+        r"p99 [\d.]+ \(goal <= 1\.50\)",
+        out,
+    ), out
     assert re.search(r"ratio stored echo / echo: throughput \d+\.\d\d", out), out
     assert "stored: 12 visitor messages, 12 distinct client ids, 12 sent" in out
+    assert out.rstrip().splitlines()[-1] in ("goal met", "goal not met"), out
