@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
+from django.utils.translation import get_language_info
 
 from agents.models import (
     AgentProfile,
@@ -204,6 +205,14 @@ def note_payload(note: Note) -> dict:
     }
 
 
+def _language_name(code: str) -> str:
+    """``fr`` → "French": the language's English name, the code itself when Django has none."""
+    try:
+        return get_language_info(code)["name"]
+    except KeyError:
+        return code
+
+
 def conversation_detail(*, conversation: Conversation) -> dict:
     """A conversation's full history (bot messages included), notes, contact and flow."""
     messages = conversation_history(conversation=conversation, limit=500)
@@ -221,6 +230,14 @@ def conversation_detail(*, conversation: Conversation) -> dict:
             "email": contact.email,
             "phone": contact.phone,
             "attributes": contact.attributes,
+            # What we know of any visitor, named or not: the panel is never empty.
+            "channel": conversation.get_channel_kind_display(),
+            "language": _language_name(conversation.language),
+            "first_seen": _iso(contact.created_at),
+            "previous_conversations": Conversation.objects.for_tenant(conversation.tenant_id)
+            .filter(contact=contact, created_at__lt=conversation.created_at)
+            .exclude(pk=conversation.pk)
+            .count(),
             "leads": [
                 {"id": lead.pk, "status": lead.status, "fields": lead.fields} for lead in leads
             ],
