@@ -37,7 +37,11 @@ from bots.forms import (
 from bots.gallery import FLOW_TEMPLATES, LANGUAGES
 from bots.models import Bot, BotVersion, UnmatchedPhrase
 from bots.regions import bots_elsewhere
-from bots.selectors import bot_has_unpublished_changes, definition_problems
+from bots.selectors import (
+    bot_has_unpublished_changes,
+    definition_problems,
+    understanding_summary,
+)
 from chattonic.core import inputs
 from chattonic.core.errors import ServiceError, ValidationFailed
 from chattonic.core.public_urls import absolute_url
@@ -227,7 +231,7 @@ class BotAdmin(TenantScopedAdmin):
             # A version published after the live one, still training (or failed to train).
             "pending": newest if newest and newest.training != BotVersion.Training.READY else None,
             # The live matcher's own estimates, from its training phrases left out one at a time.
-            "understanding": ((live.nlu_model or {}).get("report") if live else None) or None,
+            "understanding": understanding_summary(live),
             "unpublished": bot_has_unpublished_changes(bot),
             "unmatched_new": UnmatchedPhrase.objects.for_tenant(bot.tenant_id)
             .filter(bot=bot, status=UnmatchedPhrase.Status.NEW)

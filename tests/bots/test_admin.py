@@ -14,6 +14,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from bots.models import Bot, BotVersion
+from bots import services
 from bots.services import bot_publish, draft_update
 from tests.bots.flows import SIMPLE_FLOW
 from tests.factories import BotFactory, MembershipFactory, launched_bot, trained
@@ -237,7 +238,10 @@ def test_save_and_publish_saves_what_was_typed_then_publishes_it(
     assert "training…" not in body and "data-ct-training" not in body
     # What the live matcher estimates of itself (its report, from left-out training phrases).
     report = live.nlu_model["report"]
-    assert f"Estimated on the live version's {report['phrases']} training phrases" in body
+    assert (
+        f"Estimated on the {report['own_phrases']} training phrases of the live version's "
+        f"{report['own_intents']} intents" in body
+    )
     percent = round(report["out_of_scope_rejected"] * 100)
     assert f"{percent} % of off-topic messages" in body
 
@@ -522,3 +526,28 @@ def test_agents_do_not_enter(client, tenant):
     response = client.post(page(bot, "flow"), {"definition": "{}", "_publish": "1"})
     assert response.status_code == 302 and "/login/" in response["Location"]
     assert not BotVersion.objects.filter(bot=bot).exists()
+
+
+def _understanding(body: str) -> str:
+    start = body.index('id="ct-understanding"')
+    return body[start : body.index("</dd>", start)]
+
+
+def test_understanding_counts_the_bots_own_intents_not_the_built_in_ones(staff, tenant):
+    """A lead-capture bot has no intents: it understands only the built-in ones, and shows no
+    accuracy (the figure was the built-ins' own, "61 training phrases… 100 %")."""
+    leads = services.bot_create(tenant=tenant, name="Leads", template="lead_capture")
+    assert not leads.draft_definition.get("intents")
+    trained(bot_publish(bot=leads))
+    said = _understanding(staff.get(page(leads)).content.decode())
+    assert "no intents of its own" in said and "talk to a human" in said
+    assert "start over" in said and "%" not in said and "Estimated" not in said
+
+    # A bot with intents of its own: the figures are on its 7 phrases of 2 intents.
+    shop = launched_bot(tenant=tenant)
+    said = _understanding(staff.get(page(shop)).content.decode())
+    assert "Estimated on the 7 training phrases of the live version's 2 intents" in said
+    assert "%" in said
+    report = shop.published_version.nlu_model["report"]
+    assert report["own_phrases"] == 7 and report["own_intents"] == 2
+    assert report["phrases"] > 7  # the built-in intents' phrases are trained too
