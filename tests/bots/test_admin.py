@@ -7,6 +7,7 @@ tests (tests/e2e/test_bot_pages.py) click the same controls."""
 from __future__ import annotations
 
 import copy
+import html
 import json
 import re
 
@@ -551,3 +552,24 @@ def test_understanding_counts_the_bots_own_intents_not_the_built_in_ones(staff, 
     report = shop.published_version.nlu_model["report"]
     assert report["own_phrases"] == 7 and report["own_intents"] == 2
     assert report["phrases"] > 7  # the built-in intents' phrases are trained too
+
+
+def _crumbs(body: str) -> str:
+    crumbs = body[body.index('class="breadcrumbs">') + len('class="breadcrumbs">') :]
+    text = re.sub(r"<[^>]+>", " ", crumbs[: crumbs.index("</div>")])
+    return " ".join(html.unescape(text).split())
+
+
+def test_the_breadcrumbs_read_home_bots_and_the_bots_name(staff, tenant):
+    """Not "Home › Bots › Bots": the app's group is left out where it repeats the list."""
+    bot = BotFactory(tenant=tenant, name="Lead bot")
+    assert _crumbs(staff.get(page(bot)).content.decode()) == "Home › Bots › Lead bot"
+    assert _crumbs(staff.get(BOTS).content.decode()) == "Home › Bots"
+    builder = staff.get(page(bot, "builder")).content.decode()
+    assert _crumbs(builder) == "Home › Bots › Lead bot › Flow editor"
+    deleting = staff.get(page(bot, "delete")).content.decode()
+    assert _crumbs(deleting) == "Home › Bots › Lead bot › Delete"
+    # A list whose name differs from its group keeps the group.
+    versions = staff.get("/dashboard/bots/botversion/")
+    if versions.status_code == 200:
+        assert _crumbs(versions.content.decode()).startswith("Home › Bots › ")
