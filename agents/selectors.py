@@ -18,6 +18,7 @@ from agents.models import (
 from bots.selectors import bot_runtime
 from chattonic.core.errors import NotFound
 from chattonic.tenancy.models import Membership
+from chattonic.tenancy.selectors import staff_display_name
 from conversations import realtime
 from conversations.models import Conversation, Lead, Message
 from conversations.selectors import conversation_history
@@ -148,9 +149,7 @@ def _summary(conversation: Conversation, last: Message | None) -> dict:
         "channel_label": conversation.get_channel_kind_display(),
         "contact": {"id": contact.pk, "name": str(contact), "email": contact.email},
         "team": conversation.team.name if conversation.team_id else None,
-        "agent": {"id": agent.pk, "name": agent.get_full_name() or agent.get_username()}
-        if agent
-        else None,
+        "agent": {"id": agent.pk, "name": staff_display_name(agent)} if agent else None,
         "reason": conversation.handoff_reason,
         "sandbox": conversation.is_sandbox,
         "queued_at": _iso(conversation.queued_at),
@@ -200,7 +199,7 @@ def note_payload(note: Note) -> dict:
         "id": note.pk,
         "conversation": note.conversation_id,
         "text": note.text,
-        "author": (author.get_full_name() or author.get_username()) if author else None,
+        "author": staff_display_name(author) if author else None,
         "created_at": note.created_at.isoformat(),
     }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from chattonic.tenancy.selectors import staff_public_name
+from chattonic.tenancy.selectors import staff_display_name
 from conversations.models import Conversation, Message
 
 HISTORY_PAGE = 50
@@ -62,7 +62,7 @@ def _contact_name(contact) -> str:
 def _staff_name(user) -> str:
     if user is None:
         return "Agent"
-    return user.get_full_name() or staff_public_name(user) or user.get_username()
+    return staff_display_name(user)
 
 
 def _line(message: Message, visitor: str, bot: str) -> TranscriptLine:

@@ -14,8 +14,8 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from bots.models import Bot, BotVersion
 from bots import services
+from bots.models import Bot, BotVersion
 from bots.services import bot_publish, draft_update
 from tests.bots.flows import SIMPLE_FLOW
 from tests.factories import BotFactory, MembershipFactory, launched_bot, trained
@@ -557,19 +557,41 @@ def test_understanding_counts_the_bots_own_intents_not_the_built_in_ones(staff, 
 def _crumbs(body: str) -> str:
     crumbs = body[body.index('class="breadcrumbs">') + len('class="breadcrumbs">') :]
     text = re.sub(r"<[^>]+>", " ", crumbs[: crumbs.index("</div>")])
-    return " ".join(html.unescape(text).split())
+    return " ".join(html.unescape(text).replace("\u203a", ">").split())  # the &rsaquo; separator
 
 
 def test_the_breadcrumbs_read_home_bots_and_the_bots_name(staff, tenant):
-    """Not "Home › Bots › Bots": the app's group is left out where it repeats the list."""
+    """Not "Home > Bots > Bots": the app's group is left out where it repeats the list."""
     bot = BotFactory(tenant=tenant, name="Lead bot")
-    assert _crumbs(staff.get(page(bot)).content.decode()) == "Home › Bots › Lead bot"
-    assert _crumbs(staff.get(BOTS).content.decode()) == "Home › Bots"
+    assert _crumbs(staff.get(page(bot)).content.decode()) == "Home > Bots > Lead bot"
+    assert _crumbs(staff.get(BOTS).content.decode()) == "Home > Bots"
     builder = staff.get(page(bot, "builder")).content.decode()
-    assert _crumbs(builder) == "Home › Bots › Lead bot › Flow editor"
+    assert _crumbs(builder) == "Home > Bots > Lead bot > Flow editor"
     deleting = staff.get(page(bot, "delete")).content.decode()
-    assert _crumbs(deleting) == "Home › Bots › Lead bot › Delete"
+    assert _crumbs(deleting) == "Home > Bots > Lead bot > Delete"
     # A list whose name differs from its group keeps the group.
     versions = staff.get("/dashboard/bots/botversion/")
     if versions.status_code == 200:
-        assert _crumbs(versions.content.decode()).startswith("Home › Bots › ")
+        assert _crumbs(versions.content.decode()).startswith("Home > Bots > ")
+
+
+def test_published_by_names_the_person_not_their_email(staff, tenant):
+    """The live version, the versions page and the versions list name who published it as
+    the dashboard names staff everywhere (full name, else what precedes the @)."""
+    user = staff.user
+    user.username = user.email = "ana.silva@acme.example"
+    user.first_name = user.last_name = ""
+    user.save()
+    bot = BotFactory(tenant=tenant, name="Lead bot")
+    trained(bot_publish(bot=bot, published_by=user))
+    body = staff.get(page(bot)).content.decode()
+    live = body[body.index('id="ct-live"') :]
+    live = live[: live.index("</dd>")]
+    assert "by ana.silva" in live and "acme.example" not in live
+
+    user.first_name, user.last_name = "Ana", "Silva"
+    user.save()
+    for url in (page(bot), page(bot, "versions"), "/dashboard/bots/botversion/"):
+        body = staff.get(url).content.decode()
+        assert "Ana Silva" in body, url
+        assert "ana.silva@acme.example" not in body, url
