@@ -409,4 +409,6 @@ def test_at_1280_px_the_canvas_keeps_most_of_the_width_and_the_minimap_hides_no_
     panel = page.locator("chattonic-widget .panel").bounding_box()
     builder = page.locator("#ct-builder").bounding_box()
     assert not _overlap(panel, builder), (panel, builder)
+    # The canvas narrower now, its help wraps, still clear of the minimap.
+    assert not _overlap(page.locator("#ct-minimap").bounding_box(), help_text.bounding_box())
     expect(page.locator("#ct-canvas")).to_have_attribute("data-current", "ask_name")
