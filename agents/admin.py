@@ -4,6 +4,7 @@ from django.contrib import admin
 
 from agents.models import AgentProfile, CannedResponse, HandoffEvent, Team
 from chattonic.tenancy.admin import TenantScopedAdmin
+from chattonic.tenancy.selectors import staff_display_name
 from conversations.models import Conversation
 
 
@@ -57,10 +58,8 @@ STATUS_LABELS = dict(Conversation.Status.choices)
 
 
 def _person(user) -> str:
-    """A staff member as the dashboard names them: their name, else their sign-in."""
-    if user is None:
-        return "-"
-    return user.get_full_name() or user.get_username()
+    """A staff member as the dashboard names them (``staff_display_name``)."""
+    return staff_display_name(user)
 
 
 @admin.register(HandoffEvent)

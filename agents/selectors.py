@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
+from django.utils.translation import get_language_info
 
 from agents.models import (
     AgentProfile,
@@ -17,6 +18,7 @@ from agents.models import (
 from bots.selectors import bot_runtime
 from chattonic.core.errors import NotFound
 from chattonic.tenancy.models import Membership
+from chattonic.tenancy.selectors import staff_display_name
 from conversations import realtime
 from conversations.models import Conversation, Lead, Message
 from conversations.selectors import conversation_history
@@ -147,9 +149,7 @@ def _summary(conversation: Conversation, last: Message | None) -> dict:
         "channel_label": conversation.get_channel_kind_display(),
         "contact": {"id": contact.pk, "name": str(contact), "email": contact.email},
         "team": conversation.team.name if conversation.team_id else None,
-        "agent": {"id": agent.pk, "name": agent.get_full_name() or agent.get_username()}
-        if agent
-        else None,
+        "agent": {"id": agent.pk, "name": staff_display_name(agent)} if agent else None,
         "reason": conversation.handoff_reason,
         "sandbox": conversation.is_sandbox,
         "queued_at": _iso(conversation.queued_at),
@@ -199,9 +199,17 @@ def note_payload(note: Note) -> dict:
         "id": note.pk,
         "conversation": note.conversation_id,
         "text": note.text,
-        "author": (author.get_full_name() or author.get_username()) if author else None,
+        "author": staff_display_name(author) if author else None,
         "created_at": note.created_at.isoformat(),
     }
+
+
+def _language_name(code: str) -> str:
+    """``fr`` → "French": the language's English name, the code itself when Django has none."""
+    try:
+        return get_language_info(code)["name"]
+    except KeyError:
+        return code
 
 
 def conversation_detail(*, conversation: Conversation) -> dict:
@@ -221,6 +229,14 @@ def conversation_detail(*, conversation: Conversation) -> dict:
             "email": contact.email,
             "phone": contact.phone,
             "attributes": contact.attributes,
+            # What we know of any visitor, named or not: the panel is never empty.
+            "channel": conversation.get_channel_kind_display(),
+            "language": _language_name(conversation.language),
+            "first_seen": _iso(contact.created_at),
+            "previous_conversations": Conversation.objects.for_tenant(conversation.tenant_id)
+            .filter(contact=contact, created_at__lt=conversation.created_at)
+            .exclude(pk=conversation.pk)
+            .count(),
             "leads": [
                 {"id": lead.pk, "status": lead.status, "fields": lead.fields} for lead in leads
             ],

@@ -37,11 +37,16 @@ from bots.forms import (
 from bots.gallery import FLOW_TEMPLATES, LANGUAGES
 from bots.models import Bot, BotVersion, UnmatchedPhrase
 from bots.regions import bots_elsewhere
-from bots.selectors import bot_has_unpublished_changes, definition_problems
+from bots.selectors import (
+    bot_has_unpublished_changes,
+    definition_problems,
+    understanding_summary,
+)
 from chattonic.core import inputs
 from chattonic.core.errors import ServiceError, ValidationFailed
 from chattonic.core.public_urls import absolute_url
 from chattonic.tenancy.admin import TenantScopedAdmin
+from chattonic.tenancy.selectors import staff_display_name
 
 WIDGET_SCRIPT = "chattonic/widget.js"
 MAX_NOTE = 300
@@ -224,10 +229,13 @@ class BotAdmin(TenantScopedAdmin):
         newest = newest.only("number", "training").first()
         return {
             "live": live,
+            "published_by": staff_display_name(live.published_by)
+            if live and live.published_by_id
+            else None,
             # A version published after the live one, still training (or failed to train).
             "pending": newest if newest and newest.training != BotVersion.Training.READY else None,
             # The live matcher's own estimates, from its training phrases left out one at a time.
-            "understanding": ((live.nlu_model or {}).get("report") if live else None) or None,
+            "understanding": understanding_summary(live),
             "unpublished": bot_has_unpublished_changes(bot),
             "unmatched_new": UnmatchedPhrase.objects.for_tenant(bot.tenant_id)
             .filter(bot=bot, status=UnmatchedPhrase.Status.NEW)
@@ -558,6 +566,10 @@ class BotAdmin(TenantScopedAdmin):
             .select_related("published_by")
             .order_by("-number")
         )
+        for version in versions:
+            version.publisher = (
+                staff_display_name(version.published_by) if version.published_by_id else None
+            )
         diff = None
         a, b = request.GET.get("a"), request.GET.get("b")
         if not (a or b) and len(versions) > 1:  # offer the last change
@@ -626,13 +638,13 @@ def _diff(old: BotVersion, new: BotVersion) -> list[tuple[str, str]]:
 
 @admin.register(BotVersion)
 class BotVersionAdmin(TenantScopedAdmin):
-    list_display = ["bot", "number", "note", "published_by", "published_at"]
+    list_display = ["bot", "number", "note", "publisher", "published_at"]
     list_filter = ["bot"]
     fields = [
         "bot",
         "number",
         "note",
-        "published_by",
+        "publisher",
         "published_at",
         "conversation_settings",
         "flow",
@@ -642,6 +654,10 @@ class BotVersionAdmin(TenantScopedAdmin):
     @property
     def media(self):
         return super().media + DASHBOARD_MEDIA
+
+    @admin.display(description="published by", ordering="published_by")
+    def publisher(self, obj):
+        return staff_display_name(obj.published_by) if obj.published_by_id else "-"
 
     @admin.display(description="settings")
     def conversation_settings(self, version):

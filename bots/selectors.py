@@ -113,3 +113,32 @@ def definition_problems(definition) -> dict[str, list[dict]]:
 
 def _problem(node: str | None, field: str, message: str) -> dict:
     return {"node": node, "field": field, "path": field, "message": message}
+
+
+def understanding_summary(version: BotVersion | None) -> dict | None:
+    """The bot page's "Understanding" read-out of a published version: its matcher's own
+    estimates (training phrases left out one at a time) for the bot's OWN intents. The
+    built-in ones (talk to a human, start over) are trained in every bot; a bot with none of
+    its own understands only those, and gets no accuracy figure (it would be the built-ins'
+    alone, "100 %" of nothing the owner wrote). None before anything is published."""
+    report = (version.nlu_model or {}).get("report") if version else None
+    if not report:
+        return None
+    own_intents = [
+        intent
+        for intent in (version.definition or {}).get("intents") or []
+        if any(str(p).strip() for p in intent.get("phrases") or ())
+    ]
+    if not own_intents:
+        return {"own_intents": 0, "out_of_scope_rejected": report.get("out_of_scope_rejected")}
+    own = report.get("own_phrases") is not None  # versions trained before kept only the totals
+    return {
+        "own_intents": len(own_intents),
+        "phrases": report["own_phrases"] if own else report.get("phrases"),
+        "accuracy": report["own_accuracy"] if own else report.get("accuracy"),
+        "right_and_accepted": report["own_right_and_accepted"]
+        if own
+        else report.get("right_and_accepted"),
+        "out_of_scope_rejected": report.get("out_of_scope_rejected"),
+        "confusions": report.get("confusions") or [],
+    }

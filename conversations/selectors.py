@@ -8,7 +8,7 @@ from datetime import datetime
 from django.db.models import OuterRef, Subquery
 
 from bots.models import Bot
-from chattonic.tenancy.selectors import staff_public_name
+from chattonic.tenancy.selectors import staff_display_name
 from conversations.models import ChannelKind, Conversation, Message
 
 HISTORY_PAGE = 50
@@ -111,7 +111,7 @@ def _contact_name(contact) -> str:
 def _staff_name(user) -> str:
     if user is None:
         return "Agent"
-    return user.get_full_name() or staff_public_name(user) or user.get_username()
+    return staff_display_name(user)
 
 
 def _line(message: Message, visitor: str, bot: str) -> TranscriptLine:

@@ -251,7 +251,18 @@ class IntentMatcher:
                     "taken_for": self._classes[top_intent[i]],
                 }
             )
+        # The bot's own intents apart: the built-in ones (talk to a human, start over) are
+        # trained in every bot, so a bot with no intents of its own is not "100 %" of anything.
+        builtin = [i for i, name in enumerate(self._classes) if name in BUILTIN_INTENTS]
+        own = in_scope & ~np.isin(self._labels, builtin)
+        n_own = int(own.sum())
         report = {
+            "own_intents": len(self._classes) - len(builtin) - (1 if out >= 0 else 0),
+            "own_phrases": n_own,
+            "own_accuracy": round(float((own & right).sum()) / n_own, 3) if n_own else None,
+            "own_right_and_accepted": round(float((own & right & accepted).sum()) / n_own, 3)
+            if n_own
+            else None,
             "phrases": int(in_scope.sum()),
             "accuracy": round(float(right.sum()) / n_in, 3),
             "right_and_accepted": round(float((right & accepted).sum()) / n_in, 3),

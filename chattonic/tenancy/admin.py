@@ -533,7 +533,12 @@ class ApiKeyCreateForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(
         choices=ApiKey.Scope.choices,
         widget=forms.CheckboxSelectMultiple,
-        help_text="read: GET requests; write: also changes; admin: also keys and settings.",
+        # A key that can do nothing is refused: a new one starts with the least it needs to
+        # be of use (reading), as Intercom's do, and the form says so.
+        initial=[ApiKey.Scope.READ],
+        help_text="Read is ticked to start with: a new key can read (GET requests) and change "
+        "nothing. Tick write to let it also make changes, admin to let it also manage keys "
+        "and settings.",
     )
 
     class Meta:

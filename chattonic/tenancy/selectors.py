@@ -56,6 +56,18 @@ def staff_public_name(user) -> str | None:
     return (user.first_name or "").strip() or None
 
 
+def staff_display_name(user) -> str:
+    """How the dashboard and the console name a staff member to their colleagues: their full
+    name, else the first name they set (``staff_public_name``), else their sign-in's part
+    before the "@" (never the whole address on a page: "maya", not "maya@acme.example")."""
+    if user is None:
+        return "-"
+    named = (user.get_full_name() or "").strip() or staff_public_name(user)
+    if named:
+        return named
+    return user.get_username().split("@", 1)[0] or user.get_username()
+
+
 def account_for_email(email: str):
     """The account whose username or email is this address, whoever it belongs to, or None."""
     return User.objects.filter(Q(username__iexact=email) | Q(email__iexact=email)).first()

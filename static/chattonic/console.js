@@ -15,7 +15,7 @@
   var state = {
     socket: null, attempts: 0, me: null, items: {}, agents: {}, teams: [], canned: [],
     view: null, open: null, openDetail: null, refs: 0, heartbeat: null,
-    pending: {}, prefs: loadPrefs()
+    pending: {}, taking: {}, prefs: loadPrefs()
   };
   var $ = function (id) { return document.getElementById(id); };
 
@@ -33,6 +33,11 @@
   function clock(iso) {
     try { return new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" }).format(new Date(iso)); }
     catch (e) { return ""; }
+  }
+
+  function day(iso) {
+    try { return new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" }).format(new Date(iso)); }
+    catch (e) { return iso; }
   }
 
   // "<1 min", "3 min", "2 h 5 min", "3 d": how long someone has waited.
@@ -275,7 +280,11 @@
   }
 
   function actionButton(id, text, frame) {
-    return el("button", { type: "button", id: id, class: "pane__button", text: text, onclick: function () { send(frame); } });
+    return el("button", { type: "button", id: id, class: "pane__button", text: text, onclick: function () {
+      var ref = send(frame);
+      // Claimed or taken over, the conversation is the agent's: the list follows it to Mine.
+      if (ref && (frame.type === "claim" || frame.type === "take_over")) state.taking[ref] = frame.conversation;
+    } });
   }
 
   function renderConversation(detail) {
@@ -319,6 +328,12 @@
         el("span", { class: "pane__state pane__state--" + summary.status, id: "conversation-status", text: statusText(summary) }),
         " · " + summary.channel_label
       ]),
+      // Shown only where the contact panel is collapsed (a narrow window): it opens it.
+      el("button", {
+        type: "button", id: "contact-toggle", class: "pane__contact-toggle", "aria-controls": "contact",
+        "aria-expanded": String($("contact").classList.contains("contact-card--open")),
+        text: "Contact details", onclick: function () { toggleContact(); }
+      }),
       actions
     ]));
     main.appendChild(el("p", { id: "conversation-alert", class: "pane__alert", role: "alert" }));
@@ -458,9 +473,21 @@
     return form;
   }
 
+  function toggleContact(open) {
+    var aside = $("contact");
+    var now = open === undefined ? !aside.classList.contains("contact-card--open") : open;
+    aside.classList.toggle("contact-card--open", now);
+    if ($("contact-toggle")) $("contact-toggle").setAttribute("aria-expanded", String(now));
+  }
+
   function renderContact(contact, name) {
     var aside = $("contact");
     aside.textContent = "";
+    // Where the panel lies over the pane (a narrow window), it closes from within.
+    aside.appendChild(el("button", { type: "button", class: "contact-card__close", text: "Close contact details", onclick: function () {
+      toggleContact(false);
+      if ($("contact-toggle")) $("contact-toggle").focus();
+    } }));
     aside.appendChild(el("h2", { class: "contact-card__name", text: name }));
     var list = el("dl", { class: "contact-card__details" });
     function pair(term, value) {
@@ -469,6 +496,10 @@
     }
     if (contact.email) pair("Email", contact.email);
     if (contact.phone) pair("Phone", contact.phone);
+    if (contact.channel) pair("Channel", contact.channel);
+    if (contact.language) pair("Language", contact.language);
+    if (contact.first_seen) pair("First seen", day(contact.first_seen));
+    if (typeof contact.previous_conversations === "number") pair("Previous conversations", String(contact.previous_conversations));
     Object.keys(contact.attributes || {}).forEach(function (key) { pair(key, String(contact.attributes[key])); });
     aside.appendChild(list);
     if (contact.leads && contact.leads.length) {
@@ -604,6 +635,17 @@
         break;
       case "ack":
         delete state.pending[frame.ref];
+        if (state.taking[frame.ref]) {
+          var taken = state.taking[frame.ref];
+          delete state.taking[frame.ref];
+          if (state.items[taken] && !isMine(state.items[taken])) {
+            // The change may come after the ack: it is ours now whatever the order.
+            state.items[taken].status = "assigned";
+            state.items[taken].agent = { id: state.me.id, name: state.me.name };
+          }
+          if (state.view !== "mine") chooseView("mine", false);
+          if (state.open !== taken) openConversation(taken);
+        }
         if (frame.action !== "seen") clearErrors();
         if (frame.action === "profile") {
           state.me = frame.me;
@@ -614,6 +656,7 @@
         }
         break;
       case "error":
+        if (frame.ref) delete state.taking[frame.ref];
         showError(frame);
         break;
     }

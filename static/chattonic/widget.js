@@ -17,7 +17,9 @@
   }
   var BOT_KEY = script.getAttribute("data-bot");
   var SANDBOX = script.getAttribute("data-sandbox") === "1";
-  var OPEN_AT_START = SANDBOX || script.getAttribute("data-open") === "1";
+  // Open at start when the page asks (data-open="1"); the sandbox opens unless told "0" (the
+  // flow editor keeps its test chat closed until asked, so the canvas keeps the width).
+  var OPEN_AT_START = script.hasAttribute("data-open") ? script.getAttribute("data-open") === "1" : SANDBOX;
   var SERVER = new URL(script.src, document.baseURI);
   // The host that serves the bot's region: the script's, until a deployment answers that the
   // key is another region's (421 naming its URL, docs/regions.md); then that one.
@@ -216,6 +218,7 @@
   function setOpen(open) {
     state.open = open;
     root.classList.toggle("open", open);
+    host.toggleAttribute("data-chat-open", open);  // for the page's own layout (the flow editor)
     panel.classList.toggle("open", open);
     // Full-window on a phone, so modal there: the page behind it cannot be reached.
     panel.setAttribute("aria-modal", String(open && narrow.matches));

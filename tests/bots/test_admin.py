@@ -7,12 +7,14 @@ tests (tests/e2e/test_bot_pages.py) click the same controls."""
 from __future__ import annotations
 
 import copy
+import html
 import json
 import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from bots import services
 from bots.models import Bot, BotVersion
 from bots.services import bot_publish, draft_update
 from tests.bots.flows import SIMPLE_FLOW
@@ -237,7 +239,10 @@ def test_save_and_publish_saves_what_was_typed_then_publishes_it(
     assert "training…" not in body and "data-ct-training" not in body
     # What the live matcher estimates of itself (its report, from left-out training phrases).
     report = live.nlu_model["report"]
-    assert f"Estimated on the live version's {report['phrases']} training phrases" in body
+    assert (
+        f"Estimated on the {report['own_phrases']} training phrases of the live version's "
+        f"{report['own_intents']} intents" in body
+    )
     percent = round(report["out_of_scope_rejected"] * 100)
     assert f"{percent} % of off-topic messages" in body
 
@@ -522,3 +527,71 @@ def test_agents_do_not_enter(client, tenant):
     response = client.post(page(bot, "flow"), {"definition": "{}", "_publish": "1"})
     assert response.status_code == 302 and "/login/" in response["Location"]
     assert not BotVersion.objects.filter(bot=bot).exists()
+
+
+def _understanding(body: str) -> str:
+    start = body.index('id="ct-understanding"')
+    return body[start : body.index("</dd>", start)]
+
+
+def test_understanding_counts_the_bots_own_intents_not_the_built_in_ones(staff, tenant):
+    """A lead-capture bot has no intents: it understands only the built-in ones, and shows no
+    accuracy (the figure was the built-ins' own, "61 training phrases… 100 %")."""
+    leads = services.bot_create(tenant=tenant, name="Leads", template="lead_capture")
+    assert not leads.draft_definition.get("intents")
+    trained(bot_publish(bot=leads))
+    said = _understanding(staff.get(page(leads)).content.decode())
+    assert "no intents of its own" in said and "talk to a human" in said
+    assert "start over" in said and "%" not in said and "Estimated" not in said
+
+    # A bot with intents of its own: the figures are on its 7 phrases of 2 intents.
+    shop = launched_bot(tenant=tenant)
+    said = _understanding(staff.get(page(shop)).content.decode())
+    assert "Estimated on the 7 training phrases of the live version's 2 intents" in said
+    assert "%" in said
+    report = shop.published_version.nlu_model["report"]
+    assert report["own_phrases"] == 7 and report["own_intents"] == 2
+    assert report["phrases"] > 7  # the built-in intents' phrases are trained too
+
+
+def _crumbs(body: str) -> str:
+    crumbs = body[body.index('class="breadcrumbs">') + len('class="breadcrumbs">') :]
+    text = re.sub(r"<[^>]+>", " ", crumbs[: crumbs.index("</div>")])
+    return " ".join(html.unescape(text).replace("\u203a", ">").split())  # the &rsaquo; separator
+
+
+def test_the_breadcrumbs_read_home_bots_and_the_bots_name(staff, tenant):
+    """Not "Home > Bots > Bots": the app's group is left out where it repeats the list."""
+    bot = BotFactory(tenant=tenant, name="Lead bot")
+    assert _crumbs(staff.get(page(bot)).content.decode()) == "Home > Bots > Lead bot"
+    assert _crumbs(staff.get(BOTS).content.decode()) == "Home > Bots"
+    builder = staff.get(page(bot, "builder")).content.decode()
+    assert _crumbs(builder) == "Home > Bots > Lead bot > Flow editor"
+    deleting = staff.get(page(bot, "delete")).content.decode()
+    assert _crumbs(deleting) == "Home > Bots > Lead bot > Delete"
+    # A list whose name differs from its group keeps the group.
+    versions = staff.get("/dashboard/bots/botversion/")
+    if versions.status_code == 200:
+        assert _crumbs(versions.content.decode()).startswith("Home > Bots > ")
+
+
+def test_published_by_names_the_person_not_their_email(staff, tenant):
+    """The live version, the versions page and the versions list name who published it as
+    the dashboard names staff everywhere (full name, else what precedes the @)."""
+    user = staff.user
+    user.username = user.email = "ana.silva@acme.example"
+    user.first_name = user.last_name = ""
+    user.save()
+    bot = BotFactory(tenant=tenant, name="Lead bot")
+    trained(bot_publish(bot=bot, published_by=user))
+    body = staff.get(page(bot)).content.decode()
+    live = body[body.index('id="ct-live"') :]
+    live = live[: live.index("</dd>")]
+    assert "by ana.silva" in live and "acme.example" not in live
+
+    user.first_name, user.last_name = "Ana", "Silva"
+    user.save()
+    for url in (page(bot), page(bot, "versions"), "/dashboard/bots/botversion/"):
+        body = staff.get(url).content.decode()
+        assert "Ana Silva" in body, url
+        assert "ana.silva@acme.example" not in body, url

@@ -79,3 +79,16 @@ def test_superusers_see_every_tenant(client, tenant, other_tenant):
     listed = client.get("/dashboard/tenancy/apikey/").context["cl"].result_list
     assert {ours.pk, theirs.pk} <= {k.pk for k in listed}
     assert client.get(f"/dashboard/tenancy/apikey/{theirs.pk}/change/").status_code == 200
+
+
+def test_a_new_key_starts_with_read_ticked_and_saves_as_it_comes(client, tenant):
+    """The add form's first Save is not refused for want of a scope: read is ticked, and
+    the form says so."""
+    login(client, tenant, "owner")
+    page = client.get("/dashboard/tenancy/apikey/add/").content.decode()
+    ticked = re.findall(r'<input type="checkbox" name="scopes" value="(\w+)"[^>]*checked', page)
+    assert ticked == ["read"]
+    assert "Read is ticked to start with" in page
+    response = client.post("/dashboard/tenancy/apikey/add/", {"name": "Reports", "scopes": ticked})
+    assert response.status_code == 302
+    assert ApiKey.objects.get(name="Reports").scopes == ["read"]

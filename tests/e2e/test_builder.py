@@ -141,7 +141,8 @@ def test_an_owner_builds_tests_and_publishes_a_flow_in_the_editor(
         "next": "save_lead",
     }
 
-    # The test chat beside the canvas runs the draft; the highlight follows it.
+    # The test chat (closed until asked) runs the draft; the highlight follows it.
+    page.get_by_role("button", name="Open chat").click()
     canvas = page.locator("#ct-canvas")
     expect(canvas).to_have_attribute("data-current", "ask_name")
     chat_says(page, "Maria")
@@ -370,3 +371,44 @@ def test_every_kind_of_step_has_a_form_axe_finds_nothing_in(new_context, live_se
     panel.get_by_role("button", name="Show all problems").click()
     expect(panel.get_by_role("button", name="Error in “condition_1”").first).to_be_visible()
     assert_accessible(page, "#ct-panel")
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
+
+
+def test_at_1280_px_the_canvas_keeps_most_of_the_width_and_the_minimap_hides_no_help(
+    new_context, live_server_url, tenant
+):
+    """The test chat starts closed, so the canvas is not squeezed to a third of the window;
+    opened, the editor makes room for it; the minimap never lies over the canvas's help."""
+    from playwright.sync_api import expect
+
+    owner = MembershipFactory(tenant=tenant, role="owner").user
+    bot = services.bot_create(tenant=tenant, name="Leads", template="lead_capture")
+    page = new_context(viewport={"width": 1280, "height": 800}).new_page()
+    sign_in(page, owner.username, f"/dashboard/bots/bot/{bot.pk}/change/")
+    open_editor(page)
+
+    chat_box = page.get_by_placeholder("Type a message…")
+    expect(chat_box).to_be_hidden()
+    canvas = page.locator("#ct-canvas").bounding_box()
+    assert canvas["width"] >= 640, canvas  # half the window at least (it was ~330 px)
+    help_text = page.locator(".ct-canvas-help")
+    expect(help_text).to_be_visible()
+    assert not _overlap(page.locator("#ct-minimap").bounding_box(), help_text.bounding_box())
+
+    # Opened, the chat sits beside the editor, covering none of it.
+    page.get_by_role("button", name="Open chat").click()
+    expect(chat_box).to_be_visible()
+    panel = page.locator("chattonic-widget .panel").bounding_box()
+    builder = page.locator("#ct-builder").bounding_box()
+    assert not _overlap(panel, builder), (panel, builder)
+    # The canvas narrower now, its help wraps, still clear of the minimap.
+    assert not _overlap(page.locator("#ct-minimap").bounding_box(), help_text.bounding_box())
+    expect(page.locator("#ct-canvas")).to_have_attribute("data-current", "ask_name")

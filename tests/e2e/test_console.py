@@ -159,6 +159,17 @@ def test_visitor_and_agent_handoff_claim_chat_note_and_hand_back(new_context, te
     expect(agent.locator("#count-unassigned")).to_have_text("0")
     expect(agent.locator("#count-mine")).to_have_text("1")
     expect(agent.locator("#reply")).to_have_value("Hi, I'm Maya. How can I help?")
+    # The list follows the claimed conversation to Mine (not the now-empty Unassigned), open.
+    expect(agent.get_by_role("tab", name=re.compile("^Mine"))).to_have_attribute(
+        "aria-selected", "true"
+    )
+    expect(agent.locator("#conversation-list .conv-item--active")).to_have_count(1)
+    # The contact panel says what we know of an anonymous web visitor.
+    card = agent.locator("#contact")
+    expect(card.locator(".contact-card__term")).to_have_text(
+        ["Channel", "Language", "First seen", "Previous conversations"]
+    )
+    expect(card.locator(".contact-card__value")).to_contain_text(["Web chat", "English", "", "0"])
 
     # Both ways.
     agent.locator("#reply").press("Enter")
@@ -409,3 +420,38 @@ def test_an_agent_names_themselves_an_unknown_shortcut_is_refused_and_axe_passes
     picker = agent.get_by_role("listbox", name="Canned responses")
     expect(picker.get_by_role("option")).to_have_text(["/hoursWe open at nine."])
     assert_accessible(agent)
+
+
+def test_at_800_px_the_contact_panel_collapses_and_the_conversation_keeps_the_width(
+    new_context, tenant
+):
+    from playwright.sync_api import expect
+
+    _claim_policy(tenant)
+    bot = launched_bot(tenant=tenant, title="Acme help", business_hours=ALWAYS_OPEN)
+    maya = _agent(tenant)
+    visitor = _visitor(new_context, bot)
+    _say(visitor, "talk to a person")
+    expect(_widget(visitor, ".msg.out").last).to_contain_text(HANDOFF)
+
+    agent = new_context(viewport={"width": 800, "height": 700}).new_page()
+    _sign_in(agent, maya)
+    _view(agent, "Unassigned").get_by_role("button").click()
+    expect(agent.locator("#timeline .bubble--contact")).to_contain_text(["talk to a person"])
+    pane = agent.locator("#conversation").bounding_box()
+    assert pane["width"] >= 500, pane  # three columns left it ~240 px
+    card = agent.locator("#contact")
+    expect(card).to_be_hidden()
+    toggle = agent.get_by_role("button", name="Contact details", exact=True)
+    toggle.click()
+    expect(card).to_be_visible()
+    expect(card).to_contain_text("Web chat")
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    agent.get_by_role("button", name="Close contact details").click()
+    expect(card).to_be_hidden()
+    expect(toggle).to_be_focused()
+
+    # Wide again, the panel is a column and the button is gone.
+    agent.set_viewport_size({"width": 1280, "height": 700})
+    expect(card).to_be_visible()
+    expect(toggle).to_be_hidden()
