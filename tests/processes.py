@@ -128,3 +128,18 @@ def celery_worker(name: str = "test", *, concurrency: int = 1) -> list[str]:
         "--without-mingle",
         "--without-gossip",
     )
+
+
+def printed_ratio_holds(ratio: str, top: str, bottom: str, *, scale: float = 1.0) -> bool:
+    """Whether a bench's printed ``ratio`` agrees with ``scale * top / bottom``, all three as
+    printed: each stands for any value its last printed digit rounds to, so a 7 ms page printed
+    as 7.6 beside 7.2 may have a printed ratio of 1.07 or 1.04 (the times were 7.55 and 7.24)."""
+
+    def bounds(text: str) -> tuple[float, float]:
+        half = 0.5 * 10 ** -(len(text.split(".")[1]) if "." in text else 0)
+        return float(text) - half, float(text) + half
+
+    (r_low, r_high), (t_low, t_high), (b_low, b_high) = bounds(ratio), bounds(top), bounds(bottom)
+    if b_low <= 0:
+        return True  # a bottom that rounds to 0 bounds nothing
+    return r_low <= scale * t_high / b_low and scale * t_low / b_high <= r_high
