@@ -18,9 +18,14 @@ committed *before* the request goes out:
 
 Order: a conversation's replies go out one after the other, in the order written (their ids):
 only the first pending reply of a conversation is sent; when it is settled (sent or failed)
-the next is queued. Waits longer than ``SHORT_WAIT`` are not left on the broker (its visibility
-time-out is short, to recover a lost worker's tasks in seconds): the attempt records when the
-message is due, and :func:`pending_sends_requeue`, every few seconds, queues it then.
+the next is queued.
+
+Waits (a back-off, a rate limit, a wait for a status) are never left on the broker as
+countdowns, which a worker holds in its memory until they are due, so that a killed worker
+would take them along until the broker's visibility time-out. They are ours: the attempt
+records when the message is due, and the send is put in a Redis sorted set by due time
+(:func:`send_later`), which :func:`sends_due_queue` empties every second. Should that be lost,
+:func:`pending_sends_requeue`, every few seconds, finds the due sends in the database.
 
 Retries: 429, 5xx, time-outs and connection errors back off exponentially with jitter, never
 sooner than the platform's hint (``Retry-After``, Telegram's ``retry_after``). Permanent errors
@@ -53,7 +58,6 @@ from conversations.connectors import (
     OutboundMessage,
     PermanentSendError,
     RetryableSendError,
-    SendResult,
     get_connector,
 )
 from conversations.credentials import CredentialsUnreadable
@@ -63,9 +67,6 @@ logger = logging.getLogger(__name__)
 
 BACKOFF_BASE = 2.0  # seconds before the second attempt, doubling after
 BACKOFF_CAP = 900.0  # at most 15 minutes between attempts (unless the platform asks more)
-#: Longest wait left to the broker as a countdown; longer ones go through the send sweep
-#: (a countdown past the broker's visibility time-out would be handed out twice).
-SHORT_WAIT = 5.0
 
 
 @dataclass(frozen=True)
@@ -227,14 +228,14 @@ def _in_queue_key(message_id: int) -> str:
     return f"chattonic.send-in-queue.{message_id}"
 
 
-def send_enqueue(message_id: int, countdown: float | None = None) -> None:
+def send_enqueue(message_id: int) -> None:
     """Queue the send of ``message_id``, marked as waiting in the queue: the send sweep leaves
     a marked reply alone (under a backlog it would otherwise queue the same send again every
     few seconds, and the queue would fill with repeats). The mark is set before the publish,
     taken off when the task starts (``send_dequeued``) or when the publish fails (the sweep
     then queues the reply), and ends by itself after ``IN_QUEUE_SECONDS`` should the broker
     lose the task (a dead worker's task comes back before that, after the visibility
-    time-out)."""
+    time-out). Never with a countdown: waits go through :func:`send_later`."""
     from django.core.cache import cache
 
     from conversations.tasks import message_send as task
@@ -245,7 +246,7 @@ def send_enqueue(message_id: int, countdown: float | None = None) -> None:
     except Exception:  # noqa: BLE001 - Redis not answering: the publish below says so
         logger.warning("message %s: could not mark its send as queued", message_id)
     try:
-        task.apply_async((message_id,), countdown=countdown)
+        task.apply_async((message_id,))
     except Exception:
         with contextlib.suppress(Exception):
             cache.delete(key)
@@ -260,6 +261,58 @@ def send_dequeued(message_id: int) -> None:
         cache.delete(_in_queue_key(message_id))
     except Exception:  # noqa: BLE001 - the mark then ends by itself
         logger.warning("message %s: could not take its queued mark off", message_id)
+
+
+_LATER = """
+local now = redis.call('TIME')
+local due = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + tonumber(ARGV[1])
+return redis.call('ZADD', KEYS[1], 'LT', due, ARGV[2])
+"""
+
+_DUE = """
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms, 'LIMIT', 0, tonumber(ARGV[1]))
+if #due > 0 then redis.call('ZREM', KEYS[1], unpack(due)) end
+return due
+"""
+
+
+def _later_key() -> str:
+    return f"chattonic.{settings.CHATTONIC_REGION}.sends-due"
+
+
+def send_later(message_id: int, delay: float) -> None:
+    """Queue the send of ``message_id`` ``delay`` seconds from now: an entry in a Redis sorted
+    set by due time (Redis's clock), which :func:`sends_due_queue` takes out when due. Nothing
+    is held by a worker meanwhile, so a worker that dies loses no wait. An earlier due time
+    already there stays."""
+    _redis().eval(_LATER, 1, _later_key(), max(0, int(delay * 1000)), message_id)
+
+
+def sends_due_queue(*, limit: int = 1000) -> int:
+    """Queue the sends whose wait (:func:`send_later`) has ended; returns how many. Taken out
+    of the set and queued in one go: one that is lost between the two (this process dies) is
+    found by the database sweep, :func:`pending_sends_requeue`."""
+    due = _redis().eval(_DUE, 1, _later_key(), limit)
+    for message_id in due:
+        send_enqueue(int(message_id))
+    return len(due)
+
+
+def _waiting_later(message_ids: list[int]) -> set[int]:
+    """The ones of ``message_ids`` that wait in the sorted set for a time still to come."""
+    if not message_ids:
+        return set()
+    client = _redis()
+    scores = client.zmscore(_later_key(), message_ids)
+    seconds, micros = client.time()
+    now_ms = seconds * 1000 + micros / 1000
+    return {
+        m
+        for m, score in zip(message_ids, scores, strict=True)
+        if score is not None and score > now_ms
+    }
 
 
 def _next_queue(message: Message) -> None:
@@ -311,12 +364,18 @@ def message_send(*, message_id: int, skip_waits: bool = False) -> Outcome:
     reply = _outbound(message)
     recipient = conversation.recipient_id
 
+    last = DeliveryAttempt.objects.filter(message=message).order_by("-number").first()
+    if last is not None and last.outcome == DeliveryAttempt.Outcome.SENT:
+        # The platform took it, and the run that sent it stopped (a worker killed) between
+        # recording the attempt and the rest: finish the record; nothing is sent again.
+        _delivered(message, last.external_id)
+        return Outcome("sent")
+
     # Replies go out in order: while an earlier one of this conversation is pending, this one
     # waits; settling the earlier one queues it (_next_queue).
     if _earlier_pending(message):
         return Outcome("waiting")
 
-    last = DeliveryAttempt.objects.filter(message=message).order_by("-number").first()
     now = timezone.now()
     if last is not None and last.outcome == DeliveryAttempt.Outcome.SENDING:
         age = now - last.started_at
@@ -410,7 +469,16 @@ def message_send(*, message_id: int, skip_waits: bool = False) -> Outcome:
         )
         logger.exception("message %s: send failed unexpectedly", message.pk)
         return Outcome("retry", retry_in=backoff(tries))
-    _delivered(message, attempt, result, channel.kind, recipient)
+    # The platform took it. Until this is recorded, a worker that dies leaves a send that may
+    # go out twice where the platform reports no status (Telegram): one statement, at once.
+    external_id = outbound_external_id(channel.kind, recipient, result.external_id)
+    DeliveryAttempt.objects.filter(pk=attempt.pk, outcome=DeliveryAttempt.Outcome.SENDING).update(
+        outcome=DeliveryAttempt.Outcome.SENT,
+        finished_at=timezone.now(),
+        status_code=result.status_code,
+        external_id=external_id,
+    )
+    _delivered(message, external_id)
     return Outcome("sent")
 
 
@@ -436,22 +504,17 @@ def _finish(
 
 
 @transaction.atomic
-def _delivered(
-    message: Message, attempt: DeliveryAttempt, result: SendResult, kind: str, recipient: str
-) -> None:
+def _delivered(message: Message, external_id: str) -> None:
+    """The rest of a sent message's record, once its attempt says "sent": the message's
+    platform id and status, the channel back from its error state, the next reply queued."""
     from conversations.services import message_status_update
 
-    external_id = outbound_external_id(kind, recipient, result.external_id)
-    attempt.outcome = DeliveryAttempt.Outcome.SENT
-    attempt.finished_at = timezone.now()
-    attempt.status_code = result.status_code
-    attempt.external_id = external_id
-    attempt.save(update_fields=["outcome", "finished_at", "status_code", "external_id"])
-    try:
-        with transaction.atomic():
-            Message.objects.filter(pk=message.pk).update(external_id=external_id)
-    except IntegrityError:
-        logger.warning("message %s: platform id %s already stored", message.pk, external_id)
+    if external_id:
+        try:
+            with transaction.atomic():
+                Message.objects.filter(pk=message.pk).update(external_id=external_id)
+        except IntegrityError:
+            logger.warning("message %s: platform id %s already stored", message.pk, external_id)
     message_status_update(message=message, status=Message.Status.SENT)
     Channel.objects.filter(pk=message.channel_id, status=Channel.Status.ERROR).update(
         status=Channel.Status.ACTIVE
@@ -535,7 +598,8 @@ def message_redeliver(*, message: Message) -> bool:
 
 
 def pending_sends_requeue(*, grace_seconds: float = 10, max_age_hours: int = 24) -> int:
-    """Queue the sends that are due and whose task is not on its way: the first pending
+    """The safety net: queue the sends that are due and whose task is not on its way (the due
+    set, :func:`sends_due_queue`, queues them on time; this finds what it lost): the first pending
     reply of each conversation (the others follow it) when it has no attempt yet and is
     older than ``grace_seconds`` (its task was lost), when its back-off or its wait for a
     status has ended, or when its attempt's lease ran out (the worker died). Each is queued
@@ -578,7 +642,10 @@ def pending_sends_requeue(*, grace_seconds: float = 10, max_age_hours: int = 24)
             ready = attempt.retry_at is None or attempt.retry_at <= now
         if ready:
             due.append(message_id)
-    # A reply whose task waits in the queue is left alone (a backlog is no lost task).
+    # A reply whose task waits in the queue is left alone (a backlog is no lost task), and so
+    # is one waiting in the due set for a time still to come (sends_due_queue queues it).
+    waiting = _waiting_later(due)
+    due = [message_id for message_id in due if message_id not in waiting]
     marks = cache.get_many([_in_queue_key(message_id) for message_id in due])
     gap = settings.CHANNEL_SEND_REQUEUE_SECONDS
     queued = 0

@@ -586,6 +586,90 @@ def test_the_sweep_leaves_a_reply_whose_task_waits_in_the_queue(platform_whatsap
     assert cache.get(delivery._in_queue_key(reply.pk)) is None  # taken off as the task ran
 
 
+def test_a_wait_goes_in_the_due_set_and_is_queued_when_it_ends(platform_whatsapp):
+    """A retry's wait is ours (a sorted set in Redis), not a countdown a worker holds: queued
+    only once due, and left alone by the sweep until then."""
+    from conversations.tasks import message_send_sweep, sends_due_queue
+
+    channel, fake = platform_whatsapp
+    later = pending_reply(channel, "In a minute.")
+    now = pending_reply(channel, "Due now.")
+    for reply in (later, now):  # old enough for the sweep, were it not in the due set
+        Message.objects.filter(pk=reply.pk).update(created_at=timezone.now() - timedelta(minutes=2))
+    delivery.send_later(later.pk, 60)
+    delivery.send_later(now.pk, 0)
+    delivery.send_later(later.pk, 120)  # an earlier due time already there stays
+
+    assert sends_due_queue.delay().get() == 1
+    assert [body["text"]["body"] for body in fake.sent.all()] == ["Due now."]
+    assert message_send_sweep.delay().get() == 0  # "In a minute." waits in the due set
+    later.refresh_from_db()
+    assert later.status == "pending" and len(fake.requests) == 1
+    assert sends_due_queue.delay().get() == 0  # not due yet, nor taken out
+
+
+def test_a_retry_of_the_worker_waits_in_the_due_set_not_on_the_broker(platform_whatsapp, settings):
+    """The task run by a worker (not eagerly): a 429 leaves no countdown on the broker; the
+    wait is in the due set, due after the platform's hint."""
+    from unittest import mock
+
+    from conversations.tasks import message_send as task
+
+    channel, fake = platform_whatsapp
+    message = pending_reply(channel)
+    fake.script(busy(fake))
+    task.push_request(is_eager=False)  # as a worker runs it
+    try:
+        with mock.patch.object(task, "apply_async") as publish:
+            assert task.run(message.pk) == "retry"
+    finally:
+        task.pop_request()
+    publish.assert_not_called()
+    due = delivery._redis().zscore(delivery._later_key(), message.pk)
+    seconds, micros = delivery._redis().time()
+    assert 900 <= due - (seconds * 1000 + micros / 1000) <= 2200  # retry_after=1, jittered
+
+
+def test_a_send_recorded_as_sent_by_a_worker_that_then_died_is_finished_not_sent_again(
+    platform_whatsapp, django_capture_on_commit_callbacks
+):
+    """The worker recorded the platform's acceptance (the attempt "sent", one statement right
+    after the answer) and was killed before the rest: the next run, which the sweep queues,
+    finishes the record and queues the next reply, sending nothing again."""
+    from conversations.tasks import message_send_sweep
+
+    channel, fake = platform_whatsapp
+    first = pending_reply(channel, "Your order shipped.")
+    second = MessageFactory(
+        tenant=channel.tenant,
+        conversation=first.conversation,
+        channel=channel,
+        direction=Message.Direction.OUT,
+        sender=Message.Sender.BOT,
+        text="Anything else?",
+        status=Message.Status.PENDING,
+    )
+    DeliveryAttempt.objects.create(
+        tenant=channel.tenant,
+        channel=channel,
+        message=first,
+        number=1,
+        outcome=DeliveryAttempt.Outcome.SENT,
+        status_code=200,
+        external_id="wamid.TAKEN",
+        finished_at=timezone.now(),
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert message_send_sweep.delay().get() == 1
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.status == "sent" and first.external_id == "wamid.TAKEN"
+    assert second.status == "sent"  # queued when the first was settled
+    assert [body["text"]["body"] for body in fake.sent.all()] == ["Anything else?"]
+    assert attempts(first) == [("sent", 200)]
+
+
 def test_bad_credentials_put_the_channel_in_error_a_blocked_user_does_not(settings):
     with FakeTelegram() as fake:
         settings.TELEGRAM_API_BASE = fake.allow(settings).base_url
