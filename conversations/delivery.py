@@ -47,7 +47,7 @@ from datetime import timedelta
 import redis
 import requests
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from chattonic.core import outbound
@@ -182,6 +182,60 @@ def _outbound(message: Message) -> OutboundMessage:
         sender=message.sender,
         agent=staff_public_name(message.agent),
     )
+
+
+#: The send locks' key space (PostgreSQL advisory locks take two int4 keys: this, the message).
+_LOCK_SPACE = 0x43540001
+
+
+def _lock_key(message_id: int) -> int:
+    return message_id & 0x7FFFFFFF  # two messages 2**31 apart share a key: one waits a lease
+
+
+@contextlib.contextmanager
+def _sender(message_id: int):
+    """Held by the run that may send ``message_id``, from before its attempt is recorded
+    until its outcome is: on PostgreSQL a session advisory lock, which the server lets go the
+    moment the process holding it dies (its connection closes). So a run that gets it knows
+    that an attempt still "sending" is a dead run's, at once, without waiting for its lease.
+    Yields True (held), False (another run holds it) or None (SQLite: the lease tells)."""
+    if connection.vendor != "postgresql":
+        yield None
+        return
+    key = _lock_key(message_id)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_SPACE, key])
+        held = bool(cursor.fetchone()[0])
+    try:
+        yield held
+    finally:
+        if held:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_SPACE, key])
+            except DatabaseError:  # the connection is gone, and the lock with it
+                logger.warning("message %s: its send lock was not let go", message_id)
+
+
+def _senders_gone(message_ids: list[int]) -> set[int]:
+    """The ones of ``message_ids`` (each with an attempt still "sending") whose sender no
+    longer holds its lock: it died (PostgreSQL only; elsewhere the lease tells, and this is
+    empty). Each lock is taken and let go at once."""
+    if connection.vendor != "postgresql" or not message_ids:
+        return set()
+    keys = {_lock_key(message_id): message_id for message_id in message_ids}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT k FROM unnest(%s::int[]) AS k WHERE pg_try_advisory_lock(%s, k)",
+            [list(keys), _LOCK_SPACE],
+        )
+        free = [row[0] for row in cursor.fetchall()]
+        if free:
+            cursor.execute(
+                "SELECT pg_advisory_unlock(%s, k) FROM unnest(%s::int[]) AS k",
+                [_LOCK_SPACE, free],
+            )
+    return {keys[key] for key in free}
 
 
 def _lease() -> timedelta:
@@ -362,8 +416,38 @@ def message_send(*, message_id: int, skip_waits: bool = False) -> Outcome:
     connector = get_connector(channel.kind)
     secrets_ = connector.secrets(credentials)  # masked in every error stored or logged
     reply = _outbound(message)
-    recipient = conversation.recipient_id
 
+    with _sender(message.pk) as held:
+        if held is False:
+            # Another run holds the message: it sends it, and queues what follows. (Or the
+            # sweep looks whether its sender lives, for a moment: look again soon.)
+            return Outcome("busy", retry_in=2.0, counts_as_retry=False)
+        return _send(
+            message,
+            connector=connector,
+            credentials=credentials,
+            secrets_=secrets_,
+            reply=reply,
+            sender_known=held is True,
+            skip_waits=skip_waits,
+        )
+
+
+def _send(
+    message: Message,
+    *,
+    connector,
+    credentials: dict,
+    secrets_: list[str],
+    reply: OutboundMessage,
+    sender_known: bool,
+    skip_waits: bool,
+) -> Outcome:
+    """message_send's claim, request and record, for the run that holds the message
+    (``sender_known``: on PostgreSQL, which tells that any attempt still "sending" is a dead
+    run's)."""
+    channel = message.channel
+    recipient = message.conversation.recipient_id
     last = DeliveryAttempt.objects.filter(message=message).order_by("-number").first()
     if last is not None and last.outcome == DeliveryAttempt.Outcome.SENT:
         # The platform took it, and the run that sent it stopped (a worker killed) between
@@ -379,7 +463,7 @@ def message_send(*, message_id: int, skip_waits: bool = False) -> Outcome:
     now = timezone.now()
     if last is not None and last.outcome == DeliveryAttempt.Outcome.SENDING:
         age = now - last.started_at
-        if age < _lease():
+        if age < _lease() and not sender_known:
             # Another run is sending it now (or died moments ago): look again after its lease.
             return Outcome(
                 "busy", retry_in=(_lease() - age).total_seconds() + 0.1, counts_as_retry=False
@@ -602,7 +686,8 @@ def pending_sends_requeue(*, grace_seconds: float = 10, max_age_hours: int = 24)
     set, :func:`sends_due_queue`, queues them on time; this finds what it lost): the first pending
     reply of each conversation (the others follow it) when it has no attempt yet and is
     older than ``grace_seconds`` (its task was lost), when its back-off or its wait for a
-    status has ended, or when its attempt's lease ran out (the worker died). Each is queued
+    status has ended, or when its sender died (on PostgreSQL its lock is free at once, see
+    :func:`_sender`; elsewhere its attempt's lease ran out). Each is queued
     at most once per ``CHANNEL_SEND_REQUEUE_SECONDS``; the task's own checks keep it to one
     send. Returns how many it queued."""
     from django.core.cache import cache
@@ -631,13 +716,20 @@ def pending_sends_requeue(*, grace_seconds: float = 10, max_age_hours: int = 24)
     ):
         last_attempts.setdefault(attempt.message_id, attempt)
     created = dict(Message.objects.filter(pk__in=heads).values_list("pk", "created_at"))
+    sending = [
+        message_id
+        for message_id, attempt in last_attempts.items()
+        if attempt.outcome == DeliveryAttempt.Outcome.SENDING
+        and attempt.started_at >= now - _lease()
+    ]
+    gone = _senders_gone(sending)  # their worker died: no need to wait for the lease
     due = []
     for message_id in sorted(heads):
         attempt = last_attempts.get(message_id)
         if attempt is None:
             ready = created[message_id] < now - timedelta(seconds=grace_seconds)
         elif attempt.outcome == DeliveryAttempt.Outcome.SENDING:
-            ready = attempt.started_at < now - _lease()
+            ready = attempt.started_at < now - _lease() or message_id in gone
         else:
             ready = attempt.retry_at is None or attempt.retry_at <= now
         if ready:

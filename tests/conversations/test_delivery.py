@@ -5,6 +5,7 @@ the sandbox, redelivery, and the dashboard's channel and delivery-log pages."""
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -209,15 +210,63 @@ def test_running_the_task_again_sends_nothing(platform_whatsapp):
     assert len(fake.requests) == 1
 
 
+@contextmanager
+def live_sender(message: Message):
+    """Another process's run sending ``message`` now: on PostgreSQL it holds the message's
+    send lock on a connection of its own (delivery._sender); elsewhere only its attempt, fresh
+    within its lease, tells."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    import psycopg
+
+    db = connection.settings_dict
+    with psycopg.connect(
+        host=db["HOST"] or "127.0.0.1",
+        port=db["PORT"] or 5432,
+        user=db["USER"],
+        dbname=db["NAME"],
+        autocommit=True,
+    ) as other:
+        key = delivery._lock_key(message.pk)
+        other.execute("SELECT pg_advisory_lock(%s, %s)", [delivery._LOCK_SPACE, key])
+        yield
+
+
 def test_an_attempt_in_flight_holds_other_runs_back(platform_whatsapp):
     channel, fake = platform_whatsapp
     message = pending_reply(channel)
     DeliveryAttempt.objects.create(
         tenant=channel.tenant, channel=channel, message=message, number=1
     )
-    outcome = delivery.message_send(message_id=message.pk)
+    with live_sender(message):
+        outcome = delivery.message_send(message_id=message.pk)
     assert outcome.state == "busy" and not outcome.counts_as_retry and outcome.retry_in > 0
     assert fake.requests == []
+    assert attempts(message) == [("sending", None)]
+
+
+def test_on_postgresql_an_attempt_whose_sender_died_is_lost_at_once_not_after_its_lease(
+    platform_whatsapp, settings
+):
+    """The sender's lock went with its connection (the process died): its attempt, seconds
+    old, is "lost" now, and the sweep sees it at once, without waiting out the lease."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has no advisory locks: the lease tells (the test above)")
+    from conversations.tasks import message_send_sweep
+
+    channel, fake = platform_whatsapp
+    settings.CHANNEL_SETTLE_SECONDS = 0  # (WhatsApp would wait for its status first)
+    message = pending_reply(channel)
+    with live_sender(message):
+        DeliveryAttempt.objects.create(
+            tenant=channel.tenant, channel=channel, message=message, number=1
+        )
+        assert message_send_sweep.delay().get() == 0  # alive: left alone
+    # The connection holding the lock closed, as when the worker is killed.
+    assert message_send_sweep.delay().get() == 1
+    assert attempts(message) == [("lost", None), ("sent", 200)]
+    assert len(fake.requests) == 1
 
 
 def test_an_attempt_abandoned_by_a_dead_worker_is_marked_lost_and_the_message_sent(
