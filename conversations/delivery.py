@@ -276,6 +276,9 @@ def _earlier_pending(message: Message) -> bool:
 
 
 IN_QUEUE_SECONDS = 120
+#: A mark this old, while the queue is empty, is a task a worker took and died before it
+#: started it (taking a task and starting it is a matter of milliseconds).
+IN_QUEUE_STALE_SECONDS = 5
 
 
 def _in_queue_key(message_id: int) -> str:
@@ -288,15 +291,17 @@ def send_enqueue(message_id: int) -> None:
     few seconds, and the queue would fill with repeats). The mark is set before the publish,
     taken off when the task starts (``send_dequeued``) or when the publish fails (the sweep
     then queues the reply), and ends by itself after ``IN_QUEUE_SECONDS`` should the broker
-    lose the task (a dead worker's task comes back before that, after the visibility
-    time-out). Never with a countdown: waits go through :func:`send_later`."""
+    lose the task. The sweep also ignores a mark older than ``IN_QUEUE_STALE_SECONDS`` while
+    the queue is empty: its task was taken by a worker that died before it started it (the
+    broker would hand it out again only after its visibility time-out). Never with a
+    countdown: waits go through :func:`send_later`."""
     from django.core.cache import cache
 
     from conversations.tasks import message_send as task
 
     key = _in_queue_key(message_id)
     try:
-        cache.set(key, 1, timeout=IN_QUEUE_SECONDS)
+        cache.set(key, time.time(), timeout=IN_QUEUE_SECONDS)
     except Exception:  # noqa: BLE001 - Redis not answering: the publish below says so
         logger.warning("message %s: could not mark its send as queued", message_id)
     try:
@@ -739,6 +744,11 @@ def pending_sends_requeue(*, grace_seconds: float = 10, max_age_hours: int = 24)
     waiting = _waiting_later(due)
     due = [message_id for message_id in due if message_id not in waiting]
     marks = cache.get_many([_in_queue_key(message_id) for message_id in due])
+    if marks and _send_queue_empty():
+        # Nothing waits in the queue: a send marked long enough ago was taken by a worker
+        # that died before it started it.
+        stale_before = time.time() - IN_QUEUE_STALE_SECONDS
+        marks = {key: at for key, at in marks.items() if not 0 < at < stale_before}
     gap = settings.CHANNEL_SEND_REQUEUE_SECONDS
     queued = 0
     for message_id in due:
@@ -748,6 +758,24 @@ def pending_sends_requeue(*, grace_seconds: float = 10, max_age_hours: int = 24)
             send_enqueue(message_id)
             queued += 1
     return queued
+
+
+def _send_queue_empty() -> bool:
+    """True when no task waits in the broker's queue of the sends (tasks taken by workers,
+    alive or dead, are not in it). False when the broker does not say."""
+    from kombu.exceptions import ChannelError
+
+    from conversations.tasks import message_send as task
+
+    queue = task.app.conf.task_default_queue
+    try:
+        with task.app.connection_for_read() as conn:
+            return conn.default_channel.queue_declare(queue=queue, passive=True).message_count == 0
+    except ChannelError:  # the broker keeps no empty queue (Redis): none is an empty one
+        return True
+    except Exception:  # noqa: BLE001 - the broker not answering: keep to the marks
+        logger.warning("the send sweep could not read the queue's length")
+        return False
 
 
 def telegram_callback_answer(*, channel_id: int, callback_query_id: str) -> bool:

@@ -5,6 +5,7 @@ the sandbox, redelivery, and the dashboard's channel and delivery-log pages."""
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -622,7 +623,7 @@ def test_the_sweep_leaves_a_reply_whose_task_waits_in_the_queue(platform_whatsap
     channel, fake = platform_whatsapp
     reply = pending_reply(channel, "Behind a long queue.")
     Message.objects.filter(pk=reply.pk).update(created_at=timezone.now() - timedelta(minutes=2))
-    cache.set(delivery._in_queue_key(reply.pk), 1, timeout=delivery.IN_QUEUE_SECONDS)
+    cache.set(delivery._in_queue_key(reply.pk), time.time(), timeout=delivery.IN_QUEUE_SECONDS)
 
     assert message_send_sweep.delay().get() == 0
     reply.refresh_from_db()
@@ -633,6 +634,34 @@ def test_the_sweep_leaves_a_reply_whose_task_waits_in_the_queue(platform_whatsap
     reply.refresh_from_db()
     assert reply.status == "sent" and len(fake.requests) == 1
     assert cache.get(delivery._in_queue_key(reply.pk)) is None  # taken off as the task ran
+
+
+def test_the_sweep_queues_a_reply_whose_task_a_dead_worker_took_before_starting_it(
+    platform_whatsapp,
+):
+    """A worker took the task from the queue and died before it started it: its mark stays
+    (the broker would hand the task out again only after its visibility time-out). Once
+    nothing waits in the queue, a mark older than a few seconds is such a one."""
+    from django.core.cache import cache
+
+    from chattonic.celery import app
+    from conversations.tasks import message_send_sweep
+
+    channel, fake = platform_whatsapp
+    reply = pending_reply(channel, "Taken by a worker that died.")
+    Message.objects.filter(pk=reply.pk).update(created_at=timezone.now() - timedelta(minutes=2))
+    marked_at = time.time() - delivery.IN_QUEUE_STALE_SECONDS - 1
+    cache.set(delivery._in_queue_key(reply.pk), marked_at, timeout=delivery.IN_QUEUE_SECONDS)
+
+    with app.connection_for_write() as conn:
+        app.send_task("conversations.tasks.sends_due_queue", connection=conn)  # a backlog
+        assert not delivery._send_queue_empty()
+        assert message_send_sweep.delay().get() == 0  # it may wait behind it
+        conn.default_channel.queue_purge(app.conf.task_default_queue)
+    assert delivery._send_queue_empty()
+    assert message_send_sweep.delay().get() == 1
+    reply.refresh_from_db()
+    assert reply.status == "sent" and len(fake.requests) == 1
 
 
 def test_a_wait_goes_in_the_due_set_and_is_queued_when_it_ends(platform_whatsapp):
