@@ -369,7 +369,14 @@ class Run:
         print(f"  out of order: {f['out_of_order']} conversations")
         print(
             f"  window (the platform took it -> our record of it): median "
-            f"{f['window_median'] * 1000:.0f} ms, p99 {f['window_p99'] * 1000:.0f} ms"
+            f"{f['window_median'] * 1000:.0f} ms, p99 {f['window_p99'] * 1000:.0f} ms, mean "
+            f"{f['window_mean'] * 1000:.1f} ms (Telegram's "
+            f"{f['telegram_window_mean'] * 1000:.1f} ms)"
+        )
+        print(
+            f"  Telegram duplicates to expect from {run_['kills']} kills: "
+            f"{f['expected_telegram_twice']:.2f} ({f['telegram_rate']:.2f} sends/s x the mean "
+            "window per kill)"
         )
         for delay, pk in f["slowest"]:
             progress(f"slow {delay:.1f} s: {story(pk, run_['written'])}")
@@ -513,11 +520,18 @@ def tally(result: dict) -> dict:
                 pk = by_text.get((request.json or {}).get("text"), 0)
             first_request.setdefault(pk, request.received_at + offset)
     windows = []
+    telegram_windows = []
     for pk, finished in DeliveryAttempt.objects.filter(
         message_id__in=list(first_request), outcome="sent", finished_at__isnull=False
     ).values_list("message_id", "finished_at"):
         windows.append(finished.timestamp() - first_request[pk])
+        if written.get(pk, {}).get("kind") == "telegram":
+            telegram_windows.append(windows[-1])
     windows.sort()
+    # Telegram's duplicates to expect from the kills: each kill lands in a window with the
+    # chance (Telegram sends per second) x (the mean window).
+    telegram_rate = len(result.get("telegram", [])) / max(1.0, result.get("elapsed", 1.0))
+    telegram_mean = statistics.fmean(telegram_windows) if telegram_windows else 0.0
     visible = all(
         DeliveryAttempt.objects.filter(message_id=pk, outcome__in=["lost", "unknown"]).exists()
         for pk in twice
@@ -537,6 +551,10 @@ def tally(result: dict) -> dict:
         "visible": visible,
         "window_median": statistics.median(windows) if windows else 0.0,
         "window_p99": windows[int(0.99 * (len(windows) - 1))] if windows else 0.0,
+        "window_mean": statistics.fmean(windows) if windows else 0.0,
+        "telegram_window_mean": telegram_mean,
+        "telegram_rate": telegram_rate,
+        "expected_telegram_twice": result.get("kills", 0) * telegram_rate * telegram_mean,
         "slowest": sorted(
             ((min(a) - written[pk]["at"], pk) for pk, a in arrivals.items() if a), reverse=True
         )[:5],

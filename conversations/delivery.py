@@ -457,8 +457,9 @@ def _send(
     if last is not None and last.outcome == DeliveryAttempt.Outcome.SENT:
         # The platform took it, and the run that sent it stopped (a worker killed) between
         # recording the attempt and the rest: finish the record; nothing is sent again.
+        # (Or that run is finishing it now: one of the two does.) This run sent nothing.
         _delivered(message, last.external_id)
-        return Outcome("sent")
+        return Outcome("done")
 
     # Replies go out in order: while an earlier one of this conversation is pending, this one
     # waits; settling the earlier one queues it (_next_queue).
@@ -558,17 +559,49 @@ def _send(
         )
         logger.exception("message %s: send failed unexpectedly", message.pk)
         return Outcome("retry", retry_in=backoff(tries))
-    # The platform took it. Until this is recorded, a worker that dies leaves a send that may
-    # go out twice where the platform reports no status (Telegram): one statement, at once.
     external_id = outbound_external_id(channel.kind, recipient, result.external_id)
-    DeliveryAttempt.objects.filter(pk=attempt.pk, outcome=DeliveryAttempt.Outcome.SENDING).update(
-        outcome=DeliveryAttempt.Outcome.SENT,
-        finished_at=timezone.now(),
-        status_code=result.status_code,
-        external_id=external_id,
-    )
+    _record_sent(attempt.pk, result.status_code, external_id)
     _delivered(message, external_id)
     return Outcome("sent")
+
+
+_SENT_SQL = """
+UPDATE {table} SET outcome = %s, finished_at = %s, status_code = %s, external_id = %s
+FROM (SELECT set_config('synchronous_commit', 'off', true)) AS no_wait
+WHERE id = %s AND outcome = %s
+"""
+
+
+def _record_sent(attempt_id: int, status_code: int | None, external_id: str) -> None:
+    """Record at once that the platform took the attempt: until this is recorded, a worker
+    that dies leaves a send that may go out twice where the platform reports no status
+    (Telegram). One statement; on PostgreSQL in one round trip that does not wait for the
+    commit's flush to disk (``synchronous_commit`` off for this statement's transaction: it
+    is visible to every other process at once, and only a crash of the database server in
+    the next fraction of a second could lose it, which costs what a lost worker costs: a
+    possible second copy). The flush took about 1.7 ms (median), 15 ms (p99) on a busy
+    machine, most of the window."""
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(DeliveryAttempt._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _SENT_SQL.format(table=table),
+                [
+                    DeliveryAttempt.Outcome.SENT,
+                    timezone.now(),
+                    status_code,
+                    external_id,
+                    attempt_id,
+                    DeliveryAttempt.Outcome.SENDING,
+                ],
+            )
+        return
+    DeliveryAttempt.objects.filter(pk=attempt_id, outcome=DeliveryAttempt.Outcome.SENDING).update(
+        outcome=DeliveryAttempt.Outcome.SENT,
+        finished_at=timezone.now(),
+        status_code=status_code,
+        external_id=external_id,
+    )
 
 
 def _finish(
@@ -593,11 +626,20 @@ def _finish(
 
 
 @transaction.atomic
-def _delivered(message: Message, external_id: str) -> None:
+def _delivered(message: Message, external_id: str) -> bool:
     """The rest of a sent message's record, once its attempt says "sent": the message's
-    platform id and status, the channel back from its error state, the next reply queued."""
+    platform id and status, the channel back from its error state, the next reply queued.
+    False when the message is no longer pending (another run, or the platform's status,
+    recorded it): nothing is done then."""
     from conversations.services import message_status_update
 
+    pending = (
+        Message.objects.select_for_update()
+        .filter(pk=message.pk, status=Message.Status.PENDING)
+        .exists()
+    )
+    if not pending:
+        return False
     if external_id:
         try:
             with transaction.atomic():
@@ -609,6 +651,7 @@ def _delivered(message: Message, external_id: str) -> None:
         status=Channel.Status.ACTIVE
     )
     _next_queue(message)
+    return True
 
 
 @transaction.atomic
