@@ -7,8 +7,12 @@ committed *before* the request goes out:
 - a message that is no longer pending (sent, failed) is never sent again, so a task run twice
   (a redelivered broker message, a retry racing a late answer) sends nothing the second time;
 - two runs claiming the same attempt number collide on a unique constraint: one backs off;
-- an attempt left "sending" (the worker died mid-request) blocks new tries until its lease
-  (twice the time-out, plus 5 s) has passed, then is marked "lost";
+- the run that sends holds the message (:func:`_sender`: a PostgreSQL advisory lock, which
+  goes with the process when it dies); an attempt left "sending" by a dead run (the worker
+  died mid-request) is marked "lost" as soon as the lock is free, or on SQLite once its
+  lease (twice the time-out, plus 5 s) has passed;
+- the platform's acceptance is recorded at once, in one statement (:func:`_record_sent`);
+  a run that finds an attempt "sent" and its message still pending finishes the record;
 - a "lost" attempt, or one whose answer never came (a read time-out, a 5xx: "unknown"), may
   have reached the platform. Where the platform hands our reference back on its status
   webhooks (``Connector.reports_reference``), the message waits up to
@@ -448,9 +452,8 @@ def _send(
     sender_known: bool,
     skip_waits: bool,
 ) -> Outcome:
-    """message_send's claim, request and record, for the run that holds the message
-    (``sender_known``: on PostgreSQL, which tells that any attempt still "sending" is a dead
-    run's)."""
+    """message_send's claim, request and record. ``sender_known``: this run holds the
+    message's send lock (PostgreSQL), so an attempt still "sending" is a dead run's."""
     channel = message.channel
     recipient = message.conversation.recipient_id
     last = DeliveryAttempt.objects.filter(message=message).order_by("-number").first()
