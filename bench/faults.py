@@ -108,6 +108,7 @@ class Chaos(threading.Thread):
         self.halt = threading.Event()
         self.worker = None
         self.ready_at: float | None = None
+        self.up_seconds = 0.0  # the workers' time between ready and killed (or stopped)
         self.lock = threading.Lock()
 
     def start_worker(self) -> None:
@@ -145,6 +146,7 @@ class Chaos(threading.Thread):
                     progress(f"{self.label}: Redis thawed (SIGCONT)")
                 if self.worker_ready() and now - self.ready_at >= self.args.kill_every:
                     with self.lock:
+                        self.up_seconds += time.monotonic() - self.ready_at
                         kill_hard(self.worker)
                         self.worker.stop()
                         self.kills += 1
@@ -159,6 +161,9 @@ class Chaos(threading.Thread):
         if self.is_alive():
             self.join(timeout=30)
         with self.lock:
+            if self.ready_at is not None:
+                self.up_seconds += time.monotonic() - self.ready_at
+                self.ready_at = None
             if self.worker is not None:
                 self.worker.stop(timeout=20)
 
@@ -292,6 +297,7 @@ class Run:
         chaos.stop()
         self.chaos = None
         result["kills"], result["froze"] = chaos.kills, chaos.froze
+        result["up_seconds"] = chaos.up_seconds
         self.capture(result)
         progress(f"{name}: done in {result['elapsed']:.0f} s, {len(pending)} still pending")
         connections.close_all()
@@ -369,7 +375,14 @@ class Run:
         print(f"  out of order: {f['out_of_order']} conversations")
         print(
             f"  window (the platform took it -> our record of it): median "
-            f"{f['window_median'] * 1000:.0f} ms, p99 {f['window_p99'] * 1000:.0f} ms"
+            f"{f['window_median'] * 1000:.0f} ms, p99 {f['window_p99'] * 1000:.0f} ms, mean "
+            f"{f['window_mean'] * 1000:.1f} ms (Telegram's "
+            f"{f['telegram_window_mean'] * 1000:.1f} ms)"
+        )
+        print(
+            f"  Telegram duplicates to expect from {run_['kills']} kills: "
+            f"{f['expected_telegram_twice']:.2f} ({f['telegram_rate']:.2f} sends/s while a "
+            "worker was up x the mean window, per kill)"
         )
         for delay, pk in f["slowest"]:
             progress(f"slow {delay:.1f} s: {story(pk, run_['written'])}")
@@ -513,11 +526,22 @@ def tally(result: dict) -> dict:
                 pk = by_text.get((request.json or {}).get("text"), 0)
             first_request.setdefault(pk, request.received_at + offset)
     windows = []
-    for pk, finished in DeliveryAttempt.objects.filter(
-        message_id__in=list(first_request), outcome="sent", finished_at__isnull=False
-    ).values_list("message_id", "finished_at"):
+    telegram_windows = []
+    for pk, finished in (
+        DeliveryAttempt.objects.filter(
+            message_id__in=list(first_request), outcome="sent", finished_at__isnull=False
+        )
+        .exclude(error__contains="Settled by the platform's status")  # no answer was read
+        .values_list("message_id", "finished_at")
+    ):
         windows.append(finished.timestamp() - first_request[pk])
+        if written.get(pk, {}).get("kind") == "telegram":
+            telegram_windows.append(windows[-1])
     windows.sort()
+    # Telegram's duplicates to expect from the kills: each kill lands in a window with the
+    # chance (Telegram sends per second while a worker was up) x (the mean window).
+    telegram_rate = len(result.get("telegram", [])) / max(1.0, result.get("up_seconds", 1.0))
+    telegram_mean = statistics.fmean(telegram_windows) if telegram_windows else 0.0
     visible = all(
         DeliveryAttempt.objects.filter(message_id=pk, outcome__in=["lost", "unknown"]).exists()
         for pk in twice
@@ -537,6 +561,10 @@ def tally(result: dict) -> dict:
         "visible": visible,
         "window_median": statistics.median(windows) if windows else 0.0,
         "window_p99": windows[int(0.99 * (len(windows) - 1))] if windows else 0.0,
+        "window_mean": statistics.fmean(windows) if windows else 0.0,
+        "telegram_window_mean": telegram_mean,
+        "telegram_rate": telegram_rate,
+        "expected_telegram_twice": result.get("kills", 0) * telegram_rate * telegram_mean,
         "slowest": sorted(
             ((min(a) - written[pk]["at"], pk) for pk, a in arrivals.items() if a), reverse=True
         )[:5],

@@ -74,11 +74,18 @@ PERIODIC_TASKS: list[Periodic] = [
         description="Inbound channel messages never handled for a minute.",
     ),
     Periodic(
+        name="Channels: queue the replies whose wait ended",
+        task="conversations.tasks.sends_due_queue",
+        every_seconds=1,
+        description="Sends whose back-off, rate-limit or status wait ended (the due set in "
+        "Redis; no wait is left on the broker, docs/channels.md).",
+    ),
+    Periodic(
         name="Channels: queue the replies that are due",
         task="conversations.tasks.message_send_sweep",
         every_seconds=3,
-        description="Each conversation's next reply once its back-off or status wait ended, "
-        "its task was lost, or its worker died (docs/channels.md).",
+        description="The safety net: each conversation's next reply once it is due and its "
+        "task was lost, or its worker died (docs/channels.md).",
     ),
     Periodic(
         name="Regions: copy the other regions' identity rows",

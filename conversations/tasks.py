@@ -78,10 +78,11 @@ def conversations_handle(message_ids: list[int]) -> int:
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
 def message_send(self, message_id: int) -> str:
-    """Send one outbound message to its platform; retries itself with back-off, marks the
-    message sent or failed. A second run of a sent (or failed) message sends nothing."""
-    from conversations.delivery import SHORT_WAIT, send_dequeued, send_enqueue
+    """Send one outbound message to its platform; a wait before the next try goes in the
+    due-sends set (delivery.send_later), never on the broker. Marks the message sent or
+    failed. A second run of a sent (or failed) message sends nothing."""
     from conversations.delivery import message_send as send
+    from conversations.delivery import send_dequeued, send_later
 
     send_dequeued(message_id)
     outcome = send(message_id=message_id)
@@ -93,18 +94,27 @@ def message_send(self, message_id: int) -> str:
         while outcome.retry_in is not None and outcome.counts_as_retry:
             outcome = send(message_id=message_id, skip_waits=True)
         return outcome.state
-    if outcome.retry_in > SHORT_WAIT:
-        # A long wait is not left on the broker: the attempt records when the message is due
-        # and message_send_sweep queues it then.
-        return outcome.state
-    send_enqueue(message_id, countdown=outcome.retry_in)
+    # Not a countdown on the broker: a worker killed during the wait would hold it until the
+    # visibility time-out. Should Redis not take it, the database sweep finds it when due.
+    try:
+        send_later(message_id, outcome.retry_in)
+    except Exception:  # noqa: BLE001 - Redis away: the sweep finds the send once it is back
+        logger.warning("message %s: could not put its next try in the due set", message_id)
     return outcome.state
 
 
 @shared_task(acks_late=True)
+def sends_due_queue() -> int:
+    """Queue the sends whose wait (a back-off, a rate limit, a wait for a status) has ended."""
+    from conversations.delivery import sends_due_queue as queue
+
+    return queue()
+
+
+@shared_task(acks_late=True)
 def message_send_sweep() -> int:
-    """Queue each conversation's next reply that is due and has no task on its way (a back-off
-    or a wait for the platform's status ended, a lost task, a dead worker's lease)."""
+    """Queue each conversation's next reply that is due and has no task on its way (a lost
+    task, a dead worker's lease, a wait whose entry in the due set was lost)."""
     from conversations.delivery import pending_sends_requeue
 
     return pending_sends_requeue()

@@ -1,6 +1,6 @@
 """Faults for the multi-process tests and bench/faults.py: a real worker killed with SIGKILL,
 a Redis of our own frozen with SIGSTOP (never the machine's shared one), beat running only
-the send sweep, and a web process taking the platforms' status webhooks."""
+the sends' periodic tasks, and a web process taking the platforms' status webhooks."""
 
 from __future__ import annotations
 
@@ -51,17 +51,22 @@ def worker(name: str, *, concurrency: int = 1) -> list[str]:
     return celery_worker(name, concurrency=concurrency)
 
 
+SEND_TASKS = ("conversations.tasks.sends_due_queue", "conversations.tasks.message_send_sweep")
+
+
 def sweep_beat() -> list[str]:
-    """``celery beat`` running only the send sweep, as often as the installed schedule says
-    (chattonic/schedule.py; the other periodic tasks stay out of the way)."""
+    """``celery beat`` running only the sends' periodic tasks (the due sends, the sweep), as
+    often as the installed schedule says (chattonic/schedule.py; the other periodic tasks
+    stay out of the way)."""
     code = (
         "import django; django.setup(); "
         "from chattonic.schedule import PERIODIC_TASKS; "
         "from chattonic.celery import app; "
-        "task = 'conversations.tasks.message_send_sweep'; "
-        "every = next(p.every_seconds for p in PERIODIC_TASKS if p.task == task); "
+        f"tasks = {SEND_TASKS!r}; "
         "app.conf.beat_scheduler = 'celery.beat:Scheduler'; "
-        "app.conf.beat_schedule = {'sweep': {'task': task, 'schedule': float(every)}}; "
+        "app.conf.beat_schedule = {p.task: {'task': p.task, 'schedule': float(p.every_seconds)} "
+        "for p in PERIODIC_TASKS if p.task in tasks}; "
+        "assert len(app.conf.beat_schedule) == len(tasks); "
         "import tempfile; "
         "app.Beat(schedule=tempfile.mktemp(), loglevel='INFO').run()"
     )

@@ -5,6 +5,8 @@ the sandbox, redelivery, and the dashboard's channel and delivery-log pages."""
 from __future__ import annotations
 
 import threading
+import time
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -209,15 +211,63 @@ def test_running_the_task_again_sends_nothing(platform_whatsapp):
     assert len(fake.requests) == 1
 
 
+@contextmanager
+def live_sender(message: Message):
+    """Another process's run sending ``message`` now: on PostgreSQL it holds the message's
+    send lock on a connection of its own (delivery._sender); elsewhere only its attempt, fresh
+    within its lease, tells."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    import psycopg
+
+    db = connection.settings_dict
+    with psycopg.connect(
+        host=db["HOST"] or "127.0.0.1",
+        port=db["PORT"] or 5432,
+        user=db["USER"],
+        dbname=db["NAME"],
+        autocommit=True,
+    ) as other:
+        key = delivery._lock_key(message.pk)
+        other.execute("SELECT pg_advisory_lock(%s, %s)", [delivery._LOCK_SPACE, key])
+        yield
+
+
 def test_an_attempt_in_flight_holds_other_runs_back(platform_whatsapp):
     channel, fake = platform_whatsapp
     message = pending_reply(channel)
     DeliveryAttempt.objects.create(
         tenant=channel.tenant, channel=channel, message=message, number=1
     )
-    outcome = delivery.message_send(message_id=message.pk)
+    with live_sender(message):
+        outcome = delivery.message_send(message_id=message.pk)
     assert outcome.state == "busy" and not outcome.counts_as_retry and outcome.retry_in > 0
     assert fake.requests == []
+    assert attempts(message) == [("sending", None)]
+
+
+def test_on_postgresql_an_attempt_whose_sender_died_is_lost_at_once_not_after_its_lease(
+    platform_whatsapp, settings
+):
+    """The sender's lock went with its connection (the process died): its attempt, seconds
+    old, is "lost" now, and the sweep sees it at once, without waiting out the lease."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has no advisory locks: the lease tells (the test above)")
+    from conversations.tasks import message_send_sweep
+
+    channel, fake = platform_whatsapp
+    settings.CHANNEL_SETTLE_SECONDS = 0  # (WhatsApp would wait for its status first)
+    message = pending_reply(channel)
+    with live_sender(message):
+        DeliveryAttempt.objects.create(
+            tenant=channel.tenant, channel=channel, message=message, number=1
+        )
+        assert message_send_sweep.delay().get() == 0  # alive: left alone
+    # The connection holding the lock closed, as when the worker is killed.
+    assert message_send_sweep.delay().get() == 1
+    assert attempts(message) == [("lost", None), ("sent", 200)]
+    assert len(fake.requests) == 1
 
 
 def test_an_attempt_abandoned_by_a_dead_worker_is_marked_lost_and_the_message_sent(
@@ -573,7 +623,7 @@ def test_the_sweep_leaves_a_reply_whose_task_waits_in_the_queue(platform_whatsap
     channel, fake = platform_whatsapp
     reply = pending_reply(channel, "Behind a long queue.")
     Message.objects.filter(pk=reply.pk).update(created_at=timezone.now() - timedelta(minutes=2))
-    cache.set(delivery._in_queue_key(reply.pk), 1, timeout=delivery.IN_QUEUE_SECONDS)
+    cache.set(delivery._in_queue_key(reply.pk), time.time(), timeout=delivery.IN_QUEUE_SECONDS)
 
     assert message_send_sweep.delay().get() == 0
     reply.refresh_from_db()
@@ -584,6 +634,118 @@ def test_the_sweep_leaves_a_reply_whose_task_waits_in_the_queue(platform_whatsap
     reply.refresh_from_db()
     assert reply.status == "sent" and len(fake.requests) == 1
     assert cache.get(delivery._in_queue_key(reply.pk)) is None  # taken off as the task ran
+
+
+def test_the_sweep_queues_a_reply_whose_task_a_dead_worker_took_before_starting_it(
+    platform_whatsapp,
+):
+    """A worker took the task from the queue and died before it started it: its mark stays
+    (the broker would hand the task out again only after its visibility time-out). Once
+    nothing waits in the queue, a mark older than a few seconds is such a one."""
+    from django.core.cache import cache
+
+    from chattonic.celery import app
+    from conversations.tasks import message_send_sweep
+
+    channel, fake = platform_whatsapp
+    reply = pending_reply(channel, "Taken by a worker that died.")
+    Message.objects.filter(pk=reply.pk).update(created_at=timezone.now() - timedelta(minutes=2))
+    marked_at = time.time() - delivery.IN_QUEUE_STALE_SECONDS - 1
+    cache.set(delivery._in_queue_key(reply.pk), marked_at, timeout=delivery.IN_QUEUE_SECONDS)
+
+    with app.connection_for_write() as conn:
+        app.send_task("conversations.tasks.sends_due_queue", connection=conn)  # a backlog
+        assert not delivery._send_queue_empty()
+        assert message_send_sweep.delay().get() == 0  # it may wait behind it
+        conn.default_channel.queue_purge(app.conf.task_default_queue)
+    assert delivery._send_queue_empty()
+    assert message_send_sweep.delay().get() == 1
+    reply.refresh_from_db()
+    assert reply.status == "sent" and len(fake.requests) == 1
+
+
+def test_a_wait_goes_in_the_due_set_and_is_queued_when_it_ends(platform_whatsapp):
+    """A retry's wait is ours (a sorted set in Redis), not a countdown a worker holds: queued
+    only once due, and left alone by the sweep until then."""
+    from conversations.tasks import message_send_sweep, sends_due_queue
+
+    channel, fake = platform_whatsapp
+    later = pending_reply(channel, "In a minute.")
+    now = pending_reply(channel, "Due now.")
+    for reply in (later, now):  # old enough for the sweep, were it not in the due set
+        Message.objects.filter(pk=reply.pk).update(created_at=timezone.now() - timedelta(minutes=2))
+    delivery.send_later(later.pk, 60)
+    delivery.send_later(now.pk, 0)
+    delivery.send_later(later.pk, 120)  # an earlier due time already there stays
+
+    assert sends_due_queue.delay().get() == 1
+    assert [body["text"]["body"] for body in fake.sent.all()] == ["Due now."]
+    assert message_send_sweep.delay().get() == 0  # "In a minute." waits in the due set
+    later.refresh_from_db()
+    assert later.status == "pending" and len(fake.requests) == 1
+    assert sends_due_queue.delay().get() == 0  # not due yet, nor taken out
+
+
+def test_a_retry_of_the_worker_waits_in_the_due_set_not_on_the_broker(platform_whatsapp, settings):
+    """The task run by a worker (not eagerly): a 429 leaves no countdown on the broker; the
+    wait is in the due set, due after the platform's hint."""
+    from unittest import mock
+
+    from conversations.tasks import message_send as task
+
+    channel, fake = platform_whatsapp
+    message = pending_reply(channel)
+    fake.script(busy(fake))
+    task.push_request(is_eager=False)  # as a worker runs it
+    try:
+        with mock.patch.object(task, "apply_async") as publish:
+            assert task.run(message.pk) == "retry"
+    finally:
+        task.pop_request()
+    publish.assert_not_called()
+    due = delivery._redis().zscore(delivery._later_key(), message.pk)
+    seconds, micros = delivery._redis().time()
+    assert 900 <= due - (seconds * 1000 + micros / 1000) <= 2200  # retry_after=1, jittered
+
+
+def test_a_send_recorded_as_sent_by_a_worker_that_then_died_is_finished_not_sent_again(
+    platform_whatsapp, django_capture_on_commit_callbacks
+):
+    """The worker recorded the platform's acceptance (the attempt "sent", one statement right
+    after the answer) and was killed before the rest: the next run, which the sweep queues,
+    finishes the record and queues the next reply, sending nothing again."""
+    from conversations.tasks import message_send_sweep
+
+    channel, fake = platform_whatsapp
+    first = pending_reply(channel, "Your order shipped.")
+    second = MessageFactory(
+        tenant=channel.tenant,
+        conversation=first.conversation,
+        channel=channel,
+        direction=Message.Direction.OUT,
+        sender=Message.Sender.BOT,
+        text="Anything else?",
+        status=Message.Status.PENDING,
+    )
+    DeliveryAttempt.objects.create(
+        tenant=channel.tenant,
+        channel=channel,
+        message=first,
+        number=1,
+        outcome=DeliveryAttempt.Outcome.SENT,
+        status_code=200,
+        external_id="wamid.TAKEN",
+        finished_at=timezone.now(),
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert message_send_sweep.delay().get() == 1
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.status == "sent" and first.external_id == "wamid.TAKEN"
+    assert second.status == "sent"  # queued when the first was settled
+    assert [body["text"]["body"] for body in fake.sent.all()] == ["Anything else?"]
+    assert attempts(first) == [("sent", 200)]
 
 
 def test_bad_credentials_put_the_channel_in_error_a_blocked_user_does_not(settings):
