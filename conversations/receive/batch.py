@@ -38,6 +38,7 @@ from conversations.receive.plan import (
     turn_event,
 )
 from conversations.receive.write import _write, contact_for_identity
+from conversations.selectors import webchat_current
 from conversations.sql import (
     Statement,
     execute,
@@ -345,16 +346,6 @@ def webchat_conversation_current(
     conversations are those their session token opened (``recipient_id``), never those of
     whoever shares their contact: contacts merge on details that another visitor can claim
     (a staff merge, say), and a merge must not hand one visitor's chat to another."""
-    return (
-        Conversation.objects.for_tenant(bot.tenant_id)
-        .filter(
-            channel__isnull=True,  # the (channel, recipient_id) index
-            recipient_id=visitor_id,
-            channel_kind=ChannelKind.WEBCHAT,
-            bot=bot,
-            is_sandbox=sandbox,
-        )
-        .exclude(status=Conversation.Status.RESOLVED)
-        .order_by("-created_at")
-        .first()
-    )
+    return webchat_current(
+        tenant_id=bot.tenant_id, bot=bot, visitor_id=visitor_id, sandbox=sandbox
+    ).first()
