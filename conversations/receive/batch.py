@@ -32,8 +32,8 @@ from conversations.receive.plan import (
     Inbound,
     _Conversation,
     _inbound,
-    _inbound_row,
     _turn,
+    inbound_row,
     inbound_text,
     turn_event,
 )
@@ -136,7 +136,16 @@ def _round(arrivals: list[Arrival], now) -> list[Arrival]:
         if external_id:
             conversation.seen[external_id] = arrival
         inbound = arrival.inbound
-        values = _inbound_row(conversation, inbound, inbound.text, str(inbound.kind), now)
+        values = inbound_row(
+            tenant_id=conversation.tenant_id,
+            conversation_id=conversation.id,
+            channel_id=conversation.channel_id,
+            inbound=inbound,
+            text=inbound.text,
+            kind=str(inbound.kind),
+            external_id=inbound.external_id,
+            created_at=now,
+        )
         _inbound(conversation, arrival, values, now)
         if conversation.status == _BOT_MODE:
             event = turn_event(inbound.kind, inbound.text, inbound.payload)

@@ -362,21 +362,33 @@ def inbound_text(inbound: Inbound) -> str:
     return text
 
 
-def _inbound_row(conversation: _Conversation, inbound: Inbound, text: str, kind: str, now) -> dict:
+def inbound_row(
+    *,
+    tenant_id: int,
+    conversation_id,
+    channel_id,
+    inbound,
+    text: str,
+    kind: str,
+    external_id: str,
+    created_at,
+) -> dict:
+    """The row of a message a contact sent, whatever the door (the socket's batch, a
+    platform's webhook): its payload kept in ``data``."""
     data = dict(inbound.data)
     if inbound.payload is not None:
         data["payload"] = inbound.payload
     return row(
         Message,
-        tenant_id=conversation.tenant_id,
-        conversation_id=conversation.id,
-        channel_id=conversation.channel_id,
+        tenant_id=tenant_id,
+        conversation_id=conversation_id,
+        channel_id=channel_id,
         direction=_IN,
         sender=_CONTACT,
         kind=kind,
         text=text,
         data=data,
-        external_id=inbound.external_id,
+        external_id=external_id,
         status=_RECEIVED,
-        created_at=inbound.timestamp or now,
+        created_at=inbound.timestamp or created_at,
     )

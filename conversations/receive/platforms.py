@@ -20,15 +20,13 @@ from conversations.models import (
 )
 from conversations.receive.plan import (
     _BOT_MODE,
-    _CONTACT,
-    _IN,
     _OUT,
-    _RECEIVED,
     BOT_ERROR_REASON,
     MAX_TEXT,
     _Conversation,
     _effect,
     _turn,
+    inbound_row,
 )
 from conversations.receive.write import (
     _effects_apply,
@@ -38,7 +36,6 @@ from conversations.receive.write import (
     conversation_start,
 )
 from conversations.sql import (
-    row,
     row_insert,
 )
 
@@ -71,22 +68,17 @@ def _channel_message_receive(channel: Channel, inbound) -> tuple[int, bool]:
 
 
 def _channel_row(channel: Channel, inbound, conversation_id) -> dict:
-    data = dict(inbound.data)
-    if inbound.payload is not None:
-        data["payload"] = inbound.payload
-    return row(
-        Message,
+    """A platform's message as a row: a kind we do not know is stored as unsupported, the
+    text and the platform's id cut to what the table holds."""
+    return inbound_row(
         tenant_id=channel.tenant_id,
         conversation_id=conversation_id,
         channel_id=channel.pk,
-        direction=_IN,
-        sender=_CONTACT,
-        kind=inbound.kind if inbound.kind in Message.Kind.values else Message.Kind.UNSUPPORTED,
+        inbound=inbound,
         text=(inbound.text or "")[:MAX_TEXT],
-        data=data,
+        kind=inbound.kind if inbound.kind in Message.Kind.values else Message.Kind.UNSUPPORTED,
         external_id=inbound.external_id[:200],
-        status=_RECEIVED,
-        created_at=inbound.timestamp or timezone.now(),
+        created_at=timezone.now(),
     )
 
 
