@@ -20,8 +20,9 @@ from chattonic.core.errors import NotFound
 from chattonic.tenancy.models import Membership
 from chattonic.tenancy.selectors import staff_display_name
 from conversations import realtime
-from conversations.models import Conversation, Lead, Message
+from conversations.models import Conversation, Message
 from conversations.selectors import conversation_history
+from leads.models import Lead
 
 QUEUE_LIMIT = 200
 PREVIEW_CHARS = 120
@@ -248,7 +249,7 @@ def conversation_detail(*, conversation: Conversation) -> dict:
 def conversations_records_export(
     *, tenant_id: int, conversation_ids: list[int]
 ) -> dict[int, dict[str, list[dict]]]:
-    """A contact's export (``conversations.hooks.contact_exporting``): each conversation's
+    """A contact's export (``privacy.hooks.contact_exporting``): each conversation's
     notes and handoff history, JSON-ready."""
     records: dict[int, dict[str, list[dict]]] = {
         pk: {"notes": [], "handoffs": []} for pk in conversation_ids

@@ -32,9 +32,11 @@ from bots.selectors import bot_runtime
 from chattonic.core.errors import Conflict, NotFound, ValidationFailed
 from chattonic.tenancy.models import Membership, Tenant
 from chattonic.tenancy.services import staff_name_set
-from conversations.hooks import ContactErasing
-from conversations.models import Conversation, Lead, Message
-from conversations.services import bot_turn, lead_capture, outbound_message, system_message
+from conversations.models import Conversation, Message
+from conversations.services import bot_turn, outbound_message, system_message
+from leads.models import Lead
+from leads.services import lead_capture
+from privacy.hooks import ContactErasing
 from support.services import ticket_from_away_form
 
 Status = Conversation.Status
@@ -634,7 +636,7 @@ def away_contact_leave(*, conversation: Conversation, fields: dict) -> Lead:
 
 
 def conversations_records_erase(*, erasing: ContactErasing) -> None:
-    """An erase (``conversations.hooks.contact_erasing``): the notes and the handoff history
+    """An erase (``privacy.hooks.contact_erasing``): the notes and the handoff history
     of the erased contacts' conversations go."""
     tenant_id, ids = erasing.tenant_id, erasing.conversation_ids
     Note.objects.for_tenant(tenant_id).filter(conversation_id__in=ids).delete()

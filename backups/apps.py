@@ -21,7 +21,7 @@ class BackupsConfig(AppConfig):
             checks,  # noqa: F401 - registers the system checks
             ledger,
         )
-        from conversations import hooks  # why: as above (registers this app's answers)
+        from privacy import hooks  # why: as above (registers this app's answers)
 
         hooks.erasure_recorded_register(ledger.erasure_record)
         post_migrate.connect(

@@ -21,8 +21,9 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection, transaction
 
-from conversations import privacy
-from conversations.models import Contact, PrivacyAudit
+from contacts.models import Contact
+from privacy import services as privacy
+from privacy.models import PrivacyAudit
 
 logger = logging.getLogger("backups")
 

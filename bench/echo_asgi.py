@@ -35,8 +35,8 @@ class StoredEchoConsumer(AsyncWebsocketConsumer):
         await self.accept()
 
     async def receive(self, text_data=None, bytes_data=None):
-        from conversations.consumers import message_sync_to_async
-        from conversations.models import Contact
+        from contacts.models import Contact
+        from webchat.consumers import message_sync_to_async
 
         def store():
             Contact.objects.create(tenant_id=self.tenant_id, name=(text_data or "")[:200])

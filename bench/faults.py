@@ -408,7 +408,7 @@ def chaos_state(chaos: Chaos) -> str:
 def setup() -> dict[str, int]:
     from django.db import connections
 
-    from conversations.channels import channel_create
+    from messaging.services import channel_create
     from tests.factories import TenantFactory, launched_bot
     from tests.fakes.channels import CREDENTIALS
 
@@ -431,8 +431,9 @@ def bot_turn(name: str, index: int, kind: str, channel_id: int) -> dict[int, dic
     queued after the commit (as the engine does)."""
     from django.db import transaction
 
-    from conversations.models import Channel, Message
+    from conversations.models import Message
     from conversations.services import message_deliver
+    from messaging.models import Channel
     from tests.factories import ContactFactory, ConversationFactory, MessageFactory
 
     channel = Channel.objects.select_related("bot").get(pk=channel_id)
@@ -487,7 +488,7 @@ def spawn(command: list[str], env: dict, name: str):
 
 def tally(result: dict) -> dict:
     """How many times each reply reached its platform, when first, and in which order."""
-    from conversations.models import DeliveryAttempt
+    from messaging.models import DeliveryAttempt
 
     by_text = {info["text"]: pk for pk, info in result["written"].items()}
     arrivals: dict[int, list[float]] = {pk: [] for pk in result["written"]}
@@ -574,7 +575,7 @@ def tally(result: dict) -> dict:
 
 def story(pk: int, written: dict) -> str:
     """A reply's delivery log, for the slowest and the duplicates (stderr)."""
-    from conversations.models import DeliveryAttempt
+    from messaging.models import DeliveryAttempt
 
     at = written[pk]["at"] + time.time() - time.monotonic()
     attempts = DeliveryAttempt.objects.filter(message_id=pk).order_by("number")

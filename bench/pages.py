@@ -52,18 +52,12 @@ def fill(conversations: int):
     from bots.models import Bot
     from bots.services import bot_launch, bot_publish, bot_version_train
     from chattonic.tenancy.models import ApiKey, Invitation, Membership, Tenant
-    from conversations.models import (
-        Channel,
-        ChannelKind,
-        Contact,
-        Conversation,
-        DeliveryAttempt,
-        Lead,
-        LeadWebhook,
-        Message,
-        PrivacyAudit,
-    )
-    from conversations.stats import stats_rebuild
+    from contacts.models import Contact
+    from conversations.models import ChannelKind, Conversation, Message
+    from leads.models import Lead, LeadWebhook
+    from messaging.models import Channel, DeliveryAttempt
+    from privacy.models import PrivacyAudit
+    from stats.services import stats_rebuild
     from support.models import Ticket
 
     rng = random.Random(7)
@@ -252,7 +246,10 @@ def owner_pages(tenant, owner) -> list[tuple[str, str]]:
 
     request = RequestFactory().get("/dashboard/")
     request.user, request.membership, request.tenant = owner, owner.membership, tenant
-    pages = [("home", reverse("admin:index")), ("statistics", reverse("admin:conversations_stats"))]
+    pages = [
+        ("home", reverse("admin:index")),
+        ("statistics", reverse("admin:stats_dailystat_changelist")),
+    ]
     for model, model_admin in sorted(
         admin.site._registry.items(), key=lambda item: item[0]._meta.label
     ):

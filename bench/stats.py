@@ -54,8 +54,9 @@ from bots.models import Bot  # noqa: E402
 from chattonic.core import embedded  # noqa: E402
 from chattonic.tenancy.models import Tenant  # noqa: E402
 from chattonic.tenancy.services import api_key_create  # noqa: E402
-from conversations.models import Contact, Conversation, Message  # noqa: E402
-from conversations.stats import stats_rebuild  # noqa: E402
+from contacts.models import Contact  # noqa: E402
+from conversations.models import Conversation, Message  # noqa: E402
+from stats.services import stats_rebuild  # noqa: E402
 
 PER_CONVERSATION = 10
 BATCH = 20000

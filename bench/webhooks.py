@@ -62,7 +62,7 @@ def prepare(keep_redis: list) -> tuple[int, int]:
     harness.platform_ready(keep_redis)
     from django.db import connections
 
-    from conversations.channels import channel_create
+    from messaging.services import channel_create
     from tests.factories import TenantFactory, launched_bot
 
     stamp = time.time_ns()

@@ -22,7 +22,7 @@ from rest_framework.views import APIView  # noqa: E402
 
 import chattonic.urls  # noqa: E402
 from chattonic.asgi import application  # noqa: E402, F401
-from conversations.models import Contact  # noqa: E402
+from contacts.models import Contact  # noqa: E402
 
 BARE_PATH = "bench/bare/"
 

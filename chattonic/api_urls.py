@@ -6,7 +6,9 @@ from agents.api import ConversationViewSet
 from bots.api import BotTemplateViewSet, BotVersionViewSet, BotViewSet
 from chattonic.core.api import Router
 from chattonic.tenancy.api import TenantView
-from conversations.api import ContactViewSet, LeadExportView, LeadViewSet, StatsView
+from contacts.api import ContactViewSet
+from leads.api import LeadExportView, LeadViewSet
+from stats.api import StatsView
 from support.api import TicketViewSet
 
 app_name = "api"

@@ -10,7 +10,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from agents.routing import websocket_urlpatterns as console  # noqa: E402
-from conversations.routing import websocket_urlpatterns as webchat  # noqa: E402
+from webchat.routing import websocket_urlpatterns as webchat  # noqa: E402
 
 # Every app's WebSocket routes (their guards are in chattonic/routing.py).
 application = ProtocolTypeRouter(

@@ -17,8 +17,9 @@ from django.utils.text import capfirst
 
 from bots.models import Bot
 from chattonic.tenancy.models import Tenant
-from conversations.models import Channel, Conversation
-from conversations.stats import stats_report
+from conversations.models import Conversation
+from messaging.models import Channel
+from stats.services import stats_report
 from support.models import Ticket
 
 #: The days that the rates and the first-response time cover (today included).
@@ -32,8 +33,8 @@ NAVIGATION: list[tuple[str, list[tuple[str, str]]]] = [
         "Conversations",
         [
             ("conversations.Conversation", "Conversations"),
-            ("conversations.Contact", "Contacts"),
-            ("conversations.Lead", "Leads"),
+            ("contacts.Contact", "Contacts"),
+            ("leads.Lead", "Leads"),
             ("agents.HandoffEvent", "Handoff log"),
             ("stats", "Statistics"),
         ],
@@ -42,8 +43,8 @@ NAVIGATION: list[tuple[str, list[tuple[str, str]]]] = [
         "Bots and channels",
         [
             ("bots.Bot", "Bots"),
-            ("conversations.Channel", "Channels"),
-            ("conversations.DeliveryAttempt", "Delivery log"),
+            ("messaging.Channel", "Channels"),
+            ("messaging.DeliveryAttempt", "Delivery log"),
         ],
     ),
     (
@@ -62,14 +63,14 @@ NAVIGATION: list[tuple[str, list[tuple[str, str]]]] = [
         [
             ("tenancy.Tenant", "Company"),
             ("tenancy.ApiKey", "API keys"),
-            ("conversations.LeadWebhook", "Lead webhooks"),
-            ("conversations.PrivacyAudit", "Data exports and erasures"),
+            ("leads.LeadWebhook", "Lead webhooks"),
+            ("privacy.PrivacyAudit", "Data exports and erasures"),
         ],
     ),
 ]
 # Each bot's page lists its versions.
 NOT_IN_NAVIGATION = {"bots.BotVersion"}
-STATS_URL_NAME = "admin:conversations_stats"
+STATS_URL_NAME = "admin:stats_dailystat_changelist"
 OPEN_TICKETS = (Ticket.Status.OPEN, Ticket.Status.IN_PROGRESS, Ticket.Status.WAITING)
 
 

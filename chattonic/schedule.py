@@ -33,7 +33,7 @@ PERIODIC_TASKS: list[Periodic] = [
     ),
     Periodic(
         name="Purge sandbox conversations",
-        task="conversations.tasks.sandbox_purge",
+        task="messaging.tasks.sandbox_purge",
         crontab={"minute": "45", "hour": "4"},
         description="The dashboard's test chats are deleted after 7 days.",
     ),
@@ -69,20 +69,20 @@ PERIODIC_TASKS: list[Periodic] = [
     ),
     Periodic(
         name="Channels: queue again what a lost task left behind",
-        task="conversations.tasks.channel_sweep",
+        task="messaging.tasks.channel_sweep",
         every_seconds=60,
         description="Inbound channel messages never handled for a minute.",
     ),
     Periodic(
         name="Channels: queue the replies whose wait ended",
-        task="conversations.tasks.sends_due_queue",
+        task="messaging.tasks.sends_due_queue",
         every_seconds=1,
         description="Sends whose back-off, rate-limit or status wait ended (the due set in "
         "Redis; no wait is left on the broker, docs/channels.md).",
     ),
     Periodic(
         name="Channels: queue the replies that are due",
-        task="conversations.tasks.message_send_sweep",
+        task="messaging.tasks.message_send_sweep",
         every_seconds=3,
         description="The safety net: each conversation's next reply once it is due and its "
         "task was lost, or its worker died (docs/channels.md).",
@@ -102,7 +102,7 @@ PERIODIC_TASKS: list[Periodic] = [
     ),
     Periodic(
         name="Statistics: rebuild today and yesterday",
-        task="conversations.jobs.stats_rebuild_recent",
+        task="stats.tasks.stats_rebuild_recent",
         every_seconds=300,
         description="The dashboard's and the API's statistics lag the conversations by 5 min.",
     ),

@@ -10,9 +10,9 @@ from bots import regions as bot_regions
 from chattonic.core import health
 from chattonic.regions import views as region_views
 from chattonic.tenancy import views as tenancy_views
-from conversations import views as webchat_views
-from conversations import webhooks as channel_webhooks
+from messaging import webhooks as channel_webhooks
 from support import views as support_views
+from webchat import views as webchat_views
 
 
 class FaviconView(RedirectView):

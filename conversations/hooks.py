@@ -5,25 +5,26 @@
 - ``hand_off`` (agents): the flow, the visitor or a failing bot asks for a person.
 - ``away_contact_leave`` (agents): the widget's away form, the visitor's details while
   nobody can answer.
-- ``contact_exporting`` (agents): a contact's export, what else is held about its
-  conversations (notes, handoff history).
-- ``contact_erasing`` (agents, support): an erase, what else is held about the contacts
-  (notes, handoff history, tickets' text).
-- ``erasure_recorded`` (backups): an erase, before anything is deleted (the erasure ledger).
+- ``lead_capture`` (leads): the flow's capture node, a lead from the conversation's fields.
+- ``message_send_enqueue`` (messaging): an outbound message to a platform, to be sent after
+  the commit.
+- ``callback_answer`` (messaging): a tapped Telegram button, answered after the commit.
+- ``numbered_reply_resolve`` (messaging): "2" typed on SMS, the second quick reply offered.
+- ``conversation_rated`` (stats): a rating of a conversation resolved on an older day.
 
 Each is called inside the caller's transaction: an exception rolls the whole verb back.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
 
 from chattonic.core.hooks import Event, Slot
 
 if TYPE_CHECKING:
-    from conversations.models import Contact, Conversation, Lead
+    from conversations.models import Conversation
+    from leads.models import Lead
 
 
 # --- Handoff ----------------------------------------------------------------------------------
@@ -70,93 +71,104 @@ def away_contact_leave(*, conversation: Conversation, fields: dict) -> Lead:
     return _away_contact_leave.answer(conversation=conversation, fields=fields)
 
 
-# --- Privacy: export and erase ----------------------------------------------------------------
+# --- Leads -----------------------------------------------------------------------------------
 
 
-class ContactExporting(Protocol):
+class LeadCapture(Protocol):
     def __call__(
-        self, *, tenant_id: int, conversation_ids: list[int]
-    ) -> dict[int, dict[str, list[dict[str, Any]]]]: ...
+        self, *, conversation: Conversation, fields: dict, source: str = ...
+    ) -> Lead | None: ...
 
 
-_contact_exporting: Event[ContactExporting] = Event(
-    "conversations.hooks.contact_exporting", answered_by="agents"
+_lead_capture: Slot[LeadCapture] = Slot("conversations.hooks.lead_capture", answered_by="leads")
+
+
+def lead_capture_register(answer: LeadCapture) -> None:
+    _lead_capture.register(answer)
+
+
+def lead_capture(*, conversation: Conversation, fields: dict, **kwargs: Any) -> Lead | None:
+    """A lead from the conversation's fields (none for a sandbox conversation), in the
+    caller's transaction."""
+    return _lead_capture.answer(conversation=conversation, fields=fields, **kwargs)
+
+
+# --- Messaging: what the platforms need -------------------------------------------------------
+
+
+class MessageSendEnqueue(Protocol):
+    def __call__(self, message_id: int) -> None: ...
+
+
+_message_send_enqueue: Slot[MessageSendEnqueue] = Slot(
+    "conversations.hooks.message_send_enqueue", answered_by="messaging"
 )
 
 
-def contact_exporting_register(listener: ContactExporting) -> None:
-    _contact_exporting.register(listener)
+def message_send_enqueue_register(answer: MessageSendEnqueue) -> None:
+    _message_send_enqueue.register(answer)
 
 
-def contact_exporting(
-    *, tenant_id: int, conversation_ids: list[int]
-) -> dict[int, dict[str, list[dict[str, Any]]]]:
-    """What the listeners hold about these conversations, as named lists per conversation
-    id (``{conversation_id: {"notes": [...], "handoffs": [...]}}``), JSON-ready."""
-    sections: dict[int, dict[str, list[dict[str, Any]]]] = {pk: {} for pk in conversation_ids}
-    for listener in _contact_exporting.listeners:
-        for pk, named in listener(tenant_id=tenant_id, conversation_ids=conversation_ids).items():
-            sections[pk].update(named)
-    return sections
+def message_send_enqueue(message_id: int) -> None:
+    """Queue the outbound message's send to its platform (called after the commit)."""
+    _message_send_enqueue.answer(message_id)
 
 
-@dataclass(frozen=True)
-class ContactErasing:
-    """An erase about to happen: the contacts (the erased one and those merged into it, with
-    their details, so that listeners can scrub text that quotes them), their conversations
-    and their leads. Everything listed here is deleted after the listeners return."""
-
-    tenant_id: int
-    contacts: list[Contact]
-    conversation_ids: list[int]
-    lead_ids: list[int]
+class CallbackAnswer(Protocol):
+    def __call__(self, *, channel_id: int, query_id: str) -> None: ...
 
 
-class ContactErasingListener(Protocol):
-    def __call__(self, *, erasing: ContactErasing) -> None: ...
-
-
-_contact_erasing: Event[ContactErasingListener] = Event(
-    "conversations.hooks.contact_erasing", answered_by="agents and support"
+_callback_answer: Slot[CallbackAnswer] = Slot(
+    "conversations.hooks.callback_answer", answered_by="messaging"
 )
 
 
-def contact_erasing_register(listener: ContactErasingListener) -> None:
-    _contact_erasing.register(listener)
+def callback_answer_register(answer: CallbackAnswer) -> None:
+    _callback_answer.register(answer)
 
 
-def contact_erasing(*, erasing: ContactErasing) -> None:
-    """Every listener deletes or scrubs what it holds about the erased contacts."""
-    for listener in _contact_erasing.listeners:
-        listener(erasing=erasing)
+def callback_answer(*, channel_id: int, query_id: str) -> None:
+    """Answer a tapped inline button's callback query (Telegram shows a spinner until then);
+    called after the commit."""
+    _callback_answer.answer(channel_id=channel_id, query_id=query_id)
 
 
-@dataclass(frozen=True)
-class Erasure:
-    """What an erase removed, without anything personal: the tenant, and each contact's id
-    with its creation time (together they name the contact in an older copy of the
-    database, and nothing that a later contact could share)."""
-
-    tenant_id: int
-    contacts: list[tuple[int, datetime]]
-    erased_at: datetime
+class NumberedReplyResolve(Protocol):
+    def __call__(self, text: str, quick_replies: list[dict]) -> dict | None: ...
 
 
-class ErasureRecorder(Protocol):
-    def __call__(self, erasure: Erasure) -> None: ...
-
-
-_erasure_recorded: Event[ErasureRecorder] = Event(
-    "conversations.hooks.erasure_recorded", answered_by="backups"
+_numbered_reply_resolve: Slot[NumberedReplyResolve] = Slot(
+    "conversations.hooks.numbered_reply_resolve", answered_by="messaging"
 )
 
 
-def erasure_recorded_register(listener: ErasureRecorder) -> None:
-    _erasure_recorded.register(listener)
+def numbered_reply_resolve_register(answer: NumberedReplyResolve) -> None:
+    _numbered_reply_resolve.register(answer)
 
 
-def erasure_recorded(erasure: Erasure) -> None:
-    """Before anything is deleted: the backups app writes the erase into its ledger (a copy
-    taken before the erase must not bring the contact back when it is restored)."""
-    for listener in _erasure_recorded.listeners:
-        listener(erasure)
+def numbered_reply_resolve(text: str, quick_replies: list[dict]) -> dict | None:
+    """The quick reply a number typed on SMS chooses ("2": the second one offered), or None."""
+    return _numbered_reply_resolve.answer(text, quick_replies)
+
+
+# --- Statistics -------------------------------------------------------------------------------
+
+
+class ConversationRated(Protocol):
+    def __call__(self, *, tenant_id: int, day: date) -> None: ...
+
+
+_conversation_rated: Event[ConversationRated] = Event(
+    "conversations.hooks.conversation_rated", answered_by="stats"
+)
+
+
+def conversation_rated_register(listener: ConversationRated) -> None:
+    _conversation_rated.register(listener)
+
+
+def conversation_rated(*, tenant_id: int, day: date) -> None:
+    """A conversation resolved on ``day`` (UTC), older than what the periodic rebuild covers,
+    was rated: its day's statistics are brought up to date (after the commit)."""
+    for listener in _conversation_rated.listeners:
+        listener(tenant_id=tenant_id, day=day)

@@ -4,16 +4,18 @@ conversation opened, statuses, reads, the HTTP node's response, the sandbox's pu
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
 from bots.engine import Event
 from bots.models import Bot
-from chattonic.core.errors import ValidationFailed
-from conversations import realtime
-from conversations.models import ChannelKind, Contact, Conversation, Message
+from chattonic.core.errors import Conflict, ValidationFailed
+from contacts.models import Contact
+from contacts.services import contact_fill_blanks
+from conversations import hooks, realtime
+from conversations.models import ChannelKind, Conversation, Message
 
 # The one service that writes messages (conversations.receive), and what the other rooms
 # call of it through here.
@@ -22,11 +24,9 @@ from conversations.receive import (  # noqa: F401 - agents' and bots' calls
     MAX_TEXT,
     Inbound,
     bot_turn,
-    contact_fill_blanks,
     contact_for_identity,
     conversation_start,
     engine_step,
-    lead_capture,
     message_deliver,
     outbound_message,
     reply_data,
@@ -36,6 +36,32 @@ from conversations.receive import (  # noqa: F401 - agents' and bots' calls
 )
 
 logger = logging.getLogger(__name__)
+
+
+# --- Ratings ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def conversation_rate(*, conversation: Conversation, score: int) -> Conversation:
+    """The contact's 1-5 rating of a resolved conversation (a new rating replaces the old).
+    The statistics of the resolution's day are brought up to date after the commit."""
+    if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+        raise ValidationFailed.for_field("score", "A whole number from 1 to 5.")
+    conversation = Conversation.objects.select_for_update().get(
+        pk=conversation.pk, tenant_id=conversation.tenant_id
+    )
+    if conversation.status != Conversation.Status.RESOLVED or conversation.resolved_at is None:
+        raise Conflict("Only a resolved conversation can be rated.", code="not_resolved")
+    if conversation.is_sandbox:
+        return conversation
+    conversation.csat = score
+    conversation.save(update_fields=["csat"])
+    day = conversation.resolved_at.astimezone(UTC).date()
+    tenant_id = conversation.tenant_id
+    if day < timezone.now().astimezone(UTC).date() - timedelta(days=1):
+        # Older than what the statistics' periodic rebuild covers.
+        transaction.on_commit(lambda: hooks.conversation_rated(tenant_id=tenant_id, day=day))
+    return conversation
 
 
 # --- Statuses and the HTTP node ---------------------------------------------------------------
@@ -186,3 +212,11 @@ def sandbox_purge(*, older_than_days: int = SANDBOX_RETENTION_DAYS) -> int:
     # Contacts who only ever talked to a sandbox go too.
     Contact.objects.filter(pk__in=contact_ids, conversations__isnull=True).delete()
     return deleted
+
+
+def conversations_move_to_contact(*, tenant_id: int, source_id: int, target_id: int) -> None:
+    """A merge of contacts (``contacts.hooks.contact_merging``): the merged contact's
+    conversations are the other's now."""
+    Conversation.objects.for_tenant(tenant_id).filter(contact_id=source_id).update(
+        contact_id=target_id
+    )

@@ -10,7 +10,7 @@ If any message of a batch fails, the batch is rolled back and each of its messag
 in its own transaction, so one bad message costs only itself (its caller gets its error).
 Each message's broadcasts are collected on commit, so a rolled-back run sends nothing.
 
-``TurnBatcher`` gathers the works; the web chat's lane (conversations.lane) is one, whose
+``TurnBatcher`` gathers the works; the web chat's lane (webchat.lane) is one, whose
 batches count the rate limit and hand their messages to the receive service together.
 """
 

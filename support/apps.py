@@ -5,10 +5,10 @@ class SupportConfig(AppConfig):
     name = "support"
 
     def ready(self):
-        # What conversations asks of support (conversations/hooks.py): an erase scrubs the
-        # tickets that quote the contact.
+        # What privacy asks of support (privacy/hooks.py): an erase scrubs the tickets that
+        # quote the contact.
         # why: ready() runs once every app's models are loaded, which these modules import.
-        from conversations import hooks
+        from privacy import hooks
         from support import services
 
         hooks.contact_erasing_register(services.tickets_scrub_erased)

@@ -66,7 +66,7 @@ class Ticket(TenantOwned):
         related_name="+",
     )
     lead = models.ForeignKey(
-        "conversations.Lead",
+        "leads.Lead",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,

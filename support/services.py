@@ -19,8 +19,8 @@ from django.utils import timezone
 from chattonic.core import notices
 from chattonic.core.errors import Conflict, ValidationFailed
 from chattonic.tenancy.models import Tenant
-from conversations.hooks import ContactErasing
-from conversations.privacy import ERASED
+from privacy.hooks import ContactErasing
+from privacy.services import ERASED
 from support import targets
 from support.models import Ticket, TicketComment, TrelloCard
 from support.trello import sync
@@ -417,7 +417,7 @@ def trello_action_apply(*, action: CardMoved | CardCommented) -> str:
 
 
 def tickets_scrub_erased(*, erasing: ContactErasing) -> None:
-    """An erase (``conversations.hooks.contact_erasing``): tickets opened from the erased
+    """An erase (``privacy.hooks.contact_erasing``): tickets opened from the erased
     contacts' conversations or leads, or reported from their email, lose their title, text and
     reporter, and their comments lose every quote of the contacts' names, emails and phones."""
     tenant_id = erasing.tenant_id

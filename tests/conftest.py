@@ -31,7 +31,7 @@ def _isolated_redis_and_tasks(request):
     from django.core.cache import cache
 
     from chattonic.celery import app
-    from conversations.channels import channel_forget
+    from messaging.services import channel_forget
 
     cache.clear()
     channel_forget()  # the webhooks' channel cache: ids come again after a rollback (SQLite)

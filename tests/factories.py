@@ -23,21 +23,14 @@ from agents.models import (
 )
 from backups.models import BackupRun, RestoreCheck
 from bots.models import Bot, BotVersion, UnmatchedPhrase
+from chattonic.core.credentials import encrypt_secret
 from chattonic.tenancy.models import ApiKey, Invitation, Membership, Tenant
-from conversations.credentials import encrypt_secret
-from conversations.models import (
-    Channel,
-    ChannelKind,
-    Contact,
-    ContactIdentity,
-    Conversation,
-    DailyStat,
-    DeliveryAttempt,
-    Lead,
-    LeadWebhook,
-    Message,
-    PrivacyAudit,
-)
+from contacts.models import Contact, ContactIdentity
+from conversations.models import ChannelKind, Conversation, Message
+from leads.models import Lead, LeadWebhook
+from messaging.models import Channel, DeliveryAttempt
+from privacy.models import PrivacyAudit
+from stats.models import DailyStat
 from support.models import SupportHoliday, Ticket, TicketComment, TrelloCard, TrelloOutbox
 
 

@@ -4,6 +4,8 @@ ids in URLs."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time
+
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
@@ -168,3 +170,28 @@ def json_server_error(request):
     from django.views.defaults import server_error
 
     return server_error(request)
+
+
+# --- Filters of the list endpoints ---------------------------------------------------------
+
+
+def start_of(value) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime.combine(value, time.min, tzinfo=UTC)
+
+
+class DateOrDateTimeField(serializers.DateTimeField):
+    """A date (its midnight, UTC) or a date-time."""
+
+    def to_internal_value(self, value):
+        if isinstance(value, str) and len(value) == 10:
+            parsed = serializers.DateField().to_internal_value(value)
+            return datetime.combine(parsed, time.min, tzinfo=UTC)
+        return super().to_internal_value(value)
+
+
+def filter_params(serializer_class, request) -> dict:
+    params = serializer_class(data=request.query_params)
+    params.is_valid(raise_exception=True)
+    return params.validated_data

@@ -8,7 +8,7 @@ batch.
 
 What it gives up: an item accepted but not yet published dies with a process that is killed
 (a process that exits publishes what is queued, at exit). Callers use it only where a sweep
-finds such work again (``conversations.tasks.channel_sweep`` for the channel messages stored
+finds such work again (``messaging.tasks.channel_sweep`` for the channel messages stored
 but never handled). When Celery runs tasks eagerly (tests, ``CELERY_TASK_ALWAYS_EAGER``), the
 batch of one runs at once, in the caller's thread.
 """

@@ -3,7 +3,7 @@ channels' credentials (with CHATTONIC_ENCRYPTION_KEY); the plain column goes awa
 
 from django.db import migrations, models
 
-from conversations.credentials import decrypt_secret, encrypt_secret
+from chattonic.core.credentials import decrypt_secret, encrypt_secret
 
 
 def encrypt_secrets(apps, schema_editor):

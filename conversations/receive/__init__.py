@@ -1,8 +1,8 @@
 """Messages arrive: the one service that writes them, whatever the door.
 
 Every door hands its messages here, as a batch (one message is a batch of one): the web chat
-socket (``conversations.lane`` gathers its sockets' messages), each platform's webhook and
-the API channel (``conversations.channels``), the agent console and the API's replies
+socket (``webchat.lane`` gathers its sockets' messages), each platform's webhook and
+the API channel (``messaging.services``), the agent console and the API's replies
 (``agents.services.agent_reply``: ``outbound_message``), and the tests. For each message:
 
 1. **read** what the batch needs in one round trip: the conversations (locked, in the order
@@ -44,10 +44,8 @@ from conversations.receive.platforms import (
 )
 from conversations.receive.write import (
     bot_turn,
-    contact_fill_blanks,
     contact_for_identity,
     conversation_start,
-    lead_capture,
     message_deliver,
     outbound_message,
     system_message,
@@ -60,12 +58,10 @@ __all__ = [
     "Inbound",
     "bot_turn",
     "channel_messages_receive",
-    "contact_fill_blanks",
     "contact_for_identity",
     "conversation_start",
     "engine_step",
     "inbound_text",
-    "lead_capture",
     "message_deliver",
     "messages_answer",
     "messages_answer_failed",

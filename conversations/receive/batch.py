@@ -15,14 +15,9 @@ from bots.engine import Event
 from bots.models import Bot, BotVersion
 from bots.selectors import bot_refresh
 from chattonic.core.errors import Conflict, ValidationFailed
+from contacts.models import Contact, ContactIdentity
 from conversations import realtime
-from conversations.models import (
-    ChannelKind,
-    Contact,
-    ContactIdentity,
-    Conversation,
-    Message,
-)
+from conversations.models import ChannelKind, Conversation, Message
 from conversations.receive.plan import (
     _BOT_MODE,
     _IN,

@@ -16,11 +16,7 @@ from bots.models import Bot
 from bots.selectors import bot_runtime
 from chattonic.core.errors import ValidationFailed
 from chattonic.tenancy.selectors import staff_public_name
-from conversations.models import (
-    ChannelKind,
-    Conversation,
-    Message,
-)
+from conversations.models import ChannelKind, Conversation, Message
 from conversations.sql import (
     row,
 )

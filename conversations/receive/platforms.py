@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -11,13 +12,9 @@ from bots.engine import Event
 from bots.engine.types import DEFAULT_INTENT_THRESHOLD, RESTART
 from bots.models import Bot
 from bots.selectors import bot_runtime
-from conversations.models import (
-    Channel,
-    ChannelKind,
-    Contact,
-    Conversation,
-    Message,
-)
+from contacts.models import Contact
+from conversations import hooks
+from conversations.models import ChannelKind, Conversation, Message
 from conversations.receive.plan import (
     _BOT_MODE,
     _OUT,
@@ -40,6 +37,9 @@ from conversations.sql import (
 )
 
 logger = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from messaging.models import Channel
 
 
 # --- A platform's messages: stored with the webhook, answered by a task --------------------------
@@ -268,10 +268,8 @@ def messages_answer_failed(*, message_id: int, max_failures: int) -> bool:
 
 def _answer_callback_query(message: Message) -> None:
     """Telegram shows a spinner on a tapped inline button until the bot answers the query."""
-    from conversations.tasks import telegram_callback_answer
-
     channel_id, query_id = message.channel_id, str(message.data["callback_query_id"])
-    transaction.on_commit(lambda: telegram_callback_answer.delay(channel_id, query_id))
+    transaction.on_commit(lambda: hooks.callback_answer(channel_id=channel_id, query_id=query_id))
 
 
 def _asks_something(plan: _Conversation, message: Message) -> bool:
@@ -301,8 +299,6 @@ def _bot_ready(plan: _Conversation) -> bool:
 
 
 def _channel_event(plan: _Conversation, message: Message) -> Event:
-    from conversations.connectors import resolve_numbered_reply
-
     payload = message.data.get("payload")
     if message.kind == Message.Kind.BUTTON and payload is not None:
         return Event(type="quick_reply", text=message.text, payload=str(payload))
@@ -319,7 +315,9 @@ def _channel_event(plan: _Conversation, message: Message) -> Event:
                 .values_list("data", flat=True)
                 .first()
             )
-        chosen = resolve_numbered_reply(message.text, (offered or {}).get("quick_replies") or [])
+        chosen = hooks.numbered_reply_resolve(
+            message.text, (offered or {}).get("quick_replies") or []
+        )
         if chosen is not None and chosen.get("payload") is not None:
             return Event(type="quick_reply", text=chosen["title"], payload=str(chosen["payload"]))
     return Event(type="message", text=message.text)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import nullcontext
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -15,16 +16,9 @@ from bots.models import Bot
 from bots.services import unmatched_phrase_record
 from chattonic.core.errors import Conflict
 from chattonic.tenancy.models import Tenant
+from contacts.models import Contact, ContactIdentity
 from conversations import hooks, realtime
-from conversations.models import (
-    Channel,
-    ChannelKind,
-    Contact,
-    ContactIdentity,
-    Conversation,
-    Lead,
-    Message,
-)
+from conversations.models import ChannelKind, Conversation, Message
 from conversations.receive.plan import (
     _BOT_MODE,
     _IN,
@@ -42,6 +36,9 @@ from conversations.sql import (
     rows_insert,
     update_statements,
 )
+
+if TYPE_CHECKING:
+    from messaging.models import Channel
 
 logger = logging.getLogger(__name__)
 
@@ -227,11 +224,9 @@ def message_deliver(*, message: Message) -> None:
 
 
 def _send_later(message_id: int) -> None:
-    from conversations.delivery import send_enqueue  # delivery reads this app's channels
-
     # Robust: a broker outage is logged (the send sweep sends it later); the commit's
     # other callbacks (the sockets' broadcasts) still run.
-    transaction.on_commit(lambda: send_enqueue(message_id), robust=True)
+    transaction.on_commit(lambda: hooks.message_send_enqueue(message_id), robust=True)
 
 
 def _effects_apply(conversation: _Conversation) -> None:
@@ -245,7 +240,7 @@ def _effects_apply(conversation: _Conversation) -> None:
         with _collected(arrival):
             kind = effect[0]
             if kind == "capture_lead":
-                lead_capture(conversation=instance, fields=effect[1])
+                hooks.lead_capture(conversation=instance, fields=effect[1])
             elif kind == "hand_off":
                 if instance.status == Conversation.Status.BOT:
                     hooks.hand_off(conversation=instance, reason=effect[1], team=effect[2])
@@ -413,50 +408,3 @@ def _follow_merges(contact: Contact) -> Contact:
         seen.add(contact.pk)
         contact = Contact.objects.get(pk=contact.merged_into_id)
     return contact
-
-
-def contact_fill_blanks(contact: Contact, **details: str) -> None:
-    """A visitor's claimed details (a form, a flow's question) on their contact, where it has
-    none yet: a claim never overwrites what the contact has (a staff member's edit, or
-    details of another identity merged into it by staff)."""
-    changed = []
-    for key, value in details.items():
-        if value and not getattr(contact, key):
-            setattr(contact, key, value[: Contact._meta.get_field(key).max_length])
-            changed.append(key)
-    if changed:
-        contact.updated_at = timezone.now()
-        contact.save(update_fields=[*changed, "updated_at"])
-
-
-def lead_capture(
-    *, conversation: Conversation, fields: dict, source: str = Lead.Source.BOT
-) -> Lead | None:
-    """Record a lead from the conversation's fields; sandbox conversations record none."""
-    if conversation.is_sandbox:
-        return None
-    from conversations.contacts import normalize_email, normalize_phone
-    from conversations.leads import lead_created
-
-    clean = {str(k)[:100]: str(v)[:1000] for k, v in (fields or {}).items() if v not in (None, "")}
-    contact = conversation.contact
-    # What a visitor types is a claim: it fills the contact's blank details and goes on the
-    # lead, and never merges contacts (anyone can type anyone's email). Contacts merge only
-    # on a proof: a staff member's merge (contacts.contact_merge).
-    contact_fill_blanks(
-        contact,
-        name=clean.get("name", "").strip(),
-        email=normalize_email(clean.get("email", "")),
-        phone=normalize_phone(clean.get("phone", "")),
-    )
-    lead = Lead.objects.create(
-        tenant_id=conversation.tenant_id,
-        contact=contact,
-        conversation=conversation,
-        bot_id=conversation.bot_id,
-        channel_kind=conversation.channel_kind,
-        fields=clean,
-        source=source,
-    )
-    lead_created(lead=lead)
-    return lead

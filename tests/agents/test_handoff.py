@@ -11,7 +11,8 @@ from agents import services
 from agents.models import AgentProfile, HandoffEvent
 from chattonic.core.errors import Conflict, NotFound, ValidationFailed
 from chattonic.tenancy.models import Tenant
-from conversations.models import Conversation, Lead, Message
+from conversations.models import Conversation, Message
+from leads.models import Lead
 from tests.factories import (
     AgentProfileFactory,
     ConversationFactory,

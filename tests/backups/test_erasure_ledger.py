@@ -11,8 +11,9 @@ from django.core.management import CommandError, call_command
 
 from backups import ledger
 from backups.models import BackupRun
-from conversations import privacy
-from conversations.models import Contact, PrivacyAudit
+from contacts.models import Contact
+from privacy import services as privacy
+from privacy.models import PrivacyAudit
 from tests.backups.helpers import query, raw_connection
 from tests.conversations.test_privacy import EMAIL, erin  # noqa: F401 - the fixture
 from tests.factories import ContactFactory

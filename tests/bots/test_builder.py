@@ -15,8 +15,8 @@ from bots import services
 from bots.engine import Context, Event, step, validate_definition
 from bots.gallery import FLOW_TEMPLATES
 from bots.models import Bot
-from conversations import webchat
 from tests.factories import BotFactory, ConversationFactory, MembershipFactory
+from webchat import services as webchat
 
 pytestmark = pytest.mark.django_db
 

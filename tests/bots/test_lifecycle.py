@@ -16,10 +16,11 @@ from bots.models import Bot, BotVersion
 from bots.nlu.matcher import FORMAT
 from bots.selectors import bot_runtime
 from chattonic.core.errors import Conflict, ValidationFailed
-from conversations.leads import leads_csv, leads_for_export
-from conversations.models import Conversation, Lead, Message
+from conversations.models import Conversation, Message
 from conversations.services import sandbox_purge, webchat_open
-from conversations.stats import stats_rebuild, stats_report
+from leads.models import Lead
+from leads.services import leads_csv, leads_for_export
+from stats.services import stats_rebuild, stats_report
 from tests.bots.flows import SIMPLE_FLOW
 from tests.conversations.receiving import visitor_says
 from tests.factories import BotFactory, BotVersionFactory, LeadFactory, launched_bot, trained

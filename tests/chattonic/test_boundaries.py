@@ -106,9 +106,9 @@ def test_every_hook_is_answered_at_start_up():
     assert {
         "conversations.hooks.hand_off",
         "conversations.hooks.away_contact_leave",
-        "conversations.hooks.contact_exporting",
-        "conversations.hooks.contact_erasing",
-        "conversations.hooks.erasure_recorded",
+        "privacy.hooks.contact_exporting",
+        "privacy.hooks.contact_erasing",
+        "privacy.hooks.erasure_recorded",
         "bots.hooks.http_action_awaited",
         "bots.hooks.http_action_resume",
     } <= names

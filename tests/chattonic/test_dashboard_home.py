@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from bots.services import bot_embedded, bot_launch, bot_publish
 from conversations.models import Conversation
-from conversations.stats import stats_rebuild
+from stats.services import stats_rebuild
 from support.models import Ticket
 from tests.factories import (
     BotFactory,
@@ -164,7 +164,7 @@ def test_the_navigation_groups_pages_under_human_names_with_the_statistics(owner
     assert {"Statistics", "Handoff log", "Agents", "Staff members", "Tickets"} <= set(names)
     for internal in ("Agent profiles", "Privacy audits", "Handoff events", "Bot versions"):
         assert internal not in names
-    assert f'href="{reverse("admin:conversations_stats")}"' in nav
+    assert f'href="{reverse("admin:stats_dailystat_changelist")}"' in nav
     # On every other page the sidebar holds the same groups.
     other = owner_client.get(reverse("admin:bots_bot_changelist")).content.decode()
     sidebar = other[other.index('id="nav-sidebar"') :]

@@ -26,7 +26,8 @@ from django.urls import reverse
 from bots.models import Bot
 from chattonic.tenancy.admin import TenantAwareAdmin, tenant_bound_form
 from chattonic.tenancy.models import Membership, Tenant, TenantOwned
-from conversations.models import Channel, Conversation
+from conversations.models import Conversation
+from messaging.models import Channel
 from support.models import Ticket
 from tests import factories
 from tests.chattonic.test_isolation import admin_url, factory_for

@@ -24,8 +24,9 @@ from django.urls import reverse
 from agents.models import HandoffEvent
 from chattonic.demo import DEMO_OWNER_EMAIL, DEMO_PASSWORD, demo_load
 from chattonic.tenancy.admin import TenantAwareAdmin
-from conversations.models import ChannelKind, Conversation, Message, PrivacyAudit
-from conversations.privacy import contact_export
+from conversations.models import ChannelKind, Conversation, Message
+from privacy.models import PrivacyAudit
+from privacy.services import contact_export
 from tests import factories
 from tests.bots.test_dashboard_walk import Page
 from tests.chattonic.test_dashboard_scope import one_of

@@ -183,7 +183,7 @@ def _routes() -> list[str]:
     from django.urls import get_resolver
 
     from agents.routing import websocket_urlpatterns as agents
-    from conversations.routing import websocket_urlpatterns as webchat
+    from webchat.routing import websocket_urlpatterns as webchat
 
     def walk(patterns, prefix=""):
         for p in patterns:

@@ -94,7 +94,7 @@ DOCUMENTED_PERIODS = {
     "support.tasks.support_breaches_flag": (300, "support.md: every 5 minutes"),
     "support.tasks.trello_outbox_catch_up": (30, "support.md: every 30 seconds"),
     "chattonic.core.tasks.operator_notices_send": (60, "support.md, security.md: every minute"),
-    "conversations.jobs.stats_rebuild_recent": (300, "api.md: every 5 min"),
+    "stats.tasks.stats_rebuild_recent": (300, "api.md: every 5 min"),
     "chattonic.regions.tasks.identities_pull": (300, "regions.md: every 5 minutes"),
 }
 

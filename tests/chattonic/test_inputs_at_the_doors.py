@@ -13,7 +13,8 @@ from urllib.parse import urlencode
 import pytest
 
 from bots.models import Bot
-from conversations.models import Contact, Conversation, Message
+from contacts.models import Contact
+from conversations.models import Conversation, Message
 from tests.conversations.payloads import load
 from tests.fakes.channels import make_channel, signed_post
 

@@ -21,13 +21,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from bots.tasks import perform_http_request
+from chattonic.core import credentials as vault
 from chattonic.core import outbound
 from chattonic.core.outbound import REFUSED, OutboundRefused, address_refused, url_problem
-from conversations import credentials as vault
-from conversations.connectors import OutboundMessage, get_connector
-from conversations.models import Channel, DeliveryAttempt, LeadWebhook, Message
+from conversations.models import Message
 from conversations.services import lead_capture
-from conversations.tasks import message_send
+from leads.models import LeadWebhook
+from messaging.connectors import OutboundMessage, get_connector
+from messaging.models import Channel, DeliveryAttempt
+from messaging.tasks import message_send
 from support import services as support_services
 from support.models import Ticket, TrelloOutbox
 from tests.factories import (

@@ -79,7 +79,7 @@ def test_a_failed_publish_does_not_stop_the_next_ones(not_eager):
 def test_the_handle_batcher_puts_one_task_call_per_batch_on_the_real_broker(not_eager):
     from kombu.serialization import loads
 
-    from conversations.channels import _handle_published
+    from messaging.services import _handle_published
 
     batcher = Batcher("broker", _handle_published, max_batch=20, linger=0.5)
     with app.connection_for_write() as connection:
@@ -94,8 +94,8 @@ def test_the_handle_batcher_puts_one_task_call_per_batch_on_the_real_broker(not_
             calls.append(loads(popped[1], "application/json", "utf-8"))
     assert sorted(i for ids in _ids(calls) for i in ids) == [101, 102, 103]
     assert {call["headers"]["task"] for call in calls} <= {
-        "conversations.tasks.conversations_handle",
-        "conversations.tasks.conversation_handle",
+        "messaging.tasks.conversations_handle",
+        "messaging.tasks.conversation_handle",
     }
 
 

@@ -10,8 +10,9 @@ import pytest
 import requests
 
 from chattonic.core.redact import MASK, redact
-from conversations.models import Channel, DeliveryAttempt, Message
-from conversations.tasks import message_send
+from conversations.models import Message
+from messaging.models import Channel, DeliveryAttempt
+from messaging.tasks import message_send
 from tests.factories import ConversationFactory, MessageFactory
 from tests.fakes.channels import make_channel
 from tests.fakes.platforms import FakeTelegram

@@ -14,10 +14,11 @@ from django.test import Client
 from agents.models import AgentProfile
 from chattonic.asgi import application
 from chattonic.core import ratelimit
-from conversations.consumers import WebchatConsumer
-from conversations.models import Conversation, Lead, Message
+from conversations.models import Conversation, Message
+from leads.models import Lead
 from tests.factories import MembershipFactory, launched_bot
 from tests.sockets import TIMEOUT, of_type, until
+from webchat.consumers import WebchatConsumer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -207,7 +207,7 @@ def test_uvicorns_send_to_a_gone_client_raises_an_os_error():
 
 async def test_asgirefs_sync_to_async_runs_in_the_executor_it_is_given():
     """The sockets' opening reads and lane batches run in pools of their own on PostgreSQL
-    (conversations.consumers), through ``sync_to_async``'s public ``executor``."""
+    (webchat.consumers), through ``sync_to_async``'s public ``executor``."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 

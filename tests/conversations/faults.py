@@ -51,7 +51,7 @@ def worker(name: str, *, concurrency: int = 1) -> list[str]:
     return celery_worker(name, concurrency=concurrency)
 
 
-SEND_TASKS = ("conversations.tasks.sends_due_queue", "conversations.tasks.message_send_sweep")
+SEND_TASKS = ("messaging.tasks.sends_due_queue", "messaging.tasks.message_send_sweep")
 
 
 def sweep_beat() -> list[str]:

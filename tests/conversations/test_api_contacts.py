@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from conversations.models import Contact, Conversation, Message, PrivacyAudit
+from contacts.models import Contact
+from conversations.models import Conversation, Message
+from privacy.models import PrivacyAudit
 from tests.conversations.insight import (
     auth_failures,
     conversation_with_messages,

@@ -7,7 +7,8 @@ import io
 
 import pytest
 
-from conversations.models import Contact, Lead
+from contacts.models import Contact
+from leads.models import Lead
 from tests.conversations.insight import (
     auth_failures,
     expected_auth_failures,

@@ -15,7 +15,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from chattonic.tenancy.services import api_key_create
-from conversations import stats
+from stats import services as stats
 from tests.conversations.insight import at, conversation_with_messages, staff
 from tests.factories import DailyStatFactory, LeadFactory
 

@@ -8,8 +8,9 @@ import re
 
 import pytest
 
-from conversations.channels import channel_credentials
-from conversations.models import Channel, Message
+from conversations.models import Message
+from messaging.models import Channel
+from messaging.services import channel_credentials
 from tests.factories import launched_bot
 from tests.fakes.channels import CREDENTIALS, make_channel, text_body
 

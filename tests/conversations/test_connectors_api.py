@@ -9,14 +9,14 @@ import time
 import pytest
 
 from chattonic.core.outbound import REFUSED
-from conversations.connectors import (
+from messaging.connectors import (
     OutboundMessage,
     PermanentSendError,
     RetryableSendError,
     get_connector,
     verify_signature,
 )
-from conversations.connectors.api import sign
+from messaging.connectors.api import sign
 from tests.fakes import HANG, Answer
 from tests.fakes.fixtures import *  # noqa: F403 - the fake platforms' fixtures
 from tests.fakes.platforms import FakeTenantWebhook

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from chattonic.core import outbound
-from conversations.connectors import OutboundMessage, RetryableSendError, get_connector
+from messaging.connectors import OutboundMessage, RetryableSendError, get_connector
 from tests.fakes import HANG, Answer, FakeTelegram, FakeWhatsApp
 
 CREDENTIALS = {"access_token": "wa-access-token", "phone_number_id": "1"}

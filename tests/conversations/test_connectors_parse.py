@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from conversations.connectors import MalformedPayload, WebhookRequest, get_connector
+from messaging.connectors import MalformedPayload, WebhookRequest, get_connector
 from tests.conversations.payloads import load, raw
 
 URL = "https://chat.example.com/hooks/x/1/"

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from conversations.connectors import (
+from messaging.connectors import (
     OutboundMessage,
     PermanentSendError,
     RetryableSendError,
     get_connector,
     resolve_numbered_reply,
 )
-from conversations.connectors.base import Connector
+from messaging.connectors.base import Connector
 from tests.fakes import DROP, HANG, Answer, FakeWhatsApp
 from tests.fakes.fixtures import *  # noqa: F403 - the fake platforms' fixtures
 

@@ -12,8 +12,8 @@ import pytest
 from django.http import QueryDict
 from twilio.request_validator import RequestValidator
 
-from conversations.connectors import VerificationFailed, WebhookRequest, get_connector, public_url
-from conversations.connectors.twilio import compute_signature
+from messaging.connectors import VerificationFailed, WebhookRequest, get_connector, public_url
+from messaging.connectors.twilio import compute_signature
 from tests.conversations.payloads import raw
 from tests.fakes.signing import (
     meta_handshake,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from chattonic.core.errors import NotFound, ValidationFailed
-from conversations import contacts
-from conversations.models import Contact, ContactIdentity, Conversation, Lead
+from contacts import services as contacts
+from contacts.models import Contact, ContactIdentity
+from conversations.models import Conversation
 from conversations.services import lead_capture
+from leads.models import Lead
 from tests.factories import (
     ContactFactory,
     ContactIdentityFactory,

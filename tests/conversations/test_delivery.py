@@ -13,9 +13,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from conversations import delivery
-from conversations.models import Channel, Conversation, DeliveryAttempt, Message
-from conversations.tasks import message_send
+from conversations.models import Conversation, Message
+from messaging import delivery
+from messaging.models import Channel, DeliveryAttempt
+from messaging.tasks import message_send
 from tests.factories import ContactFactory, ConversationFactory, MessageFactory
 from tests.fakes import (
     Answer,
@@ -254,7 +255,7 @@ def test_on_postgresql_an_attempt_whose_sender_died_is_lost_at_once_not_after_it
     old, is "lost" now, and the sweep sees it at once, without waiting out the lease."""
     if connection.vendor != "postgresql":
         pytest.skip("SQLite has no advisory locks: the lease tells (the test above)")
-    from conversations.tasks import message_send_sweep
+    from messaging.tasks import message_send_sweep
 
     channel, fake = platform_whatsapp
     settings.CHANNEL_SETTLE_SECONDS = 0  # (WhatsApp would wait for its status first)
@@ -404,7 +405,7 @@ def test_telegram_sends_to_one_chat_at_most_one_per_second(settings):
 
 def test_whatsapp_keeps_to_its_numbers_throughput(settings):
     settings.CHANNEL_RATE_LIMITS = True
-    from conversations.connectors import get_connector
+    from messaging.connectors import get_connector
 
     limits = get_connector("whatsapp").rate_limits({"phone_number_id": "1"}, "2")
     assert ("whatsapp:number:1", 80, 1.0) in limits
@@ -506,7 +507,7 @@ def test_a_channel_added_in_the_dashboard_has_encrypted_credentials(owner_client
     assert response.status_code == 302, response.content[:2000]
     channel = Channel.objects.get(name="Support line")
     assert channel.tenant == tenant and "s3cret" not in channel.credentials_encrypted
-    from conversations.channels import channel_credentials
+    from messaging.services import channel_credentials
 
     assert channel_credentials(channel) == {"bot_token": "1:abc", "secret_token": "s3cret"}
 
@@ -535,7 +536,7 @@ def test_missing_credentials_are_refused_naming_the_field(owner_client, tenant):
 
 
 def test_an_api_channel_gets_a_signing_secret_shown_once(owner_client, tenant):
-    from conversations.channels import channel_credentials
+    from messaging.services import channel_credentials
     from tests.factories import launched_bot
 
     bot = launched_bot(tenant=tenant)
@@ -583,7 +584,7 @@ def test_an_api_channel_with_an_internal_webhook_url_is_refused_naming_it(
 
 
 def test_the_sweep_queues_again_what_a_lost_task_left_behind(platform_whatsapp):
-    from conversations.tasks import channel_sweep, message_send_sweep
+    from messaging.tasks import channel_sweep, message_send_sweep
 
     channel, fake = platform_whatsapp
     long_ago = timezone.now() - timedelta(minutes=15)
@@ -618,7 +619,7 @@ def test_the_sweep_leaves_a_reply_whose_task_waits_in_the_queue(platform_whatsap
     and left it pending, the sweep queues it."""
     from django.core.cache import cache
 
-    from conversations.tasks import message_send_sweep
+    from messaging.tasks import message_send_sweep
 
     channel, fake = platform_whatsapp
     reply = pending_reply(channel, "Behind a long queue.")
@@ -645,7 +646,7 @@ def test_the_sweep_queues_a_reply_whose_task_a_dead_worker_took_before_starting_
     from django.core.cache import cache
 
     from chattonic.celery import app
-    from conversations.tasks import message_send_sweep
+    from messaging.tasks import message_send_sweep
 
     channel, fake = platform_whatsapp
     reply = pending_reply(channel, "Taken by a worker that died.")
@@ -654,7 +655,7 @@ def test_the_sweep_queues_a_reply_whose_task_a_dead_worker_took_before_starting_
     cache.set(delivery._in_queue_key(reply.pk), marked_at, timeout=delivery.IN_QUEUE_SECONDS)
 
     with app.connection_for_write() as conn:
-        app.send_task("conversations.tasks.sends_due_queue", connection=conn)  # a backlog
+        app.send_task("messaging.tasks.sends_due_queue", connection=conn)  # a backlog
         assert not delivery._send_queue_empty()
         assert message_send_sweep.delay().get() == 0  # it may wait behind it
         conn.default_channel.queue_purge(app.conf.task_default_queue)
@@ -667,7 +668,7 @@ def test_the_sweep_queues_a_reply_whose_task_a_dead_worker_took_before_starting_
 def test_a_wait_goes_in_the_due_set_and_is_queued_when_it_ends(platform_whatsapp):
     """A retry's wait is ours (a sorted set in Redis), not a countdown a worker holds: queued
     only once due, and left alone by the sweep until then."""
-    from conversations.tasks import message_send_sweep, sends_due_queue
+    from messaging.tasks import message_send_sweep, sends_due_queue
 
     channel, fake = platform_whatsapp
     later = pending_reply(channel, "In a minute.")
@@ -691,7 +692,7 @@ def test_a_retry_of_the_worker_waits_in_the_due_set_not_on_the_broker(platform_w
     wait is in the due set, due after the platform's hint."""
     from unittest import mock
 
-    from conversations.tasks import message_send as task
+    from messaging.tasks import message_send as task
 
     channel, fake = platform_whatsapp
     message = pending_reply(channel)
@@ -714,7 +715,7 @@ def test_a_send_recorded_as_sent_by_a_worker_that_then_died_is_finished_not_sent
     """The worker recorded the platform's acceptance (the attempt "sent", one statement right
     after the answer) and was killed before the rest: the next run, which the sweep queues,
     finishes the record and queues the next reply, sending nothing again."""
-    from conversations.tasks import message_send_sweep
+    from messaging.tasks import message_send_sweep
 
     channel, fake = platform_whatsapp
     first = pending_reply(channel, "Your order shipped.")

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import pytest
 
-from conversations.models import DeliveryAttempt, Message
-from conversations.tasks import message_send
+from conversations.models import Message
+from messaging.models import DeliveryAttempt
+from messaging.tasks import message_send
 from tests.conversations.faults import descendants, kill_hard, sweep_beat
 from tests.conversations.test_delivery import pending_reply
 from tests.fakes import HANG, FakeWhatsApp

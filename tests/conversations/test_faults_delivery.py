@@ -19,8 +19,9 @@ import time
 
 import pytest
 
-from conversations.models import DeliveryAttempt, Message
-from conversations.tasks import message_send
+from conversations.models import Message
+from messaging.models import DeliveryAttempt
+from messaging.tasks import message_send
 from tests.conversations.faults import kill_hard, own_redis, sweep_beat, worker
 from tests.conversations.test_delivery import pending_reply
 from tests.factories import MessageFactory

@@ -8,10 +8,10 @@ from __future__ import annotations
 import pytest
 
 from conversations import receive
-from conversations.channels import unhandled_messages_requeue
 from conversations.models import Conversation, Message
 from conversations.receive import platforms
-from conversations.tasks import conversation_handle, conversations_handle
+from messaging.services import unhandled_messages_requeue
+from messaging.tasks import conversation_handle, conversations_handle
 from tests.fakes.channels import make_channel, signed_post, text_body
 
 pytestmark = pytest.mark.django_db

@@ -7,8 +7,11 @@ from __future__ import annotations
 import pytest
 
 from agents.models import HandoffEvent, Note
-from conversations import hooks, privacy
-from conversations.models import Conversation, Lead, Message, PrivacyAudit
+from conversations import hooks
+from conversations.models import Conversation, Message
+from leads.models import Lead
+from privacy import services as privacy
+from privacy.models import PrivacyAudit
 from support.models import Ticket, TicketComment
 from tests.factories import (
     AgentProfileFactory,

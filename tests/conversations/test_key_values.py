@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from conversations.models import Contact, Lead
+from contacts.models import Contact
+from leads.models import Lead
 from tests.factories import ContactFactory, LeadFactory
 
 pytestmark = pytest.mark.django_db

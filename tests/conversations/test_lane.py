@@ -1,4 +1,4 @@
-"""conversations.lane: the web chat socket's door to the receive service. Sockets' messages
+"""webchat.lane: the web chat socket's door to the receive service. Sockets' messages
 gathered into one batch; the rate limit counted before anything is stored; the events that a
 socket's ack already carries go out only where someone else listens."""
 
@@ -11,12 +11,13 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.db import connections
 
-from conversations import lane, realtime
-from conversations.consumers import message_sync_to_async
+from conversations import realtime
 from conversations.models import Message
 from conversations.receive import Arrival, Inbound
 from tests.conversations.receiving import webchat_says
 from tests.factories import launched_bot
+from webchat import lane
+from webchat.consumers import message_sync_to_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

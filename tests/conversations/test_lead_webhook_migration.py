@@ -7,9 +7,9 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from conversations.credentials import decrypt_secret
-from conversations.leads import lead_webhook_signing_secret
-from conversations.models import LeadWebhook
+from chattonic.core.credentials import decrypt_secret
+from leads.models import LeadWebhook
+from leads.services import lead_webhook_signing_secret
 from tests.factories import TenantFactory
 
 BEFORE = [("conversations", "0007_message_tenant_key_unchecked")]

@@ -10,10 +10,10 @@ import pytest
 
 from chattonic.core.errors import ValidationFailed
 from chattonic.core.outbound import REFUSED
-from conversations import leads
-from conversations.connectors.api import verify_signature
-from conversations.models import Lead, LeadWebhook
 from conversations.services import lead_capture
+from leads import services as leads
+from leads.models import Lead, LeadWebhook
+from messaging.connectors.api import verify_signature
 from tests.factories import ContactFactory, ConversationFactory, LeadFactory, LeadWebhookFactory
 from tests.fakes.server import Answer, FakeServer
 

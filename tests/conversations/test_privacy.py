@@ -11,8 +11,12 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
 from agents.models import HandoffEvent
-from conversations import contacts, privacy, stats
-from conversations.models import Contact, Conversation, Message, PrivacyAudit
+from contacts import services as contacts
+from contacts.models import Contact
+from conversations.models import Conversation, Message
+from privacy import services as privacy
+from privacy.models import PrivacyAudit
+from stats import services as stats
 from tests.conversations.insight import at, conversation_with_messages
 from tests.factories import (
     BotFactory,

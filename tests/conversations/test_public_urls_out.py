@@ -11,8 +11,8 @@ import pytest
 from django.core import mail
 from django.test import RequestFactory
 
-from conversations.channels import webhook_url
 from conversations.models import Message
+from messaging.services import webhook_url
 from support.trello.sync import callback_url, ticket_link
 from tests.factories import TicketFactory
 from tests.fakes.channels import hook_path, make_channel, post, signature_headers, text_body

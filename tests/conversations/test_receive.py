@@ -9,8 +9,9 @@ import pytest
 
 from bots.services import bot_publish
 from chattonic.core.errors import Conflict
+from contacts.models import Contact, ContactIdentity
 from conversations import realtime, receive
-from conversations.models import Contact, ContactIdentity, Conversation, Message
+from conversations.models import Conversation, Message
 from conversations.receive import Arrival, Inbound, batch, messages_receive
 from conversations.sql import row
 from tests.conversations.receiving import webchat_says

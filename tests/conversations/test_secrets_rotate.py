@@ -7,9 +7,10 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.management import call_command
 
-from conversations import credentials
-from conversations.channels import channel_credentials
-from conversations.models import Channel, LeadWebhook
+from chattonic.core import credentials
+from leads.models import LeadWebhook
+from messaging.models import Channel
+from messaging.services import channel_credentials
 from tests.factories import ChannelFactory, LeadWebhookFactory
 
 pytestmark = pytest.mark.django_db

@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from chattonic.core.errors import Conflict, ValidationFailed
 from chattonic.schedule import PERIODIC_TASKS
-from conversations import stats
-from conversations.models import Conversation, DailyStat
+from conversations.models import Conversation
+from stats import services as stats
+from stats.models import DailyStat
 from tests.conversations.insight import at, conversation_with_messages
 from tests.factories import BotFactory, ConversationFactory, LeadFactory
 
@@ -152,9 +153,9 @@ def test_rating_a_conversation(tenant, django_capture_on_commit_callbacks):
 
 
 def test_the_recent_rebuild_is_scheduled_and_covers_today(tenant):
-    assert any(p.task == "conversations.jobs.stats_rebuild_recent" for p in PERIODIC_TASKS)
+    assert any(p.task == "stats.tasks.stats_rebuild_recent" for p in PERIODIC_TASKS)
     conversation_with_messages(tenant, created_at=timezone.now())
-    from conversations.jobs import stats_rebuild_recent
+    from stats.tasks import stats_rebuild_recent
 
     stats_rebuild_recent()
     today = timezone.now().date()
@@ -164,7 +165,7 @@ def test_the_recent_rebuild_is_scheduled_and_covers_today(tenant):
 def test_the_dashboard_page_draws_charts_for_a_date_range(owner_client, tenant, data):
     stats.stats_rebuild(tenant_id=tenant.pk, start=DAY, end=DAY)
     response = owner_client.get(
-        "/dashboard/conversations/conversation/stats/", {"start": "2030-03-09", "end": "2030-03-11"}
+        "/dashboard/stats/dailystat/", {"start": "2030-03-09", "end": "2030-03-11"}
     )
     assert response.status_code == 200
     body = response.content.decode()
@@ -179,7 +180,7 @@ def test_the_dashboard_page_draws_charts_for_a_date_range(owner_client, tenant, 
     assert "<td>Web chat</td>" in per_channel and "<td>Telegram</td>" in per_channel
     assert "<td>webchat</td>" not in per_channel
     bad = owner_client.get(
-        "/dashboard/conversations/conversation/stats/", {"start": "2030-03-11", "end": "2030-03-01"}
+        "/dashboard/stats/dailystat/", {"start": "2030-03-11", "end": "2030-03-01"}
     )
     assert bad.status_code == 200 and bad.context["report"] is None
     assert "The end is before the start." in bad.content.decode()
@@ -191,19 +192,17 @@ def test_the_dashboard_page_names_the_period_it_shows_in_its_date_inputs(owner_c
     from django.utils import timezone
 
     today = timezone.now().astimezone(UTC).date()
-    body = owner_client.get("/dashboard/conversations/conversation/stats/").content.decode()
+    body = owner_client.get("/dashboard/stats/dailystat/").content.decode()
     start = (today - timedelta(days=29)).isoformat()
     assert re.search(rf'<input type="date" name="start" value="{start}"', body)
     assert re.search(rf'<input type="date" name="end" value="{today.isoformat()}"', body)
     # Only an end asked: the 30 days before it.
-    body = owner_client.get(
-        "/dashboard/conversations/conversation/stats/", {"end": "2030-03-30"}
-    ).content.decode()
+    body = owner_client.get("/dashboard/stats/dailystat/", {"end": "2030-03-30"}).content.decode()
     assert re.search(r'<input type="date" name="start" value="2030-03-01"', body)
 
 
 def test_the_dashboard_page_is_for_staff_only(client, tenant):
-    assert client.get("/dashboard/conversations/conversation/stats/").status_code == 302
+    assert client.get("/dashboard/stats/dailystat/").status_code == 302
 
 
 def test_the_backfill_command_rebuilds_a_range(tenant, data):
@@ -222,4 +221,4 @@ def test_the_backfill_command_rebuilds_a_range(tenant, data):
 
 def test_the_conversations_list_links_to_the_statistics(owner_client):
     response = owner_client.get("/dashboard/conversations/conversation/")
-    assert b"/dashboard/conversations/conversation/stats/" in response.content
+    assert b"/dashboard/stats/dailystat/" in response.content

@@ -11,10 +11,10 @@ from channels.db import database_sync_to_async
 from django.db import connections
 
 from chattonic.core.errors import ValidationFailed
-from conversations.consumers import message_sync_to_async
-from conversations.models import Contact
+from contacts.models import Contact
 from conversations.turns import TurnBatcher, in_one_transaction
 from tests.factories import TenantFactory
+from webchat.consumers import message_sync_to_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

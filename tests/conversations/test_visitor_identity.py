@@ -13,8 +13,10 @@ from channels.db import database_sync_to_async
 from django.db import connections
 
 from agents.services import conversation_hand_off
-from conversations.contacts import contact_merge
-from conversations.models import Contact, Conversation, Lead, Message
+from contacts.models import Contact
+from contacts.services import contact_merge
+from conversations.models import Conversation, Message
+from leads.models import Lead
 from support.models import Ticket
 from tests.conversations.test_webchat_socket import ORIGIN, inbound_texts, opened, say, socket
 from tests.factories import launched_bot

@@ -18,10 +18,10 @@ from django.test import Client
 from bots.models import Bot
 from bots.services import bot_pause
 from chattonic.asgi import application
-from conversations import webchat
 from conversations.models import Conversation, Message
 from tests.factories import BotFactory, MembershipFactory, launched_bot
 from tests.sockets import TIMEOUT, of_type, said, says, until
+from webchat import services as webchat
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -589,7 +589,7 @@ async def test_an_open_sandbox_socket_runs_the_draft_as_it_is_edited(settings):
 
 
 async def test_the_away_form_leaves_a_lead_and_bad_details_name_the_field(bot):
-    from conversations.models import Lead
+    from leads.models import Lead
 
     communicator = socket(bot.public_key)
     await opened(communicator)

@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 
 from bots.models import Bot
-from conversations import channels
-from conversations.channels import channel_credentials_set
-from conversations.models import Channel, Message
+from conversations.models import Message
+from messaging import services as messaging
+from messaging.models import Channel
+from messaging.services import channel_credentials_set
 from tests.fakes.channels import make_channel, post, signature_headers, text_body
 
 pytestmark = pytest.mark.django_db
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.django_db
 def clock(monkeypatch):
     """The cache's clock, moved by hand."""
     now = [1000.0]
-    monkeypatch.setattr(channels.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(messaging.time, "monotonic", lambda: now[0])
     return now
 
 

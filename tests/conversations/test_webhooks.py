@@ -9,8 +9,10 @@ import json
 import pytest
 
 from bots.models import Bot
-from conversations.channels import webhook_url
-from conversations.models import Contact, Conversation, DeliveryAttempt, Message
+from contacts.models import Contact
+from conversations.models import Conversation, Message
+from messaging.models import DeliveryAttempt
+from messaging.services import webhook_url
 from tests.conversations.payloads import raw
 from tests.factories import TenantFactory, launched_bot
 from tests.fakes import FakeMessenger, FakeTelegram, FakeTenantWebhook, FakeTwilio, FakeWhatsApp

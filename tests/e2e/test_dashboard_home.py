@@ -10,7 +10,7 @@ from datetime import UTC
 import pytest
 from django.utils import timezone
 
-from conversations.stats import stats_rebuild
+from stats.services import stats_rebuild
 from tests.e2e.conftest import assert_accessible
 from tests.factories import ConversationFactory, MembershipFactory, launched_bot
 
@@ -62,7 +62,7 @@ def test_an_owner_signs_in_reads_the_home_and_opens_the_statistics(
     # "Statistics" in the navigation: the statistics page, its totals and charts.
     navigation = page.get_by_role("navigation", name="Pages")
     navigation.get_by_role("link", name="Statistics").click()
-    page.wait_for_url("**/dashboard/conversations/conversation/stats/")
+    page.wait_for_url("**/dashboard/stats/dailystat/")
     expect(page.get_by_role("heading", name="Statistics")).to_be_visible()
     totals = page.locator("#stats-totals")
     expect(totals.get_by_role("row").first).to_contain_text("Conversations")

@@ -12,8 +12,9 @@ import re
 import pytest
 import requests
 
-from conversations.channels import channel_credentials
-from conversations.models import Channel, ChannelKind, Message
+from conversations.models import ChannelKind, Message
+from messaging.models import Channel
+from messaging.services import channel_credentials
 from tests.e2e.conftest import assert_accessible
 from tests.e2e.test_bot_pages import sign_in
 from tests.factories import (

@@ -18,7 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conversations.models import Lead, Message
+from conversations.models import Message
+from leads.models import Lead
 from tests.e2e.conftest import assert_accessible
 from tests.e2e.proxy import CuttableProxy
 from tests.factories import launched_bot

@@ -13,8 +13,8 @@ from urllib.parse import parse_qsl, urlencode
 from django.test import RequestFactory
 
 from chattonic.core.public_urls import public_base_url
-from conversations.channels import channel_create
-from conversations.models import Channel
+from messaging.models import Channel
+from messaging.services import channel_create
 from tests.conversations.payloads import raw
 from tests.fakes.signing import meta_signature, twilio_signature
 

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from twilio.request_validator import RequestValidator
 
-from conversations.connectors.base import WebhookRequest
+from messaging.connectors.base import WebhookRequest
 
 
 def meta_signature(body: bytes, app_secret: str) -> str:

@@ -449,7 +449,9 @@ async def _drain(socket) -> None:
 
 def _socket_counts() -> tuple[int, ...]:
     from agents.models import Note
-    from conversations.models import Contact, Conversation, Lead, Message
+    from contacts.models import Contact
+    from conversations.models import Conversation, Message
+    from leads.models import Lead
 
     return (
         Message.objects.filter(direction="in").count(),

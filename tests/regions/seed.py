@@ -10,7 +10,7 @@ import json
 from bots.services import bot_publish
 from chattonic.tenancy.models import Tenant
 from chattonic.tenancy.services import api_key_create, tenant_create
-from conversations.connectors import CONNECTORS
+from messaging.connectors import CONNECTORS
 from tests.factories import (
     BotFactory,
     ContactFactory,

@@ -19,8 +19,9 @@ from chattonic.asgi import application
 from chattonic.core.errors import WrongRegion
 from chattonic.regions import region_of_api_key, region_of_id, region_of_token
 from chattonic.tenancy import services as tenancy_services
-from conversations.connectors import CONNECTORS
-from conversations.models import Contact, Conversation
+from contacts.models import Contact
+from conversations.models import Conversation
+from messaging.connectors import CONNECTORS
 from tests.factories import BotFactory, TenantFactory, launched_bot
 from tests.regions.config import ACME, EU, US, regions_configure
 

@@ -23,8 +23,11 @@ import websockets
 
 from bots.models import Bot, BotVersion
 from chattonic.tenancy.models import ApiKey, Membership, Tenant
-from conversations.connectors import CONNECTORS
-from conversations.models import Channel, Contact, Conversation, Lead, Message
+from contacts.models import Contact
+from conversations.models import Conversation, Message
+from leads.models import Lead
+from messaging.connectors import CONNECTORS
+from messaging.models import Channel
 from support.models import Ticket
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, _browser_missing_reason
 from tests.regions.deployments import two_deployments

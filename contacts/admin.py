@@ -1,0 +1,137 @@
+"""The dashboard's contacts: the list, a contact's page with where it talked to you, its
+conversations and leads, and its export and erase (the privacy app's)."""
+
+import json
+
+from django.contrib import admin, messages
+from django.http import HttpResponse
+from django.template.response import TemplateResponse
+
+from chattonic.core.errors import ServiceError
+from chattonic.core.kinds import ChannelKind
+from chattonic.tenancy.admin import TenantScopedAdmin
+from contacts.forms import KEY_VALUES_MEDIA, ContactForm
+from contacts.models import Contact, ContactIdentity
+from contacts.services import contact_merge, contact_update
+
+
+from privacy.models import PrivacyAudit
+from privacy.services import contact_erase, contact_export
+
+
+class IdentityInline(admin.TabularInline):
+    model = ContactIdentity
+    fields = ["kind", "channel", "address", "created_at"]
+    readonly_fields = fields
+    verbose_name = "identity"
+    verbose_name_plural = "where this contact talked to you"
+    template = "admin/contacts/contact/identities.html"
+
+    @admin.display(description="address")
+    def address(self, obj):
+        # A web visitor's id is the widget's random key for a browser: internal, not an address.
+        return "a web browser" if obj.kind == ChannelKind.WEBCHAT else obj.external_id
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Contact)
+class ContactAdmin(TenantScopedAdmin):
+    form = ContactForm
+    list_display = ["__str__", "email", "phone", "created_at"]
+    search_fields = ["name", "email", "phone"]
+    fields = ["name", "email", "phone", "attributes", "merged_into", "created_at", "updated_at"]
+    readonly_fields = ["merged_into", "created_at", "updated_at"]
+    inlines = [IdentityInline]
+
+    @property
+    def media(self):
+        return super().media + KEY_VALUES_MEDIA
+
+    actions = ["merge_contacts", "export_contact", "erase_contacts"]
+
+    def has_add_permission(self, request, *args, **kwargs):
+        return False
+
+    def get_queryset(self, request):
+        # Merged contacts live on in the contact they were merged into.
+        return super().get_queryset(request).filter(merged_into__isnull=True)
+
+    def save_model(self, request, obj, form, change):
+
+        if not change:
+            return super().save_model(request, obj, form, change)
+        data = form.cleaned_data
+        contact_update(
+            contact=obj,
+            name=data.get("name"),
+            email=data.get("email"),
+            phone=data.get("phone"),
+            attributes=data.get("attributes"),
+        )
+
+    @admin.action(
+        description="Merge the selected contacts into the oldest one", permissions=["change"]
+    )
+    def merge_contacts(self, request, queryset):
+
+        chosen = list(queryset.order_by("created_at", "pk"))
+        if len(chosen) < 2:
+            self.message_user(request, "Select two contacts or more to merge.", messages.ERROR)
+            return
+        target = chosen[0]
+        try:
+            for source in chosen[1:]:
+                target = contact_merge(target=target, source=source)
+        except ServiceError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        self.message_user(
+            request, f"Merged {len(chosen) - 1} contact(s) into {target}.", messages.SUCCESS
+        )
+
+    @admin.action(description="Export the selected contact's data (JSON)", permissions=["view"])
+    def export_contact(self, request, queryset):
+
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one contact to export.", messages.ERROR)
+            return None
+        contact = queryset.get()
+        data = contact_export(contact=contact, door=PrivacyAudit.Door.DASHBOARD, actor=request.user)
+        response = HttpResponse(
+            json.dumps(data, indent=2, ensure_ascii=False), content_type="application/json"
+        )
+        response["Content-Disposition"] = f'attachment; filename="contact-{contact.pk}.json"'
+        return response
+
+    @admin.action(
+        description="Erase the selected contacts and their messages", permissions=["delete"]
+    )
+    def erase_contacts(self, request, queryset):
+
+        if request.POST.get("post") != "yes":
+            return TemplateResponse(
+                request,
+                "privacy/erase_confirm.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "contacts": list(queryset),
+                    "opts": self.model._meta,
+                    "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                    "title": "Erase contacts",
+                },
+            )
+        count = 0
+        for contact in list(queryset):
+            contact_erase(contact=contact, door=PrivacyAudit.Door.DASHBOARD, actor=request.user)
+            count += 1
+        self.message_user(
+            request,
+            f"Erased {count} contact(s): their messages and personal data are gone.",
+            messages.SUCCESS,
+        )
+        return None
