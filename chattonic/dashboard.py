@@ -212,7 +212,7 @@ def setup_checklist(tenant: Tenant) -> list[Step]:
             ),
             [
                 *([("Embed code on the bot's page", f"{bot_page}#ct-embed-code")] if bot else []),
-                ("Connect a channel", _url("admin:conversations_channel_add")),
+                ("Connect a channel", _url("admin:messaging_channel_add")),
             ],
         ),
         Step(

@@ -13,8 +13,6 @@ from chattonic.tenancy.admin import TenantScopedAdmin
 from contacts.forms import KEY_VALUES_MEDIA, ContactForm
 from contacts.models import Contact, ContactIdentity
 from contacts.services import contact_merge, contact_update
-
-
 from privacy.models import PrivacyAudit
 from privacy.services import contact_erase, contact_export
 

@@ -346,8 +346,8 @@ class ChannelAdmin(TenantScopedAdmin):
     readonly_fields = ["last_error", "last_error_at"]
 
     class Media:
-        css = {"all": ["bots/dashboard.css", "conversations/channels.css"]}
-        js = ["bots/dashboard.js", "conversations/channels.js"]
+        css = {"all": ["bots/dashboard.css", "messaging/channels.css"]}
+        js = ["bots/dashboard.js", "messaging/channels.js"]
 
     def _model_fields(self, request, obj) -> list[str]:
         if obj is not None:
@@ -467,7 +467,7 @@ class ChannelAdmin(TenantScopedAdmin):
                 messages.SUCCESS,
             )
             return HttpResponseRedirect(
-                reverse("admin:conversations_channel_change", args=[obj.pk])
+                reverse("admin:messaging_channel_change", args=[obj.pk])
             )
         return super().response_add(request, obj, post_url_continue)
 

@@ -82,7 +82,7 @@ def test_each_step_is_ticked_when_it_is_done_and_links_to_its_page(owner_client,
     assert step_links(page, "Launch it") == [f"{bot_page}#ct-status-title"]
     assert step_links(page, "Put it on your site or connect a channel") == [
         f"{bot_page}#ct-embed-code",
-        reverse("admin:conversations_channel_add"),
+        reverse("admin:messaging_channel_add"),
     ]
 
     trained(bot_publish(bot=bot))

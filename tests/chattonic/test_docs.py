@@ -32,6 +32,11 @@ TOP = [
     "bots/",
     "chattonic/",
     "contacts/",
+    "leads/",
+    "messaging/",
+    "privacy/",
+    "stats/",
+    "webchat/",
     "conversations/",
     "docs/",
     "static/",
@@ -41,7 +46,9 @@ TOP = [
     ".ci/",
 ]
 TOP_FILES = {"pyproject.toml", "requirements.txt", "Makefile", "manage.py"}
-DOTTED = re.compile(r"^(agents|backups|bots|chattonic|conversations|support)(\.[a-z_]\w*)+$")
+DOTTED = re.compile(
+    r"^(agents|backups|bots|chattonic|contacts|conversations|leads|messaging|privacy|stats|support|webchat)(\.[a-z_]\w*)+$"
+)
 
 
 def _spans() -> list[tuple[str, str]]:

@@ -16,11 +16,11 @@ from tests.fakes.channels import CREDENTIALS, make_channel, text_body
 
 pytestmark = pytest.mark.django_db
 
-ADD = "/dashboard/conversations/channel/add/"
+ADD = "/dashboard/messaging/channel/add/"
 
 
 def change_url(channel) -> str:
-    return f"/dashboard/conversations/channel/{channel.pk}/change/"
+    return f"/dashboard/messaging/channel/{channel.pk}/change/"
 
 
 def form_of(response):

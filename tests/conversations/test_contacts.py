@@ -147,7 +147,7 @@ def test_dashboard_merges_the_selected_contacts_into_the_oldest(owner_client, te
     second = ContactFactory(tenant=tenant)
     conversation = ConversationFactory(tenant=tenant, contact=second)
     response = owner_client.post(
-        "/dashboard/conversations/contact/",
+        "/dashboard/contacts/contact/",
         {"action": "merge_contacts", "_selected_action": [first.pk, second.pk]},
     )
     assert response.status_code == 302

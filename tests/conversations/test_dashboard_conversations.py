@@ -143,12 +143,12 @@ def test_codes_read_as_words(owner_client, conversation):
 def test_an_owner_sees_a_contacts_identities(owner_client, tenant):
     contact = ContactFactory(tenant=tenant)
     ContactIdentityFactory(tenant=tenant, contact=contact, kind="whatsapp", external_id="4915112")
-    page = owner_client.get(f"/dashboard/conversations/contact/{contact.pk}/change/")
+    page = owner_client.get(f"/dashboard/contacts/contact/{contact.pk}/change/")
     assert page.status_code == 200 and b"4915112" in page.content
 
 
 def test_a_web_visitors_browser_key_is_not_shown(owner_client, tenant):
     contact = ContactFactory(tenant=tenant)
     ContactIdentityFactory(tenant=tenant, contact=contact, kind="webchat", external_id="9f" * 16)
-    page = owner_client.get(f"/dashboard/conversations/contact/{contact.pk}/change/")
+    page = owner_client.get(f"/dashboard/contacts/contact/{contact.pk}/change/")
     assert b"a web browser" in page.content and b"9f" * 16 not in page.content

@@ -467,12 +467,12 @@ def test_the_dashboard_redelivers_a_failed_message(
     fake.script(fake.undeliverable())
     message_send.delay(message.pk)
     attempt = DeliveryAttempt.objects.get(message=message)
-    page = owner_client.get("/dashboard/conversations/deliveryattempt/")
+    page = owner_client.get("/dashboard/messaging/deliveryattempt/")
     assert page.status_code == 200 and b"undeliverable" in page.content.lower()
 
     with django_capture_on_commit_callbacks(execute=True):
         response = owner_client.post(
-            "/dashboard/conversations/deliveryattempt/",
+            "/dashboard/messaging/deliveryattempt/",
             {"action": "redeliver", "_selected_action": [attempt.pk]},
         )
     assert response.status_code == 302
@@ -483,7 +483,7 @@ def test_the_dashboard_redelivers_a_failed_message(
 
 def test_the_channel_page_shows_the_webhook_url_and_set_up_steps(owner_client, tenant):
     channel = make_channel("telegram", tenant=tenant)
-    page = owner_client.get(f"/dashboard/conversations/channel/{channel.pk}/change/")
+    page = owner_client.get(f"/dashboard/messaging/channel/{channel.pk}/change/")
     assert page.status_code == 200
     assert f"/hooks/telegram/{channel.pk}/".encode() in page.content
     assert b"setWebhook" in page.content
@@ -495,7 +495,7 @@ def test_a_channel_added_in_the_dashboard_has_encrypted_credentials(owner_client
 
     bot = launched_bot(tenant=tenant)
     response = owner_client.post(
-        "/dashboard/conversations/channel/add/",
+        "/dashboard/messaging/channel/add/",
         {
             "name": "Support line",
             "bot": bot.pk,
@@ -517,7 +517,7 @@ def test_missing_credentials_are_refused_naming_the_field(owner_client, tenant):
 
     bot = launched_bot(tenant=tenant)
     response = owner_client.post(
-        "/dashboard/conversations/channel/add/",
+        "/dashboard/messaging/channel/add/",
         {
             "name": "Half done",
             "bot": bot.pk,
@@ -541,7 +541,7 @@ def test_an_api_channel_gets_a_signing_secret_shown_once(owner_client, tenant):
 
     bot = launched_bot(tenant=tenant)
     response = owner_client.post(
-        "/dashboard/conversations/channel/add/",
+        "/dashboard/messaging/channel/add/",
         {
             "name": "Our app",
             "bot": bot.pk,
@@ -553,7 +553,7 @@ def test_an_api_channel_gets_a_signing_secret_shown_once(owner_client, tenant):
     secret = channel_credentials(Channel.objects.get(name="Our app"))["signing_secret"]
     assert len(secret) >= 32
     assert secret.encode() in response.content
-    page = owner_client.get(f"/dashboard/conversations/channel/{Channel.objects.get().pk}/change/")
+    page = owner_client.get(f"/dashboard/messaging/channel/{Channel.objects.get().pk}/change/")
     assert secret.encode() not in page.content
 
 
@@ -571,7 +571,7 @@ def test_an_api_channel_with_an_internal_webhook_url_is_refused_naming_it(
         make_channel("api", bot=bot, webhook=url)
     assert list(caught.value.fields) == ["credentials.webhook_url"]
     response = owner_client.post(
-        "/dashboard/conversations/channel/add/",
+        "/dashboard/messaging/channel/add/",
         {
             "name": "Inside",
             "bot": bot.pk,

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 def contact_url(contact) -> str:
-    return f"/dashboard/conversations/contact/{contact.pk}/change/"
+    return f"/dashboard/contacts/contact/{contact.pk}/change/"
 
 
 def rows(html: str, name: str) -> list[tuple[str, str]]:
@@ -58,7 +58,7 @@ def test_the_contact_page_shows_each_attribute_as_a_row(owner_client, contact):
         ("seats", "12"),
         ("team", "A"),
     ]
-    assert 'aria-label="Name of attribute 1"' in html and "conversations/key_values.js" in html
+    assert 'aria-label="Name of attribute 1"' in html and "contacts/key_values.js" in html
 
 
 def test_rows_are_changed_added_and_removed_and_unchanged_values_keep_their_type(
@@ -107,7 +107,7 @@ def test_another_tenants_contact_cannot_be_changed(client, contact, other_tenant
 
 def test_a_leads_fields_are_rows_saved_through_the_service(owner_client, tenant):
     lead = LeadFactory(tenant=tenant, fields={"email": "zoe@example.com", "budget": "500"})
-    url = f"/dashboard/conversations/lead/{lead.pk}/change/"
+    url = f"/dashboard/leads/lead/{lead.pk}/change/"
     html = owner_client.get(url).content.decode()
     assert "<textarea" not in html
     assert sorted(rows(html, "fields")) == [
@@ -134,7 +134,7 @@ def test_a_privacy_audit_says_what_it_covered_in_words(owner_client, tenant):
     from tests.factories import PrivacyAuditFactory
 
     audit = PrivacyAuditFactory(tenant=tenant, summary={"conversations": 2, "messages": 9})
-    page = owner_client.get(f"/dashboard/conversations/privacyaudit/{audit.pk}/change/")
+    page = owner_client.get(f"/dashboard/privacy/privacyaudit/{audit.pk}/change/")
     html = page.content.decode()
     assert "2 conversations, 9 messages" in html and "{&quot;" not in html
 

@@ -60,7 +60,7 @@ def test_the_dashboard_exports_the_selected_leads_streamed(owner_client, tenant,
     mine = LeadFactory(tenant=tenant)
     LeadFactory(tenant=tenant)
     response = owner_client.post(
-        "/dashboard/conversations/lead/", {"action": "export_csv", "_selected_action": [mine.pk]}
+        "/dashboard/leads/lead/", {"action": "export_csv", "_selected_action": [mine.pk]}
     )
     assert response.status_code == 200 and response.streaming
     assert response["Content-Type"] == "text/csv"
@@ -138,7 +138,7 @@ def test_a_429_or_5xx_is_retried_with_the_same_event_id_and_a_4xx_is_not(
 
 # --- The signing secret: encrypted at rest, shown once ----------------------------------------
 
-ADD = "/dashboard/conversations/leadwebhook/add/"
+ADD = "/dashboard/leads/leadwebhook/add/"
 
 
 def stored_columns() -> str:
@@ -157,16 +157,16 @@ def test_the_dashboard_shows_a_new_signing_secret_once_and_stores_it_encrypted(
     assert hook.tenant == tenant and len(secret) >= 32
     assert secret in response.content.decode()  # shown once, in the message after saving
     assert secret not in stored_columns()  # encrypted at rest
-    change = owner_client.get(f"/dashboard/conversations/leadwebhook/{hook.pk}/change/")
+    change = owner_client.get(f"/dashboard/leads/leadwebhook/{hook.pk}/change/")
     assert change.status_code == 200 and secret not in change.content.decode()
-    listing = owner_client.get("/dashboard/conversations/leadwebhook/")
+    listing = owner_client.get("/dashboard/leads/leadwebhook/")
     assert secret not in listing.content.decode()
 
 
 def test_a_new_secret_replaces_a_lost_one(owner_client, tenant):
     hook, old = leads.lead_webhook_create(tenant=tenant, url="https://crm.example.com/leads")
     response = owner_client.post(
-        "/dashboard/conversations/leadwebhook/",
+        "/dashboard/leads/leadwebhook/",
         {"action": "renew_secret", "_selected_action": [hook.pk]},
         follow=True,
     )

@@ -170,7 +170,7 @@ def test_erase_keeps_the_statistics(tenant, erin):
 
 
 def test_dashboard_erase_asks_first_then_erases(owner_client, tenant, erin):
-    url = "/dashboard/conversations/contact/"
+    url = "/dashboard/contacts/contact/"
     confirm = owner_client.post(url, {"action": "erase_contacts", "_selected_action": [erin.pk]})
     assert confirm.status_code == 200 and b"Yes, erase them" in confirm.content
     assert Contact.objects.filter(pk=erin.pk).exists()
@@ -185,7 +185,7 @@ def test_dashboard_erase_asks_first_then_erases(owner_client, tenant, erin):
 
 def test_dashboard_export_downloads_json(owner_client, tenant, erin):
     response = owner_client.post(
-        "/dashboard/conversations/contact/",
+        "/dashboard/contacts/contact/",
         {"action": "export_contact", "_selected_action": [erin.pk]},
     )
     assert response.status_code == 200

@@ -62,7 +62,7 @@ def test_the_channel_page_shows_the_webhook_url_on_the_pages_host(
 ):
     channel = make_channel("telegram", tenant=tenant)
     page = owner_client.get(
-        f"/dashboard/conversations/channel/{channel.pk}/change/", HTTP_HOST="chat.example.net"
+        f"/dashboard/messaging/channel/{channel.pk}/change/", HTTP_HOST="chat.example.net"
     )
     assert f"http://chat.example.net/hooks/telegram/{channel.pk}/" in page.content.decode()
     assert "localhost:8000" not in page.content.decode()

@@ -74,5 +74,5 @@ def test_an_owner_signs_in_reads_the_home_and_opens_the_statistics(
     page.get_by_role("link", name="Home").click()
     page.wait_for_url("**/dashboard/")
     page.locator(".ct-checklist > li").nth(3).get_by_role("link", name="Connect a channel").click()
-    page.wait_for_url("**/dashboard/conversations/channel/add/")
+    page.wait_for_url("**/dashboard/messaging/channel/add/")
     expect(page.get_by_role("heading", name="Add channel")).to_be_visible()
