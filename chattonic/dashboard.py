@@ -36,7 +36,7 @@ NAVIGATION: list[tuple[str, list[tuple[str, str]]]] = [
             ("contacts.Contact", "Contacts"),
             ("leads.Lead", "Leads"),
             ("agents.HandoffEvent", "Handoff log"),
-            ("stats", "Statistics"),
+            ("stats.DailyStat", "Statistics"),
         ],
     ),
     (
@@ -85,15 +85,6 @@ def navigation(app_dict: dict) -> list[dict]:
     for app in app_dict.values():
         for entry in app["models"]:
             entries[_label(entry["model"])] = entry
-    if "conversations.Conversation" in entries:
-        entries["stats"] = {
-            "name": "Statistics",
-            "object_name": "Statistics",
-            "admin_url": reverse(STATS_URL_NAME),
-            "add_url": None,
-            "view_only": True,
-            "perms": {"view": True},
-        }
     groups = []
     placed = set(NOT_IN_NAVIGATION)
     for index, (name, members) in enumerate(NAVIGATION):

@@ -33,7 +33,7 @@ PERIODIC_TASKS: list[Periodic] = [
     ),
     Periodic(
         name="Purge sandbox conversations",
-        task="messaging.tasks.sandbox_purge",
+        task="conversations.tasks.sandbox_purge",
         crontab={"minute": "45", "hour": "4"},
         description="The dashboard's test chats are deleted after 7 days.",
     ),

@@ -447,8 +447,8 @@ SPECTACULAR_SETTINGS = {
         "ConversationStatusEnum": "conversations.models.Conversation.Status",
         "MessageStatusEnum": "conversations.models.Message.Status",
         "MessageKindEnum": "conversations.models.Message.Kind",
-        "LeadStatusEnum": "conversations.models.Lead.Status",
-        "ChannelKindEnum": "conversations.models.ChannelKind",
+        "LeadStatusEnum": "leads.models.Lead.Status",
+        "ChannelKindEnum": "chattonic.core.kinds.ChannelKind",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

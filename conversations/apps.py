@@ -8,7 +8,7 @@ class ConversationsConfig(AppConfig):
         # What bots asks of conversations (bots/hooks.py), answered here.
         # why: ready() runs once every app's models are loaded, which these modules import.
         from bots import hooks
-        from contacts import hooks as contacts_hooks
+        from contacts import hooks as contacts_hooks  # why: as above
         from conversations.http_actions import http_action_awaited, http_action_resume
         from conversations.services import conversations_move_to_contact
 

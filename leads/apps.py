@@ -10,7 +10,7 @@ class LeadsConfig(AppConfig):
         # What conversations and contacts ask of leads (their hooks.py).
         # why: ready() runs once every app's models are loaded, which these modules import.
         from contacts import hooks as contacts_hooks
-        from conversations import hooks
+        from conversations import hooks  # why: as above
         from leads import services
 
         hooks.lead_capture_register(services.lead_capture)

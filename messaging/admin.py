@@ -466,9 +466,7 @@ class ChannelAdmin(TenantScopedAdmin):
                 "steps below say.",
                 messages.SUCCESS,
             )
-            return HttpResponseRedirect(
-                reverse("admin:messaging_channel_change", args=[obj.pk])
-            )
+            return HttpResponseRedirect(reverse("admin:messaging_channel_change", args=[obj.pk]))
         return super().response_add(request, obj, post_url_continue)
 
     def save_model(self, request, obj, form, change):

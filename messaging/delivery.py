@@ -59,6 +59,7 @@ from chattonic.core.credentials import CredentialsUnreadable
 from chattonic.core.redact import redact
 from chattonic.tenancy.selectors import staff_public_name
 from conversations.models import ChannelKind, Message
+from conversations.services import message_status_update
 from messaging.connectors import (
     OutboundMessage,
     PermanentSendError,
@@ -257,8 +258,6 @@ POSSIBLY_SENT = (DeliveryAttempt.Outcome.LOST, DeliveryAttempt.Outcome.UNKNOWN)
 
 @transaction.atomic
 def _fail(message: Message, reason: str) -> Outcome:
-    from conversations.services import message_status_update
-
     message_status_update(message=message, status=Message.Status.FAILED, error=reason)
     _next_queue(message)
     return Outcome("failed")
@@ -635,8 +634,6 @@ def _delivered(message: Message, external_id: str) -> bool:
     platform id and status, the channel back from its error state, the next reply queued.
     False when the message is no longer pending (another run, or the platform's status,
     recorded it): nothing is done then."""
-    from conversations.services import message_status_update
-
     pending = (
         Message.objects.select_for_update()
         .filter(pk=message.pk, status=Message.Status.PENDING)
@@ -665,8 +662,6 @@ def message_settle(*, channel: Channel, reference: str, external_id: str) -> boo
     the platform's id, close its possibly-sent attempt, and queue the conversation's next
     reply, without sending it again. False when the reference is not a pending reply of the
     channel (already sent: nothing to settle)."""
-    from conversations.services import message_status_update
-
     if not reference.isdigit():
         return False
     message = (

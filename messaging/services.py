@@ -36,6 +36,7 @@ from chattonic.regions import sequences
 from chattonic.tenancy.models import Tenant
 from conversations.models import ChannelKind, Message
 from conversations.receive import channel_messages_receive
+from conversations.services import message_status_update
 from leads.models import LeadWebhook
 from messaging.connectors import (
     CONNECTORS,
@@ -324,7 +325,6 @@ def unhandled_messages_requeue(*, older_than_seconds: int = 60, max_age_hours: i
 def channel_status_apply(*, channel: Channel, status: StatusUpdate, retry: bool = True) -> int:
     """Apply a platform's delivery status to our outbound message(s); never backwards.
     Returns how many messages it moved; an unknown id is looked up again later (``retry``)."""
-    from conversations.services import message_status_update
     from messaging.delivery import message_settle  # delivery reads channels: no cycle
 
     target = STATUS_MAP.get(status.status)

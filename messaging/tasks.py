@@ -1,4 +1,4 @@
-"""Conversation housekeeping and delivery tasks."""
+"""The platforms' tasks: the bot's turn on a channel's stored messages, the sends, the sweeps."""
 
 from __future__ import annotations
 
@@ -6,22 +6,16 @@ import logging
 
 from celery import shared_task
 
+from conversations.models import Message
+from conversations.receive import messages_answer, messages_answer_failed
+
 logger = logging.getLogger(__name__)
-
-
-@shared_task
-def sandbox_purge() -> int:
-    """Delete sandbox conversations older than a week."""
-    from conversations.services import sandbox_purge as purge
-
-    return purge()
 
 
 @shared_task(acks_late=True, typing=False)  # typing: no signature check on the hot path
 def conversation_handle(message_id: int) -> int:
     """Let the bot answer the new inbound messages of a channel message's conversation
     (stored by the webhook); sends its replies through message_send. Safe to run twice."""
-    from conversations.receive import messages_answer
 
     try:
         return len(messages_answer(message_id=message_id))
@@ -39,8 +33,6 @@ def _count_failure(message_id: int) -> None:
     from django.conf import settings
     from django.db import OperationalError
 
-    from conversations.receive import messages_answer_failed
-
     if isinstance(sys.exc_info()[1], OperationalError):
         return
     try:
@@ -56,8 +48,6 @@ def conversations_handle(message_ids: list[int]) -> int:
     """conversation_handle for each message of a burst a web process stored (one task call
     per batch, see channels.handle_later). A message whose turn fails is logged, counted
     (receive.messages_answer_failed) and left to the channel sweep; the others go on."""
-    from conversations.models import Message
-    from conversations.receive import messages_answer
 
     replies = 0
     failed: set[int] = set()  # conversations whose turn failed: their other ids would again
@@ -126,7 +116,6 @@ def channel_status_later(self, channel_id: int, status: dict) -> int:
     recorded); tries a few times, seconds apart, then lets it go."""
     from datetime import datetime
 
-    from conversations.models import Message
     from messaging.connectors import StatusUpdate
     from messaging.models import Channel
     from messaging.services import channel_status_apply

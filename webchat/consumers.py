@@ -463,14 +463,12 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
 
     async def frame_rating(self, frame):
         """The visitor's 1-5 rating of a resolved conversation (CSAT)."""
-        from stats.services import conversation_rate
-
         if not self.conversation_id:
             await self._error("no_conversation", "Start the chat first.")
             return
 
         def rate():
-            conversation_rate(conversation=self._conversation(), score=frame.score)
+            services.conversation_rate(conversation=self._conversation(), score=frame.score)
 
         await database_sync_to_async(rate)()
         await self.send_json({"type": "rated", "score": frame.score})

@@ -150,7 +150,7 @@ def test_re_applying_into_a_copy_older_than_the_code_migrates_it_first(tenant, r
     with raw_connection(restore_url) as conn:
         conn.execute(
             f"DELETE FROM django_migrations WHERE app = {mark} AND name = {mark}",  # noqa: S608
-            ("conversations", "0011_privacy_audit_restore_door"),
+            ("conversations", "0013_models_move_to_apps"),
         )
         conn.commit()
     ledger.erasure_record(

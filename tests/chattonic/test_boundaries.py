@@ -17,7 +17,20 @@ import pytest
 from chattonic.core import hooks as core_hooks
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("chattonic", "bots", "conversations", "agents", "support", "backups")
+APPS = (
+    "chattonic",
+    "bots",
+    "contacts",
+    "conversations",
+    "leads",
+    "stats",
+    "privacy",
+    "messaging",
+    "webchat",
+    "agents",
+    "support",
+    "backups",
+)
 MARK = "why:"
 
 #: Function-local imports across apps in modules that another branch is rewriting now.

@@ -255,7 +255,7 @@ def test_autocomplete_answers_only_the_tenants_objects(staff_a, tenant, other_te
     response = staff_a.get(
         reverse("admin:autocomplete"),
         {
-            "app_label": "conversations",
+            "app_label": "leads",
             "model_name": "lead",
             "field_name": "contact",
             "term": "Ana",

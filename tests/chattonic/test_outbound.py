@@ -25,8 +25,8 @@ from chattonic.core import credentials as vault
 from chattonic.core import outbound
 from chattonic.core.outbound import REFUSED, OutboundRefused, address_refused, url_problem
 from conversations.models import Message
-from conversations.services import lead_capture
 from leads.models import LeadWebhook
+from leads.services import lead_capture
 from messaging.connectors import OutboundMessage, get_connector
 from messaging.models import Channel, DeliveryAttempt
 from messaging.tasks import message_send

@@ -8,8 +8,8 @@ from chattonic.core.errors import NotFound, ValidationFailed
 from contacts import services as contacts
 from contacts.models import Contact, ContactIdentity
 from conversations.models import Conversation
-from conversations.services import lead_capture
 from leads.models import Lead
+from leads.services import lead_capture
 from tests.factories import (
     ContactFactory,
     ContactIdentityFactory,

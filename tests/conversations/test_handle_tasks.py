@@ -11,6 +11,7 @@ from conversations import receive
 from conversations.models import Conversation, Message
 from conversations.receive import platforms
 from messaging.services import unhandled_messages_requeue
+from messaging import tasks as messaging_tasks
 from messaging.tasks import conversation_handle, conversations_handle
 from tests.fakes.channels import make_channel, signed_post, text_body
 
@@ -51,7 +52,7 @@ def test_a_failing_turn_is_left_for_the_sweep_and_the_others_are_answered(
             raise RuntimeError("the bot's turn crashed")
         return handle(message_id=message_id)
 
-    monkeypatch.setattr(receive, "messages_answer", crashing)
+    monkeypatch.setattr(messaging_tasks, "messages_answer", crashing)
     with django_capture_on_commit_callbacks(execute=False):  # the replies' sends: not here
         conversations_handle([first, failing, last])
 

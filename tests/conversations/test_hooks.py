@@ -10,6 +10,7 @@ from agents.models import HandoffEvent, Note
 from conversations import hooks
 from conversations.models import Conversation, Message
 from leads.models import Lead
+from privacy import hooks as privacy_hooks
 from privacy import services as privacy
 from privacy.models import PrivacyAudit
 from support.models import Ticket, TicketComment
@@ -112,8 +113,8 @@ def test_an_erase_fails_whole_when_a_listener_fails(conversation, tenant, monkey
     def broken(*, erasing):
         raise RuntimeError("support is down")
 
-    listeners = [*hooks._contact_erasing.listeners, broken]
-    monkeypatch.setattr(hooks._contact_erasing, "_listeners", listeners)
+    listeners = [*privacy_hooks._contact_erasing.listeners, broken]
+    monkeypatch.setattr(privacy_hooks._contact_erasing, "_listeners", listeners)
     with pytest.raises(RuntimeError, match="support is down"):
         privacy.contact_erase(contact=conversation.contact, door=PrivacyAudit.Door.API)
 

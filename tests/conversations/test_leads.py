@@ -10,9 +10,9 @@ import pytest
 
 from chattonic.core.errors import ValidationFailed
 from chattonic.core.outbound import REFUSED
-from conversations.services import lead_capture
 from leads import services as leads
 from leads.models import Lead, LeadWebhook
+from leads.services import lead_capture
 from messaging.connectors.api import verify_signature
 from tests.factories import ContactFactory, ConversationFactory, LeadFactory, LeadWebhookFactory
 from tests.fakes.server import Answer, FakeServer

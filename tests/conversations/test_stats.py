@@ -11,6 +11,7 @@ from django.utils import timezone
 from chattonic.core.errors import Conflict, ValidationFailed
 from chattonic.schedule import PERIODIC_TASKS
 from conversations.models import Conversation
+from conversations.services import conversation_rate
 from stats import services as stats
 from stats.models import DailyStat
 from tests.conversations.insight import at, conversation_with_messages
@@ -131,7 +132,7 @@ def test_percentiles():
 def test_rating_a_conversation(tenant, django_capture_on_commit_callbacks):
     open_one = ConversationFactory(tenant=tenant)
     with pytest.raises(Conflict):
-        stats.conversation_rate(conversation=open_one, score=5)
+        conversation_rate(conversation=open_one, score=5)
     ten_days_ago = timezone.now() - timedelta(days=10)
     resolved = ConversationFactory(
         tenant=tenant,
@@ -141,11 +142,11 @@ def test_rating_a_conversation(tenant, django_capture_on_commit_callbacks):
     )
     for bad in (0, 6, "5", True, 2.5):
         with pytest.raises(ValidationFailed) as error:
-            stats.conversation_rate(conversation=resolved, score=bad)
+            conversation_rate(conversation=resolved, score=bad)
         assert "score" in error.value.fields
     # An old day's numbers are rebuilt after the commit.
     with django_capture_on_commit_callbacks(execute=True):
-        stats.conversation_rate(conversation=resolved, score=4)
+        conversation_rate(conversation=resolved, score=4)
     resolved.refresh_from_db()
     assert resolved.csat == 4
     day = ten_days_ago.date()
