@@ -10,8 +10,8 @@ import pytest
 from conversations import receive
 from conversations.models import Conversation, Message
 from conversations.receive import platforms
-from messaging.services import unhandled_messages_requeue
 from messaging import tasks as messaging_tasks
+from messaging.services import unhandled_messages_requeue
 from messaging.tasks import conversation_handle, conversations_handle
 from tests.fakes.channels import make_channel, signed_post, text_body
 
