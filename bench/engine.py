@@ -1,6 +1,6 @@
 """Benchmark of the bot engine and the intent matcher, each against a baseline in the same run.
 
-    .venv/bin/python bench/engine.py [--seconds 2] [--runs 3] [--intents 50]
+    .venv/bin/python bench/engine.py [--seconds 2] [--runs 3] [--intents 50] [--dev]
 
 1. Engine steps per second on a 100-node flow, next to a no-op step function driven by the
    same loop (same events, same state hand-over), and the ratio of the two.
@@ -9,6 +9,9 @@
    matcher (bench/old_matcher.py) in the same run: in-scope top-1, right and accepted at the
    default threshold, out-of-scope rejection, per language; classifications per second on one
    core; the models' load time. The last line says whether every goal is met.
+   With --dev, the same figures on the development sets, tests/bots/data/multilingual_dev.json
+   and multilingual_dev_2.json (a clinic's bot, a restaurant's), the ones the matcher is tuned
+   on: printed after the held-out sets, apart from them, and not counted in the goal.
 
 No database, no Django: the engine and the matcher are plain Python.
 """
@@ -45,6 +48,11 @@ from bots.nlu.matcher import forget_queries  # noqa: E402
 DATA = [
     ROOT / "tests" / "bots" / "data" / "multilingual_eval.json",
     ROOT / "tests" / "bots" / "data" / "multilingual_eval_2.json",
+]
+# The development sets: the matcher's weights and settings are tuned on them, never on DATA.
+DEV = [
+    ROOT / "tests" / "bots" / "data" / "multilingual_dev.json",
+    ROOT / "tests" / "bots" / "data" / "multilingual_dev_2.json",
 ]
 BRANCHES = 24
 
@@ -266,6 +274,11 @@ def main(argv: list[str] | None = None) -> None:
         default=0,
         help="train on the first N intents only, tested on their messages (0: all)",
     )
+    parser.add_argument(
+        "--dev",
+        action="store_true",
+        help="also the development sets (tuned on; not held out, not in the goal)",
+    )
     args = parser.parse_args(argv)
 
     # The models first, in a process that has not loaded them: what a worker pays once.
@@ -285,6 +298,8 @@ def main(argv: list[str] | None = None) -> None:
     engine, baseline = statistics.median(engine_rates), statistics.median(baseline_rates)
 
     sets = [trained(path, args.intents) for path in DATA]
+    if args.dev:
+        sets += [{**trained(path, args.intents), "dev": True} for path in DEV]
     data, matcher, old = sets[0]["data"], sets[0]["matcher"], sets[0]["old"]
 
     texts = [s["text"] for s in data["test"]] + [s["text"] for s in data["out_of_scope"]]
@@ -338,6 +353,9 @@ def main(argv: list[str] | None = None) -> None:
     met = engine >= GOAL_ENGINE and rate >= GOAL_RATE and load_seconds <= GOAL_LOAD
     for evaluated in sets:
         data, matcher, old = evaluated["data"], evaluated["matcher"], evaluated["old"]
+        dev = evaluated.get("dev", False)
+        if dev and evaluated["path"] == DEV[0]:
+            print("\nDevelopment sets (tuned on: not held out, not counted in the goal)")
         print(
             f"\n  tests/bots/data/{evaluated['path'].name}: {len(data['intents'])} intents "
             f"+ built-ins; calibrated threshold {matcher.threshold:.3f} (raw score)"
@@ -349,7 +367,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  {name} ({new_scores['n']} in scope, {new_scores['n_out']} out of scope)")
             for key, goal in GOALS.items():
                 row(f"  {key}", f"{old_scores[key]:9.3f}{new_scores[key]:9.3f}", f">= {goal}")
-                met = met and new_scores[key] >= goal
+                met = met and (dev or new_scores[key] >= goal)
         kinds = sorted({s.get("kind", "") for s in data["test"]} - {""})
         if kinds:
             parts = []

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+SMALL = ["--seconds", "0.01", "--runs", "1"]
 
 
 def test_the_engine_benchmark_prints_engine_and_matcher_beside_their_baselines_and_goals():
@@ -48,4 +49,26 @@ def test_the_engine_benchmark_prints_engine_and_matcher_beside_their_baselines_a
         rows = re.findall(rf"^    {label}\s+([\d.]+)\s+([\d.]+)\s+>= 0\.\d+$", out, re.M)
         assert len(rows) == 8, out  # four rows (all, en, es, pt) for each of the two sets
         assert all(0.0 <= float(v) <= 1.0 for pair in rows for v in pair)
+    assert out.rstrip().splitlines()[-1] in ("goal met", "goal not met")
+
+
+def test_the_engine_benchmark_prints_the_development_sets_apart_with_dev():
+    """--dev adds the two development sets (the ones the matcher is tuned on) after the
+    held-out ones, under their own heading, outside the goal."""
+    run = subprocess.run(
+        [sys.executable, "bench/engine.py", "--dev", *SMALL, "--intents", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,  # a safety net for a hung process, not a timing assertion
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    held_out, dev = out.split("Development sets (tuned on: not held out, not counted in the goal)")
+    assert "multilingual_eval.json: 2 intents" in held_out
+    assert "multilingual_eval_2.json: 2 intents" in held_out
+    assert "multilingual_dev.json: 2 intents" in dev
+    assert "multilingual_dev_2.json: 2 intents" in dev
+    assert "multilingual_dev" not in held_out
     assert out.rstrip().splitlines()[-1] in ("goal met", "goal not met")
