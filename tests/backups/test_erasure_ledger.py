@@ -15,8 +15,8 @@ from contacts.models import Contact
 from privacy import services as privacy
 from privacy.models import PrivacyAudit
 from tests.backups.helpers import query, raw_connection
-from tests.conversations.test_privacy import EMAIL, erin  # noqa: F401 - the fixture
 from tests.factories import ContactFactory
+from tests.privacy.test_privacy import EMAIL, erin  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
 URL = "/api/v1/contacts/"

@@ -23,10 +23,10 @@ from conversations.models import Message
 from messaging.models import DeliveryAttempt
 from messaging.tasks import message_send
 from tests.conversations.faults import kill_hard, own_redis, sweep_beat, worker
-from tests.conversations.test_delivery import pending_reply
 from tests.factories import MessageFactory
 from tests.fakes import FakeMessenger, FakeTelegram, FakeWhatsApp
 from tests.fakes.channels import CREDENTIALS, make_channel
+from tests.messaging.test_delivery import pending_reply
 from tests.processes import Process, free_port, http_status, uvicorn, wait_for
 from tests.processes import test_database_env as database_env
 

@@ -18,9 +18,9 @@ from conversations.models import Message
 from messaging.models import DeliveryAttempt
 from messaging.tasks import message_send
 from tests.conversations.faults import descendants, kill_hard, sweep_beat
-from tests.conversations.test_delivery import pending_reply
 from tests.fakes import HANG, FakeWhatsApp
 from tests.fakes.channels import make_channel
+from tests.messaging.test_delivery import pending_reply
 from tests.processes import Process, python, wait_for
 from tests.processes import test_database_env as database_env
 

@@ -18,9 +18,9 @@ from contacts.services import contact_merge
 from conversations.models import Conversation, Message
 from leads.models import Lead
 from support.models import Ticket
-from tests.conversations.test_webchat_socket import ORIGIN, inbound_texts, opened, say, socket
 from tests.factories import launched_bot
 from tests.sockets import of_type, until
+from tests.webchat.test_webchat_socket import ORIGIN, inbound_texts, opened, say, socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -18,9 +18,9 @@ from channels.db import database_sync_to_async
 from django.db import connection, connections
 
 from conversations.models import Conversation
-from tests.conversations.test_webchat_socket import ORIGIN, opened, say, socket
 from tests.factories import launched_bot
 from tests.sockets import TIMEOUT, of_type, redis_commands, until
+from tests.webchat.test_webchat_socket import ORIGIN, opened, say, socket
 from webchat import consumers
 from webchat import services as webchat
 
