@@ -36,9 +36,9 @@ LINES = [
 ]
 
 
-def open_list(page, model: str) -> None:
+def open_list(page, app: str, model: str) -> None:
     """Follow the dashboard's link to a model's list (wherever the navigation puts it)."""
-    page.locator(f'a[href$="/dashboard/conversations/{model}/"]').first.click()
+    page.locator(f'a[href$="/dashboard/{app}/{model}/"]').first.click()
 
 
 def test_an_owner_reads_a_conversations_whole_transcript(new_context, tenant):
@@ -66,7 +66,7 @@ def test_an_owner_reads_a_conversations_whole_transcript(new_context, tenant):
 
     page = new_context().new_page()
     sign_in(page, owner.username, "/dashboard/")
-    open_list(page, "conversation")
+    open_list(page, "conversations", "conversation")
     page.get_by_role("link", name=f"Conversation #{conversation.pk} with Zoe Visitor").click()
 
     transcript = page.get_by_role("region", name="Transcript (4 messages)")
@@ -95,7 +95,7 @@ def test_an_owner_adds_a_telegram_channel_from_its_inputs(new_context, live_serv
     launched_bot(tenant=tenant, name="Acme assistant")
     page = new_context().new_page()
     sign_in(page, owner.username, "/dashboard/")
-    open_list(page, "channel")
+    open_list(page, "messaging", "channel")
     page.get_by_role("link", name="Add channel").click()
 
     page.get_by_label("Name").fill("Support on Telegram")
@@ -168,7 +168,7 @@ def test_an_owner_adds_a_contacts_attribute_as_a_row(new_context, tenant):
     contact = ContactFactory(tenant=tenant, name="Zoe Visitor", attributes={"plan": "gold"})
     page = new_context().new_page()
     sign_in(page, owner.username, "/dashboard/")
-    open_list(page, "contact")
+    open_list(page, "contacts", "contact")
     page.get_by_role("link", name="Zoe Visitor").click()
     expect(page.get_by_label("Value of attribute 1")).to_have_value("gold")
 
