@@ -17,6 +17,7 @@ from bots.services import unmatched_phrase_record
 from chattonic.core.errors import Conflict
 from chattonic.tenancy.models import Tenant
 from contacts.models import Contact, ContactIdentity
+from contacts.services import contact_live
 from conversations import hooks, realtime
 from conversations.models import ChannelKind, Conversation, Message
 from conversations.receive.plan import (
@@ -389,7 +390,7 @@ def contact_for_identity(
         .first()
     )
     if identity:
-        return _follow_merges(identity.contact)
+        return contact_live(identity.contact)
     try:
         with transaction.atomic():
             contact = Contact.objects.create(tenant_id=tenant_id, name=name[:200])
@@ -399,12 +400,4 @@ def contact_for_identity(
         identity = (
             ContactIdentity.objects.for_tenant(tenant_id).select_related("contact").get(**lookup)
         )
-        return _follow_merges(identity.contact)
-
-
-def _follow_merges(contact: Contact) -> Contact:
-    seen = set()
-    while contact.merged_into_id and contact.pk not in seen:
-        seen.add(contact.pk)
-        contact = Contact.objects.get(pk=contact.merged_into_id)
-    return contact
+        return contact_live(identity.contact)

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from contacts.models import Contact, ContactIdentity
 from conversations.models import Conversation, Message
@@ -31,6 +29,7 @@ from tests.factories import (
     TenantFactory,
     TicketFactory,
 )
+from tests.migrations import migrate
 
 BEFORE = [("conversations", "0011_privacy_audit_restore_door")]
 MOVED = {
@@ -43,13 +42,6 @@ MOVED = {
     "channel": "messaging",
     "deliveryattempt": "messaging",
 }
-
-
-def migrate(targets=None):
-    executor = MigrationExecutor(connection)
-    targets = targets or executor.loader.graph.leaf_nodes()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
 
 
 @pytest.mark.django_db(transaction=True)

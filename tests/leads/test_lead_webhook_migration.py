@@ -4,24 +4,16 @@ backwards, they come out in plain text again."""
 from __future__ import annotations
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from chattonic.core.credentials import decrypt_secret
 from leads.models import LeadWebhook
 from leads.services import lead_webhook_signing_secret
 from tests.factories import TenantFactory
+from tests.migrations import migrate
 
 BEFORE = [("conversations", "0007_message_tenant_key_unchecked")]
 AFTER = [("conversations", "0008_leadwebhook_secret_encrypted")]
 PLAIN = "an-old-plain-secret-0123456789abcdef"
-
-
-def migrate(targets=None):
-    executor = MigrationExecutor(connection)
-    targets = targets or executor.loader.graph.leaf_nodes()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
 
 
 @pytest.mark.django_db(transaction=True)
