@@ -81,3 +81,59 @@ async def test_the_bounded_layer_replaces_the_queue_and_the_loop_layer_it_overri
     channel = await layer.new_channel()  # RedisPubSubLoopLayer._subscribe_to_channel, ours
     assert isinstance(loop_layer.channels[channel], layers.DropOldestQueue)
     assert loop_layer.channels[channel].maxsize == loop_layer.capacity
+
+
+async def test_a_shards_lock_and_subscribe_are_as_assumed():
+    loop_layer = get_channel_layer().loop_layer()
+    name = layers.group_channel_name(loop_layer, f"internals-{time.time_ns()}")
+    shard = layers.shard_of(loop_layer, name)
+    assert isinstance(layers.shard_lock(shard), asyncio.Lock)
+    async with layers.shard_lock(shard):
+        await layers.shard_subscribe(shard, [name, name])
+    assert layers.shard_subscribed(shard, name)
+    await shard.unsubscribe(name)  # channels-redis's own, under the same lock
+    assert not layers.shard_subscribed(shard, name)
+
+
+async def test_groups_joined_at_once_are_subscribed_in_one_trip_and_hear_their_messages(
+    monkeypatch,
+):
+    layer = get_channel_layer()
+    loop_layer = layer.loop_layer()
+    channels = [await layer.new_channel() for _ in range(20)]
+    groups = [f"together-{time.time_ns()}-{n}" for n in range(20)]
+    shard = layers.shard_of(loop_layer, layers.group_channel_name(loop_layer, groups[0]))
+    trips = []
+    subscribe = shard._pubsub.subscribe
+
+    async def counted(*names):
+        trips.append(names)
+        return await subscribe(*names)
+
+    monkeypatch.setattr(shard._pubsub, "subscribe", counted)
+    await asyncio.gather(*(layer.group_add(g, c) for g, c in zip(groups, channels, strict=True)))
+
+    assert len(trips) == 1 and len(trips[0]) == 20
+    for group, channel in zip(groups, channels, strict=True):
+        name = layers.group_channel_name(loop_layer, group)
+        assert layers.shard_subscribed(shard, name)
+        assert layers.local_members(loop_layer, name) == {channel}
+    await layer.group_send(groups[7], {"type": "test.ping"})
+    assert await asyncio.wait_for(layer.receive(channels[7]), 10) == {"type": "test.ping"}
+    for group, channel in zip(groups, channels, strict=True):
+        await layer.group_discard(group, channel)
+
+
+async def test_a_group_left_before_its_subscription_is_not_subscribed():
+    layer = get_channel_layer()
+    loop_layer = layer.loop_layer()
+    channel = await layer.new_channel()
+    group = f"left-{time.time_ns()}"
+    name = layers.group_channel_name(loop_layer, group)
+    shard = layers.shard_of(loop_layer, name)
+    async with layers.shard_lock(shard):  # the subscription waits its turn
+        joining = asyncio.ensure_future(layer.group_add(group, channel))
+        await asyncio.sleep(0)
+        loop_layer.groups.pop(name)  # as group_discard leaves it, before its turn
+    await joining
+    assert not layers.shard_subscribed(shard, name)

@@ -118,3 +118,25 @@ async def test_events_go_out_only_where_someone_else_listens(bot):
     await realtime.broadcast(layer, heard.events)
     received = await asyncio.wait_for(layer.receive(other), 10)
     assert received["message"]["client_id"] == "c2" and received["origin"] == alone
+
+
+async def test_a_new_conversation_is_announced_only_to_the_visitors_other_tabs(bot):
+    layer = get_channel_layer()
+    alone, tab = await layer.new_channel(), await layer.new_channel()
+    runner = lane.Lane(message_sync_to_async, layer)
+    await layer.group_add(realtime.visitor_group("v1"), alone)
+
+    first = arrival(bot, "v1", "c1", origin=alone)
+    await runner.run(first)
+    assert first.conversation and first.replies  # the socket has its ack: nothing to publish
+    assert first.events == []
+
+    # The visitor's other tab hears of the conversation its first tab opened.
+    await layer.group_add(realtime.visitor_group("v2"), alone)
+    await layer.group_add(realtime.visitor_group("v2"), tab)
+    second = arrival(bot, "v2", "c1", origin=alone)
+    await runner.run(second)
+    started = {"type": "conversation.started", "conversation": second.conversation}
+    assert second.events == [(realtime.visitor_group("v2"), started)]
+    await realtime.broadcast(layer, second.events)
+    assert await asyncio.wait_for(layer.receive(tab), 10) == started
