@@ -190,3 +190,16 @@ async def test_the_channel_layer_knows_who_else_listens_to_a_group():
     finally:
         await elsewhere.flush()
     await layer.group_discard(group, mine)
+
+
+def test_the_web_process_hides_what_it_loaded_at_start_from_the_collector():
+    """chattonic.asgi freezes the objects of start-up (gc.freeze): a fresh interpreter that
+    loads the app has them out of the collector's generations."""
+    code = (
+        "import gc, os; os.environ['DEBUG'] = '1';"
+        "import chattonic.asgi; print(gc.get_freeze_count())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert int(done.stdout.strip().splitlines()[-1]) > 10_000
