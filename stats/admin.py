@@ -93,6 +93,18 @@ class StatsAdmin(TenantScopedAdmin):
     """The statistics page (the rows themselves are rebuilt from the conversations, never
     edited)."""
 
+    # A tenant's numbers: operators (signed in with no tenant) look at them through its staff,
+    # so their dashboard has no link to a page that would refuse them.
+    def has_module_permission(self, request):
+        return getattr(request, "tenant", None) is not None and super().has_module_permission(
+            request
+        )
+
+    def has_view_permission(self, request, obj=None):
+        return getattr(request, "tenant", None) is not None and super().has_view_permission(
+            request, obj
+        )
+
     def has_add_permission(self, request, *args, **kwargs):
         return False
 
