@@ -242,3 +242,20 @@ def test_operators_dashboard_has_no_statistics_link_that_would_refuse_them(clien
 def test_the_statistics_app_page_is_named_statistics(owner_client):
     body = owner_client.get("/dashboard/stats/").content.decode()
     assert "Statistics administration" in body and "Stats administration" not in body
+
+
+def test_a_rows_own_address_leads_to_the_statistics_of_its_day(owner_client, tenant, data):
+    """The admin gives each daily row an address: it shows the statistics page of that day,
+    bot and channel, not the row's raw counters (nothing links there; a typed or old link)."""
+    stats.stats_rebuild(tenant_id=tenant.pk, start=DAY, end=DAY)
+    row = DailyStat.objects.filter(tenant=tenant, day=DAY, channel_kind="telegram").get()
+    response = owner_client.get(f"/dashboard/stats/dailystat/{row.pk}/change/")
+    assert response.status_code == 302
+    assert response["Location"] == (
+        f"/dashboard/stats/dailystat/?start=2030-03-10&end=2030-03-10&bot={row.bot_id}"
+        "&channel=telegram"
+    )
+    page = owner_client.get(response["Location"])
+    assert page.context["report"]["totals"]["conversations"] == 1
+    other = DailyStat.objects.create(tenant=BotFactory().tenant, day=DAY)
+    assert owner_client.get(f"/dashboard/stats/dailystat/{other.pk}/change/").status_code == 404
