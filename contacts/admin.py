@@ -1,5 +1,5 @@
-"""The dashboard's contacts: the list, a contact's page with where it talked to you, its
-conversations and leads, and its export and erase (the privacy app's)."""
+"""The dashboard's contacts: the list, a contact's page with its details, attributes and
+where it talked to you, the merge, and its export and erase (the privacy app's)."""
 
 import json
 
