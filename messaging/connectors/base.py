@@ -426,7 +426,7 @@ class Connector:
     api_base_setting: ClassVar[str] = ""
     # True when the platform reports a sent message's status with our reference on it, so that
     # a send whose answer was lost (a time-out, a worker killed mid-request) can be settled
-    # from the status webhook instead of sent again blind (conversations/delivery.py).
+    # from the status webhook instead of sent again blind (messaging/delivery.py).
     reports_reference: ClassVar[bool] = False
 
     def __init__(self, api_base: str | None = None):
