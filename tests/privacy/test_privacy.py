@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -191,3 +192,16 @@ def test_dashboard_export_downloads_json(owner_client, tenant, erin):
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
     assert response.json()["contact"]["email"] == EMAIL
+
+
+def test_the_audits_breadcrumbs_lead_home_not_to_a_page_of_one_link(owner_client, tenant):
+    """The privacy app has one list: no "Privacy" crumb to a page that only links to it. An
+    app of several lists (leads: leads and lead webhooks) keeps its crumb."""
+
+    def crumbs(url):
+        body = owner_client.get(url).content.decode()
+        div = body[body.index('class="breadcrumbs"') :]
+        return re.findall(r'href="([^"]+)"', div[: div.index("</div>")])
+
+    assert crumbs("/dashboard/privacy/privacyaudit/") == ["/dashboard/"]
+    assert crumbs("/dashboard/leads/leadwebhook/") == ["/dashboard/", "/dashboard/leads/"]
