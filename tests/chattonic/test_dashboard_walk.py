@@ -29,15 +29,12 @@ from privacy.models import PrivacyAudit
 from privacy.services import contact_export
 from tests import factories
 from tests.bots.test_dashboard_walk import Page
-from tests.chattonic.test_dashboard_scope import one_of
+from tests.chattonic.test_dashboard_scope import OBJECT_PAGE_REDIRECTS, one_of
 
 pytestmark = pytest.mark.django_db
 
 # Settings a tenant edits as JSON on purpose (power users): the flow's import and export.
 JSON_ALLOWED: set[tuple[str, str]] = set()
-# Models whose object's page leads to another page (a daily statistics row: the statistics
-# page of its day), walked there.
-OBJECT_PAGE_REDIRECTS = {"stats.dailystat"}
 
 
 def owner_admins(tenant, user):
