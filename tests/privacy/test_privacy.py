@@ -205,3 +205,27 @@ def test_the_audits_breadcrumbs_lead_home_not_to_a_page_of_one_link(owner_client
 
     assert crumbs("/dashboard/privacy/privacyaudit/") == ["/dashboard/"]
     assert crumbs("/dashboard/leads/leadwebhook/") == ["/dashboard/", "/dashboard/leads/"]
+
+
+def test_deleting_a_contact_in_the_dashboard_is_its_erase(owner_client, tenant, erin):
+    """Its page's Delete and the list's "Delete selected": recorded, the statistics kept, like
+    the erase action, not a plain delete that left no audit and took its numbers along."""
+    start, end = date(2030, 3, 1), date(2030, 3, 20)
+    stats.stats_rebuild(tenant_id=tenant.pk, start=start, end=end)
+    before = stats.stats_report(tenant=tenant, start=start, end=end)
+    assert before["totals"]["conversations"] == 2
+    page = owner_client.post(f"/dashboard/contacts/contact/{erin.pk}/delete/", {"post": "yes"})
+    assert page.status_code == 302
+    assert not Contact.objects.filter(pk=erin.pk).exists()
+    audit = PrivacyAudit.objects.get(action="erase", contact_ref=erin.pk)
+    assert audit.door == "dashboard" and audit.actor is not None
+    stats.stats_rebuild(tenant_id=tenant.pk, start=start, end=end)
+    assert stats.stats_report(tenant=tenant, start=start, end=end) == before
+
+    other = ContactFactory(tenant=tenant, name="Otto")
+    listed = owner_client.post(
+        "/dashboard/contacts/contact/",
+        {"action": "delete_selected", "_selected_action": [other.pk], "post": "yes"},
+    )
+    assert listed.status_code == 302
+    assert PrivacyAudit.objects.filter(action="erase", contact_ref=other.pk).exists()
