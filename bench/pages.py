@@ -262,7 +262,8 @@ def owner_pages(tenant, owner) -> list[tuple[str, str]]:
         label = opts.verbose_name_plural
         pages.append((f"{label}: list", reverse(f"{name}_changelist")))
         obj = model_admin.get_queryset(request).order_by("-pk").first()
-        if obj is not None:
+        # A daily statistics row's page leads to the statistics page (timed above).
+        if obj is not None and opts.label_lower != "stats.dailystat":
             pages.append((f"{label}: change", reverse(f"{name}_change", args=[obj.pk])))
         if model_admin.has_add_permission(request):
             pages.append((f"{label}: add", reverse(f"{name}_add")))

@@ -97,6 +97,10 @@ class DashboardSite(admin.AdminSite):
         context["tenant"] = getattr(request, "tenant", None)
         # The regions' switcher: each region's dashboard (its bots are there).
         context["regions"] = list(regions().values())
+        # The apps of one page (privacy, stats...): their own page would only repeat its link,
+        # so the breadcrumbs leave it out (templates/admin/_app_crumb.html).
+        apps = [model._meta.app_label for model in self._registry]
+        context["one_model_apps"] = {label for label in apps if apps.count(label) == 1}
         return context
 
 

@@ -303,7 +303,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 # How long a task taken by a worker that died stays invisible before Redis hands it out again:
 # longer than the longest acks_late task (an HTTP node's 30 s, a send's two time-outs), short
 # enough to recover a lost worker's tasks in seconds; every worker looks for such tasks every
-# 2 s. No send waits on the broker (no countdowns: conversations/delivery.py's due set), so a
+# 2 s. No send waits on the broker (no countdowns: messaging/delivery.py's due set), so a
 # dead worker takes no wait along; its sends come back through the send sweep. A broker that
 # stops answering (frozen, a dead link) fails a publish after its socket time-out instead of
 # holding it forever.

@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.http import HttpResponsePermanentRedirect
 from django.templatetags.static import static
-from django.urls import include, path
+from django.urls import include, path, re_path, reverse
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -25,8 +26,56 @@ class FaviconView(RedirectView):
         return static("chattonic/favicon.svg")
 
 
+# The dashboard's pages of the models that moved out of `conversations` (docs/architecture.md),
+# by their former URL: a bookmark or a link in an old e-mail finds the same page at its new
+# one. Model name in the old URL -> its app now.
+MOVED_FROM_CONVERSATIONS = {
+    "contact": "contacts",
+    "lead": "leads",
+    "leadwebhook": "leads",
+    "privacyaudit": "privacy",
+    "channel": "messaging",
+    "deliveryattempt": "messaging",
+}
+
+
+class MovedDashboardPageView(RedirectView):
+    """A moved model's page at its former address (the list, an object's page, add,
+    history...): to the same page at its new one, the query (a list's filters) kept. The
+    statistics were a page of the conversations' list; now they are the daily statistics'
+    list."""
+
+    permanent = True
+
+    def get_redirect_url(self, *args, model: str = "", rest: str = "", **kwargs) -> str:
+        if model:
+            url = reverse(f"admin:{MOVED_FROM_CONVERSATIONS[model]}_{model}_changelist") + rest
+        else:
+            url = reverse("admin:stats_dailystat_changelist")
+        query = self.request.META.get("QUERY_STRING", "")
+        return f"{url}?{query}" if query else url
+
+    def post(self, request, *args, **kwargs):
+        # A form sent from a page opened before the move (an action on a list): 308, so the
+        # browser sends it again, as a POST, to the new address (a 301 would turn it into a
+        # GET and lose it without a word).
+        response = HttpResponsePermanentRedirect(self.get_redirect_url(*args, **kwargs))
+        response.status_code = 308
+        return response
+
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/dashboard/", permanent=False)),
+    re_path(
+        rf"^dashboard/conversations/(?P<model>{'|'.join(MOVED_FROM_CONVERSATIONS)})/(?P<rest>.*)$",
+        MovedDashboardPageView.as_view(),
+        name="dashboard-moved",
+    ),
+    path(
+        "dashboard/conversations/conversation/stats/",
+        MovedDashboardPageView.as_view(),
+        name="dashboard-moved-stats",
+    ),
     path("favicon.ico", FaviconView.as_view(), name="favicon"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

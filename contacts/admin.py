@@ -1,5 +1,5 @@
-"""The dashboard's contacts: the list, a contact's page with where it talked to you, its
-conversations and leads, and its export and erase (the privacy app's)."""
+"""The dashboard's contacts: the list, a contact's page with its details, attributes and
+where it talked to you, the merge, and its export and erase (the privacy app's)."""
 
 import json
 
@@ -71,6 +71,17 @@ class ContactAdmin(TenantScopedAdmin):
             phone=data.get("phone"),
             attributes=data.get("attributes"),
         )
+
+    # Deleting a contact (its page's Delete, the list's "Delete selected") is its erase: the
+    # statistics keep its numbers, the audit and the erasure ledger record it, the apps above
+    # scrub what they hold of it. A plain delete did none of that (and a restored backup
+    # brought the contact back).
+    def delete_model(self, request, obj):
+        contact_erase(contact=obj, door=PrivacyAudit.Door.DASHBOARD, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for contact in list(queryset):
+            contact_erase(contact=contact, door=PrivacyAudit.Door.DASHBOARD, actor=request.user)
 
     @admin.action(
         description="Merge the selected contacts into the oldest one", permissions=["change"]

@@ -25,7 +25,8 @@ def shown(value) -> str:
 
 class KeyValueWidget(forms.Widget):
     """Rows of two text inputs, a name and its value, that rows can be added to and removed
-    from (``conversations/key_values.js``); one empty row is always there to type into."""
+    from (``contacts/static/contacts/key_values.js``); one empty row is always there to type
+    into."""
 
     template_name = "contacts/widgets/key_values.html"
 

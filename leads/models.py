@@ -54,7 +54,7 @@ class Lead(TenantOwned):
 
 class LeadWebhook(TenantOwned):
     """Where a tenant wants new leads POSTed, signed like the API channel's deliveries; the
-    signing secret is stored encrypted (conversations/credentials.py), shown once."""
+    signing secret is stored encrypted (chattonic/core/credentials.py), shown once."""
 
     url = models.URLField(max_length=500)
     signing_secret_encrypted = models.TextField(editable=False)

@@ -1,8 +1,5 @@
 """The dashboard's channels (webhook URL, set-up steps, credentials: an input each) and
-delivery log.
-
-Imported by conversations/admin.py, so that admin autodiscovery registers them.
-"""
+delivery log."""
 
 from __future__ import annotations
 

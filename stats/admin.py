@@ -5,9 +5,13 @@ from datetime import UTC, date, timedelta
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 
 from bots.models import Bot
 from chattonic.tenancy.admin import TenantScopedAdmin
@@ -93,6 +97,18 @@ class StatsAdmin(TenantScopedAdmin):
     """The statistics page (the rows themselves are rebuilt from the conversations, never
     edited)."""
 
+    # A tenant's numbers: operators (signed in with no tenant) look at them through its staff,
+    # so their dashboard has no link to a page that would refuse them.
+    def has_module_permission(self, request):
+        return getattr(request, "tenant", None) is not None and super().has_module_permission(
+            request
+        )
+
+    def has_view_permission(self, request, obj=None):
+        return getattr(request, "tenant", None) is not None and super().has_view_permission(
+            request, obj
+        )
+
     def has_add_permission(self, request, *args, **kwargs):
         return False
 
@@ -104,3 +120,17 @@ class StatsAdmin(TenantScopedAdmin):
 
     def changelist_view(self, request, extra_context=None):
         return stats_view(self, request)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """A row's own address (the admin gives every model one): the statistics page of
+        its day, bot and channel, not the row's raw counters and samples."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        row = self.get_object(request, unquote(object_id))
+        query = {"start": row.day.isoformat(), "end": row.day.isoformat()}
+        if row.bot_id:
+            query["bot"] = row.bot_id
+        if row.channel_kind:
+            query["channel"] = row.channel_kind
+        url = reverse("admin:stats_dailystat_changelist")
+        return HttpResponseRedirect(f"{url}?{urlencode(query)}")

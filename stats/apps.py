@@ -5,6 +5,8 @@ class StatsConfig(AppConfig):
     """The statistics: each bot's daily figures, the dashboard's charts and the API's report."""
 
     name = "stats"
+    # The dashboard names its page Statistics; so do its address's app page and crumbs.
+    verbose_name = "Statistics"
 
     def ready(self):
         # What conversations asks of the statistics (conversations/hooks.py).

@@ -291,6 +291,17 @@ def public_url(public_base_url: str, full_path: str) -> str:
     return public_base_url.rstrip("/") + "/" + full_path.lstrip("/")
 
 
+def per_second_problem(value: Any, *, most: int | None = None) -> str | None:
+    """Why a credential of messages per second is not a whole number from 1 (to ``most``),
+    or None. (Stored, words or 0 would be replaced by another rate without a word.)"""
+    text = str(value).strip()
+    number = int(text) if text.isdigit() else 0
+    if number < 1 or (most is not None and number > most):
+        upper = f" to {most:,}" if most is not None else " or more"
+        return f"A whole number of messages per second, 1{upper}."
+    return None
+
+
 def hmac_hex(secret: str | bytes, message: bytes, digestmod=hashlib.sha256) -> str:
     key = secret.encode() if isinstance(secret, str) else secret
     return hmac.new(key, message, digestmod).hexdigest()
@@ -415,7 +426,7 @@ class Connector:
     api_base_setting: ClassVar[str] = ""
     # True when the platform reports a sent message's status with our reference on it, so that
     # a send whose answer was lost (a time-out, a worker killed mid-request) can be settled
-    # from the status webhook instead of sent again blind (conversations/delivery.py).
+    # from the status webhook instead of sent again blind (messaging/delivery.py).
     reports_reference: ClassVar[bool] = False
 
     def __init__(self, api_base: str | None = None):

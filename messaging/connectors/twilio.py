@@ -54,6 +54,7 @@ from .base import (
     constant_time_equals,
     decode_body,
     now,
+    per_second_problem,
     truncate,
     with_numbered_options,
 )
@@ -86,6 +87,11 @@ class TwilioConnector(Connector):
     required_credentials = ("account_sid", "auth_token", "from_number")
     optional_credentials = ("messaging_service_sid", "sender_mps", "webhook_shared_key")
     secret_credentials = ("auth_token", "webhook_shared_key")
+
+    def credential_problems(self, credentials):
+        mps = credentials.get("sender_mps")
+        problem = per_second_problem(mps) if mps else None
+        return {"sender_mps": problem} if problem else {}
 
     api_base_setting = "TWILIO_API_BASE"
     reports_reference = True  # the status callback URL carries ?ref=<our id>

@@ -44,6 +44,7 @@ from .base import (
     as_dict,
     decode_body,
     from_unix,
+    per_second_problem,
     truncate,
     with_numbered_options,
 )
@@ -66,6 +67,7 @@ ROW_DESCRIPTION_LIMIT = 72
 MAX_PAYLOAD = 1000
 
 DEFAULT_THROUGHPUT = 80
+MAX_THROUGHPUT = 1000  # Meta's highest tier of a number
 # The pair rate limit: about one message every 6 s to the same user, with bursts allowed.
 PAIR_LIMIT = (10, 60.0)
 
@@ -106,6 +108,11 @@ class WhatsAppConnector(Connector):
     required_credentials = ("access_token", "app_secret", "verify_token", "phone_number_id")
     optional_credentials = ("throughput", "list_button")
     secret_credentials = ("access_token", "app_secret", "verify_token")
+
+    def credential_problems(self, credentials):
+        throughput = credentials.get("throughput")
+        problem = per_second_problem(throughput, most=MAX_THROUGHPUT) if throughput else None
+        return {"throughput": problem} if problem else {}
 
     api_base_setting = "WHATSAPP_API_BASE"
     reports_reference = True  # biz_opaque_callback_data comes back on every status

@@ -304,3 +304,33 @@ def test_an_altered_or_used_reservation_saves_nothing_and_shows_a_new_url(owner_
     assert "was the form sent twice?" in twice.content.decode()
     assert Channel.objects.count() == 1
     assert shown(twice.content.decode(), "telegram")[0] not in (url, new_url)
+
+
+@pytest.mark.parametrize(
+    ("kind", "key", "value"),
+    [
+        ("whatsapp", "throughput", "fast"),
+        ("whatsapp", "throughput", "0"),
+        ("whatsapp", "throughput", "5000"),
+        ("twilio", "sender_mps", "-3"),
+        ("twilio", "sender_mps", "2.5"),
+    ],
+)
+def test_a_sending_rate_that_is_no_whole_number_of_messages_is_refused_beside_its_input(
+    owner_client, tenant, kind, key, value
+):
+    """Stored, words fell back to the default rate and 0 to one a second, without a word."""
+    bot = launched_bot(tenant=tenant)
+    typed = {f"{kind}__{name}": v for name, v in CREDENTIALS[kind].items()}
+    response = owner_client.post(
+        ADD, {"name": "Ours", "bot": bot.pk, "kind": kind, **typed, f"{kind}__{key}": value}
+    )
+    errors = form_of(response).errors
+    assert list(errors) == [f"{kind}__{key}"]
+    assert "whole number of messages per second" in errors[f"{kind}__{key}"][0]
+    assert not Channel.objects.exists()
+    good = owner_client.post(
+        ADD, {"name": "Ours", "bot": bot.pk, "kind": kind, **typed, f"{kind}__{key}": "100"}
+    )
+    assert good.status_code == 302
+    assert channel_credentials(Channel.objects.get())[key] == "100"

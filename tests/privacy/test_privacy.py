@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -191,3 +192,40 @@ def test_dashboard_export_downloads_json(owner_client, tenant, erin):
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
     assert response.json()["contact"]["email"] == EMAIL
+
+
+def test_the_audits_breadcrumbs_lead_home_not_to_a_page_of_one_link(owner_client, tenant):
+    """The privacy app has one list: no "Privacy" crumb to a page that only links to it. An
+    app of several lists (leads: leads and lead webhooks) keeps its crumb."""
+
+    def crumbs(url):
+        body = owner_client.get(url).content.decode()
+        div = body[body.index('class="breadcrumbs"') :]
+        return re.findall(r'href="([^"]+)"', div[: div.index("</div>")])
+
+    assert crumbs("/dashboard/privacy/privacyaudit/") == ["/dashboard/"]
+    assert crumbs("/dashboard/leads/leadwebhook/") == ["/dashboard/", "/dashboard/leads/"]
+
+
+def test_deleting_a_contact_in_the_dashboard_is_its_erase(owner_client, tenant, erin):
+    """Its page's Delete and the list's "Delete selected": recorded, the statistics kept, like
+    the erase action, not a plain delete that left no audit and took its numbers along."""
+    start, end = date(2030, 3, 1), date(2030, 3, 20)
+    stats.stats_rebuild(tenant_id=tenant.pk, start=start, end=end)
+    before = stats.stats_report(tenant=tenant, start=start, end=end)
+    assert before["totals"]["conversations"] == 2
+    page = owner_client.post(f"/dashboard/contacts/contact/{erin.pk}/delete/", {"post": "yes"})
+    assert page.status_code == 302
+    assert not Contact.objects.filter(pk=erin.pk).exists()
+    audit = PrivacyAudit.objects.get(action="erase", contact_ref=erin.pk)
+    assert audit.door == "dashboard" and audit.actor is not None
+    stats.stats_rebuild(tenant_id=tenant.pk, start=start, end=end)
+    assert stats.stats_report(tenant=tenant, start=start, end=end) == before
+
+    other = ContactFactory(tenant=tenant, name="Otto")
+    listed = owner_client.post(
+        "/dashboard/contacts/contact/",
+        {"action": "delete_selected", "_selected_action": [other.pk], "post": "yes"},
+    )
+    assert listed.status_code == 302
+    assert PrivacyAudit.objects.filter(action="erase", contact_ref=other.pk).exists()

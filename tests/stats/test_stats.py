@@ -223,3 +223,39 @@ def test_the_backfill_command_rebuilds_a_range(tenant, data):
 def test_the_conversations_list_links_to_the_statistics(owner_client):
     response = owner_client.get("/dashboard/conversations/conversation/")
     assert b"/dashboard/stats/dailystat/" in response.content
+
+
+def test_operators_dashboard_has_no_statistics_link_that_would_refuse_them(client, tenant):
+    """The numbers are a tenant's: an operator (no tenant) is not offered a page that answers
+    403, neither on the home's list of apps nor on the statistics' app page."""
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.create_superuser("op", "op@example.com", "pw"))
+    home = client.get("/dashboard/")
+    assert home.status_code == 200
+    assert b"/dashboard/stats/" not in home.content
+    assert b"/dashboard/contacts/contact/" in home.content  # the operator's other lists are there
+    assert client.get("/dashboard/stats/").status_code == 404
+    assert client.get("/dashboard/stats/dailystat/").status_code == 403
+
+
+def test_the_statistics_app_page_is_named_statistics(owner_client):
+    body = owner_client.get("/dashboard/stats/").content.decode()
+    assert "Statistics administration" in body and "Stats administration" not in body
+
+
+def test_a_rows_own_address_leads_to_the_statistics_of_its_day(owner_client, tenant, data):
+    """The admin gives each daily row an address: it shows the statistics page of that day,
+    bot and channel, not the row's raw counters (nothing links there; a typed or old link)."""
+    stats.stats_rebuild(tenant_id=tenant.pk, start=DAY, end=DAY)
+    row = DailyStat.objects.filter(tenant=tenant, day=DAY, channel_kind="telegram").get()
+    response = owner_client.get(f"/dashboard/stats/dailystat/{row.pk}/change/")
+    assert response.status_code == 302
+    assert response["Location"] == (
+        f"/dashboard/stats/dailystat/?start=2030-03-10&end=2030-03-10&bot={row.bot_id}"
+        "&channel=telegram"
+    )
+    page = owner_client.get(response["Location"])
+    assert page.context["report"]["totals"]["conversations"] == 1
+    other = DailyStat.objects.create(tenant=BotFactory().tenant, day=DAY)
+    assert owner_client.get(f"/dashboard/stats/dailystat/{other.pk}/change/").status_code == 404
