@@ -36,9 +36,12 @@ from conversations.turns import TurnBatcher
 logger = logging.getLogger(__name__)
 
 
-# Batches under way at once in a web process: while one is in its database thread, the next
-# one gathers and the last one's answers go out (measured faster than one, three or four).
-IN_FLIGHT = 2
+# Batches under way at once in a web process: one, in one database thread, while the next one
+# gathers on the event loop. Two at once (two threads taking the GIL from the loop and from each
+# other) took half the messages each and spent more CPU time on each (bench/webchat.py on
+# PostgreSQL, eight alternating runs: 105-117 us a message in the threads against 94-104, a
+# throughput ratio of 0.47 against 0.60, medians). Three or four were slower still.
+IN_FLIGHT = 1
 
 
 class RateLimited(ServiceError):

@@ -88,6 +88,24 @@ async def test_a_batch_goes_to_the_service_in_one_hop(bot):
     assert len({a.conversation for a in arrivals}) == 5
 
 
+async def test_a_web_process_has_one_batch_under_way_and_the_next_gathers_meanwhile(bot):
+    hops: list[int] = []
+
+    def counted(func):
+        def run(arrivals, layer):
+            hops.append(len(arrivals))
+            return func(arrivals, layer)
+
+        return message_sync_to_async(run)
+
+    runner = lane.Lane(counted, get_channel_layer())  # as the sockets' lane is made
+    arrivals = [arrival(bot, f"w{n}", "c1") for n in range(6)]
+
+    outcomes = await asyncio.gather(*(runner.run(a) for a in arrivals))
+
+    assert outcomes == arrivals and hops == [1, 5]
+
+
 async def test_an_invalid_message_gets_its_error_and_the_others_go_on(bot):
     runner = lane.Lane(message_sync_to_async, get_channel_layer())
     good = arrival(bot, "v1", "c1")
