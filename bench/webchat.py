@@ -21,8 +21,9 @@ it more than what it measured. It prints each round's throughputs (messages per 
 p50/p99 latencies (send to echo; send to the bot's reply) and the server's and this client's
 CPU time per message (the server's also split: its event loop's / its other threads'), then the
 medians of the rounds and their ratios. Goal: at least 60 % of the echo's throughput, a p99 at
-most 1.5 times the echo's; the last line says "goal met" or "goal not met". It checks that every message was stored exactly once (a run that stored
-one twice, or lost one, fails whatever its figures). ``--smoke``: a tiny run (3 visitors, 2
+most 1.5 times the echo's; the last line says "goal met" or "goal not met". It checks that
+every message was stored exactly once (a run that stored one twice, or lost one, fails
+whatever its figures). ``--smoke``: a tiny run (3 visitors, 2
 messages, 2 rounds) that the test suite runs to see that the bench still works; its figures
 mean nothing.
 
