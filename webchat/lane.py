@@ -39,8 +39,8 @@ logger = logging.getLogger(__name__)
 # Batches under way at once in a web process. PostgreSQL: one, in one database thread, while
 # the next one gathers on the event loop. Two at once (two threads taking the GIL from the loop
 # and from each other) took half the messages each and spent more CPU time on each
-# (bench/webchat.py, eight alternating runs: 105-117 us a message in the threads against
-# 94-104, a throughput ratio of 0.47 against 0.60, medians); three or four were slower still.
+# (bench/webchat.py, eight alternating runs: 112 us a message in the threads against 98, a
+# throughput ratio of 0.47 against 0.60, medians); three or four were slower still.
 IN_FLIGHT = 1
 # SQLite: two, both for its one database thread: the second waits in the thread's queue and
 # starts as the first ends, without waiting for a turn of the busy event loop (two alternating
