@@ -119,6 +119,12 @@ def message_sync_to_async(func):
     return database_sync_to_async(func)
 
 
+def lane_in_flight() -> int:
+    """The lane's batches under way at once (webchat.lane): one per message thread on
+    PostgreSQL; two for SQLite's one thread."""
+    return lane.IN_FLIGHT if _parallel_database() else lane.IN_FLIGHT_ONE_THREAD
+
+
 def opening_sync_to_async(func):
     """A socket's opening read: read-only, so on PostgreSQL from its own threads."""
     if _parallel_database():
@@ -208,7 +214,7 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
             await self._refuse(webchat.origin_refusal(origin))
             return
         self.bot = bot = _shared_bot(bot)
-        self._lane = lane.lane(message_sync_to_async, self.channel_layer)
+        self._lane = lane.lane(message_sync_to_async, self.channel_layer, lane_in_flight())
         refusal = self._refusal(may_test)
         if refusal:
             await self._refuse(refusal)

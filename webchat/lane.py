@@ -36,9 +36,16 @@ from conversations.turns import TurnBatcher
 logger = logging.getLogger(__name__)
 
 
-# Batches under way at once in a web process: while one is in its database thread, the next
-# one gathers and the last one's answers go out (measured faster than one, three or four).
-IN_FLIGHT = 2
+# Batches under way at once in a web process. PostgreSQL: one, in one database thread, while
+# the next one gathers on the event loop. Two at once (two threads taking the GIL from the loop
+# and from each other) took half the messages each and spent more CPU time on each
+# (bench/webchat.py, eight alternating runs: 112 us a message in the threads against 98, a
+# throughput ratio of 0.47 against 0.60, medians); three or four were slower still.
+IN_FLIGHT = 1
+# SQLite: two, both for its one database thread: the second waits in the thread's queue and
+# starts as the first ends, without waiting for a turn of the busy event loop (two alternating
+# runs each: ratios 0.54 and 0.72 against 0.45 and 0.46 with one).
+IN_FLIGHT_ONE_THREAD = 2
 
 
 class RateLimited(ServiceError):
@@ -123,10 +130,10 @@ def _keep_heard_events(arrivals: list[Arrival], layer) -> None:
 _lanes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def lane(to_thread, channel_layer) -> Lane:
+def lane(to_thread, channel_layer, in_flight: int = IN_FLIGHT) -> Lane:
     """This event loop's lane (made with the first caller's arguments)."""
     loop = asyncio.get_running_loop()
     found = _lanes.get(loop)
     if found is None:
-        found = _lanes[loop] = Lane(to_thread, channel_layer)
+        found = _lanes[loop] = Lane(to_thread, channel_layer, in_flight)
     return found

@@ -29,6 +29,7 @@ same pass gives the estimates the dashboard shows (accuracy, rejection, confused
 from __future__ import annotations
 
 import base64
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -85,6 +86,12 @@ TARGET_REJECTION = 0.9
 OUT_OF_SCOPE_MARGINS = (0.0, 0.02, 0.04, 0.06, 0.08, 0.1)
 # Confused pairs kept in the report for the dashboard.
 MAX_CONFUSIONS = 20
+# What a matcher made of the texts visitors send again and again ("hi", "yes", a button's
+# title typed, "how much is it"): kept per matcher (a version's never changes), for texts of
+# at most UNDERSTOOD_TEXT characters, the UNDERSTOOD_CACHE most recent. The language guess
+# alone costs about 40 us a message in the web chat's database thread (bench/webchat.py).
+UNDERSTOOD_CACHE = 1024
+UNDERSTOOD_TEXT = 120
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +175,9 @@ class IntentMatcher:
             owners.setdefault(fold(phrase), set()).add(int(label))
         self._exact = {key: next(iter(v)) for key, v in owners.items() if key and len(v) == 1}
         self._speller = Speller(phrases) if MEND_TYPING else None
+        # Thread-safe (the web chat's database threads share a version's matcher).
+        self._understood = lru_cache(maxsize=UNDERSTOOD_CACHE)(self._understand)
+        _matchers.add(self)
 
     # -- training -------------------------------------------------------------------------
 
@@ -343,7 +353,13 @@ class IntentMatcher:
 
     def understand(self, text: str, threshold: float = DEFAULT_THRESHOLD) -> Understanding:
         """The intent of text (None below threshold, or when the text is out of scope), its
-        confidence (the best intent's, even when rejected), and the text's language."""
+        confidence (the best intent's, even when rejected), and the text's language. A short
+        text is understood once per matcher (``UNDERSTOOD_CACHE``)."""
+        if len(text) <= UNDERSTOOD_TEXT:
+            return self._understood(text, threshold)
+        return self._understand(text, threshold)
+
+    def _understand(self, text: str, threshold: float) -> Understanding:
         language = detect_language(text)
         folded = fold(text)
         exact = self._exact.get(folded)
@@ -559,8 +575,15 @@ def embed_query(text: str) -> np.ndarray:
 
 
 def forget_queries() -> None:
-    """Empty the memo of visitors' embeddings (bench/engine.py measures new texts)."""
+    """Empty the memo of visitors' embeddings and every matcher's understood texts
+    (bench/engine.py measures new texts)."""
     _query_embedding.cache_clear()
+    for matcher in list(_matchers):
+        matcher._understood.cache_clear()
+
+
+# The matchers alive, for forget_queries.
+_matchers: weakref.WeakSet[IntentMatcher] = weakref.WeakSet()
 
 
 def _fit_char_idf(phrases: list[str]) -> tuple[list[str], np.ndarray]:

@@ -14,6 +14,7 @@ import pytest
 from bots.engine import step
 from bots.engine.types import Context, Event
 from bots.nlu import IntentMatcher
+from bots.nlu import matcher as matcher_module
 from bots.nlu.language import detect_language
 from conversations.services import engine_step
 
@@ -177,6 +178,31 @@ def test_phrases_in_other_languages_are_trained_and_a_training_phrase_is_certain
     assert matcher.classify("Where is my ORDER?") == ("order_status", 1.0)
     assert matcher.classify("¿Dónde está mi pedido?") == ("order_status", 1.0)
     assert matcher.classify("donde esta mi pedidoo", 0.3)[0] == "order_status"
+
+
+def test_a_short_text_is_understood_once_per_matcher_and_a_long_one_each_time(shop, monkeypatch):
+    guessed: list[str] = []
+    guess = matcher_module.detect_language
+
+    def counted(text):
+        guessed.append(text)
+        return guess(text)
+
+    monkeypatch.setattr(matcher_module, "detect_language", counted)
+    matcher = shop.matcher
+    short = "DONDE esta mi pedido??"  # a training phrase, as typed here only
+    first = matcher.understand(short, 0.3)
+    assert matcher.understand(short, 0.3) == first
+    assert first.intent == "order_status"
+    assert guessed == [short]
+    matcher.understand(short, 0.99)  # another threshold: its own answer
+    assert guessed == [short, short]
+    long = "where is my order " * (matcher_module.UNDERSTOOD_TEXT // 18 + 1)
+    assert matcher.understand(long) == matcher.understand(long)
+    assert guessed == [short, short, long, long]
+    matcher_module.forget_queries()  # bench/engine.py's new texts
+    matcher.understand(short, 0.3)
+    assert guessed[-1] == short and len(guessed) == 5
 
 
 def test_out_of_scope_messages_are_no_intent(shop):

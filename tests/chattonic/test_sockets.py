@@ -11,6 +11,7 @@ import logging
 import pytest
 from channels.exceptions import StopConsumer
 
+from chattonic.core import inputs
 from chattonic.core.sockets import (
     JsonSocket,
     dispatch_in_turn,
@@ -81,6 +82,26 @@ def test_frames_are_compact_json_and_bad_json_is_a_value_error():
     assert frame_loads('{"type": "message"}') == {"type": "message"}
     with pytest.raises(ValueError):
         frame_loads("{not json")
+
+
+def test_a_flat_frame_is_not_walked_for_its_depth_and_a_nested_one_is(monkeypatch):
+    walked = []
+    check_depth = inputs.check_depth
+
+    def counted(value, **kwargs):
+        walked.append(value)
+        return check_depth(value, **kwargs)
+
+    monkeypatch.setattr(inputs, "check_depth", counted)
+    flat = '{"type": "message", "client_id": "c-1", "text": "hi", "n": 1, "on": true}'
+    assert frame_loads(flat)["text"] == "hi"
+    assert walked == []
+    assert frame_loads('{"type": "start", "fields": {"name": "Ann"}}')["fields"] == {"name": "Ann"}
+    assert len(walked) == 1
+    deep = "[" * (inputs.MAX_DEPTH + 1) + "]" * (inputs.MAX_DEPTH + 1)
+    for refused in (f'{{"a": {deep}}}', deep, '{"a": NaN}', '{"a": "\\ud800"}', "{"):
+        with pytest.raises(ValueError):
+            frame_loads(refused)
 
 
 # Channels closes old database connections around each frame (a thread of this run may hold one).

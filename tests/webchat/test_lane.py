@@ -17,7 +17,7 @@ from conversations.receive import Arrival, Inbound
 from tests.conversations.receiving import webchat_says
 from tests.factories import launched_bot
 from webchat import lane
-from webchat.consumers import message_sync_to_async
+from webchat.consumers import lane_in_flight, message_sync_to_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -86,6 +86,27 @@ async def test_a_batch_goes_to_the_service_in_one_hop(bot):
     assert outcomes == arrivals and hops == [1, 4]  # the first alone, the others together
     assert all(a.replies[-1]["text"] == "Plans start at $10." for a in arrivals)
     assert len({a.conversation for a in arrivals}) == 5
+
+
+async def test_a_web_process_on_postgresql_has_one_batch_under_way_and_the_next_gathers(bot):
+    hops: list[int] = []
+
+    def counted(func):
+        def run(arrivals, layer):
+            hops.append(len(arrivals))
+            return func(arrivals, layer)
+
+        return message_sync_to_async(run)
+
+    # As the sockets' lane is made: one batch under way on PostgreSQL; on SQLite a second
+    # one waits in its one thread's queue.
+    runner = lane.Lane(counted, get_channel_layer(), lane_in_flight())
+    arrivals = [arrival(bot, f"w{n}", "c1") for n in range(6)]
+
+    outcomes = await asyncio.gather(*(runner.run(a) for a in arrivals))
+
+    assert outcomes == arrivals
+    assert hops == ([1, 5] if connections["default"].vendor == "postgresql" else [1, 1, 4])
 
 
 async def test_an_invalid_message_gets_its_error_and_the_others_go_on(bot):
