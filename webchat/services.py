@@ -144,12 +144,9 @@ def _message(kind: str, content: dict) -> Frame:
     client_id = content.get("client_id")
     if not isinstance(client_id, str) or not 0 < len(client_id) <= MAX_CLIENT_ID:
         raise inputs.InputError("client_id", "A string of 1 to 64 characters is required.")
-    if not (client_id.isascii() and client_id.isprintable()):  # else as it is (``_plain``)
-        client_id = inputs.identifier(client_id, field="client_id", max_length=MAX_CLIENT_ID)
+    client_id = inputs.identifier(client_id, field="client_id", max_length=MAX_CLIENT_ID)
     name = "text" if "text" in content else "title"
-    text = content.get(name)
-    if not _plain(text):
-        text = inputs.text(text, field=name)
+    text = inputs.text(content.get(name), field=name)
     stripped = text.strip()
     if kind == "message" and not stripped:
         raise inputs.InputError("text", "A message needs some text.")
@@ -161,14 +158,6 @@ def _message(kind: str, content: dict) -> Frame:
             raise inputs.InputError("payload", "A quick reply needs its payload (a string).")
         payload = inputs.text(payload, field="payload", max_length=MAX_PAYLOAD)
     return Frame(type=kind, client_id=client_id, text=text, payload=payload)
-
-
-def _plain(value: object) -> bool:
-    """Whether a frame's string is one ``inputs.text`` leaves as it is: ASCII (no surrogate,
-    its own NFC) without NUL. Most frames are; checking costs a fraction of cleaning (a web
-    chat message's frame is read on the busy event loop). A printable ASCII id is likewise
-    one ``inputs.identifier`` takes as it is."""
-    return isinstance(value, str) and value.isascii() and "\x00" not in value
 
 
 def _typing(kind: str, content: dict) -> Frame:

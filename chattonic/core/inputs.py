@@ -100,7 +100,18 @@ def _ints_bounded(value: Any) -> Any:
 
 
 def check_depth(value: Any, *, field: str = "body", max_depth: int = MAX_DEPTH) -> None:
-    """InputError when ``value`` nests lists and objects deeper than ``max_depth``."""
+    """InputError when ``value`` nests lists and objects deeper than ``max_depth``. A flat
+    object (most frames a socket reads: strings, numbers, booleans) is not walked."""
+    if (
+        max_depth >= 1
+        and type(value) is dict
+        and not any(isinstance(child, dict | list | tuple) for child in value.values())
+    ):
+        return
+    _walk_depth(value, field=field, max_depth=max_depth)
+
+
+def _walk_depth(value: Any, *, field: str, max_depth: int) -> None:
     stack = [(value, 1)]
     while stack:
         item, level = stack.pop()
@@ -150,7 +161,10 @@ def scrubbed(value: Any) -> Any:
 
 
 def clean_text(value: str) -> str:
-    """NFC, without NUL characters, lone surrogates replaced by U+FFFD."""
+    """NFC, without NUL characters, lone surrogates replaced by U+FFFD. ASCII without NUL (most
+    of what visitors type) is all that already: it is returned as it is, without a pass."""
+    if value.isascii() and "\x00" not in value:
+        return value
     if "\x00" in value:
         value = value.replace("\x00", "")
     if any(ord(c) in _SURROGATES for c in value):
@@ -200,7 +214,10 @@ def identifier(value: Any, *, field: str, max_length: int = MAX_ID_LENGTH) -> st
         raise InputError(field, "Required.")
     if len(value) > max_length:
         raise InputError(field, f"At most {max_length} characters.")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F or ord(c) in _SURROGATES for c in value):
+    # Printable ASCII has neither (the common case: checked without a walk in Python).
+    if not (value.isascii() and value.isprintable()) and any(
+        ord(c) < 0x20 or ord(c) == 0x7F or ord(c) in _SURROGATES for c in value
+    ):
         raise InputError(field, "Control characters are not allowed.")
     return value
 

@@ -59,15 +59,7 @@ SERVER_ERROR = "That did not work; it was logged. Try again."
 
 def frame_loads(text: str | bytes):
     """A frame's JSON (``chattonic.core.inputs``: no NaN, no lone surrogates, bounded depth);
-    ValueError when it is not JSON we take. A flat object (most frames: strings, numbers,
-    booleans) is within any depth bound: its depth is not walked."""
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        value = None  # said by inputs.loads, below
-    else:
-        if type(value) is dict and not any(type(v) in (dict, list) for v in value.values()):
-            return value
+    ValueError when it is not JSON we take."""
     try:
         return inputs.loads(text, field="frame")
     except inputs.InputError as exc:

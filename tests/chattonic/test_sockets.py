@@ -86,13 +86,13 @@ def test_frames_are_compact_json_and_bad_json_is_a_value_error():
 
 def test_a_flat_frame_is_not_walked_for_its_depth_and_a_nested_one_is(monkeypatch):
     walked = []
-    check_depth = inputs.check_depth
+    walk = inputs._walk_depth
 
     def counted(value, **kwargs):
         walked.append(value)
-        return check_depth(value, **kwargs)
+        return walk(value, **kwargs)
 
-    monkeypatch.setattr(inputs, "check_depth", counted)
+    monkeypatch.setattr(inputs, "_walk_depth", counted)
     flat = '{"type": "message", "client_id": "c-1", "text": "hi", "n": 1, "on": true}'
     assert frame_loads(flat)["text"] == "hi"
     assert walked == []

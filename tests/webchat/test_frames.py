@@ -1,8 +1,10 @@
 """The widget's frames as the socket reads them (webchat.services.parse_frame): a plain frame
-is taken as it is, without the cleaning pass (read on the busy event loop); anything else is
-cleaned or refused as ``chattonic.core.inputs`` says."""
+is taken as it is, without the cleaning pass (read on the busy event loop: ``chattonic.core.inputs``
+skips it for printable ASCII); anything else is cleaned or refused as ``inputs`` says."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import pytest
 
@@ -14,8 +16,12 @@ def test_a_plain_ascii_message_frame_is_taken_as_it_is_without_a_cleaning_pass(m
     def refuse(*args, **kwargs):
         raise AssertionError("a plain frame went through the cleaning pass")
 
-    monkeypatch.setattr(inputs, "clean_text", refuse)
-    monkeypatch.setattr(inputs, "identifier", refuse)
+    class Refusing:
+        __contains__ = refuse
+
+    # The passes: NFC (clean_text) and the scan for control characters (identifier).
+    monkeypatch.setattr(inputs, "unicodedata", SimpleNamespace(normalize=refuse))
+    monkeypatch.setattr(inputs, "_SURROGATES", Refusing())
     frame = webchat.parse_frame(
         {"type": "message", "client_id": "3.17-42", "text": "  how much\tis it?\n"}
     )
