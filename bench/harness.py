@@ -9,6 +9,8 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from chattonic.core.webserver import uvicorn_command  # the benches put the root on the path
@@ -77,13 +79,25 @@ def start_server(
         if server.poll() is not None:
             raise SystemExit(f"the server exited; see {log_path}")
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return server, log
+            if _ready(port):
+                return server, log
         except OSError:
-            if time.monotonic() > deadline:
-                server.kill()
-                raise SystemExit(f"the server did not listen; see {log_path}") from None
-            time.sleep(0.1)
+            pass
+        if time.monotonic() > deadline:
+            server.kill()
+            raise SystemExit(f"the server did not get ready; see {log_path}") from None
+        time.sleep(0.1)
+
+
+def _ready(port: int) -> bool:
+    """Whether the server answers ``/readyz`` with 200, as a load balancer would ask before
+    sending it anyone (a web process loads its intent models first: chattonic/core/health.py);
+    an application without that page (404) is ready once it answers."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5):
+            return True
+    except urllib.error.HTTPError as exc:
+        return exc.code == 404
 
 
 def stop_server(server: subprocess.Popen, log, timeout: float = 120) -> None:

@@ -21,8 +21,10 @@ application = ProtocolTypeRouter(
 )
 
 from bots.nlu.encoder import warm_up_in_background  # noqa: E402
+from bots.selectors import runtimes_warm_here  # noqa: E402
 
-warm_up_in_background()  # the intent matcher's models, before the first visitor needs them
+# The intent matcher's models, then the launched bots' matchers, before visitors need them.
+warm_up_in_background(then=runtimes_warm_here)
 
 import gc  # noqa: E402
 

@@ -249,7 +249,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # A file, not memory, so that a test's server and worker processes see the same data.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-chattonic.sqlite3")}
-elif env_bool("DATABASE_POOL", True):
+else:
+    # Server-side prepared statements for the hot paths' plain SQL (conversations.sql: the
+    # same statement for any number of rows, parsed and planned once per connection; Django's
+    # own queries bind on the client and are never prepared). Django turns them off for the
+    # sake of transaction-mode poolers: PgBouncer 1.21 and newer keeps them (its
+    # max_prepared_statements); with an older one, set DATABASE_PREPARED=0.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        5 if env_bool("DATABASE_PREPARED", True) else None
+    )
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3" and env_bool(
+    "DATABASE_POOL", True
+):
     # psycopg's connection pool, one per process: under ASGI, Django otherwise opens a new
     # connection for every message's database work (about 10 ms each on a busy machine).
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
@@ -258,6 +269,9 @@ elif env_bool("DATABASE_POOL", True):
         "timeout": 10,
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# A web process loads the intent matchers of this many launched bots (the most recently
+# changed) as it starts, so that their first visitors after a deploy do not wait for them.
+NLU_WARM_BOTS = env_int("NLU_WARM_BOTS", 50)
 
 # --- Redis: channel layer, Celery broker, cache -------------------------------------------
 REDIS_URL = env_str("REDIS_URL")

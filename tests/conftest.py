@@ -16,6 +16,9 @@ _embedded_redis = None
 
 def pytest_configure(config):
     global _embedded_redis
+    # No test's import of chattonic.asgi reads the database from a thread of its own (the
+    # servers the tests start as processes do, as in production).
+    settings.NLU_WARM_BOTS = 0
     if settings.EMBEDDED_REDIS:
         _embedded_redis = embedded.start(settings.EMBEDDED_REDIS_SOCKET)
 

@@ -12,11 +12,15 @@ Another model replaces it by implementing `SentenceEncoder` and changing `load_e
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 
 class SentenceEncoder(Protocol):
@@ -81,15 +85,29 @@ def load_encoder() -> SentenceEncoder:
     return _encoder
 
 
-def warm_up_in_background() -> threading.Thread:
+WARM_UP = "intent models"
+
+
+def warm_up_in_background(then: Callable[[], object] | None = None) -> threading.Thread:
     """Load the encoder and the language model in a thread of their own, so that a new web
-    process's first visitor does not wait for them (about a second of one core)."""
+    process's first visitor does not wait for them (about a second of one core); ``then``
+    runs next in the same thread (the web process loads its launched bots' matchers). The
+    process's ``/readyz`` answers 503 ("warm_up") until it is all done."""
     from bots.nlu.language import detect_language
+    from chattonic.core import health
 
     def load() -> None:
-        load_encoder().encode(["hello"])
-        detect_language("hello there")
+        try:
+            load_encoder().encode(["hello"])
+            detect_language("hello there")
+            if then is not None:
+                then()
+        except Exception:
+            logger.exception("the warm-up failed; the models load when a message needs them")
+        finally:  # loaded, or left to the first message that needs it: ready either way
+            health.warming_done(WARM_UP)
 
+    health.warming_started(WARM_UP)  # /readyz answers 503 until then
     thread = threading.Thread(target=load, name="nlu-warm-up", daemon=True)
     thread.start()
     return thread

@@ -323,7 +323,65 @@ def test_a_web_process_loads_the_models_before_its_first_visitor():
     assert not thread.is_alive()
     assert encoder._encoder is not None and language._identifier is not None
     asgi = (Path(__file__).parents[2] / "chattonic" / "asgi.py").read_text()
-    assert "\nwarm_up_in_background()" in asgi
+    assert "\nwarm_up_in_background(then=runtimes_warm_here)" in asgi
+
+
+def test_the_warm_up_thread_runs_what_comes_next():
+    from bots.nlu import encoder
+
+    ran = []
+    thread = encoder.warm_up_in_background(then=lambda: ran.append(True))
+    thread.join(120)
+    assert ran == [True]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_web_process_loads_its_launched_bots_matchers_as_it_starts(tenant, settings):
+    """runtimes_warm_here, in a thread of its own as in a web process: the live versions of
+    launched bots, most recently changed first, up to NLU_WARM_BOTS; never a draft, nor a
+    published bot not launched."""
+    import threading
+
+    from bots import selectors
+    from bots.services import bot_launch, bot_publish, bot_version_train
+    from tests.factories import BotFactory
+
+    flow = {
+        "start": "hi",
+        "intents": [{"name": "price", "phrases": ["how much is it"]}],
+        "nodes": {"hi": {"type": "message", "text": "Hello"}},
+    }
+    launched = []
+    for n in range(3):
+        bot = BotFactory(tenant=tenant, name=f"Bot {n}", draft_definition=flow)
+        bot_version_train(version_id=bot_publish(bot=bot).pk)
+        launched.append(bot_launch(bot=bot))
+    published = BotFactory(tenant=tenant, name="Published", draft_definition=flow)
+    bot_version_train(version_id=bot_publish(bot=published).pk)
+    BotFactory(tenant=tenant, name="Draft", draft_definition=flow)
+    selectors._version_runtime.cache_clear()
+
+    def warm_in_a_thread():
+        thread = threading.Thread(target=selectors.runtimes_warm_here)
+        thread.start()
+        thread.join(60)
+
+    settings.NLU_WARM_BOTS = 2
+    warm_in_a_thread()
+    cached = selectors._version_runtime.cache_info()
+    assert cached.currsize == 2
+    for bot in launched[1:]:  # the two most recently changed, from the cache
+        bot.refresh_from_db()
+        selectors.bot_runtime(bot, bot.published_version_id)
+    assert selectors._version_runtime.cache_info().hits == cached.hits + 2
+    assert selectors._version_runtime.cache_info().currsize == 2
+
+    settings.NLU_WARM_BOTS = 10
+    assert selectors.runtimes_warm(settings.NLU_WARM_BOTS) == 3  # not the unlaunched ones
+    settings.NLU_WARM_BOTS = 0
+    selectors._version_runtime.cache_clear()
+    warm_in_a_thread()
+    assert selectors._version_runtime.cache_info().currsize == 0
 
 
 @pytest.mark.django_db

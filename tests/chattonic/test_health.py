@@ -20,7 +20,39 @@ def test_readyz_answers_200_when_everything_answers(client):
         "database": "ok",
         "channel_layer": "ok",
         "broker": "ok",
+        "warm_up": "ok",
     }
+
+
+def test_readyz_answers_503_while_the_process_loads_its_intent_models(client):
+    """A web process is not ready until its warm-up thread (bots.nlu.encoder) is done: the
+    load balancer sends its visitors elsewhere meanwhile."""
+    import threading
+
+    from bots.nlu import encoder
+
+    release = threading.Event()
+    thread = encoder.warm_up_in_background(then=lambda: release.wait(30))
+    try:
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        assert response.json()["failed"] == ["warm_up"]
+        assert response.json()["checks"]["warm_up"] == "still loading intent models"
+    finally:
+        release.set()
+        thread.join(60)
+    assert client.get("/readyz").status_code == 200
+
+
+def test_a_failed_warm_up_leaves_the_process_ready(client):
+    """The models then load at the first message that needs them, as before."""
+    from bots.nlu import encoder
+
+    def fails():
+        raise RuntimeError("no database yet")
+
+    encoder.warm_up_in_background(then=fails).join(60)
+    assert client.get("/readyz").status_code == 200
 
 
 def test_readyz_names_the_channel_layer_and_broker_when_redis_is_unreachable(
