@@ -20,6 +20,8 @@ from typing import Protocol
 
 import numpy as np
 
+from chattonic.core import health
+
 logger = logging.getLogger(__name__)
 
 
@@ -94,7 +96,6 @@ def warm_up_in_background(then: Callable[[], object] | None = None) -> threading
     runs next in the same thread (the web process loads its launched bots' matchers). The
     process's ``/readyz`` answers 503 ("warm_up") until it is all done."""
     from bots.nlu.language import detect_language
-    from chattonic.core import health
 
     def load() -> None:
         try:

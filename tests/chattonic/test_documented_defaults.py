@@ -33,6 +33,7 @@ DOCUMENTED = {
     "TRELLO_REQUESTS_PER_10S": (90, "support.md"),
     "TRELLO_API_BASE": ("https://api.trello.com", "support.md"),
     "CHATTONIC_REGION": ("us-central", "regions.md"),
+    "NLU_WARM_BOTS": (50, "README.md: NLU_WARM_BOTS (50)"),
 }
 
 READ = """
