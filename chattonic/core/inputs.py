@@ -102,13 +102,16 @@ def _ints_bounded(value: Any) -> Any:
 def check_depth(value: Any, *, field: str = "body", max_depth: int = MAX_DEPTH) -> None:
     """InputError when ``value`` nests lists and objects deeper than ``max_depth``. A flat
     object (most frames a socket reads: strings, numbers, booleans) is not walked."""
-    if (
-        max_depth >= 1
-        and type(value) is dict
-        and not any(isinstance(child, dict | list | tuple) for child in value.values())
-    ):
-        return
+    if max_depth >= 1 and type(value) is dict:
+        for child in value.values():  # a loop, not any() over a generator: every frame
+            if isinstance(child, _CONTAINERS):
+                break
+        else:
+            return
     _walk_depth(value, field=field, max_depth=max_depth)
+
+
+_CONTAINERS = (dict, list, tuple)
 
 
 def _walk_depth(value: Any, *, field: str, max_depth: int) -> None:
