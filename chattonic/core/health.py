@@ -69,17 +69,24 @@ def check_broker() -> None:
 # process is not ready: a load balancer sends it nobody, rather than visitors whose messages
 # would all wait for the loading (0.9 s, measured in bench/webchat.py after a start).
 _warming: set[str] = set()
-_warming_lock = threading.Lock()
+_warming_changed = threading.Condition()
 
 
 def warming_started(what: str) -> None:
-    with _warming_lock:
+    with _warming_changed:
         _warming.add(what)
 
 
 def warming_done(what: str) -> None:
-    with _warming_lock:
+    with _warming_changed:
         _warming.discard(what)
+        _warming_changed.notify_all()
+
+
+def warmed(timeout: float) -> bool:
+    """Wait until nothing is loading any more (at most ``timeout`` seconds); whether so."""
+    with _warming_changed:
+        return _warming_changed.wait_for(lambda: not _warming, timeout)
 
 
 class StillLoading(RuntimeError):
@@ -87,7 +94,7 @@ class StillLoading(RuntimeError):
 
 
 def check_warm_up() -> None:
-    with _warming_lock:
+    with _warming_changed:
         pending = sorted(_warming)
     if pending:
         raise StillLoading(f"still loading {', '.join(pending)}")

@@ -14,6 +14,9 @@ def test_healthz(client):
 
 
 def test_readyz_answers_200_when_everything_answers(client):
+    from chattonic.core import health
+
+    assert health.warmed(120)  # a warm-up that importing chattonic.asgi started, if any
     response = client.get("/readyz")
     assert response.status_code == 200, response.json()
     assert response.json()["checks"] == {
@@ -30,9 +33,11 @@ def test_readyz_answers_503_while_the_process_loads_its_intent_models(client):
     import threading
 
     from bots.nlu import encoder
+    from chattonic.core import health
 
     release = threading.Event()
     thread = encoder.warm_up_in_background(then=lambda: release.wait(30))
+    assert not health.warmed(0)
     try:
         response = client.get("/readyz")
         assert response.status_code == 503
@@ -41,6 +46,7 @@ def test_readyz_answers_503_while_the_process_loads_its_intent_models(client):
     finally:
         release.set()
         thread.join(60)
+    assert health.warmed(120)
     assert client.get("/readyz").status_code == 200
 
 
@@ -51,7 +57,10 @@ def test_a_failed_warm_up_leaves_the_process_ready(client):
     def fails():
         raise RuntimeError("no database yet")
 
+    from chattonic.core import health
+
     encoder.warm_up_in_background(then=fails).join(60)
+    assert health.warmed(120)
     assert client.get("/readyz").status_code == 200
 
 

@@ -104,7 +104,9 @@ class Command(BaseCommand):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not stopping.is_set() and web.poll() is None:
             try:
-                with urllib.request.urlopen(f"{base_url}/healthz", timeout=1):  # noqa: S310
+                # Ready (200), not only up: the web process has loaded its intent models
+                # and the demo bot's matcher (a 503 is an HTTPError, an OSError: wait on).
+                with urllib.request.urlopen(f"{base_url}/readyz", timeout=3):  # noqa: S310
                     return True
             except OSError:
                 stopping.wait(0.2)
