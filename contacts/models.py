@@ -31,7 +31,10 @@ class Contact(TenantOwned):
         indexes = [models.Index(fields=["tenant", "-created_at"], name="contact_tenant_newest")]
 
     def __str__(self) -> str:
-        return self.name or self.email or self.phone or f"Contact #{self.pk}"
+        # No name, email or phone: a web chat visitor (the widget knows only a browser's key,
+        # which is internal, never a name) or a platform's sender who gave none ("Web visitor"
+        # would be wrong for an SMS sender, and telling the two apart costs a query per row).
+        return self.name or self.email or self.phone or f"Visitor #{self.pk}"
 
 
 class ContactIdentity(TenantOwned):
@@ -64,4 +67,6 @@ class ContactIdentity(TenantOwned):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()}: {self.external_id}"
+        # A web visitor's id is the widget's random key for a browser: internal, not an address.
+        where = "a web browser" if self.kind == ChannelKind.WEBCHAT else self.external_id
+        return f"{self.get_kind_display()}: {where}"

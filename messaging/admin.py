@@ -476,6 +476,7 @@ class ChannelAdmin(TenantScopedAdmin):
 
 @admin.register(DeliveryAttempt)
 class DeliveryAttemptAdmin(TenantScopedAdmin):
+    list_title = "Delivery log"  # as the navigation names it; its rows are delivery attempts
     list_display = [
         "started_at",
         "channel",

@@ -38,6 +38,9 @@ class PrivacyAudit(TenantOwned):
         # The table keeps the name it had in the conversations app (moved without copying).
         db_table = "conversations_privacyaudit"
         ordering = ["-created_at", "-id"]
+        # What the dashboard's navigation calls the page: "privacy audit" named the model.
+        verbose_name = "data export or erasure"
+        verbose_name_plural = "data exports and erasures"
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} of contact #{self.contact_ref}"

@@ -42,6 +42,9 @@ class DailyStat(TenantOwned):
         # The table keeps the name it had in the conversations app (moved without copying).
         db_table = "conversations_dailystat"
         ordering = ["-day", "bot_id", "channel_kind"]
+        # The page is the Statistics; a row is one day's figures (not a "daily stat").
+        verbose_name = "day's statistics"
+        verbose_name_plural = "statistics"
         indexes = [models.Index(fields=["tenant", "day"], name="dailystat_tenant_day")]
 
     def __str__(self) -> str:

@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.http import Http404, HttpResponseRedirect
 from django.utils.html import format_html
+from django.utils.text import capfirst
 
 from chattonic.core.errors import ServiceError
 from chattonic.core.public_urls import public_base_url
@@ -28,6 +29,9 @@ class TenantAwareAdmin(admin.ModelAdmin):
 
     #: Only the tenant's owners (not its admins) may add, change or delete.
     owner_only = False
+    #: The list's heading, title and last crumb; the model's plural name when empty. Django's
+    #: "Select privacy audit to view" named the model, not the page the navigation links.
+    list_title = ""
 
     def is_tenant_staff(self, request) -> bool:
         membership = getattr(request, "membership", None)
@@ -90,6 +94,11 @@ class TenantAwareAdmin(admin.ModelAdmin):
         if not change and not obj._state.adding:
             return  # created by its service in create_object
         super().save_model(request, obj, form, change)
+
+    def changelist_view(self, request, extra_context=None):
+        title = self.list_title or capfirst(self.model._meta.verbose_name_plural)
+        context = {"title": title, "list_title": title, **(extra_context or {})}
+        return super().changelist_view(request, context)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
