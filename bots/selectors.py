@@ -58,13 +58,12 @@ def runtimes_warm(limit: int) -> int:
 def runtimes_warm_here() -> None:
     """As a web process starts (chattonic/asgi.py, in the thread that loads the matcher's
     models): ``runtimes_warm`` for ``NLU_WARM_BOTS`` bots, then the thread's connection
-    closed. A database that cannot be read yet costs a log line, not the process."""
+    closed. A database that cannot be read yet costs that thread's log line, not the
+    process."""
     if not settings.NLU_WARM_BOTS:
         return
     try:
         runtimes_warm(settings.NLU_WARM_BOTS)
-    except Exception:
-        logger.exception("could not load the launched bots' intent matchers ahead")
     finally:
         connection.close()
 

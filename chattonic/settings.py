@@ -258,16 +258,14 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
         5 if env_bool("DATABASE_PREPARED", True) else None
     )
-if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3" and env_bool(
-    "DATABASE_POOL", True
-):
-    # psycopg's connection pool, one per process: under ASGI, Django otherwise opens a new
-    # connection for every message's database work (about 10 ms each on a busy machine).
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": 1,
-        "max_size": env_int("DATABASE_POOL_SIZE", 20),
-        "timeout": 10,
-    }
+    if env_bool("DATABASE_POOL", True):
+        # psycopg's connection pool, one per process: under ASGI, Django otherwise opens a new
+        # connection for every message's database work (about 10 ms each on a busy machine).
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": 1,
+            "max_size": env_int("DATABASE_POOL_SIZE", 20),
+            "timeout": 10,
+        }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # A web process loads the intent matchers of this many launched bots (the most recently
 # changed) as it starts, so that their first visitors after a deploy do not wait for them.

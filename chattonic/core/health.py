@@ -89,15 +89,16 @@ def warmed(timeout: float) -> bool:
         return _warming_changed.wait_for(lambda: not _warming, timeout)
 
 
-class StillLoading(RuntimeError):
-    pass
+class NotReady(RuntimeError):
+    """A check's own answer, reported as it is: the dependency answered, the process is not
+    ready yet (an unreachable one is reported with its error)."""
 
 
 def check_warm_up() -> None:
     with _warming_changed:
         pending = sorted(_warming)
     if pending:
-        raise StillLoading(f"still loading {', '.join(pending)}")
+        raise NotReady(f"still loading {', '.join(pending)}")
 
 
 CHECKS = {
@@ -114,7 +115,7 @@ def _run(check, results: dict, name: str) -> None:
         results[name] = "ok"
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
         logger.warning("readyz: %s failed: %s", name, exc)
-        if isinstance(exc, StillLoading):
+        if isinstance(exc, NotReady):
             results[name] = str(exc)
         else:
             results[name] = f"unreachable: {type(exc).__name__}: {exc}"[:300]

@@ -68,8 +68,8 @@ async def test_the_rate_limit_refuses_a_visitors_extra_messages_and_stores_none(
     assert await kept() == ["c0", "c1"]
 
 
-async def test_a_batch_goes_to_the_service_in_one_hop(bot):
-    hops: list[int] = []
+def counting(hops: list[int]):
+    """The sockets' hop to the database thread, noting each batch's size in ``hops``."""
 
     def counted(func):
         def run(arrivals, layer):
@@ -78,7 +78,12 @@ async def test_a_batch_goes_to_the_service_in_one_hop(bot):
 
         return message_sync_to_async(run)
 
-    runner = lane.Lane(counted, get_channel_layer(), in_flight=1)
+    return counted
+
+
+async def test_a_batch_goes_to_the_service_in_one_hop(bot):
+    hops: list[int] = []
+    runner = lane.Lane(counting(hops), get_channel_layer(), in_flight=1)
     arrivals = [arrival(bot, f"v{n}", "c1") for n in range(5)]
 
     outcomes = await asyncio.gather(*(runner.run(a) for a in arrivals))
@@ -90,17 +95,9 @@ async def test_a_batch_goes_to_the_service_in_one_hop(bot):
 
 async def test_a_web_process_on_postgresql_has_one_batch_under_way_and_the_next_gathers(bot):
     hops: list[int] = []
-
-    def counted(func):
-        def run(arrivals, layer):
-            hops.append(len(arrivals))
-            return func(arrivals, layer)
-
-        return message_sync_to_async(run)
-
     # As the sockets' lane is made: one batch under way on PostgreSQL; on SQLite a second
     # one waits in its one thread's queue.
-    runner = lane.Lane(counted, get_channel_layer(), lane_in_flight())
+    runner = lane.Lane(counting(hops), get_channel_layer(), lane_in_flight())
     arrivals = [arrival(bot, f"w{n}", "c1") for n in range(6)]
 
     outcomes = await asyncio.gather(*(runner.run(a) for a in arrivals))
