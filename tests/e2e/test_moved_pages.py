@@ -2,7 +2,7 @@
 statistics, data exports and erasures, channels, the delivery log), as a new tenant owner uses
 them: signed in, each reached by its link in the dashboard's navigation (only the first one
 typed). On each: the heading and the list are visible and named in plain words (the
-navigation's, not the model's name), axe-core finds nothing, and on a 390 px phone the page
+navigation's, not the model's name), axe-core finds nothing, and on a 375 px phone the page
 does not scroll sideways (a wide list scrolls in its own box, as every dashboard list does).
 A web visitor's delete confirmation names the visitor in words, never by the browser's key."""
 
@@ -32,7 +32,7 @@ from tests.factories import (
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
+PHONE = {"width": 375, "height": 667}
 # A web visitor's id: the widget's random key for a browser (internal, never a name).
 BROWSER_KEY = "0f3c9a7e5b2d4c6e8a1b3d5f7e9c2a4b"
 # (the navigation's link, the page's heading, the name of its list, a row it shows)
