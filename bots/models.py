@@ -178,6 +178,11 @@ class Bot(TenantOwned):
                 raise ValidationError({"region": "The region of a launched bot cannot change."})
 
 
+# The languages' codes, as a set: ``Bot.Language.values`` builds a new list on each use (the
+# message paths ask once per conversation they open).
+LANGUAGE_CODES = frozenset(Bot.Language.values)
+
+
 class BotVersion(TenantOwned):
     """An immutable snapshot of a bot's definition, with its trained intent model."""
 

@@ -23,7 +23,7 @@ from bots.engine.templates import template_problem
 from bots.engine.text import fold
 from bots.gallery import flow_template
 from bots.hours import business_hours_normalize
-from bots.models import Bot, BotVersion, UnmatchedPhrase
+from bots.models import LANGUAGE_CODES, Bot, BotVersion, UnmatchedPhrase
 from bots.nlu import IntentMatcher
 from bots.origins import origins_normalize
 from chattonic.core import inputs
@@ -173,7 +173,7 @@ def _clean_fields(bot: Bot, changes: dict[str, Any]) -> None:
             changes["business_hours"] = business_hours_normalize(changes["business_hours"])
         except ValueError as exc:
             raise ValidationFailed.for_field("business_hours", str(exc)) from None
-    if "default_language" in changes and changes["default_language"] not in Bot.Language.values:
+    if "default_language" in changes and changes["default_language"] not in LANGUAGE_CODES:
         raise ValidationFailed.for_field("default_language", "Unknown language.")
     for field in TEMPLATED_FIELDS:
         if field in changes:
@@ -580,7 +580,7 @@ def unmatched_phrase_record(
     key = fold(text)[:MAX_UNMATCHED_LENGTH]
     if not key or len(text) > MAX_UNMATCHED_LENGTH or _PERSONAL.search(text):
         return None
-    language = language if language in Bot.Language.values else ""
+    language = language if language in LANGUAGE_CODES else ""
     now = timezone.now()
     rows = UnmatchedPhrase.objects.for_tenant(tenant_id).filter(bot_id=bot_id, key=key)
     if rows.update(count=F("count") + 1, last_seen=now):

@@ -166,12 +166,16 @@ def execute(*groups: list[Statement]) -> list[list[tuple]]:
     results: list[list[tuple]] = [[] for _ in groups]
     if connection.vendor == "postgresql":
         import psycopg
+        from psycopg.types.datetime import TimestamptzLoader
 
         cursors = []
         with raw.pipeline():
             for index, group in enumerate(groups):
                 for statement in group:
                     cursor = psycopg.Cursor(raw)
+                    # psycopg's own (C) reading of times, not Django's Python subclass of it
+                    # (which only sets the tzinfo the session's UTC already gives).
+                    cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
                     if statement.many:
                         cursor.executemany(statement.sql, statement.params)
                     else:

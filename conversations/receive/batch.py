@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from bots.engine import Event
-from bots.models import Bot, BotVersion
+from bots.models import LANGUAGE_CODES, Bot, BotVersion
 from bots.selectors import bot_refresh
 from chattonic.core.errors import Conflict, ValidationFailed
 from contacts.models import Contact, ContactIdentity
@@ -193,7 +193,7 @@ def _conversation_for(arrival: Arrival, rows, known, stamps, plans, now) -> _Con
             arrival.conversation_id = current.pk
             return None
         contact_id = contact.pk
-    language = arrival.language if arrival.language in Bot.Language.values else bot.default_language
+    language = arrival.language if arrival.language in LANGUAGE_CODES else bot.default_language
     plan = plans[key] = _Conversation(
         id=None,
         tenant_id=bot.tenant_id,

@@ -38,6 +38,9 @@ from conversations.sql import (
 
 logger = logging.getLogger(__name__)
 
+# The message kinds, as a set (``Message.Kind.values`` builds a new list on each use).
+_KINDS = frozenset(Message.Kind.values)
+
 if TYPE_CHECKING:
     from messaging.models import Channel
 
@@ -76,7 +79,7 @@ def _channel_row(channel: Channel, inbound, conversation_id) -> dict:
         channel_id=channel.pk,
         inbound=inbound,
         text=(inbound.text or "")[:MAX_TEXT],
-        kind=inbound.kind if inbound.kind in Message.Kind.values else Message.Kind.UNSUPPORTED,
+        kind=inbound.kind if inbound.kind in _KINDS else Message.Kind.UNSUPPORTED,
         external_id=inbound.external_id[:200],
         created_at=timezone.now(),
     )

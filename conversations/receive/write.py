@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from bots.engine import Event
-from bots.models import Bot
+from bots.models import LANGUAGE_CODES, Bot
 from bots.services import unmatched_phrase_record
 from chattonic.core.errors import Conflict
 from chattonic.tenancy.models import Tenant
@@ -318,7 +318,7 @@ def conversation_start(
         is_sandbox=sandbox,
         engine_state=None,
         awaiting_action="",
-        language=language if language in Bot.Language.values else bot.default_language,
+        language=language if language in LANGUAGE_CODES else bot.default_language,
         channel_kind=str(channel_kind),
         channel_id=channel.pk if channel is not None else None,
         contact_id=contact.pk,

@@ -1,5 +1,6 @@
 """The hot paths' plain SQL (conversations.sql.execute) is prepared on PostgreSQL: parsed and
-planned once per connection, not for every batch (README: DATABASE_PREPARED)."""
+planned once per connection, not for every batch (README: DATABASE_PREPARED); and its times
+are read by psycopg's own loader, the instants the ORM reads."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC
 
 import pytest
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
 
 from conversations.sql import Statement, execute
+from tests.factories import ConversationFactory
 
 pytestmark = pytest.mark.skipif(
     settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3",
@@ -60,3 +64,15 @@ def test_database_prepared_0_turns_them_off():
         )
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout.strip().splitlines()[-1]) == threshold
+
+
+@pytest.mark.django_db
+def test_times_read_on_the_hot_paths_are_the_orms_in_utc():
+    conversation = ConversationFactory(resolved_at=timezone.now())
+    sql = "SELECT created_at, resolved_at FROM conversations_conversation WHERE id = %s"
+    with transaction.atomic():
+        [[(created_at, resolved_at)]] = execute([Statement(sql, [conversation.pk])])
+    conversation.refresh_from_db()
+    assert (created_at, resolved_at) == (conversation.created_at, conversation.resolved_at)
+    for read in (created_at, resolved_at):
+        assert read.tzinfo is UTC  # the session's zone, as Django's own loader gives it
