@@ -101,6 +101,10 @@ class DashboardSite(admin.AdminSite):
         # so the breadcrumbs leave it out (templates/admin/_app_crumb.html).
         apps = [model._meta.app_label for model in self._registry]
         context["one_model_apps"] = {label for label in apps if apps.count(label) == 1}
+        if not request.user.is_superuser:
+            from chattonic.dashboard import crumb_parents
+
+            context["crumb_parents"] = crumb_parents()
         return context
 
 

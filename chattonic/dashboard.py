@@ -68,14 +68,27 @@ NAVIGATION: list[tuple[str, list[tuple[str, str]]]] = [
         ],
     ),
 ]
-# Each bot's page lists its versions.
-NOT_IN_NAVIGATION = {"bots.BotVersion"}
+# Pages reached from their parent's page instead (each bot's page lists its versions): their
+# breadcrumbs go through the parent's list.
+NOT_IN_NAVIGATION = {"bots.BotVersion": "bots.Bot"}
 STATS_URL_NAME = "admin:stats_dailystat_changelist"
 OPEN_TICKETS = (Ticket.Status.OPEN, Ticket.Status.IN_PROGRESS, Ticket.Status.WAITING)
 
 
 def _label(model) -> str:
     return f"{model._meta.app_label}.{model._meta.object_name}"
+
+
+def crumb_parents() -> list[dict]:
+    """For the breadcrumbs of the pages outside the navigation: each one's parent list, by
+    its name in the navigation (``label``: the child's model label)."""
+    names = {label: shown for _, members in NAVIGATION for label, shown in members}
+    found = []
+    for child, parent in NOT_IN_NAVIGATION.items():
+        app_label, model = parent.lower().split(".")
+        url = reverse(f"admin:{app_label}_{model}_changelist")
+        found.append({"label": child, "name": names[parent], "url": url})
+    return found
 
 
 def navigation(app_dict: dict) -> list[dict]:

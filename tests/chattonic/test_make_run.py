@@ -1,15 +1,19 @@
 """``make run``'s launcher on the embedded defaults: the dashboard and /readyz answer, and
 Ctrl-C stops web, worker, beat and the embedded Redis."""
 
+import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from chattonic.core import embedded
+from chattonic.demo import DEMO_BOT_NAME
 from tests.processes import ROOT, Process, free_port, http_status, python, wait_for
 
 pytestmark = pytest.mark.processes
@@ -41,10 +45,38 @@ def test_runplatform_serves_the_dashboard_and_is_ready(tmp_path):
         assert demo_page.startswith(f"http://localhost:{port}/demo/")
         assert http_status(demo_page.replace("localhost", "127.0.0.1")) == 200
         assert http_status(f"{base}/static/chattonic/widget.js") == 200  # the demo's widget
+        # The demo bot's live version calls this port, and was published before the web
+        # process started (its warm-up loaded it), not after it was ready.
+        web = next(pid for pid in _children_of(platform.popen.pid) if "uvicorn" in _command(pid))
+        published, definition = _demo_live_version(tmp_path / "chattonic.sqlite3")
+        assert f"localhost:{port}" in definition
+        assert published < _started_at(web) + timedelta(seconds=1 / os.sysconf("SC_CLK_TCK"))
         assert platform.stop(signal.SIGINT) == 0
     assert "worker | " in platform.output() and "beat   | " in platform.output()
     assert http_status(f"{base}/healthz") is None
     assert not embedded.ping(tmp_path / "redis.sock")
+
+
+def _demo_live_version(database: Path) -> tuple[datetime, str]:
+    """The demo bot's live version: when it was published (UTC), and its flow."""
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        published, definition = connection.execute(
+            "SELECT v.published_at, v.definition FROM bots_bot b JOIN bots_botversion v "
+            "ON v.id = b.published_version_id WHERE b.name = ?",
+            [DEMO_BOT_NAME],
+        ).fetchone()
+    return datetime.fromisoformat(published).replace(tzinfo=UTC), definition
+
+
+def _started_at(pid: int) -> datetime:
+    """When a process started (from /proc: clock ticks since the boot)."""
+    ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    boot = next(
+        int(line.split()[1])
+        for line in Path("/proc/stat").read_text().splitlines()
+        if line.startswith("btime ")
+    )
+    return datetime.fromtimestamp(boot + ticks / os.sysconf("SC_CLK_TCK"), UTC)
 
 
 def _children_of(pid: int) -> set[int]:

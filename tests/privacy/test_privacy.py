@@ -194,17 +194,26 @@ def test_dashboard_export_downloads_json(owner_client, tenant, erin):
     assert response.json()["contact"]["email"] == EMAIL
 
 
-def test_the_audits_breadcrumbs_lead_home_not_to_a_page_of_one_link(owner_client, tenant):
-    """The privacy app has one list: no "Privacy" crumb to a page that only links to it. An
-    app of several lists (leads: leads and lead webhooks) keeps its crumb."""
+def test_the_audits_breadcrumbs_lead_home_not_to_a_page_of_one_link(
+    owner_client, admin_client, tenant
+):
+    """Tenant staff's crumbs go from Home to the list (the sidebar's groups have no page). An
+    operator's go through the app's page, but for the privacy app, of one list: no "Privacy"
+    crumb to a page that only links to it. An app of several lists (leads: leads and lead
+    webhooks) keeps its crumb."""
 
-    def crumbs(url):
-        body = owner_client.get(url).content.decode()
+    def crumbs(client, url):
+        body = client.get(url).content.decode()
         div = body[body.index('class="breadcrumbs"') :]
         return re.findall(r'href="([^"]+)"', div[: div.index("</div>")])
 
-    assert crumbs("/dashboard/privacy/privacyaudit/") == ["/dashboard/"]
-    assert crumbs("/dashboard/leads/leadwebhook/") == ["/dashboard/", "/dashboard/leads/"]
+    for url in ("/dashboard/privacy/privacyaudit/", "/dashboard/leads/leadwebhook/"):
+        assert crumbs(owner_client, url) == ["/dashboard/"]
+    assert crumbs(admin_client, "/dashboard/privacy/privacyaudit/") == ["/dashboard/"]
+    assert crumbs(admin_client, "/dashboard/leads/leadwebhook/") == [
+        "/dashboard/",
+        "/dashboard/leads/",
+    ]
 
 
 def test_deleting_a_contact_in_the_dashboard_is_its_erase(owner_client, tenant, erin):

@@ -56,7 +56,11 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        base_url = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"  # noqa: S104
         try:
+            # The demo bot, its order lookup pointed at this port, published before the web
+            # process starts: its warm-up loads the version visitors will talk to.
+            demo = demo_load(base_url)
             for name, command in commands.items():
                 processes[name] = subprocess.Popen(
                     command,
@@ -74,9 +78,8 @@ class Command(BaseCommand):
                 threading.Thread(
                     target=self._relay, args=(name, processes[name]), daemon=True
                 ).start()
-            base_url = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"  # noqa: S104
             if self._wait_ready(base_url, processes["web"], stopping):
-                self._banner(base_url)
+                self._banner(base_url, demo)
             while not stopping.is_set():
                 exited = [name for name, p in processes.items() if p.poll() is not None]
                 if exited:
@@ -112,8 +115,7 @@ class Command(BaseCommand):
                 stopping.wait(0.2)
         return False
 
-    def _banner(self, base_url: str) -> None:
-        demo = demo_load(base_url)
+    def _banner(self, base_url: str, demo) -> None:
         lines = ["", "Chat-Tonic is running. Ctrl-C stops it.", ""]
         lines += [f"  {label:<18} {url}" for label, url in demo_urls(base_url, demo)]
         lines += [
