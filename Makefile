@@ -17,7 +17,6 @@ $(VENV)/.installed: requirements.txt
 
 run: venv
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py demo_load
 	$(PY) manage.py runplatform
 
 lint: venv

@@ -53,8 +53,7 @@ def demo_flow(base_url: str = DEMO_BASE_URL) -> dict:
 def _demo_password(user) -> None:
     """The demo password, set only where it is not the password already: setting it again
     makes a new hash (a new salt), and a session is bound to its user's hash, so every start
-    of ``make run`` (which loads the demo twice: ``demo_load``, then ``runplatform`` with its
-    port) signed the demo's users out, also in the seconds after they had signed in."""
+    of ``make run`` (``runplatform`` loads the demo each time) signed the demo's users out."""
     if not user.has_usable_password() or not user.check_password(DEMO_PASSWORD):
         user.set_password(DEMO_PASSWORD)
 

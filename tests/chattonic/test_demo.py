@@ -46,9 +46,9 @@ def test_the_banner_lists_the_widget_demo_page_and_the_console():
 
 
 def test_loading_the_demo_again_signs_nobody_out(client):
-    """``make run`` loads the demo before it starts the processes and again for its banner,
-    and at every restart: a signed-in demo owner stays signed in (a session is bound to its
-    user's password hash, which a fresh ``set_password`` would change)."""
+    """``make run`` loads the demo at every start: a signed-in demo owner stays signed in (a
+    session is bound to its user's password hash, which a fresh ``set_password`` would
+    change)."""
     demo_load("http://127.0.0.1:8000")
     hashes = dict(Membership.objects.values_list("user__username", "user__password"))
     signed_in = client.post(
@@ -80,8 +80,9 @@ def test_the_demo_agent_has_canned_responses_and_keeps_the_name_they_chose():
 
 @pytest.mark.processes
 def test_manage_py_demo_load_needs_no_broker_and_leaves_a_live_bot(tmp_path):
-    """``make run`` loads the demo before it starts Redis and the worker: the demo trains its
-    bot itself, and nothing is queued for a worker that is not there."""
+    """The demo loads before any worker runs (``manage.py demo_load``, and ``runplatform``
+    before it starts its processes): the demo trains its bot itself, and nothing is queued
+    for a worker that is not there."""
     import os
     import subprocess
 
