@@ -160,10 +160,12 @@ def execute(*groups: list[Statement]) -> list[list[tuple]]:
     rows: the server parses and plans each once per connection); elsewhere one after the
     other on the driver's own cursor (no Django wrapper rewriting each statement's
     placeholders). An error rolls the transaction back as any other would."""
+    results: list[list[tuple]] = [[] for _ in groups]
+    if not any(groups):
+        return results  # nothing to send: no round trip (an empty pipeline still syncs)
     connection = transaction.get_connection()
     connection.ensure_connection()
     raw = connection.connection
-    results: list[list[tuple]] = [[] for _ in groups]
     if connection.vendor == "postgresql":
         import psycopg
         from psycopg.types.datetime import TimestamptzLoader

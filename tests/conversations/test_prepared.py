@@ -76,3 +76,25 @@ def test_times_read_on_the_hot_paths_are_the_orms_in_utc():
     assert (created_at, resolved_at) == (conversation.created_at, conversation.resolved_at)
     for read in (created_at, resolved_at):
         assert read.tzinfo is UTC  # the session's zone, as Django's own loader gives it
+
+
+@pytest.mark.django_db
+def test_nothing_to_run_costs_no_round_trip(monkeypatch):
+    """A conversation opened for a known contact has no contact to insert: its empty group
+    sends nothing (an empty psycopg pipeline still waits for the server's answer to its
+    Sync)."""
+    import psycopg
+
+    pipelines = []
+    pipeline = psycopg.Connection.pipeline
+
+    def counted(self, *args, **kwargs):
+        pipelines.append(True)
+        return pipeline(self, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Connection, "pipeline", counted)
+    with transaction.atomic():
+        assert execute([], []) == [[], []]
+        assert pipelines == []
+        assert execute([Statement(SQL, [[1]])], []) == [[(0,)], []]
+        assert pipelines == [True]
