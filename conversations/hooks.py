@@ -18,7 +18,7 @@ Each is called inside the caller's transaction: an exception rolls the whole ver
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from chattonic.core.hooks import Event, Slot
 
@@ -75,9 +75,7 @@ def away_contact_leave(*, conversation: Conversation, fields: dict) -> Lead:
 
 
 class LeadCapture(Protocol):
-    def __call__(
-        self, *, conversation: Conversation, fields: dict, source: str = ...
-    ) -> Lead | None: ...
+    def __call__(self, *, conversation: Conversation, fields: dict) -> Lead | None: ...
 
 
 _lead_capture: Slot[LeadCapture] = Slot("conversations.hooks.lead_capture", answered_by="leads")
@@ -87,10 +85,10 @@ def lead_capture_register(answer: LeadCapture) -> None:
     _lead_capture.register(answer)
 
 
-def lead_capture(*, conversation: Conversation, fields: dict, **kwargs: Any) -> Lead | None:
-    """A lead from the conversation's fields (none for a sandbox conversation), in the
-    caller's transaction."""
-    return _lead_capture.answer(conversation=conversation, fields=fields, **kwargs)
+def lead_capture(*, conversation: Conversation, fields: dict) -> Lead | None:
+    """A lead from the flow's capture node: the conversation's fields (none for a sandbox
+    conversation), in the caller's transaction."""
+    return _lead_capture.answer(conversation=conversation, fields=fields)
 
 
 # --- Messaging: what the platforms need -------------------------------------------------------
