@@ -188,6 +188,14 @@ class Message(TenantOwned):
                 fields=["channel"], name="message_channel", condition=Q(channel__isnull=False)
             ),
             models.Index(fields=["agent"], name="message_agent", condition=Q(agent__isnull=False)),
+            # The delivery sweep (messaging.delivery.pending_sends_requeue, every few seconds)
+            # reads the platform replies still to send: an index of those alone, so that it
+            # reads the few waiting rows, not every platform message of the day.
+            models.Index(
+                fields=["created_at"],
+                name="message_pending_send",
+                condition=Q(direction="out", status="pending", channel__isnull=False),
+            ),
         ]
         constraints = [
             # A platform redelivering a message: one row, whatever the concurrency.

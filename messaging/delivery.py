@@ -52,6 +52,7 @@ import redis
 import requests
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import Min
 from django.utils import timezone
 
 from chattonic.core import outbound
@@ -728,6 +729,24 @@ def message_redeliver(*, message: Message) -> bool:
     return True
 
 
+def pending_heads(*, since):
+    """Each conversation's first platform reply still to send, created since ``since`` (the
+    sweep's query: the ``message_pending_send`` index holds just those rows)."""
+    return (
+        Message.objects.filter(
+            direction=Message.Direction.OUT,
+            status=Message.Status.PENDING,
+            channel__isnull=False,
+            conversation__is_sandbox=False,
+            created_at__gte=since,
+        )
+        .exclude(channel__kind=ChannelKind.WEBCHAT)
+        .values("conversation_id")
+        .annotate(head=Min("id"))
+        .values_list("head", flat=True)[:5000]
+    )
+
+
 def pending_sends_requeue(*, grace_seconds: float = 10, max_age_hours: int = 24) -> int:
     """The safety net: queue the sends that are due and whose task is not on its way (the due
     set, :func:`sends_due_queue`, queues them on time; this finds what it lost): the first pending
@@ -738,23 +757,9 @@ def pending_sends_requeue(*, grace_seconds: float = 10, max_age_hours: int = 24)
     at most once per ``CHANNEL_SEND_REQUEUE_SECONDS``; the task's own checks keep it to one
     send. Returns how many it queued."""
     from django.core.cache import cache
-    from django.db.models import Min
 
     now = timezone.now()
-    heads = (
-        Message.objects.filter(
-            direction=Message.Direction.OUT,
-            status=Message.Status.PENDING,
-            channel__isnull=False,
-            conversation__is_sandbox=False,
-            created_at__gte=now - timedelta(hours=max_age_hours),
-        )
-        .exclude(channel__kind=ChannelKind.WEBCHAT)
-        .values("conversation_id")
-        .annotate(head=Min("id"))
-        .values_list("head", flat=True)[:5000]
-    )
-    heads = list(heads)
+    heads = list(pending_heads(since=now - timedelta(hours=max_age_hours)))
     last_attempts = {}
     for attempt in (
         DeliveryAttempt.objects.filter(message_id__in=heads)

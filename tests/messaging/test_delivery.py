@@ -762,3 +762,25 @@ def test_bad_credentials_put_the_channel_in_error_a_blocked_user_does_not(settin
         assert message_send.delay(pending_reply(bad).pk).get() == "failed"
         bad.refresh_from_db()
         assert bad.status == "error"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner")
+def test_the_sweep_reads_only_the_replies_still_to_send(platform_whatsapp):
+    """The sweep runs every few seconds: its query goes through the index of pending platform
+    replies (built concurrently by its migration, so valid), not through every platform
+    message of the day."""
+    channel, _ = platform_whatsapp
+    waiting = pending_reply(channel, "Your order shipped.")
+    sent = pending_reply(channel, "Delivered already.")
+    Message.objects.filter(pk=sent.pk).update(status=Message.Status.SENT)
+    since = timezone.now() - timedelta(hours=24)
+
+    assert list(delivery.pending_heads(since=since)) == [waiting.pk]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a test's tables are tiny
+        plan = delivery.pending_heads(since=since).explain()
+        cursor.execute(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = 'message_pending_send'::regclass"
+        )
+        assert cursor.fetchone() == (True,)
+    assert "message_pending_send" in plan
