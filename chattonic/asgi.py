@@ -26,6 +26,14 @@ from bots.selectors import runtimes_warm_here  # noqa: E402
 # The intent matcher's models, then the launched bots' matchers, before visitors need them.
 warm_up_in_background(then=runtimes_warm_here)
 
+from django.conf import settings  # noqa: E402
+
+from webchat import lane_workers  # noqa: E402
+
+# The web chat lane's worker processes (docs/webchat.md): /readyz waits for them too.
+if settings.WEBCHAT_LANE_PROCESSES:
+    lane_workers.start(settings.WEBCHAT_LANE_PROCESSES)
+
 import gc  # noqa: E402
 
 # Everything loaded so far (Django, the apps, the libraries) lives as long as the process: out

@@ -19,6 +19,10 @@ def pytest_configure(config):
     # No test's import of chattonic.asgi reads the database from a thread of its own (the
     # servers the tests start as processes do, as in production).
     settings.NLU_WARM_BOTS = 0
+    # Nor does it start the web chat lane's worker processes: the tests' lanes write from a
+    # database thread, on the test's database (tests/webchat/test_lane_workers.py starts
+    # real web processes with their workers).
+    settings.WEBCHAT_LANE_PROCESSES = 0
     if settings.EMBEDDED_REDIS:
         _embedded_redis = embedded.start(settings.EMBEDDED_REDIS_SOCKET)
 

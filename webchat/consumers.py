@@ -32,7 +32,7 @@ from chattonic.core.sockets import JsonSocket, frame_loads, session_user
 from chattonic.tenancy.models import Membership
 from conversations import hooks, realtime, receive, selectors, services
 from conversations.models import Conversation, Message
-from webchat import lane
+from webchat import lane, lane_workers
 from webchat import services as webchat
 
 logger = logging.getLogger(__name__)
@@ -214,7 +214,13 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
             await self._refuse(webchat.origin_refusal(origin))
             return
         self.bot = bot = _shared_bot(bot)
-        self._lane = lane.lane(message_sync_to_async, self.channel_layer, lane_in_flight())
+        workers = lane_workers.workers()
+        self._lane = lane.lane(
+            message_sync_to_async,
+            self.channel_layer,
+            lane.IN_FLIGHT_WORKERS if workers else lane_in_flight(),
+            workers,
+        )
         refusal = self._refusal(may_test)
         if refusal:
             await self._refuse(refusal)

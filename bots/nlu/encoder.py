@@ -90,17 +90,23 @@ def load_encoder() -> SentenceEncoder:
 WARM_UP = "intent models"
 
 
+def warm_up() -> None:
+    """Load the encoder and the language model now (about a second of one core)."""
+    from bots.nlu.language import detect_language
+
+    load_encoder().encode(["hello"])
+    detect_language("hello there")
+
+
 def warm_up_in_background(then: Callable[[], object] | None = None) -> threading.Thread:
     """Load the encoder and the language model in a thread of their own, so that a new web
     process's first visitor does not wait for them (about a second of one core); ``then``
     runs next in the same thread (the web process loads its launched bots' matchers). The
     process's ``/readyz`` answers 503 ("warm_up") until it is all done."""
-    from bots.nlu.language import detect_language
 
     def load() -> None:
         try:
-            load_encoder().encode(["hello"])
-            detect_language("hello there")
+            warm_up()
             if then is not None:
                 then()
         except Exception:

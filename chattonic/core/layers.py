@@ -148,34 +148,39 @@ class BoundedPubSubLoopLayer(RedisPubSubLoopLayer):
             else:
                 done.set_result(None)
 
-    def others_listening(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
-        """Those of the (group, channel) pairs whose group someone other than the channel
-        hears: another channel of this process, or another process (``PUBSUB NUMSUB``
-        counts one subscription per process; the internals it reads are those above). One
-        round trip per shard for all of them. A
-        subscription under way may be missed, as a ``group_send`` at that moment would.
+    def subscriber_counts(self, groups: list[str]) -> dict[str, int]:
+        """How many processes Redis counts as subscribed to each group (``PUBSUB NUMSUB``:
+        one subscription per process), in one round trip per shard. Blocking, and it reads
+        nothing of this loop layer's tables: any thread, or another process with a layer of
+        its own (``BoundedRedisPubSubChannelLayer.counting_layer``), may ask (the web chat
+        lane's batch asks right after its commit, from its database thread or process)."""
+        remote: dict[object, dict[str, str]] = {}
+        for group in dict.fromkeys(groups):
+            name = group_channel_name(self, group)
+            remote.setdefault(shard_of(self, name), {})[name] = group
+        counts: dict[str, int] = {}
+        for shard, names in remote.items():
+            for key, count in _blocking_client(shard_host(shard)).pubsub_numsub(*names):
+                counts[names[key.decode() if isinstance(key, bytes) else key]] = count
+        return counts
 
-        Blocking, for a thread (the web chat lane's database thread asks right after its
-        commit, with no trip through the busy event loop); this loop layer's own tables are
-        only read, each in one step."""
+    def others_listening(
+        self, pairs: list[tuple[str, str]], counts: dict[str, int]
+    ) -> set[tuple[str, str]]:
+        """Those of the (group, channel) pairs whose group someone other than the channel
+        hears: another channel of this process, or another process (``counts``, from
+        ``subscriber_counts``, less this process's own subscription). Reads this loop layer's
+        tables, each in one step, and nothing else: call it on the loop. A subscription under
+        way may be missed, as a ``group_send`` at that moment would."""
         found: set[tuple[str, str]] = set()
-        remote: dict[object, dict[str, list[tuple[str, str]]]] = {}
         for group, channel in pairs:
             name = group_channel_name(self, group)
             if local_members(self, name) - {channel}:
                 found.add((group, channel))
-            else:
-                shard = shard_of(self, name)
-                remote.setdefault(shard, {}).setdefault(name, []).append((group, channel))
-        for shard, names in remote.items():
-            counts = {
-                (key.decode() if isinstance(key, bytes) else key): count
-                for key, count in _blocking_client(shard_host(shard)).pubsub_numsub(*names)
-            }
-            for name, waiting in names.items():
-                mine = 1 if shard_subscribed(shard, name) else 0
-                if counts.get(name, 0) > mine:
-                    found.update(waiting)
+                continue
+            mine = 1 if shard_subscribed(shard_of(self, name), name) else 0
+            if counts.get(group, 0) > mine:
+                found.add((group, channel))
         return found
 
 
@@ -206,3 +211,12 @@ class BoundedRedisPubSubChannelLayer(RedisPubSubChannelLayer):
     def loop_layer(self) -> BoundedPubSubLoopLayer:
         """This event loop's layer (call it on the loop; use it from any thread)."""
         return self._get_layer()
+
+    def counting_layer(self) -> BoundedPubSubLoopLayer:
+        """A layer of no event loop, for ``subscriber_counts`` from a thread or a process that
+        has no loop layer (the web chat lane's worker processes): it never subscribes."""
+        if self._counting is None:
+            self._counting = BoundedPubSubLoopLayer(*self._args, **self._kwargs, channel_layer=self)
+        return self._counting
+
+    _counting: BoundedPubSubLoopLayer | None = None

@@ -156,18 +156,23 @@ async def test_the_channel_layer_carries_group_messages():
 
 
 async def test_the_channel_layer_knows_who_else_listens_to_a_group():
-    """others_listening (asked from a thread, as the web chat lane does): another channel of
-    this process, or another process's subscription (counted by Redis), makes a group heard;
-    the asking channel alone does not."""
+    """subscriber_counts (asked from a thread or a lane worker process, with a layer of no
+    event loop, as the web chat lane does), then others_listening on the loop: another
+    channel of this process, or another process's subscription (counted by Redis), makes a
+    group heard; the asking channel alone does not."""
     from channels.layers import get_channel_layer
 
     from chattonic.core.layers import BoundedPubSubLoopLayer
 
     layer = get_channel_layer()
     loop_layer = layer.loop_layer()
+    counting = layer.counting_layer()
+    assert counting is not loop_layer and counting is layer.counting_layer()
 
     async def heard(pairs):
-        return await asyncio.to_thread(loop_layer.others_listening, pairs)
+        groups = [group for group, _ in pairs]
+        counts = await asyncio.to_thread(counting.subscriber_counts, groups)
+        return loop_layer.others_listening(pairs, counts)
 
     group = f"listeners-{time.time_ns()}"
     mine, neighbour = await layer.new_channel(), await layer.new_channel()

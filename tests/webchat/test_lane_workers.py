@@ -1,0 +1,167 @@
+"""The web chat lane's worker processes (webchat.lane_workers): what crosses between a web
+process and its workers, and a real web process whose worker is frozen, then killed.
+
+The other tests' lanes run their batches in a database thread (tests/conftest.py); the
+servers the multi-process and browser tests start have their workers, as in production."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import pickle
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+import websockets
+from channels.layers import get_channel_layer
+
+from chattonic.core.errors import ValidationFailed
+from conversations.models import Message
+from conversations.receive import Arrival, Inbound
+from tests.conversations.faults import alive, descendants
+from tests.factories import launched_bot
+from tests.processes import Process, free_port, http_status, uvicorn, wait_for
+from tests.processes import test_database_env as database_env
+from webchat import lane, lane_workers
+
+SITE = "https://shop.example.com"
+PRICES = "Plans start at $10."
+TIMEOUT = 30  # a safety net for a hung socket, not a timing assertion
+
+
+def arrival(bot, visitor: str, client_id: str, text: str = "how much is it") -> Arrival:
+    return Arrival(
+        bot=bot,
+        visitor_id=visitor,
+        inbound=Inbound(text=text, external_id=client_id),
+        origin=f"socket-of-{visitor}",
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_crosses_to_a_worker_and_its_outcomes_come_back(settings):
+    """What a web process sends a worker and what comes back, through pickle as on the
+    socket: the worker's own copy of the bot, the stored message and the bot's replies onto
+    the web process's arrivals, a visitor's mistake and the rate limit as their errors."""
+    settings.WEBCHAT_MESSAGES_PER_10S = 1
+    bot = launched_bot(allowed_origins=[SITE])
+    mine = [
+        arrival(bot, "v1", "c1"),
+        arrival(bot, "v2", "c1", text=" "),
+        arrival(bot, "v3", "c1"),
+        arrival(bot, "v3", "c2"),
+    ]
+    wire = pickle.loads(pickle.dumps(lane_workers.items_of(mine)))  # noqa: S301 - ours
+    theirs = lane_workers.arrivals_of(wire)
+    assert theirs[0].bot is not bot and theirs[0].bot.pk == bot.pk
+    outcomes, counts = lane.lane_batch(theirs, get_channel_layer())
+    back = pickle.loads(pickle.dumps(lane_workers.outcomes_sent(outcomes)))  # noqa: S301 - ours
+
+    received = lane_workers.outcomes_received(mine, back)
+
+    assert [ok for ok, _ in received] == [True, False, True, False]
+    assert received[0][1] is mine[0] and mine[0].message["text"] == "how much is it"
+    assert mine[0].replies[-1]["text"] == PRICES
+    assert Message.objects.get(pk=mine[0].message["id"]).conversation_id == mine[0].conversation
+    error = received[1][1]
+    assert isinstance(error, ValidationFailed) and error.fields == {
+        "text": ["A message needs some text."]
+    }
+    assert isinstance(received[3][1], lane.RateLimited) and received[3][1].code == "rate_limited"
+    assert isinstance(counts, dict)  # nobody else listens: no socket here
+    assert Message.objects.filter(direction="in").count() == 2
+
+
+# --- A real web process and its worker -------------------------------------------------------
+
+
+def workers_of(server: Process) -> list[int]:
+    found = []
+    for pid in descendants(server.popen.pid):
+        with contextlib.suppress(OSError):
+            if b"webchat.lane_workers" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+    return [pid for pid in found if alive(pid)]
+
+
+def queued_for(pid: int) -> int:
+    """Bytes waiting in the process's Unix sockets, unread (``ss``'s Recv-Q)."""
+    listing = subprocess.run(["ss", "-xpH"], capture_output=True, text=True, check=True).stdout
+    return sum(int(line.split()[2]) for line in listing.splitlines() if f"pid={pid}," in line)
+
+
+class Frames:
+    def __init__(self, socket):
+        self.socket = socket
+
+    async def until(self, predicate) -> dict:
+        async with asyncio.timeout(TIMEOUT):
+            while True:
+                frame = json.loads(await self.socket.recv())
+                if predicate(frame):
+                    return frame
+
+
+async def send(frames: Frames, client_id: str) -> dict:
+    await frames.socket.send(
+        json.dumps({"type": "message", "client_id": client_id, "text": "how much is it"})
+    )
+    return await frames.until(
+        lambda f: f["type"] in ("ack", "error") and f.get("client_id", client_id) == client_id
+    )
+
+
+@pytest.mark.processes
+@pytest.mark.django_db(transaction=True)
+def test_a_frozen_then_killed_worker_costs_its_batch_a_resend_and_is_replaced(tmp_path):
+    bot = launched_bot(allowed_origins=[SITE])
+    port = free_port()
+    env = {**database_env(), "WEBCHAT_LANE_PROCESSES": "1"}
+    server = Process(uvicorn(port), env, tmp_path / "web.log")
+    with server:
+        wait_for(
+            lambda: http_status(f"http://127.0.0.1:{port}/readyz") == 200,
+            90,
+            what=f"the web process and its worker to be ready:\n{server.output()}",
+        )
+        [first] = wait_for(lambda: workers_of(server), 10, what="the lane worker")
+
+        async def visit() -> tuple[dict, dict, dict, int]:
+            url = f"ws://127.0.0.1:{port}/ws/webchat/{bot.public_key}/"
+            async with websockets.connect(url, origin=SITE) as socket:
+                frames = Frames(socket)
+                await frames.until(lambda f: f["type"] == "session")
+                answered = await send(frames, "c1")
+                os.kill(first, signal.SIGSTOP)
+                try:
+                    pending = asyncio.ensure_future(send(frames, "c2"))
+                    # Frozen, the worker has c2's batch unread in its socket.
+                    while not queued_for(first):
+                        await asyncio.sleep(0.01)
+                finally:
+                    os.kill(first, signal.SIGKILL)
+                lost = await pending
+                again = await send(frames, "c2")  # the visitor (the widget) sends it again
+                return answered, lost, again
+
+        answered, lost, again = asyncio.run(visit())
+        replacement = wait_for(lambda: workers_of(server), 10, what="a new lane worker")
+        assert replacement and first not in replacement
+    assert answered["type"] == "ack" and answered["replies"][-1]["text"] == PRICES
+    assert lost == {
+        "type": "error",
+        "code": "unavailable",
+        "message": lane_workers.LOST,
+        "client_id": "c2",
+    }
+    assert again["type"] == "ack" and not again["duplicate"]
+    assert [r["text"] for r in again["replies"]] == [PRICES]
+    assert Message.objects.filter(external_id="c2").count() == 1
+    # The web process gone, its workers go too (their socket closes).
+    wait_for(lambda: not any(alive(pid) for pid in replacement), 10, what="the workers to exit")
+    output = server.output()
+    assert "a web chat lane worker went away" in output
