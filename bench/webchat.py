@@ -19,7 +19,8 @@ phases alternate, ``--rounds`` times (the stored echo runs once, after the first
 machine's speed drifts within seconds, and a lone pair of phases a few seconds long caught
 it more than what it measured. It prints each round's throughputs (messages per second),
 p50/p99 latencies (send to echo; send to the bot's reply) and the server's and this client's
-CPU time per message (the server's also split: its event loop's / its other threads'), then the
+CPU time per message (the server's also split: its event loop's / its other threads'; and its
+lane worker processes', webchat/lane_workers.py, apart), then the
 medians of the rounds and their ratios. Goal: at least 60 % of the echo's throughput, a p99 at
 most 1.5 times the echo's; the last line says "goal met" or "goal not met". It checks that
 every message was stored exactly once (a run that stored one twice, or lost one, fails
@@ -246,15 +247,33 @@ def thread_seconds(pid: int) -> tuple[float, float]:
     return loop, others
 
 
+def children_seconds(pid: int) -> float:
+    """CPU time of a process's children (the web process's lane workers), from Linux's /proc
+    (0 with none; NaN elsewhere)."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return float("nan")
+    children = set()
+    for task in tasks:
+        try:
+            children.update((task / "children").read_text().split())
+        except OSError:
+            continue
+    return sum(cpu_seconds(int(child)) for child in children)
+
+
 def measure(name: str, server: subprocess.Popen, visitor, visitors: int, messages: int) -> dict:
     """One phase: throughput, latencies, and the server's CPU time per message (a figure
     that other load on the machine disturbs less than wall-clock ones)."""
     cpu = cpu_seconds(server.pid)
     loop, threads = thread_seconds(server.pid)
+    workers = children_seconds(server.pid)
     client = time.process_time()
     seconds, latencies = asyncio.run(run_visitors(visitor, visitors))
     cpu = cpu_seconds(server.pid) - cpu
     loop_after, threads_after = thread_seconds(server.pid)
+    workers = children_seconds(server.pid) - workers
     client = time.process_time() - client
     total = visitors * messages
     return {
@@ -267,6 +286,7 @@ def measure(name: str, server: subprocess.Popen, visitor, visitors: int, message
         "client": client / total * 1000,
         "loop": (loop_after - loop) / total * 1000,
         "threads": (threads_after - threads) / total * 1000,
+        "workers": workers / total * 1000,
     }
 
 
@@ -275,7 +295,7 @@ def median_row(rows: list[dict]) -> dict:
     if len(rows) == 1:
         return rows[0]
     median = {"name": f"median {rows[0]['name']}"}
-    for key in ("rate", "p50", "p99", "seconds", "cpu", "client", "loop", "threads"):
+    for key in ("rate", "p50", "p99", "seconds", "cpu", "client", "loop", "threads", "workers"):
         median[key] = statistics.median(row[key] for row in rows)
     return median
 
@@ -345,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"{'':22} {'msg/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'seconds':>9} "
-        f"{'server CPU ms/msg':>18} {'client CPU':>11} {'loop/threads':>13}"
+        f"{'server CPU ms/msg':>18} {'client CPU':>11} {'loop/threads':>13} {'workers':>8}"
     )
     echoes = [row for row in rows if row["name"] == "echo consumer"]
     chats = [row for row in rows if row["name"] == "web chat + bot"]
@@ -359,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{row['name']:22} {row['rate']:9.0f} {row['p50']:9.1f} {row['p99']:9.1f} "
             f"{row['seconds']:9.2f} {row['cpu']:18.2f} {row['client']:11.2f} "
-            f"{row['loop']:6.2f}/{row['threads']:<6.2f}"
+            f"{row['loop']:6.2f}/{row['threads']:<6.2f} {row['workers']:8.2f}"
         )
     if args.rounds > 1:
         each = ", ".join(

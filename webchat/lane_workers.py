@@ -44,6 +44,7 @@ WARM_UP = "lane workers"
 READY = b"R"
 BOT_TTL = 30.0  # seconds a worker keeps its copy of a bot before reading it again
 START_TIMEOUT = 120.0  # seconds a worker may take to load before it is given up
+WAIT_TIMEOUT = 30.0  # seconds a batch waits for a worker when none is live
 
 
 class Unavailable(ServiceError):
@@ -86,7 +87,8 @@ _bots: dict[int, tuple[float, Any]] = {}
 
 def _bot(bot_id: int):
     """This worker's copy of the bot (with its tenant), read again after BOT_TTL seconds."""
-    from bots.models import Bot
+    # This module is the worker's __main__, which imports models only after django.setup().
+    from bots.models import Bot  # why: after django.setup() in the worker (main)
 
     now = time.monotonic()
     known = _bots.get(bot_id)
@@ -96,6 +98,7 @@ def _bot(bot_id: int):
 
 
 def arrivals_of(items: list[tuple]) -> list:
+    # why: models are imported only after django.setup() in the worker (see _bot).
     from conversations.receive import Arrival
 
     return [
@@ -175,8 +178,9 @@ def main() -> None:
     django.setup()
     import gc
 
+    # why: after django.setup(), above.
     from bots.nlu.encoder import warm_up
-    from bots.selectors import runtimes_warm_here
+    from bots.selectors import runtimes_warm_here  # why: after django.setup(), above.
 
     sock = socket.socket(fileno=int(sys.argv[1]))
     warm_up()
@@ -232,15 +236,18 @@ class _Worker:
                     future.set_result(answer[1:])
                 else:
                     future.set_exception(answer[1])
+        except asyncio.CancelledError:  # the web process is stopping
+            self.ready = False
+            self.stop()
+            raise
         except (asyncio.IncompleteReadError, OSError):
             pass
-        finally:
-            self.ready = False
-            logger.error("a web chat lane worker went away (exit code %s)", self.stop())
-            while self.waiting:
-                future = self.waiting.popleft()
-                if not future.done():
-                    future.set_exception(Unavailable(LOST))
+        self.ready = False
+        logger.error("a web chat lane worker went away (exit code %s)", self.stop())
+        while self.waiting:
+            future = self.waiting.popleft()
+            if not future.done():
+                future.set_exception(Unavailable(LOST))
 
     def send(self, items: list[tuple]) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
@@ -297,8 +304,8 @@ class Workers:
 
     async def _worker(self) -> _Worker:
         """The live worker with the fewest batches under way; one that went away is replaced
-        (in a thread); with none live, wait for one (at most START_TIMEOUT)."""
-        deadline = time.monotonic() + START_TIMEOUT
+        (in a thread); with none live, wait for one (at most WAIT_TIMEOUT)."""
+        deadline = time.monotonic() + WAIT_TIMEOUT
         while True:
             with self._lock:
                 adopting, self._ready = self._ready, []
