@@ -472,11 +472,8 @@ SPECTACULAR_SETTINGS = {
 WEBCHAT_MAX_CONNECTIONS_PER_IP = env_int("WEBCHAT_MAX_CONNECTIONS_PER_IP", 50)
 WEBCHAT_MESSAGES_PER_10S = env_int("WEBCHAT_MESSAGES_PER_10S", 10)
 # Worker processes of each web process for the web chat's messages (webchat/lane_workers.py);
-# 0: they are written from a thread of the web process. SQLite takes one writer at a time: one.
-WEBCHAT_LANE_PROCESSES = env_int(
-    "WEBCHAT_LANE_PROCESSES",
-    1 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 2,
-)
+# 0: they are written from a thread of the web process.
+WEBCHAT_LANE_PROCESSES = env_int("WEBCHAT_LANE_PROCESSES", 1)
 
 # --- Agents -------------------------------------------------------------------------------
 # An agent whose console has not beaten for this long is offline.

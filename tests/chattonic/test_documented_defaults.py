@@ -23,7 +23,7 @@ DOCUMENTED = {
     "BACKUP_DIR": ("<var>/backups", "restore.md: the default, var/backups"),
     "WEBCHAT_MESSAGES_PER_10S": (10, "webchat.md"),
     "WEBCHAT_MAX_CONNECTIONS_PER_IP": (50, "webchat.md"),
-    "WEBCHAT_LANE_PROCESSES": (1, "webchat.md: 1 on SQLite (the embedded default), 2 else"),
+    "WEBCHAT_LANE_PROCESSES": (1, "webchat.md"),
     "SUPPORT_DAYS": (["mon", "tue", "wed", "thu", "fri"], "support.md"),
     "SUPPORT_HOURS_START": ("09:00", "support.md"),
     "SUPPORT_HOURS_END": ("18:00", "support.md"),
