@@ -183,8 +183,11 @@ def main() -> None:
     from bots.selectors import runtimes_warm_here  # why: after django.setup(), above.
 
     sock = socket.socket(fileno=int(sys.argv[1]))
-    warm_up()
-    runtimes_warm_here()
+    try:
+        warm_up()
+        runtimes_warm_here()
+    except Exception:  # as the web process's warm-up: loaded when a message needs it
+        logger.exception("a web chat lane worker's warm-up failed")
     gc.freeze()  # as the web process does (chattonic/asgi.py)
     sock.sendall(READY)
     serve(sock)
