@@ -474,6 +474,8 @@ WEBCHAT_MESSAGES_PER_10S = env_int("WEBCHAT_MESSAGES_PER_10S", 10)
 # Worker processes of each web process for the web chat's messages (webchat/lane_workers.py);
 # 0: they are written from a thread of the web process.
 WEBCHAT_LANE_PROCESSES = env_int("WEBCHAT_LANE_PROCESSES", 1)
+# Seconds a lane worker may hold a batch before it is stopped (and replaced).
+WEBCHAT_LANE_BATCH_TIMEOUT = env_int("WEBCHAT_LANE_BATCH_TIMEOUT", 30)
 
 # --- Agents -------------------------------------------------------------------------------
 # An agent whose console has not beaten for this long is offline.

@@ -15,7 +15,9 @@ the next one.
   bot by its id: a worker keeps its own copies, read again after ``BOT_TTL`` seconds and
   whenever the receive service finds one changed), the outcomes come back in the same order.
   ``WEBCHAT_LANE_IN_FLIGHT`` batches may be under way at once; a worker takes them in turn.
-- A worker that dies (killed, out of memory) fails the batches it held with ``unavailable``
+- A worker that dies (killed, out of memory), or holds a batch longer than
+  ``WEBCHAT_LANE_BATCH_TIMEOUT`` seconds (and is then killed), fails the batches it held with
+  ``unavailable``
   (the socket tells its visitor to send again: a message its batch committed is then found
   by its client id, not stored twice) and another is started in its place. A worker whose
   web process is gone finds its socket closed and exits.
@@ -28,12 +30,15 @@ import collections
 import logging
 import os
 import pickle
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
 from typing import Any
+
+from django.conf import settings
 
 from chattonic.core import health
 from chattonic.core.errors import ServiceError
@@ -182,6 +187,9 @@ def main() -> None:
     from bots.nlu.encoder import warm_up
     from bots.selectors import runtimes_warm_here  # why: after django.setup(), above.
 
+    # Ctrl+C reaches the whole process group: the worker leaves when its web process does
+    # (its socket closes), not in the middle of a batch.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     sock = socket.socket(fileno=int(sys.argv[1]))
     try:
         warm_up()
@@ -223,7 +231,9 @@ class _Worker:
             logger.error("a web chat lane worker did not start (exit code %s)", self.stop())
         return self.ready
 
-    async def adopt(self) -> None:
+    async def adopt(self, lost) -> None:
+        """Talk to the worker from this event loop; ``lost()`` is called if it goes away."""
+        self.lost = lost
         reader, self.writer = await asyncio.open_connection(sock=self.socket, limit=2**26)
         self.reading = asyncio.get_running_loop().create_task(self._read(reader))
 
@@ -251,6 +261,7 @@ class _Worker:
             future = self.waiting.popleft()
             if not future.done():
                 future.set_exception(Unavailable(LOST))
+        self.lost()
 
     def send(self, items: list[tuple]) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
@@ -300,25 +311,41 @@ class Workers:
                 then()
 
     async def run(self, arrivals: list) -> tuple[list[tuple[bool, Any]], dict | None]:
-        """``lane_batch(arrivals)``'s outcomes and counts, from the least busy worker."""
+        """``lane_batch(arrivals)``'s outcomes and counts, from the least busy worker. A
+        worker that holds a batch longer than ``WEBCHAT_LANE_BATCH_TIMEOUT`` seconds (frozen,
+        or waiting on a frozen database) is stopped: its batches get ``unavailable``."""
         worker = await self._worker()
-        sent, counts = await worker.send(items_of(arrivals))
+        answer = worker.send(items_of(arrivals))
+        timeout = settings.WEBCHAT_LANE_BATCH_TIMEOUT
+        try:
+            sent, counts = await asyncio.wait_for(asyncio.shield(answer), timeout)
+        except TimeoutError:
+            answer.add_done_callback(lambda f: f.cancelled() or f.exception())  # seen
+            logger.error("a web chat lane worker held a batch over %s s: stopped", timeout)
+            worker.ready = False  # no batch goes there any more
+            worker.process.kill()  # its socket closes: _read fails what it held
+            raise Unavailable(LOST) from None
         return outcomes_received(arrivals, sent), counts
 
+    def _replace(self) -> None:
+        """Start workers for those that went away or failed to start (in a thread)."""
+        live = [worker for worker in self._live if worker.ready]
+        with self._lock:
+            missing = self.count - len(live) - len(self._ready) - self._launching
+        if missing > 0:
+            self._launch_in_thread(missing)
+
     async def _worker(self) -> _Worker:
-        """The live worker with the fewest batches under way; one that went away is replaced
-        (in a thread); with none live, wait for one (at most WAIT_TIMEOUT)."""
+        """The live worker with the fewest batches under way; with none live, wait for one
+        (at most WAIT_TIMEOUT): one that went away is replaced at once (``_replace``)."""
         deadline = time.monotonic() + WAIT_TIMEOUT
         while True:
             with self._lock:
                 adopting, self._ready = self._ready, []
             for worker in adopting:
-                await worker.adopt()
+                await worker.adopt(lost=self._replace)
             self._live = [worker for worker in self._live + adopting if worker.ready]
-            with self._lock:
-                missing = self.count - len(self._live) - len(self._ready) - self._launching
-            if missing > 0:
-                self._launch_in_thread(missing)
+            self._replace()  # any that failed to start
             if self._live:
                 return min(self._live, key=lambda worker: len(worker.waiting))
             if time.monotonic() > deadline:

@@ -24,6 +24,7 @@ DOCUMENTED = {
     "WEBCHAT_MESSAGES_PER_10S": (10, "webchat.md"),
     "WEBCHAT_MAX_CONNECTIONS_PER_IP": (50, "webchat.md"),
     "WEBCHAT_LANE_PROCESSES": (1, "webchat.md"),
+    "WEBCHAT_LANE_BATCH_TIMEOUT": (30, "webchat.md"),
     "SUPPORT_DAYS": (["mon", "tue", "wed", "thu", "fri"], "support.md"),
     "SUPPORT_HOURS_START": ("09:00", "support.md"),
     "SUPPORT_HOURS_END": ("18:00", "support.md"),
