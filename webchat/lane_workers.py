@@ -14,13 +14,13 @@ the next one.
 - Each talks to its web process over a socket pair: a batch goes as its arrivals' fields (the
   bot by its id: a worker keeps its own copies, read again after ``BOT_TTL`` seconds and
   whenever the receive service finds one changed), the outcomes come back in the same order.
-  ``WEBCHAT_LANE_IN_FLIGHT`` batches may be under way at once; a worker takes them in turn.
+  Two batches may be under way at once (``webchat.lane.IN_FLIGHT_WORKERS``); a worker takes
+  its batches in turn.
 - A worker that dies (killed, out of memory), or holds a batch longer than
   ``WEBCHAT_LANE_BATCH_TIMEOUT`` seconds (and is then killed), fails the batches it held with
-  ``unavailable``
-  (the socket tells its visitor to send again: a message its batch committed is then found
-  by its client id, not stored twice) and another is started in its place. A worker whose
-  web process is gone finds its socket closed and exits.
+  ``unavailable`` (the socket tells its visitor to send again: a message its batch committed
+  is then found by its client id, not stored twice), and another is started in its place. A
+  worker whose web process is gone finds its socket closed and exits.
 """
 
 from __future__ import annotations
