@@ -289,7 +289,11 @@
 
   function renderConversation(detail) {
     // A change to the open conversation redraws it: keep what the agent was typing.
-    var draft = state.open === detail.conversation.id && $("reply") ? { text: $("reply").value, note: $("as-note").checked, focused: document.activeElement === $("reply") } : null;
+    // (and what the composer's hint says: a refused shortcut's error stays until the next key).
+    var draft = state.open === detail.conversation.id && $("reply") ? {
+      text: $("reply").value, note: $("as-note").checked, focused: document.activeElement === $("reply"),
+      hint: $("composer-hint").textContent, hintClass: $("composer-hint").className
+    } : null;
     state.open = detail.conversation.id;
     state.openDetail = detail;
     var summary = detail.conversation;
@@ -345,7 +349,10 @@
     entries.forEach(function (entry) { appendToTimeline(entry.node, entry.at); });
     main.appendChild(el("div", { id: "typing", class: "pane__typing", "aria-live": "polite" }));
     main.appendChild(composer(summary, mineNow));
-    if (draft) { $("reply").value = draft.text; $("as-note").checked = draft.note; if (draft.focused) $("reply").focus(); }
+    if (draft) {
+      $("reply").value = draft.text; $("as-note").checked = draft.note; if (draft.focused) $("reply").focus();
+      $("composer-hint").textContent = draft.hint; $("composer-hint").className = draft.hintClass;
+    }
     renderContact(detail.contact, summary.contact.name);
     renderLists();
   }

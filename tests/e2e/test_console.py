@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from agents import realtime as agents_realtime
 from agents.models import HandoffEvent
 from chattonic.tenancy.models import Membership, Tenant
 from conversations.models import Conversation, Message
@@ -399,9 +401,19 @@ def test_an_agent_names_themselves_an_unknown_shortcut_is_refused_and_axe_passes
     reply = agent.locator("#reply")
     reply.fill("/xyz")
     reply.press("Enter")
-    expect(agent.locator("#composer-hint")).to_have_text(
-        "No canned response /xyz; type / to see them."
-    )
+    refused = "No canned response /xyz; type / to see them."
+    expect(agent.locator("#composer-hint")).to_have_text(refused)
+    expect(reply).to_have_value("/xyz")
+    # A change to the conversation meanwhile (the visitor's, another agent's) redraws it: the
+    # draft and the hint stay. (Off Playwright's thread: the broadcast uses async_to_sync.)
+    agent.evaluate("() => { document.getElementById('reply').dataset.before = '1'; }")
+    conversation = Conversation.objects.get(bot=bot)
+    with ThreadPoolExecutor(1) as other_thread:
+        other_thread.submit(
+            agents_realtime.conversation_changed_on_commit, conversation, reason="test"
+        ).result()
+    expect(agent.locator("#reply:not([data-before])")).to_have_count(1)  # redrawn
+    expect(agent.locator("#composer-hint")).to_have_text(refused)
     expect(reply).to_have_value("/xyz")
     reply.fill("Hello, I'm Rosa.")
     reply.press("Enter")
