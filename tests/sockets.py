@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shlex
 import uuid
 
@@ -72,3 +73,21 @@ async def redis_commands():
     finally:
         await client.aclose()
         await watcher.aclose()
+
+
+class Frames:
+    """A real socket's (the ``websockets`` client's) frames, read until one matches; every
+    frame read is kept. ``timeout``: a safety net for a hung socket, not a timing assertion."""
+
+    def __init__(self, socket, timeout: float = 30):
+        self.socket = socket
+        self.timeout = timeout
+        self.seen: list[dict] = []
+
+    async def until(self, predicate) -> dict:
+        async with asyncio.timeout(self.timeout):
+            while True:
+                frame = json.loads(await self.socket.recv())
+                self.seen.append(frame)
+                if predicate(frame):
+                    return frame

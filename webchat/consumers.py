@@ -120,8 +120,10 @@ def message_sync_to_async(func):
 
 
 def lane_in_flight() -> int:
-    """The lane's batches under way at once (webchat.lane): one per message thread on
-    PostgreSQL; two for SQLite's one thread."""
+    """The lane's batches under way at once (webchat.lane): two with lane worker processes;
+    without, one per message thread on PostgreSQL, two for SQLite's one thread."""
+    if lane_workers.workers() is not None:
+        return lane.IN_FLIGHT_WORKERS
     return lane.IN_FLIGHT if _parallel_database() else lane.IN_FLIGHT_ONE_THREAD
 
 
@@ -214,12 +216,8 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
             await self._refuse(webchat.origin_refusal(origin))
             return
         self.bot = bot = _shared_bot(bot)
-        workers = lane_workers.workers()
         self._lane = lane.lane(
-            message_sync_to_async,
-            self.channel_layer,
-            lane.IN_FLIGHT_WORKERS if workers else lane_in_flight(),
-            workers,
+            message_sync_to_async, self.channel_layer, lane_in_flight(), lane_workers.workers()
         )
         refusal = self._refusal(may_test)
         if refusal:

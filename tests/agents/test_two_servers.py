@@ -26,7 +26,7 @@ from tests.processes import (
 from tests.processes import (
     test_database_env as database_env,
 )
-from tests.sockets import says
+from tests.sockets import Frames, says
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
@@ -35,23 +35,6 @@ ALWAYS_OPEN = {
     day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 }
 PRICES = "Plans start at $10."
-TIMEOUT = 30  # a safety net for a hung socket, not a timing assertion
-
-
-class Frames:
-    """A socket's frames, read until one matches; every frame read is kept."""
-
-    def __init__(self, socket):
-        self.socket = socket
-        self.seen: list[dict] = []
-
-    async def until(self, predicate) -> dict:
-        async with asyncio.timeout(TIMEOUT):
-            while True:
-                frame = json.loads(await self.socket.recv())
-                self.seen.append(frame)
-                if predicate(frame):
-                    return frame
 
 
 async def exchange(visitor_url: str, agent_url: str, agent_origin: str, cookie: str) -> dict:

@@ -25,11 +25,11 @@ from tests.conversations.faults import alive
 from tests.factories import launched_bot
 from tests.processes import Process, free_port, http_status, uvicorn, wait_for
 from tests.processes import test_database_env as database_env
+from tests.sockets import Frames
 from webchat import lane, lane_workers
 
 SITE = "https://shop.example.com"
 PRICES = "Plans start at $10."
-TIMEOUT = 30  # a safety net for a hung socket, not a timing assertion
 
 
 def arrival(bot, visitor: str, client_id: str, text: str = "how much is it") -> Arrival:
@@ -90,18 +90,6 @@ def workers_of(server: Process) -> list[int]:
             if parent == server.popen.pid and b"webchat.lane_workers" in command:
                 found.append(int(entry.name))
     return [pid for pid in found if alive(pid)]
-
-
-class Frames:
-    def __init__(self, socket):
-        self.socket = socket
-
-    async def until(self, predicate) -> dict:
-        async with asyncio.timeout(TIMEOUT):
-            while True:
-                frame = json.loads(await self.socket.recv())
-                if predicate(frame):
-                    return frame
 
 
 async def send(frames: Frames, client_id: str) -> dict:
