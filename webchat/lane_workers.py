@@ -286,6 +286,7 @@ class Workers:
         self._lock = threading.Lock()
         self._launching = 0  # started, not yet ready (or failed)
         self._ready: list[_Worker] = []  # ready, not yet on the loop
+        self._adopting = 0  # ready, being put on the loop
         self._live: list[_Worker] = []  # on the loop
 
     def start(self) -> None:
@@ -294,6 +295,7 @@ class Workers:
         self._launch_in_thread(self.count, then=lambda: health.warming_done(WARM_UP))
 
     def _launch_in_thread(self, count: int, then=None) -> None:
+        logger.info("starting %d web chat lane worker(s)", count)
         with self._lock:
             self._launching += count
         threading.Thread(target=self._launch, args=(count, then), daemon=True).start()
@@ -331,7 +333,9 @@ class Workers:
         """Start workers for those that went away or failed to start (in a thread)."""
         live = [worker for worker in self._live if worker.ready]
         with self._lock:
-            missing = self.count - len(live) - len(self._ready) - self._launching
+            missing = (
+                self.count - len(live) - len(self._ready) - self._adopting - self._launching
+            )
         if missing > 0:
             self._launch_in_thread(missing)
 
@@ -342,8 +346,15 @@ class Workers:
         while True:
             with self._lock:
                 adopting, self._ready = self._ready, []
-            for worker in adopting:
-                await worker.adopt(lost=self._replace)
+                self._adopting += len(adopting)
+            # Another batch may ask for a worker while these are adopted (an await): they
+            # count as live (``_replace``), or it would start one more.
+            try:
+                for worker in adopting:
+                    await worker.adopt(lost=self._replace)
+            finally:
+                with self._lock:
+                    self._adopting -= len(adopting)
             self._live = [worker for worker in self._live + adopting if worker.ready]
             self._replace()  # any that failed to start
             if self._live:

@@ -118,10 +118,19 @@ def test_a_frozen_worker_is_stopped_its_batch_sent_again_and_a_new_one_answers(t
 
         async def visit() -> tuple[dict, dict, dict]:
             url = f"ws://127.0.0.1:{port}/ws/webchat/{bot.public_key}/"
-            async with websockets.connect(url, origin=SITE) as socket:
-                frames = Frames(socket)
-                await frames.until(lambda f: f["type"] == "session")
-                answered = await send(frames, "c1")
+            async with contextlib.AsyncExitStack() as stack:
+                sockets = [
+                    await stack.enter_async_context(websockets.connect(url, origin=SITE))
+                    for _ in range(4)
+                ]
+                visitors = [Frames(socket) for socket in sockets]
+                for frames in visitors:
+                    await frames.until(lambda f: f["type"] == "session")
+                # Four first messages at once: batches that ask for the worker while it is
+                # being adopted by the first start no second one.
+                answers = await asyncio.gather(*(send(frames, "c1") for frames in visitors))
+                assert server.output().count("starting 1 web chat lane worker(s)") == 1
+                frames, answered = visitors[0], answers[0]
                 os.kill(first, signal.SIGSTOP)  # frozen: c2's batch is never answered
                 try:
                     lost = await send(frames, "c2")
@@ -134,6 +143,7 @@ def test_a_frozen_worker_is_stopped_its_batch_sent_again_and_a_new_one_answers(t
         answered, lost, again = asyncio.run(visit())
         replacement = wait_for(lambda: workers_of(server), 10, what="the new lane worker")
         assert first not in replacement
+        output = server.output()
     assert answered["type"] == "ack" and answered["replies"][-1]["text"] == PRICES
     assert lost == {
         "type": "error",
@@ -144,8 +154,8 @@ def test_a_frozen_worker_is_stopped_its_batch_sent_again_and_a_new_one_answers(t
     assert again["type"] == "ack" and not again["duplicate"]
     assert [r["text"] for r in again["replies"]] == [PRICES]
     assert Message.objects.filter(external_id="c2").count() == 1
+    assert output.count("starting 1 web chat lane worker(s)") == 2  # the first, its replacement
     # The web process gone, its workers go too (their socket closes).
     wait_for(lambda: not any(alive(pid) for pid in replacement), 10, what="the workers to exit")
-    output = server.output()
     assert "a web chat lane worker held a batch over 2 s: stopped" in output
     assert "a web chat lane worker went away" in output
