@@ -333,9 +333,7 @@ class Workers:
         """Start workers for those that went away or failed to start (in a thread)."""
         live = [worker for worker in self._live if worker.ready]
         with self._lock:
-            missing = (
-                self.count - len(live) - len(self._ready) - self._adopting - self._launching
-            )
+            missing = self.count - len(live) - len(self._ready) - self._adopting - self._launching
         if missing > 0:
             self._launch_in_thread(missing)
 
