@@ -1,5 +1,6 @@
 """The web chat lane's worker processes (webchat.lane_workers): what crosses between a web
-process and its workers, and a real web process whose worker is frozen, then killed.
+process and its workers, and a real web process not ready while its worker loads, whose
+worker is then frozen, then killed.
 
 The other tests' lanes run their batches in a database thread (tests/conftest.py); the
 servers the multi-process and browser tests start have their workers, as in production."""
@@ -12,6 +13,8 @@ import json
 import os
 import pickle
 import signal
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -92,6 +95,20 @@ def workers_of(server: Process) -> list[int]:
     return [pid for pid in found if alive(pid)]
 
 
+WORKERS_LOADING = f"still loading {lane_workers.WARM_UP}"
+
+
+def readiness(port: int) -> dict:
+    """/readyz's answer (its JSON body, whatever its status; {} when it does not answer)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return json.loads(exc.read())
+    except OSError:
+        return {}
+
+
 async def send(frames: Frames, client_id: str) -> dict:
     await frames.socket.send(
         json.dumps({"type": "message", "client_id": client_id, "text": "how much is it"})
@@ -109,12 +126,28 @@ def test_a_frozen_worker_is_stopped_its_batch_sent_again_and_a_new_one_answers(t
     env = {**database_env(), "WEBCHAT_LANE_PROCESSES": "1", "WEBCHAT_LANE_BATCH_TIMEOUT": "2"}
     server = Process(uvicorn(port), env, tmp_path / "web.log")
     with server:
+        # While its worker loads (held here: stopped as soon as it is seen), the web process
+        # is not ready: a load balancer sends it nobody.
+        [first] = wait_for(lambda: workers_of(server), 60, interval=0.01, what="the lane worker")
+        os.kill(first, signal.SIGSTOP)
+        try:
+            waiting = wait_for(
+                lambda: (
+                    readiness(port).get("checks", {}).get("warm_up") == WORKERS_LOADING
+                    and readiness(port)
+                ),
+                60,
+                what=f"/readyz to wait for the lane worker alone:\n{server.output()}",
+            )
+        finally:
+            os.kill(first, signal.SIGCONT)
+        assert waiting["status"] == "unavailable" and waiting["failed"] == ["warm_up"]
         wait_for(
             lambda: http_status(f"http://127.0.0.1:{port}/readyz") == 200,
             90,
             what=f"the web process and its worker to be ready:\n{server.output()}",
         )
-        [first] = wait_for(lambda: workers_of(server), 10, what="the lane worker")
+        assert workers_of(server) == [first]
 
         async def visit() -> tuple[dict, dict, dict]:
             url = f"ws://127.0.0.1:{port}/ws/webchat/{bot.public_key}/"
