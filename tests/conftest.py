@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 
 import pytest
@@ -25,6 +26,19 @@ def pytest_configure(config):
     settings.WEBCHAT_LANE_PROCESSES = 0
     if settings.EMBEDDED_REDIS:
         _embedded_redis = embedded.start(settings.EMBEDDED_REDIS_SOCKET)
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test marked ``embedded_only`` starts its child processes on the embedded defaults,
+    whatever this run's configuration (it drops DATABASE_URL and REDIS_URL from their
+    environment): on PostgreSQL and Redis it would run the very same thing again, so it runs
+    in the embedded pass only (.ci/run runs both)."""
+    if not os.environ.get("DATABASE_URL"):
+        return
+    skip = pytest.mark.skip(reason="runs on the embedded defaults: the embedded pass runs it")
+    for item in items:
+        if item.get_closest_marker("embedded_only") is not None:
+            item.add_marker(skip)
 
 
 def pytest_unconfigure(config):

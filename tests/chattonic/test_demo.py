@@ -79,6 +79,7 @@ def test_the_demo_agent_has_canned_responses_and_keeps_the_name_they_chose():
 
 
 @pytest.mark.processes
+@pytest.mark.embedded_only
 def test_manage_py_demo_load_needs_no_broker_and_leaves_a_live_bot(tmp_path):
     """The demo loads before any worker runs (``manage.py demo_load``, and ``runplatform``
     before it starts its processes): the demo trains its bot itself, and nothing is queued

@@ -16,7 +16,7 @@ from chattonic.core import embedded
 from chattonic.demo import DEMO_BOT_NAME
 from tests.processes import ROOT, Process, free_port, http_status, python, wait_for
 
-pytestmark = pytest.mark.processes
+pytestmark = [pytest.mark.processes, pytest.mark.embedded_only]
 
 
 def test_runplatform_serves_the_dashboard_and_is_ready(tmp_path):

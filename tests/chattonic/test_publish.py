@@ -28,6 +28,7 @@ class Collector:
             self.threads.add(threading.current_thread().name)
             if self.fail_first and not self.batches:
                 self.batches.append([])
+                self._changed.notify_all()
                 raise ConnectionError("the broker is down")
             self.batches.append(list(items))
             self._changed.notify_all()

@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.processes
+pytestmark = [pytest.mark.processes, pytest.mark.embedded_only]
 
 
 def test_the_fuzz_bench_prints_counts_by_door_and_status_and_its_verdict(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = [pytest.mark.processes, pytest.mark.faults]
+pytestmark = [pytest.mark.processes, pytest.mark.faults, pytest.mark.embedded_only]
 
 
 def test_the_faults_benchmark_prints_once_twice_never_delay_and_order(tmp_path):

@@ -16,7 +16,7 @@ from tests.processes import printed_ratio_holds
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.processes
+pytestmark = [pytest.mark.processes, pytest.mark.embedded_only]
 
 
 def test_the_webhooks_benchmark_prints_both_throughputs_the_ratio_and_ack_latencies(tmp_path):
