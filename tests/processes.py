@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -45,6 +46,17 @@ def http_status(url: str) -> int | None:
         return exc.code
     except OSError:
         return None
+
+
+def http_json(url: str) -> dict:
+    """A page's JSON body, whatever its status ({} when nothing answers)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return json.loads(exc.read())
+    except OSError:
+        return {}
 
 
 def test_database_env() -> dict[str, str]:

@@ -13,8 +13,6 @@ import json
 import os
 import pickle
 import signal
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -26,7 +24,7 @@ from conversations.models import Message
 from conversations.receive import Arrival, Inbound
 from tests.conversations.faults import alive
 from tests.factories import launched_bot
-from tests.processes import Process, free_port, http_status, uvicorn, wait_for
+from tests.processes import Process, free_port, http_json, http_status, uvicorn, wait_for
 from tests.processes import test_database_env as database_env
 from tests.sockets import Frames
 from webchat import lane, lane_workers
@@ -98,17 +96,6 @@ def workers_of(server: Process) -> list[int]:
 WORKERS_LOADING = f"still loading {lane_workers.WARM_UP}"
 
 
-def readiness(port: int) -> dict:
-    """/readyz's answer (its JSON body, whatever its status; {} when it does not answer)."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return json.loads(exc.read())
-    except OSError:
-        return {}
-
-
 async def send(frames: Frames, client_id: str) -> dict:
     await frames.socket.send(
         json.dumps({"type": "message", "client_id": client_id, "text": "how much is it"})
@@ -130,12 +117,14 @@ def test_a_frozen_worker_is_stopped_its_batch_sent_again_and_a_new_one_answers(t
         # is not ready: a load balancer sends it nobody.
         [first] = wait_for(lambda: workers_of(server), 60, interval=0.01, what="the lane worker")
         os.kill(first, signal.SIGSTOP)
+
+        def loading_workers() -> dict | None:
+            answer = http_json(f"http://127.0.0.1:{port}/readyz")
+            return answer if answer.get("checks", {}).get("warm_up") == WORKERS_LOADING else None
+
         try:
             waiting = wait_for(
-                lambda: (
-                    readiness(port).get("checks", {}).get("warm_up") == WORKERS_LOADING
-                    and readiness(port)
-                ),
+                loading_workers,
                 60,
                 what=f"/readyz to wait for the lane worker alone:\n{server.output()}",
             )
