@@ -20,7 +20,8 @@ the next one.
   ``WEBCHAT_LANE_BATCH_TIMEOUT`` seconds (and is then killed), fails the batches it held with
   ``unavailable`` (the socket tells its visitor to send again: a message its batch committed
   is then found by its client id, not stored twice), and another is started in its place. A
-  worker whose web process is gone finds its socket closed and exits.
+  worker whose web process is gone (even one stopped while the worker loaded) finds its
+  socket closed and exits, quietly.
 """
 
 from __future__ import annotations
@@ -147,6 +148,17 @@ def outcomes_received(arrivals: list, sent: list[tuple[bool, Any]]) -> list[tupl
     return outcomes
 
 
+def _send(sock: socket.socket, data: bytes) -> bool:
+    """Whether ``data`` went to the web process (False: it is gone, stopped while this
+    worker loaded or worked: the worker then leaves quietly)."""
+    try:
+        sock.sendall(data)
+    except OSError:  # BrokenPipeError, ConnectionResetError: nobody at the other end
+        logger.info("a web chat lane worker's web process is gone: leaving")
+        return False
+    return True
+
+
 def serve(sock: socket.socket) -> None:
     """A worker's life: batches in, outcomes out, in order, until the web process goes."""
     from channels.layers import get_channel_layer
@@ -172,7 +184,8 @@ def serve(sock: socket.socket) -> None:
                 answer = _frame(("error", exc))
             except Exception:  # noqa: BLE001 - an error that does not pickle
                 answer = _frame(("error", RuntimeError(repr(exc))))
-        sock.sendall(answer)
+        if not _send(sock, answer):
+            return
 
 
 def main() -> None:
@@ -197,8 +210,8 @@ def main() -> None:
     except Exception:  # as the web process's warm-up: loaded when a message needs it
         logger.exception("a web chat lane worker's warm-up failed")
     gc.freeze()  # as the web process does (chattonic/asgi.py)
-    sock.sendall(READY)
-    serve(sock)
+    if _send(sock, READY):
+        serve(sock)
 
 
 # --- In the web process ----------------------------------------------------------------------

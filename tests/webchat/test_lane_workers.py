@@ -13,6 +13,9 @@ import json
 import os
 import pickle
 import signal
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,7 +27,7 @@ from conversations.models import Message
 from conversations.receive import Arrival, Inbound
 from tests.conversations.faults import alive
 from tests.factories import launched_bot
-from tests.processes import Process, free_port, http_json, http_status, uvicorn, wait_for
+from tests.processes import ROOT, Process, free_port, http_json, http_status, uvicorn, wait_for
 from tests.processes import test_database_env as database_env
 from tests.sockets import Frames
 from webchat import lane, lane_workers
@@ -181,3 +184,41 @@ def test_a_frozen_worker_is_stopped_its_batch_sent_again_and_a_new_one_answers(t
     wait_for(lambda: not any(alive(pid) for pid in replacement), 10, what="the workers to exit")
     assert "a web chat lane worker held a batch over 2 s: stopped" in output
     assert "a web chat lane worker went away" in output
+
+
+@pytest.mark.processes
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("when", ["loading", "serving"])
+def test_a_worker_whose_web_process_is_gone_leaves_quietly(tmp_path, when):
+    """A web process stopped while its worker loads (or works on a batch) leaves the worker
+    nobody to answer: it exits, without a traceback in the server's log (the socket pair's
+    other end closed before the worker's READY, or before its answer)."""
+    bot = launched_bot(allowed_origins=[SITE])
+    ours, theirs = socket.socketpair()
+    log = tmp_path / "worker.log"
+    with open(log, "wb") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "webchat.lane_workers", str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+            cwd=ROOT,
+            env=database_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    theirs.close()
+    if when == "serving":
+        assert ours.recv(1) == lane_workers.READY
+        # A visitor's message: stored, but its answer has nobody to go to.
+        items = lane_workers.items_of([arrival(bot, "v1", "c1")])
+        ours.sendall(lane_workers._frame(items))
+    ours.close()
+    try:
+        code = worker.wait(timeout=120)  # a safety net for a hung worker, not a timing
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    output = log.read_text()
+    assert code == 0, output
+    assert "Traceback" not in output, output
+    assert "web process is gone: leaving" in output
+    assert Message.objects.filter(external_id="c1").count() == (when == "serving")
