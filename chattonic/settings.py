@@ -13,7 +13,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -282,12 +282,30 @@ else:
     _redis_address = REDIS_URL
     _broker_url = REDIS_URL
 
+
+def channel_layer_prefix(region: str, redis_url: str) -> str:
+    """The channel layer's prefix: the region's, and the Redis database's number unless 0.
+    The layer publishes on Redis pub/sub, whose channels ignore the database: two deployments
+    on one Redis server (a client's dedicated one beside the shared one, each with its own
+    database) would otherwise hear each other's groups, whose names hold only ids."""
+    parts = urlsplit(redis_url)
+    number = parse_qs(parts.query).get("db", ["0"])[0]
+    if parts.scheme != "unix" and parts.path.strip("/"):  # redis://host:port/<db>
+        number = parts.path.strip("/")
+    try:
+        db = int(number)
+    except ValueError:
+        message = f"REDIS_URL: the database must be a number, not {number!r}"
+        raise ImproperlyConfigured(message) from None
+    return f"chattonic.{region}" + (f".db{db}" if db else "")
+
+
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "chattonic.core.layers.BoundedRedisPubSubChannelLayer",
         "CONFIG": {
             "hosts": [{"address": _redis_address, "socket_timeout": 30}],
-            "prefix": f"chattonic.{CHATTONIC_REGION}",
+            "prefix": channel_layer_prefix(CHATTONIC_REGION, REDIS_URL),
         },
     }
 }
