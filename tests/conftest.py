@@ -24,7 +24,9 @@ def pytest_configure(config):
     # database thread, on the test's database (tests/webchat/test_lane_workers.py starts
     # real web processes with their workers).
     settings.WEBCHAT_LANE_PROCESSES = 0
-    if settings.EMBEDDED_REDIS:
+    # Under xdist the controller runs no test: only its workers need a Redis (tests/parallel.py).
+    controller = config.getoption("numprocesses", None) and not hasattr(config, "workerinput")
+    if settings.EMBEDDED_REDIS and not controller:
         _embedded_redis = embedded.start(settings.EMBEDDED_REDIS_SOCKET)
 
 
