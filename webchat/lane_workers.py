@@ -76,9 +76,14 @@ def _unpickled(data: bytes) -> Any:
 
 
 def _recv_exactly(sock: socket.socket, size: int) -> bytes | None:
+    """``size`` bytes; None when the other end has gone (closed, or reset: it closed with
+    bytes of ours unread)."""
     data = bytearray()
     while len(data) < size:
-        chunk = sock.recv(size - len(data))
+        try:
+            chunk = sock.recv(size - len(data))
+        except ConnectionResetError:
+            return None
         if not chunk:
             return None
         data += chunk
@@ -154,7 +159,6 @@ def _send(sock: socket.socket, data: bytes) -> bool:
     try:
         sock.sendall(data)
     except OSError:  # BrokenPipeError, ConnectionResetError: nobody at the other end
-        logger.info("a web chat lane worker's web process is gone: leaving")
         return False
     return True
 
@@ -211,7 +215,8 @@ def main() -> None:
         logger.exception("a web chat lane worker's warm-up failed")
     gc.freeze()  # as the web process does (chattonic/asgi.py)
     if _send(sock, READY):
-        serve(sock)
+        serve(sock)  # until the web process goes
+    logger.info("a web chat lane worker's web process is gone: leaving")
 
 
 # --- In the web process ----------------------------------------------------------------------

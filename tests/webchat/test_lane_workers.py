@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import pickle
+import select
 import signal
 import socket
 import subprocess
@@ -188,11 +189,12 @@ def test_a_frozen_worker_is_stopped_its_batch_sent_again_and_a_new_one_answers(t
 
 @pytest.mark.processes
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("when", ["loading", "serving"])
+@pytest.mark.parametrize("when", ["loading", "ready, unread", "serving"])
 def test_a_worker_whose_web_process_is_gone_leaves_quietly(tmp_path, when):
     """A web process stopped while its worker loads (or works on a batch) leaves the worker
     nobody to answer: it exits, without a traceback in the server's log (the socket pair's
-    other end closed before the worker's READY, or before its answer)."""
+    other end closed before the worker's READY, after it but with it unread, or before the
+    worker's answer)."""
     bot = launched_bot(allowed_origins=[SITE])
     ours, theirs = socket.socketpair()
     log = tmp_path / "worker.log"
@@ -206,6 +208,9 @@ def test_a_worker_whose_web_process_is_gone_leaves_quietly(tmp_path, when):
             stderr=subprocess.STDOUT,
         )
     theirs.close()
+    if when == "ready, unread":
+        # Closed with the worker's READY unread: the worker, waiting for a batch, is reset.
+        assert select.select([ours], [], [], 120)[0], "the worker never said it was ready"
     if when == "serving":
         assert ours.recv(1) == lane_workers.READY
         # A visitor's message: stored, but its answer has nobody to go to.
