@@ -7,7 +7,8 @@ must not share:
 - its own var directory (``CHATTONIC_VAR_DIR``/xdist-gwN): the SQLite test database, the
   embedded Redis's socket, backups and logs;
 - with ``REDIS_URL``, its own Redis database (the URL's number plus N): the cache, the
-  channel layer and the Celery broker's queues.
+  Celery broker's queues and the channel layer (whose pub/sub channels, which ignore the
+  database, hold its number: chattonic.settings.channel_layer_prefix).
 
 pytest-django gives each worker its own test database (``test_<name>_gwN``). The tests that
 start processes, drive the browser or run a bench (``SERIAL_MARKERS``) all run on one worker,
