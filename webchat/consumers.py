@@ -106,8 +106,11 @@ _MESSAGE_THREADS = ThreadPoolExecutor(max_workers=lane.IN_FLIGHT, thread_name_pr
 
 # Sockets opening on PostgreSQL read what they need (one query) from these threads, not
 # from the one thread-sensitive thread that every frame's other database work queues for:
-# after a deploy or a network blip every visitor reconnects at once.
-OPENING_THREADS = 2
+# after a deploy or a network blip every visitor reconnects at once. A burst of openings
+# waits on these queries' round trips (the event loop is a third busy): with two threads
+# bench/sockets.py opened 308-457 widget sockets a second, with six 395-480 (2026-12-07,
+# alternating runs; each thread holds a pooled connection only while it reads).
+OPENING_THREADS = 6
 _OPENING_THREADS = ThreadPoolExecutor(
     max_workers=OPENING_THREADS, thread_name_prefix="webchat-open"
 )
