@@ -141,11 +141,19 @@ class _Columns:
 @dataclass
 class Statement:
     """One statement for ``execute``: SQL with the connection's placeholders, its parameters
-    (a list of parameter lists when ``many``: executemany, no rows back)."""
+    (a list of parameter lists when ``many``: executemany, no rows back). ``prepare``
+    (PostgreSQL): parsed and planned once per connection; only for a statement with one
+    possible plan (an INSERT of rows). One that looks rows up or joins them is planned at
+    each run: a plan cached while its table was small (a new database; statistics never
+    gathered, autovacuum off) is kept for the connection's life, and one such plan read a
+    tenant's every message for each lookup (``message_tenant_created`` instead of the
+    unique index: bench/webchat.py fell from 4,300 to 136 messages a second in three
+    rounds)."""
 
     sql: str
     params: list
     many: bool = False
+    prepare: bool = False
 
 
 def _mark(connection) -> str:
@@ -156,10 +164,11 @@ def execute(*groups: list[Statement]) -> list[list[tuple]]:
     """Run each group's statements, in order, in the caller's transaction; returns each
     group's rows. On PostgreSQL they all go in one round trip (a psycopg pipeline), each
     on a server-side binding cursor (Django's client-side one parses every long statement
-    again in Python), prepared (the hot paths' statements are the same for any number of
-    rows: the server parses and plans each once per connection); elsewhere one after the
-    other on the driver's own cursor (no Django wrapper rewriting each statement's
-    placeholders). An error rolls the transaction back as any other would."""
+    again in Python), the INSERTs prepared (the hot paths' statements are the same for any
+    number of rows: the server parses and plans each once per connection; see
+    ``Statement.prepare``); elsewhere one after the other on the driver's own cursor (no
+    Django wrapper rewriting each statement's placeholders). An error rolls the transaction
+    back as any other would."""
     results: list[list[tuple]] = [[] for _ in groups]
     if not any(groups):
         return results  # nothing to send: no round trip (an empty pipeline still syncs)
@@ -181,7 +190,7 @@ def execute(*groups: list[Statement]) -> list[list[tuple]]:
                     if statement.many:
                         cursor.executemany(statement.sql, statement.params)
                     else:
-                        cursor.execute(statement.sql, statement.params, prepare=True)
+                        cursor.execute(statement.sql, statement.params, prepare=statement.prepare)
                     cursors.append((index, cursor, statement.many))
         for index, cursor, many in cursors:
             if not many and cursor.description is not None:  # a statement with rows
@@ -214,7 +223,7 @@ def insert_statements(model, rows: list[dict]) -> list[Statement]:
     full = [tuple(values.values()) for values in rows]
     if table.postgresql:
         select, params = table.document(full)
-        return [Statement(f"{head}{select}{returning}", params)]
+        return [Statement(f"{head}{select}{returning}", params, prepare=True)]
     one = "(" + ", ".join([_mark(connection)] * len(names)) + ")"
     per_statement = max(1, MAX_PARAMETERS // len(names))
     statements = []

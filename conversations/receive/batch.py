@@ -241,8 +241,7 @@ _STAMPS_SQL = (
 
 def _among(connection, values: list) -> tuple[str, list]:
     """``IN (...)`` of ``values`` as SQL and its parameters: on PostgreSQL ``= ANY`` of one
-    array (the same statement for any number of values, so psycopg and the server parse and
-    plan it once per connection); elsewhere a list of placeholders."""
+    array (the same statement for any number of values); elsewhere a list of placeholders."""
     if connection.vendor == "postgresql":
         return "= ANY(%s::bigint[])", [values]
     return f"IN ({', '.join(['?'] * len(values)) or 'NULL'})", values
