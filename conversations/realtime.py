@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
@@ -35,7 +34,9 @@ def agents_group(tenant_id: int) -> str:
 
 
 def send_now(group: str, event: dict) -> None:
-    async_to_sync(get_channel_layer().group_send)(group, event)
+    """Broadcast ``event`` to ``group`` from sync code (not on an event loop: from there,
+    ``await channel_layer.group_send``)."""
+    get_channel_layer().group_send_blocking(group, event)
 
 
 def send_on_commit(group: str, event: dict) -> None:

@@ -220,3 +220,14 @@ class BoundedRedisPubSubChannelLayer(RedisPubSubChannelLayer):
         return self._counting
 
     _counting: BoundedPubSubLoopLayer | None = None
+
+    def group_send_blocking(self, group: str, message: dict) -> None:
+        """``group_send`` from sync code with no event loop (a Celery task, a view, a
+        transaction's commit callbacks): the same PUBLISH of the same serialized message on
+        the group's channel, from a blocking client. Through ``async_to_sync`` each message
+        took a new event loop, a new loop layer and a new Redis connection: 2.0-2.4 ms an
+        event, measured here; this one call reuses its connection."""
+        layer = self.counting_layer()  # the names and shards of no loop
+        name = group_channel_name(layer, group)
+        client = _blocking_client(shard_host(shard_of(layer, name)))
+        client.publish(name, self.serialize(message))

@@ -137,3 +137,23 @@ async def test_a_group_left_before_its_subscription_is_not_subscribed():
         loop_layer.groups.pop(name)  # as group_discard leaves it, before its turn
     await joining
     assert not layers.shard_subscribed(shard, name)
+
+
+async def test_a_blocking_group_send_is_heard_as_group_send_is():
+    """Sync code (a Celery task's commit) sends with ``group_send_blocking``: a socket in the
+    group hears the same message, in order with the ones sent on the loop, and the client is
+    one for all the sends (no connection a message)."""
+    layer = get_channel_layer()
+    group = f"blocking-{time.time_ns()}"
+    channel = await layer.new_channel()
+    await layer.group_add(group, channel)
+    try:
+        await layer.group_send(group, {"type": "chat.event", "n": 0})
+        await asyncio.to_thread(layer.group_send_blocking, group, {"type": "chat.event", "n": 1})
+        clients = dict(layers._blocking_clients)
+        await asyncio.to_thread(layer.group_send_blocking, group, {"type": "chat.event", "n": 2})
+        heard = [await asyncio.wait_for(layer.receive(channel), 10) for _ in range(3)]
+        assert heard == [{"type": "chat.event", "n": n} for n in range(3)]
+        assert layers._blocking_clients == clients  # the same client, no new one
+    finally:
+        await layer.group_discard(group, channel)
