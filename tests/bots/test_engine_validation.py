@@ -673,3 +673,18 @@ def test_node_links_lists_every_target_of_a_node():
     assert links["lookup"] == [("next", "has_order"), ("on_failure", "lookup_failed")]
     assert links["has_order"] == [("else", "no_order"), ("rules.0.next", "order_found")]
     assert "agent" not in links and "goodbye" not in links
+
+
+def test_every_error_is_reported_at_once_up_to_100():
+    """flows.md: every error is reported at once (up to 100), each naming its node."""
+    nodes = [{"id": "n0", "type": "message", "text": "Hi", "next": "n1"}]
+    nodes += [{"id": f"n{i}", "type": "message", "text": "Hi", "next": "nowhere"} for i in (1, 2)]
+    found = validate_definition(one(*nodes))
+    assert {e.node for e in found} == {"n1", "n2"}  # both, not just the first
+    many = [{"id": "start", "type": "message", "text": "Hi", "next": "n0"}]
+    many += [
+        {"id": f"n{i}", "type": "message", "text": "Hi", "next": f"nowhere{i}"} for i in range(150)
+    ]
+    errors = validate_definition(one(*many))
+    assert len(errors) == 100
+    assert len({e.node for e in errors}) == 100

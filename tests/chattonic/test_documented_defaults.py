@@ -36,6 +36,20 @@ DOCUMENTED = {
     "TRELLO_API_BASE": ("https://api.trello.com", "support.md"),
     "CHATTONIC_REGION": ("us-central", "regions.md"),
     "NLU_WARM_BOTS": (50, "README.md: NLU_WARM_BOTS (50)"),
+    "API_RATE_PER_MINUTE": (600, "README.md: API_RATE_PER_MINUTE (600)"),
+    "CHANNEL_CACHE_SECONDS": (5, "channels.md: Settings"),
+    "CHANNEL_HANDLE_MAX_FAILURES": (3, "channels.md: Settings"),
+    "CHANNEL_SEND_TIMEOUT": (10, "channels.md: Settings"),
+    "CHANNEL_SEND_MAX_ATTEMPTS": (8, "channels.md: Settings, and Retries (default 8)"),
+    "CHANNEL_RATE_LIMIT_MAX_SLEEP_MS": (1000, "channels.md: Settings"),
+    "CHANNEL_SETTLE_SECONDS": (15, "channels.md: Settings, and Possibly sent (15)"),
+    "CHANNEL_SEND_REQUEUE_SECONDS": (10, "channels.md: Settings"),
+    "CELERY_BROKER_TRANSPORT_OPTIONS.visibility_timeout": (
+        35,
+        "channels.md: CELERY_VISIBILITY_TIMEOUT, 35 s",
+    ),
+    "CELERY_TASK_REJECT_ON_WORKER_LOST": (True, "channels.md: A worker that dies mid-send"),
+    "CELERY_WORKER_PREFETCH_MULTIPLIER": (1, "channels.md: a prefetch of 1"),
 }
 
 READ = """
@@ -48,7 +62,11 @@ def plain(value):
     if str(value).startswith(str(settings.VAR_DIR)):
         return "<var>" + str(value)[len(str(settings.VAR_DIR)):]
     return value
-print(json.dumps({name: plain(getattr(settings, name)) for name in %r}))
+def read(name):  # SETTING, or SETTING.key of a dict
+    head, _, key = name.partition(".")
+    value = getattr(settings, head)
+    return value[key] if key else value
+print(json.dumps({name: plain(read(name)) for name in %r}))
 """
 
 
@@ -82,6 +100,22 @@ def test_a_former_private_address_switch_stops_the_start(tmp_path, old):
     result = fresh_process(tmp_path, **{old: "true"})
     assert result.returncode != 0
     assert f"{old} is gone" in result.stderr and "OUTBOUND_ALLOWED_HOSTS" in result.stderr
+
+
+def test_the_documented_constants_hold():
+    """The figures the pages give that are constants, not settings."""
+    from bots.engine.runtime import MAX_NODE_VISITS
+    from bots.engine.validation import MAX_ERRORS
+    from chattonic.core.layers import DEFAULT_CAPACITY
+    from messaging.delivery import BACKOFF_BASE, BACKOFF_CAP, _lease
+
+    assert DEFAULT_CAPACITY == 1000  # README.md: at most 1,000 undelivered messages
+    assert MAX_ERRORS == 100  # flows.md: every error is reported at once (up to 100)
+    assert MAX_NODE_VISITS == 250  # flows.md: at most 250 nodes without waiting
+    assert (BACKOFF_BASE, BACKOFF_CAP) == (2.0, 900.0)  # channels.md: 2 s ... up to 15 minutes
+    # channels.md: on SQLite the lease is twice CHANNEL_SEND_TIMEOUT plus 5 s (25 s with the
+    # default 10, which DOCUMENTED holds)
+    assert _lease().total_seconds() == 2 * settings.CHANNEL_SEND_TIMEOUT + 5
 
 
 def test_an_agent_takes_five_conversations_unless_told_otherwise():

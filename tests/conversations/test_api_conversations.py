@@ -102,6 +102,13 @@ def test_read_has_the_newest_200_messages_and_the_list_has_every_one_oldest_firs
         texts += [m["text"] for m in page["results"]]
         url = page["next"]
     assert texts == [f"m{n}" for n in range(203)]
+    # README.md: pages of 50 unless ?page_size= asks otherwise, up to 200.
+    url = f"{URL}{conversation.pk}/messages/"
+    assert len(api.get(url).json()["results"]) == 50
+    assert len(api.get(url, {"page_size": 7}).json()["results"]) == 7
+    assert len(api.get(url, {"page_size": 500}).json()["results"]) == 200
+    second = api.get(url, {"page_size": 7, "page": 2}).json()["results"]
+    assert [m["text"] for m in second] == [f"m{n}" for n in range(7, 14)]
 
 
 def test_send_as_agent_takes_over_and_replies(api_as_agent, tenant, agent):

@@ -173,6 +173,15 @@ def test_the_hint_sets_the_least_wait_and_back_off_grows(platform_whatsapp):
     assert max(delivery.backoff(6) for _ in range(20)) > delivery.BACKOFF_BASE * 8
 
 
+def test_the_back_off_doubles_from_2_s_to_15_minutes_each_50_to_100_percent():
+    """channels.md: 2 s, 4 s, 8 s, ... up to 15 minutes, each 50-100 % of that."""
+    for attempt, full in [(1, 2), (2, 4), (3, 8), (9, 512), (10, 900), (20, 900)]:
+        waits = [delivery.backoff(attempt) for _ in range(400)]
+        assert all(full * 0.5 <= w <= full for w in waits), (attempt, min(waits), max(waits))
+        # Spread over the range, not one value: senders that failed together spread out.
+        assert min(waits) < full * 0.6 and max(waits) > full * 0.9, attempt
+
+
 def test_telegram_retry_after_in_the_body_is_honoured(settings):
     with FakeTelegram() as fake:
         settings.TELEGRAM_API_BASE = fake.allow(settings).base_url
