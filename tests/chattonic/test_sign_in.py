@@ -82,10 +82,15 @@ def test_wrong_passwords_lock_out_that_username_from_that_address(door, person):
 def test_the_lockout_ends_after_the_cool_off(door, person):
     fail(door, person.username, settings.AXES_FAILURE_LIMIT)
     cool_off = settings.AXES_COOLOFF_TIME
-    with time_machine.travel(timezone.now() + cool_off - timedelta(minutes=1), tick=False):
+    start, minute = timezone.now(), timedelta(minutes=1)
+    with time_machine.travel(start + cool_off - minute, tick=False):
         assert locked_out(sign_in(door, person.username, PASSWORD)[1])
-    # A refused attempt during the lockout starts the cool-off again (axes' default).
-    with time_machine.travel(timezone.now() + 2 * cool_off, tick=False):
+    # A refused attempt during the lockout starts the cool-off again (security.md): two
+    # minutes later the first cool-off has passed, and the pair is still refused.
+    with time_machine.travel(start + cool_off + minute, tick=False):
+        assert locked_out(sign_in(door, person.username, PASSWORD)[1])
+    # ... until a whole cool-off has passed since that last attempt.
+    with time_machine.travel(start + 2 * cool_off + 2 * minute, tick=False):
         client, response = sign_in(door, person.username, PASSWORD)
         assert signed_in(response, door)
         assert client.get(door[1]).status_code == 200

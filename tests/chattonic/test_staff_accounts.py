@@ -5,6 +5,7 @@ address has an account elsewhere."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import re
 from datetime import timedelta
@@ -156,6 +157,26 @@ def test_an_invitation_link_stops_working_once_withdrawn_replaced_or_expired(
         )
         assert refused.status_code == 404
     assert not User.objects.filter(username="sam@example.com").exists()
+
+
+def test_an_invitation_keeps_only_its_tokens_hash_and_lasts_seven_days(
+    owner_client, tenant, django_capture_on_commit_callbacks
+):
+    """security.md: the link is valid 7 days; only the token's SHA-256 is stored."""
+    sent = timezone.now()
+    with time_machine.travel(sent, tick=False):
+        invite(owner_client, "kim@example.com", capture=django_capture_on_commit_callbacks)
+    link = link_in(mail.outbox[-1])
+    token = link.rstrip("/").rsplit("/", 1)[1]
+    invitation = Invitation.objects.get()
+    assert invitation.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    columns = {f.attname: str(getattr(invitation, f.attname)) for f in Invitation._meta.fields}
+    assert "token_hash" in columns
+    assert not [name for name, value in columns.items() if token in value]
+    with time_machine.travel(sent + timedelta(days=7) - timedelta(minutes=1), tick=False):
+        assert Client().get(link).status_code == 200
+    with time_machine.travel(sent + timedelta(days=7) + timedelta(minutes=1), tick=False):
+        assert Client().get(link).status_code == 404
 
 
 # --- An address that has an account elsewhere -------------------------------------------------
