@@ -113,6 +113,41 @@ def test_restore_refuses_a_database_that_has_data_unless_forced(data, restore_ur
     assert ("only-in-source",) in query(restore_url, "SELECT slug FROM tenancy_tenant")
 
 
+def test_a_sqlite_restore_leaves_no_stale_journal_to_replay(data, restore_url):
+    """restore.md: the restore removes the target's stale -wal/-shm files before it moves the
+    new file in; left there, SQLite would replay the old database's pages into the copy."""
+    if not restore_url.startswith("sqlite:"):
+        pytest.skip("SQLite's journal files (this run restores into PostgreSQL)")
+    import shutil
+    import sqlite3
+
+    run = take_backup()
+    services.backup_restore(source=str(run.pk), into=restore_url)
+    target = Path(restore_url.removeprefix("sqlite:///"))
+    wal, shm = Path(f"{target}-wal"), Path(f"{target}-shm")
+    # A write the target's WAL still holds when its process dies: copied aside while open.
+    conn = sqlite3.connect(target)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    conn.execute("CREATE TABLE stale_only (x)")
+    conn.execute("DELETE FROM tenancy_apikey")
+    conn.commit()
+    shutil.copy(wal, f"{wal}.kept")
+    shutil.copy(shm, f"{shm}.kept")
+    conn.close()
+    Path(f"{wal}.kept").rename(wal)
+    Path(f"{shm}.kept").rename(shm)
+    stale = "SELECT name FROM sqlite_master WHERE name = 'stale_only'"
+    assert query(restore_url, stale) and not table_rows(restore_url, "tenancy_apikey")
+
+    result = services.backup_restore(source=str(run.pk), into=restore_url, force=True)
+
+    assert not wal.exists() and not shm.exists()
+    assert not result.comparison.problems
+    assert not query(restore_url, stale)
+    assert table_rows(restore_url, "tenancy_apikey") == table_rows(None, "tenancy_apikey")
+
+
 def test_restore_refuses_a_copy_of_another_engine(data, tmp_path):
     run = take_backup()
     other = (
