@@ -53,6 +53,22 @@ def test_backup_verify_and_restore_from_the_command_line(restore_url):
     )
 
 
+def test_a_copy_restored_into_another_regions_deployment_is_warned_about(restore_url, settings):
+    """regions.md: the copy's manifest names its region; restoring it in another region's
+    deployment says so (the restore goes ahead: an operator moving data means it)."""
+    TenantFactory()
+    run_command("backup")
+    run = BackupRun.objects.get()
+    output = run_command("restore", str(run.pk), "--into", restore_url)
+    assert "region" not in output  # same region: nothing to say
+    settings.CHATTONIC_REGION = "eu-frankfurt"
+    output = run_command("restore", str(run.pk), "--into", restore_url, "--force")
+    assert "warning: the copy is from the region us-central, this deployment is eu-frankfurt" in (
+        output
+    )
+    assert "Restored backup" in output
+
+
 def test_verify_backup_and_restore_fail_on_a_damaged_copy(restore_url):
     run_command("backup")
     run = BackupRun.objects.get()
