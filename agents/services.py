@@ -245,20 +245,30 @@ def conversation_take_over(*, conversation: Conversation, agent) -> Conversation
 
 
 def queue_dispatch(*, tenant_id: int) -> int:
-    """Round-robin: give the queued conversations, oldest first, to available agents."""
+    """Round-robin: give the queued conversations, oldest first, to available agents. A
+    conversation whose team has nobody available waits, and the ones behind it are still
+    served, however many wait for that team: a team found with nobody available (None: no
+    agent at all) stays so for the rest of this run (assignments only fill agents up), and
+    its conversations are no longer read."""
     if _policy(tenant_id) != Tenant.AssignmentPolicy.ROUND_ROBIN:
         return 0
     assigned = 0
-    while True:
+    nobody: set[int | None] = set()
+    while None not in nobody:
         with transaction.atomic():
             queue = Conversation.objects.for_tenant(tenant_id).filter(
                 status=Status.QUEUED, is_sandbox=False
             )
-            placed = False
-            for conversation in queue.order_by("queued_at", "pk")[:50]:
+            page = list(queue.exclude(team_id__in=nobody).order_by("queued_at", "pk")[:50])
+            progress = False
+            for conversation in page:
+                if conversation.team_id in nobody:
+                    continue
                 candidates = available_agents(tenant_id=tenant_id, team_id=conversation.team_id)
                 profile = candidates.first()
                 if profile is None:
+                    nobody.add(conversation.team_id)
+                    progress = True  # the next page skips that team's conversations
                     continue
                 try:
                     with transaction.atomic():
@@ -266,10 +276,11 @@ def queue_dispatch(*, tenant_id: int) -> int:
                 except Conflict:
                     continue
                 assigned += 1
-                placed = True
+                progress = True
                 break
-        if not placed:
-            return assigned
+        if not progress:
+            break
+    return assigned
 
 
 def _held_by(conversation: Conversation, actor) -> None:

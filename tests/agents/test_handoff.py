@@ -277,6 +277,62 @@ def test_round_robin_is_fair_and_respects_capacity_presence_and_teams(tenant, bo
     assert list(Conversation.objects.filter(status=Conversation.Status.QUEUED)) == [queued[3]]
 
 
+def _queue(tenant, bot, count: int, start, team=None) -> list[Conversation]:
+    """``count`` conversations queued a minute apart from ``start``, oldest first."""
+    queued = [ConversationFactory(tenant=tenant, bot=bot, team=team) for _ in range(count)]
+    for minute, conversation in enumerate(queued):
+        Conversation.objects.filter(pk=conversation.pk).update(
+            status=Conversation.Status.QUEUED, queued_at=start + timedelta(minutes=minute)
+        )
+    return queued
+
+
+def test_round_robin_gives_the_next_to_the_agent_longest_without_one(tenant, bot):
+    """agents.md: among the available, the one whose last assignment is oldest goes first."""
+    Tenant.objects.filter(pk=tenant.pk).update(
+        assignment_policy=Tenant.AssignmentPolicy.ROUND_ROBIN
+    )
+    now = timezone.now()
+    agents = [AgentProfileFactory(tenant=tenant, capacity=5) for _ in range(3)]
+    for hours, profile in zip([1, 3, 2], agents, strict=True):  # longest ago: the second
+        AgentProfile.objects.filter(pk=profile.pk).update(
+            last_assigned_at=now - timedelta(hours=hours)
+        )
+    queued = _queue(tenant, bot, 6, now - timedelta(hours=1))
+
+    assert services.queue_dispatch(tenant_id=tenant.pk) == 6
+
+    holder = {
+        c.pk: c.assigned_agent_id for c in Conversation.objects.filter(pk__in=[q.pk for q in queued])
+    }
+    order = [agents[1], agents[2], agents[0]]  # 3 h, 2 h, 1 h since their last one
+    assert [holder[c.pk] for c in queued] == [p.user_id for p in order + order]
+
+
+def test_a_conversation_whose_team_has_nobody_waits_and_the_ones_behind_it_are_served(
+    tenant, bot
+):
+    """agents.md: a conversation whose team has nobody available waits; the ones behind it
+    are still served, however many wait for that team (a weekend's worth)."""
+    Tenant.objects.filter(pk=tenant.pk).update(
+        assignment_policy=Tenant.AssignmentPolicy.ROUND_ROBIN
+    )
+    billing = TeamFactory(tenant=tenant, name="Billing")  # nobody in it is online
+    AgentProfileFactory(tenant=tenant, presence=AgentProfile.Presence.OFFLINE).teams.add(billing)
+    anyone = AgentProfileFactory(tenant=tenant, capacity=5)
+    start = timezone.now() - timedelta(days=2)
+    for_billing = _queue(tenant, bot, 60, start, team=billing)
+    behind = _queue(tenant, bot, 2, start + timedelta(days=1))
+
+    assert services.queue_dispatch(tenant_id=tenant.pk) == 2
+
+    assert set(
+        Conversation.objects.filter(assigned_agent=anyone.user).values_list("pk", flat=True)
+    ) == {c.pk for c in behind}
+    waiting = Conversation.objects.filter(status=Conversation.Status.QUEUED)
+    assert set(waiting.values_list("pk", flat=True)) == {c.pk for c in for_billing}
+
+
 def test_presence_follows_the_consoles(tenant):
     profile = AgentProfileFactory(tenant=tenant, presence=AgentProfile.Presence.OFFLINE)
     services.agent_connected(profile=profile)
