@@ -303,15 +303,14 @@ def test_round_robin_gives_the_next_to_the_agent_longest_without_one(tenant, bot
     assert services.queue_dispatch(tenant_id=tenant.pk) == 6
 
     holder = {
-        c.pk: c.assigned_agent_id for c in Conversation.objects.filter(pk__in=[q.pk for q in queued])
+        c.pk: c.assigned_agent_id
+        for c in Conversation.objects.filter(pk__in=[q.pk for q in queued])
     }
     order = [agents[1], agents[2], agents[0]]  # 3 h, 2 h, 1 h since their last one
     assert [holder[c.pk] for c in queued] == [p.user_id for p in order + order]
 
 
-def test_a_conversation_whose_team_has_nobody_waits_and_the_ones_behind_it_are_served(
-    tenant, bot
-):
+def test_a_conversation_whose_team_has_nobody_waits_and_the_ones_behind_it_are_served(tenant, bot):
     """agents.md: a conversation whose team has nobody available waits; the ones behind it
     are still served, however many wait for that team (a weekend's worth)."""
     Tenant.objects.filter(pk=tenant.pk).update(
