@@ -68,6 +68,22 @@ def test_a_breach_notice_survives_a_mail_failure_and_goes_out_once_mail_works(
     assert len(mail.outbox) == 1
 
 
+def test_a_notice_that_fails_waits_30_s_doubling_up_to_an_hour(settings):
+    """support.md: retried with a back-off, 30 s doubling, up to an hour."""
+    settings.ADMINS = []  # every send fails (no address), and says so
+    notice = notices.notice_queue(key="k", subject="s", body="b")
+    now, waits = timezone.now(), []
+    for _ in range(10):
+        assert notices.notice_send(notice_id=notice.pk, now=now) is False
+        due = OperatorNotice.objects.get(pk=notice.pk).next_attempt_at
+        waits.append((due - now).total_seconds())
+        now = due
+    assert waits == [30, 60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]
+    # Not before it is due: a run a second early leaves it.
+    assert notices.notices_send_due(now=now - timedelta(seconds=1)) == 0
+    assert OperatorNotice.objects.get(pk=notice.pk).attempts == 10
+
+
 def test_without_an_operator_address_the_notice_waits_until_one_is_set(
     settings, django_capture_on_commit_callbacks
 ):
