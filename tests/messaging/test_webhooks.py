@@ -376,6 +376,89 @@ def test_statuses_move_forward_and_never_back(client, settings, django_capture_o
     assert reply.status == "read"
 
 
+def test_a_messenger_read_watermark_marks_what_that_person_was_sent_up_to_then(
+    client, django_capture_on_commit_callbacks
+):
+    """channels.md: Messenger's read/delivered watermarks: every message to that person up
+    to the watermark (and only forward: a failed one stays failed)."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.factories import ConversationFactory, MessageFactory
+
+    channel = make_channel("messenger")
+    watermark = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+    def sent(person: str, seconds: int, status: str = "sent") -> Message:
+        conversation = ConversationFactory(
+            tenant=channel.tenant,
+            bot=channel.bot,
+            channel=channel,
+            channel_kind="messenger",
+            recipient_id=person,
+        )
+        return MessageFactory(
+            tenant=channel.tenant,
+            conversation=conversation,
+            channel=channel,
+            direction="out",
+            sender="bot",
+            status=status,
+            external_id=f"m_{person}_{seconds}",
+            created_at=watermark + timedelta(seconds=seconds),
+        )
+
+    earlier, at_it = sent("PSID1", -60), sent("PSID1", 0)
+    later, failed = sent("PSID1", 60), sent("PSID1", -30, status="failed")
+    someone_else = sent("PSID2", -60)
+    event = {
+        "sender": {"id": "PSID1"},
+        "recipient": {"id": "682498302938465"},
+        "timestamp": int(watermark.timestamp() * 1000) + 500,
+        "read": {"watermark": int(watermark.timestamp() * 1000)},
+    }
+    body = json.dumps(
+        {"object": "page", "entry": [{"id": "682498302938465", "time": 1, "messaging": [event]}]}
+    ).encode()
+    deliver(client, channel, body, django_capture_on_commit_callbacks)
+
+    status = {m.pk: m.status for m in Message.objects.filter(direction="out")}
+    assert status[earlier.pk] == status[at_it.pk] == "read"
+    assert status[later.pk] == "sent" and status[failed.pk] == "failed"
+    assert status[someone_else.pk] == "sent"
+
+
+def test_an_unknown_status_is_looked_up_three_times_five_seconds_apart_then_let_go(monkeypatch):
+    """channels.md: a status for an id we do not know yet is looked up again by a task three
+    times, five seconds apart, then let go."""
+    from celery.exceptions import Retry
+
+    from messaging.tasks import channel_status_later
+
+    channel = make_channel("whatsapp")
+    status = {"external_id": "wamid.NEVER", "status": "read", "timestamp": None}
+    retried = []
+
+    def retry(**kwargs):
+        retried.append(channel_status_later.request.retries)
+        raise Retry()
+
+    monkeypatch.setattr(channel_status_later, "retry", retry)
+    assert (channel_status_later.max_retries, channel_status_later.default_retry_delay) == (3, 5)
+    for attempt in range(3):
+        channel_status_later.push_request(retries=attempt, is_eager=False)
+        try:
+            with pytest.raises(Retry):
+                channel_status_later.run(channel.pk, status)
+        finally:
+            channel_status_later.pop_request()
+    channel_status_later.push_request(retries=3, is_eager=False)
+    try:
+        assert channel_status_later.run(channel.pk, status) == 0  # let go
+    finally:
+        channel_status_later.pop_request()
+    assert retried == [0, 1, 2]
+
+
 def test_twilio_status_callbacks_update_the_message(
     client, settings, django_capture_on_commit_callbacks
 ):
