@@ -102,6 +102,32 @@ def test_a_former_private_address_switch_stops_the_start(tmp_path, old):
     assert f"{old} is gone" in result.stderr and "OUTBOUND_ALLOWED_HOSTS" in result.stderr
 
 
+def test_postgresql_gets_a_pool_of_20_and_prepared_inserts_by_default(tmp_path):
+    """README.md: DATABASE_POOL, DATABASE_POOL_SIZE: on, 20; DATABASE_PREPARED: on (read
+    from the settings alone: nothing connects)."""
+    script = (
+        "import json; from django.conf import settings; "
+        "o = settings.DATABASES['default']['OPTIONS']; "
+        "print(json.dumps([o.get('pool', {}).get('max_size'), o.get('prepare_threshold')]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=settings.BASE_DIR,
+        env={
+            "PATH": os.environ["PATH"],
+            "DEBUG": "1",
+            "CHATTONIC_VAR_DIR": str(tmp_path),
+            "DATABASE_URL": "postgres://nobody@127.0.0.1:9/never",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    pool, prepared = json.loads(result.stdout.strip().splitlines()[-1])
+    assert pool == 20 and prepared is not None
+
+
 def test_the_documented_constants_hold():
     """The figures the pages give that are constants, not settings."""
     from bots.engine.runtime import MAX_NODE_VISITS
