@@ -68,7 +68,7 @@ class HandoffEventAdmin(TenantScopedAdmin):
         "conversation",
         "from_state",
         "to_state",
-        "reason",
+        "why",
         "actor_name",
         "agent_name",
         "created_at",
@@ -91,6 +91,14 @@ class HandoffEventAdmin(TenantScopedAdmin):
     ]
     # These only: the model's own status fields hold codes ("assigned"), told above in words.
     fields = readonly_fields
+
+    @admin.display(description="reason", ordering="reason")
+    def why(self, obj):
+        """The reason, and a flow's own code for it (the handoff node's ``reason``)."""
+        label = obj.get_reason_display()
+        if obj.reason == HandoffEvent.Reason.FLOW and obj.detail:
+            return f"{label}: {obj.detail}"
+        return label
 
     @admin.display(description="actor", ordering="actor")
     def actor_name(self, obj):

@@ -138,13 +138,17 @@ def conversation_hand_off(
     if conversation.status in OPEN:
         return conversation  # already with the humans
     previous = conversation.status
+    # A flow's handoff node names its own code (flows.md: "sales_question", up to 40
+    # characters): the conversation and its log say "the flow's handoff node", the log's
+    # detail keeps the code.
+    code = "" if reason in Reason.values else reason
     conversation.status = Status.QUEUED
     conversation.team = _team(conversation.tenant_id, team)
-    conversation.handoff_reason = reason
+    conversation.handoff_reason = Reason.FLOW if code else reason
     conversation.assigned_agent = None
     _new_episode(conversation)
     conversation.save(update_fields=["status", "team", "handoff_reason", "assigned_agent", *STAMPS])
-    _record(conversation, previous, reason, actor=actor)
+    _record(conversation, previous, conversation.handoff_reason, actor=actor, detail=code)
 
     bot = conversation.bot
     open_now = within_business_hours(bot.business_hours, bot.time_zone, timezone.now())

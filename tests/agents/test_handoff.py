@@ -63,6 +63,29 @@ def test_hand_off_queues_and_records_who_when_why(conversation, agent):
     assert not Message.objects.filter(conversation=conversation, data__away=True).exists()
 
 
+def test_a_flow_nodes_own_reason_code_is_kept_in_the_log_and_shown_as_the_flows(
+    conversation, agent, owner_client
+):
+    """flows.md: a handoff node's reason is a code of the flow's own (up to 40 characters):
+    the conversation says "the flow's handoff node" (its filter finds it), the log keeps
+    the code. (The code was stored as the reason: blank in the dashboard, and on
+    PostgreSQL a code over 20 characters failed the visitor's message.)"""
+    code = "refund_for_an_order_that_never_came_back"
+    assert len(code) == 40
+    services.conversation_hand_off(conversation=conversation, reason=code)
+    conversation.refresh_from_db()
+    assert conversation.handoff_reason == "flow"
+    assert conversation.get_handoff_reason_display() == "The flow's handoff node"
+    event = HandoffEvent.objects.get(conversation=conversation)
+    assert (event.reason, event.detail) == ("flow", code)
+    listed = owner_client.get(
+        "/dashboard/conversations/conversation/", {"handoff_reason__exact": "flow"}
+    )
+    assert [c.pk for c in listed.context["cl"].result_list] == [conversation.pk]
+    log = owner_client.get("/dashboard/agents/handoffevent/").content.decode()
+    assert code in log
+
+
 def test_hand_off_routes_to_the_named_team(conversation, tenant):
     sales = TeamFactory(tenant=tenant, name="Sales")
     services.conversation_hand_off(conversation=conversation, reason="flow", team="sales")

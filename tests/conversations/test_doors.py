@@ -92,7 +92,11 @@ def flow(base_url: str) -> dict:
             },
             "lead": {"type": "capture_lead", "variables": ["name"], "next": "menu"},
             "prices": {"type": "message", "text": "Plans start at $10.", "next": "menu"},
-            "person": {"type": "handoff", "reason": "visitor_request", "text": "A person comes."},
+            "person": {
+                "type": "handoff",
+                "reason": "asked_for_a_person_in_the_menu",  # a code of its own, over 20
+                "text": "A person comes.",
+            },
             "bye": {"type": "end", "text": "Bye!"},
         },
     }
