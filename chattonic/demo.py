@@ -59,7 +59,7 @@ def _demo_password(user) -> None:
 
 
 DEMO_CANNED = {
-    "hours": "We answer every day from 9:00 to 18:00.",
+    "hours": "We answer every day, around the clock.",
     "shipping": "Orders ship within 2 working days; you get the tracking link by email.",
     "thanks": "Thank you for your patience! Is there anything else I can do for you?",
 }

@@ -21,6 +21,17 @@ def test_the_demo_bot_uses_every_node_type_and_is_valid():
     assert flow["nodes"]["lookup"]["url"].startswith("http://example.test:9000/demo/api/")
 
 
+def test_the_demo_says_the_hours_it_keeps():
+    """The demo bot is open all week, around the clock (so a visitor can reach the demo
+    agent at any hour): its hours answer and the agent's canned answer say so."""
+    from chattonic.demo import ALL_WEEK, DEMO_CANNED
+
+    bot = demo_load("http://127.0.0.1:8000").bot
+    assert bot.business_hours == ALL_WEEK
+    assert "every day, around the clock" in demo_flow("http://x")["nodes"]["hours"]["text"]
+    assert "every day, around the clock" in DEMO_CANNED["hours"]
+
+
 def test_demo_load_is_idempotent_and_launches_the_bot():
     first = demo_load("http://127.0.0.1:8000")
     second = demo_load("http://127.0.0.1:8000")

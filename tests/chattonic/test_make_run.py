@@ -1,7 +1,9 @@
 """``make run``'s launcher on the embedded defaults: the dashboard and /readyz answer, and
 Ctrl-C stops web, worker, beat and the embedded Redis."""
 
+import asyncio
 import contextlib
+import json
 import os
 import signal
 import sqlite3
@@ -11,10 +13,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import websockets
 
 from chattonic.core import embedded
 from chattonic.demo import DEMO_BOT_NAME
 from tests.processes import ROOT, Process, free_port, http_status, python, wait_for
+from tests.sockets import said
 
 pytestmark = [pytest.mark.processes, pytest.mark.embedded_only]
 
@@ -28,9 +32,8 @@ def test_runplatform_serves_the_dashboard_and_is_ready(tmp_path):
     assert migrate.returncode == 0, migrate.stderr
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    platform = Process(
-        python("manage.py", "runplatform", "--port", str(port)), env, tmp_path / "run.log"
-    )
+    env["PORT"] = str(port)  # README.md: PORT, as `PORT=8765 make run`
+    platform = Process(python("manage.py", "runplatform"), env, tmp_path / "run.log")
     with platform:
         wait_for(lambda: "Chat-Tonic is running" in platform.output(), 60, what="the banner")
         assert http_status(f"{base}/readyz") == 200
@@ -51,10 +54,53 @@ def test_runplatform_serves_the_dashboard_and_is_ready(tmp_path):
         published, definition = _demo_live_version(tmp_path / "chattonic.sqlite3")
         assert f"localhost:{port}" in definition
         assert published < _started_at(web) + timedelta(seconds=1 / os.sysconf("SC_CLK_TCK"))
+        # A visitor on the demo page tracks an order: the lookup (the worker's HTTP node)
+        # reaches this port, whatever it is (it was refused on any port but 8000).
+        key = demo_page.rstrip("/").rsplit("/", 1)[1]
+        answer = asyncio.run(_track_an_order(port, key))
+        assert answer.startswith("Order 1001 is"), answer
         assert platform.stop(signal.SIGINT) == 0
     assert "worker | " in platform.output() and "beat   | " in platform.output()
     assert http_status(f"{base}/healthz") is None
     assert not embedded.ping(tmp_path / "redis.sock")
+
+
+async def _track_an_order(port: int, key: str) -> str:
+    """As the widget on the demo page: "Track my order", an email, an order number; the
+    bot's answer after the lookup."""
+    origin = f"http://localhost:{port}"
+    url = f"ws://127.0.0.1:{port}/ws/webchat/{key}/"
+    async with websockets.connect(url, origin=origin, open_timeout=30) as ws:
+
+        async def bot_says(*parts: str) -> str:
+            while True:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=30))
+                assert frame["type"] != "error", frame
+                messages = frame["messages"] if frame["type"] == "history" else said(frame)
+                for message in messages:
+                    if message["sender"] == "bot" and any(p in message["text"] for p in parts):
+                        return message["text"]
+
+        assert json.loads(await ws.recv())["type"] == "session"
+        frames = [
+            ({"type": "start"}, "What can I do for you?"),
+            (
+                {
+                    "type": "quick_reply",
+                    "client_id": "q",
+                    "text": "Track my order",
+                    "payload": "track_order",
+                },
+                "email address",
+            ),
+            ({"type": "message", "client_id": "e", "text": "walt@example.com"}, "order number"),
+            ({"type": "message", "client_id": "n", "text": "1001"}, ("Order 1001", "can't reach")),
+        ]
+        answer = ""
+        for frame, parts in frames:
+            await ws.send(json.dumps(frame))
+            answer = await bot_says(*([parts] if isinstance(parts, str) else parts))
+        return answer
 
 
 def _demo_live_version(database: Path) -> tuple[datetime, str]:

@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import urllib.request
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -57,6 +58,12 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         base_url = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"  # noqa: S104
+        env = dict(os.environ)
+        if settings.DEBUG and "OUTBOUND_ALLOWED_HOSTS" not in env:
+            # The demo bot's order lookup calls this port (settings allow only the port of
+            # PUBLIC_BASE_URL, 8000 by default, to a DEBUG run's outbound requests).
+            own = f"{urlsplit(base_url).hostname}:{port}"
+            env["OUTBOUND_ALLOWED_HOSTS"] = ",".join([*settings.OUTBOUND_ALLOWED_HOSTS, own])
         try:
             # The demo bot, its order lookup pointed at this port, published before the web
             # process starts: its warm-up loads the version visitors will talk to.
@@ -68,6 +75,7 @@ class Command(BaseCommand):
                     stderr=subprocess.STDOUT,
                     text=True,
                     bufsize=1,
+                    env=env,
                     # Its own session (a Ctrl-C reaches this process only, which stops the
                     # children in order), and a SIGTERM from the kernel if this one dies.
                     start_new_session=True,
