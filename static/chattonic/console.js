@@ -114,7 +114,7 @@
           body: (preview ? preview + "\n" : "") + summary.channel_label + " · " + summary.bot,
           tag: "conversation-" + summary.id
         });
-        notification.onclick = function () { window.focus(); openConversation(summary.id); };
+        notification.onclick = function () { window.focus(); readConversation(summary.id); };
       } catch (e) { /* a browser that allows them only from a service worker */ }
     }
   }
@@ -166,7 +166,7 @@
         type: "button",
         class: "conv-item" + (state.open === summary.id ? " conv-item--active" : "") + (unread ? " conv-item--unread" : ""),
         "aria-current": state.open === summary.id ? "true" : null,
-        onclick: function () { openConversation(summary.id); }
+        onclick: function () { readConversation(summary.id); }
       }, [
         el("span", { class: "conv-item__top" }, [
           el("span", { class: "conv-item__name", text: summary.contact.name }),
@@ -249,6 +249,13 @@
     send({ type: "open", conversation: id });
   }
 
+  // The agent chose it (the list, a notification): at phone width the conversation takes
+  // the screen until "Conversations" brings the list back.
+  function readConversation(id) {
+    document.querySelector(".layout").classList.add("layout--reading");
+    openConversation(id);
+  }
+
   function messageNode(message) {
     var who = message.sender === "agent" ? (message.agent || "Agent") : senderLabel(message.sender);
     return el("li", { class: "bubble bubble--" + message.sender, "data-id": String(message.id) }, [
@@ -327,6 +334,12 @@
       actions.appendChild(actionButton("resolve", "Resolve", { type: "resolve", conversation: summary.id }));
     }
     main.appendChild(el("header", { class: "pane__head" }, [
+      // Shown only at phone width, where the list and the conversation take turns.
+      el("button", { type: "button", id: "back-to-list", class: "pane__back", text: "‹ Conversations", onclick: function () {
+        document.querySelector(".layout").classList.remove("layout--reading");
+        var active = document.querySelector(".conv-item--active");
+        if (active) active.focus();
+      } }),
       el("h2", { class: "pane__title", text: summary.contact.name + " — " + summary.bot }),
       el("p", { class: "pane__subtitle" }, [
         el("span", { class: "pane__state pane__state--" + summary.status, id: "conversation-status", text: statusText(summary) }),

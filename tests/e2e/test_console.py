@@ -467,3 +467,64 @@ def test_at_800_px_the_contact_panel_collapses_and_the_conversation_keeps_the_wi
     agent.set_viewport_size({"width": 1280, "height": 700})
     expect(card).to_be_visible()
     expect(toggle).to_be_hidden()
+
+
+def test_on_a_phone_the_agent_reads_claims_and_answers_without_sideways_scrolling(
+    new_context, tenant
+):
+    """At 390 x 844 the list and the conversation take turns: the visitor's message is read
+    whole, Claim is not covered, the reply box and Send are on screen, "Conversations" goes
+    back to the list. (Three squeezed columns left a 134 px pane, a page wider than the
+    phone, and Send below the fold.)"""
+    from playwright.sync_api import expect
+
+    _claim_policy(tenant)
+    bot = launched_bot(tenant=tenant, title="Acme help", business_hours=ALWAYS_OPEN)
+    maya = _agent(tenant)
+    visitor = _visitor(new_context, bot)
+    _say(visitor, "talk to a person")
+    expect(_widget(visitor, ".msg.out").last).to_contain_text(HANDOFF)
+    question = "My parcel never came, and the tracking page says it was delivered yesterday."
+    _say(visitor, question)
+    expect(_widget(visitor, ".msg.in").last).to_contain_text(question)
+
+    agent = new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
+    _sign_in(agent, maya)
+    sideways = "document.documentElement.scrollWidth > document.documentElement.clientWidth"
+    assert not agent.evaluate(sideways)
+    expect(agent.locator("#conversation")).to_be_hidden()  # the list has the screen
+    _view(agent, "Unassigned").get_by_role("button").click()
+
+    bubble = agent.locator("#timeline .bubble--contact").last
+    expect(bubble).to_contain_text(question)
+    expect(agent.locator(".sidebar")).to_be_hidden()
+    assert not agent.evaluate(sideways)
+    box = bubble.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["width"] >= 200, box
+    text = bubble.locator(".bubble__text")
+    assert text.evaluate("t => t.scrollWidth <= t.clientWidth && t.scrollHeight <= t.clientHeight")
+    claim = agent.get_by_role("button", name="Claim", exact=True)
+    centre = claim.bounding_box()
+    on_top = agent.evaluate(
+        "([x, y]) => document.elementFromPoint(x, y).id",
+        [centre["x"] + centre["width"] / 2, centre["y"] + centre["height"] / 2],
+    )
+    assert on_top == "claim", on_top
+    claim.click()
+    expect(agent.locator("#conversation-status")).to_have_text("With you")
+
+    agent.get_by_label("Reply").fill("On it: let me look.")
+    send = agent.get_by_role("button", name="Send", exact=True)
+    reply_box = agent.get_by_label("Reply").bounding_box()
+    assert reply_box["width"] >= 300, reply_box
+    sent_box = send.bounding_box()
+    assert sent_box["y"] + sent_box["height"] <= 844, sent_box  # on screen, no scrolling
+    send.click()
+    expect(_widget(visitor, ".msg.out").last).to_contain_text("On it: let me look.")
+    assert not agent.evaluate(sideways)
+
+    agent.get_by_role("button", name="Conversations").click()  # the back button
+    expect(agent.locator("#conversation-list")).to_be_visible()
+    expect(agent.locator("#conversation")).to_be_hidden()
+    _view(agent, "Mine").get_by_role("button").click()
+    expect(agent.locator("#timeline .bubble--agent").last).to_contain_text("On it: let me look.")
