@@ -117,6 +117,8 @@
     ".form{display:flex;flex-direction:column;gap:8px;padding:14px;background:#fff;border-radius:10px;border:1px solid #e5e7eb}",
     ".form label{font-size:13px;display:flex;flex-direction:column;gap:3px}",
     ".form .check{flex-direction:row;gap:6px;align-items:flex-start}",
+    // A form's button stands alone (the message bar's fills the bar's height).
+    ".form .send{padding:10px 14px;text-align:center}",
     ".notice{font-size:13px;color:#374151;background:#fff7ed;border:1px solid #fed7aa;border-radius:8px;padding:8px 10px}",
     ".error{font-size:13px;color:#991b1b;background:#fef2f2;border:1px solid #fecaca;border-radius:8px;padding:8px 10px}",
     ".stars{display:flex;gap:4px}",

@@ -228,6 +228,14 @@ def test_away_form_then_rating_after_the_agent_resolves(new_context, tenant):
 
     form = page.locator("chattonic-widget form.away-form")
     expect(form).to_be_visible()
+    # Its button reads whole: tall enough, its word inside it (it was 14 px high, "Send"
+    # spilling out of it).
+    button = form.locator("button[type=submit]")
+    box = button.bounding_box()
+    assert box["height"] >= 32, box
+    assert button.evaluate(
+        "b => b.scrollWidth <= b.clientWidth && b.scrollHeight <= b.clientHeight"
+    )
     form.locator("input[name=name]").fill("Ana")
     form.locator("button[type=submit]").click()
     expect(form.locator(".error")).to_be_visible()  # an email or a phone is needed
