@@ -12,6 +12,7 @@ unchanged; axe-core finds nothing in the gallery and the side panel.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -417,3 +418,42 @@ def test_at_1280_px_the_canvas_keeps_most_of_the_width_and_the_minimap_hides_no_
     # The canvas narrower now, its help wraps, still clear of the minimap.
     assert not _overlap(page.locator("#ct-minimap").bounding_box(), help_text.bounding_box())
     expect(page.locator("#ct-canvas")).to_have_attribute("data-current", "ask_name")
+
+
+def test_leaving_the_editor_with_an_unsaved_edit_asks_first(new_context, live_server_url, tenant):
+    """An edit still being checked, or refused for a problem, is not lost without a word:
+    leaving asks (the browser's "Leave site?"); once saved, leaving does not ask."""
+    from playwright.sync_api import expect
+
+    owner = MembershipFactory(tenant=tenant, role="owner").user
+    bot = services.bot_create(tenant=tenant, name="Leads", template="lead_capture")
+    page = new_context(viewport=VIEWPORT).new_page()
+    sign_in(page, owner.username, f"/dashboard/bots/bot/{bot.pk}/change/")
+    open_editor(page)
+    status = page.locator("#ct-save-status")
+    expect(status).to_have_text("Saved")
+    asked = []
+
+    def stay(dialog):
+        asked.append(dialog.type)
+        dialog.dismiss()
+
+    page.on("dialog", stay)
+    click(page, step(page, "welcome").locator(".ct-node-id"))
+    text = page.locator("#ct-panel").get_by_label("Text", exact=True)
+    text.fill("")  # a message with nothing to say: a problem, not saved
+    expect(status).to_have_text("Not saved: 1 problem to fix.")
+    page.get_by_role("link", name="Home").click()
+    expect(page.locator("#ct-canvas")).to_be_visible()  # still here
+    assert asked == ["beforeunload"]
+    expect(text).to_have_value("")
+
+    text.fill("Hello again!")
+    page.get_by_role("link", name="Home").click()  # at once, while it is being checked
+    assert asked == ["beforeunload", "beforeunload"]
+    expect(status).to_have_text("Saved")
+    page.get_by_role("link", name="Home").click()
+    expect(page).to_have_url(re.compile(r"/dashboard/$"))
+    assert asked == ["beforeunload", "beforeunload"]
+    bot.refresh_from_db()
+    assert bot.draft_definition["nodes"]["welcome"]["text"] == "Hello again!"

@@ -396,6 +396,7 @@
   var typingTimer = null;
   function typed(structural) {
     edits++;
+    dirty = true;  // typing not checked yet is unsaved too
     if (structural) render(); else if (selected) redrawNode(selected);
     clearTimeout(typingTimer);
     typingTimer = setTimeout(function () { changed(); }, 350);
@@ -1044,6 +1045,13 @@
     var mod = e.ctrlKey || e.metaKey;
     if (mod && e.key.toLowerCase() === "z" && !e.shiftKey) { e.preventDefault(); undo(); }
     else if (mod && (e.key.toLowerCase() === "y" || (e.key.toLowerCase() === "z" && e.shiftKey))) { e.preventDefault(); redo(); }
+  });
+  // Leaving with an edit not saved yet (being checked or saved, or refused for a problem)
+  // asks first: the browser's "Leave site?" (its words; a page cannot set them).
+  window.addEventListener("beforeunload", function (e) {
+    if (!dirty && !saving) return;
+    e.preventDefault();
+    e.returnValue = "";
   });
   var publishForm = document.querySelector(".ct-publish-form");
   if (publishForm) publishForm.addEventListener("submit", function (e) {
