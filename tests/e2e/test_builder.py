@@ -457,3 +457,45 @@ def test_leaving_the_editor_with_an_unsaved_edit_asks_first(new_context, live_se
     assert asked == ["beforeunload", "beforeunload"]
     bot.refresh_from_db()
     assert bot.draft_definition["nodes"]["welcome"]["text"] == "Hello again!"
+
+
+def test_on_a_phone_the_editor_fits_the_screen_and_its_controls_are_reachable(
+    new_context, live_server_url, tenant
+):
+    """At 390 x 844: no sideways scrolling, the canvas the screen's width (it was 2 px), the
+    steps to add not covered by the minimap, the help readable, the side panel in reach."""
+    from playwright.sync_api import expect
+
+    owner = MembershipFactory(tenant=tenant, role="owner").user
+    bot = services.bot_create(tenant=tenant, name="Leads", template="lead_capture")
+    page = new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
+    sign_in(page, owner.username, f"/dashboard/bots/bot/{bot.pk}/change/")
+    open_editor(page)
+    expect(page.locator("#ct-save-status")).to_have_text("Saved")
+    sideways = "document.documentElement.scrollWidth > document.documentElement.clientWidth"
+    assert not page.evaluate(sideways)
+    canvas = page.locator("#ct-canvas").bounding_box()
+    assert canvas["width"] >= 300 and canvas["height"] >= 300, canvas
+    for kind in ("Message", "Question", "End"):
+        button = palette(page, kind)
+        button.scroll_into_view_if_needed()
+        box = button.bounding_box()
+        hit = page.evaluate(
+            "([x, y]) => document.elementFromPoint(x, y).closest('button')?.textContent || ''",
+            [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+        )
+        assert hit.strip().startswith(kind), (kind, hit)
+    help_text = page.locator(".ct-canvas-help").bounding_box()
+    assert help_text["width"] >= 300, help_text  # not a letter a line
+    click(page, step(page, "welcome").locator(".ct-node-id"))
+    text = page.locator("#ct-panel").get_by_label("Text", exact=True)
+    text.scroll_into_view_if_needed()
+    text.fill("Hello from a phone!")
+
+    def saved() -> bool:
+        bot.refresh_from_db()
+        return bot.draft_definition["nodes"]["welcome"]["text"] == "Hello from a phone!"
+
+    wait_for(saved, 15, what="the edit saved")
+    expect(page.locator("#ct-save-status")).to_have_text("Saved")
+    assert not page.evaluate(sideways)
