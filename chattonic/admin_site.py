@@ -41,6 +41,14 @@ class DashboardSite(admin.AdminSite):
     site_header = "Chat-Tonic dashboard"
     site_title = "Chat-Tonic"
     index_title = "Dashboard"
+
+    @property
+    def login_form(self):
+        # why: this module loads with the admin app, before the auth forms can be imported
+        from chattonic.tenancy.forms import DashboardLoginForm
+
+        return DashboardLoginForm
+
     # Django's "View site" led back here ("/" is the dashboard): the header links the agent
     # console instead (templates/admin/base_site.html).
     site_url = None

@@ -62,6 +62,14 @@ def fail(door, username: str, times: int, ip: str = ATTACKER) -> list:
     return [sign_in(door, username, "wrong-password", ip)[1] for _ in range(times)]
 
 
+def test_both_sign_in_pages_ask_for_the_same_thing(client):
+    """The dashboard said "Username:" where staff sign in with their email; both doors now
+    say "Username (email)", as the console did."""
+    for path in ("/dashboard/login/", "/console/login/"):
+        page = client.get(path).content.decode()
+        assert "Username (email)" in page, path
+
+
 def test_wrong_passwords_lock_out_that_username_from_that_address(door, person):
     limit = settings.AXES_FAILURE_LIMIT
     responses = fail(door, person.username, limit)
