@@ -26,7 +26,7 @@ class ConversationAdmin(TenantScopedAdmin):
     list_display = [
         "__str__",
         "bot",
-        "channel_kind",
+        "channel_column",
         "status",
         "agent",
         "last_message_at",
@@ -73,6 +73,12 @@ class ConversationAdmin(TenantScopedAdmin):
     @admin.display(description="satisfaction (CSAT)")
     def rating(self, obj):
         return "-" if obj.csat is None else f"{obj.csat} / 5"
+
+    @admin.display(description="channel", ordering="channel_kind")
+    def channel_column(self, obj):
+        """The channel, and a test chat said as such: it sits among the real ones."""
+        kind = obj.get_channel_kind_display()
+        return f"{kind} (test chat)" if obj.is_sandbox else kind
 
     @admin.display(description="channel")
     def channel_name(self, obj):

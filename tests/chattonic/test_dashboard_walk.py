@@ -297,3 +297,20 @@ def test_a_lists_filter_by_a_related_object_offers_the_tenants_own(
     assert choices["Today"] in page.content.decode().replace("&amp;", "&")
     today = owner_client.get(url + choices["Today"])
     assert len(today.context["cl"].result_list) == 2
+
+
+def test_a_test_chat_is_said_as_such_in_the_conversations_list(owner_client, tenant):
+    """Test chats sit among the real conversations: the channel column says which they are."""
+    bot = factories.BotFactory(tenant=tenant)
+    real = factories.ConversationFactory(tenant=tenant, bot=bot)
+    test = factories.ConversationFactory(tenant=tenant, bot=bot, is_sandbox=True)
+    page = owner_client.get(reverse("admin:conversations_conversation_changelist"))
+    cells = dict(
+        re.findall(
+            r'href="/dashboard/conversations/conversation/(\d+)/change/.*?'
+            r'<td class="field-channel_column">([^<]*)</td>',
+            page.content.decode(),
+            re.S,
+        )
+    )
+    assert cells == {str(real.pk): "Web chat", str(test.pk): "Web chat (test chat)"}
