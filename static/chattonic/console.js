@@ -154,7 +154,10 @@
     return "System";
   }
 
-  function waitText(summary) { return summary.waiting_since ? "waiting " + duration(summary.waiting_since) : ""; }
+  // Queued: the visitor waits for an agent. With an agent: for that agent's reply (said
+  // apart: "waiting" beside "With you" read as still queued).
+  function waitLabel(summary) { return summary.status === "queued" ? "waiting " : "unanswered "; }
+  function waitText(summary) { return summary.waiting_since ? waitLabel(summary) + duration(summary.waiting_since) : ""; }
 
   function conversationItem(summary) {
     var unread = summary.unread > 0;
@@ -175,7 +178,7 @@
         el("span", { class: "conv-item__preview", text: preview ? senderLabel(preview.sender) + ": " + preview.text : "No messages yet" }),
         el("span", { class: "conv-item__meta" }, [
           el("span", { class: "conv-item__channel", text: meta.join(" · ") }),
-          el("span", { class: "conv-item__wait", "data-since": summary.waiting_since || "", text: waitText(summary) })
+          el("span", { class: "conv-item__wait", "data-since": summary.waiting_since || "", "data-label": waitLabel(summary), text: waitText(summary) })
         ])
       ])
     ]);
@@ -217,7 +220,7 @@
     var spans = document.querySelectorAll(".conv-item__wait[data-since]");
     for (var i = 0; i < spans.length; i++) {
       var since = spans[i].getAttribute("data-since");
-      spans[i].textContent = since ? "waiting " + duration(since) : "";
+      spans[i].textContent = since ? spans[i].getAttribute("data-label") + duration(since) : "";
     }
   }
 

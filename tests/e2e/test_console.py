@@ -526,5 +526,11 @@ def test_on_a_phone_the_agent_reads_claims_and_answers_without_sideways_scrollin
     agent.get_by_role("button", name="Conversations").click()  # the back button
     expect(agent.locator("#conversation-list")).to_be_visible()
     expect(agent.locator("#conversation")).to_be_hidden()
-    _view(agent, "Mine").get_by_role("button").click()
+    # Answered, nothing waits; the visitor writes again: it waits for this agent's reply,
+    # said so (not "waiting", which read as still queued beside "With you").
+    mine = _view(agent, "Mine").first
+    expect(mine.locator(".conv-item__wait")).to_have_text("")
+    _say(visitor, "Thanks!")
+    expect(mine.locator(".conv-item__wait")).to_have_text("unanswered <1 min")
+    mine.get_by_role("button").click()
     expect(agent.locator("#timeline .bubble--agent").last).to_contain_text("On it: let me look.")
