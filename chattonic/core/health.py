@@ -109,16 +109,17 @@ CHECKS = {
 }
 
 
-def _run(check, results: dict, name: str) -> None:
+def _run(check, results: dict, name: str, not_yet: set) -> None:
     try:
         check()
         results[name] = "ok"
+    except NotReady as exc:  # a normal state (a start's warm-up): no warning
+        logger.info("readyz: %s: %s", name, exc)
+        results[name] = str(exc)
+        not_yet.add(name)  # set.add: atomic, whichever thread
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
         logger.warning("readyz: %s failed: %s", name, exc)
-        if isinstance(exc, NotReady):
-            results[name] = str(exc)
-        else:
-            results[name] = f"unreachable: {type(exc).__name__}: {exc}"[:300]
+        results[name] = f"unreachable: {type(exc).__name__}: {exc}"[:300]
 
 
 @require_GET
@@ -127,9 +128,10 @@ def readyz(request):
     for them at most CHECK_TIMEOUT (plus a margin) in all: a dependency that does not answer
     is reported as timed out, whatever its client does (its thread ends on its own)."""
     results: dict[str, str] = {}
+    not_yet: set[str] = set()  # the checks that answered "not yet" (NotReady)
     threads = [
         threading.Thread(
-            target=_run, args=(check, results, name), daemon=True, name=f"readyz-{name}"
+            target=_run, args=(check, results, name, not_yet), daemon=True, name=f"readyz-{name}"
         )
         for name, check in CHECKS.items()
     ]
@@ -144,4 +146,9 @@ def readyz(request):
     }
     failed = [name for name, result in checks.items() if result != "ok"]
     body = {"status": "unavailable" if failed else "ok", "failed": failed, "checks": checks}
-    return JsonResponse(body, status=503 if failed else 200)
+    response = JsonResponse(body, status=503 if failed else 200)
+    if failed and set(failed) <= not_yet:
+        # Only loading (make run's start polls this every quarter second): not an error for
+        # django.request to log. A dependency that fails is logged as before.
+        response._has_been_logged = True
+    return response

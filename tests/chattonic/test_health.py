@@ -27,9 +27,12 @@ def test_readyz_answers_200_when_everything_answers(client):
     }
 
 
-def test_readyz_answers_503_while_the_process_loads_its_intent_models(client):
+def test_readyz_answers_503_while_the_process_loads_its_intent_models(client, caplog):
     """A web process is not ready until its warm-up thread (bots.nlu.encoder) is done: the
-    load balancer sends its visitors elsewhere meanwhile."""
+    load balancer sends its visitors elsewhere meanwhile. Loading is a normal state: no
+    warning or error is logged for it (make run's start polls /readyz four times a second,
+    and printed 37 such lines)."""
+    import logging
     import threading
 
     from bots.nlu import encoder
@@ -39,9 +42,12 @@ def test_readyz_answers_503_while_the_process_loads_its_intent_models(client):
     thread = encoder.warm_up_in_background(then=lambda: release.wait(30))
     assert not health.warmed(0)
     try:
-        response = client.get("/readyz")
+        with caplog.at_level(logging.INFO):
+            response = client.get("/readyz")
         assert response.status_code == 503
         assert response.json()["failed"] == ["warm_up"]
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert "readyz: warm_up: still loading intent models" in caplog.text  # at INFO
         assert response.json()["checks"]["warm_up"] == "still loading intent models"
     finally:
         release.set()
@@ -65,16 +71,22 @@ def test_a_failed_warm_up_leaves_the_process_ready(client):
 
 
 def test_readyz_names_the_channel_layer_and_broker_when_redis_is_unreachable(
-    client, settings, monkeypatch
+    client, settings, monkeypatch, caplog
 ):
+    import logging
+
     layer = dict(settings.CHANNEL_LAYERS["default"])
     layer["CONFIG"] = {**layer["CONFIG"], "hosts": [{"address": CLOSED_PORT_URL}]}
     settings.CHANNEL_LAYERS = {"default": layer}
     monkeypatch.setattr(celery_app.conf, "broker_url", CLOSED_PORT_URL)
 
-    response = client.get("/readyz")
+    with caplog.at_level(logging.WARNING):
+        response = client.get("/readyz")
 
     assert response.status_code == 503
+    # A dependency that fails is worth a line: the check's warning, the request's error.
+    logged = {(r.name, r.levelname) for r in caplog.records}
+    assert {("chattonic.core.health", "WARNING"), ("django.request", "ERROR")} <= logged
     body = response.json()
     assert body["status"] == "unavailable"
     assert body["failed"] == ["channel_layer", "broker"]
