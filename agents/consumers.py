@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 
 from agents import selectors, services
 from agents.models import AgentProfile
@@ -103,6 +104,8 @@ class AgentConsumer(realtime.MessageEvents, JsonSocket):
             await getattr(self, f"do_{kind}")(content)
         except ServiceError as exc:
             await self._error(exc.code, exc.message, content, exc.fields)
+        except StopConsumer:
+            raise  # the console went away while it was being answered: nothing failed
         except Exception:
             # The console keeps its socket: the failed action wrote nothing (its transaction
             # rolled back) and the agent is told, instead of a silently closed connection.

@@ -658,3 +658,52 @@ async def test_the_visitor_hears_who_joined_and_that_it_was_resolved(bot, tenant
     await chat.disconnect()
     await agent.disconnect()
     await colleague.disconnect()
+
+
+async def test_a_console_gone_while_it_is_answered_ends_quietly(bot, tenant, caplog):
+    """The agent closes the tab while the server answers an action (the page's last open):
+    the send fails as the ASGI spec says (an OSError), the socket ends, and nothing is
+    logged as a failure ("open failed" with a traceback was, in a browser test's teardown)."""
+    import asyncio
+    import logging
+
+    agent = await database_sync_to_async(agent_of)(tenant)
+    conversation = await queued_conversation(bot)
+    cookie = await database_sync_to_async(session_cookie)(agent)
+    frames = asyncio.Queue()
+    await frames.put({"type": "websocket.connect"})
+    sent = []
+    hello = asyncio.Event()
+
+    async def receive():
+        return await frames.get()
+
+    async def send(message):
+        if message["type"] != "websocket.send":
+            return
+        kind = json.loads(message["text"])["type"]
+        if kind == "conversation":
+            raise OSError("the client disconnected")  # uvicorn's ClientDisconnected
+        sent.append(kind)
+        if kind == "hello":
+            hello.set()
+
+    scope = {
+        "type": "websocket",
+        "path": "/ws/agent/",
+        "raw_path": b"/ws/agent/",
+        "query_string": b"",
+        "headers": [(b"origin", CONSOLE.encode()), (b"cookie", cookie.encode())],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+        "subprotocols": [],
+        "scheme": "ws",
+    }
+    with caplog.at_level(logging.WARNING):
+        running = asyncio.ensure_future(application(scope, receive, send))
+        await asyncio.wait_for(hello.wait(), TIMEOUT)
+        open_frame = {"type": "open", "conversation": conversation.pk, "ref": "r1"}
+        await frames.put({"type": "websocket.receive", "text": json.dumps(open_frame)})
+        await asyncio.wait_for(running, TIMEOUT)  # the socket ended
+    assert "hello" in sent
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text

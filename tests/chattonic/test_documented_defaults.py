@@ -70,9 +70,11 @@ print(json.dumps({name: plain(read(name)) for name in %r}))
 """
 
 
-def fresh_process(tmp_path, **env) -> subprocess.CompletedProcess:
+def fresh_process(tmp_path, script: str | None = None, **env) -> subprocess.CompletedProcess:
+    """``script`` (by default: print the DOCUMENTED settings) in a new process whose
+    environment holds only ``env``."""
     return subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", READ % sorted(DOCUMENTED)],
+        [sys.executable, "manage.py", "shell", "-c", script or READ % sorted(DOCUMENTED)],
         cwd=settings.BASE_DIR,
         env={"PATH": os.environ["PATH"], "DEBUG": "1", "CHATTONIC_VAR_DIR": str(tmp_path), **env},
         capture_output=True,
@@ -110,19 +112,7 @@ def test_postgresql_gets_a_pool_of_20_and_prepared_inserts_by_default(tmp_path):
         "o = settings.DATABASES['default']['OPTIONS']; "
         "print(json.dumps([o.get('pool', {}).get('max_size'), o.get('prepare_threshold')]))"
     )
-    result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", script],
-        cwd=settings.BASE_DIR,
-        env={
-            "PATH": os.environ["PATH"],
-            "DEBUG": "1",
-            "CHATTONIC_VAR_DIR": str(tmp_path),
-            "DATABASE_URL": "postgres://nobody@127.0.0.1:9/never",
-        },
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = fresh_process(tmp_path, script, DATABASE_URL="postgres://nobody@127.0.0.1:9/never")
     assert result.returncode == 0, result.stderr
     pool, prepared = json.loads(result.stdout.strip().splitlines()[-1])
     assert pool == 20 and prepared is not None

@@ -66,6 +66,17 @@ def canvas_point(page, fx: float, fy: float) -> tuple[float, float]:
     return box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
 
 
+def editor_of(new_context, tenant, template: str, name: str = "Leads", **context):
+    """An owner in the editor of a new bot started from ``template`` (the browser context
+    made with ``context``, by default the VIEWPORT): (page, bot)."""
+    owner = MembershipFactory(tenant=tenant, role="owner").user
+    bot = services.bot_create(tenant=tenant, name=name, template=template)
+    page = new_context(**{"viewport": VIEWPORT, **context}).new_page()
+    sign_in(page, owner.username, f"/dashboard/bots/bot/{bot.pk}/change/")
+    open_editor(page)
+    return page, bot
+
+
 def open_editor(page) -> None:
     page.get_by_role("link", name="Flow editor").click()
     page.wait_for_selector("body[data-ct-builder=ready]", state="attached")
@@ -343,11 +354,7 @@ def test_every_kind_of_step_has_a_form_axe_finds_nothing_in(new_context, live_se
     no violation in any of them, nor in the list of problems."""
     from playwright.sync_api import expect
 
-    owner = MembershipFactory(tenant=tenant, role="owner").user
-    bot = services.bot_create(tenant=tenant, name="Kinds", template="blank")
-    page = new_context(viewport=VIEWPORT).new_page()
-    sign_in(page, owner.username, f"/dashboard/bots/bot/{bot.pk}/change/")
-    open_editor(page)
+    page, _ = editor_of(new_context, tenant, "blank", name="Kinds")
     panel = page.locator("#ct-panel")
     kinds = {
         "Message": "message",
@@ -425,11 +432,7 @@ def test_leaving_the_editor_with_an_unsaved_edit_asks_first(new_context, live_se
     leaving asks (the browser's "Leave site?"); once saved, leaving does not ask."""
     from playwright.sync_api import expect
 
-    owner = MembershipFactory(tenant=tenant, role="owner").user
-    bot = services.bot_create(tenant=tenant, name="Leads", template="lead_capture")
-    page = new_context(viewport=VIEWPORT).new_page()
-    sign_in(page, owner.username, f"/dashboard/bots/bot/{bot.pk}/change/")
-    open_editor(page)
+    page, bot = editor_of(new_context, tenant, "lead_capture")
     status = page.locator("#ct-save-status")
     expect(status).to_have_text("Saved")
     asked = []
@@ -466,11 +469,8 @@ def test_on_a_phone_the_editor_fits_the_screen_and_its_controls_are_reachable(
     steps to add not covered by the minimap, the help readable, the side panel in reach."""
     from playwright.sync_api import expect
 
-    owner = MembershipFactory(tenant=tenant, role="owner").user
-    bot = services.bot_create(tenant=tenant, name="Leads", template="lead_capture")
-    page = new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
-    sign_in(page, owner.username, f"/dashboard/bots/bot/{bot.pk}/change/")
-    open_editor(page)
+    phone = {"width": 390, "height": 844}
+    page, bot = editor_of(new_context, tenant, "lead_capture", viewport=phone, is_mobile=True)
     expect(page.locator("#ct-save-status")).to_have_text("Saved")
     sideways = "document.documentElement.scrollWidth > document.documentElement.clientWidth"
     assert not page.evaluate(sideways)

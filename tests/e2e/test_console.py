@@ -119,6 +119,19 @@ def _claim_policy(tenant) -> None:
     tenant.save(update_fields=["assignment_policy"])
 
 
+def _handed_off(new_context, tenant):
+    """An agent (claim policy) and a visitor who asked for a person: (agent, visitor page)."""
+    from playwright.sync_api import expect
+
+    _claim_policy(tenant)
+    bot = launched_bot(tenant=tenant, title="Acme help", business_hours=ALWAYS_OPEN)
+    maya = _agent(tenant)
+    visitor = _visitor(new_context, bot)
+    _say(visitor, "talk to a person")
+    expect(_widget(visitor, ".msg.out").last).to_contain_text(HANDOFF)
+    return maya, visitor
+
+
 def _view(page, name: str):
     page.get_by_role("tab", name=re.compile(rf"^{name}")).click()
     return page.locator("#conversation-list li")
@@ -439,12 +452,7 @@ def test_at_800_px_the_contact_panel_collapses_and_the_conversation_keeps_the_wi
 ):
     from playwright.sync_api import expect
 
-    _claim_policy(tenant)
-    bot = launched_bot(tenant=tenant, title="Acme help", business_hours=ALWAYS_OPEN)
-    maya = _agent(tenant)
-    visitor = _visitor(new_context, bot)
-    _say(visitor, "talk to a person")
-    expect(_widget(visitor, ".msg.out").last).to_contain_text(HANDOFF)
+    maya, _ = _handed_off(new_context, tenant)
 
     agent = new_context(viewport={"width": 800, "height": 700}).new_page()
     _sign_in(agent, maya)
@@ -478,12 +486,7 @@ def test_on_a_phone_the_agent_reads_claims_and_answers_without_sideways_scrollin
     phone, and Send below the fold.)"""
     from playwright.sync_api import expect
 
-    _claim_policy(tenant)
-    bot = launched_bot(tenant=tenant, title="Acme help", business_hours=ALWAYS_OPEN)
-    maya = _agent(tenant)
-    visitor = _visitor(new_context, bot)
-    _say(visitor, "talk to a person")
-    expect(_widget(visitor, ".msg.out").last).to_contain_text(HANDOFF)
+    maya, visitor = _handed_off(new_context, tenant)
     question = "My parcel never came, and the tracking page says it was delivered yesterday."
     _say(visitor, question)
     expect(_widget(visitor, ".msg.in").last).to_contain_text(question)
