@@ -94,11 +94,9 @@ class HandoffEventAdmin(TenantScopedAdmin):
 
     @admin.display(description="reason", ordering="reason")
     def why(self, obj):
-        """The reason, and the caller's own code for it (a flow's handoff node's, the
-        API's ``reason``)."""
+        """The reason, and a flow's own code for it (the handoff node's ``reason``)."""
         label = obj.get_reason_display()
-        own_code = (HandoffEvent.Reason.FLOW, HandoffEvent.Reason.API)
-        if obj.reason in own_code and obj.detail:
+        if obj.reason == HandoffEvent.Reason.FLOW and obj.detail:
             return f"{label}: {obj.detail}"
         return label
 

@@ -14,7 +14,6 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from agents import selectors, services
-from agents.models import HandoffEvent
 from chattonic.core.api import KeyField
 from chattonic.tenancy.models import ApiKey
 from conversations import api as conversations_api
@@ -36,13 +35,7 @@ class HandOffSerializer(serializers.Serializer):
     team = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=80, help_text="A team's name."
     )
-    reason = serializers.RegexField(
-        r"^[a-z0-9_]{1,40}$",
-        required=False,
-        default="",
-        allow_blank=True,
-        help_text="Your own code for why (lower-case letters, digits, _): kept in the handoff log.",
-    )
+    reason = serializers.CharField(required=False, default="api", max_length=20)
 
 
 def _agent(request, data: dict):
@@ -105,10 +98,7 @@ class ConversationViewSet(conversations_api.ConversationViewSet):
             if team is None:
                 raise serializers.ValidationError({"team": ["No such team."]})
         conversation = services.conversation_hand_off(
-            conversation=conversation,
-            reason=HandoffEvent.Reason.API,
-            code=data["reason"],
-            team=team,
+            conversation=conversation, reason=data["reason"] or "api", team=team
         )
         return Response(ConversationSerializer(self._fresh(conversation)).data)
 

@@ -125,12 +125,7 @@ def _team(tenant_id: int, team: Team | str | None) -> Team | None:
 
 @transaction.atomic
 def conversation_hand_off(
-    *,
-    conversation: Conversation,
-    reason: str,
-    team: Team | str | None = None,
-    actor=None,
-    code: str = "",
+    *, conversation: Conversation, reason: str, team: Team | str | None = None, actor=None
 ) -> Conversation:
     """Queue a bot conversation for a human (the flow, the visitor, the fallback limit).
 
@@ -143,14 +138,13 @@ def conversation_hand_off(
     if conversation.status in OPEN:
         return conversation  # already with the humans
     previous = conversation.status
-    # ``reason`` is one of Reason's, or a flow's handoff node's own code (flows.md:
-    # "sales_question", up to 40 characters): then the conversation and its log say "the
-    # flow's handoff node". A caller's own code (the flow's, the API's) is the log's detail.
-    if reason not in Reason.values:
-        reason, code = Reason.FLOW, reason
+    # A flow's handoff node names its own code (flows.md: "sales_question", up to 40
+    # characters): the conversation and its log say "the flow's handoff node", the log's
+    # detail keeps the code.
+    code = "" if reason in Reason.values else reason
     conversation.status = Status.QUEUED
     conversation.team = _team(conversation.tenant_id, team)
-    conversation.handoff_reason = reason
+    conversation.handoff_reason = Reason.FLOW if code else reason
     conversation.assigned_agent = None
     _new_episode(conversation)
     conversation.save(update_fields=["status", "team", "handoff_reason", "assigned_agent", *STAMPS])

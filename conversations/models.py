@@ -16,7 +16,6 @@ class HandoffReason(models.TextChoices):
 
     VISITOR_REQUEST = "visitor_request", "Asked by the visitor"
     FLOW = "flow", "The flow's handoff node"
-    API = "api", "Through the API"
     FALLBACK_LIMIT = "fallback_limit", "The bot's fallback limit"
     AGENT_TAKEOVER = "agent_takeover", "An agent took over"
     CLAIM = "claim", "Claimed from the queue"
