@@ -13,7 +13,7 @@ class AgentsConfig(AppConfig):
         from conversations import hooks  # why: as above
         from privacy import hooks as privacy_hooks  # why: as above
 
-        hooks.hand_off_register(services.conversation_hand_off)
+        hooks.hand_off_register(services.flow_hand_off)
         hooks.away_contact_leave_register(services.away_contact_leave)
         privacy_hooks.contact_exporting_register(selectors.conversations_records_export)
         privacy_hooks.contact_erasing_register(services.conversations_records_erase)

@@ -124,8 +124,30 @@ def _team(tenant_id: int, team: Team | str | None) -> Team | None:
 
 
 @transaction.atomic
-def conversation_hand_off(
+def flow_hand_off(
     *, conversation: Conversation, reason: str, team: Team | str | None = None, actor=None
+) -> Conversation:
+    """The receive service's hand-off (conversations.hooks.hand_off): the engine's own
+    reasons, or a flow's handoff node's own code (flows.md: "sales_question", up to 40
+    characters), which the conversation and its log call "the flow's handoff node", the log's
+    detail keeping the code."""
+    code = "" if reason in Reason.values else reason
+    return conversation_hand_off(
+        conversation=conversation,
+        reason=Reason.FLOW if code else reason,
+        team=team,
+        actor=actor,
+        code=code,
+    )
+
+
+def conversation_hand_off(
+    *,
+    conversation: Conversation,
+    reason: str,
+    team: Team | str | None = None,
+    actor=None,
+    code: str = "",
 ) -> Conversation:
     """Queue a bot conversation for a human (the flow, the visitor, the fallback limit).
 
@@ -138,13 +160,9 @@ def conversation_hand_off(
     if conversation.status in OPEN:
         return conversation  # already with the humans
     previous = conversation.status
-    # A flow's handoff node names its own code (flows.md: "sales_question", up to 40
-    # characters): the conversation and its log say "the flow's handoff node", the log's
-    # detail keeps the code.
-    code = "" if reason in Reason.values else reason
     conversation.status = Status.QUEUED
     conversation.team = _team(conversation.tenant_id, team)
-    conversation.handoff_reason = Reason.FLOW if code else reason
+    conversation.handoff_reason = reason
     conversation.assigned_agent = None
     _new_episode(conversation)
     conversation.save(update_fields=["status", "team", "handoff_reason", "assigned_agent", *STAMPS])

@@ -72,7 +72,7 @@ def test_a_flow_nodes_own_reason_code_is_kept_in_the_log_and_shown_as_the_flows(
     PostgreSQL a code over 20 characters failed the visitor's message.)"""
     code = "refund_for_an_order_that_never_came_back"
     assert len(code) == 40
-    services.conversation_hand_off(conversation=conversation, reason=code)
+    services.flow_hand_off(conversation=conversation, reason=code)
     conversation.refresh_from_db()
     assert conversation.handoff_reason == "flow"
     assert conversation.get_handoff_reason_display() == "The flow's handoff node"

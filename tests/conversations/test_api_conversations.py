@@ -158,7 +158,8 @@ def test_hand_off_then_resolve_then_rate(api_as_agent, tenant, agent):
     response = api_as_agent.post(f"{URL}{conversation.pk}/hand-off/", {}, format="json")
     assert response.status_code == 200, response.json()
     assert response.json()["status"] == "queued"
-    assert HandoffEvent.objects.filter(conversation=conversation, to_status="queued").exists()
+    event = HandoffEvent.objects.get(conversation=conversation, to_status="queued")
+    assert (event.reason, event.detail) == ("api", "")  # not taken for a flow's code
 
     early = api_as_agent.post(f"{URL}{conversation.pk}/rate/", {"score": 5}, format="json")
     assert early.status_code == 409 and early.json()["error"]["code"] == "not_resolved"
