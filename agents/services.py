@@ -123,7 +123,6 @@ def _team(tenant_id: int, team: Team | str | None) -> Team | None:
     return selectors.team_named(tenant_id=tenant_id, name=team)
 
 
-@transaction.atomic
 def flow_hand_off(
     *, conversation: Conversation, reason: str, team: Team | str | None = None, actor=None
 ) -> Conversation:
@@ -141,6 +140,7 @@ def flow_hand_off(
     )
 
 
+@transaction.atomic
 def conversation_hand_off(
     *,
     conversation: Conversation,
@@ -166,7 +166,7 @@ def conversation_hand_off(
     conversation.assigned_agent = None
     _new_episode(conversation)
     conversation.save(update_fields=["status", "team", "handoff_reason", "assigned_agent", *STAMPS])
-    _record(conversation, previous, conversation.handoff_reason, actor=actor, detail=code)
+    _record(conversation, previous, reason, actor=actor, detail=code)
 
     bot = conversation.bot
     open_now = within_business_hours(bot.business_hours, bot.time_zone, timezone.now())
