@@ -114,7 +114,7 @@ def _run(check, results: dict, name: str, not_yet: set) -> None:
         check()
         results[name] = "ok"
     except NotReady as exc:  # a normal state (a start's warm-up): no warning
-        logger.info("readyz: %s: %s", name, exc)
+        logger.debug("readyz: %s: %s", name, exc)
         results[name] = str(exc)
         not_yet.add(name)  # set.add: atomic, whichever thread
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"

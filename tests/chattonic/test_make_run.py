@@ -59,10 +59,37 @@ def test_runplatform_serves_the_dashboard_and_is_ready(tmp_path):
         key = demo_page.rstrip("/").rsplit("/", 1)[1]
         answer = asyncio.run(_track_an_order(port, key))
         assert answer.startswith("Order 1001 is"), answer
+        _assert_quiet(platform)
         assert platform.stop(signal.SIGINT) == 0
     assert "worker | " in platform.output() and "beat   | " in platform.output()
     assert http_status(f"{base}/healthz") is None
     assert not embedded.ping(tmp_path / "redis.sock")
+
+
+def _assert_quiet(platform: Process) -> None:
+    """What the launcher prints is readable: no Celery banner, no /readyz poll of the start,
+    and no line about the runs of the housekeeping that beat starts every few seconds (it
+    printed three lines a second), while the worker's lines about other tasks still show.
+    Checked once beat has run for 3 s (sends_due_queue is due every second)."""
+    started = wait_for(
+        lambda: _logged_at(platform.output(), "beat: Starting"), 30, what="beat's start"
+    )
+    wait_for(lambda: datetime.now() >= started + timedelta(seconds=3), 10, what="3 s of beat")
+    output = platform.output()
+    assert "Task bots.tasks.bot_http_request[" in output  # the order lookup's run, relayed
+    assert "sends_due_queue" not in output and "message_send_sweep" not in output
+    assert "[tasks]" not in output and "[config]" not in output  # Celery's banners
+    assert "readyz: " not in output  # the warm-up's polls (the banner lists /readyz)
+
+
+def _logged_at(output: str, text: str) -> datetime | None:
+    """When Celery logged the first line holding ``text`` (its local time, as printed:
+    ``[2026-12-07 20:39:31,323: INFO/MainProcess] ...``)."""
+    for line in output.splitlines():
+        if text in line and "[" in line:
+            stamp = line.split("[", 1)[1].split(":", 3)
+            return datetime.strptime(":".join(stamp[:3]), "%Y-%m-%d %H:%M:%S,%f")
+    return None
 
 
 async def _track_an_order(port: int, key: str) -> str:

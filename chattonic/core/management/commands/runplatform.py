@@ -45,8 +45,9 @@ class Command(BaseCommand):
         python = sys.executable
         commands = {
             "web": uvicorn_command(port, host=host, extra=("--workers", str(workers))),
-            "worker": [python, "-m", "celery", "-A", "chattonic", "worker", "-l", "INFO"],
-            "beat": [python, "-m", "celery", "-A", "chattonic", "beat", "-l", "INFO"],
+            # -q: without Celery's banners (40 lines of configuration and task names).
+            "worker": [python, "-m", "celery", "-A", "chattonic", "-q", "worker", "-l", "INFO"],
+            "beat": [python, "-m", "celery", "-A", "chattonic", "-q", "beat", "-l", "INFO"],
         }
         death_signals = {"beat": signal.SIGKILL}
         processes: dict[str, subprocess.Popen] = {}
