@@ -170,7 +170,8 @@ def test_the_dashboard_page_draws_charts_for_a_date_range(owner_client, tenant, 
     )
     assert response.status_code == 200
     body = response.content.decode()
-    assert body.count('class="ct-chart"') == 4
+    assert body.count('class="ct-chart ct-chart--wide"') == 4
+    assert body.count('class="ct-chart ct-chart--narrow"') == 4
     assert "Conversations per day" in body
     # The charts' script and styles are served from here: no script or stylesheet from
     # another host (the word "cdn" could turn up in a random token: not the test).
