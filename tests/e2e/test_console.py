@@ -480,7 +480,7 @@ def test_at_800_px_the_contact_panel_collapses_and_the_conversation_keeps_the_wi
 def test_on_a_phone_the_agent_reads_claims_and_answers_without_sideways_scrolling(
     new_context, tenant
 ):
-    """At 390 x 844 the list and the conversation take turns: the visitor's message is read
+    """At 375 x 812 the list and the conversation take turns: the visitor's message is read
     whole, Claim is not covered, the reply box and Send are on screen, "Conversations" goes
     back to the list. (Three squeezed columns left a 134 px pane, a page wider than the
     phone, and Send below the fold.)"""
@@ -491,7 +491,7 @@ def test_on_a_phone_the_agent_reads_claims_and_answers_without_sideways_scrollin
     _say(visitor, question)
     expect(_widget(visitor, ".msg.in").last).to_contain_text(question)
 
-    agent = new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
+    agent = new_context(viewport={"width": 375, "height": 812}, is_mobile=True).new_page()
     _sign_in(agent, maya)
     sideways = "document.documentElement.scrollWidth > document.documentElement.clientWidth"
     assert not agent.evaluate(sideways)
@@ -503,7 +503,7 @@ def test_on_a_phone_the_agent_reads_claims_and_answers_without_sideways_scrollin
     expect(agent.locator(".sidebar")).to_be_hidden()
     assert not agent.evaluate(sideways)
     box = bubble.bounding_box()
-    assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["width"] >= 200, box
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 375 and box["width"] >= 200, box
     text = bubble.locator(".bubble__text")
     assert text.evaluate("t => t.scrollWidth <= t.clientWidth && t.scrollHeight <= t.clientHeight")
     claim = agent.get_by_role("button", name="Claim", exact=True)
@@ -521,14 +521,16 @@ def test_on_a_phone_the_agent_reads_claims_and_answers_without_sideways_scrollin
     reply_box = agent.get_by_label("Reply").bounding_box()
     assert reply_box["width"] >= 300, reply_box
     sent_box = send.bounding_box()
-    assert sent_box["y"] + sent_box["height"] <= 844, sent_box  # on screen, no scrolling
+    assert sent_box["y"] + sent_box["height"] <= 812, sent_box  # on screen, no scrolling
     send.click()
     expect(_widget(visitor, ".msg.out").last).to_contain_text("On it: let me look.")
     assert not agent.evaluate(sideways)
+    assert_accessible(agent)  # the conversation's turn of the phone layout
 
     agent.get_by_role("button", name="Conversations").click()  # the back button
     expect(agent.locator("#conversation-list")).to_be_visible()
     expect(agent.locator("#conversation")).to_be_hidden()
+    assert_accessible(agent)  # the list's turn
     # Answered, nothing waits; the visitor writes again: it waits for this agent's reply,
     # said so (not "waiting", which read as still queued beside "With you").
     mine = _view(agent, "Mine").first
