@@ -22,6 +22,7 @@ from conversations.models import ChannelKind, Conversation, Message
 from conversations.receive import (  # noqa: F401 - agents' and bots' calls
     BOT_ERROR_REASON,
     MAX_TEXT,
+    SANDBOX_CONTACT_NAME,
     Inbound,
     bot_turn,
     contact_for_identity,
@@ -137,7 +138,10 @@ def webchat_open(
     """The visitor's open conversation with the bot, or a new one started with the greeting.
     Returns it and whether it is new; every tab of the visitor hears of a new one."""
     contact = contact_for_identity(
-        tenant=bot.tenant_id, kind=ChannelKind.WEBCHAT, external_id=visitor_id
+        tenant=bot.tenant_id,
+        kind=ChannelKind.WEBCHAT,
+        external_id=visitor_id,
+        name=SANDBOX_CONTACT_NAME if sandbox else "",
     )
     # One visitor, several tabs, one conversation: serialise on the contact.
     contact = Contact.objects.select_for_update().get(pk=contact.pk)

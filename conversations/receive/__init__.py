@@ -43,6 +43,7 @@ from conversations.receive.platforms import (
     messages_answer_failed,
 )
 from conversations.receive.write import (
+    SANDBOX_CONTACT_NAME,
     bot_turn,
     contact_for_identity,
     conversation_start,
@@ -54,6 +55,7 @@ from conversations.receive.write import (
 __all__ = [
     "BOT_ERROR_REASON",
     "MAX_TEXT",
+    "SANDBOX_CONTACT_NAME",
     "Arrival",
     "Inbound",
     "bot_turn",

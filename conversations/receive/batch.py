@@ -32,7 +32,7 @@ from conversations.receive.plan import (
     inbound_text,
     turn_event,
 )
-from conversations.receive.write import _write, contact_for_identity
+from conversations.receive.write import SANDBOX_CONTACT_NAME, _write, contact_for_identity
 from conversations.selectors import webchat_current
 from conversations.sql import (
     Statement,
@@ -183,7 +183,10 @@ def _conversation_for(arrival: Arrival, rows, known, stamps, plans, now) -> _Con
         # A returning visitor (or the sandbox's): their open conversation, else a new one for
         # their contact, serialised on the contact (one visitor, several tabs).
         contact = contact_for_identity(
-            tenant=bot.tenant_id, kind=ChannelKind.WEBCHAT, external_id=arrival.visitor_id
+            tenant=bot.tenant_id,
+            kind=ChannelKind.WEBCHAT,
+            external_id=arrival.visitor_id,
+            name=SANDBOX_CONTACT_NAME if arrival.sandbox else "",
         )
         Contact.objects.select_for_update().filter(pk=contact.pk).first()
         current = webchat_conversation_current(

@@ -372,6 +372,12 @@ def system_message(*, conversation: Conversation, text: str, away: bool = False)
 # --- Contacts and leads --------------------------------------------------------------------------
 
 
+# The contact of the dashboard's test chat (one per browser of the staff who test): named so
+# in the contacts list, where it stood as "Visitor #12" beside the real visitors until the
+# test chat's purge (conversations.services.sandbox_purge) removed it a week later.
+SANDBOX_CONTACT_NAME = "Test chat visitor"
+
+
 def contact_for_identity(
     *,
     tenant: Tenant | int,

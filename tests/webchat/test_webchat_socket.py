@@ -558,6 +558,41 @@ async def test_the_sandbox_is_for_the_tenants_staff_only(settings):
     await communicator.disconnect()
 
 
+@pytest.mark.parametrize("first", ["message", "start"])
+async def test_the_test_chats_contact_is_named_so_in_the_contacts_list(settings, first):
+    """Whichever frame opens it (a message: the lane; a start: webchat_open), the test
+    chat's contact reads "Test chat visitor" among the contacts, not "Visitor #12"; a real
+    visitor's stays unnamed."""
+    from contacts.models import Contact
+    from conversations.receive import SANDBOX_CONTACT_NAME
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    bot = await database_sync_to_async(launched_bot)(allowed_origins=[ORIGIN])
+    staff = await database_sync_to_async(
+        lambda: session_cookie(MembershipFactory(tenant=bot.tenant, role="admin").user)
+    )()
+    tester = socket(bot.public_key, origin="http://localhost:8000", query="sandbox=1", cookie=staff)
+    visitor = socket(bot.public_key)
+    for communicator in (tester, visitor):
+        await opened(communicator)
+        if first == "message":
+            await heard(communicator, await say(communicator, "m1"), PRICES)
+        else:
+            await communicator.send_json_to({"type": "start"})
+            await until(communicator, of_type("history"))
+        await communicator.disconnect()
+
+    def names() -> dict:
+        return {
+            c.conversations.get().is_sandbox: str(c)
+            for c in Contact.objects.for_tenant(bot.tenant).prefetch_related("conversations")
+        }
+
+    found = await database_sync_to_async(names)()
+    assert found[True] == SANDBOX_CONTACT_NAME == "Test chat visitor"
+    assert found[False].startswith("Visitor #")
+
+
 async def test_an_open_sandbox_socket_runs_the_draft_as_it_is_edited(settings):
     """The socket keeps its copy of the bot between messages and reads it again once the
     bot was saved: a tester editing the flow sees the edit without reconnecting."""
