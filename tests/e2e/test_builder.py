@@ -462,6 +462,35 @@ def test_leaving_the_editor_with_an_unsaved_edit_asks_first(new_context, live_se
     assert bot.draft_definition["nodes"]["welcome"]["text"] == "Hello again!"
 
 
+def test_a_save_that_ends_while_a_link_is_being_dragged_saves(new_context, live_server_url, tenant):
+    """An edit, then a link dragged from a step's dot and held while the draft saves: it
+    says "Saved" (the save's redraw of the links read the dragged one, which has no ends
+    yet, and said "Not saved: Cannot read properties of undefined (reading 'slice')"), and
+    the edit is stored."""
+    from playwright.sync_api import expect
+
+    page, bot = editor_of(new_context, tenant, "lead_capture")
+    status = page.locator("#ct-save-status")
+    expect(status).to_have_text("Saved")
+    click(page, step(page, "welcome").locator(".ct-node-id"))
+    page.locator("#ct-panel").get_by_label("Note for editors").fill("Greets first.")
+    dot = step(page, "welcome").locator(".output_1").bounding_box()
+    page.mouse.move(dot["x"] + dot["width"] / 2, dot["y"] + dot["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(*canvas_point(page, 0.5, 0.9), steps=8)  # held: the link is being drawn
+    expect(page.locator("svg.connection:not([class*=node_in])")).to_have_count(1)
+    expect(status).to_have_text("Checking…")  # the edit's check and save begin meanwhile
+    expect(status).to_have_text("Saved")  # and end, the link still held
+    page.mouse.up()
+
+    def noted() -> bool:
+        bot.refresh_from_db()
+        return bot.draft_definition["nodes"]["welcome"].get("note") == "Greets first."
+
+    wait_for(noted, 15, what="the note saved")
+    expect(status).to_have_text("Saved")
+
+
 def test_on_a_phone_the_editor_fits_the_screen_and_its_controls_are_reachable(
     new_context, live_server_url, tenant
 ):

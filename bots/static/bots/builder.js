@@ -319,6 +319,7 @@
     });
     Array.prototype.forEach.call(editor.precanvas.querySelectorAll("svg.connection"), function (svg) {
       var c = svg.classList;  // connection node_in_node-<in> node_out_node-<out> output_<k> input_1
+      if (c.length < 5) return;  // a link still being dragged: only "connection" so far
       var from = centres[c[2].slice(9) + " " + c[3]], to = centres[c[1].slice(8) + " " + c[4]];
       if (!from || !to) return;
       svg.querySelector(".main-path").setAttributeNS(null, "d", editor.createCurvature(from[0], from[1], to[0], to[1], editor.curvature, "openclose"));
