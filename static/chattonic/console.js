@@ -304,6 +304,9 @@
       text: $("reply").value, note: $("as-note").checked, focused: document.activeElement === $("reply"),
       hint: $("composer-hint").textContent, hintClass: $("composer-hint").className
     } : null;
+    // Where the agent was reading: the newest messages, unless they had scrolled back.
+    var before = draft && $("timeline");
+    var scrolledBack = before && before.scrollHeight - before.scrollTop - before.clientHeight > 40 ? before.scrollTop : null;
     state.open = detail.conversation.id;
     state.openDetail = detail;
     var summary = detail.conversation;
@@ -371,6 +374,9 @@
     }
     renderContact(detail.contact, summary.contact.name);
     renderLists();
+    // Now that the composer has taken its height: the newest message in view (scrolled while
+    // the timeline was still the pane's height, it ended hidden under the composer).
+    timeline.scrollTop = scrolledBack === null ? timeline.scrollHeight : scrolledBack;
   }
 
   // --- The composer and its canned-response picker ---------------------------------------------

@@ -477,6 +477,39 @@ def test_at_800_px_the_contact_panel_collapses_and_the_conversation_keeps_the_wi
     expect(toggle).to_be_hidden()
 
 
+def test_a_long_conversation_opens_on_its_newest_message_and_stays_there(new_context, tenant):
+    """Opened, claimed, resolved: the visitor's last message is in view each time (it was
+    hidden under the reply box, the timeline scrolled before the box took its height)."""
+    from playwright.sync_api import expect
+
+    maya, visitor = _handed_off(new_context, tenant)
+    for number in range(1, 8):  # (at most 10 a visitor in 10 s)
+        _say(visitor, f"Detail number {number} of my problem.")
+        expect(_widget(visitor, ".msg.in").last).to_contain_text(f"Detail number {number} ")
+    agent = new_context(viewport={"width": 1280, "height": 520}).new_page()
+    _sign_in(agent, maya)
+    _view(agent, "Unassigned").get_by_role("button").click()
+    timeline = agent.locator("#timeline")
+    last = timeline.locator(".bubble--contact").last
+    expect(last).to_contain_text("Detail number 7 of my problem.")
+
+    def newest_in_view() -> None:
+        assert timeline.evaluate("t => t.scrollHeight > t.clientHeight + 100")  # it scrolls
+        seen, box = timeline.bounding_box(), last.bounding_box()
+        assert seen["y"] <= box["y"] and box["y"] + box["height"] <= seen["y"] + seen["height"], (
+            seen,
+            box,
+        )
+
+    newest_in_view()
+    agent.get_by_role("button", name="Claim", exact=True).click()
+    expect(agent.locator("#conversation-status")).to_have_text("With you")
+    newest_in_view()
+    agent.get_by_role("button", name="Resolve", exact=True).click()
+    expect(agent.locator("#conversation-status")).to_have_text("Resolved")
+    newest_in_view()
+
+
 def test_on_a_phone_the_agent_reads_claims_and_answers_without_sideways_scrolling(
     new_context, tenant
 ):
