@@ -259,6 +259,12 @@
     openConversation(id);
   }
 
+  // "first_name" → "First name".
+  function fieldLabel(key) {
+    var words = String(key).replace(/_/g, " ");
+    return words.charAt(0).toUpperCase() + words.slice(1);
+  }
+
   function messageNode(message) {
     var who = message.sender === "agent" ? (message.agent || "Agent") : senderLabel(message.sender);
     return el("li", { class: "bubble bubble--" + message.sender, "data-id": String(message.id) }, [
@@ -535,7 +541,13 @@
       aside.appendChild(el("h3", { class: "contact-card__heading", text: "Leads" }));
       var leads = el("ul", { class: "contact-card__leads" });
       contact.leads.forEach(function (lead) {
-        leads.appendChild(el("li", { class: "contact-card__lead", text: lead.status + ": " + Object.keys(lead.fields).map(function (k) { return k + "=" + lead.fields[k]; }).join(", ") }));
+        // Its status, then each field on a line of its own ("Email: ana@example.com"), a
+        // long address broken where it must be (one line of "k=v, k=v" ran off the card).
+        var item = el("li", { class: "contact-card__lead" }, [el("span", { class: "contact-card__lead-status", text: fieldLabel(lead.status) + " lead" })]);
+        Object.keys(lead.fields).forEach(function (key) {
+          item.appendChild(el("span", { class: "contact-card__lead-field", text: fieldLabel(key) + ": " + lead.fields[key] }));
+        });
+        leads.appendChild(item);
       });
       aside.appendChild(leads);
     }

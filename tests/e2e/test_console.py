@@ -510,6 +510,38 @@ def test_a_long_conversation_opens_on_its_newest_message_and_stays_there(new_con
     newest_in_view()
 
 
+def test_the_contact_cards_leads_read_a_field_a_line_none_cut_off(new_context, tenant):
+    """A lead on the contact card: its status, then "Email: ...", each field on a line, a
+    long address broken inside the card (one line of "email=..." ran off its edge)."""
+    from playwright.sync_api import expect
+
+    from tests.factories import LeadFactory
+
+    maya, _ = _handed_off(new_context, tenant)
+    contact = Conversation.objects.get(tenant=tenant).contact
+    address = "vera.visitor.with.a.rather.long.address@example.com"
+    fields = {"email": address, "order_number": "1001", "message": "My order arrived damaged"}
+    LeadFactory(tenant=tenant, contact=contact, fields=fields)
+    agent = new_context(viewport={"width": 1280, "height": 800}).new_page()
+    _sign_in(agent, maya)
+    _view(agent, "Unassigned").get_by_role("button").click()
+    lead = agent.locator("#contact .contact-card__lead")
+    expect(lead.locator("span")).to_have_text(
+        [
+            "New lead",
+            f"Email: {address}",
+            "Order number: 1001",
+            "Message: My order arrived damaged",
+        ]
+    )
+    card = agent.locator("#contact").bounding_box()
+    for line in lead.locator("span").all():
+        box = line.bounding_box()
+        assert card["x"] <= box["x"] and box["x"] + box["width"] <= card["x"] + card["width"]
+        assert line.evaluate("n => n.scrollWidth <= n.clientWidth + 1")
+    assert_accessible(agent, "#contact")
+
+
 def test_on_a_phone_the_agent_reads_claims_and_answers_without_sideways_scrolling(
     new_context, tenant
 ):
