@@ -162,3 +162,27 @@ def worker(live_server_url, tmp_path):
         wait_for(lambda: " ready." in worker.output(), 60, what="the worker")
         yield worker
     print(f"--- the worker's log ---\n{worker.output()}")
+
+
+def controls_off_screen(page) -> list[str]:
+    """The visible controls (buttons, fields, lists) that reach past the screen's edge (outside
+    any box that scrolls sideways), or are cut by a box that hides what overflows it: what a
+    phone's user cannot reach whole."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll("button, input, select, textarea, a.button")]
+            .filter(e => e.offsetParent !== null && e.type !== "hidden")
+            .filter(e => {
+                const r = e.getBoundingClientRect();
+                if (r.width === 0) return false;
+                let scrolls = false;  // in a box that scrolls sideways: reachable there
+                for (let p = e.parentElement; p; p = p.parentElement) {
+                    const overflow = getComputedStyle(p).overflowX;
+                    if (overflow === "auto" || overflow === "scroll") scrolls = true;
+                    if (overflow !== "hidden" && overflow !== "clip") continue;
+                    const b = p.getBoundingClientRect();
+                    if (r.right > b.right + 1 || r.left < b.left - 1) return true;
+                }
+                return !scrolls && (r.left < -1 || r.right > innerWidth + 1);
+            })
+            .map(e => e.outerHTML.slice(0, 120))"""
+    )

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from bots.models import Bot
-from tests.e2e.conftest import assert_accessible
+from tests.e2e.conftest import assert_accessible, controls_off_screen
 from tests.factories import MembershipFactory, launched_bot
 from tests.processes import wait_for
 
@@ -209,3 +209,24 @@ def test_an_allowed_origin_shows_the_widget_and_another_is_refused(
             socket.wait_for_event("close")
         expect(stranger.get_by_text(HELLO_V1)).to_have_count(0)
         assert Conversation.objects.filter(bot=bot).count() == chats
+
+
+def test_on_a_phone_a_bots_page_has_every_control_in_reach(new_context, tenant):
+    """At 375 x 812: the bot's page (its settings, its opening hours a day a row) scrolls
+    only downwards, and no button or field is cut at the screen's edge (the hours' Remove
+    read "Rem"); axe-core finds nothing."""
+    from playwright.sync_api import expect
+
+    owner = MembershipFactory(tenant=tenant, role="owner").user
+    launched_bot(tenant=tenant, name="Shop helper")
+    page = new_context(viewport={"width": 375, "height": 812}, is_mobile=True).new_page()
+    sign_in(page, owner.username, "/dashboard/bots/bot/")
+    page.get_by_role("link", name="Shop helper").click()
+    expect(page.get_by_role("group", name="Opening hours")).to_be_visible()
+    monday = page.get_by_role("group", name="Monday")
+    if not monday.get_by_role("button", name="Remove these hours of Monday").count():
+        monday.get_by_role("button", name="Add hours on Monday").click()
+    expect(monday.get_by_role("button", name="Remove these hours of Monday").first).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+    assert controls_off_screen(page) == []
+    assert_accessible(page)
