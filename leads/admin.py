@@ -38,11 +38,9 @@ class LeadAdmin(TenantScopedAdmin):
 
     @admin.action(description="Export the selected leads as CSV", permissions=["view"])
     def export_csv(self, request, queryset):
-        from leads.services import leads_csv, leads_for_export
+        from leads.services import leads_csv
 
-        response = StreamingHttpResponse(
-            leads_csv(leads_for_export(queryset)), content_type="text/csv"
-        )
+        response = StreamingHttpResponse(leads_csv(queryset), content_type="text/csv")
         stamp = timezone.now().strftime("%Y%m%d-%H%M")
         response["Content-Disposition"] = f'attachment; filename="leads-{stamp}.csv"'
         return response

@@ -189,9 +189,7 @@ class LeadExportView(APIView):
     def get(self, request):
         data = filter_params(LeadFilterSerializer, request)
         queryset = _filter_leads(Lead.objects.for_tenant(request.auth.tenant), data)
-        response = StreamingHttpResponse(
-            leads.leads_csv(leads.leads_for_export(queryset)), content_type="text/csv"
-        )
+        response = StreamingHttpResponse(leads.leads_csv(queryset), content_type="text/csv")
         stamp = timezone.now().strftime("%Y%m%d-%H%M")
         response["Content-Disposition"] = f'attachment; filename="leads-{stamp}.csv"'
         return response

@@ -14,7 +14,13 @@ from leads import services as leads
 from leads.models import Lead, LeadWebhook
 from leads.services import lead_capture
 from messaging.connectors.api import verify_signature
-from tests.factories import ContactFactory, ConversationFactory, LeadFactory, LeadWebhookFactory
+from tests.factories import (
+    BotFactory,
+    ContactFactory,
+    ConversationFactory,
+    LeadFactory,
+    LeadWebhookFactory,
+)
 from tests.fakes.server import Answer, FakeServer
 
 pytestmark = pytest.mark.django_db
@@ -48,12 +54,30 @@ def test_the_csv_has_every_lead_and_defuses_formulas(tenant):
     contact = ContactFactory(tenant=tenant, name="=HYPERLINK(evil)", email="f@example.com")
     LeadFactory(tenant=tenant, contact=contact, fields={"note": "+1 call me", "n": "-3"})
     LeadFactory(tenant=tenant, contact=ContactFactory(tenant=tenant))
-    body = "".join(leads.leads_csv(leads.leads_for_export(Lead.objects.for_tenant(tenant))))
+    body = "".join(leads.leads_csv(Lead.objects.for_tenant(tenant)))
     rows = list(csv.DictReader(io.StringIO(body)))
     assert len(rows) == 2
     row = next(r for r in rows if r["contact_email"] == "f@example.com")
     assert row["contact_name"] == "'=HYPERLINK(evil)"
     assert '"note": "+1 call me"' in row["fields"]
+    assert row["fields.note"] == "'+1 call me" and row["fields.n"] == "-3"  # a number
+
+
+def test_the_csv_has_a_column_for_each_field_and_the_bots_name(tenant):
+    """A spreadsheet reads each thing a lead told in its own column (they were one JSON
+    cell) and the bot by its name; a lead without a field has that cell empty."""
+    bot = BotFactory(tenant=tenant, name="Shop helper")
+    LeadFactory(tenant=tenant, bot=bot, fields={"email": "a@example.com", "order": "1001"})
+    LeadFactory(tenant=tenant, fields={"email": "b@example.com", "message": "Damaged, à moi"})
+    body = "".join(leads.leads_csv(Lead.objects.for_tenant(tenant)))
+    header = body.splitlines()[0].split(",")
+    assert header[-4:] == ["fields.email", "fields.message", "fields.order", "fields"]
+    rows = {r["fields.email"]: r for r in csv.DictReader(io.StringIO(body))}
+    assert rows["a@example.com"]["fields.order"] == "1001"
+    assert rows["a@example.com"]["fields.message"] == ""
+    assert rows["a@example.com"]["bot_name"] == "Shop helper"
+    assert rows["b@example.com"]["fields.message"] == "Damaged, à moi"
+    assert rows["b@example.com"]["bot_name"] == ""
 
 
 def test_the_dashboard_exports_the_selected_leads_streamed(owner_client, tenant, other_tenant):
