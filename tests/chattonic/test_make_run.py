@@ -42,6 +42,9 @@ def test_runplatform_serves_the_dashboard_and_is_ready(tmp_path):
         assert f"http://localhost:{port}/dashboard/" in banner
         assert "owner@demo.example" in banner and "agent@demo.example" in banner
         assert f"http://localhost:{port}/console/" in banner
+        # The header's other region is another deployment, which this run does not start.
+        assert "This is US Central. Not started here (docs/regions.md runs both):" in banner
+        assert "EU Frankfurt       http://localhost:8001/dashboard/" in banner
         demo_page = next(
             line.split()[-1] for line in banner.splitlines() if "Widget demo page" in line
         )

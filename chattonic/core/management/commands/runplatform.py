@@ -27,6 +27,7 @@ from chattonic.core import embedded
 from chattonic.core.embedded import die_with_parent
 from chattonic.core.webserver import uvicorn_command
 from chattonic.demo import demo_load, demo_urls
+from chattonic.regions import here, regions
 
 
 class Command(BaseCommand):
@@ -127,6 +128,14 @@ class Command(BaseCommand):
     def _banner(self, base_url: str, demo) -> None:
         lines = ["", "Chat-Tonic is running. Ctrl-C stops it.", ""]
         lines += [f"  {label:<18} {url}" for label, url in demo_urls(base_url, demo)]
+        # The dashboard's header links every region; this run is one of them.
+        others = [region for region in regions().values() if not region.is_here]
+        if others:
+            lines += [
+                "",
+                f"  This is {here().label}. Not started here (docs/regions.md runs both):",
+            ]
+            lines += [f"  {region.label:<18} {region.url}/dashboard/" for region in others]
         lines += [
             "",
             f"  Sign in as {demo.owner_email} (owner) or {demo.agent_email} (agent),",
