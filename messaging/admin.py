@@ -110,8 +110,9 @@ SETUP_STEPS = {
     "telegram": [
         "Create a bot with @BotFather and copy its token into Bot token below.",
         "Choose a secret token (1-256 characters: A-Z, a-z, 0-9, _ and -).",
-        "Call setWebhook with url = the webhook URL and secret_token = that secret: "
-        "https://api.telegram.org/bot<token>/setWebhook?url=…&secret_token=…",
+        "Save: Chat-Tonic registers the webhook URL and the secret token with Telegram "
+        "(setWebhook), so Telegram sends the bot's messages here. If Telegram refuses them "
+        "or cannot be reached, this page says why and nothing is saved.",
     ],
     "twilio": [
         "In the Twilio console, open your number (or WhatsApp sender) → Messaging.",
@@ -221,6 +222,9 @@ class ChannelForm(forms.ModelForm):
     reserved_id: int | None = None
     # Why the posted reservation was replaced by a new one (then the form is shown again).
     reservation_problem: str | None = None
+    # The request (ChannelAdmin.get_form sets it): the webhook URL, when the form registers
+    # it with the platform, is on the address the dashboard was asked on, as shown.
+    request = None
 
     class Meta:
         model = Channel
@@ -315,6 +319,16 @@ class ChannelForm(forms.ModelForm):
             messaging.channel_credentials_check(
                 kind=kind, credentials=self.credentials(), creating=not self.instance.pk
             )
+            if not self.errors and (not self.instance.pk or self.credentials() != self.stored):
+                # A new channel, or new credentials: where we register the webhook with the
+                # platform (Telegram), done now; a refusal saves nothing and says why.
+                channel_id = self.instance.pk or self.reserved_id
+                if channel_id is not None:
+                    messaging.channel_webhook_register(
+                        kind=kind,
+                        credentials=self.credentials(),
+                        url=messaging.webhook_url_for(kind, channel_id, self.request),
+                    )
         except ValidationFailed as exc:
             placed = False
             for name, problems in (exc.fields or {}).items():
@@ -357,10 +371,12 @@ class ChannelAdmin(TenantScopedAdmin):
         kwargs["fields"] = self._model_fields(request, obj)
         form = super().get_form(request, obj, change=change, **kwargs)
         if obj is not None:
-            return form
+            return type(form.__name__, (form,), {"request": request})
         channel_id, problem = self._reservation(request)
         return type(
-            form.__name__, (form,), {"reserved_id": channel_id, "reservation_problem": problem}
+            form.__name__,
+            (form,),
+            {"reserved_id": channel_id, "reservation_problem": problem, "request": request},
         )
 
     def _reservation(self, request) -> tuple[int, str | None]:
@@ -456,12 +472,13 @@ class ChannelAdmin(TenantScopedAdmin):
     def response_add(self, request, obj, post_url_continue=None):
         # The whole webhook URL exists now: show the channel's page, where it is.
         if "_addanother" not in request.POST and "_popup" not in request.POST:
+            url = messaging.webhook_url(obj, request)
+            if get_connector(obj.kind).registers_webhook:
+                said = f"{obj.get_kind_display()} sends its messages to {url} now."
+            else:
+                said = f"Its webhook URL is {url}: give it to the platform as the steps say."
             self.message_user(
-                request,
-                f"The channel {obj.name} was added. Its webhook URL is "
-                f"{messaging.webhook_url(obj, request)}: give it to the platform as the "
-                "steps below say.",
-                messages.SUCCESS,
+                request, f"The channel {obj.name} was added. {said}", messages.SUCCESS
             )
             return HttpResponseRedirect(reverse("admin:messaging_channel_change", args=[obj.pk]))
         return super().response_add(request, obj, post_url_continue)

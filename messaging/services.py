@@ -41,6 +41,8 @@ from leads.models import LeadWebhook
 from messaging.connectors import (
     CONNECTORS,
     ParsedWebhook,
+    PermanentSendError,
+    SendError,
     StatusUpdate,
     get_connector,
 )
@@ -182,6 +184,46 @@ def channel_credentials_check(*, kind: str, credentials: dict, creating: bool = 
             fields={f"credentials.{key}": [problem] for key, problem in problems.items()},
         )
     return clean
+
+
+def channel_webhook_register(*, kind: str, credentials: dict, url: str) -> bool:
+    """Point the platform at the channel's webhook ``url`` where we do it ourselves
+    (``Connector.registers_webhook``: Telegram's setWebhook, with the channel's secret
+    token); False for a platform whose console takes the URL. A refusal raises
+    ValidationFailed saying what to do: a token the platform does not know (named on its
+    input), a URL it will not call (Telegram calls HTTPS addresses it can reach, only), or
+    the platform out of reach."""
+    connector = get_connector(kind)
+    if not connector.registers_webhook:
+        return False
+    platform = connector.display_name or kind
+    try:
+        connector.set_webhook(
+            credentials=credentials,
+            url=url,
+            session=outbound.session(),
+            timeout=settings.CHANNEL_SEND_TIMEOUT,
+        )
+    except PermanentSendError as exc:
+        reason = redact(str(exc))
+        if exc.status_code in (401, 404) and connector.required_credentials:
+            # Telegram answers a token it does not know with 401 (and a malformed one 404).
+            key = connector.required_credentials[0]
+            raise ValidationFailed.for_field(
+                f"credentials.{key}",
+                f"{platform} refused this token ({reason}): copy it again from the platform.",
+            ) from None
+        raise ValidationFailed(
+            f"{platform} refused the webhook URL {url} ({reason}). It calls only an HTTPS "
+            "address it can reach from the internet: set PUBLIC_BASE_URL to this "
+            "deployment's public https:// address. Nothing was saved."
+        ) from None
+    except SendError as exc:
+        raise ValidationFailed(
+            f"{platform} could not be reached to register the webhook URL "
+            f"({redact(str(exc))}). Nothing was saved: try again in a moment."
+        ) from None
+    return True
 
 
 @transaction.atomic

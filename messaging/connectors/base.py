@@ -428,6 +428,10 @@ class Connector:
     # a send whose answer was lost (a time-out, a worker killed mid-request) can be settled
     # from the status webhook instead of sent again blind (messaging/delivery.py).
     reports_reference: ClassVar[bool] = False
+    # True when we point the platform at the channel's webhook ourselves, through its API
+    # (``set_webhook``), when the channel is saved; elsewhere the tenant pastes the URL into
+    # the platform's console.
+    registers_webhook: ClassVar[bool] = False
 
     def __init__(self, api_base: str | None = None):
         self._api_base = api_base

@@ -95,6 +95,7 @@ class TelegramConnector(Connector):
     kind = "telegram"
     display_name = "Telegram"
     required_credentials = ("bot_token", "secret_token")
+    registers_webhook = True
     secret_credentials = ("bot_token", "secret_token")
 
     def credential_problems(self, credentials):

@@ -102,12 +102,20 @@ def new_context(browser, live_server_url):
 
 
 @pytest.fixture
-def live_server_url(transactional_db, tmp_path):
+def live_server_env() -> dict[str, str]:
+    """What the live server's environment adds to the test database's: a test module
+    overrides this fixture (a fake platform's address, a public URL)."""
+    return {}
+
+
+@pytest.fixture
+def live_server_url(transactional_db, tmp_path, live_server_env):
     """A real uvicorn process on the test database; stopped before the database is flushed."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = test_database_env()
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    env.update(live_server_env)
     server = Process(uvicorn(port), env, tmp_path / "web.log")
     with server:
         try:

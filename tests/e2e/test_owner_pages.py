@@ -1,20 +1,13 @@
 """A tenant owner's conversation, channel and contact pages in a real browser, through their
 visible controls only (clicks and typing; no form posted and no API called by hand): sign in,
-read a conversation's whole transcript; add a Telegram channel from its labelled inputs (the
-set-up steps and webhook URL on this host before saving, a missing credential named beside its
-input with the rest kept, the whole webhook URL once saved, no secret shown back); add a
-contact's attribute as a new row. axe-core finds nothing on these pages."""
+read a conversation's whole transcript; add a contact's attribute as a new row (adding a
+channel: test_channel_pages.py). axe-core finds nothing on these pages."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
-import requests
 
-from conversations.models import ChannelKind, Message
-from messaging.models import Channel
-from messaging.services import channel_credentials
+from conversations.models import Message
 from tests.e2e.conftest import assert_accessible
 from tests.e2e.test_bot_pages import sign_in
 from tests.factories import (
@@ -24,7 +17,6 @@ from tests.factories import (
     MessageFactory,
     launched_bot,
 )
-from tests.fakes.channels import text_body
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -86,79 +78,6 @@ def test_an_owner_reads_a_conversations_whole_transcript(new_context, tenant):
     expect(page.locator(".field-agent .readonly")).to_have_text("Maya Lopez")
     expect(page.get_by_text(conversation.recipient_id)).to_have_count(0)
     assert_accessible(page)
-
-
-def test_an_owner_adds_a_telegram_channel_from_its_inputs(new_context, live_server_url, tenant):
-    from playwright.sync_api import expect
-
-    owner = MembershipFactory(tenant=tenant, role="owner").user
-    launched_bot(tenant=tenant, name="Acme assistant")
-    page = new_context().new_page()
-    sign_in(page, owner.username, "/dashboard/")
-    open_list(page, "messaging", "channel")
-    page.get_by_role("link", name="Add channel").click()
-
-    page.get_by_label("Name").fill("Support on Telegram")
-    page.get_by_label("Bot:", exact=True).select_option(label="Acme assistant")
-    page.get_by_label("Kind").select_option(label="Telegram")
-    telegram = page.get_by_role("group", name="Telegram: set-up and credentials")
-    expect(telegram).to_be_visible()
-    expect(
-        page.get_by_role("group", name="WhatsApp Cloud API: set-up and credentials")
-    ).to_be_hidden()
-    # The steps and the webhook URL, on the address the platform really answers at.
-    expect(telegram.get_by_text("Create a bot with @BotFather")).to_be_visible()
-    shown_url = telegram.locator("code").first
-    expect(shown_url).to_have_text(
-        re.compile(rf"^{re.escape(live_server_url)}/hooks/telegram/\d+/$")
-    )
-    url = shown_url.inner_text()
-    assert_accessible(page)
-
-    # One credential missing: named beside its input; the rest is kept as typed.
-    telegram.get_by_label("Bot token").fill("123456:AAsecret-bot-token")
-    page.get_by_role("button", name="Save", exact=True).click()
-    expect(page.get_by_text("This field is required.")).to_be_visible()
-    expect(page.get_by_label("Name")).to_have_value("Support on Telegram")
-    expect(page.get_by_label("Kind")).to_have_value("telegram")
-    assert page.get_by_label("Bot:", exact=True).evaluate("e => e.selectedOptions[0].text") == (
-        "Acme assistant"
-    )
-    assert not Channel.objects.exists()
-    # The URL shown is still the same: it may be in the platform already.
-    telegram = page.get_by_role("group", name="Telegram: set-up and credentials")
-    expect(telegram.locator("code").first).to_have_text(url)
-
-    # Both typed: saved, and the channel's page gives the same webhook URL.
-    telegram.get_by_label("Bot token").fill("123456:AAsecret-bot-token")
-    telegram.get_by_label("Secret token").fill("my_secret-token")
-    page.get_by_role("button", name="Save", exact=True).click()
-    expect(page.locator("#ct-webhook-url")).to_have_text(url)
-    channel = Channel.objects.get(name="Support on Telegram")
-    assert url == f"{live_server_url}/hooks/telegram/{channel.pk}/"
-    expect(page.get_by_text(f"Its webhook URL is {url}")).to_be_visible()
-    assert channel.kind == ChannelKind.TELEGRAM and channel.tenant == tenant
-    assert channel_credentials(channel) == {
-        "bot_token": "123456:AAsecret-bot-token",
-        "secret_token": "my_secret-token",
-    }
-    html = page.content()
-    assert "AAsecret-bot-token" not in html and "my_secret-token" not in html
-    assert_accessible(page)
-
-    # Telegram posts an update to the URL shown before saving: it is this channel's.
-    answer = requests.post(
-        url,
-        data=text_body("telegram"),
-        headers={
-            "Content-Type": "application/json",
-            "X-Telegram-Bot-Api-Secret-Token": "my_secret-token",
-        },
-        timeout=10,
-    )
-    assert answer.status_code == 200, answer.text
-    assert answer.json()["received"] == 1
-    assert Message.objects.filter(conversation__channel=channel, direction="in").count() == 1
 
 
 def test_an_owner_adds_a_contacts_attribute_as_a_row(new_context, tenant):

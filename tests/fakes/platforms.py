@@ -426,9 +426,15 @@ class FakeTelegram(FakeServer):
         "sendsticker": "sticker",
     }
 
-    def __init__(self, *, bot_token: str = "123456789:AAFakeTokenForTests_abcdefghijkl"):
+    def __init__(
+        self,
+        *,
+        bot_token: str = "123456789:AAFakeTokenForTests_abcdefghijkl",
+        other_bots: tuple[str, ...] = (),
+    ):
         super().__init__()
         self.bot_token = bot_token
+        self.bot_tokens = {bot_token, *other_bots}  # the bots this Telegram knows
         self.sent = _Sent()
         self.blocked_chats: set[str] = set()
         self.webhook: dict | None = None
@@ -447,13 +453,18 @@ class FakeTelegram(FakeServer):
         if not match:
             return telegram_error(404, "Not Found")
         token, method = match.group(1), match.group(2).lower()
-        if token != self.bot_token:
+        if token not in self.bot_tokens:
             return telegram_error(401, "Unauthorized")
         params = request.json if isinstance(request.json, dict) else request.form
         if method == "getme":
             return Answer(200, {"ok": True, "result": {"id": int(token.split(":")[0])}})
         if method == "setwebhook":
-            self.webhook = params
+            # Telegram calls HTTPS addresses only (core.telegram.org/bots/api#setwebhook).
+            if not str(params.get("url") or "").startswith("https://"):
+                return telegram_error(
+                    400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"
+                )
+            self.webhook = {**params, "token": token}
             return Answer(200, {"ok": True, "result": True, "description": "Webhook was set"})
         if method == "answercallbackquery":
             if not params.get("callback_query_id"):

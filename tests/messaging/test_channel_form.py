@@ -13,10 +13,22 @@ from messaging.models import Channel
 from messaging.services import channel_credentials
 from tests.factories import launched_bot
 from tests.fakes.channels import CREDENTIALS, make_channel, text_body
+from tests.fakes.platforms import FakeTelegram
 
 pytestmark = pytest.mark.django_db
 
 ADD = "/dashboard/messaging/channel/add/"
+PUBLIC = "https://chat.example.com"
+
+
+@pytest.fixture
+def telegram(settings):
+    """The Telegram that saving a Telegram channel registers its webhook with (it knows two
+    bots, and calls HTTPS addresses only: the deployment's public one)."""
+    settings.PUBLIC_BASE_URL = PUBLIC
+    with FakeTelegram(other_bots=("123:new",)) as fake:
+        settings.TELEGRAM_API_BASE = fake.allow(settings).base_url
+        yield fake
 
 
 def change_url(channel) -> str:
@@ -196,7 +208,9 @@ def test_a_refused_change_keeps_what_was_typed_and_stores_nothing(owner_client, 
     assert stored(channel) == CREDENTIALS["telegram"] and channel.name == "telegram channel"
 
 
-def test_new_credentials_bring_a_channel_in_error_back_but_not_a_disabled_one(owner_client, tenant):
+def test_new_credentials_bring_a_channel_in_error_back_but_not_a_disabled_one(
+    owner_client, tenant, telegram
+):
     broken = make_channel("telegram", tenant=tenant)
     Channel.objects.filter(pk=broken.pk).update(status="error", last_error="401 Unauthorized")
     broken.refresh_from_db()
@@ -238,12 +252,12 @@ def telegram_form(bot, reservation: str, **changes) -> dict:
 
 
 def test_the_webhook_url_shown_before_saving_is_the_channels_and_takes_its_webhooks(
-    owner_client, tenant
+    owner_client, tenant, telegram
 ):
     bot = launched_bot(tenant=tenant)
     page = owner_client.get(ADD).content.decode()
     url, reservation = shown(page, "telegram")
-    assert re.fullmatch(r"http://testserver/hooks/telegram/\d+/", url)
+    assert re.fullmatch(rf"{PUBLIC}/hooks/telegram/\d+/", url)
     # Every kind's group names the same channel.
     assert shown(page, "whatsapp")[0] == url.replace("/telegram/", "/whatsapp/")
 
@@ -256,12 +270,16 @@ def test_the_webhook_url_shown_before_saving_is_the_channels_and_takes_its_webho
     saved = owner_client.post(ADD, telegram_form(bot, reservation), follow=True)
     channel = Channel.objects.get(name="Support on Telegram")
     assert f'<code id="ct-webhook-url">{url}</code>' in saved.content.decode()
+    # Registered with Telegram as it was saved: that URL, the channel's secret token.
+    assert telegram.webhook["url"] == url
+    assert telegram.webhook["secret_token"] == CREDENTIALS["telegram"]["secret_token"]
+    assert f"Telegram sends its messages to {url} now." in saved.content.decode()
 
     # The platform posts to exactly the URL shown before saving: taken.
     body = text_body("telegram")
     answer = owner_client.generic(
         "POST",
-        url.removeprefix("http://testserver"),
+        url.removeprefix(PUBLIC),
         body,
         content_type="application/json",
         HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN=CREDENTIALS["telegram"]["secret_token"],
@@ -271,7 +289,9 @@ def test_the_webhook_url_shown_before_saving_is_the_channels_and_takes_its_webho
     assert Message.objects.get(conversation__channel=channel).direction == "in"
 
 
-def test_each_add_page_names_its_own_channel_and_others_never_take_it(owner_client, tenant):
+def test_each_add_page_names_its_own_channel_and_others_never_take_it(
+    owner_client, tenant, telegram
+):
     bot = launched_bot(tenant=tenant)
     first_url, first = shown(owner_client.get(ADD).content.decode(), "telegram")
     second_url, _ = shown(owner_client.get(ADD).content.decode(), "telegram")
@@ -282,10 +302,12 @@ def test_each_add_page_names_its_own_channel_and_others_never_take_it(owner_clie
 
     owner_client.post(ADD, telegram_form(bot, first))
     channel = Channel.objects.get(name="Support on Telegram")
-    assert first_url == f"http://testserver/hooks/telegram/{channel.pk}/"
+    assert first_url == f"{PUBLIC}/hooks/telegram/{channel.pk}/"
 
 
-def test_an_altered_or_used_reservation_saves_nothing_and_shows_a_new_url(owner_client, tenant):
+def test_an_altered_or_used_reservation_saves_nothing_and_shows_a_new_url(
+    owner_client, tenant, telegram
+):
     bot = launched_bot(tenant=tenant)
     url, reservation = shown(owner_client.get(ADD).content.decode(), "telegram")
     forged = reservation.replace(reservation.split(":")[0], str(int(url.split("/")[-2]) + 7))
@@ -334,3 +356,66 @@ def test_a_sending_rate_that_is_no_whole_number_of_messages_is_refused_beside_it
     )
     assert good.status_code == 302
     assert channel_credentials(Channel.objects.get())[key] == "100"
+
+
+# --- Saving a Telegram channel registers its webhook with Telegram ---------------------------
+
+
+def test_a_token_telegram_does_not_know_is_refused_beside_its_input(owner_client, tenant, telegram):
+    bot = launched_bot(tenant=tenant)
+    _, reservation = shown(owner_client.get(ADD).content.decode(), "telegram")
+    refused = owner_client.post(
+        ADD, telegram_form(bot, reservation, telegram__bot_token="999:AAnotAbotTelegramKnows")
+    )
+    assert refused.status_code == 200
+    errors = form_of(refused).errors
+    assert list(errors) == ["telegram__bot_token"]
+    assert "Telegram refused this token" in errors["telegram__bot_token"][0]
+    assert "Unauthorized" in errors["telegram__bot_token"][0]
+    assert "999:AAnotAbotTelegramKnows" not in refused.content.decode()  # a secret: not shown
+    assert 'value="Support on Telegram"' in refused.content.decode()
+    assert not Channel.objects.exists() and telegram.webhook is None
+
+
+def test_an_address_telegram_will_not_call_is_refused_saying_what_to_do(
+    settings, owner_client, tenant, telegram
+):
+    """No public address configured (make run): the dashboard's own, http. Telegram calls
+    HTTPS addresses only."""
+    settings.PUBLIC_BASE_URL = ""
+    bot = launched_bot(tenant=tenant)
+    _, reservation = shown(owner_client.get(ADD).content.decode(), "telegram")
+    refused = owner_client.post(ADD, telegram_form(bot, reservation))
+    message = " ".join(form_of(refused).non_field_errors())
+    assert "Telegram refused the webhook URL http://testserver/hooks/telegram/" in message
+    assert "An HTTPS URL must be provided" in message and "PUBLIC_BASE_URL" in message
+    assert "Nothing was saved." in message
+    assert not Channel.objects.exists()
+
+
+def test_telegram_out_of_reach_saves_nothing_and_says_to_try_again(
+    settings, owner_client, tenant, telegram
+):
+    bot = launched_bot(tenant=tenant)
+    _, reservation = shown(owner_client.get(ADD).content.decode(), "telegram")
+    telegram.stop()  # its port closed: the connection is refused
+    refused = owner_client.post(ADD, telegram_form(bot, reservation))
+    message = " ".join(form_of(refused).non_field_errors())
+    assert "Telegram could not be reached to register the webhook URL" in message
+    assert "Nothing was saved: try again in a moment." in message
+    assert not Channel.objects.exists()
+
+
+def test_a_changed_token_or_secret_registers_again_and_a_new_name_does_not(
+    owner_client, tenant, telegram
+):
+    channel = make_channel("telegram", tenant=tenant)  # saved by the service: not registered
+    assert change(owner_client, channel, name="Renamed").status_code == 302
+    assert telegram.webhook is None
+    assert change(owner_client, channel, telegram__secret_token="a-new_secret").status_code == 302
+    assert telegram.webhook["secret_token"] == "a-new_secret"
+    assert telegram.webhook["url"] == f"{PUBLIC}/hooks/telegram/{channel.pk}/"
+    assert stored(channel)["secret_token"] == "a-new_secret"
+    refused = change(owner_client, channel, telegram__bot_token="555:AAunknownToTelegram")
+    assert list(form_of(refused).errors) == ["telegram__bot_token"]
+    assert stored(channel)["bot_token"] == CREDENTIALS["telegram"]["bot_token"]  # kept

@@ -499,26 +499,31 @@ def test_the_channel_page_shows_the_webhook_url_and_set_up_steps(owner_client, t
     assert b"tg-secret-token" not in page.content  # secrets are never shown
 
 
-def test_a_channel_added_in_the_dashboard_has_encrypted_credentials(owner_client, tenant):
+def test_a_channel_added_in_the_dashboard_has_encrypted_credentials(owner_client, tenant, settings):
+    from messaging.services import channel_credentials
     from tests.factories import launched_bot
 
+    settings.PUBLIC_BASE_URL = "https://chat.example.com"  # Telegram calls HTTPS only
     bot = launched_bot(tenant=tenant)
-    response = owner_client.post(
-        "/dashboard/messaging/channel/add/",
-        {
-            "name": "Support line",
-            "bot": bot.pk,
-            "kind": "telegram",
-            "telegram__bot_token": "1:abc",
-            "telegram__secret_token": "s3cret",
-        },
-    )
+    with FakeTelegram() as telegram:  # saving registers the webhook with it
+        settings.TELEGRAM_API_BASE = telegram.allow(settings).base_url
+        response = owner_client.post(
+            "/dashboard/messaging/channel/add/",
+            {
+                "name": "Support line",
+                "bot": bot.pk,
+                "kind": "telegram",
+                "telegram__bot_token": telegram.bot_token,
+                "telegram__secret_token": "s3cret",
+            },
+        )
     assert response.status_code == 302, response.content[:2000]
     channel = Channel.objects.get(name="Support line")
     assert channel.tenant == tenant and "s3cret" not in channel.credentials_encrypted
-    from messaging.services import channel_credentials
-
-    assert channel_credentials(channel) == {"bot_token": "1:abc", "secret_token": "s3cret"}
+    assert channel_credentials(channel) == {
+        "bot_token": telegram.bot_token,
+        "secret_token": "s3cret",
+    }
 
 
 def test_missing_credentials_are_refused_naming_the_field(owner_client, tenant):
