@@ -491,6 +491,34 @@ def test_a_save_that_ends_while_a_link_is_being_dragged_saves(new_context, live_
     expect(status).to_have_text("Saved")
 
 
+def test_tab_after_renaming_a_step_goes_on_to_the_next_field(new_context, live_server_url, tenant):
+    """A step renamed, Tab: the next field has the focus (it went to the page, and what was
+    typed next was lost), and what is typed there is the step's."""
+    from playwright.sync_api import expect
+
+    page, bot = editor_of(new_context, tenant, "lead_capture")
+    expect(page.locator("#ct-save-status")).to_have_text("Saved")
+    click(page, step(page, "welcome").locator(".ct-node-id"))
+    panel = page.locator("#ct-panel")
+    panel.get_by_label("Step name").fill("hello_step")
+    page.keyboard.press("Tab")
+    starts = panel.get_by_label("The conversation starts here")
+    expect(starts).to_be_focused()
+    expect(page.locator("#ct-panel-title")).to_contain_text("hello_step")
+    page.keyboard.press("Tab")
+    text = panel.get_by_label("Text", exact=True)
+    expect(text).to_be_focused()
+    page.keyboard.press("End")
+    page.keyboard.type(" Welcome!")
+
+    def saved() -> bool:
+        bot.refresh_from_db()
+        node = bot.draft_definition["nodes"].get("hello_step") or {}
+        return str(node.get("text", "")).endswith(" Welcome!")
+
+    wait_for(saved, 15, what="the renamed step's text saved")
+
+
 def test_on_a_phone_the_editor_fits_the_screen_and_its_controls_are_reachable(
     new_context, live_server_url, tenant
 ):

@@ -888,7 +888,11 @@
         setStatus("“" + to + "” cannot name a step: 1 to 64 letters, digits, _ or -, not taken.", "error");
         return;
       }
-      renameNode(selected, to); render(); showPanel(); changed();
+      renameNode(selected, to);
+      // Redrawn once the key that ended the name (Tab, a click elsewhere) has moved the focus:
+      // the panel then gives it back to the field it went to. Redrawn at once, the field that
+      // had it was gone as Tab moved on, and the focus fell to the page.
+      setTimeout(function () { render(); showPanel(); changed(); }, 0);
     });
     form.appendChild(control("Step name", "@id", name, "Its id in the flow."));
     var start = el("input", { type: "checkbox" });
