@@ -402,8 +402,8 @@ def definition_errors(definition) -> None:
 class FlowForm(forms.Form):
     definition = DefinitionField(
         label="Raw definition (JSON)",
-        help_text="The draft flow: its nodes and intents (docs/flows.md). The test chat runs "
-        "it; publish it to make it live.",
+        help_text="The draft flow: its nodes and intents. The test chat runs it; publish it "
+        "to make it live.",
     )
 
 

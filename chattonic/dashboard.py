@@ -75,6 +75,17 @@ STATS_URL_NAME = "admin:stats_dailystat_changelist"
 OPEN_TICKETS = (Ticket.Status.OPEN, Ticket.Status.IN_PROGRESS, Ticket.Status.WAITING)
 
 
+def navigation_titles_apply(site) -> None:
+    """Each list's page is titled as the navigation names it ("Company", not "Tenants";
+    "Handoff log", not "Handoff events"), unless its admin names it itself."""
+    admins = {_label(model): model_admin for model, model_admin in site._registry.items()}
+    for _, entries in NAVIGATION:
+        for label, name in entries:
+            model_admin = admins.get(label)
+            if model_admin is not None and not getattr(model_admin, "list_title", None):
+                model_admin.list_title = name
+
+
 def _label(model) -> str:
     return f"{model._meta.app_label}.{model._meta.object_name}"
 

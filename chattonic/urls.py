@@ -9,11 +9,15 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from agents import views as console_views
 from bots import regions as bot_regions
 from chattonic.core import health
+from chattonic.dashboard import navigation_titles_apply
 from chattonic.regions import views as region_views
 from chattonic.tenancy import views as tenancy_views
 from messaging import webhooks as channel_webhooks
 from support import views as support_views
 from webchat import views as webchat_views
+
+# Every model's admin is registered by now (the apps' admin modules ran at start-up).
+navigation_titles_apply(admin.site)
 
 
 class FaviconView(RedirectView):

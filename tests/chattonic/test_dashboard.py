@@ -92,3 +92,29 @@ def test_a_new_key_starts_with_read_ticked_and_saves_as_it_comes(client, tenant)
     response = client.post("/dashboard/tenancy/apikey/add/", {"name": "Reports", "scopes": ticked})
     assert response.status_code == 302
     assert ApiKey.objects.get(name="Reports").scopes == ["read"]
+
+
+def test_each_list_is_titled_as_the_navigation_names_it(owner_client):
+    """A click on "Company" opens "Company" (it opened "Tenants"; "Agents", "Agent profiles";
+    "Handoff log", "Handoff events")."""
+    from django.apps import apps
+    from django.contrib import admin
+    from django.urls import reverse
+
+    from chattonic.dashboard import NAVIGATION
+
+    checked = []
+    for _, entries in NAVIGATION:
+        for label, name in entries:
+            model = apps.get_model(label)
+            if model not in admin.site._registry:
+                continue
+            meta = model._meta
+            response = owner_client.get(
+                reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")
+            )
+            if response.status_code != 200 or "title" not in (response.context or {}):
+                continue  # not the tenant's to see, or a page of its own (Statistics)
+            assert response.context["title"] == name, label
+            checked.append(name)
+    assert {"Company", "Agents", "Handoff log", "Conversations"} <= set(checked)
