@@ -491,6 +491,34 @@ def test_a_save_that_ends_while_a_link_is_being_dragged_saves(new_context, live_
     expect(status).to_have_text("Saved")
 
 
+def test_steps_added_from_the_palette_land_clear_of_the_others_and_in_view(
+    new_context, live_server_url, tenant
+):
+    """Pressed three times, "Question" adds three steps, none over another step (each was put
+    at the view's centre, over the step there) and each in view."""
+    from playwright.sync_api import expect
+
+    page, _ = editor_of(new_context, tenant, "lead_capture")
+    expect(page.locator("#ct-save-status")).to_have_text("Saved")
+    steps = page.locator("#ct-canvas .drawflow-node")
+    before = steps.count()
+    for added in range(1, 4):
+        palette(page, "Question").click()
+        expect(steps).to_have_count(before + added)
+        new = step(page, f"question_{added}")
+        expect(new).to_be_in_viewport()
+        canvas, box = page.locator("#ct-canvas").bounding_box(), new.bounding_box()
+        assert canvas["x"] <= box["x"] and box["x"] + box["width"] <= canvas["x"] + canvas["width"]
+        assert (
+            canvas["y"] <= box["y"] and box["y"] + box["height"] <= canvas["y"] + canvas["height"]
+        )
+    boxes = [b.bounding_box() for b in steps.all()]
+    overlapping = [
+        (i, j) for i in range(len(boxes)) for j in range(i) if _overlap(boxes[i], boxes[j])
+    ]
+    assert overlapping == [], overlapping
+
+
 def test_tab_after_renaming_a_step_goes_on_to_the_next_field(new_context, live_server_url, tenant):
     """A step renamed, Tab: the next field has the focus (it went to the page, and what was
     typed next was lost), and what is typed there is the step's."""

@@ -595,6 +595,35 @@
     selected = to;
   }
 
+  // Where a pressed kind goes: the view's centre, or the nearest place there that no step
+  // covers (it was put over the step in the middle), else under the lowest step.
+  var NEW_W = 220, NEW_H = 130, GAP = 24, STEP = 40;
+  function freeSpot(p) {
+    var boxes = ids.map(function (id) {
+      var box = dfIds[id] && $("node-" + dfIds[id]), at = layout[id];
+      return box && at ? [at[0], at[1], box.offsetWidth, box.offsetHeight] : null;
+    }).filter(Boolean);
+    function clear(x, y) {
+      return boxes.every(function (b) {
+        return x + NEW_W + GAP <= b[0] || b[0] + b[2] + GAP <= x || y + NEW_H + GAP <= b[1] || b[1] + b[3] + GAP <= y;
+      });
+    }
+    for (var k = 0; k <= 12; k++) {
+      var tries = [[0, k], [k, 0], [-k, 0], [0, -k], [k, k], [-k, k]];
+      for (var t = 0; t < tries.length; t++) {
+        var x = p[0] + tries[t][0] * STEP, y = p[1] + tries[t][1] * STEP;
+        if (clear(x, y)) return [x, y];
+      }
+    }
+    var lowest = boxes.reduce(function (m, b) { return Math.max(m, b[1] + b[3]); }, p[1]);
+    return [p[0], lowest + GAP];
+  }
+  function inView(p) {
+    var r = container.getBoundingClientRect(), pre = editor.precanvas.getBoundingClientRect(), z = editor.zoom;
+    var left = pre.x + p[0] * z, top = pre.y + p[1] * z;
+    return left >= r.x && top >= r.y && left + NEW_W * z <= r.right && top + NEW_H * z <= r.bottom;
+  }
+
   // The palette: drag a kind onto the canvas (or press it: added in view).
   function canvasPoint(clientX, clientY) {
     var rect = editor.precanvas.getBoundingClientRect();
@@ -609,8 +638,9 @@
         dragstart: function (e) { e.dataTransfer.setData("text/x-ct-kind", kind); e.dataTransfer.effectAllowed = "copy"; },
         click: function () {
           var r = container.getBoundingClientRect();
-          var p = canvasPoint(r.x + r.width / 2 - 100, r.y + r.height / 2 - 50);
+          var p = freeSpot(canvasPoint(r.x + r.width / 2 - 100, r.y + r.height / 2 - 50));
           addNode(kind, p[0], p[1]);
+          if (!inView(p)) panTo(p[0] + 100, p[1] + 50);
         },
       },
     }, [KINDS[kind].label]);
