@@ -6,6 +6,8 @@ import json
 from django.contrib import admin, messages
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
 
 from chattonic.core.errors import ServiceError
 from chattonic.core.kinds import ChannelKind
@@ -42,8 +44,17 @@ class ContactAdmin(TenantScopedAdmin):
     form = ContactForm
     list_display = ["__str__", "email", "phone", "created_at"]
     search_fields = ["name", "email", "phone"]
-    fields = ["name", "email", "phone", "attributes", "merged_into", "created_at", "updated_at"]
-    readonly_fields = ["merged_into", "created_at", "updated_at"]
+    fields = [
+        "name",
+        "email",
+        "phone",
+        "attributes",
+        "their_pages",
+        "merged_into",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = ["their_pages", "merged_into", "created_at", "updated_at"]
     inlines = [IdentityInline]
 
     @property
@@ -54,6 +65,21 @@ class ContactAdmin(TenantScopedAdmin):
 
     def has_add_permission(self, request, *args, **kwargs):
         return False
+
+    @admin.display(description="Conversations and leads")
+    def their_pages(self, obj):
+        """Links to the lists of the contact's conversations and leads (the dashboard's pages
+        of the apps above, by their URL names: nothing of theirs is imported)."""
+        if obj is None or obj.pk is None:
+            return "-"
+        query = f"?contact__id__exact={obj.pk}"
+        return format_html(
+            '<a href="{}{}">Their conversations</a> · <a href="{}{}">Their leads</a>',
+            reverse("admin:conversations_conversation_changelist"),
+            query,
+            reverse("admin:leads_lead_changelist"),
+            query,
+        )
 
     def get_queryset(self, request):
         # Merged contacts live on in the contact they were merged into.

@@ -154,3 +154,28 @@ def test_dashboard_merges_the_selected_contacts_into_the_oldest(owner_client, te
     conversation.refresh_from_db()
     assert conversation.contact_id == first.pk
     assert Contact.objects.get(pk=second.pk).merged_into_id == first.pk
+
+
+def test_a_contacts_page_links_to_their_conversations_and_their_leads(owner_client, tenant):
+    """From a customer to their chats and leads, by the contact page's links: each list
+    shows that contact's only."""
+    import re
+
+    vera = ContactFactory(tenant=tenant, name="Vera Visitor")
+    other = ContactFactory(tenant=tenant, name="Otto Other")
+    theirs = {ConversationFactory(tenant=tenant, contact=vera).pk for _ in range(2)}
+    ConversationFactory(tenant=tenant, contact=other)
+    lead = LeadFactory(tenant=tenant, contact=vera)
+    LeadFactory(tenant=tenant, contact=other)
+
+    page = owner_client.get(f"/dashboard/contacts/contact/{vera.pk}/change/").content.decode()
+    links = {
+        text: href.replace("&amp;", "&")
+        for href, text in re.findall(r'<a href="([^"]+)">(Their [a-z]+)</a>', page)
+    }
+    assert set(links) == {"Their conversations", "Their leads"}
+    conversations = owner_client.get(links["Their conversations"])
+    assert conversations.status_code == 200
+    assert {c.pk for c in conversations.context["cl"].result_list} == theirs
+    leads = owner_client.get(links["Their leads"])
+    assert [x.pk for x in leads.context["cl"].result_list] == [lead.pk]
