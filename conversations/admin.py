@@ -8,12 +8,36 @@ from conversations.models import Conversation
 from conversations.selectors import conversation_transcript
 
 
-class SandboxFilter(admin.BooleanFieldListFilter):
-    """The filter of test chats, named as the dashboard names them (not "is sandbox")."""
+class SandboxFilter(admin.SimpleListFilter):
+    """Test chats (the bot page's sandbox) are left out of the list unless asked for: they
+    were mixed in with the visitors' conversations. "With test chats" shows both, "Test chats
+    only" those alone; the channel column says which is which."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.title = "test chat"
+    title = "test chat"
+    parameter_name = "test_chats"
+
+    def lookups(self, request, model_admin):
+        return [("with", "With test chats"), ("only", "Test chats only")]
+
+    def choices(self, changelist):
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": "Without test chats",
+        }
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": self.value() == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
+
+    def queryset(self, request, queryset):
+        if self.value() == "only":
+            return queryset.filter(is_sandbox=True)
+        if self.value() == "with":
+            return queryset
+        return queryset.filter(is_sandbox=False)
 
 
 @admin.register(Conversation)
@@ -39,7 +63,7 @@ class ConversationAdmin(TenantScopedAdmin):
         "channel_kind",
         "bot",
         ("created_at", admin.DateFieldListFilter),
-        ("is_sandbox", SandboxFilter),
+        SandboxFilter,
     ]
     # Newest first, read from an index; "last message at" sorts on a click.
     ordering = ["-created_at", "-pk"]

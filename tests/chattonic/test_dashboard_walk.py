@@ -292,25 +292,41 @@ def test_a_lists_filter_by_a_related_object_offers_the_tenants_own(
     # The lean date filter, in place of a date hierarchy over every conversation: its
     # "Today" link, as the page offers it (aware bounds, no naive datetime).
     page = owner_client.get(url)
-    (spec,) = [s for s in page.context["cl"].filter_specs if s.field_path == "created_at"]
+    specs = page.context["cl"].filter_specs
+    (spec,) = [s for s in specs if getattr(s, "field_path", None) == "created_at"]
     choices = {c["display"]: c["query_string"] for c in spec.choices(page.context["cl"])}
     assert choices["Today"] in page.content.decode().replace("&amp;", "&")
     today = owner_client.get(url + choices["Today"])
     assert len(today.context["cl"].result_list) == 2
 
 
-def test_a_test_chat_is_said_as_such_in_the_conversations_list(owner_client, tenant):
-    """Test chats sit among the real conversations: the channel column says which they are."""
+def test_test_chats_are_left_out_of_the_conversations_list_unless_asked_for(owner_client, tenant):
+    """The list shows the visitors' conversations; its filter's "With test chats" adds the
+    bot page's test chats, the channel column saying which they are, and "Test chats only"
+    shows those alone."""
     bot = factories.BotFactory(tenant=tenant)
     real = factories.ConversationFactory(tenant=tenant, bot=bot)
     test = factories.ConversationFactory(tenant=tenant, bot=bot, is_sandbox=True)
-    page = owner_client.get(reverse("admin:conversations_conversation_changelist"))
-    cells = dict(
-        re.findall(
-            r'href="/dashboard/conversations/conversation/(\d+)/change/.*?'
-            r'<td class="field-channel_column">([^<]*)</td>',
-            page.content.decode(),
-            re.S,
+    url = reverse("admin:conversations_conversation_changelist")
+
+    def cells(query: str = "") -> dict:
+        page = owner_client.get(url + query)
+        return dict(
+            re.findall(
+                r'href="/dashboard/conversations/conversation/(\d+)/change/.*?'
+                r'<td class="field-channel_column">([^<]*)</td>',
+                page.content.decode(),
+                re.S,
+            )
         )
-    )
-    assert cells == {str(real.pk): "Web chat", str(test.pk): "Web chat (test chat)"}
+
+    body = owner_client.get(url).content.decode().replace("&amp;", "&")
+    assert cells() == {str(real.pk): "Web chat"}
+    choices = dict(re.findall(r'<a href="(\?[^"]*test_chats=[a-z]+[^"]*)">([^<]+)</a>', body))
+    assert sorted(choices.values()) == ["Test chats only", "With test chats"]
+    by_name = {name: query for query, name in choices.items()}
+    assert cells(by_name["With test chats"]) == {
+        str(real.pk): "Web chat",
+        str(test.pk): "Web chat (test chat)",
+    }
+    assert cells(by_name["Test chats only"]) == {str(test.pk): "Web chat (test chat)"}
