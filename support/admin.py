@@ -54,7 +54,7 @@ def _terms() -> str:
     return (
         f"Service interruptions are answered within {settings.SUPPORT_INTERRUPTION_TARGET_HOURS} "
         f"hours, around the clock; everything else within {settings.SUPPORT_RESPONSE_TARGET_HOURS} "
-        f"support hours ({targets.support_calendar().describe()})."
+        f"support hours: {targets.support_calendar().describe()}."
     )
 
 

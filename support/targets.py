@@ -114,6 +114,6 @@ def expectation(ticket: Ticket, calendar: SupportCalendar | None = None) -> str:
         )
     return (
         f"Expect a first answer by {due}: we answer within "
-        f"{settings.SUPPORT_RESPONSE_TARGET_HOURS} support hours "
-        f"({(calendar or support_calendar()).describe()})."
+        f"{settings.SUPPORT_RESPONSE_TARGET_HOURS} support hours: "
+        f"{(calendar or support_calendar()).describe()}."
     )

@@ -45,6 +45,9 @@ def test_the_statistics_read_on_a_phone(new_context, tenant):
     page.get_by_label("End").fill(today.isoformat())
     page.get_by_role("button", name="Show").click()
     expect(page.locator("#stats-totals td").first).to_have_text("21")
+    # No agent answered yet: a dash, not "— s / — s" (a unit with no number).
+    response_times = page.locator("#stats-totals tr").nth(3).locator("td")
+    expect(response_times).to_have_text(["—", "—"])
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     _assert_charts_readable(page, expect, smallest_px=9)
     assert_accessible(page)

@@ -62,7 +62,7 @@ def test_an_inquiry_reported_friday_5pm_is_due_monday_2pm(tenant):
     ticket = create(tenant, severity=Ticket.Severity.LOW, now=at(2026, 3, 6, 17, 0))
     assert ticket.first_response_due_at == at(2026, 3, 9, 14, 0)
     assert "Mon 2026-03-09 14:00 (UTC-03:00)" in targets.expectation(ticket)
-    assert "6 support hours (Mon\u2013Fri 09:00\u201318:00 (UTC-03:00))" in targets.expectation(
+    assert "6 support hours: Mon\u2013Fri 09:00\u201318:00 (UTC-03:00)." in targets.expectation(
         ticket
     )
 
