@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.conftest import controls_off_screen
+from tests.e2e.test_bot_pages import sign_in
 from tests.factories import (
     ContactFactory,
     ConversationFactory,
@@ -16,8 +17,6 @@ from tests.factories import (
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "correct horse battery staple"  # tests.factories.UserFactory's
 
 PAGES = [
     "Conversations",
@@ -49,11 +48,7 @@ def test_every_dashboard_page_fits_a_phone(new_context, tenant):
     LeadFactory(tenant=tenant, contact=contact, conversation=conversation, fields=fields)
 
     page = new_context(viewport={"width": 375, "height": 812}, is_mobile=True).new_page()
-    page.goto("/dashboard/")
-    page.get_by_label("Username").fill(owner.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/dashboard/")
+    sign_in(page, owner.username, "/dashboard/")
     problems = {}
     for name in PAGES:
         page.goto("/dashboard/")  # the home, whose navigation leads to each page

@@ -12,11 +12,10 @@ from django.utils import timezone
 
 from stats.services import stats_rebuild
 from tests.e2e.conftest import assert_accessible
+from tests.e2e.test_bot_pages import sign_in
 from tests.factories import ConversationFactory, MembershipFactory, launched_bot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "correct horse battery staple"  # tests.factories.UserFactory's
 
 
 def test_the_statistics_read_on_a_phone(new_context, tenant):
@@ -32,11 +31,7 @@ def test_the_statistics_read_on_a_phone(new_context, tenant):
     stats_rebuild(tenant_id=tenant.pk, start=today - timedelta(days=7), end=today)
 
     page = new_context(viewport={"width": 375, "height": 812}, is_mobile=True).new_page()
-    page.goto("/dashboard/")
-    page.get_by_label("Username").fill(owner.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/dashboard/")
+    sign_in(page, owner.username, "/dashboard/")
     page.get_by_role("link", name="Statistics").first.click()
     expect(page.get_by_role("heading", name="Statistics")).to_be_visible()
     # The last six days, each with conversations (all contained: the 100 % line runs from
