@@ -198,14 +198,20 @@ def channel_webhook_register(*, kind: str, credentials: dict, url: str) -> bool:
         return False
     platform = connector.display_name or kind
     try:
-        connector.set_webhook(
-            credentials=credentials,
-            url=url,
-            session=outbound.session(),
-            timeout=settings.CHANNEL_SEND_TIMEOUT,
-        )
+        with outbound.session() as session:
+            connector.set_webhook(
+                credentials=credentials,
+                url=url,
+                session=session,
+                timeout=settings.CHANNEL_SEND_TIMEOUT,
+            )
     except PermanentSendError as exc:
         reason = redact(str(exc))
+        if exc.status_code is None:  # no answer: our guard refused the address, say
+            raise ValidationFailed(
+                f"{platform} could not be reached to register the webhook URL ({reason}). "
+                "Nothing was saved."
+            ) from None
         if exc.status_code in (401, 404) and connector.required_credentials:
             # Telegram answers a token it does not know with 401 (and a malformed one 404).
             key = connector.required_credentials[0]

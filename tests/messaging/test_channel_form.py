@@ -419,3 +419,18 @@ def test_a_changed_token_or_secret_registers_again_and_a_new_name_does_not(
     refused = change(owner_client, channel, telegram__bot_token="555:AAunknownToTelegram")
     assert list(form_of(refused).errors) == ["telegram__bot_token"]
     assert stored(channel)["bot_token"] == CREDENTIALS["telegram"]["bot_token"]  # kept
+
+
+def test_a_telegram_address_the_outbound_guard_refuses_is_no_refusal_of_telegrams(
+    settings, owner_client, tenant, telegram
+):
+    """The API's address refused by our own guard (not allowed here) is said as Telegram out
+    of reach, not as Telegram refusing the webhook URL."""
+    settings.OUTBOUND_ALLOWED_HOSTS = []  # the fake's loopback address not allowed any more
+    bot = launched_bot(tenant=tenant)
+    _, reservation = shown(owner_client.get(ADD).content.decode(), "telegram")
+    refused = owner_client.post(ADD, telegram_form(bot, reservation))
+    message = " ".join(form_of(refused).non_field_errors())
+    assert "Telegram could not be reached to register the webhook URL" in message, message
+    assert "refused the webhook URL" not in message
+    assert not Channel.objects.exists() and telegram.requests == []
