@@ -20,7 +20,10 @@ def backup_settings(settings, tmp_path):
     settings.BACKUP_ENCRYPTION_KEY = ""
     settings.BACKUP_OLD_ENCRYPTION_KEYS = []
     settings.BACKUP_PG_BIN_DIR = ""
-    settings.BACKUP_SCRATCH_DATABASE_PREFIX = f"{BASE_NAME}_check"
+    # This worker's own test database's name: two xdist workers each have a restore check #5
+    # (their databases count apart), and a shared "test_check_5" was dropped by one while the
+    # other restored into it.
+    settings.BACKUP_SCRATCH_DATABASE_PREFIX = f"{connection.settings_dict['NAME']}_check"
     settings.ADMINS = [("Operators", "ops@example.com")]
     return settings
 
