@@ -399,7 +399,8 @@ def test_at_1280_px_the_canvas_keeps_most_of_the_width_and_the_minimap_hides_no_
     new_context, live_server_url, tenant
 ):
     """The test chat starts closed, so the canvas is not squeezed to a third of the window;
-    opened, the editor makes room for it; the minimap never lies over the canvas's help."""
+    opened, the editor makes room for it and the minimap gives way on the narrower canvas;
+    the minimap never lies over the canvas's help."""
     from playwright.sync_api import expect
 
     owner = MembershipFactory(tenant=tenant, role="owner").user
@@ -422,9 +423,14 @@ def test_at_1280_px_the_canvas_keeps_most_of_the_width_and_the_minimap_hides_no_
     panel = page.locator("chattonic-widget .panel").bounding_box()
     builder = page.locator("#ct-builder").bounding_box()
     assert not _overlap(panel, builder), (panel, builder)
-    # The canvas narrower now, its help wraps, still clear of the minimap.
-    assert not _overlap(page.locator("#ct-minimap").bounding_box(), help_text.bounding_box())
+    # The canvas narrower now: the minimap makes way (it covered half of it), and comes
+    # back when the chat closes.
+    assert page.locator("#ct-canvas").bounding_box()["width"] < 560
+    expect(page.locator("#ct-minimap")).to_be_hidden()
     expect(page.locator("#ct-canvas")).to_have_attribute("data-current", "ask_name")
+    page.get_by_role("button", name="Close chat").first.click()
+    expect(page.locator("#ct-minimap")).to_be_visible()
+    assert not _overlap(page.locator("#ct-minimap").bounding_box(), help_text.bounding_box())
 
 
 def test_leaving_the_editor_with_an_unsaved_edit_asks_first(new_context, live_server_url, tenant):
