@@ -124,7 +124,12 @@ def _team(tenant_id: int, team: Team | str | None) -> Team | None:
 
 
 def flow_hand_off(
-    *, conversation: Conversation, reason: str, team: Team | str | None = None, actor=None
+    *,
+    conversation: Conversation,
+    reason: str,
+    team: Team | str | None = None,
+    actor=None,
+    text: str = "",
 ) -> Conversation:
     """The receive service's hand-off (conversations.hooks.hand_off): the engine's own
     reasons, or a flow's handoff node's own code (flows.md: "sales_question", up to 40
@@ -137,6 +142,7 @@ def flow_hand_off(
         team=team,
         actor=actor,
         code=code,
+        text=text,
     )
 
 
@@ -148,12 +154,16 @@ def conversation_hand_off(
     team: Team | str | None = None,
     actor=None,
     code: str = "",
+    text: str = "",
 ) -> Conversation:
     """Queue a bot conversation for a human (the flow, the visitor, the fallback limit).
 
     Changes ``conversation`` in place. When nobody can take it (no agent online for the
     team, or outside the bot's business hours) the visitor gets the away message and may
-    leave contact details. With the round-robin policy an available agent gets it at once.
+    leave contact details; otherwise ``text`` (the flow's handoff text: "I'm getting a
+    person"), from the bot. With the round-robin policy an available agent gets it at once.
+    A test chat reaches no agent: where a visitor's would, it gets ``text`` and a note
+    that says so (TEST_CHAT_HANDOFF).
     """
     if conversation.status == Status.RESOLVED:
         raise Conflict("This conversation is resolved.", code="resolved")
@@ -166,16 +176,34 @@ def conversation_hand_off(
     conversation.assigned_agent = None
     _new_episode(conversation)
     conversation.save(update_fields=["status", "team", "handoff_reason", "assigned_agent", *STAMPS])
-    _record(conversation, previous, reason, actor=actor, detail=code)
 
     bot = conversation.bot
     open_now = within_business_hours(bot.business_hours, bot.time_zone, timezone.now())
     available = available_agents(tenant_id=conversation.tenant_id, team_id=conversation.team_id)
-    if conversation.is_sandbox or not open_now or not available.exists():
+    answerable = open_now and available.exists()
+    if not answerable:
         _away(conversation)
-    elif _policy(conversation.tenant_id) == Tenant.AssignmentPolicy.ROUND_ROBIN:
+    elif text:
+        outbound_message(conversation=conversation, sender=Message.Sender.BOT, text=text)
+    if answerable and conversation.is_sandbox:
+        system_message(conversation=conversation, text=TEST_CHAT_HANDOFF)
+    # After what the visitor is told: the console's queue shows it as the last message.
+    _record(conversation, previous, reason, actor=actor, detail=code)
+    round_robin = Tenant.AssignmentPolicy.ROUND_ROBIN
+    if (
+        answerable
+        and not conversation.is_sandbox
+        and _policy(conversation.tenant_id) == round_robin
+    ):
         transaction.on_commit(lambda: queue_dispatch(tenant_id=conversation.tenant_id))
     return conversation
+
+
+# A test chat's handoff, when a visitor's would reach an agent: nobody is called from a test.
+TEST_CHAT_HANDOFF = (
+    "Test chat: no agent is called from here. A visitor's conversation would now wait for "
+    "one of your agents in the agent console."
+)
 
 
 def _new_episode(conversation: Conversation) -> None:

@@ -32,7 +32,13 @@ if TYPE_CHECKING:
 
 class HandOff(Protocol):
     def __call__(
-        self, *, conversation: Conversation, reason: str, team: str | None = None, actor=None
+        self,
+        *,
+        conversation: Conversation,
+        reason: str,
+        team: str | None = None,
+        actor=None,
+        text: str = "",
     ) -> Conversation: ...
 
 
@@ -44,12 +50,19 @@ def hand_off_register(answer: HandOff) -> None:
 
 
 def hand_off(
-    *, conversation: Conversation, reason: str, team: str | None = None, actor=None
+    *,
+    conversation: Conversation,
+    reason: str,
+    team: str | None = None,
+    actor=None,
+    text: str = "",
 ) -> Conversation:
     """Queue the conversation for a person (``team``: a team's name, "" or None for any).
-    Changes ``conversation`` in place; the visitor gets the away message when nobody can
-    answer."""
-    return _hand_off.answer(conversation=conversation, reason=reason, team=team, actor=actor)
+    Changes ``conversation`` in place. ``text`` (the flow's handoff text) is said to the
+    visitor when a person can take it; when nobody can, the away message is said instead."""
+    return _hand_off.answer(
+        conversation=conversation, reason=reason, team=team, actor=actor, text=text
+    )
 
 
 class AwayContactLeave(Protocol):

@@ -346,9 +346,12 @@ class _Run:
         template = (
             text or self._setting_text("handoff_text") or default_text("handoff", self.language)
         )
+        # Not a reply of the turn: the handoff's ``message`` is said only if a person can take
+        # the conversation; when nobody can, the away message is said instead (whoever
+        # carries out the action decides: agents.services.conversation_hand_off). "I'm
+        # getting a person" followed at once by "nobody is available" told the visitor two
+        # contrary things.
         message = render(template, state.vars)
-        if message:
-            self._reply(message)
         self.actions.append(
             {
                 "type": "handoff",

@@ -244,7 +244,9 @@ def _effects_apply(conversation: _Conversation) -> None:
                 hooks.lead_capture(conversation=instance, fields=effect[1])
             elif kind == "hand_off":
                 if instance.status == Conversation.Status.BOT:
-                    hooks.hand_off(conversation=instance, reason=effect[1], team=effect[2])
+                    hooks.hand_off(
+                        conversation=instance, reason=effect[1], team=effect[2], text=effect[3]
+                    )
             elif kind == "http_request":
                 _http_request(instance, effect[1], effect[2])
             elif kind == "unmatched":

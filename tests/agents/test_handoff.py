@@ -9,6 +9,8 @@ from django.utils import timezone
 
 from agents import services
 from agents.models import AgentProfile, HandoffEvent
+from agents.selectors import conversation_summary
+from bots.engine.texts import default_text
 from chattonic.core.errors import Conflict, NotFound, ValidationFailed
 from chattonic.tenancy.models import Tenant
 from conversations.models import Conversation, Message
@@ -412,6 +414,52 @@ def test_the_visitor_asking_for_a_human_queues_the_conversation(conversation, ag
     conversation.refresh_from_db()
     assert conversation.status == Conversation.Status.QUEUED
     assert events(conversation) == [("bot", "queued", "visitor_request")]
+
+
+def said_after(conversation, text):
+    """(sender, text) of what the visitor was told after their message ``text``."""
+    messages = list(
+        Message.objects.filter(conversation=conversation)
+        .order_by("created_at", "id")
+        .values_list("direction", "sender", "text")
+    )
+    asked = max(n for n, m in enumerate(messages) if m == ("in", "contact", text))
+    return [(sender, said) for _, sender, said in messages[asked + 1 :]]
+
+
+HANDOFF_TEXT = default_text("handoff", "en")
+
+
+def test_asking_for_a_person_when_one_can_come_tells_the_visitor_so(conversation, agent):
+    visitor_says(conversation, "talk to a human")
+    assert said_after(conversation, "talk to a human") == [("bot", HANDOFF_TEXT)]
+    # The console's queue shows it as the conversation's last message.
+    assert conversation_summary(conversation)["last_message"]["text"] == HANDOFF_TEXT
+
+
+@pytest.mark.parametrize("why", ["nobody online", "outside the business hours"])
+def test_asking_for_a_person_when_nobody_can_come_gets_only_the_away_message(tenant, why):
+    """It said "I'm connecting you with a person" and at once "Our team is not available
+    right now": two contrary things (a new user's walk through the test chat)."""
+    if why == "nobody online":
+        bot = launched_bot(tenant=tenant, business_hours=ALWAYS_OPEN)
+    else:
+        AgentProfileFactory(tenant=tenant)
+        bot = launched_bot(tenant=tenant, business_hours={})
+    conversation = ConversationFactory(tenant=tenant, bot=bot, bot_version=bot.published_version)
+    visitor_says(conversation, "talk to a human")
+    assert said_after(conversation, "talk to a human") == [("system", bot.away_message)]
+    assert Conversation.objects.get(pk=conversation.pk).status == Conversation.Status.QUEUED
+    assert conversation_summary(conversation)["last_message"]["text"] == bot.away_message
+
+
+def test_a_test_chat_says_that_no_agent_is_called(tenant, bot, agent):
+    conversation = ConversationFactory(tenant=tenant, bot=bot, is_sandbox=True)
+    visitor_says(conversation, "talk to a human")
+    assert said_after(conversation, "talk to a human") == [
+        ("bot", HANDOFF_TEXT),
+        ("system", services.TEST_CHAT_HANDOFF),
+    ]
 
 
 def test_the_bots_fallback_limit_queues_the_conversation(conversation, agent):

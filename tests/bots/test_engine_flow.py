@@ -563,7 +563,8 @@ def test_after_fallback_limit_fallbacks_the_next_one_hands_off():
     chat.start()
     assert chat.say("blah") == ["Pardon?"]
     assert chat.say("blah blah") == ["Pardon?"]
-    assert chat.say("blah blah blah") == ["A human is coming."]
+    # The handoff's text is the action's message, said only if a person can come.
+    assert chat.say("blah blah blah") == []
     assert chat.actions == [
         {"type": "unmatched", "text": "blah blah blah", "language": "en", "node": "router"},
         {
@@ -627,9 +628,8 @@ def test_the_fallback_limit_defaults_to_two():
 def test_human_hands_off_from_any_waiting_node():
     chat = Chat(flow(ask("email", "email"), THANKS))
     chat.start()
-    assert chat.say("let me talk to a person", intent="human") == [
-        "I'm connecting you with a person from our team."
-    ]
+    assert chat.say("let me talk to a person", intent="human") == []
+    assert chat.actions[0]["message"] == "I'm connecting you with a person from our team."
     assert chat.actions[0]["reason"] == "visitor_request"
     assert chat.state["handoff"] == {"reason": "visitor_request", "team": None}
 
@@ -701,15 +701,14 @@ def test_global_intents_can_go_to_a_node_of_the_definition():
     chat.start()
     assert chat.say("cancel that", intent="cancel") == ["Cancelled."]
     chat.start()
-    assert chat.say("human!", intent="human") == ["Sales!"]
-    assert chat.actions[0]["team"] == "sales"
+    assert chat.say("human!", intent="human") == []
+    assert (chat.actions[0]["team"], chat.actions[0]["message"]) == ("sales", "Sales!")
 
 
 def test_a_new_conversation_opened_by_asking_for_a_human_is_handed_off_at_once():
     chat = Chat(flow(ask("answer"), THANKS, settings={"welcome_text": "Welcome!"}))
-    assert chat.say("human please", intent="human") == [
-        "I'm connecting you with a person from our team."
-    ]
+    assert chat.say("human please", intent="human") == []
+    assert chat.actions[0]["message"] == "I'm connecting you with a person from our team."
     assert chat.status == "handoff"
 
 
@@ -882,9 +881,9 @@ HANDOFF = {
 }
 
 
-def test_the_handoff_node_tells_the_visitor_and_yields_the_action():
+def test_the_handoff_node_yields_the_action_with_what_to_tell_the_visitor():
     chat = Chat(flow(HANDOFF, variables={"name": "Ana"}), within_business_hours=False)
-    assert chat.start() == ["Ana, a sales rep will join."]
+    assert chat.start() == []  # the message is the action's: said if a person can come
     assert chat.actions == [
         {
             "type": "handoff",
