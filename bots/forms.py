@@ -126,19 +126,28 @@ def _hours_rows(value) -> dict[str, dict]:
     for day in WEEKDAYS:
         entry = (value or {}).get(day)
         if isinstance(entry, dict):  # posted
-            rows[day] = {"open": bool(entry.get("open")), "ranges": list(entry.get("ranges", []))}
+            rows[day] = {
+                "open": bool(entry.get("open")),
+                "all_day": bool(entry.get("all_day")),
+                "ranges": list(entry.get("ranges", [])),
+            }
         else:  # stored: a list of ranges, "24:00" shown as the midnight it is
-            ranges = [
-                [start, "00:00" if end == MIDNIGHT else end]
-                for start, end in (entry if isinstance(entry, list) else [])
-            ]
-            rows[day] = {"open": bool(ranges), "ranges": ranges}
+            stored = entry if isinstance(entry, list) else []
+            all_day = [list(r) for r in stored] == ALL_DAY
+            ranges = [] if all_day else [[a, "00:00" if b == MIDNIGHT else b] for a, b in stored]
+            rows[day] = {"open": bool(stored), "all_day": all_day, "ranges": ranges}
     return rows
 
 
+# A day open round the clock: one checkbox, "All day", rather than a range that a browser
+# shows as "From 12:00 AM to 12:00 AM".
+ALL_DAY = [["00:00", MIDNIGHT]]
+
+
 class BusinessHoursWidget(forms.Widget):
-    """Per weekday: open or closed, and its opening ranges as pairs of time inputs (ranges
-    are added and removed by ``bots/dashboard.js``; a closed day keeps a range to open with)."""
+    """Per weekday: open or closed, all day or its opening ranges as pairs of time inputs
+    (ranges are added and removed by ``bots/dashboard.js``; a closed or all-day day keeps a
+    range to change to)."""
 
     template_name = "bots/widgets/business_hours.html"
 
@@ -158,6 +167,7 @@ class BusinessHoursWidget(forms.Widget):
                     "key": day,
                     "name": WEEKDAY_NAMES[day],
                     "open": row["open"],
+                    "all_day": row["all_day"],
                     "id": f"{base_id}_{day}",
                     "ranges": [
                         {"start": start, "end": end, "n": n}
@@ -174,6 +184,7 @@ class BusinessHoursWidget(forms.Widget):
         return {
             day: {
                 "open": bool(data.get(f"{name}-{day}-open")),
+                "all_day": bool(data.get(f"{name}-{day}-allday")),
                 "ranges": [
                     [start or "", end or ""]
                     for start, end in zip_longest(
@@ -206,6 +217,9 @@ class BusinessHoursField(forms.Field):
         problems = []
         for day, row in rows.items():
             if not row["open"]:
+                continue
+            if row["all_day"]:
+                hours[day] = [list(r) for r in ALL_DAY]
                 continue
             name = WEEKDAY_NAMES[day]
             ranges = []

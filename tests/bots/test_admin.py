@@ -47,6 +47,9 @@ def hours_data(hours: dict) -> dict:
         ranges = hours.get(day) or [["09:00", "17:00"]]
         if hours.get(day):
             data[f"business_hours-{day}-open"] = "on"
+        if ranges == [["00:00", "24:00"]]:  # the "All day" box, its hidden range as shown
+            data[f"business_hours-{day}-allday"] = "on"
+            ranges = [["09:00", "17:00"]]
         data[f"business_hours-{day}-from"] = [start for start, _ in ranges]
         data[f"business_hours-{day}-to"] = ["00:00" if end == "24:00" else end for _, end in ranges]
     return data
@@ -168,6 +171,25 @@ def test_the_page_shows_each_setting_in_its_own_controls(staff, tenant):
     assert body.count('name="business_hours-tue-from"') == 2
     assert 'value="13:00"' in body and 'value="00:00"' in body  # 24:00 shown as midnight
     assert '<option value="Europe/Berlin" selected>Europe/Berlin</option>' in body
+
+
+def test_a_day_open_round_the_clock_is_all_day_not_midnight_to_midnight(staff, tenant):
+    bot = BotFactory(tenant=tenant, business_hours={"sat": [["00:00", "24:00"]]})
+    body = staff.get(page(bot)).content.decode()
+    assert re.search(r'name="business_hours-sat-allday"[^>]*checked', body)
+    assert not re.search(r'name="business_hours-mon-allday"[^>]*checked', body)
+    # Its time inputs hold a range to change to, not "00:00" to "00:00".
+    assert 'value="00:00"' not in body
+    # "All day" wins over the (hidden) ranges posted beside it; unticked, the ranges count.
+    data = form_data(bot)
+    data["business_hours-sun-open"] = data["business_hours-sun-allday"] = "on"
+    staff.post(page(bot), data)
+    bot.refresh_from_db()
+    assert bot.business_hours == {"sat": [["00:00", "24:00"]], "sun": [["00:00", "24:00"]]}
+    del data["business_hours-sat-allday"]
+    staff.post(page(bot), data)
+    bot.refresh_from_db()
+    assert bot.business_hours["sat"] == [["09:00", "17:00"]]
 
 
 @pytest.mark.parametrize(

@@ -230,3 +230,16 @@ def test_on_a_phone_a_bots_page_has_every_control_in_reach(new_context, tenant):
     assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
     assert controls_off_screen(page) == []
     assert_accessible(page)
+
+    # Open round the clock: "All day", not a range a browser shows as 12:00 AM to 12:00 AM.
+    sunday = page.get_by_role("group", name="Sunday")
+    expect(sunday.get_by_role("checkbox", name="All day")).to_be_hidden()  # closed
+    sunday.get_by_role("checkbox", name="Open").check()
+    sunday.get_by_role("checkbox", name="All day").check()
+    expect(sunday.get_by_label("From")).to_be_hidden()
+    page.get_by_role("button", name="Save and continue editing").click()
+    expect(page.get_by_text("was changed successfully")).to_be_visible()
+    sunday = page.get_by_role("group", name="Sunday")
+    expect(sunday.get_by_role("checkbox", name="All day")).to_be_checked()
+    expect(sunday.get_by_label("From")).to_be_hidden()
+    assert Bot.objects.get(name="Shop helper").business_hours["sun"] == [["00:00", "24:00"]]
