@@ -15,6 +15,7 @@ from agents.models import (
     Note,
     Team,
 )
+from bots.diagram import step_title
 from bots.selectors import bot_runtime
 from chattonic.core.errors import NotFound
 from chattonic.tenancy.models import Membership
@@ -242,7 +243,10 @@ def conversation_detail(*, conversation: Conversation) -> dict:
                 {"id": lead.pk, "status": lead.status, "fields": lead.fields} for lead in leads
             ],
         },
-        "nodes": [{"id": node_id, "type": node.get("type")} for node_id, node in nodes.items()],
+        "nodes": [
+            {"id": node_id, "type": node.get("type"), "title": step_title(node_id, node)}
+            for node_id, node in nodes.items()
+        ],
     }
 
 

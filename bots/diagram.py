@@ -38,6 +38,19 @@ NODE_LABELS = {
 }
 
 
+def step_title(node_id: str, node: dict) -> str:
+    """A step as a person picks it from a list: its name, what kind of step it is and the
+    start of what it says ("ask_email · Question · “Your email?”"), not "ask_email
+    (question)"."""
+    kind = node.get("type") if isinstance(node, dict) else None
+    parts = [node_id, NODE_LABELS.get(kind, str(kind or "?"))]
+    text = node.get("text") if isinstance(node, dict) else None
+    if isinstance(text, str) and text.strip():
+        said = " ".join(text.split())
+        parts.append(f"“{said[:40]}…”" if len(said) > 40 else f"“{said}”")
+    return " · ".join(parts)
+
+
 def flow_edges(definition: dict) -> list[tuple[str, str, str]]:
     """(from, to, label) for every link from one node to another, as the engine knows them
     (``bots.engine.node_links``); links to missing nodes are left out."""

@@ -340,7 +340,7 @@
         send(frame);
       } }));
       var node = el("select", { id: "handback-node", class: "pane__select" }, [el("option", { value: "", text: "the start" })]);
-      detail.nodes.forEach(function (n) { node.appendChild(el("option", { value: n.id, text: n.id + " (" + n.type + ")" })); });
+      detail.nodes.forEach(function (n) { node.appendChild(el("option", { value: n.id, text: n.title })); });
       actions.appendChild(el("label", { class: "pane__label" }, ["Back to bot at ", node]));
       actions.appendChild(el("button", { type: "button", id: "hand-back", class: "pane__button", text: "Hand back to bot", onclick: function () { send({ type: "hand_back", conversation: summary.id, node: node.value || null }); } }));
       actions.appendChild(actionButton("resolve", "Resolve", { type: "resolve", conversation: summary.id }));

@@ -209,7 +209,13 @@ def test_visitor_and_agent_handoff_claim_chat_note_and_hand_back(new_context, te
     expect(timeline.locator(".bubble--note")).to_contain_text([NOTE])
     expect(timeline.locator(".bubble--agent")).to_have_count(1)
 
-    # Back to the bot, at the start of the flow: it greets again, and answers.
+    # Back to the bot, at the start of the flow: it greets again, and answers. The steps it
+    # may resume at read as the flow editor names them, and what each says.
+    steps = agent.get_by_label("Back to bot at")
+    expect(steps.locator("option", has_text="Plans start at")).to_have_text(
+        f"prices · Message · “{PRICES}”"
+    )
+    expect(steps).to_have_value("")  # the start
     agent.locator("#hand-back").click()
     expect(agent.locator("#conversation-status")).to_have_text("With the bot")
     expect(agent.locator("#count-mine")).to_have_text("0")
