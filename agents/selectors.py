@@ -3,7 +3,7 @@ and detail, notes."""
 
 from __future__ import annotations
 
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils.translation import get_language_info
 
@@ -30,7 +30,7 @@ PREVIEW_CHARS = 120
 Status = Conversation.Status
 
 # The console's views of the conversations with the agents (the bot's own are not listed).
-VIEWS = ("mine", "unassigned", "all")
+VIEWS = ("mine", "unassigned", "all", "resolved")
 
 
 def _view(queryset: QuerySet, *, view: str, user_id: int) -> QuerySet:
@@ -44,14 +44,21 @@ def _view(queryset: QuerySet, *, view: str, user_id: int) -> QuerySet:
         return queryset.filter(status__in=(Status.QUEUED, Status.ASSIGNED)).order_by(
             "-last_message_at", "-pk"
         )
+    if view == "resolved":
+        # Those the agents resolved (queued_at: a person had it), the latest first: a
+        # resolved chat left every view, and nothing in the console found it again.
+        return queryset.filter(status=Status.RESOLVED, queued_at__isnull=False).order_by(
+            F("resolved_at").desc(nulls_last=True), "-pk"
+        )
     raise ValueError(f"No view {view!r}; one of {', '.join(VIEWS)}.")
 
 
 def console_conversations(*, profile: AgentProfile, view: str) -> list[dict]:
     """One of the console's lists, for this agent: ``mine`` (assigned to them, latest
-    activity first), ``unassigned`` (the queue, first in first out) or ``all`` (queued or
-    assigned to anyone). Sandbox conversations are never listed. Each item is the
-    conversation's summary and the agent's ``unread`` count."""
+    activity first), ``unassigned`` (the queue, first in first out), ``all`` (queued or
+    assigned to anyone) or ``resolved`` (resolved after a handoff, the latest first; at
+    most QUEUE_LIMIT, as every view). Sandbox conversations are never listed. Each item is
+    the conversation's summary and the agent's ``unread`` count."""
     conversations = Conversation.objects.for_tenant(profile.tenant_id).filter(is_sandbox=False)
     page = _view(conversations, view=view, user_id=profile.user_id)[:QUEUE_LIMIT]
     return _summaries(page, unread_for=profile.user_id)
@@ -155,6 +162,7 @@ def _summary(conversation: Conversation, last: Message | None) -> dict:
         "reason": conversation.handoff_reason,
         "sandbox": conversation.is_sandbox,
         "queued_at": _iso(conversation.queued_at),
+        "resolved_at": _iso(conversation.resolved_at),
         "last_message_at": _iso(conversation.last_message_at),
         "last_message": _preview(last),
         # The visitor's messages in all: a console that first hears of the conversation live

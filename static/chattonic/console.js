@@ -8,7 +8,7 @@
   "use strict";
 
   var PREFS_KEY = "chattonic:console:alerts";
-  var VIEWS = ["mine", "unassigned", "all"];
+  var VIEWS = ["mine", "unassigned", "all", "resolved"];
   var SHORTCUT = /^\/([-A-Za-z0-9_]+)$/;  // what the server takes for a canned shortcut
   var BASE_TITLE = document.title;
 
@@ -138,12 +138,14 @@
   function inView(summary, view) {
     if (view === "mine") return isMine(summary);
     if (view === "unassigned") return summary.status === "queued";
+    if (view === "resolved") return summary.status === "resolved";
     return summary.status === "queued" || summary.status === "assigned";
   }
 
   function viewItems(view) {
     var list = items().filter(function (s) { return inView(s, view); });
     if (view === "unassigned") return list.sort(function (a, b) { return (a.queued_at || "").localeCompare(b.queued_at || "") || a.id - b.id; });
+    if (view === "resolved") return list.sort(function (a, b) { return (b.resolved_at || "").localeCompare(a.resolved_at || "") || b.id - a.id; });
     return list.sort(function (a, b) { return (b.last_message_at || "").localeCompare(a.last_message_at || "") || b.id - a.id; });
   }
 
@@ -234,8 +236,8 @@
 
   function track(summary) {
     var before = state.items[summary.id];
-    if (summary.status !== "queued" && summary.status !== "assigned") {
-      delete state.items[summary.id];
+    if (summary.status !== "queued" && summary.status !== "assigned" && summary.status !== "resolved") {
+      delete state.items[summary.id];  // back with the bot
     } else {
       // Each agent's own count comes with hello; a conversation first heard of now is unread.
       summary.unread = before ? before.unread : summary.contact_messages;

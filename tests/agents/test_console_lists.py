@@ -1,5 +1,5 @@
-"""The console's lists (Mine, Unassigned, All) and what each item says: the last message, how
-long the visitor has waited, the channel, and the agent's unread count."""
+"""The console's lists (Mine, Unassigned, All, Resolved) and what each item says: the last
+message, how long the visitor has waited, the channel, and the agent's unread count."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def test_mine_unassigned_and_all(tenant, other_tenant, ana, ben):
             tenant=kwargs.pop("tenant", tenant),
             status=status,
             assigned_agent=agent.user if agent else None,
-            queued_at=now - timedelta(minutes=queued_ago),
+            queued_at=kwargs.pop("queued_at", now - timedelta(minutes=queued_ago)),
             last_message_at=now - timedelta(minutes=ago),
             **kwargs,
         ).pk
@@ -53,19 +53,27 @@ def test_mine_unassigned_and_all(tenant, other_tenant, ana, ben):
     anas_quiet = conversation(Status.ASSIGNED, agent=ana, ago=20)
     anas_busy = conversation(Status.ASSIGNED, agent=ana, ago=0)
     bens = conversation(Status.ASSIGNED, agent=ben, ago=5)
-    # Never listed: the bot's, resolved, the sandbox's, another tenant's.
+    # In none of these three: the bot's, the resolved, the sandbox's, another tenant's.
     conversation(Status.BOT)
-    conversation(Status.RESOLVED, agent=ana)
+    resolved_earlier = conversation(
+        Status.RESOLVED, agent=ana, resolved_at=now - timedelta(hours=2)
+    )
+    resolved_now = conversation(Status.RESOLVED, agent=ben, resolved_at=now)
+    conversation(Status.RESOLVED, queued_at=None, resolved_at=now)  # the bot's own end
+    conversation(Status.RESOLVED, agent=ana, is_sandbox=True, resolved_at=now)
     conversation(Status.QUEUED, is_sandbox=True)
     conversation(Status.ASSIGNED, agent=ana, is_sandbox=True)
     conversation(Status.QUEUED, tenant=other_tenant)
+    conversation(Status.RESOLVED, tenant=other_tenant, resolved_at=now)
 
     assert ids(ana, "mine") == [anas_busy, anas_quiet]  # latest activity first
     assert ids(ben, "mine") == [bens]
     assert ids(ana, "unassigned") == [waiting_long, waiting_short]  # first in, first out
     assert ids(ana, "all") == [anas_busy, waiting_long, waiting_short, bens, anas_quiet]
     assert ids(ben, "all") == ids(ana, "all")
-    with pytest.raises(ValueError, match="mine, unassigned, all"):
+    # Resolved: those people had, whoever resolved them, the latest first.
+    assert ids(ana, "resolved") == [resolved_now, resolved_earlier]
+    with pytest.raises(ValueError, match="mine, unassigned, all, resolved"):
         console_conversations(profile=ana, view="bot")
 
 

@@ -353,6 +353,20 @@ def test_an_agent_is_alerted_reads_every_message_answers_from_the_picker_and_res
     expect(agent).to_have_title(title)
     expect(_widget(visitor, ".notice").last).to_have_text("This conversation was resolved")
 
+    # Found again: the Resolved view lists it, live and after a reload, with its transcript
+    # (a resolved chat left every view before).
+    expect(_view(agent, "Resolved")).to_have_count(1)
+    agent.reload()
+    found = _view(agent, "Resolved")
+    expect(found).to_have_count(1)
+    expect(agent.locator("#count-resolved")).to_have_text("1")
+    found.first.get_by_role("button").click()
+    expect(agent.locator("#conversation-status")).to_have_text("Resolved")
+    expect(agent.locator("#timeline .bubble--agent")).to_contain_text(
+        ["Returns are free for 30 days.", "We open at nine."]
+    )
+    expect(agent.locator("#reply")).to_be_disabled()
+
     # The widget stays usable: the visitor's next message starts a new conversation.
     _say(visitor, "how much is it")
     expect(_widget(visitor, ".msg.out").last).to_contain_text(PRICES)
