@@ -11,13 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 
+from django.db.models import Exists, OuterRef, Q
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.text import capfirst
 
 from bots.models import Bot
+from chattonic.core.kinds import ChannelKind
 from chattonic.tenancy.models import Tenant
-from conversations.models import Conversation
+from conversations.models import Conversation, Message
 from messaging.models import Channel
 from stats.services import stats_report
 from support.models import Ticket
@@ -182,13 +184,18 @@ def setup_checklist(tenant: Tenant) -> list[Step]:
     bots = Bot.objects.for_tenant(tenant)
     bot_page = _url("admin:bots_bot_change", bot.pk) if bot else ""
     embedded = bots.filter(embedded_at__isnull=False).order_by("embedded_at").first()
-    channel = (
+    channels = (
         Channel.objects.for_tenant(tenant)
         .exclude(status=Channel.Status.DISABLED)
-        .exclude(kind="webchat")
+        .exclude(kind=ChannelKind.WEBCHAT)
         .order_by("pk")
-        .first()
     )
+    # Connected: the platform reached it (a message came in), or, for Telegram, it took the
+    # webhook when the channel was saved (messaging.services.channel_webhook_register). A
+    # WhatsApp channel merely saved said "connected" before Meta had ever called it.
+    heard = Message.objects.filter(channel=OuterRef("pk"), direction=Message.Direction.IN)
+    channel = channels.filter(Q(kind=ChannelKind.TELEGRAM) | Exists(heard)).first()
+    unheard = None if channel is not None else channels.first()
     conversation = (
         Conversation.objects.for_tenant(tenant).filter(is_sandbox=False).order_by("pk").first()
     )
@@ -222,11 +229,24 @@ def setup_checklist(tenant: Tenant) -> list[Step]:
                 if embedded
                 else f"{channel} is connected."
                 if channel
+                else f"{unheard} is saved, but {unheard.get_kind_display()} has not reached "
+                "it yet: finish its set-up as its page says, then send it a message."
+                if unheard
                 else "Paste the embed code into your site's pages (add the site to the bot's "
                 "allowed origins), or connect WhatsApp, Messenger, Telegram or SMS."
             ),
             [
                 *([("Embed code on the bot's page", f"{bot_page}#ct-embed-code")] if bot else []),
+                *(
+                    [
+                        (
+                            f"Finish setting up {unheard.name}",
+                            _url("admin:messaging_channel_change", unheard.pk),
+                        )
+                    ]
+                    if unheard
+                    else []
+                ),
                 ("Connect a channel", _url("admin:messaging_channel_add")),
             ],
         ),

@@ -21,6 +21,7 @@ from tests.factories import (
     BotFactory,
     ChannelFactory,
     ConversationFactory,
+    MessageFactory,
     TenantFactory,
     TicketFactory,
     launched_bot,
@@ -114,6 +115,30 @@ def test_a_connected_channel_also_ticks_the_fourth_step(owner_client, tenant):
     page = home(owner_client)
     assert steps(page)[3] == ("done", "Put it on your site or connect a channel")
     assert "Shop Telegram (Telegram) is connected." in page
+
+
+def test_a_whatsapp_channel_is_connected_once_a_message_came_in_not_when_saved(
+    owner_client, tenant
+):
+    """Meta's webhook is set in Meta's dashboard: a saved channel is not yet reached (the
+    home said "connected" for a channel Meta had never called)."""
+    bot = BotFactory(tenant=tenant)
+    channel = ChannelFactory(tenant=tenant, bot=bot, kind="whatsapp", name="Shop WhatsApp")
+    page = home(owner_client)
+    assert steps(page)[3] == ("todo", "Put it on your site or connect a channel")
+    assert "is connected" not in page
+    assert (
+        "Shop WhatsApp (WhatsApp Cloud API) is saved, but WhatsApp Cloud API has not reached "
+        "it yet: finish its set-up as its page says, then send it a message." in page
+    )
+    assert f'href="/dashboard/messaging/channel/{channel.pk}/change/"' in page
+    conversation = ConversationFactory(tenant=tenant, bot=bot, channel=channel)
+    MessageFactory(tenant=tenant, conversation=conversation, channel=channel, direction="out")
+    assert steps(home(owner_client))[3][0] == "todo"  # we wrote; nobody reached us yet
+    MessageFactory(tenant=tenant, conversation=conversation, channel=channel, direction="in")
+    page = home(owner_client)
+    assert steps(page)[3] == ("done", "Put it on your site or connect a channel")
+    assert "Shop WhatsApp (WhatsApp Cloud API) is connected." in page
 
 
 def test_another_tenants_progress_does_not_tick_ours(owner_client, other_tenant):
