@@ -76,6 +76,11 @@ def console_state(*, profile: AgentProfile) -> dict:
             "first_name": user.first_name,
             "last_name": user.last_name,
             "presence": profile.presence,
+            # Owners and admins act on any agent's conversation; an agent on their own.
+            "admin": Membership.objects.for_tenant(tenant_id)
+            .filter(user=user)
+            .exclude(role=Membership.Role.AGENT)
+            .exists(),
         },
         "views": {view: console_conversations(profile=profile, view=view) for view in VIEWS},
         "agents": [{"id": a.user_id, "name": str(a), "presence": a.presence} for a in agents],

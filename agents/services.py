@@ -85,6 +85,15 @@ def available_agents(*, tenant_id: int, team_id: int | None = None):
     )
 
 
+def _reachable(profile: AgentProfile) -> bool:
+    """Online, with a console that beat recently (as ``available_agents`` counts them)."""
+    return (
+        profile.presence == AgentProfile.Presence.ONLINE
+        and profile.last_seen_at is not None
+        and profile.last_seen_at >= _presence_cutoff()
+    )
+
+
 def _open_count(user) -> int:
     return Conversation.objects.filter(assigned_agent=user, status=Status.ASSIGNED).count()
 
@@ -364,6 +373,14 @@ def conversation_transfer(
     previous = conversation.status
     if to_agent is not None:
         profile = _lock_capacity(conversation, to_agent)
+        if not _reachable(profile):
+            # The visitor is told that they joined: an agent who is not there stranded them
+            # (and the one who sent it could no longer act on it).
+            raise Conflict(
+                f"{profile} is {profile.get_presence_display().lower()}: transfer to an agent "
+                "who is online, or to a team's queue.",
+                code="agent_unavailable",
+            )
         conversation.team = to_team or conversation.team
         conversation.save(update_fields=["team"])
         _assign(conversation, profile, Reason.TRANSFER, actor)

@@ -326,12 +326,20 @@
     main.textContent = "";
     var actions = el("div", { class: "pane__actions", role: "toolbar", "aria-label": "Conversation actions" });
     var mineNow = isMine(summary);
-    var open = summary.status === "queued" || summary.status === "assigned";
+    // Another agent's conversation is theirs to act on (or an owner's or admin's).
+    var othersOnly = summary.status === "assigned" && !mineNow && !state.me.admin;
+    var open = (summary.status === "queued" || summary.status === "assigned") && !othersOnly;
     if (summary.status === "queued") actions.appendChild(actionButton("claim", "Claim", { type: "claim", conversation: summary.id }));
     if (summary.status === "bot") actions.appendChild(actionButton("take-over", "Take over", { type: "take_over", conversation: summary.id }));
     if (open) {
       var target = el("select", { id: "transfer-to", class: "pane__select", "aria-label": "Transfer to" }, [el("option", { value: "", text: "Transfer to…" })]);
-      Object.keys(state.agents).forEach(function (id) { if (Number(id) !== state.me.id) target.appendChild(el("option", { value: "agent:" + id, text: state.agents[id].name })); });
+      // Each agent with their presence: only one who is online can be given it.
+      Object.keys(state.agents).forEach(function (id) {
+        var agent = state.agents[id];
+        if (Number(id) === state.me.id) return;
+        var online = agent.presence === "online";
+        target.appendChild(el("option", { value: "agent:" + id, text: agent.name + (online ? "" : " — " + agent.presence), disabled: online ? null : "disabled" }));
+      });
       state.teams.forEach(function (team) { target.appendChild(el("option", { value: "team:" + team.id, text: "Team " + team.name })); });
       actions.appendChild(target);
       actions.appendChild(el("button", { type: "button", id: "transfer", class: "pane__button", text: "Transfer", onclick: function () {
@@ -394,7 +402,10 @@
       id: "reply", class: "composer__input", rows: "3", "aria-label": "Reply",
       "aria-autocomplete": "list", "aria-controls": "canned-list", "aria-describedby": "composer-hint",
       disabled: resolved ? "disabled" : null,
-      placeholder: resolved ? "This conversation is resolved." : mineNow ? "Reply… (type / for a canned response)" : "Claim the conversation to reply"
+      placeholder: resolved ? "This conversation is resolved."
+        : mineNow ? "Reply… (type / for a canned response)"
+        : summary.status === "assigned" && summary.agent ? summary.agent.name + " has this conversation."
+        : "Claim the conversation to reply"
     });
     var picker = el("ul", { id: "canned-list", class: "picker", role: "listbox", "aria-label": "Canned responses", hidden: "hidden" });
     var hint = el("p", { id: "composer-hint", class: "composer__hint", "aria-live": "polite" });

@@ -479,6 +479,7 @@ async def test_hello_lists_the_views_with_previews_and_unread_and_seen_resets_it
         "first_name": ana.first_name,
         "last_name": ana.last_name,
         "presence": "online",
+        "admin": False,  # an agent acts on their own conversations only
     }
 
     # Opening it is seeing it; a message after that is unread until the console says so.

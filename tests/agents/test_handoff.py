@@ -231,6 +231,28 @@ def test_transfer_to_an_agent_and_to_a_team(conversation, agent, tenant):
     assert [e[2] for e in events(conversation)] == ["agent_takeover", "transfer", "transfer"]
 
 
+@pytest.mark.parametrize("presence", ["offline", "away", "silent"])
+def test_a_transfer_to_an_agent_who_is_not_online_is_refused(conversation, agent, tenant, presence):
+    """The visitor would hear "Sam joined the conversation" from nobody, and the agent who
+    sent it could act on it no more (a new agent's walk: a transfer to an offline colleague
+    stranded the visitor)."""
+    services.conversation_take_over(conversation=conversation, agent=agent.user)
+    sam = AgentProfileFactory(
+        tenant=tenant,
+        presence="online" if presence == "silent" else presence,
+        last_seen_at=timezone.now() - timedelta(hours=1 if presence == "silent" else 0),
+    )
+    with pytest.raises(Conflict) as refused:
+        services.conversation_transfer(
+            conversation=conversation, actor=agent.user, to_agent=sam.user
+        )
+    assert refused.value.code == "agent_unavailable"
+    assert "transfer to an agent who is online, or to a team's queue" in refused.value.message
+    conversation.refresh_from_db()
+    assert (conversation.status, conversation.assigned_agent) == ("assigned", agent.user)
+    assert [e[2] for e in events(conversation)] == ["agent_takeover"]
+
+
 def test_transfer_needs_a_target_of_the_same_tenant(conversation, agent, other_tenant):
     services.conversation_take_over(conversation=conversation, agent=agent.user)
     with pytest.raises(ValidationFailed):

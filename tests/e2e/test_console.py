@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from agents import realtime as agents_realtime
-from agents.models import HandoffEvent
+from agents.models import AgentProfile, HandoffEvent
 from chattonic.tenancy.models import Membership, Tenant
 from conversations.models import Conversation, Message
 from tests.e2e.conftest import assert_accessible
@@ -143,11 +143,15 @@ def test_visitor_and_agent_handoff_claim_chat_note_and_hand_back(new_context, te
     _claim_policy(tenant)
     bot = launched_bot(tenant=tenant, title="Acme help", business_hours=ALWAYS_OPEN)
     maya = _agent(tenant)
+    sam = _agent(tenant, "Sam", "Ortiz")
+    AgentProfile.objects.filter(user=sam).update(presence=AgentProfile.Presence.OFFLINE)
 
     # The agent signs in; the console's socket connects and puts them online.
     agent = new_context().new_page()
     _sign_in(agent, maya)
-    expect(agent.locator("#agents [data-agent]")).to_have_text(["Maya Lopez — online"])
+    expect(agent.locator("#agents [data-agent]")).to_have_text(
+        ["Maya Lopez — online", "Sam Ortiz — offline"]
+    )
     expect(agent.locator("#count-unassigned")).to_have_text("0")
     agent.evaluate("() => { window.stillTheSamePage = true; }")
 
@@ -185,6 +189,12 @@ def test_visitor_and_agent_handoff_claim_chat_note_and_hand_back(new_context, te
         ["Channel", "Language", "First seen", "Previous conversations"]
     )
     expect(card.locator(".contact-card__value")).to_contain_text(["Web chat", "English", "", "0"])
+
+    # Transfer to: a colleague who is offline is shown so, and cannot be chosen (a visitor
+    # was told "Sam joined" by an agent who was not there).
+    transfer = agent.get_by_label("Transfer to")
+    expect(transfer.locator("option", has_text="Sam Ortiz")).to_have_text("Sam Ortiz — offline")
+    expect(transfer.locator("option", has_text="Sam Ortiz")).to_be_disabled()
 
     # Both ways.
     agent.locator("#reply").press("Enter")
