@@ -433,8 +433,13 @@
       es: { joined: "{name} se unió a la conversación", resolved: "Esta conversación se resolvió" },
       pt: { joined: "{name} entrou na conversa", resolved: "Esta conversa foi resolvida" }
     }[LANG];
-    if (frame.notice === "agent_joined") notice(texts.joined.replace("{name}", frame.agent || T.agent));
-    else if (frame.notice === "resolved") notice(texts.resolved);
+    if (frame.notice === "agent_joined") {
+      // Someone answers after all: the away form ("leave your details") has no more use (the
+      // server takes it only while nobody has the conversation), and its Send sat beside the
+      // chat's own.
+      if (state.awayForm) { removeKeepingFocus(state.awayForm.form); state.awayForm = null; }
+      notice(texts.joined.replace("{name}", frame.agent || T.agent));
+    } else if (frame.notice === "resolved") notice(texts.resolved);
   }
 
   // CSAT: a resolved conversation asks for a rating from 1 to 5.

@@ -211,6 +211,46 @@ def resolve_and_close(conversation, actor):
         connection.close()
 
 
+def claim_and_close(conversation, agent):
+    from django.db import connection
+
+    from agents.services import conversation_claim
+
+    try:
+        conversation_claim(conversation=conversation, agent=agent)
+    finally:
+        connection.close()
+
+
+def test_the_away_form_goes_when_an_agent_joins_after_all(new_context, tenant):
+    """An agent claims the conversation while the away form waits: the form (which the server
+    no longer takes) leaves, and the visitor reads who joined (its Send sat beside the chat's
+    own, under "Maya joined the conversation")."""
+    from playwright.sync_api import expect
+
+    from conversations.models import Conversation
+    from tests.factories import AgentProfileFactory
+
+    bot = launched_bot(tenant=tenant)
+    page = new_context().new_page()
+    page.goto(f"/demo/{bot.public_key}/")
+    page.locator("chattonic-widget button.launcher").click()
+    _say(page, "talk to a person")
+    form = page.locator("chattonic-widget form.away-form")
+    expect(form).to_be_visible()
+
+    maya = AgentProfileFactory(tenant=tenant).user
+    maya.first_name = "Maya"
+    maya.save(update_fields=["first_name"])
+    conversation = Conversation.objects.for_tenant(tenant).get()
+    with ThreadPoolExecutor(1) as other_thread:  # see test_away_form_then_rating...
+        other_thread.submit(claim_and_close, conversation, maya).result()
+    expect(page.locator("chattonic-widget .notice").last).to_have_text(
+        "Maya joined the conversation"
+    )
+    expect(form).to_have_count(0)
+
+
 def test_away_form_then_rating_after_the_agent_resolves(new_context, tenant):
     """Nobody online: the away message comes with a form whose details become a lead; once an
     agent resolves the conversation, the widget asks for a rating from 1 to 5."""
