@@ -388,8 +388,10 @@ def conversation_transfer(
     conversation.status = Status.QUEUED
     conversation.team = to_team
     conversation.assigned_agent = None
-    conversation.queued_at = timezone.now()
-    conversation.save(update_fields=["status", "team", "assigned_agent", "queued_at"])
+    # Back in a queue, the visitor waits anew: the next first response is timed from here
+    # (keeping the earlier one made it precede its queueing: 0 s in the statistics).
+    _new_episode(conversation)
+    conversation.save(update_fields=["status", "team", "assigned_agent", *STAMPS])
     _record(conversation, previous, Reason.TRANSFER, actor=actor, detail=f"to team {to_team}")
     transaction.on_commit(lambda: queue_dispatch(tenant_id=conversation.tenant_id))
     return conversation

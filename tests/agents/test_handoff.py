@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from agents import services
@@ -771,6 +772,35 @@ def test_the_timestamps_follow_the_handoff(conversation, agent):
         "claim",
         "resolve",
     ]
+
+
+def test_a_transfer_to_a_teams_queue_times_the_next_first_response_from_there(
+    conversation, agent, tenant
+):
+    """The first response kept from before the transfer came before the new queueing: the
+    statistics read it as 0 s (a new agent's walk: "First agent response, median: 0 s")."""
+    from stats.services import stats_rebuild, stats_report
+
+    colleague = AgentProfileFactory(tenant=tenant)
+    start = datetime(2026, 6, 3, 12, 0, tzinfo=UTC)
+    with time_machine.travel(start, tick=False):
+        services.conversation_hand_off(conversation=conversation, reason="visitor_request")
+    with time_machine.travel(start + timedelta(seconds=10), tick=False):
+        services.conversation_claim(conversation=conversation, agent=agent.user)
+        services.agent_reply(conversation=conversation, agent=agent.user, text="Hi")
+    billing = TeamFactory(tenant=tenant, name="Billing")
+    with time_machine.travel(start + timedelta(seconds=20), tick=False):
+        services.conversation_transfer(conversation=conversation, actor=agent.user, to_team=billing)
+    moved = Conversation.objects.get(pk=conversation.pk)
+    assert moved.first_agent_response_at is None and moved.assigned_at is None
+    with time_machine.travel(start + timedelta(seconds=50), tick=False):
+        services.conversation_claim(conversation=moved, agent=colleague.user)
+        services.agent_reply(conversation=moved, agent=colleague.user, text="Billing here")
+    done = Conversation.objects.get(pk=conversation.pk)
+    assert (done.first_agent_response_at - done.queued_at).total_seconds() == 30
+    stats_rebuild(tenant_id=tenant.pk, start=start.date(), end=start.date())
+    report = stats_report(tenant=tenant.pk, start=start.date(), end=start.date())
+    assert report["totals"]["first_response_median_seconds"] == 30
 
 
 def test_the_sweep_puts_a_silent_agents_conversations_back_in_the_queue(
