@@ -188,8 +188,10 @@ def conversation_hand_off(
 
     bot = conversation.bot
     open_now = within_business_hours(bot.business_hours, bot.time_zone, timezone.now())
-    available = available_agents(tenant_id=conversation.tenant_id, team_id=conversation.team_id)
-    answerable = open_now and available.exists()
+    # Anyone online can take it: every agent's console lists the queue and may claim from it,
+    # whatever the team (which routes the round-robin). Counting the team's agents only told
+    # the visitor "nobody is available" while an agent online saw them waiting.
+    answerable = open_now and available_agents(tenant_id=conversation.tenant_id).exists()
     if not answerable:
         _away(conversation)
     elif text:

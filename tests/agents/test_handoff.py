@@ -708,10 +708,20 @@ def test_an_away_agent_counts_as_nobody(conversation, tenant):
     assert Message.objects.filter(conversation=conversation, data__away=True).exists()
 
 
-def test_nobody_of_the_handoffs_team_online_is_nobody(conversation, tenant, agent):
-    TeamFactory(tenant=tenant, name="Billing")  # agent is not in it
-    services.conversation_hand_off(conversation=conversation, reason="flow", team="Billing")
-    assert Message.objects.filter(conversation=conversation, data__away=True).exists()
+def test_an_agent_online_outside_the_handoffs_team_can_still_take_it(conversation, tenant, agent):
+    """The team's only agent is offline, another is online: the visitor is told a person is
+    coming, not that nobody is there, since that agent sees them waiting and may claim (a new
+    agent, in no team, was online while the visitor got the away message)."""
+    billing = TeamFactory(tenant=tenant, name="Billing")  # ``agent`` is not in it
+    offline = AgentProfileFactory(tenant=tenant, presence=AgentProfile.Presence.OFFLINE)
+    offline.teams.add(billing)
+    services.conversation_hand_off(
+        conversation=conversation, reason="flow", team="Billing", text="Billing will join."
+    )
+    said = Message.objects.filter(conversation=conversation).values_list("sender", "text")
+    assert list(said) == [("bot", "Billing will join.")]
+    services.conversation_claim(conversation=conversation, agent=agent.user)
+    assert Conversation.objects.get(pk=conversation.pk).team == billing
 
 
 @pytest.mark.parametrize("ticket_after_hours,tickets", [(True, 1), (False, 0)])
