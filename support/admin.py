@@ -38,6 +38,18 @@ class ReplyForm(forms.ModelForm):
         fields = []
 
 
+class ReporterReplyForm(ReplyForm):
+    """Tenant staff's form: a comment, and closing the ticket (docs/support.md: the reporter
+    may close it; the page offered no way to)."""
+
+    close = forms.BooleanField(
+        label="Close this ticket",
+        required=False,
+        help_text="No more help needed. A closed ticket takes no more comments: a new problem "
+        "is a new report.",
+    )
+
+
 class OperatorReplyForm(ReplyForm):
     internal = forms.BooleanField(
         label="Internal comment",
@@ -104,7 +116,7 @@ class TicketAdmin(TenantScopedAdmin):
         if obj is None:
             kwargs["form"] = ReportForm
         else:
-            kwargs["form"] = OperatorReplyForm if request.user.is_superuser else ReplyForm
+            kwargs["form"] = OperatorReplyForm if request.user.is_superuser else ReporterReplyForm
         form = super().get_form(request, obj, change=change, **kwargs)
         if obj is None and "severity" in form.base_fields:
             severity = form.base_fields["severity"]
@@ -117,8 +129,8 @@ class TicketAdmin(TenantScopedAdmin):
         fields = list(self.get_readonly_fields(request, obj))
         if request.user.is_superuser:
             fields += ["status", "severity", "comment", "internal"]
-        else:
-            fields += ["comment"]
+        elif obj.status != Ticket.Status.CLOSED:
+            fields += ["comment", "close"]
         return fields
 
     def get_readonly_fields(self, request, obj=None):
@@ -191,6 +203,10 @@ class TicketAdmin(TenantScopedAdmin):
                 ),
                 author=request.user,
                 is_internal=bool(data.get("internal")) and request.user.is_superuser,
+            )
+        if data.get("close") and not request.user.is_superuser:
+            services.ticket_status_change(
+                ticket=ticket, status=Ticket.Status.CLOSED, by_support=False
             )
 
     # --- pages --------------------------------------------------------------------------------

@@ -119,6 +119,21 @@ def test_the_reporter_follows_the_ticket_without_seeing_internal_comments(staff,
     assert (comment.origin, comment.author, comment.is_internal) == ("tenant", staff.user, False)
 
 
+def test_the_reporter_closes_a_ticket_from_its_page(staff, tenant):
+    """docs/support.md: the reporter may close a ticket; the page offered no way to."""
+    ticket = TicketFactory(tenant=tenant, reporter=staff.user)
+    page = staff.get(change_url(ticket)).content.decode()
+    assert 'name="close"' in page and "Close this ticket" in page
+    response = staff.post(change_url(ticket), {"comment": "Solved it myself.", "close": "on"})
+    assert response.status_code == 302
+    ticket.refresh_from_db()
+    assert ticket.status == Ticket.Status.CLOSED and ticket.closed_at is not None
+    assert TicketComment.objects.get(ticket=ticket).body == "Solved it myself."
+    # Closed: no more comments offered (the service would refuse them), nor closing again.
+    page = staff.get(change_url(ticket)).content.decode()
+    assert 'name="comment"' not in page and 'name="close"' not in page
+
+
 def test_other_tenants_tickets_are_not_found(staff, other_tenant):
     theirs = TicketFactory(tenant=other_tenant)
     assert staff.get(change_url(theirs)).status_code == 404
