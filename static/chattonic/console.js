@@ -386,6 +386,7 @@
     main.appendChild(composer(summary, mineNow));
     if (draft) {
       $("reply").value = draft.text; $("as-note").checked = draft.note; if (draft.focused) $("reply").focus();
+      $("as-note").dispatchEvent(new Event("change"));  // the note mode's look, as it was
       $("composer-hint").textContent = draft.hint; $("composer-hint").className = draft.hintClass;
     }
     renderContact(detail.contact, summary.contact.name);
@@ -398,19 +399,31 @@
   // --- The composer and its canned-response picker ---------------------------------------------
   function composer(summary, mineNow) {
     var resolved = summary.status === "resolved";
+    var replyPlaceholder = resolved ? "This conversation is resolved."
+      : mineNow ? "Reply… (type / for a canned response)"
+      : summary.status === "assigned" && summary.agent ? summary.agent.name + " has this conversation."
+      : "Claim the conversation to reply";
     var box = el("textarea", {
       id: "reply", class: "composer__input", rows: "3", "aria-label": "Reply",
       "aria-autocomplete": "list", "aria-controls": "canned-list", "aria-describedby": "composer-hint",
       disabled: resolved ? "disabled" : null,
-      placeholder: resolved ? "This conversation is resolved."
-        : mineNow ? "Reply… (type / for a canned response)"
-        : summary.status === "assigned" && summary.agent ? summary.agent.name + " has this conversation."
-        : "Claim the conversation to reply"
+      placeholder: replyPlaceholder
     });
     var picker = el("ul", { id: "canned-list", class: "picker", role: "listbox", "aria-label": "Canned responses", hidden: "hidden" });
     var hint = el("p", { id: "composer-hint", class: "composer__hint", "aria-live": "polite" });
     var isNote = el("input", { type: "checkbox", id: "as-note", class: "composer__check", disabled: resolved ? "disabled" : null });
+    var sendButton = el("button", { type: "submit", id: "send", class: "composer__send", text: "Send", disabled: resolved ? "disabled" : null });
     var matches = [], active = 0;
+
+    // Note mode shows: the box turns yellow, says who reads it, and Send says "Add note" (a
+    // reply after a note quietly became another note: the box looked the same).
+    function showMode() {
+      var note = isNote.checked;
+      box.classList.toggle("composer__input--note", note);
+      box.placeholder = note ? "Private note: only your team reads it" : replyPlaceholder;
+      sendButton.textContent = note ? "Add note" : "Send";
+    }
+    isNote.addEventListener("change", showMode);
 
     function setHint(text, isError) {
       hint.textContent = text || "";
@@ -492,7 +505,7 @@
       hint,
       el("div", { class: "composer__row" }, [
         el("label", { class: "composer__label" }, [isNote, " Private note (never sent to the visitor)"]),
-        el("button", { type: "submit", id: "send", class: "composer__send", text: "Send", disabled: resolved ? "disabled" : null })
+        sendButton
       ])
     ]);
 

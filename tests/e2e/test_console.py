@@ -213,11 +213,20 @@ def test_visitor_and_agent_handoff_claim_chat_note_and_hand_back(new_context, te
     expect(timeline.locator(".bubble--agent")).to_contain_text(["Hi, I'm Maya. How can I help?"])
 
     # A private note: in the console's timeline, nowhere near the visitor.
+    # Note mode shows, and stays shown after the note went (a reply after a note became
+    # another note: the box looked the same).
     agent.locator("#as-note").check()
+    expect(agent.get_by_role("button", name="Add note")).to_be_visible()
+    expect(agent.locator("#reply")).to_have_attribute(
+        "placeholder", "Private note: only your team reads it"
+    )
     agent.locator("#reply").fill(NOTE)
     agent.locator("#send").click()
     expect(timeline.locator(".bubble--note")).to_contain_text([NOTE])
     expect(timeline.locator(".bubble--agent")).to_have_count(1)
+    expect(agent.locator("#send")).to_have_text("Add note")
+    agent.locator("#as-note").uncheck()
+    expect(agent.locator("#send")).to_have_text("Send")
 
     # Back to the bot, at the start of the flow: it greets again, and answers. The steps it
     # may resume at read as the flow editor names them, and what each says.
