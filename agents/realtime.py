@@ -6,17 +6,21 @@ from __future__ import annotations
 from agents.selectors import conversation_summary, note_payload
 from chattonic.tenancy.selectors import staff_public_name
 from conversations import realtime
-from conversations.models import Conversation
+from conversations.models import Conversation, HandoffReason
 
 
-def visitor_notice(conversation) -> str | None:
+def visitor_notice(conversation, reason: str = "") -> str | None:
     """What the visitor is told of a transition: an agent joined (a claim, an automatic
-    assignment, a take-over, a transfer to an agent), or the conversation was resolved.
-    Going back to the queue or to the bot is not announced."""
+    assignment, a take-over, a transfer to an agent), the agent passed them on to a team's
+    queue (else they believed the agent still there), or the conversation was resolved.
+    Going back to the queue otherwise (the agent's console went silent) or to the bot is
+    not announced."""
     if conversation.status == Conversation.Status.ASSIGNED:
         return "agent_joined"
     if conversation.status == Conversation.Status.RESOLVED:
         return "resolved"
+    if conversation.status == Conversation.Status.QUEUED and reason == HandoffReason.TRANSFER:
+        return "transferred"
     return None
 
 
@@ -36,7 +40,7 @@ def conversation_changed_on_commit(conversation, *, reason: str) -> None:
                 "id": conversation.pk,
                 "status": conversation.status,
                 "agent": staff_public_name(conversation.assigned_agent),
-                "notice": visitor_notice(conversation),
+                "notice": visitor_notice(conversation, reason),
             },
         },
     )

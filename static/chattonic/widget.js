@@ -429,9 +429,9 @@
   // (by their first name), or the conversation was resolved (the next message starts anew).
   function renderHandoffNotice(frame) {
     var texts = {
-      en: { joined: "{name} joined the conversation", resolved: "This conversation was resolved" },
-      es: { joined: "{name} se unió a la conversación", resolved: "Esta conversación se resolvió" },
-      pt: { joined: "{name} entrou na conversa", resolved: "Esta conversa foi resolvida" }
+      en: { joined: "{name} joined the conversation", resolved: "This conversation was resolved", transferred: "You were passed on to another team: someone will be with you soon" },
+      es: { joined: "{name} se unió a la conversación", resolved: "Esta conversación se resolvió", transferred: "Te pasamos a otro equipo: alguien te atenderá en breve" },
+      pt: { joined: "{name} entrou na conversa", resolved: "Esta conversa foi resolvida", transferred: "Você foi encaminhado a outra equipe: alguém vai atendê-lo em breve" }
     }[LANG];
     if (frame.notice === "agent_joined") {
       // Someone answers after all: the away form ("leave your details") has no more use (the
@@ -440,6 +440,7 @@
       if (state.awayForm) { removeKeepingFocus(state.awayForm.form); state.awayForm = null; }
       notice(texts.joined.replace("{name}", frame.agent || T.agent));
     } else if (frame.notice === "resolved") notice(texts.resolved);
+    else if (frame.notice === "transferred") notice(texts.transferred);
   }
 
   // CSAT: a resolved conversation asks for a rating from 1 to 5.

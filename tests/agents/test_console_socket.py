@@ -638,7 +638,13 @@ async def test_the_visitor_hears_who_joined_and_that_it_was_resolved(bot, tenant
     for by, frame, expected in (
         (agent, {"type": "claim"}, notice("assigned", "Ana", "agent_joined")),
         (agent, {"type": "transfer", "agent": ben.pk}, notice("assigned", "Ben", "agent_joined")),
-        (colleague, {"type": "transfer", "team": billing.pk}, notice("queued", None, None)),
+        # Passed on to a team's queue: said so (the visitor believed Ben still there), the
+        # team's name kept to the staff.
+        (
+            colleague,
+            {"type": "transfer", "team": billing.pk},
+            notice("queued", None, "transferred"),
+        ),
         (agent, {"type": "take_over"}, notice("assigned", "Ana", "agent_joined")),
         (agent, {"type": "resolve"}, notice("resolved", "Ana", "resolved")),
     ):
