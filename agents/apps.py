@@ -15,5 +15,6 @@ class AgentsConfig(AppConfig):
 
         hooks.hand_off_register(services.flow_hand_off)
         hooks.away_contact_leave_register(services.away_contact_leave)
+        hooks.staff_entries_register(selectors.staff_entries)
         privacy_hooks.contact_exporting_register(selectors.conversations_records_export)
         privacy_hooks.contact_erasing_register(services.conversations_records_erase)

@@ -21,6 +21,7 @@ from chattonic.core.errors import NotFound
 from chattonic.tenancy.models import Membership
 from chattonic.tenancy.selectors import staff_display_name
 from conversations import realtime
+from conversations.hooks import StaffEntry
 from conversations.models import Conversation, Message
 from conversations.selectors import conversation_history
 from leads.models import Lead
@@ -206,6 +207,48 @@ def _preview(message: Message | None) -> dict | None:
 
 def _iso(value) -> str | None:
     return value.isoformat() if value else None
+
+
+def staff_entries(*, conversation: Conversation) -> list[StaffEntry]:
+    """The conversation's private notes and changes of hands (conversations.hooks), oldest
+    first, in words: "Claimed from the queue · Maya Lopez", "Transferred · to team Billing"."""
+    tenant_id = conversation.tenant_id
+    notes = (
+        Note.objects.for_tenant(tenant_id)
+        .filter(conversation=conversation)
+        .select_related("author")
+    )
+    entries = [
+        StaffEntry(
+            kind="note",
+            who=f"Private note by {staff_display_name(n.author) if n.author else 'an agent'}",
+            text=n.text,
+            created_at=n.created_at,
+        )
+        for n in notes
+    ]
+    events = (
+        HandoffEvent.objects.for_tenant(tenant_id)
+        .filter(conversation=conversation)
+        .select_related("actor", "agent", "team")
+    )
+    for event in events:
+        parts = [event.get_reason_display()]
+        if event.agent is not None and event.to_status == Status.ASSIGNED:
+            parts.append(f"with {staff_display_name(event.agent)}")
+        if event.detail:  # a transfer's "to team Billing", a flow's handoff code
+            parts.append(event.detail)
+        elif event.team is not None and event.to_status == Status.QUEUED:
+            parts.append(f"for team {event.team.name}")
+        entries.append(
+            StaffEntry(
+                kind="handoff",
+                who=staff_display_name(event.actor) if event.actor else "",
+                text=" · ".join(parts),
+                created_at=event.created_at,
+            )
+        )
+    return sorted(entries, key=lambda entry: entry.created_at)
 
 
 def note_payload(note: Note) -> dict:

@@ -79,7 +79,7 @@ class ConversationAdmin(TenantScopedAdmin):
         "team",
         "handoff_reason",
         "language_name",
-        "is_sandbox",
+        "test_chat",
         "created_at",
         "last_message_at",
         "queued_at",
@@ -93,6 +93,11 @@ class ConversationAdmin(TenantScopedAdmin):
     @admin.display(description="language")
     def language_name(self, obj):
         return dict(Bot.Language.choices).get(obj.language, obj.language)
+
+    @admin.display(description="test chat")
+    def test_chat(self, obj):
+        """In words: the readonly checkbox showed as an empty row."""
+        return "Yes: the dashboard's test chat, not a visitor" if obj.is_sandbox else "No"
 
     @admin.display(description="satisfaction (CSAT)")
     def rating(self, obj):
@@ -125,5 +130,7 @@ class ConversationAdmin(TenantScopedAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
-            context["transcript"] = conversation_transcript(conversation=obj)
+            transcript = conversation_transcript(conversation=obj)
+            context["transcript"] = transcript
+            context["message_count"] = sum(1 for line in transcript if line.id)
         return super().render_change_form(request, context, add, change, form_url, obj)

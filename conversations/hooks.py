@@ -11,13 +11,16 @@
 - ``callback_answer`` (messaging): a tapped Telegram button, answered after the commit.
 - ``numbered_reply_resolve`` (messaging): "2" typed on SMS, the second quick reply offered.
 - ``conversation_rated`` (stats): a rating of a conversation resolved on an older day.
+- ``staff_entries`` (agents): a conversation's private notes and changes of hands, for the
+  dashboard's transcript.
 
 Each is called inside the caller's transaction: an exception rolls the whole verb back.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from chattonic.core.hooks import Event, Slot
@@ -82,6 +85,37 @@ def away_contact_leave(*, conversation: Conversation, fields: dict) -> Lead:
     """The visitor's details, left while nobody could answer: a lead (and, where the bot
     says so, a ticket). Raises a ServiceError when the away form is not on offer."""
     return _away_contact_leave.answer(conversation=conversation, fields=fields)
+
+
+# --- The staff's side of a transcript ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StaffEntry:
+    """A line of a conversation's staff-side history that is not a message: an agent's
+    private note, or a change of hands (queued, claimed, transferred, resolved...)."""
+
+    kind: str  # "note" or "handoff"
+    who: str  # the note's author, or who moved it ("" for the platform)
+    text: str
+    created_at: datetime
+
+
+class StaffEntries(Protocol):
+    def __call__(self, *, conversation: Conversation) -> list[StaffEntry]: ...
+
+
+_staff_entries: Slot[StaffEntries] = Slot("conversations.hooks.staff_entries", answered_by="agents")
+
+
+def staff_entries_register(answer: StaffEntries) -> None:
+    _staff_entries.register(answer)
+
+
+def staff_entries(*, conversation: Conversation) -> list[StaffEntry]:
+    """The conversation's notes and changes of hands, oldest first (the dashboard's
+    transcript shows them among the messages; never the visitor)."""
+    return _staff_entries.answer(conversation=conversation)
 
 
 # --- Leads -----------------------------------------------------------------------------------

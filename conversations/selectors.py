@@ -9,6 +9,7 @@ from django.db.models import OuterRef, Subquery
 
 from bots.models import Bot
 from chattonic.tenancy.selectors import staff_display_name
+from conversations import hooks
 from conversations.models import ChannelKind, Conversation, Message
 
 HISTORY_PAGE = 50
@@ -92,7 +93,9 @@ class TranscriptLine:
 def conversation_transcript(*, conversation: Conversation) -> list[TranscriptLine]:
     """Every message of the conversation, oldest first, each with its sender's name: the
     contact's (or "Visitor"), the bot's, the agent's (the name they chose, else their login:
-    this is the staff side) or "System". Nothing internal (ids, payloads, tokens)."""
+    this is the staff side) or "System"; among them, at their times, the agents' private
+    notes and the changes of hands (``hooks.staff_entries``: sender "note" or "handoff").
+    Nothing internal (ids, payloads, tokens)."""
     messages = (
         Message.objects.for_tenant(conversation.tenant_id)
         .filter(conversation=conversation)
@@ -101,7 +104,24 @@ def conversation_transcript(*, conversation: Conversation) -> list[TranscriptLin
     )
     visitor = _contact_name(conversation.contact)
     bot = conversation.bot.name
-    return [_line(message, visitor, bot) for message in messages]
+    lines = [_line(message, visitor, bot) for message in messages]
+    lines += [
+        TranscriptLine(
+            id=0,
+            sender=entry.kind,
+            sender_name=entry.who,
+            text=entry.text,
+            kind="",
+            options=[],
+            media="",
+            created_at=entry.created_at,
+            direction="staff",
+            status="",
+            error="",
+        )
+        for entry in hooks.staff_entries(conversation=conversation)
+    ]
+    return sorted(lines, key=lambda line: line.created_at)  # stable: messages first on a tie
 
 
 def _contact_name(contact) -> str:

@@ -152,3 +152,42 @@ def test_a_web_visitors_browser_key_is_not_shown(owner_client, tenant):
     ContactIdentityFactory(tenant=tenant, contact=contact, kind="webchat", external_id="9f" * 16)
     page = owner_client.get(f"/dashboard/contacts/contact/{contact.pk}/change/")
     assert b"a web browser" in page.content and b"9f" * 16 not in page.content
+
+
+def test_the_transcript_shows_the_notes_and_each_change_of_hands_at_their_times(
+    owner_client, tenant
+):
+    """The owner read the messages only: not the agents' private notes, nor who claimed,
+    transferred or resolved it (a new agent's walk)."""
+    from agents import services
+    from tests.factories import AgentProfileFactory, TeamFactory, launched_bot
+
+    days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    bot = launched_bot(tenant=tenant, business_hours={day: [["00:00", "24:00"]] for day in days})
+    conversation = ConversationFactory(tenant=tenant, bot=bot, bot_version=bot.published_version)
+    maya = AgentProfileFactory(tenant=tenant).user
+    maya.first_name, maya.last_name = "Maya", "Lopez"
+    maya.save()
+    billing = TeamFactory(tenant=tenant, name="Billing")
+    services.conversation_hand_off(conversation=conversation, reason="visitor_request")
+    services.conversation_claim(conversation=conversation, agent=maya)
+    services.agent_reply(conversation=conversation, agent=maya, text="Hello, I'm on it.")
+    services.note_add(conversation=conversation, author=maya, text="VIP: refund at once")
+    services.conversation_transfer(conversation=conversation, actor=maya, to_team=billing)
+    page = page_of(owner_client, conversation)
+    said = [
+        (line.sender, line.sender_name, line.text)
+        for line in page.context["transcript"]
+        if line.sender in ("note", "handoff", "agent")
+    ]
+    assert said == [
+        ("handoff", "", "Asked by the visitor"),
+        ("handoff", "Maya Lopez", "Claimed from the queue · with Maya Lopez"),
+        ("agent", "Maya Lopez", "Hello, I'm on it."),
+        ("note", "Private note by Maya Lopez", "VIP: refund at once"),
+        ("handoff", "Maya Lopez", "Transferred · to team Billing"),
+    ]
+    html = page.content.decode()
+    assert "VIP: refund at once" in html and "Private note by Maya Lopez" in html
+    assert "Transcript (1 message)" in html  # the messages; notes and changes apart
+    assert re.search(r"Test chat:</label>\s*<div class=\"readonly\">No</div>", html)
