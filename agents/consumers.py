@@ -19,6 +19,7 @@ from agents.models import AgentProfile
 from chattonic.core import inputs
 from chattonic.core.errors import NotFound, ServiceError, ValidationFailed
 from chattonic.core.sockets import JsonSocket, frame_loads
+from chattonic.tenancy.selectors import staff_public_name
 from conversations import realtime
 from conversations.models import Conversation
 
@@ -209,6 +210,8 @@ class AgentConsumer(realtime.MessageEvents, JsonSocket):
                 "sender": "agent",
                 "on": _flag(content, "on"),
                 "agent": self.user.pk,
+                # The visitor reads "Maya is typing…" (their first name only), not "Agent".
+                "name": staff_public_name(self.user),
             },
         )
 

@@ -68,9 +68,7 @@ def _presence_cutoff():
 def available_agents(*, tenant_id: int, team_id: int | None = None):
     """Online agents with a recent heartbeat and room for one more conversation, in
     round-robin order (longest since their last assignment first)."""
-    agents = AgentProfile.objects.for_tenant(tenant_id).filter(
-        presence=AgentProfile.Presence.ONLINE, last_seen_at__gte=_presence_cutoff()
-    )
+    agents = AgentProfile.objects.for_tenant(tenant_id).filter(**_online())
     if team_id:
         agents = agents.filter(teams__id=team_id)
     return (
@@ -85,13 +83,18 @@ def available_agents(*, tenant_id: int, team_id: int | None = None):
     )
 
 
-def _reachable(profile: AgentProfile) -> bool:
-    """Online, with a console that beat recently (as ``available_agents`` counts them)."""
-    return (
-        profile.presence == AgentProfile.Presence.ONLINE
-        and profile.last_seen_at is not None
-        and profile.last_seen_at >= _presence_cutoff()
-    )
+def _online() -> dict:
+    """Who counts as online: chose to be, with a console that beat recently."""
+    return {"presence": AgentProfile.Presence.ONLINE, "last_seen_at__gte": _presence_cutoff()}
+
+
+def _unreachable(profile: AgentProfile) -> str | None:
+    """Why the agent cannot be given a conversation now (None: they are online)."""
+    if AgentProfile.objects.filter(pk=profile.pk, **_online()).exists():
+        return None
+    if profile.presence == AgentProfile.Presence.ONLINE:
+        return f"{profile}'s console is not connected"
+    return f"{profile} is {profile.get_presence_display().lower()}"
 
 
 def _open_count(user) -> int:
@@ -167,8 +170,8 @@ def conversation_hand_off(
 ) -> Conversation:
     """Queue a bot conversation for a human (the flow, the visitor, the fallback limit).
 
-    Changes ``conversation`` in place. When nobody can take it (no agent online for the
-    team, or outside the bot's business hours) the visitor gets the away message and may
+    Changes ``conversation`` in place. When nobody can take it (no agent of the tenant
+    online, or outside the bot's business hours) the visitor gets the away message and may
     leave contact details; otherwise ``text`` (the flow's handoff text: "I'm getting a
     person"), from the bot. With the round-robin policy an available agent gets it at once.
     A test chat reaches no agent: where a visitor's would, it gets ``text`` and a note
@@ -375,12 +378,12 @@ def conversation_transfer(
     previous = conversation.status
     if to_agent is not None:
         profile = _lock_capacity(conversation, to_agent)
-        if not _reachable(profile):
+        why = _unreachable(profile)
+        if why is not None:
             # The visitor is told that they joined: an agent who is not there stranded them
             # (and the one who sent it could no longer act on it).
             raise Conflict(
-                f"{profile} is {profile.get_presence_display().lower()}: transfer to an agent "
-                "who is online, or to a team's queue.",
+                f"{why}: transfer to an agent who is online, or to a team's queue.",
                 code="agent_unavailable",
             )
         conversation.team = to_team or conversation.team

@@ -490,7 +490,10 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
 
     async def typing(self, event):
         if event.get("sender") != "contact":
-            await self.send_json({"type": "typing", "sender": event["sender"], "on": event["on"]})
+            frame = {"type": "typing", "sender": event["sender"], "on": event["on"]}
+            if event.get("name"):
+                frame["name"] = event["name"]  # an agent's first name (never more)
+            await self.send_json(frame)
 
     async def conversation_started(self, event):
         # Another tab of the visitor opened a chat. The event only says "look again": the

@@ -674,7 +674,7 @@
         (frame.ids || []).forEach(function (id) { updateStatus(id, "read"); });
         break;
       case "typing":
-        typingLine.textContent = frame.on ? (frame.sender === "agent" ? T.agent : state.bot ? state.bot.title : T.bot) + " " + T.typing : "";
+        typingLine.textContent = frame.on ? (frame.sender === "agent" ? frame.name || T.agent : state.bot ? state.bot.title : T.bot) + " " + T.typing : "";
         break;
       case "conversation":
         state.status = frame.status;

@@ -167,6 +167,8 @@ async def test_a_foreign_origin_is_refused_even_with_a_session(tenant):
 
 async def test_the_queue_arrives_live_and_the_agent_serves_the_visitor(bot, tenant):
     ana = await database_sync_to_async(agent_of)(tenant)
+    ana.first_name, ana.last_name = "Ana", "Lima"
+    await database_sync_to_async(ana.save)()
     await database_sync_to_async(CannedResponseFactory)(
         tenant=tenant, shortcut="hours", text="We open at nine."
     )
@@ -197,7 +199,9 @@ async def test_the_queue_arrives_live_and_the_agent_serves_the_visitor(bot, tena
 
     # Typing, then messages both ways.
     await agent.send_json_to({"type": "typing", "conversation": cid, "on": True})
-    await until(chat, of_type("typing", sender="agent", on=True))
+    # The visitor reads "Ana is typing…": her first name only, never more.
+    typing, _ = await until(chat, of_type("typing", sender="agent", on=True))
+    assert typing == {"type": "typing", "sender": "agent", "on": True, "name": "Ana"}
     await chat.send_json_to({"type": "message", "client_id": "c2", "text": "My order is late"})
     await until(agent, says("contact", "My order is late"))
     ack = await act(agent, {"type": "reply", "conversation": cid, "text": "Let me look."})
