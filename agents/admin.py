@@ -1,6 +1,8 @@
 """The dashboard's teams, agents and canned responses."""
 
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from agents.models import AgentProfile, CannedResponse, HandoffEvent, Team
 from chattonic.tenancy.admin import TenantScopedAdmin
@@ -46,6 +48,18 @@ class AgentProfileAdmin(TenantScopedAdmin):
 
     def has_add_permission(self, request, *args, **kwargs):
         return False  # a profile appears when a member first opens the console
+
+    def changelist_view(self, request, extra_context=None):
+        # How an agent gets here: the page offered only "Delete selected agents".
+        intro = format_html(
+            'An agent is a member of your staff who opens the <a href="{}">agent console</a>: '
+            "they appear here the first time they do. To add one, the account's owner invites "
+            'them (<a href="{}">Invitations</a>); here you set their teams and how many '
+            "conversations they hold at once.",
+            reverse("console"),
+            reverse("admin:tenancy_invitation_changelist"),
+        )
+        return super().changelist_view(request, {"list_intro": intro, **(extra_context or {})})
 
 
 @admin.register(CannedResponse)

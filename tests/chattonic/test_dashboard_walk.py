@@ -330,3 +330,12 @@ def test_test_chats_are_left_out_of_the_conversations_list_unless_asked_for(owne
         str(test.pk): "Web chat (test chat)",
     }
     assert cells(by_name["Test chats only"]) == {str(test.pk): "Web chat (test chat)"}
+
+
+def test_the_agents_page_says_how_an_agent_gets_there(owner_client):
+    """It offered only "Delete selected agents": a new owner could not tell how to add one
+    (through an invitation; the profile appears when they first open the console)."""
+    page = owner_client.get(reverse("admin:agents_agentprofile_changelist")).content.decode()
+    assert "To add one, the account's owner invites them" in page
+    assert f'href="{reverse("admin:tenancy_invitation_changelist")}"' in page
+    assert 'href="/console/"' in page
