@@ -105,6 +105,7 @@ def flow_svg(definition: dict) -> str:
     height = PAD * 2 + max((len(c) for c in columns), default=1) * (BOX_H + GAP_Y)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" '
         f'role="img" aria-label="Flow diagram" font-family="system-ui, sans-serif" font-size="12">',
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
         'markerHeight="7" orient="auto-start-reverse">'

@@ -243,3 +243,32 @@ def test_on_a_phone_a_bots_page_has_every_control_in_reach(new_context, tenant):
     expect(sunday.get_by_role("checkbox", name="All day")).to_be_checked()
     expect(sunday.get_by_label("From")).to_be_hidden()
     assert Bot.objects.get(name="Shop helper").business_hours["sun"] == [["00:00", "24:00"]]
+
+
+def test_a_wide_flows_diagram_fits_a_phone_and_shows_its_actual_size_on_demand(new_context, tenant):
+    """At 375 px the diagram ran off the page's edge with nothing to say that it scrolls: it
+    now fits the window, and "Actual size" shows it life-size, saying it scrolls sideways."""
+    from playwright.sync_api import expect
+
+    owner = MembershipFactory(tenant=tenant, role="owner").user
+    launched_bot(tenant=tenant, name="Shop helper")
+    page = new_context(viewport={"width": 375, "height": 812}, is_mobile=True).new_page()
+    sign_in(page, owner.username, "/dashboard/bots/bot/")
+    page.get_by_role("link", name="Shop helper").click()
+    page.get_by_role("link", name="Diagram", exact=True).click()
+    box = page.get_by_role("region", name="The flow's diagram")
+    flow = page.get_by_role("img", name="Flow diagram")
+    expect(flow).to_be_visible()
+    assert box.evaluate("b => b.scrollWidth <= b.clientWidth"), "fitted"
+    assert flow.bounding_box()["width"] <= 375
+    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+
+    actual = page.get_by_role("button", name="Actual size")
+    actual.click()
+    expect(actual).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_text("Wider than the window: scroll it sideways")).to_be_visible()
+    assert box.evaluate("b => b.scrollWidth > b.clientWidth"), "scrolls at actual size"
+    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")  # the box does
+    assert_accessible(page)
+    actual.click()
+    expect(page.get_by_text("Wider than the window")).to_be_hidden()

@@ -136,7 +136,30 @@
     window.setTimeout(check, 1000);
   }
 
+  // --- The diagram: fitted to the window when it is wider; "Actual size" to read it closely --
+  // (at actual size a wide flow ran off the page's edge with nothing to say it scrolls).
+  function setUpDiagram(box) {
+    var svg = box.querySelector("svg");
+    var tools = document.querySelector("[data-ct-diagram-tools]");
+    if (!svg || !tools) return;
+    var actual = tools.querySelector("[data-ct-diagram-actual]");
+    var hint = tools.querySelector("[data-ct-diagram-hint]");
+    var natural = Number(svg.getAttribute("width")) || 0;
+    if (natural <= box.clientWidth) return;  // it fits as it is: nothing to offer
+    tools.hidden = false;
+    function show(atActualSize) {
+      box.classList.toggle("ct-diagram--fit", !atActualSize);
+      actual.setAttribute("aria-pressed", String(atActualSize));
+      hint.hidden = !atActualSize;
+    }
+    actual.addEventListener("click", function () {
+      show(actual.getAttribute("aria-pressed") !== "true");
+    });
+    show(false);
+  }
+
   function setUp() {
+    document.querySelectorAll("[data-ct-diagram]").forEach(setUpDiagram);
     document.querySelectorAll("[data-ct-training]").forEach(followTraining);
     document.querySelectorAll("[data-ct-list]").forEach(setUpList);
     document.querySelectorAll("[data-ct-day]").forEach(setUpDay);
