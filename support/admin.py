@@ -229,9 +229,12 @@ class TicketAdmin(TenantScopedAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = dict(extra_context or {})
         ticket = self.get_object(request, unquote(object_id))
-        extra_context["ticket_thread"] = selectors.ticket_comments_for(
-            ticket=ticket, user=request.user
-        )
+        thread = list(selectors.ticket_comments_for(ticket=ticket, user=request.user))
+        for comment in thread:
+            # In the support time zone, as the ticket's due time and answer above are (the
+            # thread read in UTC, unmarked, beside them).
+            comment.when = targets.format_local(comment.created_at)
+        extra_context["ticket_thread"] = thread
         if request.user.is_superuser:
             extra_context["trello_status"] = selectors.trello_status()
         return super().change_view(request, object_id, form_url, extra_context)

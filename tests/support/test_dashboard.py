@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from support import targets
 from support.models import Ticket, TicketComment
 from tests.factories import (
     BotFactory,
@@ -109,6 +110,11 @@ def test_the_reporter_follows_the_ticket_without_seeing_internal_comments(staff,
     page = staff.get(change_url(ticket)).content.decode()
     assert "We are on it" in page
     assert "SECRET-NOTE" not in page
+    # The thread is "Comments" (not "Conversation", beside a field that means a chat), its
+    # times in the support time zone as the due time above, and said so.
+    assert "<h2>Comments</h2>" in page and "<h2>Conversation</h2>" not in page
+    comment = TicketComment.objects.get(body="We are on it")
+    assert targets.format_local(comment.created_at) in page
     assert "Expect a first answer by" in page
 
     response = staff.post(change_url(ticket), {"comment": "Thanks, waiting.", "status": "resolved"})
