@@ -151,6 +151,9 @@ def test_other_tenants_tickets_are_not_found(staff, other_tenant):
 def test_agents_have_no_dashboard(client, tenant):
     client.force_login(MembershipFactory(tenant=tenant, role="agent").user)
     assert client.get(LIST).status_code == 302  # to the sign-in page
+    # Which says where their work is, not only "not authorized" (a new agent's walk).
+    page = client.get(LIST, follow=True).content.decode()
+    assert 'Agents answer visitors in the <a href="/console/">agent console</a>' in page
 
 
 def test_operators_see_every_tenant_answer_and_move_tickets(operator, tenant):
