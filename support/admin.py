@@ -180,7 +180,13 @@ class TicketAdmin(TenantScopedAdmin):
             f"{targets.expectation(ticket)}",
             messages.SUCCESS,
         )
+        request.ct_reported = True  # this says it: not Django's "was added successfully" too
         return ticket
+
+    def message_user(self, request, message, level=messages.INFO, *args, **kwargs):
+        if getattr(request, "ct_reported", False) and level == messages.SUCCESS:
+            return
+        super().message_user(request, message, level, *args, **kwargs)
 
     def save_model(self, request, obj, form, change):
         if not change:

@@ -80,6 +80,7 @@ def test_tenant_staff_report_a_problem_and_are_told_when_to_expect_an_answer(
     )
     assert ticket.first_response_due_at == ticket.created_at + timedelta(hours=6)
     shown = " ".join(str(m) for m in response.context["messages"])
+    assert len(response.context["messages"]) == 1, shown  # ours only, not Django's "added" too
     assert f"ticket #{ticket.pk} is with our support team" in shown
     assert "Expect a first answer by" in shown and "around the clock" in shown
 
