@@ -222,6 +222,17 @@ def claim_and_close(conversation, agent):
         connection.close()
 
 
+def transfer_to_team_and_close(conversation, agent, team):
+    from django.db import connection
+
+    from agents.services import conversation_transfer
+
+    try:
+        conversation_transfer(conversation=conversation, actor=agent, to_team=team)
+    finally:
+        connection.close()
+
+
 def test_the_away_form_goes_when_an_agent_joins_after_all(new_context, tenant):
     """An agent claims the conversation while the away form waits: the form (which the server
     no longer takes) leaves, and the visitor reads who joined (its Send sat beside the chat's
@@ -229,7 +240,7 @@ def test_the_away_form_goes_when_an_agent_joins_after_all(new_context, tenant):
     from playwright.sync_api import expect
 
     from conversations.models import Conversation
-    from tests.factories import AgentProfileFactory
+    from tests.factories import AgentProfileFactory, TeamFactory
 
     bot = launched_bot(tenant=tenant)
     page = new_context().new_page()
@@ -249,6 +260,14 @@ def test_the_away_form_goes_when_an_agent_joins_after_all(new_context, tenant):
         "Maya joined the conversation"
     )
     expect(form).to_have_count(0)
+
+    # Passed on to a team's queue: the visitor is told (they believed Maya still there).
+    billing = TeamFactory(tenant=tenant, name="Billing")
+    with ThreadPoolExecutor(1) as other_thread:
+        other_thread.submit(transfer_to_team_and_close, conversation, maya, billing).result()
+    expect(page.locator("chattonic-widget .notice").last).to_have_text(
+        "You were passed on to another team: someone will be with you soon"
+    )
 
 
 def test_away_form_then_rating_after_the_agent_resolves(new_context, tenant):
