@@ -33,7 +33,12 @@ from chattonic.core.errors import Conflict, NotFound, ValidationFailed
 from chattonic.tenancy.models import Membership, Tenant
 from chattonic.tenancy.services import staff_name_set
 from conversations.models import Conversation, Message
-from conversations.services import bot_turn, outbound_message, system_message
+from conversations.services import (
+    bot_turn,
+    messages_mark_read,
+    outbound_message,
+    system_message,
+)
 from leads.models import Lead
 from leads.services import lead_capture
 from privacy.hooks import ContactErasing
@@ -555,6 +560,8 @@ def conversation_mark_seen(*, conversation: Conversation, agent) -> int:
         unique_fields=["tenant", "conversation", "agent"],
         update_fields=["message_id", "seen_at"],
     )
+    if newest:  # the visitor's widget says "Read" under what the agent has seen
+        messages_mark_read(conversation=conversation, up_to_id=newest, by_staff=True)
     return newest
 
 

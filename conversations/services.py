@@ -184,13 +184,16 @@ def _apply_prechat(contact: Contact, fields: dict) -> None:
 
 
 @transaction.atomic
-def messages_mark_read(*, conversation: Conversation, up_to_id: int) -> int:
-    """The visitor read every message up to ``up_to_id``: mark our outbound ones read."""
+def messages_mark_read(*, conversation: Conversation, up_to_id: int, by_staff: bool = False) -> int:
+    """Every message up to ``up_to_id`` was read: by the visitor, our outbound ones; by the
+    staff (an agent has the conversation in view), the visitor's, whose widget then says
+    "Read" under them. Each side hears it (``message.read``)."""
+    if by_staff:
+        direction, statuses = Message.Direction.IN, [Message.Status.RECEIVED]
+    else:
+        direction, statuses = Message.Direction.OUT, [Message.Status.SENT, Message.Status.DELIVERED]
     unread = Message.objects.for_tenant(conversation.tenant_id).filter(
-        conversation=conversation,
-        direction=Message.Direction.OUT,
-        pk__lte=up_to_id,
-        status__in=[Message.Status.SENT, Message.Status.DELIVERED],
+        conversation=conversation, direction=direction, pk__lte=up_to_id, status__in=statuses
     )
     ids = list(unread.values_list("pk", flat=True))
     if not ids:

@@ -191,6 +191,10 @@ async def test_the_queue_arrives_live_and_the_agent_serves_the_visitor(bot, tena
     senders = [m["sender"] for m in detail["messages"]]
     assert "contact" in senders and "bot" in senders
     assert detail["contact"]["id"] == summary["contact"]["id"]
+    # Opened is seen: the visitor's widget hears that their messages were read.
+    asked = [m["id"] for m in detail["messages"] if m["sender"] == "contact"]
+    read, _ = await until(chat, of_type("read"))
+    assert read["ids"] == asked
 
     await act(agent, {"type": "claim", "conversation": cid})
     frame, _ = await until(agent, changed(cid, "assigned"))

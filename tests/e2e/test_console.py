@@ -204,6 +204,8 @@ def test_visitor_and_agent_handoff_claim_chat_note_and_hand_back(new_context, te
     expect(from_agent.locator(".who")).to_have_text("Maya")
     _say(visitor, "My parcel is late")
     expect(timeline.locator(".bubble--contact").last).to_contain_text("My parcel is late")
+    # The agent has it in view: the visitor reads "Read" under it (it stayed "Sent").
+    expect(_widget(visitor, ".msg.in").last.locator(".meta")).to_contain_text("Read")
     # Sent, so no longer typing: the widget says so with the message, not 1.5 s later (the
     # agent read "Visitor is typing…" under it meanwhile).
     frames = [json.loads(frame) for frame in sent]
