@@ -645,3 +645,40 @@ def test_on_a_phone_the_agent_reads_claims_and_answers_without_sideways_scrollin
     expect(mine.locator(".conv-item__wait")).to_have_text("unanswered <1 min")
     mine.get_by_role("button").click()
     expect(agent.locator("#timeline .bubble--agent").last).to_contain_text("On it: let me look.")
+
+
+def _claim_and_close(conversation, user):
+    from django.db import connection
+
+    from agents.services import conversation_claim
+
+    try:
+        conversation_claim(conversation=conversation, agent=user)
+    finally:
+        connection.close()
+
+
+def test_an_agent_reads_a_colleagues_conversation_without_actions_they_cannot_take(
+    new_context, tenant
+):
+    """Another agent's conversation offered Transfer, Hand back and Resolve, each refused
+    ("Another agent has this conversation."), and a reply box that said "Claim the
+    conversation to reply" with no Claim to press."""
+    from playwright.sync_api import expect
+
+    maya, _ = _handed_off(new_context, tenant)
+    sam = _agent(tenant, "Sam", "Ortiz")
+    conversation = Conversation.objects.for_tenant(tenant).get()
+    with ThreadPoolExecutor(1) as other_thread:  # off Playwright's thread (async_to_sync)
+        other_thread.submit(_claim_and_close, conversation, sam).result()
+
+    agent = new_context().new_page()
+    _sign_in(agent, maya)
+    _view(agent, "All").get_by_role("button").click()
+    expect(agent.locator("#conversation-status")).to_contain_text("Sam")
+    expect(agent.locator("#timeline .bubble--contact")).to_contain_text(["talk to a person"])
+    for name in ("Transfer", "Hand back to bot", "Resolve", "Claim"):
+        expect(agent.get_by_role("button", name=name, exact=True)).to_have_count(0)
+    expect(agent.locator("#reply")).to_have_attribute(
+        "placeholder", "Sam Ortiz has this conversation."
+    )
