@@ -160,6 +160,13 @@ class TicketAdmin(TenantScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser
 
+    def has_change_permission(self, request, obj=None):
+        # A closed ticket is read, not saved, by its tenant: it offered three Save buttons
+        # with nothing to change.
+        if obj is not None and obj.status == Ticket.Status.CLOSED:
+            return request.user.is_superuser
+        return super().has_change_permission(request, obj)
+
     # --- writes, through the services ---------------------------------------------------------
 
     def create_object(self, request, form):

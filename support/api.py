@@ -15,7 +15,7 @@ from support.models import Ticket, TicketComment
 
 
 class ResponseStateSerializer(serializers.Serializer):
-    state = serializers.ChoiceField(choices=["due", "met", "breached"])
+    state = serializers.ChoiceField(choices=["due", "met", "breached", "closed"])
     due_at = serializers.DateTimeField()
     remaining_seconds = serializers.IntegerField()
 

@@ -310,11 +310,15 @@ def sla_breaches_flag(*, now: datetime | None = None) -> list[int]:
     tell the operators through the notices outbox (retried until the mail is sent) and in
     the log. The flags and the notice are written together."""
     now = now or timezone.now()
-    candidates = Ticket.objects.filter(
-        first_response_at__isnull=True,
-        breach_flagged_at__isnull=True,
-        first_response_due_at__lt=now,
-    ).order_by("first_response_due_at")
+    candidates = (
+        Ticket.objects.filter(
+            first_response_at__isnull=True,
+            breach_flagged_at__isnull=True,
+            first_response_due_at__lt=now,
+        )
+        .exclude(status=Ticket.Status.CLOSED)  # its reporter closed it: nothing is due
+        .order_by("first_response_due_at")
+    )
     flagged: list[Ticket] = []
     with transaction.atomic():
         for ticket in candidates.select_related("tenant")[:500]:

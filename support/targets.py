@@ -58,7 +58,7 @@ def first_response_due(
 class ResponseState:
     """Where a ticket stands against its first-response target."""
 
-    state: str  # "due" (counting down), "met", "breached"
+    state: str  # "due" (counting down), "met", "breached", "closed" (by the reporter first)
     due_at: datetime
     remaining: timedelta  # until due (negative once past); zero once answered
 
@@ -68,6 +68,8 @@ class ResponseState:
             return "Met"
         if self.state == "breached":
             return "Breached"
+        if self.state == "closed":
+            return "Not needed: closed"
         return f"Due in {format_duration(self.remaining)}"
 
 
@@ -77,6 +79,10 @@ def response_state(ticket: Ticket, now: datetime | None = None) -> ResponseState
     if ticket.first_response_at is not None:
         state = "met" if ticket.first_response_at <= due else "breached"
         return ResponseState(state, due, timedelta(0))
+    if ticket.status == Ticket.Status.CLOSED:
+        # The reporter closed it before support answered: nothing is due any more (it read
+        # "Due in 16 h" on a closed ticket, and would have been flagged as breached).
+        return ResponseState("closed", due, timedelta(0))
     if now > due:
         return ResponseState("breached", due, due - now)
     return ResponseState("due", due, due - now)
@@ -107,6 +113,8 @@ def expectation(ticket: Ticket, calendar: SupportCalendar | None = None) -> str:
     due = format_local(ticket.first_response_due_at)
     if ticket.first_response_at is not None:
         return f"Support answered on {format_local(ticket.first_response_at)}."
+    if ticket.status == Ticket.Status.CLOSED:
+        return "Closed before an answer: nothing more is due. A new problem is a new report."
     if ticket.severity == Ticket.Severity.INTERRUPTION:
         return (
             f"Expect a first answer by {due}: service interruptions are answered within "

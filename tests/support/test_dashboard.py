@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from support import targets
+from support import services, targets
 from support.models import Ticket, TicketComment
 from tests.factories import (
     BotFactory,
@@ -136,9 +136,18 @@ def test_the_reporter_closes_a_ticket_from_its_page(staff, tenant):
     ticket.refresh_from_db()
     assert ticket.status == Ticket.Status.CLOSED and ticket.closed_at is not None
     assert TicketComment.objects.get(ticket=ticket).body == "Solved it myself."
-    # Closed: no more comments offered (the service would refuse them), nor closing again.
-    page = staff.get(change_url(ticket)).content.decode()
+    # Closed: no more comments offered (the service would refuse them), nor closing again,
+    # nor a Save with nothing to save; nothing is due any more, and no breach is flagged.
+    response = staff.get(change_url(ticket))
+    assert response.status_code == 200
+    page = response.content.decode()
     assert 'name="comment"' not in page and 'name="close"' not in page
+    assert 'name="_save"' not in page and 'name="_continue"' not in page
+    assert "Not needed: closed" in page and "Due in" not in page
+    assert "Closed before an answer: nothing more is due." in page
+    assert "Not needed: closed" in staff.get(LIST).content.decode()
+    later = ticket.first_response_due_at + timedelta(days=3)
+    assert services.sla_breaches_flag(now=later) == []
 
 
 def test_other_tenants_tickets_are_not_found(staff, other_tenant):
