@@ -113,7 +113,7 @@ def expectation(ticket: Ticket, calendar: SupportCalendar | None = None) -> str:
     due = format_local(ticket.first_response_due_at)
     if ticket.first_response_at is not None:
         return f"Support answered on {format_local(ticket.first_response_at)}."
-    if ticket.status == Ticket.Status.CLOSED:
+    if response_state(ticket).state == "closed":
         return "Closed before an answer: nothing more is due. A new problem is a new report."
     if ticket.severity == Ticket.Severity.INTERRUPTION:
         return (

@@ -425,6 +425,11 @@
     scrollDown();
   }
 
+  // The away form leaves: the details were kept, or an agent joined after all.
+  function dropAwayForm() {
+    if (state.awayForm) { removeKeepingFocus(state.awayForm.form); state.awayForm = null; }
+  }
+
   // What the visitor is told of a change of hands (the server's `notice`): an agent joined
   // (by their first name), or the conversation was resolved (the next message starts anew).
   function renderHandoffNotice(frame) {
@@ -437,7 +442,7 @@
       // Someone answers after all: the away form ("leave your details") has no more use (the
       // server takes it only while nobody has the conversation), and its Send sat beside the
       // chat's own.
-      if (state.awayForm) { removeKeepingFocus(state.awayForm.form); state.awayForm = null; }
+      dropAwayForm();
       notice(texts.joined.replace("{name}", frame.agent || T.agent));
     } else if (frame.notice === "resolved") notice(texts.resolved);
     else if (frame.notice === "transferred") notice(texts.transferred);
@@ -683,7 +688,7 @@
         break;
       case "contact_saved":
         state.contactSaved = true;
-        if (state.awayForm) { removeKeepingFocus(state.awayForm.form); state.awayForm = null; }
+        dropAwayForm();
         notice(T.thanks);
         break;
       case "rated":
