@@ -412,6 +412,7 @@ class BotAdmin(TenantScopedAdmin):
                 "definition": bot.draft_definition,
                 "based_on": bot.draft_updated_at.isoformat(),
                 "node_types": list(NODE_TYPES),
+                "node_labels": NODE_LABELS,
                 "check_url": reverse("admin:bots_bot_builder_check", args=[bot.pk]),
                 "draft_url": reverse("admin:bots_bot_builder_draft", args=[bot.pk]),
                 "sandbox_url": reverse("admin:bots_bot_builder_sandbox", args=[bot.pk]),

@@ -361,10 +361,10 @@ def test_every_kind_of_step_has_a_form_axe_finds_nothing_in(new_context, live_se
         "Question": "question",
         "Condition": "condition",
         "Set variables": "set",
-        "Router": "router",
+        "Understand intent": "router",
         "HTTP request": "http",
-        "Capture lead": "capture_lead",
-        "Handoff": "handoff",
+        "Save a lead": "capture_lead",
+        "Hand to a person": "handoff",
         "End": "end",
     }
     for label, kind in kinds.items():

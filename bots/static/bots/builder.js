@@ -18,17 +18,21 @@
   var CSRF = (document.querySelector("[name=csrfmiddlewaretoken]") || {}).value || "";
   var CAN_EDIT = CONFIG.can_edit;
 
+  // What each kind of step is called: the server's one table (bots.diagram.NODE_LABELS), as
+  // the diagram, the "Back to bot" list and the console name them.
+  var LABELS = CONFIG.node_labels || {};
   var KINDS = {
-    message: { label: "Message", about: "Says something; quick replies wait for a choice.", make: function () { return { type: "message", text: "New message" }; } },
-    question: { label: "Question", about: "Asks, checks the answer, keeps it in a variable.", make: function (id) { return { type: "question", text: "Your question?", variable: id.replace(/-/g, "_") }; } },
-    condition: { label: "Condition", about: "Goes one way or another.", make: function () { return { type: "condition", rules: [{ when: [{ business_hours: true }] }] }; } },
-    set: { label: "Set variables", about: "Sets variables and goes on.", make: function () { return { type: "set", variables: { topic: "" } }; } },
-    router: { label: "Router", about: "Goes where the visitor's intent says.", make: function () { return { type: "router", routes: {} }; } },
-    http: { label: "HTTP request", about: "Calls your system and keeps fields of its answer.", make: function () { return { type: "http", method: "GET", url: "https://example.com/api" }; } },
-    capture_lead: { label: "Capture lead", about: "Records a lead from variables.", make: function () { return { type: "capture_lead", variables: ["email"] }; } },
-    handoff: { label: "Handoff", about: "Hands the chat to a person.", make: function () { return { type: "handoff", reason: "support" }; } },
-    end: { label: "End", about: "Ends the conversation.", make: function () { return { type: "end", text: "Thank you, goodbye!" }; } },
+    message: { about: "Says something; quick replies wait for a choice.", make: function () { return { type: "message", text: "New message" }; } },
+    question: { about: "Asks, checks the answer, keeps it in a variable.", make: function (id) { return { type: "question", text: "Your question?", variable: id.replace(/-/g, "_") }; } },
+    condition: { about: "Goes one way or another.", make: function () { return { type: "condition", rules: [{ when: [{ business_hours: true }] }] }; } },
+    set: { about: "Sets variables and goes on.", make: function () { return { type: "set", variables: { topic: "" } }; } },
+    router: { about: "Goes where the visitor's intent says.", make: function () { return { type: "router", routes: {} }; } },
+    http: { about: "Calls your system and keeps fields of its answer.", make: function () { return { type: "http", method: "GET", url: "https://example.com/api" }; } },
+    capture_lead: { about: "Records a lead from variables.", make: function () { return { type: "capture_lead", variables: ["email"] }; } },
+    handoff: { about: "Hands the chat to a person.", make: function () { return { type: "handoff", reason: "support" }; } },
+    end: { about: "Ends the conversation.", make: function () { return { type: "end", text: "Thank you, goodbye!" }; } },
   };
+  Object.keys(KINDS).forEach(function (kind) { KINDS[kind].label = LABELS[kind] || kind; });
   var VALIDATIONS = ["text", "email", "phone", "number", "date", "choice", "regex"];
   var OPS = ["eq", "ne", "gt", "gte", "lt", "lte", "contains", "in", "set", "not_set"];
   var METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"];
