@@ -139,6 +139,41 @@ def test_quiero_hablar_con_una_persona_hands_off_on_an_english_bot(shop):
     assert message == "Te pongo en contacto con una persona de nuestro equipo."
 
 
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "Hi again, it's me about order 1234. talk to a person",
+        "Hola, soy yo otra vez por el pedido 1234. Quiero hablar con una persona!",
+        "Oi, sou eu de novo sobre o pedido 1234.\nquero falar com um atendente",
+    ],
+)
+def test_asking_for_a_person_in_one_sentence_of_a_longer_message_hands_off(shop, typed):
+    """At the menu (a node that waits: only a clear request interrupts it), a request for a
+    person in the last sentence of a longer message hands off. The whole message scored below
+    the bar, its first sentence diluting the second."""
+    visitor = Visitor(shop)
+    visitor.send(Event(type="start"))
+    visitor.say(typed)
+    assert [a["type"] for a in visitor.actions] == ["handoff"]
+    assert visitor.state["status"] == "handoff"
+
+
+def test_a_message_is_read_a_sentence_at_a_time_only_when_it_has_several(shop):
+    assert matcher_module.sentences("where is my order") == []
+    assert matcher_module.sentences("It costs 1.5 dollars, right?") == []
+    assert matcher_module.sentences("thanks. where is my order?") == [
+        "thanks.",
+        "where is my order?",
+    ]
+    many = "One. Two. Three. Four. Five. Six."
+    assert matcher_module.sentences(many) == ["One.", "Two.", "Five.", "Six."]
+    # A sentence's own intent wins over the whole message's weaker reading.
+    understood = shop.matcher.understand("I just got here. where is my order?")
+    assert understood.intent == "order_status" and understood.confidence == 1.0
+    # Nothing in any sentence: nothing found, as for the whole.
+    assert shop.matcher.understand("It rained. The cat sleeps.").intent is None
+
+
 def test_a_spanish_visitor_gets_the_spanish_texts(shop):
     visitor = Visitor(shop, language="es")
     assert visitor.send(Event(type="start")) == ["¡Hola!", "¿En qué te ayudo?"]
