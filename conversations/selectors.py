@@ -34,31 +34,59 @@ def webchat_current(*, tenant_id: int, bot, visitor_id: str, sandbox: bool):
     )
 
 
-def webchat_opening(
-    *, public_key: str, visitor_id: str | None, sandbox: bool
-) -> tuple[Bot | None, int | None, str | None]:
-    """What a widget socket needs to open, in one query: the bot of this public key (with its
-    tenant), and the visitor's current conversation with it (its id and status), if any.
-    The caller checks that the visitor's token was signed for this bot."""
+@dataclass(frozen=True)
+class WebchatOpening:
+    """What a widget socket needs to open: the bot of its public key (None: no such bot), the
+    visitor's current conversation with it (id and status; None: none open), and, when none
+    is open, the last one resolved (``earlier``: shown above the new one)."""
+
+    bot: Bot | None
+    conversation: int | None = None
+    status: str | None = None
+    earlier: int | None = None
+
+
+def webchat_opening(*, public_key: str, visitor_id: str | None, sandbox: bool) -> WebchatOpening:
+    """What a widget socket needs to open, in one query (WebchatOpening). The caller checks
+    that the visitor's token was signed for this bot."""
     bots = Bot.objects.filter(public_key=public_key).select_related("tenant")
+    annotations = ("current_id", "current_status", "earlier_id")
     if visitor_id:
-        current = webchat_current(
-            tenant_id=OuterRef("tenant_id"),
-            bot=OuterRef("pk"),
-            visitor_id=visitor_id,
-            sandbox=sandbox,
-        )
+        mine = {
+            "tenant_id": OuterRef("tenant_id"),
+            "bot": OuterRef("pk"),
+            "visitor_id": visitor_id,
+            "sandbox": sandbox,
+        }
+        current = webchat_current(**mine)
         bots = bots.annotate(
             current_id=Subquery(current.values("pk")[:1]),
             current_status=Subquery(current.values("status")[:1]),
+            earlier_id=Subquery(webchat_resolved(**mine).values("pk")[:1]),
         )
     bot = next(iter(bots[:1]), None)
     if bot is None:
-        return None, None, None
-    conversation = getattr(bot, "current_id", None), getattr(bot, "current_status", None)
-    bot.__dict__.pop("current_id", None)
-    bot.__dict__.pop("current_status", None)
-    return bot, *conversation
+        return WebchatOpening(None)
+    found = {name: bot.__dict__.pop(name, None) for name in annotations}
+    return WebchatOpening(
+        bot,
+        conversation=found["current_id"],
+        status=found["current_status"],
+        earlier=found["earlier_id"] if found["current_id"] is None else None,
+    )
+
+
+def webchat_resolved(*, tenant_id: int, bot, visitor_id: str, sandbox: bool):
+    """The web chat visitor's resolved conversations with this bot, the last resolved first."""
+    return Conversation.objects.filter(
+        tenant_id=tenant_id,
+        channel__isnull=True,
+        recipient_id=visitor_id,
+        channel_kind=ChannelKind.WEBCHAT,
+        bot=bot,
+        is_sandbox=sandbox,
+        status=Conversation.Status.RESOLVED,
+    ).order_by("-resolved_at", "-created_at")
 
 
 def conversation_history(

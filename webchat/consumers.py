@@ -205,9 +205,8 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
         claim = webchat.visitor_claim(query.get("session", [""])[0])
         # One query (the bot, and the visitor's current conversation), off the one
         # thread-sensitive thread on PostgreSQL: after a deploy every visitor reconnects.
-        bot, conversation_id, status, may_test = await opening_sync_to_async(self._opening)(
-            key, claim
-        )
+        opening, may_test = await opening_sync_to_async(self._opening)(key, claim)
+        bot, conversation_id, earlier = opening.bot, opening.conversation, opening.earlier
         origin = _header(self.scope, b"origin")
         # Every refusal is accepted, said in an error frame and closed with 4000 + its status
         # (webchat.services): nothing of a visitor or a conversation is read before it.
@@ -245,7 +244,7 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
             self.visitor_id = claim[1]
         else:  # no token, or one signed for another bot: a new visitor
             self.visitor_id = webchat.new_visitor_id()
-            conversation_id = None
+            conversation_id = earlier = None
         self.language = (query.get("lang", [""])[0] or "")[:2]
         await self.channel_layer.group_add(
             realtime.visitor_group(self.visitor_id), self.channel_name
@@ -260,16 +259,21 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
         )
         if conversation_id is not None:
             await self._watch(conversation_id)
-            await self._send_history(status=status)
+            await self._send_history(status=opening.status)
+        elif earlier is not None:
+            # A returning visitor whose last chat was resolved reads it again, above the new
+            # one (not watched: their next message starts a new conversation).
+            await self._send_history(status=Conversation.Status.RESOLVED, earlier=earlier)
 
     def _opening(self, key: str, claim: tuple[int, str] | None):
-        """The bot, the visitor's current conversation (id, status) and, for the sandbox,
-        whether the dashboard's user may test the bot."""
-        bot, conversation_id, status = selectors.webchat_opening(
+        """What the socket opens to (selectors.WebchatOpening) and, for the sandbox, whether
+        the dashboard's user may test the bot."""
+        opening = selectors.webchat_opening(
             public_key=key, visitor_id=claim[1] if claim else None, sandbox=self.sandbox
         )
+        bot = opening.bot
         may_test = bot is not None and self.sandbox and _may_test(bot, session_user(self.scope))
-        return bot, conversation_id, status, may_test
+        return opening, may_test
 
     async def _deny_handshake(self, refusal: dict) -> None:
         """Refuse the handshake itself with the refusal's HTTP status and JSON body (the ASGI
@@ -530,10 +534,14 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
     def _conversation(self) -> Conversation:
         return Conversation.objects.for_tenant(self.bot.tenant_id).get(pk=self.conversation_id)
 
-    async def _send_history(self, before: int | None = None, status: str | None = None) -> None:
+    async def _send_history(
+        self, before: int | None = None, status: str | None = None, earlier: int | None = None
+    ) -> None:
         """The conversation's newest page (older than ``before``); with its ``status`` known
-        (a socket opening), the page is the one query."""
-        if not self.conversation_id:
+        (a socket opening), the page is the one query. ``earlier``: the visitor's last
+        resolved conversation's newest page instead, marked ``earlier``."""
+        conversation_id = earlier or self.conversation_id
+        if not conversation_id:
             await self.send_json({"type": "history", "conversation": None, "messages": []})
             return
 
@@ -542,21 +550,22 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
                 conversation = self._conversation()
             else:
                 conversation = Conversation(
-                    pk=self.conversation_id, tenant_id=self.bot.tenant_id, status=status
+                    pk=conversation_id, tenant_id=self.bot.tenant_id, status=status
                 )
             messages = selectors.conversation_history(conversation=conversation, before=before)
             return conversation, [realtime.message_payload(m) for m in messages]
 
         conversation, messages = await database_sync_to_async(load)()
-        await self.send_json(
-            {
-                "type": "history",
-                "conversation": conversation.pk,
-                "status": conversation.status,
-                "before": before,
-                "messages": messages,
-            }
-        )
+        frame = {
+            "type": "history",
+            "conversation": conversation.pk,
+            "status": conversation.status,
+            "before": before,
+            "messages": messages,
+        }
+        if earlier:
+            frame["earlier"] = True
+        await self.send_json(frame)
 
     async def _error(self, code: str, message: str, content=None, fields=None) -> None:
         frame = {"type": "error", "code": code, "message": message}

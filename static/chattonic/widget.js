@@ -39,7 +39,8 @@
       sandbox: "Test chat (draft)", agent: "Agent", bot: "Bot",
       leaveDetails: "Leave your details", phone: "Your phone", message: "Your message",
       sendDetails: "Send", thanks: "Thank you! We will get back to you.",
-      rate: "How was this conversation?", rated: "Thanks for your rating!"
+      rate: "How was this conversation?", rated: "Thanks for your rating!",
+      earlier: "Your earlier conversation ended here"
     },
     es: {
       open: "Abrir chat", close: "Cerrar chat", placeholder: "Escribe un mensaje…", send: "Enviar",
@@ -51,7 +52,8 @@
       sandbox: "Chat de prueba (borrador)", agent: "Agente", bot: "Bot",
       leaveDetails: "Déjanos tus datos", phone: "Tu teléfono", message: "Tu mensaje",
       sendDetails: "Enviar", thanks: "¡Gracias! Te responderemos pronto.",
-      rate: "¿Qué tal fue esta conversación?", rated: "¡Gracias por tu valoración!"
+      rate: "¿Qué tal fue esta conversación?", rated: "¡Gracias por tu valoración!",
+      earlier: "Aquí terminó tu conversación anterior"
     },
     pt: {
       open: "Abrir chat", close: "Fechar chat", placeholder: "Digite uma mensagem…", send: "Enviar",
@@ -63,7 +65,8 @@
       retry: "Tentar de novo", sandbox: "Chat de teste (rascunho)", agent: "Atendente", bot: "Bot",
       leaveDetails: "Deixe seus dados", phone: "Seu telefone", message: "Sua mensagem",
       sendDetails: "Enviar", thanks: "Obrigado! Entraremos em contato.",
-      rate: "Como foi esta conversa?", rated: "Obrigado pela avaliação!"
+      rate: "Como foi esta conversa?", rated: "Obrigado pela avaliação!",
+      earlier: "Aqui terminou sua conversa anterior"
     }
   };
   var LANG = ((document.documentElement.lang || navigator.language || "en").slice(0, 2) || "en").toLowerCase();
@@ -120,6 +123,7 @@
     // A form's button stands alone (the message bar's fills the bar's height).
     ".form .send{padding:10px 14px;text-align:center}",
     ".notice{font-size:13px;color:#374151;background:#fff7ed;border:1px solid #fed7aa;border-radius:8px;padding:8px 10px}",
+    ".notice.earlier{background:none;border:0;border-bottom:1px dashed #9ca3af;border-radius:0;text-align:center;color:#4b5563;padding:4px 0 8px}",
     ".error{font-size:13px;color:#991b1b;background:#fef2f2;border:1px solid #fecaca;border-radius:8px;padding:8px 10px}",
     ".stars{display:flex;gap:4px}",
     ".star{all:initial;cursor:pointer;font:22px/1 system-ui,sans-serif;color:#f59e0b}",
@@ -647,6 +651,14 @@
         Object.keys(state.pending).forEach(function (id) { send(state.pending[id].frame); });
         break;
       case "history":
+        if (frame.earlier) {
+          // The visitor's last chat, resolved: shown above the new one, once.
+          if (state.earlierShown || !(frame.messages || []).length) break;
+          state.earlierShown = true;
+          frame.messages.forEach(renderMessage);
+          notice(T.earlier, "notice earlier");
+          break;
+        }
         state.conversation = frame.conversation;
         state.status = frame.status;
         (frame.messages || []).forEach(renderMessage);

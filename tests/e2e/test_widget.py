@@ -318,6 +318,21 @@ def test_away_form_then_rating_after_the_agent_resolves(new_context, tenant):
     conversation.refresh_from_db()
     assert conversation.csat == 4
 
+    # Back another day: the resolved chat is there to read, above a new one and its greeting.
+    page.reload()
+    page.locator("chattonic-widget button.launcher").click()
+    divider = page.locator("chattonic-widget .notice.earlier")
+    expect(divider).to_have_text("Your earlier conversation ended here")
+    expect(page.locator("chattonic-widget .msg.out").last).to_contain_text(GREETING)
+    parts = page.locator("chattonic-widget .log > *").evaluate_all(
+        "nodes => nodes.map(n => n.className + ': ' + n.textContent)"
+    )
+    ended = next(i for i, part in enumerate(parts) if "notice earlier" in part)
+    assert any("talk to a person" in part for part in parts[:ended]), parts
+    assert any(GREETING in part for part in parts[ended + 1 :]), parts
+    assert Conversation.objects.for_tenant(tenant).count() == 2
+    assert_accessible(page, "chattonic-widget")
+
 
 # --- A phone ----------------------------------------------------------------------------------
 

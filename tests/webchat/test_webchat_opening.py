@@ -125,6 +125,48 @@ async def test_a_visitor_back_to_a_conversation_gets_it_with_its_history_page(bo
     await again.disconnect()
 
 
+async def test_a_visitor_back_after_a_resolved_chat_reads_it_above_a_new_one(bot, queries):
+    """Their last resolved conversation comes as an ``earlier`` history page (the opening is
+    still one query, the page a second); the socket does not join it, and their next
+    message starts a new conversation. An older resolved one is not shown, nor another
+    visitor's."""
+    from django.utils import timezone
+
+    stranger = socket(bot.public_key)
+    await opened(stranger)
+    await say(stranger, "s1")
+    first = socket(bot.public_key)
+    token = (await opened(first))["token"]
+    older = (await say(first, "c1"))["message"]["conversation"]
+
+    @database_sync_to_async
+    def resolve(pk):
+        Conversation.objects.filter(pk=pk).update(status="resolved", resolved_at=timezone.now())
+
+    await resolve(older)
+    latest = (await say(first, "c2"))["message"]["conversation"]
+    assert latest != older
+    await resolve(latest)
+    await first.disconnect()
+
+    again = socket(bot.public_key, query=f"session={token}")
+    async with counted(queries) as (sql, commands):
+        session = await opened(again)
+        history, _ = await until(again, of_type("history"))
+    assert session["conversation"] is None
+    assert history["earlier"] is True and history["status"] == "resolved"
+    assert history["conversation"] == latest
+    conversations = {m["conversation"] for m in history["messages"]}
+    assert conversations == {latest}
+    assert "how much is it" in [m["text"] for m in history["messages"]]
+    assert len(sql) == 2, sql  # the opening query, then the earlier page
+    assert names(commands) == ["EVALSHA", "SUBSCRIBE", "SUBSCRIBE"], commands  # not joined
+    ack = await say(again, "c3")
+    assert ack["message"]["conversation"] not in (older, latest)
+    for communicator in (stranger, again):
+        await communicator.disconnect()
+
+
 async def test_a_token_of_another_bot_opens_as_a_new_visitor_of_this_one(bot):
     other = await database_sync_to_async(launched_bot)(allowed_origins=[ORIGIN])
     theirs = socket(other.public_key)
