@@ -15,7 +15,7 @@
   var state = {
     socket: null, attempts: 0, me: null, items: {}, agents: {}, teams: [], canned: [],
     view: null, open: null, openDetail: null, refs: 0, heartbeat: null,
-    pending: {}, taking: {}, prefs: loadPrefs()
+    pending: {}, taking: {}, prefs: loadPrefs(), actionsOpen: false
   };
   var $ = function (id) { return document.getElementById(id); };
 
@@ -297,8 +297,22 @@
     return summary.status_label;
   }
 
+  // At phone width the conversation's actions fold under an "Actions" button (the messages
+  // keep the screen); wider, the button is not shown and the actions always are.
+  function showActions(open, focusToggle) {
+    state.actionsOpen = open;
+    var head = document.querySelector(".pane__head");
+    if (head) head.classList.toggle("pane__head--actions-open", open);
+    var toggle = $("actions-toggle");
+    if (toggle) {
+      toggle.setAttribute("aria-expanded", String(open));
+      if (focusToggle) toggle.focus();
+    }
+  }
+
   function actionButton(id, text, frame) {
     return el("button", { type: "button", id: id, class: "pane__button", text: text, onclick: function () {
+      showActions(false);
       var ref = send(frame);
       // Claimed or taken over, the conversation is the agent's: the list follows it to Mine.
       if (ref && (frame.type === "claim" || frame.type === "take_over")) state.taking[ref] = frame.conversation;
@@ -315,6 +329,7 @@
     // Where the agent was reading: the newest messages, unless they had scrolled back.
     var before = draft && $("timeline");
     var scrolledBack = before && before.scrollHeight - before.scrollTop - before.clientHeight > 40 ? before.scrollTop : null;
+    if (state.open !== detail.conversation.id) state.actionsOpen = false;
     state.open = detail.conversation.id;
     state.openDetail = detail;
     var summary = detail.conversation;
@@ -324,13 +339,15 @@
     }
     var main = $("conversation");
     main.textContent = "";
-    var actions = el("div", { class: "pane__actions", role: "toolbar", "aria-label": "Conversation actions" });
+    var actions = el("div", { id: "conversation-actions", class: "pane__actions", role: "group", "aria-label": "Conversation actions" });
     var mineNow = isMine(summary);
     // Another agent's conversation is theirs to act on (or an owner's or admin's).
     var othersOnly = summary.status === "assigned" && !mineNow && !state.me.admin;
     var open = (summary.status === "queued" || summary.status === "assigned") && !othersOnly;
-    if (summary.status === "queued") actions.appendChild(actionButton("claim", "Claim", { type: "claim", conversation: summary.id }));
-    if (summary.status === "bot") actions.appendChild(actionButton("take-over", "Take over", { type: "take_over", conversation: summary.id }));
+    // What lets the agent reply, Claim or Take over, stays in sight on a phone too.
+    var primary = summary.status === "queued" ? actionButton("claim", "Claim", { type: "claim", conversation: summary.id })
+      : summary.status === "bot" ? actionButton("take-over", "Take over", { type: "take_over", conversation: summary.id })
+      : null;
     if (open) {
       var target = el("select", { id: "transfer-to", class: "pane__select", "aria-label": "Transfer to" }, [el("option", { value: "", text: "Transfer to…" })]);
       // Each agent with their presence: only one who is online can be given it.
@@ -347,33 +364,47 @@
         if (value.length !== 2) return;
         var frame = { type: "transfer", conversation: summary.id };
         frame[value[0]] = Number(value[1]);
+        showActions(false);
         send(frame);
       } }));
       var node = el("select", { id: "handback-node", class: "pane__select" }, [el("option", { value: "", text: "the start" })]);
       detail.nodes.forEach(function (n) { node.appendChild(el("option", { value: n.id, text: n.title })); });
       actions.appendChild(el("label", { class: "pane__label" }, ["Back to bot at ", node]));
-      actions.appendChild(el("button", { type: "button", id: "hand-back", class: "pane__button", text: "Hand back to bot", onclick: function () { send({ type: "hand_back", conversation: summary.id, node: node.value || null }); } }));
+      actions.appendChild(el("button", { type: "button", id: "hand-back", class: "pane__button", text: "Hand back to bot", onclick: function () { showActions(false); send({ type: "hand_back", conversation: summary.id, node: node.value || null }); } }));
       actions.appendChild(actionButton("resolve", "Resolve", { type: "resolve", conversation: summary.id }));
     }
-    main.appendChild(el("header", { class: "pane__head" }, [
+    // Shown only where the contact panel is collapsed (a narrow window): it opens it.
+    actions.appendChild(el("button", {
+      type: "button", id: "contact-toggle", class: "pane__contact-toggle", "aria-controls": "contact",
+      "aria-expanded": String($("contact").classList.contains("contact-card--open")),
+      text: "Contact details", onclick: function () { showActions(false); toggleContact(); }
+    }));
+    var title = summary.contact.name + " — " + summary.bot;
+    main.appendChild(el("header", { class: "pane__head" + (state.actionsOpen ? " pane__head--actions-open" : ""), onkeydown: function (event) {
+      if (event.key === "Escape" && state.actionsOpen) { event.preventDefault(); showActions(false, true); }
+    } }, [
       // Shown only at phone width, where the list and the conversation take turns.
-      el("button", { type: "button", id: "back-to-list", class: "pane__back", text: "‹ Conversations", onclick: function () {
+      el("button", { type: "button", id: "back-to-list", class: "pane__back", onclick: function () {
         document.querySelector(".layout").classList.remove("layout--reading");
         var active = document.querySelector(".conv-item--active");
         if (active) active.focus();
-      } }),
-      el("h2", { class: "pane__title", text: summary.contact.name + " — " + summary.bot }),
-      el("p", { class: "pane__subtitle" }, [
-        el("span", { class: "pane__state pane__state--" + summary.status, id: "conversation-status", text: statusText(summary) }),
-        " · " + summary.channel_label
+      } }, [el("span", { "aria-hidden": "true", text: "‹" }), el("span", { class: "visually-hidden", text: " Conversations" })]),
+      el("div", { class: "pane__heading" }, [
+        el("h2", { class: "pane__title", title: title, text: title }),
+        el("p", { class: "pane__subtitle" }, [
+          el("span", { class: "pane__state pane__state--" + summary.status, id: "conversation-status", text: statusText(summary) }),
+          " · " + summary.channel_label
+        ])
       ]),
-      // Shown only where the contact panel is collapsed (a narrow window): it opens it.
-      el("button", {
-        type: "button", id: "contact-toggle", class: "pane__contact-toggle", "aria-controls": "contact",
-        "aria-expanded": String($("contact").classList.contains("contact-card--open")),
-        text: "Contact details", onclick: function () { toggleContact(); }
-      }),
-      actions
+      el("div", { class: "pane__controls" }, [
+        primary,
+        // Shown only at phone width: it unfolds the actions over the top of the messages.
+        el("button", {
+          type: "button", id: "actions-toggle", class: "pane__actions-toggle", "aria-controls": "conversation-actions",
+          "aria-expanded": String(state.actionsOpen), onclick: function () { showActions(!state.actionsOpen); }
+        }, ["Actions", el("span", { "aria-hidden": "true", text: " ▾" })]),
+        actions
+      ])
     ]));
     main.appendChild(el("p", { id: "conversation-alert", class: "pane__alert", role: "alert" }));
     var timeline = el("ol", { id: "timeline", class: "timeline", "aria-label": "Messages", "aria-live": "polite", "aria-relevant": "additions", tabindex: "0" });
@@ -547,7 +578,10 @@
     // Where the panel lies over the pane (a narrow window), it closes from within.
     aside.appendChild(el("button", { type: "button", class: "contact-card__close", text: "Close contact details", onclick: function () {
       toggleContact(false);
-      if ($("contact-toggle")) $("contact-toggle").focus();
+      // Back to what opened it, or to the Actions it is folded under (a phone).
+      var opener = $("contact-toggle");
+      if (opener && !opener.offsetParent) opener = $("actions-toggle");
+      if (opener) opener.focus();
     } }));
     aside.appendChild(el("h2", { class: "contact-card__name", text: name }));
     var list = el("dl", { class: "contact-card__details" });
@@ -796,6 +830,10 @@
       send({ type: "seen", conversation: state.open });
       renderLists();
     }
+  });
+  // A tap elsewhere folds the conversation's actions away, as a menu does.
+  document.addEventListener("click", function (event) {
+    if (state.actionsOpen && !event.target.closest(".pane__controls")) showActions(false);
   });
   setInterval(tickWaits, 20000);
   renderAlertSettings();

@@ -647,6 +647,125 @@ def test_on_a_phone_the_agent_reads_claims_and_answers_without_sideways_scrollin
     expect(agent.locator("#timeline .bubble--agent").last).to_contain_text("On it: let me look.")
 
 
+# What the conversation's header offers an agent who may act on a queued conversation:
+# each by its role and accessible name.
+PHONE_ACTIONS = [
+    ("button", "Claim"),
+    ("combobox", "Transfer to"),
+    ("button", "Transfer"),
+    ("combobox", "Back to bot at"),
+    ("button", "Hand back to bot"),
+    ("button", "Resolve"),
+    ("button", "Contact details"),
+]
+
+
+def test_on_a_phone_the_messages_have_most_of_the_screen_and_every_action_one_tap_away(
+    new_context, tenant
+):
+    """At 375 x 812 an open conversation's header is one compact bar: the messages take most
+    of the screen, the newest visitor message and the reply box are in view, and each action
+    is on screen or one tap on **Actions** away. (The title, the state and a wrapped row of
+    eight controls took 247 px, the reply box 159: the messages had 27 % of the screen.)
+
+    At least 55 %: measured, the top bar (two lines at this width, 73 px), the prompt to allow
+    notifications (57), the conversation's bar (52), the typing line (20) and the reply box
+    (117) leave the messages 494 px, 61 %; the rest is room for a longer tenant's or agent's
+    name wrapping the top bar onto a third line.
+    """
+    from playwright.sync_api import expect
+
+    maya, visitor = _handed_off(new_context, tenant)
+    question = "Where is my parcel? The tracking page has said 'at the depot' since Monday."
+    _say(visitor, question)
+    expect(_widget(visitor, ".msg.in").last).to_contain_text(question)
+
+    width, height = 375, 812
+    agent = new_context(viewport={"width": width, "height": height}, is_mobile=True).new_page()
+    _sign_in(agent, maya)
+    _view(agent, "Unassigned").get_by_role("button").click()
+    timeline = agent.get_by_role("list", name="Messages")
+    last = timeline.locator(".bubble--contact").last
+    expect(last).to_contain_text(question)
+    sideways = "document.documentElement.scrollWidth > document.documentElement.clientWidth"
+    menu = agent.get_by_role("button", name="Actions", exact=True)
+
+    def on_screen(locator) -> None:
+        """Shown whole inside the window, and the topmost thing where a finger would tap."""
+        expect(locator).to_be_visible()
+        box = locator.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width, box
+        assert box["y"] >= 0 and box["y"] + box["height"] <= height, box
+        hit = locator.evaluate(
+            "(e, [x, y]) => e.contains(document.elementFromPoint(x, y))",
+            [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+        )
+        assert hit, (locator, box)
+
+    def reads_comfortably() -> None:
+        share = timeline.bounding_box()["height"] / height
+        parts = agent.evaluate(
+            """() => Object.fromEntries(
+                [".topbar", ".banners", ".pane__head", "#timeline", "#typing", ".composer"]
+                .map(s => [s, Math.round(document.querySelector(s).offsetHeight)]))"""
+        )
+        assert share >= 0.55, f"the messages have {share:.0%} of the screen: {parts}"
+        on_screen(last)
+        seen, box = timeline.bounding_box(), last.bounding_box()
+        assert seen["y"] <= box["y"] and box["y"] + box["height"] <= seen["y"] + seen["height"]
+        on_screen(agent.get_by_label("Reply"))
+        on_screen(agent.get_by_role("button", name="Send", exact=True))
+        assert not agent.evaluate(sideways)
+
+    def reachable(actions) -> None:
+        """Each action on screen now, or after one tap on Actions (which then closes)."""
+        for role, name in actions:
+            control = agent.get_by_role(role, name=name, exact=True, include_hidden=True)
+            expect(control).to_have_count(1)
+            if not control.is_visible():
+                expect(menu).to_have_attribute("aria-expanded", "false")
+                menu.click()
+                expect(menu).to_have_attribute("aria-expanded", "true")
+                on_screen(control)
+                assert not agent.evaluate(sideways)
+                menu.click()
+                expect(control).to_be_hidden()
+            else:
+                on_screen(control)
+
+    reads_comfortably()
+    reachable(PHONE_ACTIONS)
+    assert_accessible(agent)
+
+    # By keyboard: the menu opens on Enter, Tab goes into it, Escape closes it and the focus
+    # is back on Actions; axe-core finds nothing with it open either.
+    if menu.count():
+        menu.focus()
+        menu.press("Enter")
+        expect(menu).to_have_attribute("aria-expanded", "true")
+        assert_accessible(agent)
+        agent.keyboard.press("Tab")
+        focused = agent.evaluate("() => document.activeElement.closest('#conversation-actions')")
+        assert focused is not None
+        agent.keyboard.press("Escape")
+        expect(menu).to_have_attribute("aria-expanded", "false")
+        expect(menu).to_be_focused()
+
+    # Claimed (the conversation redraws): still so, with what may be done now.
+    agent.get_by_role("button", name="Claim", exact=True).click()
+    expect(agent.locator("#conversation-status")).to_have_text("With you")
+    reads_comfortably()
+    reachable([action for action in PHONE_ACTIONS if action[1] != "Claim"])
+    # An action taken from the menu: Resolve.
+    resolve = agent.get_by_role("button", name="Resolve", exact=True)
+    if not resolve.is_visible():
+        menu.click()
+    resolve.click()
+    expect(agent.locator("#conversation-status")).to_have_text("Resolved")
+    assert not agent.evaluate(sideways)
+    assert_accessible(agent)
+
+
 def _claim_and_close(conversation, user):
     from django.db import connection
 
