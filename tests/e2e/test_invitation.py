@@ -1,6 +1,7 @@
 """A new agent's first steps in a real browser, through the visible controls only: the owner
 invites them from the dashboard; they open the emailed link, choose their name and password,
-and land in the console, signed in and connected, under the name they chose."""
+and land in the console, signed in and connected, under the name they chose. An agent who
+opens the dashboard is sent to its sign-in page, which points them to the console."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import re
 import pytest
 
 from tests.e2e.conftest import assert_accessible
-from tests.e2e.test_bot_pages import sign_in
+from tests.e2e.test_bot_pages import PASSWORD, sign_in
 from tests.factories import MembershipFactory
 from tests.processes import wait_for
 
@@ -48,3 +49,25 @@ def test_an_invited_agent_joins_from_the_emailed_link(new_context, tenant, tmp_p
     expect(nina).to_have_url(re.compile(r"/console/$"))
     expect(nina.locator("#connection")).to_have_text("Connected")
     expect(nina.get_by_text("Nina", exact=True).first).to_be_visible()
+
+
+def test_an_agent_on_the_dashboard_is_pointed_to_the_console(new_context, tenant):
+    from playwright.sync_api import expect
+
+    agent = MembershipFactory(tenant=tenant, role="agent").user
+    page = new_context().new_page()
+    page.goto("/console/login/")
+    page.get_by_label("Username (email)").fill(agent.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/console/$"))
+
+    # The dashboard is not theirs: its sign-in page says where their work is, with a link.
+    page.goto("/dashboard/")
+    expect(page).to_have_url(re.compile(r"/dashboard/login/"))
+    pointer = page.get_by_text("Agents answer visitors in the agent console")
+    expect(pointer).to_be_visible()
+    assert_accessible(page)
+    pointer.get_by_role("link", name="agent console").click()
+    expect(page).to_have_url(re.compile(r"/console/$"))
+    expect(page.locator("#connection")).to_have_text("Connected")

@@ -1,13 +1,17 @@
-"""A tenant owner's conversation, channel and contact pages in a real browser, through their
-visible controls only (clicks and typing; no form posted and no API called by hand): sign in,
+"""A tenant owner's conversation, contact and support ticket pages in a real browser, through
+their visible controls only (clicks and typing; no form posted and no API called by hand): sign in,
 read a conversation's whole transcript; add a contact's attribute as a new row (adding a
-channel: test_channel_pages.py). axe-core finds nothing on these pages."""
+channel: test_channel_pages.py); close their own support ticket. axe-core finds nothing on
+these pages."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
 from conversations.models import Message
+from support.models import Ticket
 from tests.e2e.conftest import assert_accessible
 from tests.e2e.test_bot_pages import sign_in
 from tests.factories import (
@@ -15,6 +19,7 @@ from tests.factories import (
     ConversationFactory,
     MembershipFactory,
     MessageFactory,
+    TicketFactory,
     launched_bot,
 )
 
@@ -100,3 +105,32 @@ def test_an_owner_adds_a_contacts_attribute_as_a_row(new_context, tenant):
     contact.refresh_from_db()
     assert contact.attributes == {"plan": "gold", "company": "Acme"}
     assert_accessible(page)
+
+
+def test_an_owner_closes_their_support_ticket(new_context, tenant):
+    from playwright.sync_api import expect
+
+    owner = MembershipFactory(tenant=tenant, role="owner").user
+    ticket = TicketFactory(tenant=tenant, reporter=owner, title="The widget does not open")
+    page = new_context().new_page()
+    sign_in(page, owner.username, "/dashboard/")
+    open_list(page, "support", "ticket")
+    page.get_by_role("link", name="The widget does not open", exact=True).click()
+    expect(page.locator(".field-status .readonly")).to_have_text("Open")
+    assert_accessible(page)
+
+    page.get_by_label("Add a comment").fill("Solved it myself.")
+    page.get_by_label("Close this ticket").check()
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_text("was changed successfully")).to_be_visible()
+
+    # Its page again: closed, and read-only (no comment box, no checkbox, no Save).
+    page.get_by_role("link", name="The widget does not open", exact=True).click()
+    expect(page.locator(".field-status .readonly")).to_have_text("Closed")
+    expect(page.locator("#ticket-thread")).to_contain_text("Solved it myself.")
+    expect(page.get_by_label("Add a comment")).to_have_count(0)
+    expect(page.get_by_label("Close this ticket")).to_have_count(0)
+    expect(page.get_by_role("button", name=re.compile("Save"))).to_have_count(0)
+    assert_accessible(page)
+    ticket.refresh_from_db()
+    assert ticket.status == Ticket.Status.CLOSED
