@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import Exists, OuterRef, Subquery
 
 from bots.models import Bot
 from chattonic.tenancy.selectors import staff_display_name
+from contacts.models import ContactIdentity
 from conversations import hooks
 from conversations.models import ChannelKind, Conversation, Message
 
@@ -37,20 +38,23 @@ def webchat_current(*, tenant_id: int, bot, visitor_id: str, sandbox: bool):
 @dataclass(frozen=True)
 class WebchatOpening:
     """What a widget socket needs to open: the bot of its public key (None: no such bot), the
-    visitor's current conversation with it (id and status; None: none open), and, when none
-    is open, the last one resolved (``earlier``: shown above the new one)."""
+    visitor's current conversation with it (id and status; None: none open), when none is
+    open the last one resolved (``earlier``: shown above the new one), and whether the visitor
+    gave their details and consent before (``consented``: the pre-chat form is not asked
+    again)."""
 
     bot: Bot | None
     conversation: int | None = None
     status: str | None = None
     earlier: int | None = None
+    consented: bool = False
 
 
 def webchat_opening(*, public_key: str, visitor_id: str | None, sandbox: bool) -> WebchatOpening:
     """What a widget socket needs to open, in one query (WebchatOpening). The caller checks
     that the visitor's token was signed for this bot."""
     bots = Bot.objects.filter(public_key=public_key).select_related("tenant")
-    annotations = ("current_id", "current_status", "earlier_id")
+    annotations = ("current_id", "current_status", "earlier_id", "consented")
     if visitor_id:
         mine = {
             "tenant_id": OuterRef("tenant_id"),
@@ -63,6 +67,15 @@ def webchat_opening(*, public_key: str, visitor_id: str | None, sandbox: bool) -
             current_id=Subquery(current.values("pk")[:1]),
             current_status=Subquery(current.values("status")[:1]),
             earlier_id=Subquery(webchat_resolved(**mine).values("pk")[:1]),
+            consented=Exists(
+                ContactIdentity.objects.filter(
+                    tenant_id=OuterRef("tenant_id"),
+                    kind=ChannelKind.WEBCHAT,
+                    channel__isnull=True,
+                    external_id=visitor_id,
+                    contact__attributes__consent=True,
+                )
+            ),
         )
     bot = next(iter(bots[:1]), None)
     if bot is None:
@@ -73,6 +86,7 @@ def webchat_opening(*, public_key: str, visitor_id: str | None, sandbox: bool) -
         conversation=found["current_id"],
         status=found["current_status"],
         earlier=found["earlier_id"] if found["current_id"] is None else None,
+        consented=bool(found["consented"]),
     )
 
 

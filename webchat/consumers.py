@@ -207,6 +207,7 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
         # thread-sensitive thread on PostgreSQL: after a deploy every visitor reconnects.
         opening, may_test = await opening_sync_to_async(self._opening)(key, claim)
         bot, conversation_id, earlier = opening.bot, opening.conversation, opening.earlier
+        consented = opening.consented
         origin = _header(self.scope, b"origin")
         # Every refusal is accepted, said in an error frame and closed with 4000 + its status
         # (webchat.services): nothing of a visitor or a conversation is read before it.
@@ -245,6 +246,7 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
         else:  # no token, or one signed for another bot: a new visitor
             self.visitor_id = webchat.new_visitor_id()
             conversation_id = earlier = None
+            consented = False
         self.language = (query.get("lang", [""])[0] or "")[:2]
         await self.channel_layer.group_add(
             realtime.visitor_group(self.visitor_id), self.channel_name
@@ -254,6 +256,7 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
                 "type": "session",
                 "token": webchat.visitor_token(bot.pk, self.visitor_id),
                 "conversation": conversation_id,
+                "consented": consented,
                 "bot": self._bot_info(),
             }
         )

@@ -469,7 +469,8 @@
   function ensureStarted() {
     if (state.started || !state.connected || state.unavailable) return;
     if (state.conversation) { state.started = true; return; }
-    if (state.bot && state.bot.prechat) { if (!log.querySelector(".form")) renderPrechat(); return; }
+    // The pre-chat form, unless the visitor gave their details and consent before.
+    if (state.bot && state.bot.prechat && !state.consented) { if (!log.querySelector(".form")) renderPrechat(); return; }
     state.started = true;
     send({ type: "start" });
   }
@@ -641,6 +642,7 @@
         storageSet(STORE_KEY, frame.token);
         state.bot = frame.bot;
         state.conversation = frame.conversation;
+        state.consented = frame.consented;
         title.textContent = (SANDBOX ? T.sandbox + " · " : "") + frame.bot.title;
         setColor(frame.bot.color);
         showConnection("");

@@ -167,6 +167,36 @@ async def test_a_visitor_back_after_a_resolved_chat_reads_it_above_a_new_one(bot
         await communicator.disconnect()
 
 
+async def test_a_visitor_who_consented_before_is_not_asked_the_pre_chat_form_again(bot, queries):
+    """``consented`` in the session frame (the widget then skips its pre-chat form): true for
+    a visitor who gave their details and consent before, still in the one opening query;
+    false for a new visitor and for one who never consented."""
+    new = socket(bot.public_key)
+    first = await opened(new)
+    assert first["consented"] is False
+    await new.send_json_to(
+        {"type": "start", "fields": {"name": "Ana", "email": "ana@example.com", "consent": True}}
+    )
+    await until(new, of_type("history"))
+    await new.disconnect()
+    silent = socket(bot.public_key)
+    silent_token = (await opened(silent))["token"]
+    await say(silent, "s1")
+    await silent.disconnect()
+
+    again = socket(bot.public_key, query=f"session={first['token']}")
+    async with counted(queries) as (sql, _):
+        session = await opened(again)
+        await until(again, of_type("history"))
+    assert session["consented"] is True
+    assert session["conversation"] is not None, session
+    assert len(sql) == 2, sql  # the opening query, then the conversation's history page
+    other = socket(bot.public_key, query=f"session={silent_token}")
+    assert (await opened(other))["consented"] is False
+    for communicator in (again, other):
+        await communicator.disconnect()
+
+
 async def test_a_token_of_another_bot_opens_as_a_new_visitor_of_this_one(bot):
     other = await database_sync_to_async(launched_bot)(allowed_origins=[ORIGIN])
     theirs = socket(other.public_key)
