@@ -334,6 +334,41 @@ def test_away_form_then_rating_after_the_agent_resolves(new_context, tenant):
     assert_accessible(page, "chattonic-widget")
 
 
+def test_the_pre_chat_form_is_asked_once(new_context, tenant):
+    """A bot with the pre-chat form: a new visitor fills it in and chats; back after the chat
+    was resolved, they read it above the new greeting and are not asked again."""
+    from playwright.sync_api import expect
+
+    from conversations.models import Conversation
+    from tests.factories import MembershipFactory
+
+    bot = launched_bot(tenant=tenant, prechat_form=True)
+    page = new_context().new_page()
+    page.goto(f"/demo/{bot.public_key}/")
+    page.locator("chattonic-widget button.launcher").click()
+    form = page.locator("chattonic-widget form.form")
+    form.get_by_label("Your name").fill("Ana")
+    form.get_by_label("Your email").fill("ana@example.com")
+    form.get_by_label("I agree that my data is used to answer me.").check()
+    form.get_by_role("button", name="Start chat").click()
+    expect(page.locator("chattonic-widget .msg.out").last).to_contain_text(GREETING)
+    _say(page, "how much is it")
+    expect(page.locator("chattonic-widget .msg.out").last).to_contain_text(PRICES)
+
+    owner = MembershipFactory(tenant=tenant, role="owner").user
+    conversation = Conversation.objects.for_tenant(tenant).get()
+    with ThreadPoolExecutor(1) as other_thread:
+        other_thread.submit(resolve_and_close, conversation, owner).result()
+    expect(page.locator("chattonic-widget .rating button.reply")).to_have_count(5)
+
+    page.reload()
+    page.locator("chattonic-widget button.launcher").click()
+    expect(page.locator("chattonic-widget .notice.earlier")).to_be_visible()
+    expect(page.locator("chattonic-widget .msg.out").last).to_contain_text(GREETING)
+    expect(page.locator("chattonic-widget form.form")).to_have_count(0)
+    assert Conversation.objects.for_tenant(tenant).count() == 2
+
+
 # --- A phone ----------------------------------------------------------------------------------
 
 PHONE = {"viewport": {"width": 375, "height": 667}, "is_mobile": True, "has_touch": True}
