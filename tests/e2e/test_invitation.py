@@ -56,7 +56,18 @@ def test_an_agent_on_the_dashboard_is_pointed_to_the_console(new_context, tenant
 
     agent = MembershipFactory(tenant=tenant, role="agent").user
     page = new_context().new_page()
-    page.goto("/console/login/")
+    # Signing in on the dashboard's own form: told where their work is, not "enter the
+    # correct username and password for a staff account".
+    page.goto("/dashboard/login/")
+    page.get_by_label("Username (email)").fill(agent.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    told = page.get_by_text("This is an agent's account: agents answer visitors in the agent")
+    expect(told).to_be_visible()
+    expect(page.get_by_text("for a staff account")).to_have_count(0)
+    assert_accessible(page)
+    told.get_by_role("link", name="agent console").click()
+    expect(page).to_have_url(re.compile(r"/console/login/$"))
     page.get_by_label("Username (email)").fill(agent.username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
