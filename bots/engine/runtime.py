@@ -80,6 +80,16 @@ class _Run:
             if self.language != self.default_language
             else {}
         )
+        # The language of the engine's own words (a retry, the fallback, the handoff): the
+        # visitor's where the definition speaks it (its default, or a translation), else the
+        # default language. A Spanish bot with no English texts answers an English browser's
+        # visitor in Spanish throughout, not its questions in Spanish and their retries in
+        # English (as its test chat, in an English dashboard, showed).
+        self.speaking: str = (
+            self.language
+            if self.language == self.default_language or self.translation
+            else self.default_language
+        )
         self.threshold: float = self.settings.get("intent_threshold", DEFAULT_INTENT_THRESHOLD)
         self.fallback_limit: int | None = self.settings.get(
             "fallback_limit", DEFAULT_FALLBACK_LIMIT
@@ -337,14 +347,14 @@ class _Run:
         elif node.get("fallback"):
             self._go(state, node["fallback"])
         else:
-            text = self._setting_text("fallback_text") or default_text("fallback", self.language)
+            text = self._setting_text("fallback_text") or default_text("fallback", self.speaking)
             self._reply(render(text, state.vars), self._buttons(state.node, node))
 
     def _handoff(
         self, state: State, node_id: str | None, *, reason: str, team: str | None, text: str | None
     ) -> None:
         template = (
-            text or self._setting_text("handoff_text") or default_text("handoff", self.language)
+            text or self._setting_text("handoff_text") or default_text("handoff", self.speaking)
         )
         # Not a reply of the turn: the handoff's ``message`` is said only if a person can take
         # the conversation; when nobody can, the away message is said instead (whoever
@@ -507,7 +517,7 @@ class _Run:
             return
         kind = node.get("validation", "text")
         text = self._text(state.node, node, "retry_text") or default_text(
-            f"retry.{kind}", self.language
+            f"retry.{kind}", self.speaking
         )
         self._reply(render(text, state.vars), self._buttons(state.node, node))
 

@@ -289,9 +289,23 @@ def test_a_question_without_retry_text_uses_the_kind_text_in_the_bot_language():
     chat = Chat(flow(ask("email", "email"), THANKS, settings={"language": "es"}))
     chat.start()
     assert chat.say("nope") == ["Eso no parece un correo electrónico. Inténtalo de nuevo."]
-    chat = Chat(flow(ask("email", "email"), THANKS), language="pt")
+    # A visitor's language the flow speaks (a translation): its words in it.
+    translated = {"pt": {"nodes": {"ask": {"text": "Seu e-mail?"}}}}
+    chat = Chat(flow(ask("email", "email"), THANKS, translations=translated), language="pt")
     chat.start()
     assert chat.say("nope") == ["Isso não parece um endereço de e-mail. Tente novamente."]
+
+
+def test_the_engines_words_are_in_the_language_the_flow_speaks_to_the_visitor():
+    """A Spanish flow with no English texts, an English browser (the dashboard's test chat):
+    its question in Spanish, so its retry, fallback and handoff too, not a mix."""
+    spanish = flow(ask("email", "email", text="¿Tu correo?"), THANKS, settings={"language": "es"})
+    chat = Chat(spanish, language="en")
+    chat.start()
+    assert chat.say("nope") == ["Eso no parece un correo electrónico. Inténtalo de nuevo."]
+    chat = Chat(flow(ask("email", "email"), THANKS), language="pt")  # English only
+    chat.start()
+    assert chat.say("nope") == ["That doesn't look like an email address. Please try again."]
 
 
 def test_numbers_and_dates_follow_the_conversation_language():
