@@ -7,6 +7,7 @@ from django.utils.html import format_html
 from agents.models import AgentProfile, CannedResponse, HandoffEvent, Team
 from chattonic.tenancy.admin import TenantScopedAdmin
 from chattonic.tenancy.selectors import staff_display_name
+from conversations.admin import SandboxFilter
 from conversations.models import Conversation
 
 
@@ -76,6 +77,16 @@ def _person(user) -> str:
     return staff_display_name(user)
 
 
+class HandoffSandboxFilter(SandboxFilter):
+    """The Conversations list's filter, over the events' conversations: a test chat's
+    handoffs (which reach no agent) are left out unless asked for."""
+
+    def queryset(self, request, queryset):
+        if self.value() == "with":
+            return queryset
+        return queryset.filter(conversation__is_sandbox=self.value() == "only")
+
+
 @admin.register(HandoffEvent)
 class HandoffEventAdmin(TenantScopedAdmin):
     list_display = [
@@ -87,7 +98,7 @@ class HandoffEventAdmin(TenantScopedAdmin):
         "agent_name",
         "created_at",
     ]
-    list_filter = ["reason", ("to_status", ConversationStatusFilter)]
+    list_filter = ["reason", ("to_status", ConversationStatusFilter), HandoffSandboxFilter]
     list_select_related = ["conversation__contact", "actor", "agent"]
     # Newest first, by the primary key's index (the model's order, oldest first, has none:
     # every event of the tenant joined and sorted for a page).

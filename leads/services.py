@@ -167,19 +167,14 @@ class _Echo:
 
 
 def _safe_cell(value) -> str:
-    """Spreadsheets run cells that start with = + - @ as formulas: quote them."""
+    """Spreadsheets run cells that start with = + - @ (or a tab or CR) as formulas: quote
+    them, every one alike. A number-looking one too: "+34612345678" as a contact's phone and
+    "+34 612 345 678" as a field must read the same, and the JSON column keeps the raw value
+    for programs. The one guard for every CSV the project writes."""
     text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _is_number(text):
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + text
     return text
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def leads_csv(queryset) -> Iterator[str]:

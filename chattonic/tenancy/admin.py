@@ -13,6 +13,9 @@ from django.contrib.admin.widgets import ForeignKeyRawIdWidget
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.http import Http404, HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.text import capfirst
 
@@ -95,12 +98,20 @@ class TenantAwareAdmin(admin.ModelAdmin):
             return  # created by its service in create_object
         super().save_model(request, obj, form, change)
 
+    def list_name(self) -> str:
+        return self.list_title or capfirst(self.model._meta.verbose_name_plural)
+
+    def _with_list_title(self, extra_context):
+        # The crumb to the list reads as the list's own title ("Company", not "Companies").
+        return {"list_title": self.list_name(), **(extra_context or {})}
+
     def changelist_view(self, request, extra_context=None):
-        title = self.list_title or capfirst(self.model._meta.verbose_name_plural)
+        title = self.list_name()
         context = {"title": title, "list_title": title, **(extra_context or {})}
         return super().changelist_view(request, context)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        extra_context = self._with_list_title(extra_context)
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except ServiceError as exc:
@@ -108,11 +119,15 @@ class TenantAwareAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(request.get_full_path())
 
     def delete_view(self, request, object_id, extra_context=None):
+        extra_context = self._with_list_title(extra_context)
         try:
             return super().delete_view(request, object_id, extra_context)
         except ServiceError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
+
+    def history_view(self, request, object_id, extra_context=None):
+        return super().history_view(request, object_id, self._with_list_title(extra_context))
 
 
 class TenantScopedRelations:
@@ -417,6 +432,13 @@ class TenantAdmin(TenantAwareAdmin):
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if object_id is not None and not request.user.is_superuser:
+            # Its staff have one company: its page is "Company", as the navigation names it
+            # ("Change company" read as switching to another one).
+            extra_context = {"title": "Company", **(extra_context or {})}
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
     def create_object(self, request, form):
         # The owner gets an invitation by email (tenant_create sends it).
         return services.tenant_create(
@@ -440,13 +462,17 @@ class MembershipForm(forms.ModelForm):
 class MembershipAdmin(TenantScopedAdmin):
     """The tenant's staff. People join through invitations (below), not by adding a row."""
 
-    list_display = ["user", "role", "created_at"]
+    list_display = ["user", "role", "joined"]
     list_filter = ["role"]
     list_select_related = ["user"]
     search_fields = ["user__email", "user__username"]
     owner_only = True
     form = MembershipForm
     fields = ["role"]
+
+    @admin.display(description="joined", ordering="created_at")
+    def joined(self, obj):
+        return obj.created_at
 
     def has_add_permission(self, request, *args, **kwargs):
         return False
@@ -475,18 +501,34 @@ class InvitationForm(forms.ModelForm):
 
 @admin.register(Invitation)
 class InvitationAdmin(TenantScopedAdmin):
-    """Invite staff; pending invitations can be sent again or withdrawn."""
+    """Invite staff; pending invitations can be sent again or withdrawn. An accepted one is
+    used up (its link must not work twice): the person is then a staff member."""
 
-    list_display = ["email", "role", "sent_at", "expires_at", "status"]
+    # Two dates and a status were wider than a laptop's list (Status scrolled out of view):
+    # the sending day, and the expiry told within the status.
+    list_display = ["email", "role", "sent", "status"]
     list_filter = ["role"]
     search_fields = ["email"]
     readonly_fields = ["email", "role", "invited_by", "sent_at", "expires_at"]
     actions = ["resend"]
     owner_only = True
 
-    @admin.display(description="status")
+    @admin.display(description="sent", ordering="sent_at")
+    def sent(self, obj):
+        return date_format(timezone.localtime(obj.sent_at), "DATE_FORMAT")
+
+    @admin.display(description="status", ordering="expires_at")
     def status(self, obj):
-        return "Expired" if obj.is_expired else "Pending"
+        day = date_format(timezone.localtime(obj.expires_at), "DATE_FORMAT")
+        return f"Expired on {day}" if obj.is_expired else f"Pending until {day}"
+
+    def changelist_view(self, request, extra_context=None):
+        intro = format_html(
+            "The invitations still pending. Once someone accepts theirs, it leaves this list "
+            'and they are listed under <a href="{}">Staff members</a>.',
+            reverse("admin:tenancy_membership_changelist"),
+        )
+        return super().changelist_view(request, {"list_intro": intro, **(extra_context or {})})
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:

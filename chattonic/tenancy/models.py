@@ -43,6 +43,9 @@ class Tenant(models.Model):
     )
 
     class Meta:
+        # Its staff call it their company (the dashboard's "Company"); "tenant" is our word.
+        verbose_name = "company"
+        verbose_name_plural = "companies"
         ordering = ["name"]
 
     def __str__(self) -> str:

@@ -263,7 +263,7 @@ def test_list_filters_and_states_read_as_words(owner_client, tenant):
     assert "By test chat" in body and "is sandbox" not in body
     assert "Waiting for an agent" in body and "Web chat" in body  # the filters' choices
     invitations = owner_client.get(reverse("admin:tenancy_invitation_changelist"))
-    assert '<td class="field-status">Pending</td>' in invitations.content.decode()
+    assert '<td class="field-status">Pending until ' in invitations.content.decode()
     # The breadcrumbs go from Home to the list, as the sidebar does: not through Django's
     # page of the app, a name the sidebar never uses.
     body = invitations.content.decode()

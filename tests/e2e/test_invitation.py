@@ -11,7 +11,7 @@ import pytest
 
 from tests.e2e.conftest import assert_accessible
 from tests.e2e.test_bot_pages import PASSWORD, sign_in
-from tests.factories import MembershipFactory
+from tests.factories import InvitationFactory, MembershipFactory
 from tests.processes import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -82,3 +82,31 @@ def test_an_agent_on_the_dashboard_is_pointed_to_the_console(new_context, tenant
     pointer.get_by_role("link", name="agent console").click()
     expect(page).to_have_url(re.compile(r"/console/$"))
     expect(page.locator("#connection")).to_have_text("Connected")
+
+
+def test_the_invitations_list_fits_a_laptop_and_says_who_is_listed(new_context, tenant):
+    """At 1280 px every column of the Invitations list is in view: its Status column was cut
+    off, the table scrolling sideways. The list is of pending invitations (an accepted one
+    becomes a staff member): its intro line says so and links to the staff members."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from playwright.sync_api import expect
+
+    owner = MembershipFactory(tenant=tenant, role="owner").user
+    InvitationFactory(tenant=tenant, email="maria.fernanda.gonzalezvillanueva@example.com")
+    InvitationFactory(tenant=tenant, role="admin", expires_at=timezone.now() - timedelta(days=1))
+    page = new_context(viewport={"width": 1280, "height": 800}).new_page()
+    sign_in(page, owner.username, "/dashboard/tenancy/invitation/")
+    results = page.locator("#changelist .results")
+    expect(results.get_by_text("Pending")).to_be_visible()
+    assert results.evaluate("r => r.scrollWidth <= r.clientWidth"), "the table scrolls sideways"
+    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+    for header in results.locator("thead th").all():
+        box = header.bounding_box()
+        assert box and box["x"] + box["width"] <= 1280, header.inner_text()
+    intro = page.locator(".ct-list-intro")
+    expect(intro).to_contain_text("pending")
+    intro.get_by_role("link", name="Staff members").click()
+    expect(page).to_have_url(re.compile(r"/dashboard/tenancy/membership/$"))
+    assert_accessible(page)

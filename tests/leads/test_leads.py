@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import socket
 
 import pytest
@@ -60,7 +61,24 @@ def test_the_csv_has_every_lead_and_defuses_formulas(tenant):
     row = next(r for r in rows if r["contact_email"] == "f@example.com")
     assert row["contact_name"] == "'=HYPERLINK(evil)"
     assert '"note": "+1 call me"' in row["fields"]
-    assert row["fields.note"] == "'+1 call me" and row["fields.n"] == "-3"  # a number
+    assert row["fields.note"] == "'+1 call me" and row["fields.n"] == "'-3"
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_every_cell_a_visitor_typed_is_guarded_alike(tenant, start):
+    """The phone as a field and as the contact's phone read the same: each cell a visitor
+    or staff typed (name, email, phone, every field, the bot's name) is quoted when a
+    spreadsheet would run it, a number-looking one too ("+34612345678" was left bare)."""
+    value = f"{start}34612345678"
+    contact = ContactFactory(tenant=tenant, name=value, email=value, phone=value)
+    bot = BotFactory(tenant=tenant, name=value)
+    LeadFactory(tenant=tenant, contact=contact, bot=bot, fields={"phone": value, "n": value})
+    body = "".join(leads.leads_csv(Lead.objects.for_tenant(tenant)))
+    (row,) = csv.DictReader(io.StringIO(body))
+    typed = ["contact_name", "contact_email", "contact_phone", "bot_name"]
+    for column in [*typed, "fields.phone", "fields.n"]:
+        assert row[column] == "'" + value, column
+    assert json.loads(row["fields"]) == {"phone": value, "n": value}  # programs get the raw
 
 
 def test_the_csv_has_a_column_for_each_field_and_the_bots_name(tenant):
