@@ -4,8 +4,9 @@ Connect: another region's key is refused before any lookup (the handshake answer
 that region's URL, chattonic.regions); then the bot's allowed origins, its region and status,
 the per-IP connection limit, then the visitor's signed session (resumed from ``?session=``, or
 a new one). Frames in: ``start``, ``message``, ``quick_reply``, ``typing``, ``read``,
-``history``. Frames out: ``session``, ``history``, ``message``, ``ack``, ``status``, ``read``,
-``typing``, ``conversation``, ``error``.
+``history``, ``contact``, ``rating``. Frames out: ``session``, ``history`` (with the away
+form's state), ``message``, ``ack``, ``status``, ``read``, ``typing``, ``conversation``,
+``contact_saved``, ``rated``, ``error``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from chattonic.tenancy.models import Membership
 from conversations import hooks, realtime, receive, selectors, services
 from conversations.models import Conversation, Message
 from webchat import lane, lane_workers
+from webchat import selectors as webchat_selectors
 from webchat import services as webchat
 
 logger = logging.getLogger(__name__)
@@ -549,22 +551,25 @@ class WebchatConsumer(realtime.MessageEvents, JsonSocket):
             return
 
         def load():
-            if status is None:
-                conversation = self._conversation()
+            if status is None or (status == Conversation.Status.QUEUED and not earlier):
+                conversation = self._conversation()  # the away form needs its queued_at
             else:
                 conversation = Conversation(
                     pk=conversation_id, tenant_id=self.bot.tenant_id, status=status
                 )
             messages = selectors.conversation_history(conversation=conversation, before=before)
-            return conversation, [realtime.message_payload(m) for m in messages]
+            # The earlier conversation is there to read: its away form is never offered.
+            away = None if earlier else webchat_selectors.away_form_state(conversation)
+            return conversation, [realtime.message_payload(m) for m in messages], away
 
-        conversation, messages = await database_sync_to_async(load)()
+        conversation, messages, away = await database_sync_to_async(load)()
         frame = {
             "type": "history",
             "conversation": conversation.pk,
             "status": conversation.status,
             "before": before,
             "messages": messages,
+            "away_form": away,
         }
         if earlier:
             frame["earlier"] = True

@@ -40,7 +40,12 @@
       leaveDetails: "Leave your details", phone: "Your phone", message: "Your message",
       sendDetails: "Send", thanks: "Thank you! We will get back to you.",
       rate: "How was this conversation?", rated: "Thanks for your rating!",
-      earlier: "Your earlier conversation ended here"
+      earlier: "Your earlier conversation ended here",
+      prechatHint: "Fill in the form above to start the chat.",
+      needConsent: "To start the chat, tick the box to agree that your data is used to answer you.",
+      badEmail: "Enter a valid email address.", needContact: "Leave an email or a phone number.",
+      awayClosed: "This form is closed now: write to us in the chat.",
+      formFailed: "Your details could not be sent. Try again."
     },
     es: {
       open: "Abrir chat", close: "Cerrar chat", placeholder: "Escribe un mensaje…", send: "Enviar",
@@ -53,7 +58,12 @@
       leaveDetails: "Déjanos tus datos", phone: "Tu teléfono", message: "Tu mensaje",
       sendDetails: "Enviar", thanks: "¡Gracias! Te responderemos pronto.",
       rate: "¿Qué tal fue esta conversación?", rated: "¡Gracias por tu valoración!",
-      earlier: "Aquí terminó tu conversación anterior"
+      earlier: "Aquí terminó tu conversación anterior",
+      prechatHint: "Completa el formulario de arriba para iniciar el chat.",
+      needConsent: "Para iniciar el chat, marca la casilla y acepta que usemos tus datos para responderte.",
+      badEmail: "Escribe un correo electrónico válido.", needContact: "Déjanos un correo o un teléfono.",
+      awayClosed: "Este formulario ya está cerrado: escríbenos en el chat.",
+      formFailed: "No pudimos enviar tus datos. Inténtalo de nuevo."
     },
     pt: {
       open: "Abrir chat", close: "Fechar chat", placeholder: "Digite uma mensagem…", send: "Enviar",
@@ -66,7 +76,12 @@
       leaveDetails: "Deixe seus dados", phone: "Seu telefone", message: "Sua mensagem",
       sendDetails: "Enviar", thanks: "Obrigado! Entraremos em contato.",
       rate: "Como foi esta conversa?", rated: "Obrigado pela avaliação!",
-      earlier: "Aqui terminou sua conversa anterior"
+      earlier: "Aqui terminou sua conversa anterior",
+      prechatHint: "Preencha o formulário acima para iniciar o chat.",
+      needConsent: "Para iniciar o chat, marque a caixa e concorde que usemos seus dados para responder.",
+      badEmail: "Digite um e-mail válido.", needContact: "Deixe um e-mail ou um telefone.",
+      awayClosed: "Este formulário já está fechado: escreva para nós no chat.",
+      formFailed: "Não foi possível enviar seus dados. Tente de novo."
     }
   };
   var LANG = ((document.documentElement.lang || navigator.language || "en").slice(0, 2) || "en").toLowerCase();
@@ -102,6 +117,8 @@
     ".msg.out{align-self:flex-start;background:#fff;border:1px solid #e5e7eb;border-bottom-left-radius:4px}",
     ".msg img{display:block;max-width:100%;border-radius:8px;margin-top:6px}",
     ".meta{display:block;font-size:11px;opacity:.75;margin-top:3px}",
+    // Faded, white on the theme colour falls short of 4.5:1 (3.6 on the default blue).
+    ".msg.in .meta{opacity:1}",
     ".who{display:block;font-size:11px;font-weight:600;opacity:.8;margin-bottom:2px}",
     ".replies{display:flex;flex-wrap:wrap;gap:6px;align-self:flex-start}",
     ".reply{all:initial;cursor:pointer;font:500 14px/1.2 system-ui,sans-serif;padding:6px 12px;border-radius:16px;",
@@ -186,7 +203,9 @@
     stopped: false,
     messages: {},        // id -> element
     pending: {},         // client_id -> {frame, element}
-    lastRead: 0, open: false, started: false, unavailable: false, regionAsked: false
+    lastRead: 0, open: false, started: false, unavailable: false, regionAsked: false,
+    prechat: null,       // the pre-chat form while it waits to be done
+    awayForm: null, contactSaved: false
   };
 
   // --- DOM ---------------------------------------------------------------------------------
@@ -232,6 +251,9 @@
     launcher.setAttribute("aria-label", open ? T.close : T.open);
     launcher.replaceChildren(icon(open ? "close" : "chat"));
     if (open) {
+      // The newest message in view: what arrived while the panel was hidden (a reload's
+      // history) could not be scrolled to then, and the log stayed at its oldest.
+      scrollDown();
       ensureStarted();
       setTimeout(focusPanel, 0);
       markRead();
@@ -295,7 +317,7 @@
 
   function submit() {
     var text = input.value.trim();
-    if (!text || state.unavailable) return;
+    if (!text || state.unavailable || state.prechat) return;
     input.value = "";
     // Sent: no longer typing (else the agent reads "Visitor is typing…" under the message).
     if (typingSent) { clearTimeout(typingTimer); send({ type: "typing", on: false }); typingSent = false; }
@@ -316,7 +338,9 @@
     return T.sent;
   }
 
-  function renderMessage(message) {
+  // `quiet`: from a history frame, which says itself whether the away form is on offer
+  // (showAwayForm); a live away message offers it.
+  function renderMessage(message, quiet) {
     if (state.messages[message.id]) { updateStatus(message.id, message.status); return; }
     var pending = message.client_id && state.pending[message.client_id];
     var node = pending ? pending.element : null;
@@ -342,11 +366,13 @@
     if (!inbound) {
       removeReplies();
       if (message.quick_replies && message.quick_replies.length) renderReplies(message.quick_replies);
-      if (message.away) renderAwayForm();
+      if (message.away && !quiet) { state.contactSaved = false; renderAwayForm(null); }
     }
     scrollDown();
     if (!inbound && state.open && document.visibilityState !== "hidden") markRead();
   }
+  function renderLive(message) { renderMessage(message, false); }
+  function renderQuiet(message) { renderMessage(message, true); }
 
   function renderReplies(replies) {
     var box = el("div", { class: "replies", role: "group" });
@@ -371,11 +397,43 @@
     if (meta) meta.textContent = meta.textContent.split(" · ")[0] + " · " + statusText(status);
   }
 
-  function notice(text, kind) {
+  // `after`: the log's node to put it under (else it goes last).
+  function notice(text, kind, after) {
     var node = el("div", { class: kind || "notice", role: kind === "error" ? "alert" : "status", text: text });
-    log.appendChild(node);
-    scrollDown();
+    place(node, after);
     return node;
+  }
+  function place(node, after) {
+    if (after && after.parentNode === log) log.insertBefore(node, after.nextSibling);
+    else log.appendChild(node);
+    scrollDown();
+  }
+
+  // The message box, closed while the chat is unavailable and until the pre-chat form is done
+  // (a message sent before it started the chat without the visitor's details or consent, and
+  // the flow took it for the answer to its first question): its placeholder says why.
+  function updateComposer() {
+    var closed = state.unavailable || !!state.prechat;
+    var had = closed && hasFocus(composer);
+    input.disabled = closed;
+    sendButton.disabled = closed;
+    input.placeholder = state.prechat && !state.unavailable ? T.prechatHint : T.placeholder;
+    if (had) focusPanel();
+  }
+
+  // A form's error in the widget's language, from the error frame's code and field (its
+  // message is the server's, in English). `emailGiven`: the visitor typed an email (else the
+  // away form's `email` error is that neither an email nor a phone was left).
+  function formErrorText(frame, emailGiven) {
+    if (frame.code === "invalid" && frame.fields && frame.fields.email) return emailGiven ? T.badEmail : T.needContact;
+    if (frame.code === "not_away") return T.awayClosed;
+    if (frame.code === "sandbox") return frame.message;  // the dashboard's test chat: staff read it
+    return T.formFailed;
+  }
+  function showFormError(form, text, field) {
+    form.error.textContent = text;
+    form.error.removeAttribute("hidden");
+    if (field) field.focus();
   }
 
   function renderPrechat() {
@@ -383,34 +441,54 @@
     var email = el("input", { class: "input", name: "email", type: "email", autocomplete: "email" });
     var consent = el("input", { type: "checkbox", name: "consent" });
     var error = el("div", { class: "error", role: "alert", hidden: "hidden" });
-    var form = el("form", { class: "form", "aria-label": T.startChat }, [
+    // novalidate: the widget says what is wrong in its own language (not the browser's).
+    var form = el("form", { class: "form prechat", "aria-label": T.startChat, novalidate: "" }, [
       el("label", {}, [document.createTextNode(T.name), name]),
       el("label", {}, [document.createTextNode(T.email), email]),
       el("label", { class: "check" }, [consent, document.createTextNode(T.consent)]),
       error,
       el("button", { class: "send", type: "submit", text: T.startChat })
     ]);
+    var prechat = { form: form, error: error, email: email, sending: false };
     form.addEventListener("submit", function (event) {
       event.preventDefault();
-      if (!consent.checked) { error.textContent = T.consent; error.removeAttribute("hidden"); consent.focus(); return; }
-      form.remove();
-      state.started = true;
-      send({ type: "start", fields: { name: name.value, email: email.value, consent: true } });
-      input.focus();
+      error.setAttribute("hidden", "hidden");
+      if (!consent.checked) { showFormError(prechat, T.needConsent, consent); return; }
+      // The form stays until the conversation's history comes (finishPrechat): a refused
+      // start (a wrong email) is said here, and the visitor corrects it.
+      state.started = prechat.sending = true;
+      if (!send({ type: "start", fields: { name: name.value, email: email.value, consent: true } })) {
+        state.started = prechat.sending = false;
+        showFormError(prechat, T.formFailed, null);
+        reconnectNow(false);
+      }
     });
+    state.prechat = prechat;
     log.appendChild(form);
+    updateComposer();
+    scrollDown();
     setTimeout(function () { name.focus(); }, 0);
   }
 
+  // The conversation started: the pre-chat form goes and the message box opens.
+  function finishPrechat() {
+    if (!state.prechat) return;
+    var had = hasFocus(state.prechat.form);
+    state.prechat.form.remove();
+    state.prechat = null;
+    updateComposer();
+    if (had) focusPanel();
+  }
+
   // The away form: nobody can answer now, so the visitor may leave their details.
-  function renderAwayForm() {
-    if (state.contactSaved || log.querySelector(".away-form")) return;
+  function renderAwayForm(after) {
+    if (state.contactSaved || state.awayForm) return;
     var name = el("input", { class: "input", name: "name", autocomplete: "name" });
     var email = el("input", { class: "input", name: "email", type: "email", autocomplete: "email" });
     var phone = el("input", { class: "input", name: "phone", type: "tel", autocomplete: "tel" });
     var text = el("input", { class: "input", name: "message" });
     var error = el("div", { class: "error", role: "alert", hidden: "hidden" });
-    var form = el("form", { class: "form away-form", "aria-label": T.leaveDetails }, [
+    var form = el("form", { class: "form away-form", "aria-label": T.leaveDetails, novalidate: "" }, [
       el("strong", { text: T.leaveDetails }),
       el("label", {}, [document.createTextNode(T.name), name]),
       el("label", {}, [document.createTextNode(T.email), email]),
@@ -419,14 +497,33 @@
       error,
       el("button", { class: "send", type: "submit", text: T.sendDetails })
     ]);
+    var away = { form: form, error: error, email: email, sending: false };
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       error.setAttribute("hidden", "hidden");
-      send({ type: "contact", fields: { name: name.value, email: email.value, phone: phone.value, message: text.value } });
+      away.sending = send({ type: "contact", fields: { name: name.value, email: email.value, phone: phone.value, message: text.value } });
+      if (!away.sending) { showFormError(away, T.formFailed, null); reconnectNow(false); }
     });
-    state.awayForm = { form: form, error: error, first: name };
-    log.appendChild(form);
-    scrollDown();
+    state.awayForm = away;
+    place(form, after);
+  }
+
+  // The away form as a history frame says it stands (`away_form`), under the away message:
+  // "offered", the form; "answered", the thanks for the details instead; else none (no agent
+  // was sought, one joined, the conversation was passed on or resolved).
+  function showAwayForm(status, messages) {
+    var after = null;
+    messages.forEach(function (message) { if (message.away && state.messages[message.id]) after = state.messages[message.id]; });
+    if (status === "offered") {
+      state.contactSaved = false;
+      renderAwayForm(after);
+      return;
+    }
+    dropAwayForm();
+    if (status === "answered" && !state.contactSaved) {
+      state.contactSaved = true;
+      notice(T.thanks, null, after);
+    }
   }
 
   // The away form leaves: the details were kept, or an agent joined after all.
@@ -443,10 +540,6 @@
       pt: { joined: "{name} entrou na conversa", resolved: "Esta conversa foi resolvida", transferred: "Você foi encaminhado a outra equipe: alguém vai atendê-lo em breve" }
     }[LANG];
     if (frame.notice === "agent_joined") {
-      // Someone answers after all: the away form ("leave your details") has no more use (the
-      // server takes it only while nobody has the conversation), and its Send sat beside the
-      // chat's own.
-      dropAwayForm();
       notice(texts.joined.replace("{name}", frame.agent || T.agent));
     } else if (frame.notice === "resolved") notice(texts.resolved);
     else if (frame.notice === "transferred") notice(texts.transferred);
@@ -470,7 +563,7 @@
     if (state.started || !state.connected || state.unavailable) return;
     if (state.conversation) { state.started = true; return; }
     // The pre-chat form, unless the visitor gave their details and consent before.
-    if (state.bot && state.bot.prechat && !state.consented) { if (!log.querySelector(".form")) renderPrechat(); return; }
+    if (state.bot && state.bot.prechat && !state.consented) { if (!state.prechat) renderPrechat(); return; }
     state.started = true;
     send({ type: "start" });
   }
@@ -621,10 +714,7 @@
     showConnection("unavailable");
     // The sandbox's "sign in" is for the tenant's staff; everything else is for the site's owner.
     notice(frame && frame.code === "forbidden" ? frame.message : T.unavailable, "error");
-    var had = hasFocus(composer);
-    input.disabled = true;
-    sendButton.disabled = true;
-    if (had) focusPanel();
+    updateComposer();
     if (window.console) {
       console.error("Chat-Tonic widget (bot " + BOT_KEY + "): " +
         (frame ? frame.message + " [" + frame.code + "]" : "the server refused the chat (close code " + code + ")."));
@@ -648,6 +738,7 @@
         showConnection("");
         if (state.conversation) state.started = true;
         else state.started = false;
+        if (state.prechat) state.prechat.sending = false;  // a start lost with the old socket
         if (state.open) ensureStarted();
         // Anything typed while offline goes now; the server drops repeats by client_id.
         Object.keys(state.pending).forEach(function (id) { send(state.pending[id].frame); });
@@ -657,25 +748,27 @@
           // The visitor's last chat, resolved: shown above the new one, once.
           if (state.earlierShown || !(frame.messages || []).length) break;
           state.earlierShown = true;
-          frame.messages.forEach(renderMessage);
+          frame.messages.forEach(renderQuiet);  // its away form is never offered again
           notice(T.earlier, "notice earlier");
           break;
         }
         state.conversation = frame.conversation;
         state.status = frame.status;
-        (frame.messages || []).forEach(renderMessage);
+        (frame.messages || []).forEach(renderQuiet);
+        if (frame.conversation) finishPrechat();
+        if (frame.before == null) showAwayForm(frame.away_form, frame.messages || []);
         break;
       case "message":
-        renderMessage(frame.message);
+        renderLive(frame.message);
         break;
       case "ack":
         // The stored message comes with its ack (the socket that sent it gets it only so).
         if (frame.message && !state.messages[frame.message.id]) {
-          renderMessage(frame.message);
-          (frame.replies || []).forEach(renderMessage);
+          renderLive(frame.message);
+          (frame.replies || []).forEach(renderLive);
           break;
         }
-        (frame.replies || []).forEach(renderMessage);
+        (frame.replies || []).forEach(renderLive);
         var pending = state.pending[frame.client_id];
         if (pending) {
           pending.element.setAttribute("data-id", String(frame.id));
@@ -697,13 +790,19 @@
         break;
       case "conversation":
         state.status = frame.status;
+        // The away form ("leave your details") is taken only while the conversation waits for
+        // an agent after the away message: an agent joined (its Send sat beside the chat's
+        // own), it was passed on, resolved or given back to the bot, and it has no more use.
+        if (frame.status !== "queued" || frame.notice === "transferred") dropAwayForm();
         renderHandoffNotice(frame);
         if (frame.status === "resolved") renderRating();
         break;
       case "contact_saved":
+        // The thanks where the form was (as a reload shows it: showAwayForm).
+        var where = state.awayForm && state.awayForm.form.previousSibling;
         state.contactSaved = true;
         dropAwayForm();
-        notice(T.thanks);
+        notice(T.thanks, null, where);
         break;
       case "rated":
         state.rated = true;
@@ -724,10 +823,16 @@
             if (failedMeta) failedMeta.textContent = T.failed;
             delete state.pending[frame.client_id];
           }
-          if (state.awayForm && frame.fields) {
-            state.awayForm.error.textContent = frame.message;
-            state.awayForm.error.removeAttribute("hidden");
-            state.awayForm.first.focus();
+          // A form's answer (no client_id: not about a message), in the widget's language.
+          var form = !frame.client_id && [state.prechat, state.awayForm].filter(function (f) { return f && f.sending; })[0];
+          if (form && form === state.awayForm && frame.code === "not_away") {
+            dropAwayForm();
+            notice(T.awayClosed);
+          } else if (form) {
+            form.sending = false;
+            if (form === state.prechat) state.started = false;
+            var emailGiven = !!form.email.value.trim();
+            showFormError(form, formErrorText(frame, emailGiven), frame.fields && frame.fields.email ? form.email : null);
           } else {
             notice(frame.message, "error");
           }

@@ -5,7 +5,10 @@ validated email question (a wrong email first), reloads and finds the history; a
 stylesheet that restyles ``div`` and ``button`` changes nothing inside the widget. On a phone
 the chat fills the window and keeps the focus; a connection cut by a proxy, the browser going
 offline and a hanging attempt all come back at once with every message once; a site the bot
-does not allow shows the chat unavailable and names its origin in the console.
+does not allow shows the chat unavailable and names its origin in the console. The pre-chat
+form closes the message box until it is done; both forms word their errors in the page's
+language; an answered or stale away form does not come back on a reload; a reopened chat
+shows its newest message.
 """
 
 from __future__ import annotations
@@ -261,6 +264,13 @@ def test_the_away_form_goes_when_an_agent_joins_after_all(new_context, tenant):
     )
     expect(form).to_have_count(0)
 
+    # Nor does a reload bring it back under the away message (it did, blank, and sending it
+    # got "Leaving your details is for when nobody can answer.").
+    page.reload()
+    page.locator("chattonic-widget button.launcher").click()
+    expect(page.locator("chattonic-widget .log")).to_contain_text(bot.away_message)
+    expect(form).to_have_count(0)
+
     # Passed on to a team's queue: the visitor is told (they believed Maya still there).
     billing = TeamFactory(tenant=tenant, name="Billing")
     with ThreadPoolExecutor(1) as other_thread:
@@ -301,9 +311,17 @@ def test_away_form_then_rating_after_the_agent_resolves(new_context, tenant):
     form.locator("input[name=email]").fill("ana@example.com")
     form.locator("button[type=submit]").click()
     expect(form).to_have_count(0)
-    expect(page.locator("chattonic-widget .log")).to_contain_text("We will get back to you")
+    thanks = page.locator("chattonic-widget .notice", has_text="We will get back to you")
+    expect(thanks).to_have_count(1)
     lead = Lead.objects.for_tenant(tenant).get()
     assert (lead.source, lead.fields["email"]) == ("away_form", "ana@example.com")
+
+    # A reload shows it answered (the thanks under the away message), not a blank form.
+    page.reload()
+    page.locator("chattonic-widget button.launcher").click()
+    expect(thanks).to_have_count(1)
+    expect(form).to_have_count(0)
+    assert bot.away_message in thanks.evaluate("n => n.previousElementSibling.textContent")
 
     owner = MembershipFactory(tenant=tenant, role="owner").user
     conversation = Conversation.objects.for_tenant(tenant).get()
@@ -324,6 +342,7 @@ def test_away_form_then_rating_after_the_agent_resolves(new_context, tenant):
     divider = page.locator("chattonic-widget .notice.earlier")
     expect(divider).to_have_text("Your earlier conversation ended here")
     expect(page.locator("chattonic-widget .msg.out").last).to_contain_text(GREETING)
+    expect(form).to_have_count(0)  # the earlier conversation's form is of no more use
     parts = page.locator("chattonic-widget .log > *").evaluate_all(
         "nodes => nodes.map(n => n.className + ': ' + n.textContent)"
     )
@@ -347,11 +366,27 @@ def test_the_pre_chat_form_is_asked_once(new_context, tenant):
     page.goto(f"/demo/{bot.public_key}/")
     page.locator("chattonic-widget button.launcher").click()
     form = page.locator("chattonic-widget form.form")
+    # Until the form is done the message box is closed, and says why (a message sent before
+    # it started the chat without the details, as the answer to the flow's first question).
+    box, send = _widget_input(page), page.locator("chattonic-widget .composer .send")
+    expect(box).to_be_disabled()
+    expect(send).to_be_disabled()
+    expect(box).to_have_attribute("placeholder", "Fill in the form above to start the chat.")
+    # Sent empty, it says what to do (it showed the consent's own label as the error).
+    form.get_by_role("button", name="Start chat").click()
+    consent = form.get_by_label("I agree that my data is used to answer me.")
+    expect(form.get_by_role("alert")).to_have_text(
+        "To start the chat, tick the box to agree that your data is used to answer you."
+    )
+    expect(consent).to_be_focused()
     form.get_by_label("Your name").fill("Ana")
     form.get_by_label("Your email").fill("ana@example.com")
-    form.get_by_label("I agree that my data is used to answer me.").check()
+    consent.check()
     form.get_by_role("button", name="Start chat").click()
     expect(page.locator("chattonic-widget .msg.out").last).to_contain_text(GREETING)
+    expect(form).to_have_count(0)
+    expect(box).to_be_enabled()
+    expect(box).to_have_attribute("placeholder", "Type a message…")
     _say(page, "how much is it")
     expect(page.locator("chattonic-widget .msg.out").last).to_contain_text(PRICES)
 
@@ -367,6 +402,94 @@ def test_the_pre_chat_form_is_asked_once(new_context, tenant):
     expect(page.locator("chattonic-widget .msg.out").last).to_contain_text(GREETING)
     expect(page.locator("chattonic-widget form.form")).to_have_count(0)
     assert Conversation.objects.for_tenant(tenant).count() == 2
+
+
+def test_the_forms_speak_the_widgets_language(new_context, tenant):
+    """A Spanish page (``<html lang="es">``): what the pre-chat and away forms say of a
+    mistake is in Spanish, whether the widget finds it (no consent) or the server (an email
+    it does not take, neither an email nor a phone), and so is the thanks."""
+    from playwright.sync_api import expect
+
+    from conversations.models import Conversation
+
+    bot = launched_bot(tenant=tenant, prechat_form=True)
+    page = new_context().new_page()
+    page.goto(f"/demo/{bot.public_key}/?lang=es")
+    assert page.evaluate("document.documentElement.lang") == "es"
+    page.locator("chattonic-widget button.launcher").click()
+    prechat = page.locator("chattonic-widget form.form")
+    expect(_widget_input(page)).to_have_attribute(
+        "placeholder", "Completa el formulario de arriba para iniciar el chat."
+    )
+    start = prechat.get_by_role("button", name="Iniciar chat")
+    start.click()
+    expect(prechat.get_by_role("alert")).to_have_text(
+        "Para iniciar el chat, marca la casilla y acepta que usemos tus datos para responderte."
+    )
+    # An address the browser would take and the server does not: the form stays, and says so.
+    email = prechat.get_by_label("Tu correo")
+    email.fill("ana@example")
+    prechat.get_by_label("Acepto que usen mis datos para responderme.").check()
+    start.click()
+    expect(prechat.get_by_role("alert")).to_have_text("Escribe un correo electrónico válido.")
+    expect(email).to_be_focused()
+    assert not Conversation.objects.for_tenant(tenant).exists()
+    email.fill("ana@example.com")
+    start.click()
+    expect(prechat).to_have_count(0)
+    expect(_widget_input(page)).to_be_enabled()
+
+    _say(page, "talk to a person")
+    away = page.locator("chattonic-widget form.away-form")
+    send = away.get_by_role("button", name="Enviar")
+    send.click()
+    expect(away.get_by_role("alert")).to_have_text("Déjanos un correo o un teléfono.")
+    assert_accessible(page, "chattonic-widget")  # the form with its error
+    away.get_by_label("Tu correo").fill("ana@")
+    send.click()
+    expect(away.get_by_role("alert")).to_have_text("Escribe un correo electrónico válido.")
+    away.get_by_label("Tu correo").fill("ana@example.com")
+    send.click()
+    expect(away).to_have_count(0)
+    expect(page.locator("chattonic-widget .log")).to_contain_text(
+        "¡Gracias! Te responderemos pronto."
+    )
+
+
+# The widget's log: how far it is scrolled, and how far it can be.
+LOG_SCROLL = """() => { const log = document.querySelector("chattonic-widget").shadowRoot
+                                  .querySelector(".log");
+                       return [log.scrollTop, log.scrollHeight - log.clientHeight]; }"""
+
+
+def test_a_reopened_chat_shows_its_newest_message(new_context, tenant):
+    """After a reload the history is scrolled to its newest message, not its oldest, on a
+    desktop and on a phone (the history came while the panel was hidden, and the log kept
+    scrollTop 0 when it opened)."""
+    from playwright.sync_api import expect
+
+    bot = launched_bot(tenant=tenant)
+    desktop = new_context()
+    page = desktop.new_page()
+    page.goto(f"/demo/{bot.public_key}/")
+    page.locator("chattonic-widget button.launcher").click()
+    replies = page.locator("chattonic-widget .msg.out")
+    expect(replies.last).to_contain_text(GREETING)
+    for n in range(1, 7):  # a history taller than the phone's window
+        _say(page, f"how much is it {n}")
+        expect(replies).to_have_count(2 + n)
+    messages = page.locator("chattonic-widget .msg")
+    count = messages.count()
+
+    phone = new_context(**PHONE, storage_state=desktop.storage_state())
+    for reopened in (page, phone.new_page()):
+        reopened.goto(f"/demo/{bot.public_key}/")
+        messages = reopened.locator("chattonic-widget .msg")
+        expect(messages).to_have_count(count)  # the history came, the chat still closed
+        reopened.locator("chattonic-widget button.launcher").click()
+        expect(messages.last).to_be_in_viewport()
+        top, bottom = reopened.evaluate(LOG_SCROLL)
+        assert bottom > 0 and abs(top - bottom) <= 1, (top, bottom)
 
 
 # --- A phone ----------------------------------------------------------------------------------

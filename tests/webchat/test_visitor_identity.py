@@ -46,7 +46,8 @@ async def visit(bot, *, token: str = "", fields: dict | None = None):
     session = await opened(communicator)
     if session["conversation"] is None:
         await communicator.send_json_to({"type": "start", "fields": fields or {}})
-    history, _ = await until(communicator, of_type("history"))
+    # The chat's own history, not an ``earlier`` one (their last resolved chat, shown above).
+    history, _ = await until(communicator, lambda f: of_type("history")(f) and not f.get("earlier"))
     session["conversation"] = session["conversation"] or history["conversation"]
     session["history"] = history
     return communicator, session

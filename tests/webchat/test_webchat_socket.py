@@ -643,6 +643,60 @@ async def test_the_away_form_leaves_a_lead_and_bad_details_name_the_field(bot):
     await communicator.disconnect()
 
 
+async def test_the_history_says_whether_the_away_form_is_on_offer(bot):
+    """A reload must not bring the away form back where it can no longer be used: the
+    history frame says ``offered`` while nobody answers, ``answered`` once the details were
+    left, null once an agent joined, and null for the earlier (resolved) conversation."""
+    from agents.services import conversation_claim, conversation_resolve
+    from tests.factories import AgentProfileFactory
+
+    communicator = socket(bot.public_key)
+    token = (await opened(communicator))["token"]
+
+    async def reopened() -> tuple[dict, dict]:
+        again = socket(bot.public_key, query=f"session={token}")
+        session = await opened(again)
+        history = await again.receive_json_from(timeout=TIMEOUT)
+        await again.disconnect()
+        assert history["type"] == "history", history
+        return session, history
+
+    await say(communicator, "c1", "how much is it")
+    assert (await reopened())[1]["away_form"] is None  # with the bot: no form
+    await say(communicator, "c2", "talk to a person")
+    await until(communicator, lambda f: f["type"] == "message" and f["message"]["away"])
+    _, history = await reopened()
+    assert history["away_form"] == "offered"
+    assert history["messages"][-1]["away"]
+
+    details = {"name": "Ana", "email": "ana@example.com"}
+    await communicator.send_json_to({"type": "contact", "fields": details})
+    await until(communicator, of_type("contact_saved"))
+    assert (await reopened())[1]["away_form"] == "answered"
+    await communicator.disconnect()
+
+    agent = await database_sync_to_async(lambda: AgentProfileFactory(tenant=bot.tenant).user)()
+
+    @database_sync_to_async
+    def agent_does(service) -> None:
+        conversation = Conversation.objects.get()
+        if service is conversation_claim:
+            conversation_claim(conversation=conversation, agent=agent)
+        else:
+            service(conversation=conversation, actor=agent)
+
+    await agent_does(conversation_claim)
+    _, history = await reopened()
+    assert any(m["away"] for m in history["messages"])
+    assert (history["status"], history["away_form"]) == ("assigned", None)
+
+    await agent_does(conversation_resolve)
+    session, earlier = await reopened()
+    assert session["conversation"] is None
+    assert earlier["earlier"] and any(m["away"] for m in earlier["messages"])
+    assert earlier["away_form"] is None
+
+
 async def test_a_resolved_conversation_takes_a_rating_from_1_to_5(bot):
     communicator = socket(bot.public_key)
     await opened(communicator)
