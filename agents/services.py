@@ -43,6 +43,7 @@ from leads.models import Lead
 from leads.services import lead_capture
 from privacy.hooks import ContactErasing
 from support.services import ticket_from_away_form
+from webchat.selectors import away_form_leads, away_form_offered
 
 Status = Conversation.Status
 Reason = HandoffEvent.Reason
@@ -147,6 +148,7 @@ def flow_hand_off(
     team: Team | str | None = None,
     actor=None,
     text: str = "",
+    own_text: bool = False,
 ) -> Conversation:
     """The receive service's hand-off (conversations.hooks.hand_off): the engine's own
     reasons, or a flow's handoff node's own code (flows.md: "sales_question", up to 40
@@ -160,6 +162,7 @@ def flow_hand_off(
         actor=actor,
         code=code,
         text=text,
+        own_text=own_text,
     )
 
 
@@ -172,13 +175,18 @@ def conversation_hand_off(
     actor=None,
     code: str = "",
     text: str = "",
+    own_text: bool = False,
 ) -> Conversation:
     """Queue a bot conversation for a human (the flow, the visitor, the fallback limit).
 
     Changes ``conversation`` in place. When nobody can take it (no agent of the tenant
     online, or outside the bot's business hours) the visitor gets the away message and may
     leave contact details; otherwise ``text`` (the flow's handoff text: "I'm getting a
-    person"), from the bot. With the round-robin policy an available agent gets it at once.
+    person"), from the bot. When nobody can take it but the flow took the visitor's details
+    itself (a lead of the conversation with an email or a phone) and has words of its own
+    for the handoff (``own_text``: "Your ticket is open"), those are said instead, with no
+    form asking the details again; the bot's ``ticket_after_hours`` opens its ticket from
+    that lead. With the round-robin policy an available agent gets it at once.
     A test chat reaches no agent: where a visitor's would, it gets ``text`` and a note
     that says so (TEST_CHAT_HANDOFF).
     """
@@ -200,7 +208,12 @@ def conversation_hand_off(
     # whatever the team (which routes the round-robin). Counting the team's agents only told
     # the visitor "nobody is available" while an agent online saw them waiting.
     answerable = open_now and available_agents(tenant_id=conversation.tenant_id).exists()
-    if not answerable:
+    left = _details_left(conversation) if not answerable and own_text and text else None
+    if left is not None:
+        outbound_message(conversation=conversation, sender=Message.Sender.BOT, text=text)
+        if bot.ticket_after_hours:
+            ticket_from_away_form(conversation=conversation, lead=left)
+    elif not answerable:
         _away(conversation)
     elif text:
         outbound_message(conversation=conversation, sender=Message.Sender.BOT, text=text)
@@ -235,6 +248,17 @@ def _new_episode(conversation: Conversation) -> None:
 
 def _policy(tenant_id: int) -> str:
     return Tenant.objects.values_list("assignment_policy", flat=True).get(pk=tenant_id)
+
+
+def _details_left(conversation: Conversation) -> Lead | None:
+    """The conversation's latest lead that holds a way to answer the visitor (an email or a
+    phone), if any."""
+    leads = Lead.objects.for_tenant(conversation.tenant_id).filter(conversation=conversation)
+    for lead in leads.order_by("-pk")[:20]:
+        fields = lead.fields or {}
+        if any(str(fields.get(key) or "").strip() for key in ("email", "phone")):
+            return lead
+    return None
 
 
 def _away(conversation: Conversation) -> None:
@@ -668,19 +692,6 @@ def _requeue_held_by(profile: AgentProfile) -> None:
 # --- Away: contact details when nobody can answer ---------------------------------------------
 
 
-def _away_offered(conversation: Conversation) -> bool:
-    """Whether the visitor was offered the away form in this handoff: the conversation waits
-    for an agent and got the away message since it was queued."""
-    if conversation.status != Status.QUEUED:
-        return False
-    away = Message.objects.for_tenant(conversation.tenant_id).filter(
-        conversation=conversation, sender=Message.Sender.SYSTEM, data__away=True
-    )
-    if conversation.queued_at is not None:
-        away = away.filter(created_at__gte=conversation.queued_at)
-    return away.exists()
-
-
 @transaction.atomic
 def away_contact_leave(*, conversation: Conversation, fields: dict) -> Lead:
     """The visitor left their details while nobody could answer: a lead (and, where the
@@ -705,14 +716,10 @@ def away_contact_leave(*, conversation: Conversation, fields: dict) -> Lead:
     if conversation.is_sandbox:
         raise Conflict("The sandbox records no leads.", code="sandbox")
     conversation = _locked(conversation)
-    if not _away_offered(conversation):
+    # The rule the widget's history shows the form by (webchat.selectors): one rule for both.
+    if not away_form_offered(conversation):
         raise Conflict("Leaving your details is for when nobody can answer.", code="not_away")
-    earlier = Lead.objects.for_tenant(conversation.tenant_id).filter(
-        conversation=conversation, source=Lead.Source.AWAY_FORM
-    )
-    if conversation.queued_at is not None:
-        earlier = earlier.filter(created_at__gte=conversation.queued_at)
-    lead = earlier.order_by("pk").first()
+    lead = away_form_leads(conversation).order_by("pk").first()
     if lead is not None:
         lead.fields = {**lead.fields, **{k: v for k, v in clean.items() if v}}
         lead.updated_at = timezone.now()

@@ -41,6 +41,25 @@ def _load(file: str) -> dict:
 
 
 LANGUAGES = {"en": "English", "es": "Español", "pt": "Português"}
+# The bot's own texts in a template's language (English: the model's defaults). A Spanish
+# template's bot greeted its visitors "Hi! How can I help you today?" and told them in English
+# that nobody was there.
+BOT_TEXTS = {
+    "es": {
+        "welcome_text": "¡Hola! ¿En qué puedo ayudarte hoy?",
+        "fallback_text": "Lo siento, no lo he entendido. ¿Puedes decirlo de otra forma?",
+        "away_message": (
+            "Nuestro equipo no está disponible ahora. Déjanos tus datos y te responderemos."
+        ),
+    },
+    "pt": {
+        "welcome_text": "Olá! Como posso ajudar você hoje?",
+        "fallback_text": "Desculpe, não entendi. Pode dizer de outra forma?",
+        "away_message": (
+            "Nossa equipe não está disponível agora. Deixe seus dados e entraremos em contato."
+        ),
+    },
+}
 # (name, {language: (title, summary)}, bot fields) of each template; its flow in each language
 # is flow_templates/<name>.json (English) or <name>.<language>.json, the same steps and ids.
 _TEMPLATES = [
@@ -150,7 +169,9 @@ def _all() -> dict[str, FlowTemplate]:
             key = name if language == "en" else f"{name}_{language}"
             file = f"{name}.json" if language == "en" else f"{name}.{language}.json"
             bot_fields = (
-                dict(fields) if language == "en" else {**fields, "default_language": language}
+                dict(fields)
+                if language == "en"
+                else {**fields, "default_language": language, **BOT_TEXTS[language]}
             )
             found[key] = FlowTemplate(key, title, summary, language, bot_fields, file)
     return found

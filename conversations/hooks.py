@@ -42,6 +42,7 @@ class HandOff(Protocol):
         team: str | None = None,
         actor=None,
         text: str = "",
+        own_text: bool = False,
     ) -> Conversation: ...
 
 
@@ -59,12 +60,20 @@ def hand_off(
     team: str | None = None,
     actor=None,
     text: str = "",
+    own_text: bool = False,
 ) -> Conversation:
     """Queue the conversation for a person (``team``: a team's name, "" or None for any).
-    Changes ``conversation`` in place. ``text`` (the flow's handoff text) is said to the
-    visitor when a person can take it; when nobody can, the away message is said instead."""
+    Changes ``conversation`` in place. ``text`` (the handoff's text) is said to the visitor
+    when a person can take it; when nobody can, the away message is said instead, unless
+    the text is the flow's own (``own_text``) and the visitor left their details in the
+    conversation already (the flow took them itself)."""
     return _hand_off.answer(
-        conversation=conversation, reason=reason, team=team, actor=actor, text=text
+        conversation=conversation,
+        reason=reason,
+        team=team,
+        actor=actor,
+        text=text,
+        own_text=own_text,
     )
 
 

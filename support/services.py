@@ -113,7 +113,8 @@ def ticket_create(
 
 @transaction.atomic
 def ticket_from_away_form(*, conversation, lead) -> Ticket | None:
-    """A ticket from the contact details a visitor left when nobody could take the handoff.
+    """A ticket from the contact details a visitor left when nobody could take the handoff
+    (the away form's, or a flow's own questions'), with every field they left.
 
     Sandbox conversations never open tickets: this returns None for them, raising nothing.
     Leaving the details twice for one lead opens one ticket.
@@ -141,6 +142,10 @@ def ticket_from_away_form(*, conversation, lead) -> Ticket | None:
     )
     if fields.get("message"):
         description += f"\n\nMessage:\n{fields['message']}"
+    # What else the visitor left (a flow's own questions: "problem", "order"), by its name.
+    others = [k for k in fields if k not in ("name", "email", "phone", "message")]
+    if others:
+        description += "\n\n" + "\n".join(f"{key}: {fields[key]}" for key in others)
     return ticket_create(
         tenant=conversation.tenant,
         title=f"After-hours request from {who}"[:MAX_TITLE],

@@ -368,6 +368,9 @@ class _Run:
                 "reason": reason,
                 "team": team,
                 "message": message,
+                # The flow's own words for this handoff (its node's text), not the bot's or the
+                # engine's "I'm connecting you with a person".
+                "own_text": bool(text),
                 "node": node_id,
                 "within_business_hours": self.context.within_business_hours,
             }

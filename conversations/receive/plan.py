@@ -215,7 +215,7 @@ def _turn(conversation: _Conversation, arrival: Arrival | None, event: Event, no
             _reply(conversation, arrival, {"text": render(text, variables)}, now)
         conversation.awaiting_action = ""
         if conversation.status == _BOT_MODE:
-            _effect(conversation, arrival, ("hand_off", BOT_ERROR_REASON, "", ""))
+            _effect(conversation, arrival, ("hand_off", BOT_ERROR_REASON, "", "", False))
         return
     conversation.engine_state = result.state
     if (result.state or {}).get("status") != "http":
@@ -231,7 +231,8 @@ def _turn(conversation: _Conversation, arrival: Arrival | None, event: Event, no
         elif kind == "handoff":
             reason = action.get("reason") or "flow"
             team, text = action.get("team") or "", action.get("message") or ""
-            _effect(conversation, arrival, ("hand_off", reason, team, text))
+            own = bool(action.get("own_text"))
+            _effect(conversation, arrival, ("hand_off", reason, team, text, own))
         elif kind == "http_request":
             action_id = uuid.uuid4().hex
             conversation.awaiting_action = action_id

@@ -264,7 +264,7 @@ def messages_answer_failed(*, message_id: int, max_failures: int) -> bool:
         )
         if conversation.status == Conversation.Status.BOT:
             plan = _Conversation.of(conversation)
-            _effect(plan, None, ("hand_off", BOT_ERROR_REASON, "", ""))
+            _effect(plan, None, ("hand_off", BOT_ERROR_REASON, "", "", False))
             _effects_apply(plan)
         return True
 

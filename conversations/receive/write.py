@@ -245,7 +245,11 @@ def _effects_apply(conversation: _Conversation) -> None:
             elif kind == "hand_off":
                 if instance.status == Conversation.Status.BOT:
                     hooks.hand_off(
-                        conversation=instance, reason=effect[1], team=effect[2], text=effect[3]
+                        conversation=instance,
+                        reason=effect[1],
+                        team=effect[2],
+                        text=effect[3],
+                        own_text=effect[4],
                     )
             elif kind == "http_request":
                 _http_request(instance, effect[1], effect[2])

@@ -844,3 +844,45 @@ def test_a_late_heartbeat_brings_a_swept_agent_back_but_a_chosen_offline_stays(t
     services.presence_set(profile=chosen, presence=AgentProfile.Presence.OFFLINE)
     services.presence_heartbeat(profile=chosen)
     assert AgentProfile.objects.get(pk=chosen.pk).presence == "offline"
+
+
+def test_the_after_hours_template_says_its_own_words_and_opens_one_ticket(tenant):
+    """Outside the hours the template takes the visitor's email and problem itself, then hands
+    off with its own words. The away message and a second form asking the same details came
+    instead (two leads for one visitor), and its "Your ticket is open" was never said (a shop
+    owner's walk)."""
+    from bots.gallery import flow_template
+    from support.models import Ticket
+
+    template = flow_template("after_hours")
+    bot = launched_bot(
+        tenant=tenant, draft_definition=template.definition, business_hours={},
+        **template.bot_fields,
+    )  # fmt: skip
+    conversation = ConversationFactory(tenant=tenant, bot=bot, bot_version=bot.published_version)
+    visitor_says(conversation, "hello")
+    visitor_says(conversation, "ana@example.com")
+    visitor_says(conversation, "The app crashes when I sign in")
+    assert said_after(conversation, "The app crashes when I sign in") == [
+        ("bot", "Thanks! Your ticket is open: we'll answer at ana@example.com when we're back.")
+    ]
+    assert not Message.objects.filter(conversation=conversation, sender="system").exists()
+    conversation.refresh_from_db()
+    assert conversation.status == Conversation.Status.QUEUED  # for the agents in the morning
+    lead = Lead.objects.get(conversation=conversation)
+    ticket = Ticket.objects.get()
+    assert (ticket.lead, ticket.reporter_email) == (lead, "ana@example.com")
+    assert "The app crashes when I sign in" in ticket.description
+
+
+def test_the_flows_own_words_need_the_visitors_details_when_nobody_can_come(tenant):
+    """A flow's handoff node with its own text, but no details taken: nobody can come, so
+    the away message (and its form) as for any handoff."""
+    definition = {
+        "start": "agent",
+        "nodes": {"agent": {"type": "handoff", "reason": "support", "text": "Getting Sam."}},
+    }
+    bot = launched_bot(tenant=tenant, draft_definition=definition, business_hours={})
+    conversation = ConversationFactory(tenant=tenant, bot=bot, bot_version=bot.published_version)
+    visitor_says(conversation, "hello")
+    assert said_after(conversation, "hello")[-1] == ("system", bot.away_message)

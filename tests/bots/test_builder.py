@@ -127,6 +127,16 @@ def test_a_template_in_spanish_or_portuguese_sets_the_bots_language(tenant):
     assert spanish.draft_definition["nodes"]["ask_name"]["text"] == "¿Cómo te llamas?"
     portuguese = services.bot_create(tenant=tenant, name="PT", template="after_hours_pt")
     assert (portuguese.default_language, portuguese.ticket_after_hours) == ("pt", True)
+    # The bot's own texts too: its visitors are greeted, and told nobody is there, in its
+    # language (they were the English defaults).
+    assert spanish.welcome_text == "¡Hola! ¿En qué puedo ayudarte hoy?"
+    assert spanish.away_message.startswith("Nuestro equipo no está disponible")
+    assert spanish.fallback_text.startswith("Lo siento")
+    assert portuguese.welcome_text == "Olá! Como posso ajudar você hoje?"
+    assert portuguese.away_message.startswith("Nossa equipe não está disponível")
+    assert portuguese.fallback_text.startswith("Desculpe")
+    english = services.bot_create(tenant=tenant, name="EN", template="after_hours")
+    assert english.welcome_text == "Hi! How can I help you today?"
 
 
 def test_the_lead_capture_template_records_a_lead():

@@ -586,6 +586,7 @@ def test_after_fallback_limit_fallbacks_the_next_one_hands_off():
             "reason": "fallback_limit",
             "team": None,
             "message": "A human is coming.",
+            "own_text": False,  # the bot's handoff_text, not a node's
             "node": None,
             "within_business_hours": True,
         },
@@ -904,6 +905,7 @@ def test_the_handoff_node_yields_the_action_with_what_to_tell_the_visitor():
             "reason": "sales_question",
             "team": "sales",
             "message": "Ana, a sales rep will join.",
+            "own_text": True,
             "node": "agent",
             "within_business_hours": False,
         }
