@@ -4,12 +4,13 @@ where it talked to you, the merge, and its export and erase (the privacy app's).
 import json
 
 from django.contrib import admin, messages
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from chattonic.core.admin_filters import TestChatFilter
 from chattonic.core.errors import ServiceError
 from chattonic.core.kinds import ChannelKind
 from chattonic.tenancy.admin import TenantScopedAdmin
@@ -48,37 +49,13 @@ def _talked(*, sandbox: bool) -> Exists:
     return Exists(conversation.objects.filter(contact=OuterRef("pk"), is_sandbox=sandbox))
 
 
-class SandboxContactFilter(admin.SimpleListFilter):
+class SandboxContactFilter(TestChatFilter):
     """The contacts that exist only for the bot page's test chat (a "Test chat visitor" per
     chat) are left out unless asked for, as the Conversations list leaves out test chats. A
     contact who also talked for real, or never talked (made by the API), is a contact."""
 
-    title = "test chat"
-    parameter_name = "test_chats"
-
-    def lookups(self, request, model_admin):
-        return [("with", "With test chats"), ("only", "Test chats only")]
-
-    def choices(self, changelist):
-        yield {
-            "selected": self.value() is None,
-            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
-            "display": "Without test chats",
-        }
-        for value, label in self.lookup_choices:
-            yield {
-                "selected": self.value() == value,
-                "query_string": changelist.get_query_string({self.parameter_name: value}),
-                "display": label,
-            }
-
-    def queryset(self, request, queryset):
-        if self.value() == "with":
-            return queryset
-        tested_only = _talked(sandbox=True) & ~_talked(sandbox=False)
-        if self.value() == "only":
-            return queryset.filter(tested_only)
-        return queryset.exclude(tested_only)
+    def test_chats(self) -> Q:
+        return _talked(sandbox=True) & ~_talked(sandbox=False)
 
 
 @admin.register(Contact)

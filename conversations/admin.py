@@ -1,43 +1,22 @@
 """The dashboard's conversations: the list and each one's transcript."""
 
 from django.contrib import admin
+from django.db.models import Q
 
 from bots.models import Bot
+from chattonic.core.admin_filters import TestChatFilter
 from chattonic.tenancy.admin import TenantScopedAdmin
 from conversations.models import Conversation
 from conversations.selectors import conversation_transcript
 
 
-class SandboxFilter(admin.SimpleListFilter):
+class SandboxFilter(TestChatFilter):
     """Test chats (the bot page's sandbox) are left out of the list unless asked for: they
     were mixed in with the visitors' conversations. "With test chats" shows both, "Test chats
     only" those alone; the channel column says which is which."""
 
-    title = "test chat"
-    parameter_name = "test_chats"
-
-    def lookups(self, request, model_admin):
-        return [("with", "With test chats"), ("only", "Test chats only")]
-
-    def choices(self, changelist):
-        yield {
-            "selected": self.value() is None,
-            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
-            "display": "Without test chats",
-        }
-        for value, label in self.lookup_choices:
-            yield {
-                "selected": self.value() == value,
-                "query_string": changelist.get_query_string({self.parameter_name: value}),
-                "display": label,
-            }
-
-    def queryset(self, request, queryset):
-        if self.value() == "only":
-            return queryset.filter(is_sandbox=True)
-        if self.value() == "with":
-            return queryset
-        return queryset.filter(is_sandbox=False)
+    def test_chats(self) -> Q:
+        return Q(is_sandbox=True)
 
 
 @admin.register(Conversation)
