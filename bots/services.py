@@ -445,6 +445,17 @@ def bot_launch(*, bot: Bot) -> Bot:
     """Put a published bot live on its doors; from now on its region is fixed."""
     bot = Bot.objects.select_for_update().get(pk=bot.pk)
     if bot.published_version_id is None:
+        training = BotVersion.objects.for_tenant(bot.tenant_id).filter(
+            bot=bot, training=BotVersion.Training.TRAINING
+        )
+        if training.exists():
+            # Published a moment ago: its version goes live once its matcher is trained. The
+            # owner had just pressed "Save and publish" and read "Publish the bot first".
+            raise Conflict(
+                "The bot's first version is still being prepared (its understanding is "
+                "trained, a few seconds): launch it again in a moment.",
+                code="publishing",
+            )
         raise Conflict("Publish the bot before launching it.", code="not_published")
     bot.status = Bot.Status.LAUNCHED
     bot.launched_at = bot.launched_at or timezone.now()

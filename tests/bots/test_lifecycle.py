@@ -224,7 +224,13 @@ def test_launch_needs_a_published_version_and_pause_a_launched_bot(tenant):
     bot.refresh_from_db()
     assert (bot.status, bot.launched_at) == ("draft", None)
 
-    trained(services.bot_publish(bot=bot))
+    # Published a moment ago, its version still training: "launch it again in a moment",
+    # not "publish the bot first" (an owner's Launch right after "Save and publish").
+    version = services.bot_publish(bot=bot)
+    with pytest.raises(Conflict) as refused:
+        services.bot_launch(bot=bot)
+    assert refused.value.code == "publishing" and "in a moment" in str(refused.value)
+    trained(version)
     bot = services.bot_launch(bot=bot)
     launched_at = bot.launched_at
     assert bot.status == "launched" and launched_at is not None
