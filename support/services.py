@@ -145,7 +145,9 @@ def ticket_from_away_form(*, conversation, lead) -> Ticket | None:
     # What else the visitor left (a flow's own questions: "problem", "order"), by its name.
     others = [k for k in fields if k not in ("name", "email", "phone", "message")]
     if others:
-        description += "\n\n" + "\n".join(f"{key}: {fields[key]}" for key in others)
+        description += "\n\n" + "\n".join(
+            f"{key.replace('_', ' ').capitalize()}: {fields[key]}" for key in others
+        )
     return ticket_create(
         tenant=conversation.tenant,
         title=f"After-hours request from {who}"[:MAX_TITLE],

@@ -872,7 +872,7 @@ def test_the_after_hours_template_says_its_own_words_and_opens_one_ticket(tenant
     lead = Lead.objects.get(conversation=conversation)
     ticket = Ticket.objects.get()
     assert (ticket.lead, ticket.reporter_email) == (lead, "ana@example.com")
-    assert "The app crashes when I sign in" in ticket.description
+    assert "\nProblem: The app crashes when I sign in" in ticket.description
 
 
 def test_the_flows_own_words_need_the_visitors_details_when_nobody_can_come(tenant):
