@@ -518,11 +518,20 @@ class _Run:
             state.retries = 0
             self._go(state, node.get("on_max_retries", node.get("next")))
             return
-        kind = node.get("validation", "text")
-        text = self._text(state.node, node, "retry_text") or default_text(
-            f"retry.{kind}", self.speaking
-        )
+        text = self._text(state.node, node, "retry_text") or self._retry_text(node, answer)
         self._reply(render(text, state.vars), self._buttons(state.node, node))
+
+    def _retry_text(self, node: Node, answer: str) -> str:
+        """The engine's retry for the question's kind; for a text answer of the wrong length,
+        which way it is wrong."""
+        kind = node.get("validation", "text")
+        length = len((answer or "").strip())
+        if kind == "text" and length:
+            if length < node.get("min_length", 1):
+                return default_text("retry.too_short", self.speaking).format(n=node["min_length"])
+            if "max_length" in node and length > node["max_length"]:
+                return default_text("retry.too_long", self.speaking).format(n=node["max_length"])
+        return default_text(f"retry.{kind}", self.speaking)
 
     def _route(self, state: State, node: Node, inbound: Inbound) -> None:
         """An intent router: the intent's node, or the fallback."""

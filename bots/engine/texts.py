@@ -18,6 +18,18 @@ _TEXTS: dict[str, dict[str, str]] = {
         "es": "Por favor, escribe una respuesta.",
         "pt": "Por favor, digite uma resposta.",
     },
+    # A text answer of the wrong length: it says which way ("Por favor, escribe una
+    # respuesta." to an answer of two letters told the visitor nothing).
+    "retry.too_short": {
+        "en": "Please write a little more: at least {n} characters.",
+        "es": "Por favor, escribe un poco más: al menos {n} caracteres.",
+        "pt": "Por favor, escreva um pouco mais: pelo menos {n} caracteres.",
+    },
+    "retry.too_long": {
+        "en": "Please make it shorter: at most {n} characters.",
+        "es": "Por favor, escríbelo más corto: como máximo {n} caracteres.",
+        "pt": "Por favor, escreva algo mais curto: no máximo {n} caracteres.",
+    },
     "retry.email": {
         "en": "That doesn't look like an email address. Please try again.",
         "es": "Eso no parece un correo electrónico. Inténtalo de nuevo.",

@@ -296,6 +296,17 @@ def test_a_question_without_retry_text_uses_the_kind_text_in_the_bot_language():
     assert chat.say("nope") == ["Isso não parece um endereço de e-mail. Tente novamente."]
 
 
+def test_a_text_answer_of_the_wrong_length_is_told_which_way():
+    """ "ay" to a question asking at least 5 characters got "Please type an answer."."""
+    chat = Chat(flow(ask("problem", min_length=5, max_length=20), THANKS))
+    chat.start()
+    assert chat.say("ay") == ["Please write a little more: at least 5 characters."]
+    assert chat.say("x" * 21) == ["Please make it shorter: at most 20 characters."]
+    chat = Chat(flow(ask("problem", min_length=5), THANKS, settings={"language": "es"}))
+    chat.start()
+    assert chat.say("ay") == ["Por favor, escribe un poco más: al menos 5 caracteres."]
+
+
 def test_the_engines_words_are_in_the_language_the_flow_speaks_to_the_visitor():
     """A Spanish flow with no English texts, an English browser (the dashboard's test chat):
     its question in Spanish, so its retry, fallback and handoff too, not a mix."""
