@@ -415,6 +415,12 @@ def test_an_agent_names_themselves_an_unknown_shortcut_is_refused_and_axe_passes
     _sign_in(agent, rosa)
     # The browser's permission for notifications is asked on a click only, never on load.
     expect(agent.locator("#notify-prompt")).to_be_visible()
+    # The four views' tabs, with their counts, are one row at 1280 px ("Resolved" wrapped
+    # alone to a second line).
+    tabs = agent.get_by_role("tab")
+    expect(tabs).to_have_count(4)
+    tops = {round(tab.bounding_box()["y"]) for tab in tabs.all()}
+    assert len(tops) == 1, tops
     assert agent.evaluate("() => window.permissionRequests") == 0
     agent.get_by_role("button", name="Allow notifications").click()
     agent.wait_for_function("() => window.permissionRequests === 1")
