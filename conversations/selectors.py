@@ -16,23 +16,25 @@ from conversations.models import ChannelKind, Conversation, Message
 HISTORY_PAGE = 50
 
 
+def _webchat_visitors(*, tenant_id: int, bot, visitor_id: str, sandbox: bool):
+    """The web chat visitor's conversations with this bot. A visitor's conversations are
+    those their session token opened (``recipient_id``), never those of whoever shares their
+    contact. ``tenant_id`` is the tenant's id, or the outer query's (``webchat_opening``)."""
+    return Conversation.objects.filter(
+        tenant_id=tenant_id,
+        channel__isnull=True,  # the (channel, recipient_id) index
+        recipient_id=visitor_id,
+        channel_kind=ChannelKind.WEBCHAT,
+        bot=bot,
+        is_sandbox=sandbox,
+    )
+
+
 def webchat_current(*, tenant_id: int, bot, visitor_id: str, sandbox: bool):
     """The web chat visitor's open conversations with this bot, newest first (the first is
-    the current one). A visitor's conversations are those their session token opened
-    (``recipient_id``), never those of whoever shares their contact."""
-    return (
-        # tenant_id is the tenant's id, or the outer query's (``webchat_opening``).
-        Conversation.objects.filter(
-            tenant_id=tenant_id,
-            channel__isnull=True,  # the (channel, recipient_id) index
-            recipient_id=visitor_id,
-            channel_kind=ChannelKind.WEBCHAT,
-            bot=bot,
-            is_sandbox=sandbox,
-        )
-        .exclude(status=Conversation.Status.RESOLVED)
-        .order_by("-created_at")
-    )
+    the current one)."""
+    mine = _webchat_visitors(tenant_id=tenant_id, bot=bot, visitor_id=visitor_id, sandbox=sandbox)
+    return mine.exclude(status=Conversation.Status.RESOLVED).order_by("-created_at")
 
 
 @dataclass(frozen=True)
@@ -92,15 +94,8 @@ def webchat_opening(*, public_key: str, visitor_id: str | None, sandbox: bool) -
 
 def webchat_resolved(*, tenant_id: int, bot, visitor_id: str, sandbox: bool):
     """The web chat visitor's resolved conversations with this bot, the last resolved first."""
-    return Conversation.objects.filter(
-        tenant_id=tenant_id,
-        channel__isnull=True,
-        recipient_id=visitor_id,
-        channel_kind=ChannelKind.WEBCHAT,
-        bot=bot,
-        is_sandbox=sandbox,
-        status=Conversation.Status.RESOLVED,
-    ).order_by("-resolved_at", "-created_at")
+    mine = _webchat_visitors(tenant_id=tenant_id, bot=bot, visitor_id=visitor_id, sandbox=sandbox)
+    return mine.filter(status=Conversation.Status.RESOLVED).order_by("-resolved_at", "-created_at")
 
 
 def conversation_history(
